@@ -1,0 +1,3 @@
+module github.com/synack-net/synack
+
+go 1.26
