@@ -1,0 +1,74 @@
+// Package link is the bottom layer of the stack: a network interface that
+// carries raw IPv4 packets, one whole packet per write and per delivery,
+// with no link-layer header. It knows nothing of IP or TCP: an Endpoint moves
+// opaque byte slices of at most MTU bytes and never looks inside them.
+//
+// The stack writes outbound packets with Endpoint.WritePacket and receives
+// inbound ones through the Dispatcher it installs with Endpoint.Attach.
+// Wrappers that observe or disturb traffic (a pcap writer, a fault injector)
+// are themselves Endpoints around another Endpoint, so they plug in without
+// special cases in the stack.
+//
+// # Implementing an Endpoint outside this module
+//
+// Any program can connect the stack to its own transport (a TUN device, a
+// UDP tunnel, a simulator, a channel) by implementing Endpoint. The rules
+// are few:
+//
+//   - MTU returns the largest IP packet the link carries; WritePacket refuses
+//     anything longer with ErrTooBig.
+//   - WritePacket must not keep pkt after it returns: the stack reuses the
+//     buffer at once. Copy what you queue.
+//   - WritePacket must never call a Dispatcher synchronously (the stack may
+//     hold its own locks while writing). Queue the packet and deliver it
+//     from another goroutine.
+//   - Attach installs the Dispatcher; deliver nothing before it, and
+//     nothing to a Dispatcher after it has been replaced or removed with
+//     Attach(nil). Deliver one packet per DeliverPacket call, in the order
+//     the packets arrived, from one goroutine at a time.
+//   - The slice passed to DeliverPacket belongs to the endpoint again once
+//     the call returns, so a buffer may be reused for the next packet; the
+//     Dispatcher copies what it keeps and never modifies it.
+//   - Close stops delivery; WritePacket after Close returns ErrClosed.
+//
+// A packet the link cannot carry (a full queue, nobody attached) is dropped
+// and counted, not reported as an error: IP is a best-effort service and
+// TCP recovers. The example shows a channel-backed Endpoint.
+package link
+
+import "errors"
+
+// Endpoint is a network interface that carries raw IPv4 packets (no link
+// header). Its methods are safe for concurrent use.
+type Endpoint interface {
+	// MTU returns the largest IP packet, in bytes, the link carries.
+	MTU() int
+
+	// Attach installs the receiver of inbound packets; delivery starts
+	// after Attach. Attach(nil) detaches: later inbound packets are dropped.
+	Attach(d Dispatcher)
+
+	// WritePacket sends one IP packet. It does not keep pkt after it
+	// returns (it copies what it queues) and does not modify it. It must
+	// not deliver into any Dispatcher synchronously: it queues instead. It
+	// returns ErrTooBig if len(pkt) > MTU() and ErrClosed after Close.
+	WritePacket(pkt []byte) error
+
+	// Close stops delivery; later writes return ErrClosed.
+	Close() error
+}
+
+// Dispatcher receives the packets an Endpoint delivers. The stack is the
+// usual Dispatcher.
+type Dispatcher interface {
+	// DeliverPacket hands over one inbound IP packet. pkt is valid only
+	// during the call: the receiver never modifies it and copies what it
+	// keeps.
+	DeliverPacket(pkt []byte)
+}
+
+// ErrClosed is returned by WritePacket after the endpoint has been closed.
+var ErrClosed = errors.New("link closed")
+
+// ErrTooBig is returned by WritePacket for a packet larger than the MTU.
+var ErrTooBig = errors.New("packet larger than MTU")

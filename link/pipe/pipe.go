@@ -1,0 +1,275 @@
+// Package pipe joins two link endpoints in memory: a packet written to one
+// is delivered to the other's Dispatcher. It is the wire between two stacks
+// in tests and simulations. Like every link, it carries opaque IPv4 packets
+// and knows nothing of IP or TCP.
+//
+// Each Endpoint owns a bounded inbound queue and one delivery goroutine,
+// started by the first Attach and ended by Close, that drains the queue in
+// order. WritePacket copies the packet into a pooled buffer sized to the
+// MTU and appends it to the peer's queue; it never blocks and never calls a
+// Dispatcher. A burst of packets is drained in one wakeup, and in steady
+// state no memory is allocated per packet.
+package pipe
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/synack-net/synack/link"
+)
+
+// DefaultQueueDepth is how many packets an Endpoint's inbound queue holds
+// when New is used; packets beyond it are dropped and counted.
+const DefaultQueueDepth = 4096
+
+// Stats counts an Endpoint's traffic. For every packet written to an open
+// endpoint a, exactly one of a's Sent or a's Dropped (too big) grows, and
+// every packet a has Sent ends up counted once in its peer's Delivered or
+// Dropped (queue full, detached or closed).
+type Stats struct {
+	// Sent counts packets WritePacket accepted and passed to the peer.
+	Sent uint64
+	// Delivered counts packets handed to this endpoint's Dispatcher (the
+	// count grows once DeliverPacket has returned).
+	Delivered uint64
+	// Dropped counts packets lost at this endpoint, the sum of the three
+	// counters below.
+	Dropped uint64
+
+	// DroppedTooBig counts outbound packets refused with ErrTooBig.
+	DroppedTooBig uint64
+	// DroppedQueueFull counts inbound packets that found the queue full.
+	DroppedQueueFull uint64
+	// DroppedDetached counts inbound packets that arrived with no
+	// Dispatcher attached or after Close.
+	DroppedDetached uint64
+}
+
+// Endpoint is one end of a pipe. It implements link.Endpoint and is safe
+// for concurrent use.
+type Endpoint struct {
+	peer  *Endpoint
+	pool  *sync.Pool // of *[]byte, shared by both ends
+	mtu   atomic.Int64
+	depth int
+
+	d atomic.Pointer[dispatcherBox] // nil box or nil d: detached
+
+	// mu guards pending and started, and serializes the writes of closed
+	// with the queue's updates; closed and queued are also read without it.
+	mu      sync.Mutex
+	pending []packet     // written by the peer, not yet taken by the deliverer
+	queued  atomic.Int64 // len(pending) plus the taken batch not yet delivered
+	started bool         // the delivery goroutine has been started
+	closed  atomic.Bool
+
+	wake chan struct{} // capacity 1: "pending is not empty"
+	done chan struct{} // closed by Close
+
+	sent, delivered                 atomic.Uint64
+	tooBig, queueFull, detachedDrop atomic.Uint64
+}
+
+var _ link.Endpoint = (*Endpoint)(nil)
+
+type dispatcherBox struct{ d link.Dispatcher }
+
+// packet is a queued copy: buf[:n] of a pooled buffer.
+type packet struct {
+	buf *[]byte
+	n   int
+}
+
+// New returns two joined endpoints with the given MTU and queues of
+// DefaultQueueDepth packets: a packet written to a is delivered to b's
+// Dispatcher, and one written to b to a's.
+func New(mtu int) (a, b *Endpoint) {
+	return NewWithQueue(mtu, DefaultQueueDepth)
+}
+
+// NewWithQueue is New with inbound queues of depth packets each
+// (DefaultQueueDepth if depth <= 0).
+func NewWithQueue(mtu, depth int) (a, b *Endpoint) {
+	if depth <= 0 {
+		depth = DefaultQueueDepth
+	}
+	pool := new(sync.Pool)
+	a = newEndpoint(mtu, depth, pool)
+	b = newEndpoint(mtu, depth, pool)
+	a.peer, b.peer = b, a
+	return a, b
+}
+
+func newEndpoint(mtu, depth int, pool *sync.Pool) *Endpoint {
+	e := &Endpoint{
+		pool:  pool,
+		depth: depth,
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	e.mtu.Store(int64(mtu))
+	return e
+}
+
+// MTU returns the largest packet WritePacket on e accepts.
+func (e *Endpoint) MTU() int { return int(e.mtu.Load()) }
+
+// SetMTU changes the largest packet WritePacket on e accepts. It changes
+// this end only, so the two directions may differ (to test path MTU
+// discovery, for instance).
+func (e *Endpoint) SetMTU(n int) { e.mtu.Store(int64(n)) }
+
+// Stats returns a snapshot of e's counters.
+func (e *Endpoint) Stats() Stats {
+	s := Stats{
+		Sent:             e.sent.Load(),
+		Delivered:        e.delivered.Load(),
+		DroppedTooBig:    e.tooBig.Load(),
+		DroppedQueueFull: e.queueFull.Load(),
+		DroppedDetached:  e.detachedDrop.Load(),
+	}
+	s.Dropped = s.DroppedTooBig + s.DroppedQueueFull + s.DroppedDetached
+	return s
+}
+
+// Attach installs d as the receiver of packets written to the peer and
+// starts e's delivery goroutine on first use. Attach(nil) detaches: packets
+// arriving while detached are dropped and counted. Attach after Close does
+// nothing.
+func (e *Endpoint) Attach(d link.Dispatcher) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return
+	}
+	if d == nil {
+		e.d.Store(nil)
+		return
+	}
+	e.d.Store(&dispatcherBox{d})
+	if !e.started {
+		e.started = true
+		go e.deliverLoop()
+	}
+}
+
+// WritePacket copies pkt and queues the copy for the peer's Dispatcher. It
+// never blocks: when the peer's queue is full, or nobody is attached there,
+// the packet is dropped and counted at the peer, and WritePacket returns
+// nil, as a real link would. It returns ErrTooBig if len(pkt) > MTU() and
+// ErrClosed after Close.
+func (e *Endpoint) WritePacket(pkt []byte) error {
+	if e.closed.Load() {
+		return link.ErrClosed
+	}
+	if len(pkt) > e.MTU() {
+		e.tooBig.Add(1)
+		return link.ErrTooBig
+	}
+	e.sent.Add(1)
+	e.peer.enqueue(pkt, e.MTU())
+	return nil
+}
+
+// enqueue copies pkt into a pooled buffer of at least size bytes and
+// appends it to e's inbound queue, or counts the drop.
+func (e *Endpoint) enqueue(pkt []byte, size int) {
+	if b := e.d.Load(); b == nil {
+		e.detachedDrop.Add(1) // nobody to deliver to: don't queue
+		return
+	}
+	if e.queued.Load() >= int64(e.depth) {
+		e.queueFull.Add(1) // full: don't even copy
+		return
+	}
+	buf := e.getBuf(max(size, len(pkt)))
+	n := copy(*buf, pkt)
+
+	e.mu.Lock()
+	switch {
+	case e.closed.Load():
+		e.mu.Unlock()
+		e.detachedDrop.Add(1)
+		e.pool.Put(buf)
+		return
+	case e.queued.Load() >= int64(e.depth):
+		e.mu.Unlock()
+		e.queueFull.Add(1)
+		e.pool.Put(buf)
+		return
+	}
+	e.pending = append(e.pending, packet{buf, n})
+	e.queued.Add(1)
+	e.mu.Unlock()
+
+	select {
+	case e.wake <- struct{}{}:
+	default: // a wakeup is already pending: the deliverer will see this packet
+	}
+}
+
+// getBuf returns a pooled buffer of length at least size.
+func (e *Endpoint) getBuf(size int) *[]byte {
+	if buf, _ := e.pool.Get().(*[]byte); buf != nil {
+		if cap(*buf) >= size {
+			*buf = (*buf)[:cap(*buf)]
+			return buf
+		}
+		// Too small after an MTU increase: let it go, allocate afresh.
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+// deliverLoop is e's delivery goroutine: it waits for a wakeup, takes every
+// pending packet at once and hands them to the Dispatcher in order.
+func (e *Endpoint) deliverLoop() {
+	var batch []packet
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-e.wake:
+		}
+		e.mu.Lock()
+		batch, e.pending = e.pending, batch[:0]
+		e.mu.Unlock()
+
+		for i, p := range batch {
+			if box := e.d.Load(); box != nil && !e.closed.Load() {
+				box.d.DeliverPacket((*p.buf)[:p.n])
+				e.delivered.Add(1)
+			} else {
+				e.detachedDrop.Add(1)
+			}
+			e.pool.Put(p.buf)
+			batch[i] = packet{}
+			e.queued.Add(-1)
+		}
+	}
+}
+
+// Close stops e's delivery and drops, counting them, the packets still
+// queued; later writes on e return ErrClosed and packets the peer writes to
+// e are dropped and counted. Close does not wait for a DeliverPacket call in
+// progress, so a Dispatcher may call it. Closing twice does nothing.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	if e.closed.Load() {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed.Store(true)
+	pending := e.pending
+	e.pending = nil
+	e.queued.Add(-int64(len(pending)))
+	e.d.Store(nil)
+	close(e.done)
+	e.mu.Unlock()
+
+	for _, p := range pending {
+		e.detachedDrop.Add(1)
+		e.pool.Put(p.buf)
+	}
+	return nil
+}

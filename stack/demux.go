@@ -1,0 +1,167 @@
+package stack
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/wire"
+)
+
+// connKey is a connection's 4-tuple, packed for a fast map key.
+type connKey struct {
+	laddr, raddr [4]byte
+	lport, rport uint16
+}
+
+func keyOf(local, remote netip.AddrPort) connKey {
+	return connKey{laddr: local.Addr().As4(), raddr: remote.Addr().As4(), lport: local.Port(), rport: remote.Port()}
+}
+
+// sender is the stack seen as the engine's tcp.Sender.
+type sender Stack
+
+// Send wraps one segment in an IPv4 packet and queues it (mu is held: the
+// engine is only ever called under it). Headers are written in place in
+// front of the payload in one pooled buffer.
+func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload []byte) {
+	s := (*Stack)(o)
+	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload)
+}
+
+func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload []byte) {
+	hl := h.Len()
+	n := wire.IPv4MinHeaderLen + hl + len(payload)
+	p := s.newPacket(n)
+	s.ipv4Header(p, wire.ProtocolTCP, src, dst, n)
+	t := wire.TCP(p[wire.IPv4MinHeaderLen:])
+	h.Encode(t)
+	copy(t[hl:], payload)
+	t.FillChecksum(src, dst)
+	s.queue(p)
+}
+
+// tcpInput validates a segment (RFC 9293 §3.10.7: checksum first) and
+// hands it to its connection, its listener, or answers it as CLOSED does.
+func (s *Stack) tcpInput(ip wire.IPv4) {
+	t, err := wire.ParseTCP(ip.Payload())
+	if err != nil || !t.IsChecksumValid(ip.Src(), ip.Dst()) {
+		s.stats.TCPInErrs.Add(1)
+		return
+	}
+	var seg tcp.Segment
+	if err := tcp.SegmentFrom(t, &seg); err != nil {
+		s.stats.TCPInErrs.Add(1) // an option with a bad length
+		return
+	}
+	local := netip.AddrPortFrom(ip.Dst(), t.DstPort())
+	remote := netip.AddrPortFrom(ip.Src(), t.SrcPort())
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	now := s.clk.Now()
+	if c := s.conns[keyOf(local, remote)]; c != nil {
+		if !c.conn.AcceptsNewSYN(&seg) || s.listeners[local.Port()] == nil {
+			c.conn.HandleSegment(now, &seg)
+			s.afterLocked(c)
+			s.unlockAndFlush()
+			return
+		}
+		// A new SYN for a 4-tuple in TIME-WAIT: the old incarnation gives way.
+		c.conn.Close(now)
+		s.removeLocked(c)
+	}
+	if l := s.listeners[local.Port()]; l != nil && (!l.addr.IsValid() || l.addr == local.Addr()) {
+		s.listenInput(l, now, local, remote, &seg)
+		s.unlockAndFlush()
+		return
+	}
+	s.stats.TCPNoSocket.Add(1)
+	s.resetLocked(local, remote, &seg)
+	s.unlockAndFlush()
+}
+
+// resetLocked answers a segment for no connection (RFC 9293 §3.10.7.1).
+func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
+	h, ok := tcp.ResetFor(seg)
+	if !ok {
+		return
+	}
+	h.SrcPort, h.DstPort = local.Port(), remote.Port()
+	s.tcp.Stats.OutRsts.Add(1)
+	if s.tcp.Trace != nil {
+		e := traceEvent(s.tcp.Host, local, remote, &h)
+		s.tcp.Trace.Event(&e)
+	}
+	s.sendTCP(local.Addr(), remote.Addr(), &h, nil)
+}
+
+// listenInput is a segment for a listener (RFC 9293 §3.10.7.2).
+func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
+	switch l.l.Classify(seg) {
+	case tcp.ListenReset:
+		s.resetLocked(local, remote, seg)
+	case tcp.ListenOpen:
+		c := s.newConnLocked(local, remote)
+		c.listener = l
+		l.l.Open(now, c.conn, seg, s.isn.ISN(now, local, remote))
+		s.afterLocked(c)
+	}
+}
+
+// newConnLocked makes and registers a connection for the 4-tuple.
+func (s *Stack) newConnLocked(local, remote netip.AddrPort) *TCPConn {
+	c := &TCPConn{s: s, conn: tcp.NewConn(&s.tcp, local, remote), heapIdx: -1}
+	s.conns[keyOf(local, remote)] = c
+	return c
+}
+
+// removeLocked forgets a connection that reached CLOSED.
+func (s *Stack) removeLocked(c *TCPConn) {
+	k := keyOf(c.conn.Local, c.conn.Remote)
+	if s.conns[k] == c {
+		delete(s.conns, k)
+	}
+	s.timers.remove(c)
+}
+
+// afterLocked carries out what an engine call left behind: wake waiters,
+// move the connection's timer, forget it when CLOSED.
+func (s *Stack) afterLocked(c *TCPConn) {
+	ev := c.conn.TakeEvents()
+	if ev != 0 {
+		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
+			c.rd.signal()
+		}
+		if ev&(tcp.EventWritable|tcp.EventEstablished|tcp.EventClosed) != 0 {
+			c.wr.signal()
+		}
+		if ev&tcp.EventEstablished != 0 && c.listener != nil && c.conn.Listener() != nil {
+			c.listener.ready.signal()
+		}
+	}
+	if c.conn.State() == tcp.StateClosed {
+		s.removeLocked(c)
+		return
+	}
+	s.schedule(c)
+}
+
+// icmpError hands an ICMP destination unreachable to the connection whose
+// segment it quotes (RFC 1122 §4.2.3.9: it aborts a connection in SYN-SENT).
+func (s *Stack) icmpError(src, dst netip.Addr, sport, dport uint16, err error) {
+	s.mu.Lock()
+	if c := s.conns[keyOf(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))]; c != nil {
+		c.conn.ICMPError(err)
+		s.afterLocked(c)
+	}
+	s.unlockAndFlush()
+}
+
+// traceEvent describes a segment the stack itself sends (a RST for no connection).
+func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) traceEv {
+	return traceEv{Kind: traceSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,
+		Window: h.Window, State: "CLOSED", Cause: "no socket"}
+}

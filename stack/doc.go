@@ -1,0 +1,12 @@
+// Package stack is the network layer and the socket table: it owns the
+// interface address and routes, IPv4 input and output (header checks,
+// checksums, TTL), ICMP (echo, unreachable), the demultiplexing of TCP
+// segments by 4-tuple, port allocation (RFC 6056), one timer structure for
+// all connections, and the blocking sockets the application uses.
+//
+// It drives the TCP engine (package tcp) through its API only and must not
+// know TCP internals: it hands the engine segments, calls and the time, and
+// carries out what the engine answers. All protocol state of a stack is
+// guarded by one mutex; packets produced under it are written to the link
+// after it is released, in order.
+package stack

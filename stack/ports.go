@@ -1,0 +1,50 @@
+package stack
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"syscall"
+)
+
+// Ephemeral ports, Linux's default ip_local_port_range.
+const (
+	ephemeralFirst = 32768
+	ephemeralLast  = 60999
+)
+
+// portAllocator picks ephemeral ports with RFC 6056 §3.3.3, Algorithm 3
+// (simple hash-based): each destination walks the range from its own
+// secret, hashed offset, so ports are hard to guess and a port is reused
+// for a destination only after the whole range has gone round.
+type portAllocator struct {
+	seed maphash.Seed
+	next uint32 // next_ephemeral: moves on with every allocation
+}
+
+func (p *portAllocator) init() { p.seed = maphash.MakeSeed() }
+
+// pick returns a free ephemeral port for local->remote; inUse reports a
+// 4-tuple already taken (mu held).
+func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error) {
+	p := &s.ports
+	var b [10]byte
+	l, r := local.As4(), remote.Addr().As4()
+	copy(b[0:4], l[:])
+	copy(b[4:8], r[:])
+	binary.BigEndian.PutUint16(b[8:], remote.Port())
+	offset := uint32(maphash.Bytes(p.seed, b[:]))
+	const n = ephemeralLast - ephemeralFirst + 1
+	for i := uint32(0); i < n; i++ {
+		port := uint16(ephemeralFirst + (offset+p.next+i)%n)
+		if _, used := s.conns[keyOf(netip.AddrPortFrom(local, port), remote)]; used {
+			continue
+		}
+		if s.listeners[port] != nil {
+			continue
+		}
+		p.next += i + 1
+		return port, nil
+	}
+	return 0, syscall.EADDRNOTAVAIL
+}

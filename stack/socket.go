@@ -1,0 +1,195 @@
+package stack
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/synack-net/synack/tcp"
+)
+
+// ErrClosed is returned by calls on a socket its user has closed.
+var ErrClosed = net.ErrClosed
+
+// TCPConn is a TCP socket of the stack: the engine's connection plus what
+// blocking calls need. Its methods are safe for concurrent use.
+type TCPConn struct {
+	s        *Stack
+	conn     *tcp.Conn
+	listener *TCPListener // the listener it came from, until accepted
+
+	// Under s.mu:
+	rd, wr   waiter
+	heapIdx  int
+	deadline time.Time
+	closed   bool // the user called Close
+
+	rdl, wrl deadline
+}
+
+// LocalAddr is the local address and port.
+func (c *TCPConn) LocalAddr() netip.AddrPort { return c.conn.Local }
+
+// RemoteAddr is the peer's address and port.
+func (c *TCPConn) RemoteAddr() netip.AddrPort { return c.conn.Remote }
+
+// State is the connection's current TCP state.
+func (c *TCPConn) State() tcp.State {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.conn.State()
+}
+
+// SetReadDeadline sets when blocked and future reads fail with os.ErrDeadlineExceeded.
+func (c *TCPConn) SetReadDeadline(t time.Time) { c.rdl.set(t); c.kick(&c.rd) }
+
+// SetWriteDeadline sets when blocked and future writes fail with os.ErrDeadlineExceeded.
+func (c *TCPConn) SetWriteDeadline(t time.Time) { c.wrl.set(t); c.kick(&c.wr) }
+
+func (c *TCPConn) kick(w *waiter) {
+	c.s.mu.Lock()
+	w.signal()
+	c.s.mu.Unlock()
+}
+
+// Read reads received bytes into p, blocking until some arrive, the peer
+// closes (io.EOF), the connection fails, or the read deadline passes.
+func (c *TCPConn) Read(p []byte) (int, error) {
+	s := c.s
+	for {
+		if c.rdl.expired() {
+			return 0, os.ErrDeadlineExceeded
+		}
+		s.mu.Lock()
+		if c.closed {
+			s.mu.Unlock()
+			return 0, ErrClosed
+		}
+		n, err := c.conn.Read(s.clk.Now(), p)
+		if err != tcp.ErrWouldBlock {
+			s.afterLocked(c)
+			s.unlockAndFlush()
+			return n, err
+		}
+		ch := c.rd.c()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.rdl.wait():
+		}
+	}
+}
+
+// Write sends p, blocking while the send buffer is full, until all of p is
+// queued, the connection fails, or the write deadline passes.
+func (c *TCPConn) Write(p []byte) (int, error) {
+	s := c.s
+	done := 0
+	for {
+		if c.wrl.expired() {
+			return done, os.ErrDeadlineExceeded
+		}
+		s.mu.Lock()
+		if c.closed {
+			s.mu.Unlock()
+			return done, ErrClosed
+		}
+		n, err := c.conn.Write(s.clk.Now(), p[done:])
+		done += n
+		if err != nil && err != tcp.ErrWouldBlock {
+			s.afterLocked(c)
+			s.unlockAndFlush()
+			return done, err
+		}
+		s.afterLocked(c)
+		if done == len(p) {
+			s.unlockAndFlush()
+			return done, nil
+		}
+		var ch <-chan struct{}
+		if err == tcp.ErrWouldBlock {
+			ch = c.wr.c()
+		}
+		s.unlockAndFlush()
+		if ch != nil {
+			select {
+			case <-ch:
+			case <-c.wrl.wait():
+			}
+		}
+	}
+}
+
+// CloseWrite closes the sending side: a FIN follows the data (half-close).
+func (c *TCPConn) CloseWrite() error {
+	s := c.s
+	s.mu.Lock()
+	if c.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	err := c.conn.CloseWrite(s.clk.Now())
+	s.afterLocked(c)
+	s.unlockAndFlush()
+	return err
+}
+
+// Close closes the connection: queued data is sent, then a FIN; the stack
+// completes the close (FIN-WAIT, TIME-WAIT) on its own. Blocked calls
+// return ErrClosed.
+func (c *TCPConn) Close() error {
+	s := c.s
+	s.mu.Lock()
+	if c.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
+	c.conn.Close(s.clk.Now())
+	c.rd.signal()
+	c.wr.signal()
+	s.afterLocked(c)
+	s.unlockAndFlush()
+	c.rdl.set(time.Time{})
+	c.wrl.set(time.Time{})
+	return nil
+}
+
+// Abort resets the connection at once (RFC 9293 §3.10.5, SO_LINGER 0).
+func (c *TCPConn) Abort() {
+	s := c.s
+	s.mu.Lock()
+	c.conn.Abort(s.clk.Now())
+	s.afterLocked(c)
+	s.unlockAndFlush()
+}
+
+// waitEstablished blocks until the handshake of an active open ends.
+func (c *TCPConn) waitEstablished(ctx context.Context) error {
+	s := c.s
+	for {
+		s.mu.Lock()
+		switch st := c.conn.State(); {
+		case st == tcp.StateClosed:
+			err := c.conn.Err()
+			s.mu.Unlock()
+			if err == nil {
+				err = tcp.ErrConnectionAborted
+			}
+			return err
+		case st != tcp.StateSynSent && st != tcp.StateSynReceived:
+			s.mu.Unlock()
+			return nil
+		}
+		ch := c.wr.c()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.Abort()
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
+)
+
+// Config describes a stack.
+type Config struct {
+	// Addr is the stack's IPv4 address and the prefix of its link; a route
+	// for the prefix is added.
+	Addr netip.Prefix
+	// Gateway, when valid, adds a default route through it.
+	Gateway netip.Addr
+	// Clock drives every protocol timer; nil is the real clock.
+	Clock clock.Clock
+	// TCP holds the engine settings; zero fields take their defaults and
+	// MSS defaults to the link MTU less 40.
+	TCP tcp.Config
+	// Trace receives every segment and state change; nil for none.
+	Trace trace.Sink
+	// Host names the stack in traces ("client", "server").
+	Host string
+	// TTL of packets sent (default 64).
+	TTL uint8
+}
+
+// Stack is one host: an address on one link, and its sockets.
+type Stack struct {
+	ep    link.Endpoint
+	clk   clock.Clock
+	addr  netip.Addr
+	ttl   uint8
+	stats Stats
+	tcp   tcp.Env
+	isn   *tcp.ISNGenerator
+	ports portAllocator
+
+	mu        sync.Mutex // guards everything below and every tcp.Conn of the stack
+	routes    []Route
+	conns     map[connKey]*TCPConn
+	listeners map[uint16]*TCPListener
+	timers    timerHeap
+	timer     clock.Timer // the one clock timer, armed for armedAt
+	armedAt   time.Time
+	ipID      uint16
+	outq      [][]byte // packets produced under mu, written after it is released
+	closed    bool
+
+	wmu sync.Mutex // held while a batch is written to the link: keeps batches in order
+}
+
+var errNoAddr = errors.New("stack needs an IPv4 address, such as 10.0.0.1/24")
+
+// New creates a stack on ep with the address in cfg and attaches to ep.
+func New(ep link.Endpoint, cfg Config) (*Stack, error) {
+	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
+		return nil, errNoAddr
+	}
+	mtu := ep.MTU()
+	if mtu < 68 { // RFC 791: every host must accept 68-byte datagrams
+		return nil, fmt.Errorf("link MTU %d is below the IPv4 minimum of 68", mtu)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 64
+	}
+	if cfg.TCP.MSS <= 0 || cfg.TCP.MSS > mtu-40 {
+		cfg.TCP.MSS = mtu - 40 // RFC 9293 §3.7.1: MTU less the IP and TCP headers
+	}
+	s := &Stack{
+		ep:        ep,
+		clk:       cfg.Clock,
+		addr:      cfg.Addr.Addr(),
+		ttl:       cfg.TTL,
+		conns:     make(map[connKey]*TCPConn),
+		listeners: make(map[uint16]*TCPListener),
+		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
+	}
+	s.ports.init()
+	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Trace: cfg.Trace, Host: cfg.Host}
+	s.routes = append(s.routes, Route{Dst: cfg.Addr.Masked()})
+	if cfg.Gateway.IsValid() {
+		s.routes = append(s.routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
+	}
+	ep.Attach(s)
+	return s, nil
+}
+
+// Addr is the stack's address.
+func (s *Stack) Addr() netip.Addr { return s.addr }
+
+// Clock is the clock that drives the stack's timers.
+func (s *Stack) Clock() clock.Clock { return s.clk }
+
+// Stats returns the stack's IP, ICMP and early TCP counters.
+func (s *Stack) Stats() *Stats { return &s.stats }
+
+// TCPStats returns the TCP engine's counters.
+func (s *Stack) TCPStats() *tcp.Stats { return &s.tcp.Stats }
+
+// TCPConfig is the engine configuration in force, defaults applied.
+func (s *Stack) TCPConfig() tcp.Config { return s.tcp.Config }
+
+// Close aborts every connection, closes every listener and detaches from
+// the link (the link itself stays open; its owner closes it).
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	now := s.clk.Now()
+	for _, l := range s.listeners {
+		s.closeListenerLocked(l, now)
+	}
+	for _, c := range s.conns {
+		c.conn.Abort(now)
+		s.afterLocked(c)
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.unlockAndFlush()
+	s.ep.Attach(nil)
+	return nil
+}
+
+// unlockAndFlush releases mu and writes the packets produced under it, in
+// order: wmu is taken before mu is let go, so batches cannot overtake.
+func (s *Stack) unlockAndFlush() {
+	if len(s.outq) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	q := s.outq
+	s.outq = takeBatch()
+	s.wmu.Lock()
+	s.mu.Unlock()
+	for i, p := range q {
+		if err := s.ep.WritePacket(p); err != nil {
+			s.stats.OutDiscards.Add(1)
+		}
+		putBuf(p)
+		q[i] = nil
+	}
+	s.wmu.Unlock()
+	putBatch(q)
+}
+
+// newPacket returns a buffer of n bytes for an outgoing packet.
+func (s *Stack) newPacket(n int) []byte { return getBuf(n) }
+
+// queue adds a finished packet to the output batch (mu held).
+func (s *Stack) queue(p []byte) {
+	s.stats.OutRequests.Add(1)
+	s.outq = append(s.outq, p)
+}
+
+// ipv4Header writes the IPv4 header for a packet of total length n.
+func (s *Stack) ipv4Header(b []byte, proto uint8, src, dst netip.Addr, n int) {
+	s.ipID++
+	f := wire.IPv4Fields{TotalLength: uint16(n), ID: s.ipID, Flags: wire.IPv4FlagDontFragment,
+		TTL: s.ttl, Protocol: proto, Src: src, Dst: dst}
+	f.Encode(b)
+}
+
+// DeliverPacket is the link's way in: IPv4 input (RFC 791, RFC 1122 §3.2.1).
+// pkt is only read, and only during the call.
+func (s *Stack) DeliverPacket(pkt []byte) {
+	st := &s.stats
+	st.InReceives.Add(1)
+	ip, err := wire.ParseIPv4(pkt)
+	if err != nil || !ip.IsChecksumValid() {
+		st.InHdrErrors.Add(1)
+		return
+	}
+	if ip.Dst() != s.addr {
+		st.InAddrErrors.Add(1) // not ours, and this host does not forward
+		return
+	}
+	if ip.FragmentOffset() != 0 || ip.Flags()&wire.IPv4FlagMoreFragments != 0 {
+		st.ReasmFails.Add(1) // no reassembly yet: the MSS keeps peers from fragmenting
+		return
+	}
+	switch ip.Protocol() {
+	case wire.ProtocolTCP:
+		st.InDelivers.Add(1)
+		s.tcpInput(ip)
+	case wire.ProtocolICMPv4:
+		st.InDelivers.Add(1)
+		s.icmpInput(ip)
+	default:
+		st.InUnknownProtos.Add(1)
+	}
+}

@@ -1,0 +1,36 @@
+package stack
+
+import "sync/atomic"
+
+// Stats are the IP and ICMP counters of a stack, named after the IP-MIB
+// (RFC 4293) and ICMP-MIB objects, and the TCP drops that happen before a
+// segment reaches a connection. Every packet dropped is counted here or in
+// tcp.Stats, by reason.
+type Stats struct {
+	// InReceives counts packets delivered by the link.
+	InReceives atomic.Uint64
+	// InHdrErrors counts packets dropped for a malformed IPv4 header or a bad header checksum.
+	InHdrErrors atomic.Uint64
+	// InAddrErrors counts packets dropped because they were not addressed to this stack.
+	InAddrErrors atomic.Uint64
+	// InUnknownProtos counts packets for a protocol this stack does not speak.
+	InUnknownProtos atomic.Uint64
+	// ReasmFails counts fragments dropped: reassembly is not supported.
+	ReasmFails atomic.Uint64
+	// InDelivers counts packets handed to TCP or ICMP.
+	InDelivers atomic.Uint64
+	// OutRequests counts packets handed to the link.
+	OutRequests atomic.Uint64
+	// OutDiscards counts packets the link refused.
+	OutDiscards atomic.Uint64
+	// ICMPInMsgs counts ICMP messages received.
+	ICMPInMsgs atomic.Uint64
+	// ICMPInErrors counts ICMP messages dropped as malformed or with a bad checksum.
+	ICMPInErrors atomic.Uint64
+	// ICMPOutEchoReps counts echo replies sent.
+	ICMPOutEchoReps atomic.Uint64
+	// TCPInErrs counts segments dropped for a bad header, checksum or option (TCP-MIB tcpInErrs).
+	TCPInErrs atomic.Uint64
+	// TCPNoSocket counts segments that reached no connection and no listener.
+	TCPNoSocket atomic.Uint64
+}

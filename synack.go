@@ -1,0 +1,240 @@
+// Package synack is a userspace TCP/IP stack with the Go net API.
+//
+// A [Stack] is one host on a link. Packets travel through the layers the
+// way the articles behind this project draw them:
+//
+//	application   net.Conn / net.Listener from this package; net/http runs on it unchanged
+//	transport     package tcp: the sans-I/O engine, RFC 9293's state machine
+//	network       package stack: IPv4, ICMP, routes, demultiplexing, sockets, timers
+//	link          package link: an Endpoint carrying raw IPv4 packets
+//	              (link/pipe joins two stacks in memory; anyone can implement one)
+//
+// Package wire holds the header formats, seqnum the sequence arithmetic,
+// clock the real and virtual clocks and trace the events every segment and
+// state change produces.
+//
+// Errors returned by this package are *net.OpError values that errors.Is
+// matches to syscall.ECONNREFUSED, syscall.ETIMEDOUT, syscall.ECONNRESET,
+// syscall.EHOSTUNREACH, syscall.EADDRINUSE, os.ErrDeadlineExceeded and
+// net.ErrClosed; reads end with io.EOF after a clean close.
+package synack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/stack"
+	"github.com/synack-net/synack/tcp"
+)
+
+// Config describes a stack: its address, clock, TCP settings and tracing.
+type Config = stack.Config
+
+// Stack is a host running synack's TCP/IP on one link endpoint.
+type Stack struct {
+	s *stack.Stack
+}
+
+// New starts a stack on ep. cfg.Addr is required, e.g. 10.0.0.1/24.
+func New(ep link.Endpoint, cfg Config) (*Stack, error) {
+	s, err := stack.New(ep, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{s: s}, nil
+}
+
+// Close aborts every connection and listener of the stack.
+func (st *Stack) Close() error { return st.s.Close() }
+
+// Addr is the stack's IPv4 address.
+func (st *Stack) Addr() netip.Addr { return st.s.Addr() }
+
+// Internals returns the stack package's view of this stack: counters,
+// socket table and routes.
+func (st *Stack) Internals() *stack.Stack { return st.s }
+
+// DialTCP connects to raddr from an ephemeral port and returns when the
+// three-way handshake is done or has failed.
+func (st *Stack) DialTCP(ctx context.Context, raddr netip.AddrPort) (*TCPConn, error) {
+	return st.DialTCPFrom(ctx, netip.AddrPort{}, raddr)
+}
+
+// DialTCPFrom is DialTCP from a chosen local address and port.
+func (st *Stack) DialTCPFrom(ctx context.Context, laddr, raddr netip.AddrPort) (*TCPConn, error) {
+	c, err := st.s.DialTCP(ctx, laddr, raddr)
+	if err != nil {
+		var src net.Addr
+		if laddr.IsValid() {
+			src = net.TCPAddrFromAddrPort(laddr)
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Source: src, Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
+	}
+	return newConn(c), nil
+}
+
+// DialContext is DialTCP for a "tcp" or "tcp4" network and an "ip:port"
+// address, with net.Dialer's signature, for http.Transport.DialContext and
+// the like. There is no name resolution: the host must be an IPv4 address.
+func (st *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ap, err := parseAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	return st.DialTCP(ctx, ap)
+}
+
+// ListenTCP listens on laddr (its address may be unspecified, its port
+// zero for any) with an accept queue of backlog connections.
+func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, error) {
+	l, err := st.s.ListenTCP(laddr, backlog)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(laddr), Err: err}
+	}
+	return &TCPListener{l: l}, nil
+}
+
+// Listen is ListenTCP for a "tcp" or "tcp4" network and an "ip:port" or
+// ":port" address, with a backlog of 128 (Linux's default somaxconn is 4096;
+// Go asks for that).
+func (st *Stack) Listen(network, address string) (net.Listener, error) {
+	ap, err := parseAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return st.ListenTCP(ap, 128)
+}
+
+// parseAddr reads "ip:port" or ":port" for a TCP network.
+func parseAddr(network, address string) (netip.AddrPort, error) {
+	if network != "tcp" && network != "tcp4" {
+		return netip.AddrPort{}, fmt.Errorf("network %q not supported: use \"tcp\" or \"tcp4\"", network)
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q in %q", port, address)
+	}
+	a := netip.IPv4Unspecified()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil || !a.Is4() {
+			return netip.AddrPort{}, fmt.Errorf("host %q is not an IPv4 address (synack does no name resolution)", host)
+		}
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// TCPConn is a TCP connection implementing net.Conn, with CloseWrite for
+// half-close.
+type TCPConn struct {
+	c             *stack.TCPConn
+	local, remote *net.TCPAddr
+}
+
+var _ net.Conn = (*TCPConn)(nil)
+
+func newConn(c *stack.TCPConn) *TCPConn {
+	return &TCPConn{c: c, local: net.TCPAddrFromAddrPort(c.LocalAddr()), remote: net.TCPAddrFromAddrPort(c.RemoteAddr())}
+}
+
+func (c *TCPConn) opErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.remote, Err: err}
+}
+
+// Read reads data; io.EOF once the peer has closed and all data is read.
+func (c *TCPConn) Read(p []byte) (int, error) {
+	n, err := c.c.Read(p)
+	if err == io.EOF {
+		return n, err // io.EOF stays bare, as in package net
+	}
+	return n, c.opErr("read", err)
+}
+
+// Write writes all of p unless the connection fails or the deadline passes.
+func (c *TCPConn) Write(p []byte) (int, error) {
+	n, err := c.c.Write(p)
+	return n, c.opErr("write", err)
+}
+
+// Close closes the connection (a FIN after the queued data).
+func (c *TCPConn) Close() error { return c.opErr("close", c.c.Close()) }
+
+// CloseWrite shuts down the sending side only: the peer reads EOF, and this
+// side can go on reading (half-close).
+func (c *TCPConn) CloseWrite() error { return c.opErr("close", c.c.CloseWrite()) }
+
+// LocalAddr returns the local *net.TCPAddr.
+func (c *TCPConn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the peer's *net.TCPAddr.
+func (c *TCPConn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets the read and write deadlines.
+func (c *TCPConn) SetDeadline(t time.Time) error {
+	c.c.SetReadDeadline(t)
+	c.c.SetWriteDeadline(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *TCPConn) SetReadDeadline(t time.Time) error { c.c.SetReadDeadline(t); return nil }
+
+// SetWriteDeadline sets the write deadline.
+func (c *TCPConn) SetWriteDeadline(t time.Time) error { c.c.SetWriteDeadline(t); return nil }
+
+// State is the connection's TCP state, e.g. tcp.StateEstablished.
+func (c *TCPConn) State() tcp.State { return c.c.State() }
+
+// TCPListener is a listening socket implementing net.Listener.
+type TCPListener struct {
+	l *stack.TCPListener
+}
+
+var _ net.Listener = (*TCPListener)(nil)
+
+// Accept waits for the next connection the handshake has completed.
+func (l *TCPListener) Accept() (net.Conn, error) { return l.AcceptTCP() }
+
+// AcceptTCP is Accept returning the concrete type.
+func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
+	c, err := l.l.Accept(context.Background())
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
+	}
+	return newConn(c), nil
+}
+
+// Close stops listening; connections not yet accepted are reset.
+func (l *TCPListener) Close() error {
+	if err := l.l.Close(); err != nil {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.Addr(), Err: err}
+	}
+	return nil
+}
+
+// Addr is the listening address.
+func (l *TCPListener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.l.Addr()) }
+
+// SetDeadline sets when Accept gives up with os.ErrDeadlineExceeded.
+func (l *TCPListener) SetDeadline(t time.Time) error { l.l.SetDeadline(t); return nil }
+
+// Backlog is the accept queue's bound; Ready and HalfOpen its contents.
+func (l *TCPListener) Backlog() int { return l.l.Backlog() }
+
+// Ready is the number of established connections waiting for Accept.
+func (l *TCPListener) Ready() int { return l.l.Ready() }
+
+// HalfOpen is the number of connections still in SYN-RECEIVED.
+func (l *TCPListener) HalfOpen() int { return l.l.HalfOpen() }

@@ -1,0 +1,54 @@
+package tcp
+
+import "time"
+
+// CongestionControl decides the congestion window (RFC 5681 cwnd). The
+// engine calls it on every event that matters and never sends more than
+// CWND bytes beyond snd.una. Implementations are per connection and need no
+// locking.
+type CongestionControl interface {
+	// CWND is the congestion window in bytes.
+	CWND() int
+	// OnAck is told that acked bytes of new data were acknowledged, with
+	// the bytes in flight before the ACK and, when one was taken, an RTT sample.
+	OnAck(now time.Time, acked, inFlight int, rtt time.Duration)
+	// OnRetransmitTimeout is told that the retransmission timer expired
+	// with inFlight bytes outstanding.
+	OnRetransmitTimeout(now time.Time, inFlight int)
+}
+
+// reno is slow start and congestion avoidance of RFC 5681 §3.1 with the
+// initial window of RFC 6928. Fast retransmit and recovery come with the
+// reliability work; this is the seam they plug into.
+type reno struct {
+	mss      int
+	cwnd     int
+	ssthresh int
+	acc      int // bytes acked in congestion avoidance, toward one MSS of growth
+}
+
+// NewReno returns the default congestion controller for a connection whose
+// segments carry at most mss bytes.
+func NewReno(mss int) CongestionControl {
+	return &reno{mss: mss, cwnd: 10 * mss, ssthresh: 1 << 30} // RFC 6928 IW10; RFC 5681 §3.1: ssthresh arbitrarily high
+}
+
+func (r *reno) CWND() int { return r.cwnd }
+
+func (r *reno) OnAck(_ time.Time, acked, _ int, _ time.Duration) {
+	if r.cwnd < r.ssthresh {
+		r.cwnd += min(acked, r.mss) // RFC 5681 (2): slow start
+		return
+	}
+	r.acc += acked // RFC 5681 (3): about one MSS per RTT
+	if r.acc >= r.cwnd {
+		r.acc -= r.cwnd
+		r.cwnd += r.mss
+	}
+}
+
+func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
+	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
+	r.cwnd = r.mss                        // loss window: one segment
+	r.acc = 0
+}

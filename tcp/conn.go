@@ -1,0 +1,237 @@
+package tcp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
+)
+
+// Events says what changed for the application after a call into the
+// engine. The stack reads them with [Conn.TakeEvents] and wakes whoever waits.
+type Events uint8
+
+// The events a connection raises.
+const (
+	// EventReadable: data, end of stream or an error is there to read.
+	EventReadable Events = 1 << iota
+	// EventWritable: the send buffer has room, or writing now fails.
+	EventWritable
+	// EventEstablished: the handshake completed (connect may return; a
+	// passive connection is ready for accept).
+	EventEstablished
+	// EventClosed: the connection reached CLOSED; the stack forgets it.
+	EventClosed
+)
+
+// Conn is one connection's transmission control block (RFC 9293 §3.3.1).
+//
+// Send sequence space:
+//
+//	     1         2          3          4
+//	----------|----------|----------|----------
+//	       SND.UNA    SND.NXT    SND.UNA
+//	                            +SND.WND
+//	1 - old sequence numbers that have been acknowledged
+//	2 - sequence numbers of unacknowledged data
+//	3 - sequence numbers allowed for new data transmission
+//	4 - future sequence numbers that are not yet allowed
+//
+// Receive sequence space:
+//
+//	     1          2          3
+//	----------|----------|----------
+//	       RCV.NXT    RCV.NXT
+//	                 +RCV.WND
+//	1 - old sequence numbers that have been acknowledged
+//	2 - sequence numbers allowed for new reception
+//	3 - future sequence numbers that are not yet allowed
+//
+// A Conn is not safe for concurrent use: its owner serialises every call.
+type Conn struct {
+	env    *Env
+	cfg    *Config
+	tracer trace.Sink
+
+	// Local and Remote are the connection's two endpoints.
+	Local, Remote netip.AddrPort
+
+	state    State
+	passive  bool      // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
+	listener *Listener // while half-open or waiting in the accept queue
+	err      error     // why the connection ended, if it failed
+	events   Events
+
+	// Send sequence variables (RFC 9293 §3.3.1).
+	iss    seqnum.Value
+	sndUna seqnum.Value
+	sndNxt seqnum.Value
+	sndMax seqnum.Value // highest sequence number sent, snd.nxt before any go-back-N rewind
+	sndWnd seqnum.Size
+	sndWl1 seqnum.Value
+	sndWl2 seqnum.Value
+	mss    int // effective send MSS: min(peer's MSS option, ours)
+
+	// Receive sequence variables.
+	irs    seqnum.Value
+	rcvNxt seqnum.Value
+	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
+
+	sndBuf    byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
+	rcvBuf    byteQueue // received in order, not yet read
+	finQueued bool      // user closed its sending side: a FIN follows the data
+	finRcvd   bool      // the peer's FIN arrived: reads end with EOF after rcvBuf drains
+	rdClosed  bool      // user closed fully: it will not read again
+
+	// Retransmission (RFC 6298).
+	srtt, rttvar time.Duration
+	rto          time.Duration
+	rttTiming    bool
+	rttSeq       seqnum.Value // timing the segment that ends here
+	rttStart     time.Time
+	retries      int // consecutive expirations of the retransmission timer
+	rtoAt        time.Time
+	persistAt    time.Time
+	probes       int
+	closeAt      time.Time // TIME-WAIT or orphaned FIN-WAIT-2 end
+	cc           CongestionControl
+
+	finSent bool         // the FIN has been sent at least once
+	finSeq  seqnum.Value // its sequence number, once sent
+	ackNow  bool         // an ACK is owed before the current call returns
+}
+
+// NewConn returns a connection in CLOSED between local and remote, living
+// in env. env.Config must have its defaults applied.
+func NewConn(env *Env, local, remote netip.AddrPort) *Conn {
+	c := &Conn{env: env, cfg: &env.Config, tracer: env.Trace, Local: local, Remote: remote, rto: env.Config.InitialRTO}
+	c.sndBuf.limit = env.Config.SendBufferSize
+	c.rcvBuf.limit = env.Config.ReceiveBufferSize
+	c.mss = DefaultMSS
+	return c
+}
+
+// State is the connection's current state.
+func (c *Conn) State() State { return c.state }
+
+// Err is the error the connection ended with, or nil.
+func (c *Conn) Err() error { return c.err }
+
+// TakeEvents returns the events raised since the last call and clears them.
+func (c *Conn) TakeEvents() Events {
+	e := c.events
+	c.events = 0
+	return e
+}
+
+// Listener is the listener a passive connection came from, until accepted.
+func (c *Conn) Listener() *Listener { return c.listener }
+
+// ISS is the initial send sequence number.
+func (c *Conn) ISS() seqnum.Value { return c.iss }
+
+// IRS is the initial receive sequence number.
+func (c *Conn) IRS() seqnum.Value { return c.irs }
+
+// SndUna is SND.UNA, the oldest unacknowledged sequence number.
+func (c *Conn) SndUna() seqnum.Value { return c.sndUna }
+
+// SndNxt is SND.NXT, the next sequence number to send.
+func (c *Conn) SndNxt() seqnum.Value { return c.sndNxt }
+
+// SndWnd is SND.WND, the peer's window.
+func (c *Conn) SndWnd() seqnum.Size { return c.sndWnd }
+
+// RcvNxt is RCV.NXT, the next sequence number expected.
+func (c *Conn) RcvNxt() seqnum.Value { return c.rcvNxt }
+
+// RcvWnd is RCV.WND, the window this side offers now.
+func (c *Conn) RcvWnd() seqnum.Size { return seqnum.Size(c.rcvBuf.Free()) }
+
+// MSS is the largest payload this side sends in one segment.
+func (c *Conn) MSS() int { return c.mss }
+
+// RTO is the current retransmission timeout.
+func (c *Conn) RTO() time.Duration { return c.rto }
+
+// SRTT is the smoothed round-trip time (0 before the first sample).
+func (c *Conn) SRTT() time.Duration { return c.srtt }
+
+// SendQueue is the number of bytes written but not yet acknowledged (netstat Send-Q).
+func (c *Conn) SendQueue() int { return c.sndBuf.Len() }
+
+// RecvQueue is the number of bytes received but not yet read (netstat Recv-Q).
+func (c *Conn) RecvQueue() int { return c.rcvBuf.Len() }
+
+// setState is the one door for state changes (STYLE habit 4): it records the
+// change and its cause in the trace and raises the events it implies.
+func (c *Conn) setState(s State, cause string) {
+	old := c.state
+	if old == s {
+		return
+	}
+	c.state = s
+	st := &c.env.Stats
+	wasEstab := old == StateEstablished || old == StateCloseWait
+	isEstab := s == StateEstablished || s == StateCloseWait
+	if wasEstab != isEstab {
+		if isEstab {
+			st.CurrEstab.Add(1)
+		} else {
+			st.CurrEstab.Add(-1)
+		}
+	}
+	if c.tracer != nil {
+		e := trace.Event{Kind: trace.KindStateChange, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
+			State: s.String(), From: old.String(), Cause: cause}
+		c.tracer.Event(&e)
+	}
+	switch s {
+	case StateEstablished:
+		c.events |= EventEstablished | EventWritable
+	case StateClosed:
+		c.rtoAt, c.persistAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}
+		c.sndBuf = byteQueue{limit: c.sndBuf.limit}
+		if c.listener != nil {
+			c.listener.forget(c)
+		}
+		c.events |= EventClosed | EventReadable | EventWritable | EventEstablished
+	}
+}
+
+// fail ends the connection with err: CLOSED, waking every waiter.
+func (c *Conn) fail(err error, cause string) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.setState(StateClosed, cause)
+}
+
+// traceSegment records a segment sent or received.
+func (c *Conn) traceSegment(k trace.Kind, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int) {
+	e := trace.Event{Kind: k, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
+		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, State: c.state.String()}
+	c.tracer.Event(&e)
+}
+
+// traceTimer records a timer that fired.
+func (c *Conn) traceTimer(cause string) {
+	if c.tracer != nil {
+		e := trace.Event{Kind: trace.KindTimer, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
+			State: c.state.String(), Cause: cause}
+		c.tracer.Event(&e)
+	}
+}
+
+// Deadline is when the engine next needs HandleTimer; zero when never.
+func (c *Conn) Deadline() time.Time {
+	d := c.rtoAt
+	for _, t := range [...]time.Time{c.persistAt, c.closeAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}

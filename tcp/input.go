@@ -1,0 +1,118 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
+)
+
+// HandleSegment processes one arriving segment: the SEGMENT ARRIVES event
+// of RFC 9293 §3.10.7. A connection in CLOSED or LISTEN is not given
+// segments: the stack answers those with ResetFor and the Listener.
+func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
+	c.env.Stats.InSegs.Add(1)
+	if c.tracer != nil {
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+	}
+	switch c.state {
+	case StateClosed, StateListen:
+		return
+	case StateSynSent:
+		c.synSent(now, seg)
+	default:
+		c.synchronizedInput(now, seg)
+	}
+	if c.state != StateClosed {
+		c.flush(now)
+	}
+}
+
+// learnPeer records what the peer's SYN says: IRS, RCV.NXT, its MSS
+// (RFC 9293 §3.7.1: 536 when absent), and the window it offers.
+func (c *Conn) learnPeer(seg *Segment) {
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.rcvAdv = c.rcvNxt
+	peerMSS := DefaultMSS
+	if seg.Options.HasMSS && seg.Options.MSS > 0 {
+		peerMSS = int(seg.Options.MSS)
+	}
+	c.mss = min(peerMSS, c.cfg.MSS)
+	c.sndWnd = seqnum.Size(seg.Window) // RFC 9293 §3.10.7.3: a SYN's window is never scaled
+	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+}
+
+// synSent is RFC 9293 §3.10.7.3, SYN-SENT.
+func (c *Conn) synSent(now time.Time, seg *Segment) {
+	st := &c.env.Stats
+	// First: check the ACK bit.
+	ackOK := false
+	if seg.Flags.Has(wire.FlagACK) {
+		// If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
+		// segment is one) and drop it. This is the client's half of Figure 9.
+		if seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndNxt) {
+			st.DropBadACK.Add(1)
+			if !seg.Flags.Has(wire.FlagRST) {
+				c.sendReset(seg.Ack)
+			}
+			return
+		}
+		ackOK = true // SND.UNA < SEG.ACK =< SND.NXT
+	}
+	// Second: check the RST bit.
+	if seg.Flags.Has(wire.FlagRST) {
+		if ackOK {
+			st.AttemptFails.Add(1)
+			c.fail(ErrConnectionRefused, "rcv RST") // "error: connection reset": the port is closed
+		} else {
+			st.DropBadFlags.Add(1) // a RST without an acceptable ACK is dropped
+		}
+		return
+	}
+	// Fourth: check the SYN bit.
+	if !seg.Flags.Has(wire.FlagSYN) {
+		st.DropBadFlags.Add(1)
+		return
+	}
+	c.learnPeer(seg)
+	c.cc = c.cfg.NewCongestionControl(c.mss)
+	if ackOK {
+		c.sndUna = seg.Ack
+		c.ackRTT(now, seg.Ack)
+		c.retries, c.rtoAt = 0, time.Time{}
+		c.establish(now, "rcv SYN,ACK")
+		c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		// Data or a FIN that came with the SYN,ACK: continue at step six.
+		rest := *seg
+		rest.Seq = seg.Seq.Add(1)
+		rest.Flags &^= wire.FlagSYN
+		c.processText(now, &rest)
+		return
+	}
+	// Simultaneous open (Figure 8): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+	c.setState(StateSynReceived, "rcv SYN")
+	c.sendSYN(true)
+}
+
+// establish enters ESTABLISHED; a close requested during the handshake
+// moves straight on to FIN-WAIT-1.
+func (c *Conn) establish(now time.Time, cause string) {
+	c.setState(StateEstablished, cause)
+	if c.listener != nil {
+		c.listener.established(c)
+	}
+	if c.finQueued {
+		c.setState(StateFinWait1, "close")
+	}
+	_ = now
+}
+
+// ackRTT takes an RTT sample if ack covers the timed segment (RFC 6298 §2, §3).
+func (c *Conn) ackRTT(now time.Time, ack seqnum.Value) {
+	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
+		c.rttTiming = false
+		c.sampleRTT(now.Sub(c.rttStart))
+	}
+}

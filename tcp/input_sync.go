@@ -1,0 +1,301 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/wire"
+)
+
+// synchronizedInput is RFC 9293 §3.10.7.4: SYN-RECEIVED and every state
+// after it, step by step.
+func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
+	st := &c.env.Stats
+	// Before the sequence check, two segments that are "old" by it but
+	// need an answer of their own:
+	switch {
+	case c.state == StateSynReceived && seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs:
+		// The peer retransmitted its SYN: our SYN,ACK was lost. Send it again.
+		c.sendSYN(true)
+		return
+	case c.state == StateSynReceived && !c.passive && seg.Flags.Has(wire.FlagSYN|wire.FlagACK) &&
+		seg.Seq == c.irs && seg.Ack == c.sndNxt:
+		// Simultaneous open, Figure 8 line 6: the peer's SYN,ACK acknowledges our
+		// SYN. (Linux accepts it here too rather than answering with an ACK.)
+		c.sndUna = seg.Ack
+		c.retries, c.rtoAt = 0, time.Time{}
+		c.establish(now, "rcv SYN,ACK")
+		return
+	case c.state == StateTimeWait && seg.Flags.Has(wire.FlagFIN) && !seg.Flags.Has(wire.FlagRST) &&
+		seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt:
+		// §3.10.7.4 eighth, TIME-WAIT: a retransmission of the remote FIN.
+		// Acknowledge it, and restart the 2 MSL timeout.
+		c.ackNow = true
+		c.closeAt = now.Add(2 * c.cfg.MSL)
+		return
+	}
+
+	// First: check the sequence number.
+	if !c.acceptable(seg) {
+		st.DropOutOfWindow.Add(1)
+		if !seg.Flags.Has(wire.FlagRST) {
+			c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		}
+		return
+	}
+	// Second: check the RST bit (with RFC 5961 §3.2: only an exact match resets).
+	if seg.Flags.Has(wire.FlagRST) {
+		if seg.Seq != c.rcvNxt {
+			st.ChallengeACKs.Add(1)
+			c.ackNow = true
+			return
+		}
+		c.reset()
+		return
+	}
+	// Fourth: check the SYN bit (RFC 5961 §4 as adopted by RFC 9293).
+	if seg.Flags.Has(wire.FlagSYN) {
+		if c.state == StateSynReceived && c.passive {
+			st.AttemptFails.Add(1)
+			c.setState(StateClosed, "rcv SYN") // return to LISTEN: the listener keeps listening
+			return
+		}
+		st.ChallengeACKs.Add(1)
+		c.ackNow = true
+		return
+	}
+	// Fifth: check the ACK field.
+	if !seg.Flags.Has(wire.FlagACK) {
+		st.DropNoACK.Add(1)
+		return
+	}
+	if !c.processAck(now, seg) {
+		return
+	}
+	c.processText(now, seg)
+}
+
+// acceptable is the segment acceptability test of RFC 9293 §3.10.7.4
+// against the window last advertised. When the window is zero, a segment
+// starting at RCV.NXT is let through so its ACK and RST are still seen; its
+// text is not kept (processText trims it).
+func (c *Conn) acceptable(seg *Segment) bool {
+	wnd := c.rcvWnd()
+	n := seg.Len()
+	switch {
+	case n == 0 && wnd == 0:
+		return seg.Seq == c.rcvNxt
+	case n == 0:
+		return seg.Seq.InWindow(c.rcvNxt, wnd)
+	case wnd == 0:
+		return seg.Seq == c.rcvNxt
+	default:
+		return seg.Seq.InWindow(c.rcvNxt, wnd) || seg.Seq.Add(n-1).InWindow(c.rcvNxt, wnd)
+	}
+}
+
+// reset is step two for an acceptable RST.
+func (c *Conn) reset() {
+	st := &c.env.Stats
+	switch c.state {
+	case StateSynReceived:
+		st.AttemptFails.Add(1)
+		if c.passive {
+			// Figure 9: the half-open connection made by an old duplicate SYN
+			// goes back to LISTEN; here that means it is freed.
+			c.setState(StateClosed, "rcv RST")
+			return
+		}
+		c.fail(ErrConnectionRefused, "rcv RST")
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		if c.state == StateEstablished || c.state == StateCloseWait {
+			st.EstabResets.Add(1)
+		}
+		c.rcvBuf = byteQueue{limit: c.rcvBuf.limit} // "all segment queues should be flushed"
+		c.fail(ErrConnectionReset, "rcv RST")
+	default: // CLOSING, LAST-ACK, TIME-WAIT
+		c.setState(StateClosed, "rcv RST")
+	}
+}
+
+// processAck is step five. It reports whether processing goes on.
+func (c *Conn) processAck(now time.Time, seg *Segment) bool {
+	st := &c.env.Stats
+	if c.state == StateSynReceived {
+		// If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED; else send a reset.
+		if !seg.Ack.InRange(c.sndUna.Add(1), c.sndNxt.Add(1)) {
+			st.DropBadACK.Add(1)
+			c.sendReset(seg.Ack)
+			return false
+		}
+		if c.listener != nil && c.listener.acceptQueueFull() {
+			// Linux's default (tcp_abort_on_overflow = 0): drop the final ACK;
+			// the peer's retransmissions or our SYN,ACK's complete it later.
+			st.DropListenOverflow.Add(1)
+			return false
+		}
+		c.sndUna = seg.Ack
+		c.ackRTT(now, seg.Ack)
+		c.retries, c.rtoAt = 0, time.Time{}
+		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
+		c.cc = c.cfg.NewCongestionControl(c.mss)
+		c.establish(now, "rcv ACK")
+		if c.state != StateEstablished && c.state != StateFinWait1 {
+			return false
+		}
+	}
+	if seg.Ack.GreaterThan(c.sndMax) {
+		// It acknowledges something not yet sent: send an ACK and drop it.
+		st.DropBadACK.Add(1)
+		c.ackNow = true
+		return false
+	}
+	if c.sndUna.LessThan(seg.Ack) {
+		c.newAck(now, seg.Ack)
+	}
+	// Update the send window if the segment is newer than the last update:
+	// SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+	if c.sndUna.LessThanEq(seg.Ack) &&
+		(c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(seg.Ack))) {
+		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
+		if c.sndWnd > 0 && !c.persistAt.IsZero() {
+			c.persistAt, c.probes = time.Time{}, 0
+		}
+	}
+	finAcked := c.finSent && c.sndUna == c.finSeq.Add(1)
+	switch c.state {
+	case StateFinWait1:
+		if finAcked {
+			c.setState(StateFinWait2, "rcv ACK of FIN")
+			if c.rdClosed {
+				c.closeAt = now.Add(c.cfg.FinWait2Timeout)
+			}
+		}
+	case StateClosing:
+		if finAcked {
+			c.enterTimeWait(now, "rcv ACK of FIN")
+		}
+		return false
+	case StateLastAck:
+		if finAcked {
+			c.setState(StateClosed, "rcv ACK of FIN")
+		}
+		return false
+	}
+	return true
+}
+
+// newAck handles SND.UNA < SEG.ACK =< SND.MAX: drop what is acknowledged
+// from the send buffer, take an RTT sample, and restart or stop the
+// retransmission timer (RFC 6298 §5.2, §5.3).
+func (c *Conn) newAck(now time.Time, ack seqnum.Value) {
+	inFlight := int(c.sndUna.Size(c.sndMax))
+	acked := c.sndUna.Size(ack)
+	data := min(int(acked), c.sndBuf.Len())
+	c.sndBuf.Discard(data)
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack // after a go-back-N rewind the ACK may pass SND.NXT
+	}
+	var rtt time.Duration
+	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
+		rtt = now.Sub(c.rttStart)
+	}
+	c.ackRTT(now, ack)
+	c.retries = 0
+	c.cc.OnAck(now, int(acked), inFlight, rtt)
+	if c.sndUna == c.sndMax {
+		c.rtoAt = time.Time{}
+	} else {
+		c.rtoAt = now.Add(c.rto)
+	}
+	if data > 0 {
+		c.events |= EventWritable
+	}
+}
+
+// processText is steps six to eight: URG (ignored, RFC 6093), the segment
+// text, and the FIN.
+func (c *Conn) processText(now time.Time, seg *Segment) {
+	st := &c.env.Stats
+	payload, seq := seg.Payload, seg.Seq
+	fin := seg.Flags.Has(wire.FlagFIN)
+	// Trim what was already received.
+	if seq.LessThan(c.rcvNxt) {
+		skip := seq.Size(c.rcvNxt)
+		if int(skip) >= len(payload) {
+			if fin && int(skip) > len(payload) {
+				fin = false // the FIN too was received before
+			}
+			payload = nil
+		} else {
+			payload = payload[skip:]
+		}
+		seq = c.rcvNxt
+	}
+	// Trim what lies beyond the window.
+	if wnd := int(c.rcvWnd()); len(payload) > wnd {
+		payload, fin = payload[:wnd], false
+	}
+	if seq != c.rcvNxt {
+		// Beyond RCV.NXT: not kept yet; a duplicate ACK tells the peer what we miss.
+		if len(payload) > 0 || fin {
+			st.DropOutOfOrder.Add(1)
+			c.ackNow = true
+		}
+		return
+	}
+	// Seventh: process the segment text.
+	if len(payload) > 0 {
+		switch c.state {
+		case StateEstablished, StateFinWait1, StateFinWait2:
+			if c.rdClosed {
+				// The user will never read it: acknowledge and discard.
+			} else {
+				payload = payload[:c.rcvBuf.Append(payload)]
+				c.events |= EventReadable
+			}
+			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
+			c.ackNow = true
+		}
+	}
+	// Eighth: check the FIN bit.
+	if !fin || seg.Seq.Add(seqnum.Size(len(seg.Payload))) != c.rcvNxt {
+		return
+	}
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.finRcvd = true
+	c.events |= EventReadable
+	c.ackNow = true
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		c.setState(StateCloseWait, "rcv FIN")
+	case StateFinWait1:
+		if c.finSent && c.sndUna == c.finSeq.Add(1) {
+			c.enterTimeWait(now, "rcv FIN")
+		} else {
+			c.setState(StateClosing, "rcv FIN")
+		}
+	case StateFinWait2:
+		c.enterTimeWait(now, "rcv FIN")
+	case StateTimeWait:
+		c.closeAt = now.Add(2 * c.cfg.MSL)
+	}
+}
+
+// enterTimeWait starts the 2*MSL wait (RFC 9293 §3.10.7.4), turning off
+// the other timers.
+func (c *Conn) enterTimeWait(now time.Time, cause string) {
+	c.setState(StateTimeWait, cause)
+	c.rtoAt, c.persistAt = time.Time{}, time.Time{}
+	c.closeAt = now.Add(2 * c.cfg.MSL)
+}
+
+// AcceptsNewSYN reports whether a SYN for this 4-tuple may end this
+// TIME-WAIT connection and open a new one: its sequence number lies beyond
+// everything the old incarnation used (RFC 9293 §3.6.1 note; Linux's
+// tcp_timewait_state_process).
+func (c *Conn) AcceptsNewSYN(seg *Segment) bool {
+	return c.state == StateTimeWait && seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN &&
+		seg.Seq.GreaterThan(c.rcvNxt)
+}

@@ -1,0 +1,120 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/wire"
+)
+
+// Listener is a socket in LISTEN (RFC 9293 §3.10.7.2) with its two queues:
+// the SYN queue of half-open connections (SYN-RECEIVED) and the accept queue
+// of established ones waiting for Accept, bounded by the backlog given to
+// listen. The handshake is completed by the engine whether or not the
+// application calls Accept.
+type Listener struct {
+	env      *Env
+	backlog  int
+	halfOpen int     // connections in SYN-RECEIVED made by this listener
+	ready    []*Conn // the accept queue, oldest first
+}
+
+// NewListener returns a listener whose accept queue holds at most backlog
+// connections (at least 1).
+func NewListener(env *Env, backlog int) *Listener {
+	return &Listener{env: env, backlog: max(backlog, 1)}
+}
+
+// Backlog is the bound on the accept queue.
+func (l *Listener) Backlog() int { return l.backlog }
+
+// HalfOpen is the length of the SYN queue.
+func (l *Listener) HalfOpen() int { return l.halfOpen }
+
+// Ready is the length of the accept queue.
+func (l *Listener) Ready() int { return len(l.ready) }
+
+func (l *Listener) acceptQueueFull() bool { return len(l.ready) >= l.backlog }
+
+// ListenAction says what the stack does with a segment that reached a listener.
+type ListenAction uint8
+
+// The answers of Classify.
+const (
+	// ListenDrop: drop the segment (its reason is counted).
+	ListenDrop ListenAction = iota
+	// ListenReset: answer with ResetFor(seg).
+	ListenReset
+	// ListenOpen: make a new Conn and call Open with it.
+	ListenOpen
+)
+
+// Classify is RFC 9293 §3.10.7.2, LISTEN: an RST is ignored, an ACK is
+// answered with <SEQ=SEG.ACK><CTL=RST>, a SYN opens a half-open connection
+// if the queues have room (as Linux, a SYN is dropped while the accept
+// queue is full), anything else is dropped.
+func (l *Listener) Classify(seg *Segment) ListenAction {
+	st := &l.env.Stats
+	switch {
+	case seg.Flags.Has(wire.FlagRST):
+		return ListenDrop
+	case seg.Flags.Has(wire.FlagACK):
+		return ListenReset
+	case !seg.Flags.Has(wire.FlagSYN) || seg.Flags.Has(wire.FlagFIN):
+		st.DropBadFlags.Add(1)
+		return ListenDrop
+	case l.acceptQueueFull() || l.halfOpen >= l.env.Config.MaxSYNBacklog:
+		st.DropSYNQueueFull.Add(1)
+		return ListenDrop
+	}
+	return ListenOpen
+}
+
+// Open makes c, a new connection in CLOSED for the SYN's 4-tuple, the
+// half-open child of a SYN: it records IRS and RCV.NXT = SEG.SEQ+1, sends
+// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and enters SYN-RECEIVED. Text in the
+// SYN is not kept (the peer sends it again), as Linux does without TFO.
+func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) {
+	c.state = StateListen // the child starts as a copy of the listening TCB
+	c.passive, c.listener = true, l
+	l.halfOpen++
+	c.learnPeer(seg)
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss.Add(1), iss.Add(1)
+	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	l.env.Stats.PassiveOpens.Add(1)
+	l.env.Stats.InSegs.Add(1)
+	c.setState(StateSynReceived, "rcv SYN")
+	c.sendSYN(false)
+	c.rtoAt = now.Add(c.rto)
+}
+
+// established moves c from the SYN queue to the accept queue.
+func (l *Listener) established(c *Conn) {
+	l.halfOpen--
+	l.ready = append(l.ready, c)
+}
+
+// forget removes c, now CLOSED, from whichever queue holds it.
+func (l *Listener) forget(c *Conn) {
+	c.listener = nil
+	for i, r := range l.ready {
+		if r == c {
+			l.ready = append(l.ready[:i], l.ready[i+1:]...)
+			return
+		}
+	}
+	l.halfOpen--
+}
+
+// Accept takes the oldest established connection off the accept queue, or
+// returns nil when it is empty.
+func (l *Listener) Accept() *Conn {
+	if len(l.ready) == 0 {
+		return nil
+	}
+	c := l.ready[0]
+	l.ready[0] = nil
+	l.ready = l.ready[1:]
+	c.listener = nil
+	return c
+}

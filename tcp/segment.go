@@ -1,0 +1,65 @@
+package tcp
+
+import (
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/wire"
+)
+
+// Segment is an arriving segment as the engine sees it: the header values
+// and a view of the payload, valid only during the call that hands it in.
+type Segment struct {
+	Seq     seqnum.Value // SEG.SEQ
+	Ack     seqnum.Value // SEG.ACK
+	Flags   wire.TCPFlags
+	Window  uint16 // SEG.WND, unscaled
+	Options wire.TCPOptions
+	Payload []byte
+}
+
+// Len is SEG.LEN: the payload plus one for SYN and one for FIN (RFC 9293 §3.4).
+func (s *Segment) Len() seqnum.Size {
+	n := seqnum.Size(len(s.Payload))
+	if s.Flags.Has(wire.FlagSYN) {
+		n++
+	}
+	if s.Flags.Has(wire.FlagFIN) {
+		n++
+	}
+	return n
+}
+
+// SegmentFrom builds a Segment from a validated TCP view. It parses the
+// options and reports ErrBadOption (from wire) if they are malformed.
+func SegmentFrom(t wire.TCP, s *Segment) error {
+	s.Seq = t.SeqNum()
+	s.Ack = t.AckNum()
+	s.Flags = t.Flags()
+	s.Window = t.Window()
+	s.Payload = t.Payload()
+	return wire.ParseTCPOptions(t.Options(), &s.Options)
+}
+
+// Sender is how the engine hands out the segments it decides to send. The
+// stack implements it: it wraps h and payload in an IPv4 packet for c's
+// addresses and queues it for the link. Neither h nor payload is kept after
+// the call.
+type Sender interface {
+	Send(c *Conn, h *wire.TCPFields, payload []byte)
+}
+
+// ResetFor returns the RST to send for a segment that reached no connection
+// (RFC 9293 §3.10.7.1, state CLOSED), and false when none may be sent.
+//
+//	If the ACK bit is off: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+//	If the ACK bit is on:  <SEQ=SEG.ACK><CTL=RST>
+//
+// An arriving RST is never answered. The ports are left for the caller.
+func ResetFor(seg *Segment) (wire.TCPFields, bool) {
+	if seg.Flags.Has(wire.FlagRST) {
+		return wire.TCPFields{}, false
+	}
+	if seg.Flags.Has(wire.FlagACK) {
+		return wire.TCPFields{Seq: seg.Ack, Flags: wire.FlagRST}, true
+	}
+	return wire.TCPFields{Ack: seg.Seq.Add(seg.Len()), Flags: wire.FlagRST | wire.FlagACK}, true
+}

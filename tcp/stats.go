@@ -1,0 +1,46 @@
+package tcp
+
+import "sync/atomic"
+
+// Stats are a stack's TCP counters, named after the TCP-MIB objects
+// (RFC 4022) so that a netstat -s view maps one to one, plus one counter per
+// reason a segment is dropped. They are updated by the engine and may be
+// read at any time from any goroutine.
+type Stats struct {
+	// ActiveOpens counts transitions CLOSED -> SYN-SENT.
+	ActiveOpens atomic.Uint64
+	// PassiveOpens counts transitions LISTEN -> SYN-RECEIVED.
+	PassiveOpens atomic.Uint64
+	// AttemptFails counts SYN-SENT/SYN-RECEIVED -> CLOSED, and SYN-RECEIVED -> LISTEN.
+	AttemptFails atomic.Uint64
+	// EstabResets counts ESTABLISHED/CLOSE-WAIT -> CLOSED by a reset.
+	EstabResets atomic.Uint64
+	// CurrEstab is the number of connections in ESTABLISHED or CLOSE-WAIT.
+	CurrEstab atomic.Int64
+	// InSegs counts segments handed to the engine.
+	InSegs atomic.Uint64
+	// OutSegs counts segments sent, excluding retransmissions.
+	OutSegs atomic.Uint64
+	// RetransSegs counts segments retransmitted.
+	RetransSegs atomic.Uint64
+	// OutRsts counts segments sent with RST.
+	OutRsts atomic.Uint64
+	// Timeouts counts retransmission-timer expirations.
+	Timeouts atomic.Uint64
+	// ChallengeACKs counts ACKs sent for an in-window RST or a SYN (RFC 5961).
+	ChallengeACKs atomic.Uint64
+	// DropOutOfWindow counts segments failing the sequence check (RFC 9293 §3.10.7.4 first).
+	DropOutOfWindow atomic.Uint64
+	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept.
+	DropOutOfOrder atomic.Uint64
+	// DropNoACK counts synchronized-state segments without ACK (step five).
+	DropNoACK atomic.Uint64
+	// DropBadACK counts segments whose ACK acknowledges nothing sent.
+	DropBadACK atomic.Uint64
+	// DropListenOverflow counts final ACKs dropped because the accept queue was full (Linux ListenOverflows).
+	DropListenOverflow atomic.Uint64
+	// DropSYNQueueFull counts SYNs dropped because a listener's queues were full (Linux ListenDrops).
+	DropSYNQueueFull atomic.Uint64
+	// DropBadFlags counts segments with an impossible flag combination for their state.
+	DropBadFlags atomic.Uint64
+}

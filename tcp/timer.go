@@ -1,0 +1,123 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/synack-net/synack/wire"
+)
+
+// HandleTimer runs the timers that are due at now: TIME-WAIT and orphaned
+// FIN-WAIT-2 expiry, retransmission (RFC 6298 §5.4-5.7) and the persist
+// timer (RFC 9293 §3.8.6.1). The stack calls it at or after Deadline.
+func (c *Conn) HandleTimer(now time.Time) {
+	if !c.closeAt.IsZero() && !now.Before(c.closeAt) {
+		c.closeAt = time.Time{}
+		if c.state == StateTimeWait {
+			c.traceTimer("2MSL")
+			c.setState(StateClosed, "timeout 2MSL")
+		} else {
+			c.traceTimer("FIN-WAIT-2 timeout")
+			c.setState(StateClosed, "FIN-WAIT-2 timeout")
+		}
+		return
+	}
+	if !c.rtoAt.IsZero() && !now.Before(c.rtoAt) {
+		c.rtoAt = time.Time{}
+		c.retransmitTimeout(now)
+	}
+	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
+		c.persistAt = time.Time{}
+		c.probe(now)
+	}
+	if c.state != StateClosed {
+		c.flush(now)
+	}
+}
+
+// backoff doubles the RTO up to MaxRTO (RFC 6298 §5.5).
+func (c *Conn) backoff() {
+	c.rto = min(2*c.rto, c.cfg.MaxRTO)
+}
+
+// retransmitTimeout is RFC 6298 §5.4-5.6 and, for the SYN, RFC 9293
+// §3.8.1 with Linux's bounded tcp_syn_retries.
+func (c *Conn) retransmitTimeout(now time.Time) {
+	c.env.Stats.Timeouts.Add(1)
+	c.traceTimer("retransmit")
+	c.retries++
+	c.rttTiming = false // Karn: no sample from a retransmitted segment
+	switch c.state {
+	case StateSynSent:
+		if c.retries > c.cfg.SYNRetries {
+			c.env.Stats.AttemptFails.Add(1)
+			c.fail(ErrTimeout, "SYN retries exhausted")
+			return
+		}
+		c.backoff()
+		c.env.Stats.RetransSegs.Add(1)
+		c.sendSYN(true)
+		c.rtoAt = now.Add(c.rto)
+		return
+	case StateSynReceived:
+		if c.retries > c.cfg.SYNACKRetries {
+			c.env.Stats.AttemptFails.Add(1)
+			if c.passive {
+				c.setState(StateClosed, "SYN,ACK retries exhausted")
+			} else {
+				c.fail(ErrTimeout, "SYN,ACK retries exhausted")
+			}
+			return
+		}
+		c.backoff()
+		c.env.Stats.RetransSegs.Add(1)
+		c.sendSYN(true)
+		c.rtoAt = now.Add(c.rto)
+		return
+	}
+	if c.sndUna == c.sndMax {
+		return // nothing outstanding after all
+	}
+	if c.retries > c.cfg.Retries {
+		c.fail(ErrTimeout, "retransmission retries exhausted")
+		return
+	}
+	c.cc.OnRetransmitTimeout(now, int(c.sndUna.Size(c.sndMax)))
+	c.backoff()
+	// Go back to SND.UNA; output resends from there as the windows allow
+	// and re-arms the timer with the backed-off RTO (§5.6).
+	c.sndNxt = c.sndUna
+	c.output(now)
+	if c.rtoAt.IsZero() && c.sndUna != c.sndMax && c.persistAt.IsZero() {
+		c.rtoAt = now.Add(c.rto)
+	}
+}
+
+// probe sends a zero-window probe and backs the persist timer off. Like
+// Linux, the probe is a bare ACK one byte below SND.UNA: out of window for
+// the peer, which must answer with an ACK that carries its current window.
+func (c *Conn) probe(now time.Time) {
+	if !c.state.sending() || c.sndWnd > 0 || !c.sndNxt.LessThan(c.dataEnd()) {
+		return
+	}
+	c.traceTimer("persist")
+	c.sendSegment(wire.FlagACK, c.sndUna.Sub(1), nil, false)
+	c.probes++
+	d := c.rto << min(c.probes, 16)
+	c.persistAt = now.Add(min(d, c.cfg.MaxRTO))
+}
+
+// sampleRTT folds one RTT measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2, §2.3).
+func (c *Conn) sampleRTT(r time.Duration) {
+	const g = time.Millisecond // clock granularity G
+	if c.srtt == 0 {
+		c.srtt, c.rttvar = r, r/2
+	} else {
+		d := c.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		c.rttvar = (3*c.rttvar + d) / 4 // beta = 1/4
+		c.srtt = (7*c.srtt + r) / 8     // alpha = 1/8
+	}
+	c.rto = min(max(c.srtt+max(g, 4*c.rttvar), c.cfg.MinRTO), c.cfg.MaxRTO) // §2.4, §2.5
+}

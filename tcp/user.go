@@ -1,0 +1,183 @@
+package tcp
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+)
+
+var errAlreadyOpen = errors.New("connection already open")
+
+// Connect performs an active OPEN (RFC 9293 §3.10.1): it sends
+// <SEQ=ISS><CTL=SYN> and enters SYN-SENT. The stack picks iss with an
+// ISNGenerator (RFC 6528).
+func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
+	if c.state != StateClosed {
+		return errAlreadyOpen
+	}
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss.Add(1), iss.Add(1)
+	c.cc = c.cfg.NewCongestionControl(c.mss)
+	c.env.Stats.ActiveOpens.Add(1)
+	c.setState(StateSynSent, "connect")
+	c.sendSYN(false)
+	c.rtoAt = now.Add(c.rto)
+	return nil
+}
+
+// Write queues p for sending (RFC 9293 §3.10.2) and sends what the windows
+// allow. It returns how much of p fit in the send buffer; ErrWouldBlock when
+// none did, so the caller waits for EventWritable.
+func (c *Conn) Write(now time.Time, p []byte) (int, error) {
+	switch c.state {
+	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
+		if c.finQueued {
+			return 0, ErrClosing
+		}
+	case StateClosed, StateListen:
+		if c.err != nil {
+			return 0, c.err
+		}
+		return 0, ErrNotConnected
+	default:
+		return 0, ErrClosing // "error: connection closing"
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := c.sndBuf.Append(p)
+	if n == 0 {
+		return 0, ErrWouldBlock
+	}
+	c.output(now)
+	return n, nil
+}
+
+// Writable reports whether Write would make progress or fail now.
+func (c *Conn) Writable() bool {
+	switch c.state {
+	case StateSynSent, StateSynReceived:
+		return false
+	case StateEstablished, StateCloseWait:
+		return c.finQueued || c.sndBuf.Free() > 0
+	}
+	return true
+}
+
+// Read moves received bytes into p (RFC 9293 §3.10.3). It returns io.EOF
+// once the peer's FIN has been read up to, the connection's error if it
+// failed, and ErrWouldBlock when nothing is there yet.
+func (c *Conn) Read(now time.Time, p []byte) (int, error) {
+	if c.rcvBuf.Len() > 0 {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		before := c.rcvWnd()
+		n := c.rcvBuf.Read(p)
+		c.windowUpdate(before)
+		return n, nil
+	}
+	if c.finRcvd {
+		return 0, io.EOF
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	switch c.state {
+	case StateClosed:
+		return 0, io.EOF
+	case StateListen:
+		return 0, ErrNotConnected
+	}
+	return 0, ErrWouldBlock
+}
+
+// Readable reports whether Read would return something now.
+func (c *Conn) Readable() bool {
+	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed
+}
+
+// windowUpdate sends an ACK announcing a larger window after a read, when
+// the window as the peer knows it (before) has at least doubled and grown
+// by a full step (RFC 9293 §3.8.6.2.2; Linux's rule in tcp_cleanup_rbuf).
+func (c *Conn) windowUpdate(before seqnum.Size) {
+	if !c.state.synchronized() || c.finRcvd {
+		return
+	}
+	free := seqnum.Size(c.rcvBuf.Free())
+	step := seqnum.Size(min(c.rcvBuf.limit/2, c.cfg.MSS))
+	if free >= 2*before && free-before >= step {
+		c.sendAck()
+	}
+}
+
+// CloseWrite closes the sending side (half-close, RFC 9293 §3.10.4 CLOSE
+// with the receive side still open): a FIN follows the queued data.
+func (c *Conn) CloseWrite(now time.Time) error {
+	switch c.state {
+	case StateSynSent, StateSynReceived:
+		c.finQueued = true // sent once established
+	case StateEstablished:
+		c.finQueued = true
+		c.setState(StateFinWait1, "close")
+	case StateCloseWait:
+		c.finQueued = true
+		c.setState(StateLastAck, "close")
+	case StateClosed, StateListen:
+		if c.err != nil {
+			return c.err
+		}
+		return ErrNotConnected
+	default:
+		return ErrClosing
+	}
+	c.output(now)
+	return nil
+}
+
+// Close is the user's full CLOSE (RFC 9293 §3.10.4): no more sends and no
+// more reads. Queued data is still delivered before the FIN. As Linux does
+// (RFC 2525 §2.17), unread received data turns the close into an abort.
+func (c *Conn) Close(now time.Time) {
+	c.rdClosed = true
+	switch c.state {
+	case StateClosed, StateListen:
+		c.setState(StateClosed, "close")
+	case StateSynSent:
+		c.setState(StateClosed, "close") // delete the TCB
+	case StateSynReceived, StateEstablished, StateCloseWait:
+		if c.rcvBuf.Len() > 0 {
+			c.Abort(now)
+			return
+		}
+		_ = c.CloseWrite(now)
+	case StateFinWait2:
+		c.closeAt = now.Add(c.cfg.FinWait2Timeout) // orphaned: Linux tcp_fin_timeout
+	}
+	c.rcvBuf = byteQueue{limit: c.rcvBuf.limit}
+}
+
+// Abort is the user's ABORT (RFC 9293 §3.10.5): in a synchronized state (or
+// SYN-RECEIVED) it sends <SEQ=SND.NXT><CTL=RST>, then the connection is CLOSED.
+func (c *Conn) Abort(now time.Time) {
+	switch c.state {
+	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		c.sendReset(c.sndNxt)
+	}
+	if c.state == StateEstablished || c.state == StateCloseWait {
+		c.env.Stats.EstabResets.Add(1)
+	}
+	c.fail(ErrConnectionAborted, "abort")
+}
+
+// ICMPError is told that an ICMP destination unreachable quoted one of this
+// connection's segments. In SYN-SENT it ends the connect with err, as Linux
+// does (RFC 1122 §4.2.3.9); in synchronized states it is only a soft error
+// and the connection goes on retransmitting.
+func (c *Conn) ICMPError(err error) {
+	if c.state == StateSynSent {
+		c.env.Stats.AttemptFails.Add(1)
+		c.fail(err, "ICMP unreachable")
+	}
+}
