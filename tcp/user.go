@@ -18,6 +18,7 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 		return errAlreadyOpen
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss.Add(1), iss.Add(1)
+	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	c.env.Stats.ActiveOpens.Add(1)
 	c.setState(StateSynSent, "connect")
