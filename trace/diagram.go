@@ -30,24 +30,32 @@ func Diagram(w io.Writer, events []Event, left, right netip.AddrPort) error {
 // DiagramWith writes the text sequence diagram of the one connection between
 // left and right: the events whose Local and Remote are that pair, from
 // either side; every other event is ignored. The first line names the two
-// endpoints (with their Host). Below it each side has a timeline: its state
-// column on the outside, the states it starts in on top, then one row per
-// moment in event order:
+// endpoints (with their Host). Below it each side has a timeline with its
+// state column on the outside: the states the sides start in on top, then
+// one row per moment, in event order:
 //
-//	client 10.0.0.1:49152                                    server 10.0.0.2:80
-//	CLOSED       |                                        |            LISTEN
-//	SYN-SENT     |---- SYN seq=1000 win=65535 ----------->|      SYN-RECEIVED
-//	ESTABLISHED  |<--- SYN,ACK seq=5000 ack=1001 win=65535 |
+//	client 10.0.0.1:49152                                         server 10.0.0.2:80
+//	CLOSED       |                                             |  LISTEN
+//	SYN-SENT     |---- SYN seq=1000 win=65535 ---------------->|  SYN-RECEIVED
+//	ESTABLISHED  |<--- SYN,ACK seq=5000 ack=1001 win=65535 ----|
+//	             |---- ACK seq=1001 ack=5001 ----------------->|  ESTABLISHED
 //
 // A segment is an arrow built from the event of the side that sent it (or,
 // when that side reported nothing at all, from the receiver's event), with
-// its flags, seq, ack (when ACK is set), len (when not zero) and win (on
-// the side's first segment and whenever it differs from its last one). A
-// state change is written in its side's column on the row of the segment
-// that caused it: the one the side just sent or just received; any other
-// state change gets a row of its own with its cause as a note. A segment
-// that the peer reported dropping, or never reported receiving although it
-// reported receiving others, ends in an X short of the peer's timeline.
+// its flags, seq, ack (when ACK is set), len (when not zero) and win (on the
+// side's first segment and whenever it differs from the side's last one).
+//
+// A state is written in its side's column where it changes. A change shares
+// the row of the segment that explains it: the segment the side reported
+// receiving just before the change (the receiver's column), or the segment
+// the side sends right after it (the sender's column: close, then FIN). Any
+// other change gets a row of its own with its Cause as a note. So a stack
+// should report a received segment before the change it causes, and a change
+// before the segment it makes the side send.
+//
+// A segment that the peer reported dropping, or never reported receiving
+// although it reported receiving others, is drawn ending in an X short of the
+// peer's timeline.
 func DiagramWith(w io.Writer, events []Event, left, right netip.AddrPort, opts DiagramOptions) error {
 	d := diagram{ends: [2]netip.AddrPort{left, right}, opts: opts, unseen: make(map[segKey][]int)}
 	d.scan(events)
@@ -123,7 +131,7 @@ type diagram struct {
 	traced   [2]bool // the side reported at least one event
 	receives [2]bool // the side reported receiving or dropping at least one segment
 	cur      [2]string
-	lastRecv [2]int // row of the segment each side last received, -1 for none
+	justGot  [2]int // row of the segment each side's last event received, -1 if that event was no receipt
 	rows     []row
 	unseen   map[segKey][]int // rows of segments sent, not yet reported by their receiver, oldest first
 }
@@ -143,7 +151,7 @@ func (d *diagram) sideOf(e *Event) (int, bool) {
 // scan finds, before any row is drawn, each side's name, whether it reported
 // anything, and the state it starts in.
 func (d *diagram) scan(events []Event) {
-	d.lastRecv = [2]int{-1, -1}
+	d.justGot = [2]int{-1, -1}
 	var first [2]int // index+1 of each side's first event
 	var initial [2]string
 	var fromKnown [2]bool
@@ -201,6 +209,8 @@ func (d *diagram) listenerState(events []Event, a netip.AddrPort) string {
 // add draws event e of side s.
 func (d *diagram) add(s int, e *Event) {
 	o := 1 - s
+	got := d.justGot[s]
+	d.justGot[s] = -1
 	switch e.Kind {
 	case KindSegmentSent:
 		d.addSegment(s, e)
@@ -217,7 +227,7 @@ func (d *diagram) add(s int, e *Event) {
 		r := &d.rows[i]
 		r.got = true
 		r.dropped = r.dropped || e.Kind == KindDrop
-		d.lastRecv[s] = i
+		d.justGot[s] = i
 	case KindStateChange:
 		if e.State == "" || e.State == d.cur[s] {
 			return
@@ -225,7 +235,7 @@ func (d *diagram) add(s int, e *Event) {
 		d.cur[s] = e.State
 		last := len(d.rows) - 1
 		r := &d.rows[last]
-		if last > 0 && r.seg && r.from == o && r.state[s] == "" && d.lastRecv[s] == last {
+		if last > 0 && got == last && r.state[s] == "" {
 			r.state[s] = e.State // the segment it just received moved it
 			return
 		}
