@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
@@ -378,17 +377,9 @@ func (d *diagram) render() []byte {
 		case r.seg:
 			b = appendArrow(b, labels[i], aw, r.from == leftSide, r.lost || r.dropped)
 		case r.note[leftSide] != "":
-			b = appendSpaces(b, noteMargin)
-			b = append(b, '(')
-			b = append(b, r.note[leftSide]...)
-			b = append(b, ')')
-			b = appendSpaces(b, aw-noteMargin-2-len(r.note[leftSide]))
+			b = appendNote(b, r.note[leftSide], aw, true /* nearLeft */)
 		case r.note[rightSide] != "":
-			b = appendSpaces(b, aw-noteMargin-2-len(r.note[rightSide]))
-			b = append(b, '(')
-			b = append(b, r.note[rightSide]...)
-			b = append(b, ')')
-			b = appendSpaces(b, noteMargin)
+			b = appendNote(b, r.note[rightSide], aw, false /* nearLeft */)
 		default:
 			b = appendSpaces(b, aw)
 		}
@@ -428,6 +419,24 @@ func appendArrow(b []byte, label string, aw int, toRight, lost bool) []byte {
 		}
 	}
 	return b
+}
+
+// appendNote appends note in parentheses in a space aw wide, next to the
+// left timeline or the right one.
+func appendNote(b []byte, note string, aw int, nearLeft bool) []byte {
+	pad := aw - noteMargin - len(note) - 2
+	if nearLeft {
+		b = appendSpaces(b, noteMargin)
+	} else {
+		b = appendSpaces(b, pad)
+	}
+	b = append(b, '(')
+	b = append(b, note...)
+	b = append(b, ')')
+	if nearLeft {
+		return appendSpaces(b, pad)
+	}
+	return appendSpaces(b, noteMargin)
 }
 
 // label returns the text written on the segment's arrow; win is written
@@ -494,5 +503,8 @@ func appendDashes(b []byte, n int) []byte {
 
 // trimRight removes the spaces that end b after start.
 func trimRight(b []byte, start int) []byte {
-	return b[:start+len(strings.TrimRight(string(b[start:]), " "))]
+	for len(b) > start && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
 }

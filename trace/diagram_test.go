@@ -296,3 +296,34 @@ func FuzzDiagram(f *testing.F) {
 		}
 	})
 }
+
+// TestDiagramWhenStatesComeBeforeReceipts draws a stack that reports a state
+// change before the segment that caused it: every change still shows, once,
+// on its own row or on the row of the segment its side sends next.
+func TestDiagramWhenStatesComeBeforeReceipts(t *testing.T) {
+	events := fullConnection()
+	swapped := 0
+	for i := 0; i+1 < len(events); i++ {
+		e, next := events[i], events[i+1]
+		if e.Kind == KindSegmentReceived && next.Kind == KindStateChange && next.Host == e.Host {
+			e.State = next.State
+			events[i], events[i+1] = next, e
+			swapped++
+			i++
+		}
+	}
+	if swapped != 7 {
+		t.Fatalf("swapped %d receipts, want 7", swapped)
+	}
+	got := draw(t, events, DiagramOptions{})
+	checkGolden(t, "states_first", got)
+	for _, state := range []string{"SYN-SENT", "SYN-RECEIVED", "CLOSE-WAIT", "FIN-WAIT-1", "FIN-WAIT-2", "LAST-ACK", "TIME-WAIT"} {
+		if n := bytes.Count(got, []byte(state)); n != 1 {
+			t.Errorf("%s shown %d times, want once", state, n)
+		}
+	}
+	right, left := countArrows(got)
+	if right != 6 || left != 5 {
+		t.Errorf("%d arrows right and %d left, want 6 and 5", right, left)
+	}
+}

@@ -114,6 +114,9 @@ func FuzzParseTCPOptions(f *testing.F) {
 	f.Add(mustHex(f, linuxSYNACK)[40:60])
 	f.Add(mustHex(f, "0101080a00000003000000040101051a"+"000000010000000200000003000000040000000500000006"))
 	f.Add(mustHex(f, "1e04abcd"+"fd02"+"030308"+"01"+"00"+"0201ffff"))
+	// MSS, timestamps, WS and four SACK blocks: only two blocks fit in 40 bytes.
+	f.Add(mustHex(f, "020405b4"+"080a0000000100000002"+"030307"+"0522"+
+		"0000000100000002000000030000000400000005000000060000000700000008"))
 	f.Add(mustHex(f, "0502"))
 	f.Add([]byte{2})
 	f.Add([]byte{})

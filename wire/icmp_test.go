@@ -9,7 +9,7 @@ import (
 
 func TestICMPv4Decode(t *testing.T) {
 	// Echo request, ident 0x1234, seq 7, payload "ping".
-	m, err := wire.ParseICMPv4(mustHex(t, "0800" + "0000" + "1234" + "0007" + "70696e67"))
+	m, err := wire.ParseICMPv4(mustHex(t, "0800"+"0000"+"1234"+"0007"+"70696e67"))
 	if err != nil {
 		t.Fatalf("ParseICMPv4: %v", err)
 	}

@@ -90,7 +90,7 @@ func (p IPv4) Flags() uint8 { return p[ipv4FlagsFragOff] >> 5 }
 // FragmentOffset returns the fragment offset in bytes (the field counts
 // 8-byte units).
 func (p IPv4) FragmentOffset() uint16 {
-	return binary.BigEndian.Uint16(p[ipv4FlagsFragOff:]) & 0x1fff * 8
+	return (binary.BigEndian.Uint16(p[ipv4FlagsFragOff:]) & 0x1fff) * 8
 }
 
 // TTL returns the Time to Live field.
@@ -150,7 +150,7 @@ func (f *IPv4Fields) Encode(b []byte) {
 	b[ipv4TOS] = f.TOS
 	binary.BigEndian.PutUint16(b[ipv4TotalLength:], f.TotalLength)
 	binary.BigEndian.PutUint16(b[ipv4ID:], f.ID)
-	binary.BigEndian.PutUint16(b[ipv4FlagsFragOff:], uint16(f.Flags&7)<<13|f.FragmentOffset/8&0x1fff)
+	binary.BigEndian.PutUint16(b[ipv4FlagsFragOff:], uint16(f.Flags&7)<<13|(f.FragmentOffset/8)&0x1fff)
 	b[ipv4TTL] = f.TTL
 	b[ipv4Protocol] = f.Protocol
 	binary.BigEndian.PutUint16(b[ipv4Checksum:], 0)

@@ -140,7 +140,7 @@ func TestTCPOptionsBadLength(t *testing.T) {
 func TestTCPOptionsSkipsUnknownAndStopsAtEOL(t *testing.T) {
 	// Unknown kind 30 (length 4) and 253 (length 2) skipped; EOL ends the
 	// list, so the malformed bytes after it are not read.
-	b := mustHex(t, "1e04abcd" + "fd02" + "030308" + "01" + "00" + "0201ffff")
+	b := mustHex(t, "1e04abcd"+"fd02"+"030308"+"01"+"00"+"0201ffff")
 	o := wire.TCPOptions{HasMSS: true, MSS: 1, NumSACKBlocks: 3} // zeroed first
 	if err := wire.ParseTCPOptions(b, &o); err != nil {
 		t.Fatalf("ParseTCPOptions: %v", err)
@@ -154,7 +154,7 @@ func TestTCPOptionsSkipsUnknownAndStopsAtEOL(t *testing.T) {
 		t.Errorf("WS 32: %+v, %v", o, err)
 	}
 	// A later SACK option replaces an earlier one, blocks and all.
-	b = mustHex(t, "0512" + "0000000100000002" + "0000000300000004" + "050a" + "0000000900000010")
+	b = mustHex(t, "0512"+"0000000100000002"+"0000000300000004"+"050a"+"0000000900000010")
 	if err := wire.ParseTCPOptions(b, &o); err != nil {
 		t.Fatalf("ParseTCPOptions: %v", err)
 	}

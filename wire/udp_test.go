@@ -10,7 +10,7 @@ import (
 func TestUDPDecode(t *testing.T) {
 	// 53 -> 40000, length 12, checksum 0 (none), payload "abcd", 3 bytes of
 	// trailing junk beyond Length.
-	u, err := wire.ParseUDP(mustHex(t, "00359c40000c0000" + "61626364" + "ffffff"))
+	u, err := wire.ParseUDP(mustHex(t, "00359c40000c0000"+"61626364"+"ffffff"))
 	if err != nil {
 		t.Fatalf("ParseUDP: %v", err)
 	}
