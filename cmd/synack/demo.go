@@ -191,5 +191,3 @@ func demo(mtu int, path string) (*demoResult, error) {
 	return &demoResult{events: w.Events(), client: local, proto: resp.Proto, status: status, bodyLen: len(body),
 		elapsed: elapsed, clientFinal: tcp.StateClosed, serverFinal: tcp.StateClosed}, nil
 }
-
-
