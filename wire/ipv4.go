@@ -50,7 +50,11 @@ type IPv4 []byte
 // ErrBadVersion), IHL >= 5 and IHL*4 <= len(b) (else ErrBadHeaderLength),
 // IHL*4 <= TotalLength (else ErrBadLength) and TotalLength <= len(b) (else
 // ErrTruncated). It does not check the header checksum.
-func ParseIPv4(b []byte) (IPv4, error) {
+func ParseIPv4(b []byte) (IPv4, error) { return parseIPv4(b, false) }
+
+// parseIPv4 is ParseIPv4; with prefix set, a total length beyond the end
+// of b is allowed and the view ends with b (see ParseIPv4Prefix).
+func parseIPv4(b []byte, prefix bool) (IPv4, error) {
 	if len(b) < IPv4MinHeaderLen {
 		return nil, ErrTruncated
 	}
@@ -66,7 +70,10 @@ func ParseIPv4(b []byte) (IPv4, error) {
 		return nil, ErrBadLength
 	}
 	if tl > len(b) {
-		return nil, ErrTruncated
+		if !prefix {
+			return nil, ErrTruncated
+		}
+		tl = len(b)
 	}
 	return IPv4(b[:tl]), nil
 }

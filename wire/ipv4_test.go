@@ -128,3 +128,20 @@ func TestIPv4Truncated(t *testing.T) {
 		t.Errorf("20-byte packet: %v", err)
 	}
 }
+
+func TestIPv4PrefixTruncated(t *testing.T) {
+	f := wire.IPv4Fields{TotalLength: 576, TTL: 64, Protocol: wire.ProtocolTCP,
+		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	b := make([]byte, 28) // header and 8 bytes, as an ICMP error quotes
+	f.Encode(b)
+	if _, err := wire.ParseIPv4(b); err != wire.ErrTruncated {
+		t.Fatalf("ParseIPv4 of a quoted prefix: err %v, want ErrTruncated", err)
+	}
+	p, err := wire.ParseIPv4Prefix(b)
+	if err != nil || len(p.Payload()) != 8 || p.Src() != f.Src {
+		t.Fatalf("ParseIPv4Prefix: %v, payload %d bytes", err, len(p.Payload()))
+	}
+	if _, err := wire.ParseIPv4Prefix(b[:19]); err != wire.ErrTruncated {
+		t.Fatalf("ParseIPv4Prefix of 19 bytes: err %v", err)
+	}
+}
