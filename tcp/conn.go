@@ -87,6 +87,7 @@ type Conn struct {
 
 	// Retransmission (RFC 6298).
 	srtt, rttvar time.Duration
+	hasRTT       bool // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
 	rto          time.Duration
 	rttTiming    bool
 	rttSeq       seqnum.Value // timing the segment that ends here
@@ -181,6 +182,17 @@ func (c *Conn) setState(s State, cause string) {
 			st.CurrEstab.Add(1)
 		} else {
 			st.CurrEstab.Add(-1)
+		}
+	}
+	// RFC 4022 counts direct transitions to CLOSED whatever their cause
+	// (reset, abort, timeout, user close), as Linux's tcp_set_state does;
+	// counting them here rather than at each cause misses none.
+	if s == StateClosed {
+		switch {
+		case old == StateSynSent || old == StateSynReceived:
+			st.AttemptFails.Add(1) // a passive SYN-RECEIVED -> CLOSED is its return to LISTEN
+		case wasEstab:
+			st.EstabResets.Add(1)
 		}
 	}
 	if c.tracer != nil {

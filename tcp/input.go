@@ -32,9 +32,13 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 // learnPeer records what the peer's SYN says: IRS, RCV.NXT, its MSS
 // (RFC 9293 §3.7.1: 536 when absent), and the window it offers.
 func (c *Conn) learnPeer(seg *Segment) {
+	// The window our own SYN offered (none yet on the passive side) now
+	// starts at RCV.NXT: text on a SYN,ACK that fits it is kept at step six
+	// (RFC 9293 §3.10.7.3 fourth) rather than trimmed to a zero window.
+	offered := c.rcvWnd()
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
-	c.rcvAdv = c.rcvNxt
+	c.rcvAdv = c.rcvNxt.Add(offered)
 	peerMSS := DefaultMSS
 	if seg.Options.HasMSS && seg.Options.MSS > 0 {
 		peerMSS = int(seg.Options.MSS)
@@ -64,7 +68,6 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 	// Second: check the RST bit.
 	if seg.Flags.Has(wire.FlagRST) {
 		if ackOK {
-			st.AttemptFails.Add(1)
 			c.fail(ErrConnectionRefused, "rcv RST") // "error: connection reset": the port is closed
 		} else {
 			st.DropBadFlags.Add(1) // a RST without an acceptable ACK is dropped
@@ -79,9 +82,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 	c.learnPeer(seg)
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	if ackOK {
-		c.sndUna = seg.Ack
-		c.ackRTT(now, seg.Ack)
-		c.retries, c.rtoAt = 0, time.Time{}
+		c.synAcked(now, seg.Ack)
 		c.establish(now, "rcv SYN,ACK")
 		c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 		// Data or a FIN that came with the SYN,ACK: continue at step six.
@@ -108,6 +109,25 @@ func (c *Conn) establish(now time.Time, cause string) {
 	}
 	_ = now
 }
+
+// synAcked is the ACK of our SYN (or SYN,ACK): SND.UNA moves past it, the
+// SYN gives its RTT sample if it was sent only once (RFC 6298 §3, Karn), and
+// the retransmission timer stops.
+func (c *Conn) synAcked(now time.Time, ack seqnum.Value) {
+	c.sndUna = ack
+	c.ackRTT(now, ack)
+	if !c.hasRTT && c.retries > 0 && c.cfg.InitialRTO < synFallbackRTO {
+		// RFC 6298 §5.7: the SYN timed out, an implementation whose initial
+		// RTO is below 3 s is in use, and Karn's rule left us without a
+		// sample: the RTO is re-initialized to 3 s when data transmission
+		// begins (Linux: TCP_TIMEOUT_FALLBACK), not left backed off.
+		c.rto = min(synFallbackRTO, c.cfg.MaxRTO)
+	}
+	c.retries, c.rtoAt = 0, time.Time{}
+}
+
+// synFallbackRTO is the RTO of RFC 6298 §5.7 after a retransmitted SYN.
+const synFallbackRTO = 3 * time.Second
 
 // ackRTT takes an RTT sample if ack covers the timed segment (RFC 6298 §2, §3).
 func (c *Conn) ackRTT(now time.Time, ack seqnum.Value) {

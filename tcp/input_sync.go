@@ -22,8 +22,8 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		seg.Seq == c.irs && seg.Ack == c.sndNxt:
 		// Simultaneous open, Figure 8 line 6: the peer's SYN,ACK acknowledges our
 		// SYN. (Linux accepts it here too rather than answering with an ACK.)
-		c.sndUna = seg.Ack
-		c.retries, c.rtoAt = 0, time.Time{}
+		// It is also the RTT sample of our SYN (RFC 6298 §3).
+		c.synAcked(now, seg.Ack)
 		c.establish(now, "rcv SYN,ACK")
 		return
 	case c.state == StateTimeWait && seg.Flags.Has(wire.FlagFIN) && !seg.Flags.Has(wire.FlagRST) &&
@@ -56,7 +56,6 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	// Fourth: check the SYN bit (RFC 5961 §4 as adopted by RFC 9293).
 	if seg.Flags.Has(wire.FlagSYN) {
 		if c.state == StateSynReceived && c.passive {
-			st.AttemptFails.Add(1)
 			c.setState(StateClosed, "rcv SYN") // return to LISTEN: the listener keeps listening
 			return
 		}
@@ -96,10 +95,8 @@ func (c *Conn) acceptable(seg *Segment) bool {
 
 // reset is step two for an acceptable RST.
 func (c *Conn) reset() {
-	st := &c.env.Stats
 	switch c.state {
 	case StateSynReceived:
-		st.AttemptFails.Add(1)
 		if c.passive {
 			// Figure 9: the half-open connection made by an old duplicate SYN
 			// goes back to LISTEN; here that means it is freed.
@@ -108,9 +105,6 @@ func (c *Conn) reset() {
 		}
 		c.fail(ErrConnectionRefused, "rcv RST")
 	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
-		if c.state == StateEstablished || c.state == StateCloseWait {
-			st.EstabResets.Add(1)
-		}
 		c.rcvBuf = byteQueue{limit: c.rcvBuf.limit} // "all segment queues should be flushed"
 		c.fail(ErrConnectionReset, "rcv RST")
 	default: // CLOSING, LAST-ACK, TIME-WAIT
@@ -134,9 +128,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 			st.DropListenOverflow.Add(1)
 			return false
 		}
-		c.sndUna = seg.Ack
-		c.ackRTT(now, seg.Ack)
-		c.retries, c.rtoAt = 0, time.Time{}
+		c.synAcked(now, seg.Ack)
 		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
 		c.cc = c.cfg.NewCongestionControl(c.mss)
 		c.establish(now, "rcv ACK")
@@ -235,7 +227,13 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 	}
 	// Trim what lies beyond the window.
 	if wnd := int(c.rcvWnd()); len(payload) > wnd {
+		// Text past the window is not acceptable and must be acknowledged
+		// (RFC 9293 §3.10.7.4 first). With a zero window this is how a
+		// one-byte zero-window probe at RCV.NXT gets the ACK that tells
+		// the peer our current window (§3.8.6.1: "the receiving TCP must
+		// respond"); without it a lost window update stalls both sides.
 		payload, fin = payload[:wnd], false
+		c.ackNow = true
 	}
 	if seq != c.rcvNxt {
 		// Beyond RCV.NXT: not kept yet; a duplicate ACK tells the peer what we miss.

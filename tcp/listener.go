@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -83,6 +84,10 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	l.env.Stats.PassiveOpens.Add(1)
 	l.env.Stats.InSegs.Add(1)
+	if c.tracer != nil {
+		// The SYN is the child's first event: the diagram shows it arriving.
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+	}
 	c.setState(StateSynReceived, "rcv SYN")
 	c.sendSYN(false)
 	c.rtoAt = now.Add(c.rto)

@@ -13,7 +13,7 @@ type Stats struct {
 	PassiveOpens atomic.Uint64
 	// AttemptFails counts SYN-SENT/SYN-RECEIVED -> CLOSED, and SYN-RECEIVED -> LISTEN.
 	AttemptFails atomic.Uint64
-	// EstabResets counts ESTABLISHED/CLOSE-WAIT -> CLOSED by a reset.
+	// EstabResets counts ESTABLISHED/CLOSE-WAIT -> CLOSED (reset, abort or timeout).
 	EstabResets atomic.Uint64
 	// CurrEstab is the number of connections in ESTABLISHED or CLOSE-WAIT.
 	CurrEstab atomic.Int64

@@ -46,25 +46,16 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	c.traceTimer("retransmit")
 	c.retries++
 	c.rttTiming = false // Karn: no sample from a retransmitted segment
-	switch c.state {
-	case StateSynSent:
-		if c.retries > c.cfg.SYNRetries {
-			c.env.Stats.AttemptFails.Add(1)
-			c.fail(ErrTimeout, "SYN retries exhausted")
-			return
+	if c.state == StateSynSent || c.state == StateSynReceived {
+		limit, what := c.cfg.SYNRetries, "SYN retries exhausted"
+		if c.state == StateSynReceived {
+			limit, what = c.cfg.SYNACKRetries, "SYN,ACK retries exhausted"
 		}
-		c.backoff()
-		c.env.Stats.RetransSegs.Add(1)
-		c.sendSYN(true)
-		c.rtoAt = now.Add(c.rto)
-		return
-	case StateSynReceived:
-		if c.retries > c.cfg.SYNACKRetries {
-			c.env.Stats.AttemptFails.Add(1)
+		if c.retries > limit {
 			if c.passive {
-				c.setState(StateClosed, "SYN,ACK retries exhausted")
+				c.setState(StateClosed, what) // the half-open connection is dropped silently
 			} else {
-				c.fail(ErrTimeout, "SYN,ACK retries exhausted")
+				c.fail(ErrTimeout, what)
 			}
 			return
 		}
@@ -109,7 +100,10 @@ func (c *Conn) probe(now time.Time) {
 // sampleRTT folds one RTT measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2, §2.3).
 func (c *Conn) sampleRTT(r time.Duration) {
 	const g = time.Millisecond // clock granularity G
-	if c.srtt == 0 {
+	if !c.hasRTT {
+		// §2.2: the first measurement. Not "SRTT == 0": a sample of 0 (a
+		// clock that did not tick over a fast path) is a measurement too.
+		c.hasRTT = true
 		c.srtt, c.rttvar = r, r/2
 	} else {
 		d := c.srtt - r

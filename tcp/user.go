@@ -166,9 +166,6 @@ func (c *Conn) Abort(now time.Time) {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		c.sendReset(c.sndNxt)
 	}
-	if c.state == StateEstablished || c.state == StateCloseWait {
-		c.env.Stats.EstabResets.Add(1)
-	}
 	c.fail(ErrConnectionAborted, "abort")
 }
 
@@ -178,7 +175,6 @@ func (c *Conn) Abort(now time.Time) {
 // and the connection goes on retransmitting.
 func (c *Conn) ICMPError(err error) {
 	if c.state == StateSynSent {
-		c.env.Stats.AttemptFails.Add(1)
 		c.fail(err, "ICMP unreachable")
 	}
 }

@@ -1,0 +1,228 @@
+package tcp
+
+// FuzzStream: two engines joined by a network the fuzzer controls. While
+// the fuzz bytes last they decide what the applications do and what the
+// network does to each segment (lose it, duplicate it, delay it and so
+// reorder it); then the network turns reliable. Whatever happened, each
+// byte stream must arrive whole, in order and exactly once, then io.EOF,
+// and both connections must reach CLOSED (SPEC.md "Byte stream
+// guarantees"; RFC 9293 §3.10, RFC 6298).
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+)
+
+// packet is a segment in flight.
+type packet struct {
+	at  time.Time
+	n   int // order of sending, to break ties
+	to  *end
+	seg *Segment
+}
+
+// network carries segments as the fuzz bytes say; out of bytes, it is reliable.
+type network struct {
+	in   *fuzzInput
+	q    []packet
+	sent int
+}
+
+// carry puts what from sent on the way to to and returns it.
+func (w *network) carry(now time.Time, from, to *end) []sentSeg {
+	segs := from.take()
+	for _, sg := range segs {
+		b := w.in.byte()
+		copies := 1
+		switch b % 16 {
+		case 1:
+			copies = 0 // lost
+		case 2:
+			copies = 2 // duplicated
+		}
+		for i := range copies {
+			d := 10*time.Millisecond + time.Duration(b>>4)*3*time.Millisecond + time.Duration(i)*time.Millisecond
+			w.sent++
+			w.q = append(w.q, packet{now.Add(d), w.sent, to, sg.segment()})
+		}
+	}
+	return segs
+}
+
+// earliest is the index of the next packet to arrive, or -1.
+func (w *network) earliest() int {
+	best := -1
+	for i, p := range w.q {
+		if best < 0 || p.at.Before(w.q[best].at) || (p.at.Equal(w.q[best].at) && p.n < w.q[best].n) {
+			best = i
+		}
+	}
+	return best
+}
+
+// app is one side's application: it writes src, reads into got, then closes.
+type app struct {
+	src, got      []byte
+	written       int
+	closed, atEOF bool
+}
+
+func (a *app) write(t *testing.T, c *Conn, now time.Time, n int) {
+	if c == nil || a.closed {
+		return
+	}
+	n = min(n, len(a.src)-a.written)
+	if n > 0 {
+		w, err := c.Write(now, a.src[a.written:a.written+n])
+		if err != nil && !errors.Is(err, ErrWouldBlock) {
+			t.Fatalf("Write in %v: %v", c.State(), err)
+		}
+		a.written += w
+	}
+	if a.written == len(a.src) {
+		if err := c.CloseWrite(now); err != nil {
+			t.Fatalf("CloseWrite in %v: %v", c.State(), err)
+		}
+		a.closed = true
+	}
+}
+
+func (a *app) read(t *testing.T, c *Conn, now time.Time, n int, want []byte) {
+	if c == nil || a.atEOF || n == 0 {
+		return
+	}
+	buf := make([]byte, n)
+	for {
+		k, err := c.Read(now, buf)
+		a.got = append(a.got, buf[:k]...)
+		if !bytes.HasPrefix(want, a.got) {
+			t.Fatalf("read %d bytes that are not a prefix of the %d sent", len(a.got), len(want))
+		}
+		switch {
+		case err == io.EOF:
+			if len(a.got) != len(want) {
+				t.Fatalf("io.EOF after %d of %d bytes", len(a.got), len(want))
+			}
+			a.atEOF = true
+			return
+		case errors.Is(err, ErrWouldBlock):
+			return
+		case err != nil:
+			t.Fatalf("Read in %v: %v", c.State(), err)
+		}
+	}
+}
+
+func streamConfig(c *Config) {
+	c.MSS = 100
+	c.SendBufferSize = 1000
+	c.ReceiveBufferSize = 600
+	c.SYNRetries, c.SYNACKRetries, c.Retries = 1<<30, 1<<30, 1<<30 // losses end with the fuzz input: never give up
+	c.MSL = time.Second
+	c.MaxRTO = 2 * time.Second
+}
+
+func FuzzStream(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 200, 1, 200, 2, 50, 3, 50})
+	f.Add([]byte{1, 1, 1, 1, 0, 255, 2, 2, 2, 0x31, 0x21, 1, 1})
+	f.Add([]byte{0, 255, 0, 255, 7, 0x11, 0xf2, 0x01, 0x31, 0x41, 0x02, 2, 10, 2, 10})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := fuzzInput(data)
+		cl, sv := newClient(t, streamConfig), newServer(t, 16, streamConfig)
+		w := &network{in: &in}
+		ca := &app{src: bytesN(3000)}
+		sa := &app{src: bytes.Repeat([]byte("0123456789"), 200)}
+		st := &fuzzState{map[*Conn]seqnum.Value{}, map[*Conn]seqnum.Value{}, map[*Conn]seqnum.Value{}, map[*Conn]bool{}}
+		now := base
+		_ = cl.c.Connect(now, x)
+		var sc *Conn           // the server's connection, once the SYN made it
+		var reliable time.Time // when the network turned reliable
+		for step, calm := 0, 0; ; step++ {
+			if sc == nil && sv.c != nil {
+				sc = sv.c
+			}
+			draining := len(in) == 0
+			if draining {
+				if reliable.IsZero() {
+					reliable = now
+				}
+				if calm++; calm > 100000 || now.Sub(reliable) > 10*time.Minute {
+					t.Fatalf("stalled at %v, %v after the network turned reliable: client %v (read %d of %d), server %v (read %d of %d)",
+						fmtTime(now), now.Sub(reliable), cl.c.State(), len(ca.got), len(sa.src), stateOf(sc), len(sa.got), len(ca.src))
+				}
+			}
+			if !draining {
+				switch op := in.byte(); op % 8 {
+				case 0:
+					ca.write(t, cl.c, now, int(in.byte())*8)
+				case 1:
+					sa.write(t, sc, now, int(in.byte())*8)
+				case 2:
+					ca.read(t, cl.c, now, int(in.byte())*4, sa.src)
+				case 3:
+					sa.read(t, sc, now, int(in.byte())*4, ca.src)
+				}
+			} else {
+				ca.write(t, cl.c, now, len(ca.src))
+				sa.write(t, sc, now, len(sa.src))
+				ca.read(t, cl.c, now, 1000, sa.src)
+				sa.read(t, sc, now, 1000, ca.src)
+			}
+			st.checkSent(t, w.carry(now, cl, sv))
+			st.checkSent(t, w.carry(now, sv, cl))
+			st.checkConn(t, cl.c, nil)
+			if sc != nil {
+				st.checkConn(t, sc, nil)
+			}
+			if sc != nil && cl.c.State() == StateClosed && sc.State() == StateClosed && ca.atEOF && sa.atEOF {
+				if testing.Verbose() {
+					t.Logf("done at %v after %d steps, %d segments", fmtTime(now), step, w.sent)
+				}
+				if cl.c.Err() != nil || sc.Err() != nil {
+					t.Fatalf("closed with errors: client %v, server %v", cl.c.Err(), sc.Err())
+				}
+				return
+			}
+			// The next thing to happen: a packet arrives or a timer fires.
+			next, who := time.Time{}, (*end)(nil)
+			for _, e := range []*end{cl, sv} {
+				if e.c != nil {
+					if d := e.c.Deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+						next, who = d, e
+					}
+				}
+			}
+			if i := w.earliest(); i >= 0 && (next.IsZero() || !w.q[i].at.After(next)) {
+				p := w.q[i]
+				w.q = append(w.q[:i], w.q[i+1:]...)
+				now = latest(now, p.at)
+				p.to.deliver(now, p.seg)
+				continue
+			}
+			if who != nil {
+				now = latest(now, next)
+				who.c.HandleTimer(now)
+				continue
+			}
+			if draining {
+				// Nothing in flight, no timer, the applications idle: not done.
+				t.Fatalf("deadlock: client %v (read %d), server %v (read %d)",
+					cl.c.State(), len(ca.got), stateOf(sc), len(sa.got))
+			}
+		}
+	})
+}
+
+// stateOf is c's state, or "none" before the connection exists.
+func stateOf(c *Conn) string {
+	if c == nil {
+		return "none"
+	}
+	return c.State().String()
+}
