@@ -87,7 +87,11 @@ func (st *Stack) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	return st.DialTCP(ctx, ap)
+	c, err := st.DialTCP(ctx, ap)
+	if err != nil {
+		return nil, err // a nil net.Conn, not a nil *TCPConn in one
+	}
+	return c, nil
 }
 
 // ListenTCP listens on laddr (its address may be unspecified, its port
@@ -108,7 +112,11 @@ func (st *Stack) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return st.ListenTCP(ap, 128)
+	l, err := st.ListenTCP(ap, 128)
+	if err != nil {
+		return nil, err // a nil net.Listener, not a nil *TCPListener in one
+	}
+	return l, nil
 }
 
 // parseAddr reads "ip:port" or ":port" for a TCP network.
@@ -175,6 +183,12 @@ func (c *TCPConn) Close() error { return c.opErr("close", c.c.Close()) }
 // side can go on reading (half-close).
 func (c *TCPConn) CloseWrite() error { return c.opErr("close", c.c.CloseWrite()) }
 
+// Abort closes the connection with a reset instead of a FIN (RFC 9293
+// §3.10.5 ABORT; Close with SO_LINGER 0): data queued either way is
+// discarded, the peer's calls fail with ECONNRESET, and nothing lingers in
+// TIME-WAIT. Blocked and later calls return net.ErrClosed.
+func (c *TCPConn) Abort() error { return c.opErr("abort", c.c.Abort()) }
+
 // LocalAddr returns the local *net.TCPAddr.
 func (c *TCPConn) LocalAddr() net.Addr { return c.local }
 
@@ -205,7 +219,13 @@ type TCPListener struct {
 var _ net.Listener = (*TCPListener)(nil)
 
 // Accept waits for the next connection the handshake has completed.
-func (l *TCPListener) Accept() (net.Conn, error) { return l.AcceptTCP() }
+func (l *TCPListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err // a nil net.Conn, not a nil *TCPConn in one
+	}
+	return c, nil
+}
 
 // AcceptTCP is Accept returning the concrete type.
 func (l *TCPListener) AcceptTCP() (*TCPConn, error) {

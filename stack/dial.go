@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,14 +12,17 @@ import (
 	"github.com/synack-net/synack/tcp"
 )
 
+var errBadRemote = errors.New("need an IPv4 unicast address and a nonzero port to dial")
+
 // DialTCP opens a connection to remote (RFC 9293 §3.10.1, active OPEN) and
 // waits for the handshake. local may be the zero AddrPort; a zero port is
 // chosen from the ephemeral range. It fails with ECONNREFUSED when the peer
 // resets the SYN, ETIMEDOUT when SYN retries run out, EHOSTUNREACH or
 // ENETUNREACH on an ICMP error or missing route, or ctx's error.
 func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCPConn, error) {
-	if !remote.IsValid() || !remote.Addr().Is4() || remote.Addr().IsUnspecified() || remote.Port() == 0 {
-		return nil, fmt.Errorf("dial %v: need an IPv4 address and a nonzero port", remote)
+	if ra := remote.Addr(); !remote.IsValid() || !ra.Is4() || ra.IsUnspecified() || ra.IsMulticast() ||
+		ra == limitedBroadcast || ra == s.bcast || remote.Port() == 0 {
+		return nil, errBadRemote
 	}
 	if local.Addr().IsValid() && !local.Addr().IsUnspecified() && local.Addr() != s.addr {
 		return nil, syscall.EADDRNOTAVAIL

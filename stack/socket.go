@@ -68,6 +68,9 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			return 0, ErrClosed
 		}
 		n, err := c.conn.Read(s.clk.Now(), p)
+		if err == tcp.ErrWouldBlock && len(p) == 0 {
+			err = nil // a zero-byte read returns at once, as package net's does
+		}
 		if err != tcp.ErrWouldBlock {
 			s.afterLocked(c)
 			s.unlockAndFlush()
@@ -157,13 +160,25 @@ func (c *TCPConn) Close() error {
 	return nil
 }
 
-// Abort resets the connection at once (RFC 9293 §3.10.5, SO_LINGER 0).
-func (c *TCPConn) Abort() {
+// Abort resets the connection at once (RFC 9293 §3.10.5): it is Close
+// with SO_LINGER 0, sending a RST where Close sends a FIN. Blocked and later
+// calls return ErrClosed.
+func (c *TCPConn) Abort() error {
 	s := c.s
 	s.mu.Lock()
+	if c.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
 	c.conn.Abort(s.clk.Now())
+	c.rd.signal()
+	c.wr.signal()
 	s.afterLocked(c)
 	s.unlockAndFlush()
+	c.rdl.set(time.Time{})
+	c.wrl.set(time.Time{})
+	return nil
 }
 
 // waitEstablished blocks until the handshake of an active open ends.

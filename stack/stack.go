@@ -39,6 +39,7 @@ type Stack struct {
 	ep    link.Endpoint
 	clk   clock.Clock
 	addr  netip.Addr
+	bcast netip.Addr // the directed broadcast address of the link's prefix
 	ttl   uint8
 	stats Stats
 	tcp   tcp.Env
@@ -83,6 +84,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		ep:        ep,
 		clk:       cfg.Clock,
 		addr:      cfg.Addr.Addr(),
+		bcast:     broadcast(cfg.Addr),
 		ttl:       cfg.TTL,
 		conns:     make(map[connKey]*TCPConn),
 		listeners: make(map[uint16]*TCPListener),
@@ -191,6 +193,10 @@ func (s *Stack) DeliverPacket(pkt []byte) {
 		st.InAddrErrors.Add(1) // not ours, and this host does not forward
 		return
 	}
+	if !s.validSource(ip.Src()) {
+		st.InAddrErrors.Add(1) // RFC 1122 §3.2.1.3: silently discard an invalid source
+		return
+	}
 	if ip.FragmentOffset() != 0 || ip.Flags()&wire.IPv4FlagMoreFragments != 0 {
 		st.ReasmFails.Add(1) // no reassembly yet: the MSS keeps peers from fragmenting
 		return
@@ -205,4 +211,30 @@ func (s *Stack) DeliverPacket(pkt []byte) {
 	default:
 		st.InUnknownProtos.Add(1)
 	}
+}
+
+// validSource reports whether src may be the source of a datagram this
+// host accepts (RFC 1122 §3.2.1.3): not 0.0.0.0, a broadcast or multicast
+// address, a loopback address, or this host's own address arriving from
+// the link (Linux's "martian source"). Answering such a source, with a RST
+// or an echo reply, would go to many hosts or to none.
+func (s *Stack) validSource(src netip.Addr) bool {
+	return !src.IsUnspecified() && !src.IsMulticast() && !src.IsLoopback() &&
+		src != limitedBroadcast && src != s.bcast && src != s.addr
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// broadcast returns the directed broadcast address of p (all host bits
+// set); for a /31 or /32, which have none, the invalid Addr.
+func broadcast(p netip.Prefix) netip.Addr {
+	if p.Bits() >= 31 {
+		return netip.Addr{}
+	}
+	a := p.Masked().Addr().As4()
+	host := ^uint32(0) >> p.Bits()
+	for i := range 4 {
+		a[i] |= byte(host >> (24 - 8*i))
+	}
+	return netip.AddrFrom4(a)
 }

@@ -11,7 +11,8 @@ type Stats struct {
 	InReceives atomic.Uint64
 	// InHdrErrors counts packets dropped for a malformed IPv4 header or a bad header checksum.
 	InHdrErrors atomic.Uint64
-	// InAddrErrors counts packets dropped because they were not addressed to this stack.
+	// InAddrErrors counts packets dropped for their addresses: not addressed
+	// to this stack, or from a source no packet may come from (RFC 1122 §3.2.1.3).
 	InAddrErrors atomic.Uint64
 	// InUnknownProtos counts packets for a protocol this stack does not speak.
 	InUnknownProtos atomic.Uint64

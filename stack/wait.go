@@ -5,24 +5,27 @@ import (
 	"time"
 )
 
-// waiter wakes a goroutine blocked on a socket. Its channel is made the
-// first time someone waits, so a socket nobody blocks on costs nothing.
+// waiter wakes the goroutines blocked on a socket. It is a broadcast:
+// signal wakes every goroutine waiting at the time, and each re-checks its
+// condition under the stack's mutex. (One buffered channel that a signal
+// fills would wake only one of several readers, writers or Accept calls,
+// leaving the others blocked after a Close or with data still readable.)
+// The channel is made when someone first waits, so a socket nobody blocks
+// on costs nothing.
 type waiter struct{ ch chan struct{} }
 
-// signal wakes the waiter, if any (mu held).
+// signal wakes every waiter, if any (mu held).
 func (w *waiter) signal() {
 	if w.ch != nil {
-		select {
-		case w.ch <- struct{}{}:
-		default:
-		}
+		close(w.ch)
+		w.ch = nil
 	}
 }
 
-// c returns the channel to wait on (mu held).
+// c returns the channel to wait on, closed by the next signal (mu held).
 func (w *waiter) c() <-chan struct{} {
 	if w.ch == nil {
-		w.ch = make(chan struct{}, 1)
+		w.ch = make(chan struct{})
 	}
 	return w.ch
 }

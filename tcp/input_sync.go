@@ -248,11 +248,17 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 		switch c.state {
 		case StateEstablished, StateFinWait1, StateFinWait2:
 			if c.rdClosed {
-				// The user will never read it: acknowledge and discard.
-			} else {
-				payload = payload[:c.rcvBuf.Append(payload)]
-				c.events |= EventReadable
+				// The user closed and will never read it: RFC 1122 §4.2.2.13
+				// says send a RST to show data was lost, and Linux does
+				// (LINUX_MIB_TCPABORTONDATA) rather than let the peer write
+				// into the void until the FIN-WAIT-2 timeout.
+				st.AbortOnData.Add(1)
+				c.sendReset(c.sndNxt)
+				c.setState(StateClosed, "data after close")
+				return
 			}
+			payload = payload[:c.rcvBuf.Append(payload)]
+			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 			c.ackNow = true
 		}

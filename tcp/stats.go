@@ -29,6 +29,8 @@ type Stats struct {
 	Timeouts atomic.Uint64
 	// ChallengeACKs counts ACKs sent for an in-window RST or a SYN (RFC 5961).
 	ChallengeACKs atomic.Uint64
+	// AbortOnData counts connections reset because data arrived after the user closed them (Linux TCPAbortOnData).
+	AbortOnData atomic.Uint64
 	// DropOutOfWindow counts segments failing the sequence check (RFC 9293 §3.10.7.4 first).
 	DropOutOfWindow atomic.Uint64
 	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept.

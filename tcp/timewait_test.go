@@ -59,7 +59,15 @@ func TestTimeWaitRecvRetransmittedFINReACKsAndRestarts(t *testing.T) {
 // TestTimeWaitRecvRetransmittedFINWithDataReACKs: the peer's FIN may have
 // carried data; its retransmission is recognised the same way.
 func TestTimeWaitRecvRetransmittedFINWithDataReACKs(t *testing.T) {
-	e := finWait2(t)
+	// Half-closed (CloseWrite), so the data is wanted: after a full Close
+	// it would draw a RST (see TestFinWait2RecvDataAfterCloseResets).
+	e := established(t)
+	if err := e.c.CloseWrite(e.now); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(is(finack, x+1, y+1))
+	e.c.HandleSegment(e.now, in(ack, y+1, x+2))
+	e.state(StateFinWait2)
 	e.c.HandleSegment(e.now, in(finack|psh, y+1, x+2, data([]byte("bye"))))
 	e.expect(is(ack, x+2, y+5))
 	e.state(StateTimeWait)
@@ -124,4 +132,14 @@ func TestTimeWaitWriteFails(t *testing.T) {
 	e.state(StateTimeWait)
 	e.expectNone()
 	e.deadline(e.now.Add(2 * DefaultMSL))
+}
+
+// TestFinWait2RecvDataAfterCloseResets: "If new data is received after
+// CLOSE is called, its TCP SHOULD send a RST to show that data was lost"
+// (RFC 1122 §4.2.2.13); Linux does, and so the connection ends at once.
+func TestFinWait2RecvDataAfterCloseResets(t *testing.T) {
+	e := finWait2(t)
+	e.c.HandleSegment(e.now, in(ack|psh, y+1, x+2, data([]byte("late"))))
+	e.expect(is(rst, x+2, 0))
+	e.state(StateClosed)
 }

@@ -1,0 +1,51 @@
+package stack
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/synack-net/synack/tcp"
+)
+
+// SocketInfo is one row of the socket table, as netstat -tn prints it.
+type SocketInfo struct {
+	// Local is the socket's address and port; a listener bound to any
+	// address shows 0.0.0.0.
+	Local netip.AddrPort
+	// Remote is the peer; the zero AddrPort for a listener.
+	Remote netip.AddrPort
+	// State is the TCP state: tcp.StateListen for a listener.
+	State tcp.State
+	// SendQ is the bytes written but not yet acknowledged; for a listener,
+	// as in Linux, the backlog.
+	SendQ int
+	// RecvQ is the bytes received but not yet read; for a listener, as in
+	// Linux, the connections waiting for Accept.
+	RecvQ int
+}
+
+// Sockets returns the socket table: every listener and every connection
+// the stack holds (TIME-WAIT included), sorted by local then remote
+// address.
+func (s *Stack) Sockets() []SocketInfo {
+	s.mu.Lock()
+	t := make([]SocketInfo, 0, len(s.listeners)+len(s.conns))
+	for _, l := range s.listeners {
+		a := l.addr
+		if !a.IsValid() {
+			a = netip.IPv4Unspecified()
+		}
+		t = append(t, SocketInfo{Local: netip.AddrPortFrom(a, l.port), State: tcp.StateListen,
+			SendQ: l.l.Backlog(), RecvQ: l.l.Ready()})
+	}
+	for _, c := range s.conns {
+		t = append(t, SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
+			SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue()})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(t, func(a, b SocketInfo) int {
+		return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
+	})
+	return t
+}
