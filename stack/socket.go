@@ -142,28 +142,16 @@ func (c *TCPConn) CloseWrite() error {
 // Close closes the connection: queued data is sent, then a FIN; the stack
 // completes the close (FIN-WAIT, TIME-WAIT) on its own. Blocked calls
 // return ErrClosed.
-func (c *TCPConn) Close() error {
-	s := c.s
-	s.mu.Lock()
-	if c.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	c.closed = true
-	c.conn.Close(s.clk.Now())
-	c.rd.signal()
-	c.wr.signal()
-	s.afterLocked(c)
-	s.unlockAndFlush()
-	c.rdl.set(time.Time{})
-	c.wrl.set(time.Time{})
-	return nil
-}
+func (c *TCPConn) Close() error { return c.shut(c.conn.Close) }
 
 // Abort resets the connection at once (RFC 9293 §3.10.5): it is Close
 // with SO_LINGER 0, sending a RST where Close sends a FIN. Blocked and later
 // calls return ErrClosed.
-func (c *TCPConn) Abort() error {
+func (c *TCPConn) Abort() error { return c.shut(c.conn.Abort) }
+
+// shut is Close and Abort: the user is done with the socket; end runs the
+// engine's side of it and every blocked call is woken to see ErrClosed.
+func (c *TCPConn) shut(end func(now time.Time)) error {
 	s := c.s
 	s.mu.Lock()
 	if c.closed {
@@ -171,7 +159,7 @@ func (c *TCPConn) Abort() error {
 		return ErrClosed
 	}
 	c.closed = true
-	c.conn.Abort(s.clk.Now())
+	end(s.clk.Now())
 	c.rd.signal()
 	c.wr.signal()
 	s.afterLocked(c)
