@@ -56,6 +56,9 @@ func (st *Stack) Close() error { return st.s.Close() }
 // Addr is the stack's IPv4 address.
 func (st *Stack) Addr() netip.Addr { return st.s.Addr() }
 
+// Sockets is the socket table: every listener and connection, as netstat shows them.
+func (st *Stack) Sockets() []stack.SocketInfo { return st.s.Sockets() }
+
 // Internals returns the stack package's view of this stack: counters,
 // socket table and routes.
 func (st *Stack) Internals() *stack.Stack { return st.s }
@@ -207,6 +210,10 @@ func (c *TCPConn) SetReadDeadline(t time.Time) error { c.c.SetReadDeadline(t); r
 
 // SetWriteDeadline sets the write deadline.
 func (c *TCPConn) SetWriteDeadline(t time.Time) error { c.c.SetWriteDeadline(t); return nil }
+
+// Info is the connection's row of the socket table: addresses, state,
+// queues and segments so far.
+func (c *TCPConn) Info() stack.SocketInfo { return c.c.Info() }
 
 // State is the connection's TCP state, e.g. tcp.StateEstablished.
 func (c *TCPConn) State() tcp.State { return c.c.State() }

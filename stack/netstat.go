@@ -2,8 +2,11 @@ package stack
 
 import (
 	"cmp"
+	"fmt"
+	"io"
 	"net/netip"
 	"slices"
+	"text/tabwriter"
 
 	"github.com/synack-net/synack/tcp"
 )
@@ -23,6 +26,35 @@ type SocketInfo struct {
 	// RecvQ is the bytes received but not yet read; for a listener, as in
 	// Linux, the connections waiting for Accept.
 	RecvQ int
+	// SegsIn and SegsOut count the connection's segments so far.
+	SegsIn, SegsOut uint64
+}
+
+// info is c's row of the socket table (mu held).
+func (c *TCPConn) info() SocketInfo {
+	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
+		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut()}
+}
+
+// Info is the connection's row of the socket table.
+func (c *TCPConn) Info() SocketInfo {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.info()
+}
+
+// WriteSockets prints the table as netstat -tn does.
+func WriteSockets(w io.Writer, t []SocketInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Proto\tRecv-Q\tSend-Q\tLocal Address\tForeign Address\tState")
+	for _, r := range t {
+		remote := "0.0.0.0:*"
+		if r.Remote.IsValid() {
+			remote = r.Remote.String()
+		}
+		fmt.Fprintf(tw, "tcp\t%d\t%d\t%v\t%s\t%v\n", r.RecvQ, r.SendQ, r.Local, remote, r.State)
+	}
+	return tw.Flush()
 }
 
 // Sockets returns the socket table: every listener and every connection
@@ -40,8 +72,7 @@ func (s *Stack) Sockets() []SocketInfo {
 			SendQ: l.l.Backlog(), RecvQ: l.l.Ready()})
 	}
 	for _, c := range s.conns {
-		t = append(t, SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
-			SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue()})
+		t = append(t, c.info())
 	}
 	s.mu.Unlock()
 	slices.SortFunc(t, func(a, b SocketInfo) int {

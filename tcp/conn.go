@@ -99,6 +99,8 @@ type Conn struct {
 	closeAt      time.Time // TIME-WAIT or orphaned FIN-WAIT-2 end
 	cc           CongestionControl
 
+	segsIn, segsOut uint64 // segments received and sent, retransmissions included
+
 	finSent bool         // the FIN has been sent at least once
 	finSeq  seqnum.Value // its sequence number, once sent
 	ackNow  bool         // an ACK is owed before the current call returns
@@ -162,6 +164,12 @@ func (c *Conn) SRTT() time.Duration { return c.srtt }
 
 // SendQueue is the number of bytes written but not yet acknowledged (netstat Send-Q).
 func (c *Conn) SendQueue() int { return c.sndBuf.Len() }
+
+// SegmentsIn is the number of segments this connection has received.
+func (c *Conn) SegmentsIn() uint64 { return c.segsIn }
+
+// SegmentsOut is the number of segments this connection has sent.
+func (c *Conn) SegmentsOut() uint64 { return c.segsOut }
 
 // RecvQueue is the number of bytes received but not yet read (netstat Recv-Q).
 func (c *Conn) RecvQueue() int { return c.rcvBuf.Len() }

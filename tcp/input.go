@@ -13,6 +13,7 @@ import (
 // segments: the stack answers those with ResetFor and the Listener.
 func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.env.Stats.InSegs.Add(1)
+	c.segsIn++
 	if c.tracer != nil {
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
 	}

@@ -84,6 +84,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	l.env.Stats.PassiveOpens.Add(1)
 	l.env.Stats.InSegs.Add(1)
+	c.segsIn++
 	if c.tracer != nil {
 		// The SYN is the child's first event: the diagram shows it arriving.
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))

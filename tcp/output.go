@@ -136,6 +136,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload []byte
 	if !retransmit {
 		c.env.Stats.OutSegs.Add(1)
 	}
+	c.segsOut++
 	c.env.Out.Send(c, &h, payload)
 	if c.tracer != nil {
 		c.traceSegment(trace.KindSegmentSent, flags, seq, h.Ack, h.Window, len(payload))
