@@ -21,6 +21,9 @@ type command struct {
 
 var commands = []command{
 	{"demo", "show the journey of one HTTP request over two stacks in one process (the default)", runDemo},
+	{"serve", "run a stack on a TUN device with echo, discard and HTTP services", runServe},
+	{"get", "fetch a URL over HTTP with synack as the client on a TUN device", runGet},
+	{"dial", "netcat over synack on a TUN device: stdin to the connection, the connection to stdout", runDial},
 }
 
 func main() {
@@ -80,6 +83,15 @@ func newFlags(name, about string, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// flagErr maps a flag parse error: --help stays itself, anything else has
+// been reported with the usage already.
+func flagErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
 }
 
 // parseFlags parses args, mapping a bad flag to errUsage.

