@@ -211,6 +211,45 @@ func (c *TCPConn) SetReadDeadline(t time.Time) error { c.c.SetReadDeadline(t); r
 // SetWriteDeadline sets the write deadline.
 func (c *TCPConn) SetWriteDeadline(t time.Time) error { c.c.SetWriteDeadline(t); return nil }
 
+// SetKeepAlive turns keepalive probes on or off (RFC 1122 §4.2.3.6), with
+// the idle time, interval and count in force (defaults 2 h, 75 s, 9).
+func (c *TCPConn) SetKeepAlive(on bool) error {
+	k := c.c.KeepAlive()
+	k.Enable = on
+	c.c.SetKeepAlive(k)
+	return nil
+}
+
+// SetKeepAlivePeriod sets how long the connection must be idle before the
+// first keepalive probe, as net.TCPConn's does.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	if d < 0 {
+		return c.opErr("set", fmt.Errorf("negative keepalive period %v", d))
+	}
+	k := c.c.KeepAlive()
+	k.Idle = d
+	c.c.SetKeepAlive(k)
+	return nil
+}
+
+// SetKeepAliveConfig sets keepalive as net.TCPConn's does: zero Idle,
+// Interval or Count take the defaults, negative ones leave the current value.
+func (c *TCPConn) SetKeepAliveConfig(cfg net.KeepAliveConfig) error {
+	k := c.c.KeepAlive()
+	k.Enable = cfg.Enable
+	if cfg.Idle >= 0 {
+		k.Idle = cfg.Idle
+	}
+	if cfg.Interval >= 0 {
+		k.Interval = cfg.Interval
+	}
+	if cfg.Count >= 0 {
+		k.Count = cfg.Count
+	}
+	c.c.SetKeepAlive(k)
+	return nil
+}
+
 // Info is the connection's row of the socket table: addresses, state,
 // queues and segments so far.
 func (c *TCPConn) Info() stack.SocketInfo { return c.c.Info() }

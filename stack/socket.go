@@ -169,6 +169,22 @@ func (c *TCPConn) shut(end func(now time.Time)) error {
 	return nil
 }
 
+// SetKeepAlive sets the connection's keepalive (zero fields: defaults).
+func (c *TCPConn) SetKeepAlive(k tcp.KeepAlive) {
+	s := c.s
+	s.mu.Lock()
+	c.conn.SetKeepAlive(s.clk.Now(), k)
+	s.afterLocked(c)
+	s.unlockAndFlush()
+}
+
+// KeepAlive is the connection's keepalive setting.
+func (c *TCPConn) KeepAlive() tcp.KeepAlive {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.conn.KeepAliveSetting()
+}
+
 // waitEstablished blocks until the handshake of an active open ends.
 func (c *TCPConn) waitEstablished(ctx context.Context) error {
 	s := c.s

@@ -91,7 +91,10 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
 	}
 	s.ports.init()
-	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Trace: cfg.Trace, Host: cfg.Host}
+	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
+	if cfg.Trace != nil {
+		s.tcp.Trace = stamper{cfg.Trace, cfg.Clock}
+	}
 	s.routes = append(s.routes, Route{Dst: cfg.Addr.Masked()})
 	if cfg.Gateway.IsValid() {
 		s.routes = append(s.routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
@@ -237,4 +240,18 @@ func broadcast(p netip.Prefix) netip.Addr {
 		a[i] |= byte(host >> (24 - 8*i))
 	}
 	return netip.AddrFrom4(a)
+}
+
+// stamper gives each trace event the stack's time: the engine passes time
+// in but does not stamp what it reports.
+type stamper struct {
+	sink trace.Sink
+	clk  clock.Clock
+}
+
+func (st stamper) Event(e *trace.Event) {
+	if e.Time.IsZero() {
+		e.Time = st.clk.Now()
+	}
+	st.sink.Event(e)
 }

@@ -97,7 +97,14 @@ type Conn struct {
 	persistAt    time.Time
 	probes       int
 	closeAt      time.Time // TIME-WAIT or orphaned FIN-WAIT-2 end
-	cc           CongestionControl
+
+	// Keepalive (keepalive.go).
+	ka        KeepAlive
+	kaAt      time.Time
+	kaProbes  int
+	lastRecv  time.Time // when the last segment arrived
+	lastProbe time.Time
+	cc        CongestionControl
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 
@@ -186,6 +193,11 @@ func (c *Conn) setState(s State, cause string) {
 	wasEstab := old == StateEstablished || old == StateCloseWait
 	isEstab := s == StateEstablished || s == StateCloseWait
 	if wasEstab != isEstab {
+		if isEstab && c.ka.Enable {
+			c.armKeepAlive()
+		} else if !isEstab {
+			c.kaAt = time.Time{}
+		}
 		if isEstab {
 			st.CurrEstab.Add(1)
 		} else {
@@ -212,7 +224,7 @@ func (c *Conn) setState(s State, cause string) {
 	case StateEstablished:
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
-		c.rtoAt, c.persistAt, c.closeAt = time.Time{}, time.Time{}, time.Time{}
+		c.rtoAt, c.persistAt, c.closeAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		c.sndBuf = byteQueue{limit: c.sndBuf.limit}
 		if c.listener != nil {
 			c.listener.forget(c)
@@ -248,7 +260,7 @@ func (c *Conn) traceTimer(cause string) {
 // Deadline is when the engine next needs HandleTimer; zero when never.
 func (c *Conn) Deadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]time.Time{c.persistAt, c.closeAt} {
+	for _, t := range [...]time.Time{c.persistAt, c.closeAt, c.kaAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

@@ -14,6 +14,7 @@ import (
 func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
+	c.lastRecv = now
 	if c.tracer != nil {
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
 	}

@@ -29,6 +29,10 @@ func (c *Conn) HandleTimer(now time.Time) {
 		c.persistAt = time.Time{}
 		c.probe(now)
 	}
+	if !c.kaAt.IsZero() && !now.Before(c.kaAt) {
+		c.kaAt = time.Time{}
+		c.keepAliveTimer(now)
+	}
 	if c.state != StateClosed {
 		c.flush(now)
 	}
@@ -91,10 +95,17 @@ func (c *Conn) probe(now time.Time) {
 		return
 	}
 	c.traceTimer("persist")
-	c.sendSegment(wire.FlagACK, c.sndUna.Sub(1), nil, false)
+	c.sendProbe()
 	c.probes++
 	d := c.rto << min(c.probes, 16)
 	c.persistAt = now.Add(min(d, c.cfg.MaxRTO))
+}
+
+// sendProbe sends a bare ACK one byte below SND.UNA: a zero-window or
+// keepalive probe. It is old for the peer, which answers with an ACK
+// carrying its current RCV.NXT and window.
+func (c *Conn) sendProbe() {
+	c.sendSegment(wire.FlagACK, c.sndUna.Sub(1), nil, false)
 }
 
 // sampleRTT folds one RTT measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2, §2.3).
