@@ -15,11 +15,15 @@ type CongestionControl interface {
 	// OnRetransmitTimeout is told that the retransmission timer expired
 	// with inFlight bytes outstanding.
 	OnRetransmitTimeout(now time.Time, inFlight int)
+	// OnLoss is told that three duplicate ACKs showed a loss with inFlight
+	// bytes outstanding (RFC 5681 §3.2 step 2): it sets ssthresh and cwnd
+	// for the recovery the engine then runs (RFC 6582).
+	OnLoss(now time.Time, inFlight int)
 }
 
 // reno is slow start and congestion avoidance of RFC 5681 §3.1 with the
-// initial window of RFC 6928. Fast retransmit and recovery come with the
-// reliability work; this is the seam they plug into.
+// initial window of RFC 6928. The engine detects losses and runs NewReno
+// fast recovery (RFC 6582); this decides the windows.
 type reno struct {
 	mss      int
 	cwnd     int
@@ -45,6 +49,12 @@ func (r *reno) OnAck(_ time.Time, acked, _ int, _ time.Duration) {
 		r.acc -= r.cwnd
 		r.cwnd += r.mss
 	}
+}
+
+func (r *reno) OnLoss(_ time.Time, inFlight int) {
+	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
+	r.cwnd = r.ssthresh                   // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
+	r.acc = 0
 }
 
 func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {

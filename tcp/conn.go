@@ -79,11 +79,12 @@ type Conn struct {
 	rcvNxt seqnum.Value
 	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
 
-	sndBuf    byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
-	rcvBuf    byteQueue // received in order, not yet read
-	finQueued bool      // user closed its sending side: a FIN follows the data
-	finRcvd   bool      // the peer's FIN arrived: reads end with EOF after rcvBuf drains
-	rdClosed  bool      // user closed fully: it will not read again
+	sndBuf    byteQueue     // bytes from snd.una (after SYN) on: unacknowledged, then unsent
+	rcvBuf    byteQueue     // received in order, not yet read
+	ooo       []heldSegment // text beyond RCV.NXT held for reassembly, in order
+	finQueued bool          // user closed its sending side: a FIN follows the data
+	finRcvd   bool          // the peer's FIN arrived: reads end with EOF after rcvBuf drains
+	rdClosed  bool          // user closed fully: it will not read again
 
 	// Retransmission (RFC 6298).
 	srtt, rttvar time.Duration
@@ -105,6 +106,12 @@ type Conn struct {
 	lastRecv  time.Time // when the last segment arrived
 	lastProbe time.Time
 	cc        CongestionControl
+
+	// Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582).
+	dupAcks    int
+	inRecovery bool
+	recover    seqnum.Value // SND.MAX when recovery began: "recover" of RFC 6582
+	inflate    int          // cwnd inflation by duplicate ACKs during recovery
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 
@@ -159,6 +166,10 @@ func (c *Conn) RcvNxt() seqnum.Value { return c.rcvNxt }
 
 // RcvWnd is RCV.WND, the window this side offers now.
 func (c *Conn) RcvWnd() seqnum.Size { return seqnum.Size(c.rcvBuf.Free()) }
+
+// cwnd is the congestion window in force: the controller's, plus the
+// inflation of fast recovery.
+func (c *Conn) cwnd() int { return c.cc.CWND() + c.inflate }
 
 // MSS is the largest payload this side sends in one segment.
 func (c *Conn) MSS() int { return c.mss }
@@ -226,6 +237,7 @@ func (c *Conn) setState(s State, cause string) {
 	case StateClosed:
 		c.rtoAt, c.persistAt, c.closeAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		c.sndBuf = byteQueue{limit: c.sndBuf.limit}
+		c.ooo = nil
 		if c.listener != nil {
 			c.listener.forget(c)
 		}

@@ -5,6 +5,7 @@ package tcp
 
 import (
 	"errors"
+	"io"
 	"syscall"
 	"testing"
 	"time"
@@ -37,14 +38,45 @@ func TestEstablishedRecvDataACKs(t *testing.T) {
 	}
 }
 
-// TestEstablishedRecvOutOfOrderSendsDupACK: text beyond RCV.NXT is not
-// delivered; an ACK for RCV.NXT tells the peer what is missing.
-func TestEstablishedRecvOutOfOrderSendsDupACK(t *testing.T) {
+// TestEstablishedRecvOutOfOrderHeldAndReassembled: text beyond RCV.NXT is
+// not delivered yet but held (§3.10.7.4 seventh); an immediate duplicate
+// ACK for RCV.NXT tells the peer what is missing (RFC 5681 §4.2); when the
+// hole fills, everything is delivered in order with one cumulative ACK.
+func TestEstablishedRecvOutOfOrderHeldAndReassembled(t *testing.T) {
 	e := established(t)
-	e.c.HandleSegment(at(time.Second), in(ack, y+11, x+1, data(bytesN(10))))
+	e.c.HandleSegment(at(time.Second), in(ack, y+11, x+1, data([]byte("0123456789"))))
 	e.expect(is(ack, x+1, y+1))
-	if e.c.RecvQueue() != 0 || e.env.Stats.DropOutOfOrder.Load() != 1 {
-		t.Fatalf("recv queue %d DropOutOfOrder %d", e.c.RecvQueue(), e.env.Stats.DropOutOfOrder.Load())
+	e.c.HandleSegment(at(time.Second), in(ack, y+21, x+1, data([]byte("abcde"))))
+	e.expect(is(ack, x+1, y+1))
+	if e.c.RecvQueue() != 0 || e.env.Stats.OutOfOrderQueued.Load() != 2 {
+		t.Fatalf("recv queue %d OutOfOrderQueued %d", e.c.RecvQueue(), e.env.Stats.OutOfOrderQueued.Load())
+	}
+	e.c.HandleSegment(at(2*time.Second), in(ack, y+1, x+1, data([]byte("ABCDEFGHIJ"))))
+	e.expect(is(ack, x+1, y+26))
+	buf := make([]byte, 64)
+	n, _ := e.c.Read(at(2*time.Second), buf)
+	if got := string(buf[:n]); got != "ABCDEFGHIJ0123456789abcde" {
+		t.Fatalf("Read = %q", got)
+	}
+}
+
+// TestEstablishedRecvOutOfOrderFINHeld: a FIN that arrives before the data
+// in front of it is held with it and takes effect when the hole fills.
+func TestEstablishedRecvOutOfOrderFINHeld(t *testing.T) {
+	e := established(t)
+	e.c.HandleSegment(at(time.Second), in(finack, y+6, x+1, data([]byte("world"))))
+	e.expect(is(ack, x+1, y+1))
+	e.state(StateEstablished)
+	e.c.HandleSegment(at(time.Second), in(ack, y+1, x+1, data([]byte("hello"))))
+	e.expect(is(ack, x+1, y+12)) // 10 bytes and the FIN
+	e.state(StateCloseWait)
+	buf := make([]byte, 64)
+	n, _ := e.c.Read(at(time.Second), buf)
+	if string(buf[:n]) != "helloworld" {
+		t.Fatalf("Read = %q", buf[:n])
+	}
+	if _, err := e.c.Read(at(time.Second), buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("Read after the FIN = %v, want EOF", err)
 	}
 }
 

@@ -83,7 +83,7 @@ var _ Sender = (*recorder)(nil)
 func (r *recorder) Send(c *Conn, h *wire.TCPFields, payload []byte) {
 	s := sentSeg{TCPFields: *h, Payload: bytes.Clone(payload), remote: c.Remote, c: c, una: c.sndUna, wnd: c.sndWnd}
 	if c.cc != nil {
-		s.cwnd = c.cc.CWND()
+		s.cwnd = c.cwnd()
 	}
 	r.segs = append(r.segs, s)
 }

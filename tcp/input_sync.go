@@ -144,6 +144,9 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 	}
 	if c.sndUna.LessThan(seg.Ack) {
 		c.newAck(now, seg.Ack)
+	} else if seg.Ack == c.sndUna && c.sndUna != c.sndMax && len(seg.Payload) == 0 &&
+		seg.Flags&(wire.FlagSYN|wire.FlagFIN) == 0 && seqnum.Size(seg.Window) == c.sndWnd {
+		c.dupAck(now) // RFC 5681 §2's definition of a duplicate ACK
 	}
 	// Update the send window if the segment is newer than the last update:
 	// SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
@@ -195,7 +198,20 @@ func (c *Conn) newAck(now time.Time, ack seqnum.Value) {
 	}
 	c.ackRTT(now, ack)
 	c.retries = 0
-	c.cc.OnAck(now, int(acked), inFlight, rtt)
+	switch {
+	case !c.inRecovery:
+		c.dupAcks = 0
+		c.cc.OnAck(now, int(acked), inFlight, rtt)
+	case ack.GreaterThanEq(c.recover):
+		// RFC 6582 §3.2 step 6, a full ACK: recovery is over; the window
+		// deflates to ssthresh.
+		c.inRecovery, c.inflate, c.dupAcks = false, 0, 0
+	default:
+		// Step 5, a partial ACK: the next hole was lost too. Resend it at
+		// once, deflate by what was acked, add back one segment.
+		c.inflate = max(c.inflate-int(acked)+c.mss, 0)
+		c.retransmitFirst(now)
+	}
 	if c.sndUna == c.sndMax {
 		c.rtoAt = time.Time{}
 	} else {
@@ -203,6 +219,26 @@ func (c *Conn) newAck(now time.Time, ack seqnum.Value) {
 	}
 	if data > 0 {
 		c.events |= EventWritable
+	}
+}
+
+// dupAck counts a duplicate ACK: the third starts fast retransmit and
+// NewReno recovery (RFC 5681 §3.2, RFC 6582 §3.2), each further one
+// inflates the window by a segment that has left the network.
+func (c *Conn) dupAck(now time.Time) {
+	c.dupAcks++
+	switch {
+	case c.inRecovery:
+		c.inflate += c.mss // step 4
+	case c.dupAcks == 3:
+		if c.sndUna.LessThanEq(c.recover) {
+			return // step 2: still inside the window of an earlier recovery or timeout
+		}
+		c.env.Stats.FastRetransmits.Add(1)
+		c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
+		c.inRecovery, c.recover, c.inflate = true, c.sndMax, 3*c.mss
+		c.rttTiming = false // Karn: the retransmitted segment gives no sample
+		c.retransmitFirst(now)
 	}
 }
 
@@ -235,10 +271,18 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 		payload, fin = payload[:wnd], false
 		c.ackNow = true
 	}
+	finAt := seg.Seq.Add(seqnum.Size(len(seg.Payload))) // where this segment's FIN sits
 	if seq != c.rcvNxt {
-		// Beyond RCV.NXT: not kept yet; a duplicate ACK tells the peer what we miss.
+		// Beyond RCV.NXT: held for later processing (§3.10.7.4 seventh
+		// allows it) and answered at once with a duplicate ACK, so the
+		// sender learns of the hole (RFC 5681 §4.2).
 		if len(payload) > 0 || fin {
-			st.DropOutOfOrder.Add(1)
+			if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
+				st.OutOfOrderQueued.Add(1)
+				c.holdOutOfOrder(seq, payload, fin)
+			} else {
+				st.DropOutOfOrder.Add(1)
+			}
 			c.ackNow = true
 		}
 		return
@@ -261,10 +305,13 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 			c.ackNow = true
+			if len(c.ooo) > 0 && c.reassemble() {
+				fin, finAt = true, c.rcvNxt // the held segments reached a FIN
+			}
 		}
 	}
 	// Eighth: check the FIN bit.
-	if !fin || seg.Seq.Add(seqnum.Size(len(seg.Payload))) != c.rcvNxt {
+	if !fin || finAt != c.rcvNxt {
 		return
 	}
 	c.rcvNxt = c.rcvNxt.Add(1)

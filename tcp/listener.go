@@ -80,7 +80,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.passive, c.listener = true, l
 	l.halfOpen++
 	c.learnPeer(seg)
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss.Add(1), iss.Add(1)
+	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	l.env.Stats.PassiveOpens.Add(1)
 	l.env.Stats.InSegs.Add(1)

@@ -33,7 +33,7 @@ func (c *Conn) output(now time.Time) {
 		end := c.dataEnd()
 		if c.sndNxt.LessThan(end) {
 			inFlight := c.sndUna.Size(c.sndNxt)
-			wnd := min(c.sndWnd, seqnum.Size(c.cc.CWND()))
+			wnd := min(c.sndWnd, seqnum.Size(c.cwnd()))
 			if wnd <= inFlight {
 				break
 			}
@@ -82,13 +82,37 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 		c.rttTiming, c.rttSeq, c.rttStart = true, next, now
 	}
 	c.sendSegment(flags, seq, payload, retransmit)
-	c.sndNxt = next
+	if seq == c.sndNxt {
+		c.sndNxt = next // a fast retransmission below SND.NXT leaves it
+	}
 	if c.sndMax.LessThan(next) {
 		c.sndMax = next
 	}
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.rto) // RFC 6298 §5.1
 	}
+}
+
+// retransmitFirst resends the oldest unacknowledged segment, at SND.UNA:
+// the fast retransmit of RFC 5681 §3.2 and the partial-ACK retransmission
+// of RFC 6582 §3.2 step 5.
+func (c *Conn) retransmitFirst(now time.Time) {
+	end := c.dataEnd()
+	if c.sndUna == end {
+		if c.finSent {
+			c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil)
+		}
+		return
+	}
+	n := min(c.sndUna.Size(end), seqnum.Size(c.mss))
+	flags := wire.FlagACK
+	if c.sndUna.Add(n) == end {
+		flags |= wire.FlagPSH
+		if c.finSent {
+			flags |= wire.FlagFIN
+		}
+	}
+	c.transmit(now, flags, c.sndUna, c.sndBuf.Bytes(0)[:n])
 }
 
 // sendSYN sends the SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED) at ISS.

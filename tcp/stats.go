@@ -33,6 +33,10 @@ type Stats struct {
 	AbortOnData atomic.Uint64
 	// DropOutOfWindow counts segments failing the sequence check (RFC 9293 §3.10.7.4 first).
 	DropOutOfWindow atomic.Uint64
+	// OutOfOrderQueued counts segments beyond RCV.NXT held for reassembly (Linux TCPOFOQueue).
+	OutOfOrderQueued atomic.Uint64
+	// FastRetransmits counts losses repaired after three duplicate ACKs (RFC 5681 §3.2).
+	FastRetransmits atomic.Uint64
 	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept.
 	DropOutOfOrder atomic.Uint64
 	// DropNoACK counts synchronized-state segments without ACK (step five).

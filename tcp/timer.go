@@ -77,6 +77,9 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		return
 	}
 	c.cc.OnRetransmitTimeout(now, int(c.sndUna.Size(c.sndMax)))
+	// A timeout ends any fast recovery; recover = SND.MAX keeps duplicate
+	// ACKs of the resent window from starting another (RFC 6582 §3.2 step 2).
+	c.inRecovery, c.inflate, c.dupAcks, c.recover = false, 0, 0, c.sndMax
 	c.backoff()
 	// Go back to SND.UNA; output resends from there as the windows allow
 	// and re-arms the timer with the backed-off RTO (§5.6).

@@ -17,7 +17,7 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 	if c.state != StateClosed {
 		return errAlreadyOpen
 	}
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss.Add(1), iss.Add(1)
+	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	c.env.Stats.ActiveOpens.Add(1)
