@@ -42,11 +42,12 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if _, err := netip.ParseAddr(u.Hostname()); err != nil {
 		return fmt.Errorf("host %q in the URL is not an IPv4 address (synack does no name resolution)", u.Hostname())
 	}
-	ts, err := tf.open("get")
+	ts, err := tf.open("get", nil)
 	if err != nil {
 		return err
 	}
 	defer ts.close()
+	defer finishCloses(ts) // after the body and the connection are closed
 	tr := &http.Transport{DialContext: ts.st.DialContext, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: *timeout}
@@ -86,7 +87,9 @@ func (w *capWriter) Write(p []byte) (int, error) {
 const dialAbout = `dial is a netcat over synack on a Linux TUN device: it connects to ADDR
 (ip:port), copies standard input to the connection and the connection to
 standard output. At the end of standard input it half-closes (sends its FIN)
-and goes on reading until the peer closes. Needs root.
+and goes on reading until the peer closes; when the peer closes first, it
+goes on sending until standard input ends (TCP's half-close works both
+ways). Needs root.
 
   echo hello | sudo synack dial --tun synack0 10.7.0.1:7000`
 
@@ -106,7 +109,7 @@ func runDial(args []string, stdout, stderr io.Writer) error {
 	if err != nil || !ap.Addr().Is4() {
 		return fmt.Errorf("%q is not an IPv4 ip:port, such as 10.7.0.1:7000", fs.Arg(0))
 	}
-	ts, err := tf.open("dial")
+	ts, err := tf.open("dial", nil)
 	if err != nil {
 		return err
 	}
@@ -129,21 +132,29 @@ func runDial(args []string, stdout, stderr io.Writer) error {
 		c.Close()
 		return err
 	}
-	// The peer closed its side. If stdin is still open there is no one to
-	// send to any more (as nc -N/-q0 does): close.
-	select {
-	case err := <-sent:
-		if err != nil {
-			c.Close()
-			return err
-		}
-	default:
+	// The peer has sent its FIN: it sends no more, but the connection is
+	// only half-closed (CLOSE-WAIT), and this side may go on sending
+	// (RFC 9293 §3.6): send the rest of stdin, then close. If the peer has
+	// closed altogether, it answers that data with a RST and the copy
+	// fails.
+	if err := <-sent; err != nil {
+		c.Close()
+		return err
 	}
 	// Close and let the FIN exchange finish before the device goes away.
 	c.Close()
+	finishCloses(ts)
+	return nil
+}
+
+// finishCloses waits, at most 2 s, until no connection of ts is still
+// closing, so that each close handshake ends before the device goes away:
+// a FIN written just before the device is deleted can be lost with it,
+// leaving the peer in FIN-WAIT-2, and the stack's Close resets what is
+// still open or closing.
+func finishCloses(ts *tunStack) {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && closingConns(ts) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil
 }

@@ -30,7 +30,7 @@ func (s *server) serveHTTP(port int, root string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", connPage)
 	mux.HandleFunc("/bytes/", bytesPage)
-	mux.HandleFunc("/upload", uploadPage)
+	mux.HandleFunc("/upload", s.uploadPage)
 	mux.HandleFunc("/netstat", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		stack.WriteSockets(w, s.st.Sockets())
@@ -123,8 +123,9 @@ func bytesPage(w http.ResponseWriter, r *http.Request) {
 	seedBytes(w, seed, n)
 }
 
-// uploadPage reads the body and answers its length and SHA-256.
-func uploadPage(w http.ResponseWriter, r *http.Request) {
+// uploadPage reads the body and answers its length and SHA-256. An upload
+// that fails (the client reset the connection, say) is logged.
+func (s *server) uploadPage(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		http.Error(w, "/upload takes POST or PUT with a body", http.StatusMethodNotAllowed)
 		return
@@ -132,6 +133,7 @@ func uploadPage(w http.ResponseWriter, r *http.Request) {
 	h := sha256.New()
 	n, err := io.Copy(h, r.Body)
 	if err != nil {
+		s.log.Warn("upload failed", "service", "http", "remote", r.RemoteAddr, "bytes", n, "err", err)
 		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
 )
 
 const serveAbout = `serve runs a synack stack on a Linux TUN device, so that the kernel's own TCP
@@ -63,12 +64,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	ts, err := tf.open("serve")
+	var sink trace.Sink
+	if *verbose {
+		sink = trace.SinkFunc(func(e *trace.Event) { log.Info("tcp", "event", e.String()) })
+	}
+	ts, err := tf.open("serve", sink)
 	if err != nil {
 		return err
 	}
 	defer ts.close()
-	_ = verbose
 	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{})}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -91,10 +95,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	select {
 	case <-ctx.Done():
 		log.Info("signal: closing every connection")
-		srv.shutdown()
+		srv.shutdown(true)
 		return nil
 	case err := <-ts.failed:
-		srv.shutdown()
+		// Nothing reaches the peers any more: no FIN can be sent or
+		// acknowledged, so there is nothing to wait for.
+		log.Error("TUN device failed: closing every connection", "err", err)
+		srv.shutdown(false)
 		return fmt.Errorf("%w: %v", errDeviceGone, err)
 	}
 }
@@ -110,8 +117,9 @@ type server struct {
 	wg        sync.WaitGroup
 }
 
-// listen starts a service that hands each connection to handle.
-func (s *server) listen(port int, name string, handle func(net.Conn) error) error {
+// listen starts a service that hands each connection to handle, which
+// returns the bytes it read.
+func (s *server) listen(port int, name string, handle func(net.Conn) (int64, error)) error {
 	l, err := s.st.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), 128)
 	if err != nil {
 		return fmt.Errorf("%s service: %w", name, err)
@@ -130,13 +138,13 @@ func (s *server) listen(port int, name string, handle func(net.Conn) error) erro
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				err := handle(c)
+				n, err := handle(c)
 				c.Close()
 				s.track(c, false)
 				if err != nil {
-					s.log.Warn("closed", "service", name, "remote", c.RemoteAddr().String(), "err", err)
+					s.log.Warn("closed", "service", name, "remote", c.RemoteAddr().String(), "bytes", n, "err", err)
 				} else {
-					s.log.Info("closed", "service", name, "remote", c.RemoteAddr().String())
+					s.log.Info("closed", "service", name, "remote", c.RemoteAddr().String(), "bytes", n)
 				}
 			}()
 		}
@@ -155,28 +163,28 @@ func (s *server) track(c net.Conn, open bool) {
 }
 
 // echoConn is the echo service of article 004: read, send everything back,
-// close on EOF.
-func echoConn(c net.Conn) error {
-	_, err := io.Copy(c, c)
-	return err
+// close on EOF. It returns the bytes echoed.
+func echoConn(c net.Conn) (int64, error) {
+	return io.Copy(c, c)
 }
 
-// discardConn reads and throws the bytes away.
-func discardConn(c net.Conn) error {
-	_, err := io.Copy(io.Discard, c)
-	return err
+// discardConn reads and throws the bytes away. It returns how many.
+func discardConn(c net.Conn) (int64, error) {
+	return io.Copy(io.Discard, c)
 }
 
-// shutdown closes the listeners and every connection with a FIN, and waits
-// (a bounded time) for the closes to be acknowledged.
-func (s *server) shutdown() {
+// shutdown closes the listeners and every connection with a FIN and, when
+// graceful, waits (a bounded time) for the closes to be acknowledged.
+func (s *server) shutdown(graceful bool) {
 	for _, l := range s.listeners {
 		l.Close()
 	}
 	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		s.http.Shutdown(ctx)
-		cancel()
+		if graceful {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			s.http.Shutdown(ctx)
+			cancel()
+		}
 		s.http.Close()
 	}
 	s.mu.Lock()
@@ -184,6 +192,9 @@ func (s *server) shutdown() {
 		c.Close()
 	}
 	s.mu.Unlock()
+	if !graceful {
+		return
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

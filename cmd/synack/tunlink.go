@@ -11,6 +11,7 @@ import (
 	"github.com/synack-net/synack/link/sniff"
 	"github.com/synack-net/synack/link/tun"
 	"github.com/synack-net/synack/stack"
+	"github.com/synack-net/synack/trace"
 )
 
 // tunFlags are the flags of every command that runs a stack on a TUN device.
@@ -38,8 +39,9 @@ type tunStack struct {
 	failed chan error // the device failed (vanished) while running
 }
 
-// open parses the flags, opens the device and starts a stack on it.
-func (f *tunFlags) open(host string) (*tunStack, error) {
+// open parses the flags, opens the device and starts a stack on it, which
+// reports its segments and state changes to sink (nil: none).
+func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	addr, err := netip.ParsePrefix(f.addr)
 	if err != nil || !addr.Addr().Is4() {
 		return nil, fmt.Errorf("--addr %q is not an IPv4 address with a prefix, such as 10.7.0.2/24", f.addr)
@@ -78,7 +80,7 @@ func (f *tunFlags) open(host string) (*tunStack, error) {
 	// The device is a point-to-point link: every destination is reached
 	// through it, so the stack answers clients on any address the host
 	// forwards to it, not only those inside --addr's prefix.
-	cfg := synack.Config{Addr: addr, Host: host}
+	cfg := synack.Config{Addr: addr, Host: host, Trace: sink}
 	if hostAddr.IsValid() {
 		cfg.Gateway = hostAddr.Addr()
 	}

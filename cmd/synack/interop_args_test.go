@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestBadAddressesSayWhatWasWrong: addresses and URLs that do not parse
+// get a clear message and exit status 1 (2 for a usage error) before any
+// device is opened, so this needs no root.
+func TestBadAddressesSayWhatWasWrong(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serve", "--addr", "10.7.0/24"}, 1, `--addr "10.7.0/24" is not an IPv4 address with a prefix, such as 10.7.0.2/24`},
+		{[]string{"serve", "--addr", "10.7.0.2"}, 1, `--addr "10.7.0.2" is not an IPv4 address with a prefix`},
+		{[]string{"serve", "--addr", "fd00::2/64"}, 1, `--addr "fd00::2/64" is not an IPv4 address with a prefix`},
+		{[]string{"serve", "--host-addr", "10.7.0.300/24"}, 1, `--host-addr "10.7.0.300/24" is not an IPv4 address with a prefix`},
+		{[]string{"serve", "--addr", "10.7.0.1/24"}, 1, `--host-addr and --addr are both 10.7.0.1`},
+		{[]string{"serve", "--http", "70000"}, 1, `--http 70000 is not a port`},
+		{[]string{"serve", "--mtu", "40"}, 1, `--mtu 40 is out of range`},
+		{[]string{"get", "http://localhost:8000/"}, 1, `host "localhost" in the URL is not an IPv4 address`},
+		{[]string{"get", "10.7.0.1:8000"}, 1, `"10.7.0.1:8000" is not an http:// URL`},
+		{[]string{"get", "--addr", "nonsense", "http://10.7.0.1/"}, 1, `--addr "nonsense" is not an IPv4 address with a prefix`},
+		{[]string{"get"}, 2, "get needs exactly one URL"},
+		{[]string{"dial", "10.7.0.1"}, 1, `"10.7.0.1" is not an IPv4 ip:port, such as 10.7.0.1:7000`},
+		{[]string{"dial", "10.7.0.1:99999"}, 1, `"10.7.0.1:99999" is not an IPv4 ip:port`},
+		{[]string{"dial", "[::1]:7000"}, 1, `"[::1]:7000" is not an IPv4 ip:port`},
+		{[]string{"dial", "--host-addr", "10.7.0.1", "10.7.0.1:7000"}, 1, `--host-addr "10.7.0.1" is not an IPv4 address with a prefix`},
+		{[]string{"dial"}, 2, "dial needs exactly one ADDR"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		if code != c.code || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("synack %v: exit %d, stderr %q; want exit %d and %q", c.args, code, errb.String(), c.code, c.want)
+		}
+	}
+}
