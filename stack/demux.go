@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -161,7 +162,7 @@ func (s *Stack) icmpError(src, dst netip.Addr, sport, dport uint16, err error) {
 }
 
 // traceEvent describes a segment the stack itself sends (a RST for no connection).
-func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) traceEv {
-	return traceEv{Kind: traceSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,
+func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) trace.Event {
+	return trace.Event{Kind: trace.KindSegmentSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,
 		Window: h.Window, State: "CLOSED", Cause: "no socket"}
 }

@@ -85,7 +85,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	if ackOK {
 		c.synAcked(now, seg.Ack)
-		c.establish(now, "rcv SYN,ACK")
+		c.establish("rcv SYN,ACK")
 		c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 		// Data or a FIN that came with the SYN,ACK: continue at step six.
 		rest := *seg
@@ -101,7 +101,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 
 // establish enters ESTABLISHED; a close requested during the handshake
 // moves straight on to FIN-WAIT-1.
-func (c *Conn) establish(now time.Time, cause string) {
+func (c *Conn) establish(cause string) {
 	c.setState(StateEstablished, cause)
 	if c.listener != nil {
 		c.listener.established(c)
@@ -109,7 +109,6 @@ func (c *Conn) establish(now time.Time, cause string) {
 	if c.finQueued {
 		c.setState(StateFinWait1, "close")
 	}
-	_ = now
 }
 
 // synAcked is the ACK of our SYN (or SYN,ACK): SND.UNA moves past it, the

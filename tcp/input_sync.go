@@ -24,7 +24,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// SYN. (Linux accepts it here too rather than answering with an ACK.)
 		// It is also the RTT sample of our SYN (RFC 6298 §3).
 		c.synAcked(now, seg.Ack)
-		c.establish(now, "rcv SYN,ACK")
+		c.establish("rcv SYN,ACK")
 		return
 	case c.state == StateTimeWait && seg.Flags.Has(wire.FlagFIN) && !seg.Flags.Has(wire.FlagRST) &&
 		seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == c.rcvNxt:
@@ -131,7 +131,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.synAcked(now, seg.Ack)
 		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
 		c.cc = c.cfg.NewCongestionControl(c.mss)
-		c.establish(now, "rcv ACK")
+		c.establish("rcv ACK")
 		if c.state != StateEstablished && c.state != StateFinWait1 {
 			return false
 		}

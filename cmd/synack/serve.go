@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -226,5 +225,3 @@ func closingSockets(st *synack.Stack) bool {
 	}
 	return false
 }
-
-var errBadRequest = errors.New("bad request")
