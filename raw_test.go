@@ -10,6 +10,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link/pipe"
+	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -30,7 +31,10 @@ func newRawPeer(t *testing.T) *rawPeer {
 	r.a, r.b = pipe.New(mtu)
 	r.a.Attach(r)
 	var err error
-	r.st, err = synack.New(r.b, synack.Config{Addr: serverAddr, Host: "server"})
+	// ACKs at once: the raw tests read the answer to each segment they
+	// send (delayed ACKs have tests of their own). The raw peer offers no
+	// window scaling, so the buffer is fixed at the largest unscaled window.
+	r.st, err = synack.New(r.b, synack.Config{Addr: serverAddr, Host: "server", TCP: tcp.Config{DelayedACK: -1, ReceiveBufferSize: 65535}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,6 +107,7 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 	case tcp.ListenOpen:
 		c := s.newConnLocked(local, remote)
 		c.listener = l
+		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
 		l.l.Open(now, c.conn, seg, s.isn.ISN(now, local, remote))
 		s.afterLocked(c)
 	}

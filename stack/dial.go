@@ -52,6 +52,7 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 	}
 	c := s.newConnLocked(la, remote)
 	now := s.clk.Now()
+	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
 	s.afterLocked(c)
 	s.unlockAndFlush()

@@ -13,7 +13,7 @@ type byteQueue struct {
 func (q *byteQueue) Len() int { return len(q.buf) - q.off }
 
 // Free is how many more bytes fit.
-func (q *byteQueue) Free() int { return q.limit - q.Len() }
+func (q *byteQueue) Free() int { return max(q.limit-q.Len(), 0) }
 
 // Bytes returns the queued bytes from position i on; the slice is valid until
 // the next change of q.
@@ -22,11 +22,23 @@ func (q *byteQueue) Bytes(i int) []byte { return q.buf[q.off+i:] }
 // Append queues as much of p as fits and returns how much that was.
 func (q *byteQueue) Append(p []byte) int {
 	n := min(len(p), q.Free())
-	if n == 0 {
+	if n <= 0 {
 		return 0
 	}
+	q.Put(p[:n])
+	return n
+}
+
+// Put queues all of p, even past the limit: for received text the window
+// advertised already bounds, which rounding to the window scale may let
+// exceed the limit by less than one scale unit.
+func (q *byteQueue) Put(p []byte) {
+	n := len(p)
+	if n == 0 {
+		return
+	}
 	if q.buf == nil {
-		q.buf = make([]byte, 0, min(max(n, 4096), q.limit))
+		q.buf = make([]byte, 0, max(min(max(n, 4096), q.limit), n))
 	}
 	if len(q.buf)+n > cap(q.buf) {
 		if q.Len()+n <= cap(q.buf) {
@@ -34,13 +46,12 @@ func (q *byteQueue) Append(p []byte) int {
 			l := copy(q.buf, q.buf[q.off:])
 			q.buf, q.off = q.buf[:l], 0
 		} else {
-			nb := make([]byte, q.Len(), min(max(2*cap(q.buf), q.Len()+n), q.limit))
+			nb := make([]byte, q.Len(), max(min(2*cap(q.buf), q.limit), q.Len()+n))
 			copy(nb, q.buf[q.off:])
 			q.buf, q.off = nb, 0
 		}
 	}
-	q.buf = append(q.buf, p[:n]...)
-	return n
+	q.buf = append(q.buf, p...)
 }
 
 // Discard drops the first n queued bytes.

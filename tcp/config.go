@@ -8,11 +8,31 @@ type Config struct {
 	// MSS is the largest segment payload this host receives, announced in
 	// the SYN (RFC 9293 §3.7.1). The stack derives it from the route MTU.
 	MSS int
-	// SendBufferSize bounds the bytes Write may queue (default 256 KiB).
+	// SendBufferSize is how many bytes Write may queue at first (default
+	// 256 KiB). The limit grows to twice the window in use, up to
+	// MaxSendBufferSize, so one connection can keep a fast path full.
 	SendBufferSize int
-	// ReceiveBufferSize bounds received bytes not yet read; it is the
-	// largest window advertised (default 64 KiB - 1: no window scaling yet).
+	// MaxSendBufferSize caps the send buffer (default 4 MiB, Linux
+	// tcp_wmem[2]). When only SendBufferSize is set, it is the cap too.
+	MaxSendBufferSize int
+	// ReceiveBufferSize bounds received bytes not yet read at first, and so
+	// the window advertised (default 128 KiB, Linux tcp_rmem[1]). Receive
+	// autotuning grows it while the application keeps up, up to
+	// MaxReceiveBufferSize. Without window scaling the window, and so the
+	// buffer, stays below 64 KiB.
 	ReceiveBufferSize int
+	// MaxReceiveBufferSize is the memory cap of one connection's receive
+	// buffer (default 6 MiB, Linux tcp_rmem[2]); when only ReceiveBufferSize
+	// is set, it is the cap too. It sets the window scale offered (RFC 7323 §2.3).
+	MaxReceiveBufferSize int
+	// NoWindowScaling, NoTimestamps and NoSACK turn off offering the
+	// options of RFC 7323 (window scale, timestamps) and RFC 2018
+	// (SACK-permitted) in the SYN; each is used only when both sides offer it.
+	NoWindowScaling, NoTimestamps, NoSACK bool
+	// DelayedACK is the longest an ACK for in-order data waits for more
+	// data or a reply to ride on (RFC 1122 §4.2.3.2; default 40 ms, Linux's
+	// minimum delayed-ACK time; at most 200 ms). Negative turns delayed ACKs off.
+	DelayedACK time.Duration
 	// SYNRetries is how many times a SYN is retransmitted before connect
 	// fails with ETIMEDOUT (Linux tcp_syn_retries, default 6).
 	SYNRetries int
@@ -45,18 +65,22 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMSS               = 536 // RFC 9293 §3.7.1: when the peer sends no MSS option
-	DefaultSendBufferSize    = 256 << 10
-	DefaultReceiveBufferSize = 65535
-	DefaultSYNRetries        = 6
-	DefaultSYNACKRetries     = 5
-	DefaultRetries           = 15
-	DefaultMSL               = 30 * time.Second
-	DefaultFinWait2Timeout   = 60 * time.Second
-	DefaultInitialRTO        = time.Second
-	DefaultMinRTO            = 200 * time.Millisecond
-	DefaultMaxRTO            = 120 * time.Second
-	DefaultMaxSYNBacklog     = 256
+	DefaultMSS                  = 536 // RFC 9293 §3.7.1: when the peer sends no MSS option
+	DefaultSendBufferSize       = 256 << 10
+	DefaultMaxSendBufferSize    = 4 << 20
+	DefaultReceiveBufferSize    = 128 << 10
+	DefaultMaxReceiveBufferSize = 6 << 20
+	DefaultDelayedACK           = 40 * time.Millisecond
+	MaxDelayedACK               = 200 * time.Millisecond
+	DefaultSYNRetries           = 6
+	DefaultSYNACKRetries        = 5
+	DefaultRetries              = 15
+	DefaultMSL                  = 30 * time.Second
+	DefaultFinWait2Timeout      = 60 * time.Second
+	DefaultInitialRTO           = time.Second
+	DefaultMinRTO               = 200 * time.Millisecond
+	DefaultMaxRTO               = 120 * time.Second
+	DefaultMaxSYNBacklog        = 256
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -72,10 +96,27 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	def(&c.MSS, DefaultMSS)
-	def(&c.SendBufferSize, DefaultSendBufferSize)
-	def(&c.ReceiveBufferSize, DefaultReceiveBufferSize)
-	if c.ReceiveBufferSize > 65535 {
-		c.ReceiveBufferSize = 65535 // no window scaling yet: the window field is 16 bits
+	// A buffer size set without its maximum is fixed, as setting SO_SNDBUF
+	// or SO_RCVBUF on Linux turns off that buffer's autotuning.
+	bufs := func(size, maxSize *int, defSize, defMax int) {
+		switch {
+		case *size <= 0 && *maxSize <= 0:
+			*size, *maxSize = defSize, defMax
+		case *maxSize <= 0:
+			*maxSize = *size
+		case *size <= 0:
+			*size = min(defSize, *maxSize)
+		}
+		// The scaled window reaches at most 2^30 bytes (RFC 7323 §2.3).
+		*maxSize = min(max(*maxSize, *size), 1<<30)
+	}
+	bufs(&c.SendBufferSize, &c.MaxSendBufferSize, DefaultSendBufferSize, DefaultMaxSendBufferSize)
+	bufs(&c.ReceiveBufferSize, &c.MaxReceiveBufferSize, DefaultReceiveBufferSize, DefaultMaxReceiveBufferSize)
+	switch {
+	case c.DelayedACK == 0:
+		c.DelayedACK = DefaultDelayedACK
+	case c.DelayedACK > MaxDelayedACK:
+		c.DelayedACK = MaxDelayedACK
 	}
 	def(&c.SYNRetries, DefaultSYNRetries)
 	def(&c.SYNACKRetries, DefaultSYNACKRetries)

@@ -65,14 +65,15 @@ type Conn struct {
 	events   Events
 
 	// Send sequence variables (RFC 9293 §3.3.1).
-	iss    seqnum.Value
-	sndUna seqnum.Value
-	sndNxt seqnum.Value
-	sndMax seqnum.Value // highest sequence number sent, snd.nxt before any go-back-N rewind
-	sndWnd seqnum.Size
-	sndWl1 seqnum.Value
-	sndWl2 seqnum.Value
-	mss    int // effective send MSS: min(peer's MSS option, ours)
+	iss       seqnum.Value
+	sndUna    seqnum.Value
+	sndNxt    seqnum.Value
+	sndMax    seqnum.Value // highest sequence number sent, snd.nxt before any go-back-N rewind
+	sndWnd    seqnum.Size
+	sndWl1    seqnum.Value
+	sndWl2    seqnum.Value
+	mss       int         // payload of a full segment: min(peer's MSS option, ours) less the options every segment carries
+	maxSndWnd seqnum.Size // the largest window the peer has offered (sender SWS avoidance)
 
 	// Receive sequence variables.
 	irs    seqnum.Value
@@ -113,6 +114,31 @@ type Conn struct {
 	recover    seqnum.Value // SND.MAX when recovery began: "recover" of RFC 6582
 	inflate    int          // cwnd inflation by duplicate ACKs during recovery
 
+	// Options negotiated on the SYNs (options.go): window scaling and
+	// timestamps (RFC 7323), SACK (RFC 2018).
+	wsOK, tsOK, sackOK bool
+	sndShift, rcvShift uint8        // Snd.Wind.Shift, Rcv.Wind.Shift
+	tsOffset           uint32       // this connection's TSval offset (RFC 7323 §5.4)
+	tsRecent           uint32       // TS.Recent
+	tsRecentAt         time.Time    // when TS.Recent was set, for the 24-day PAWS rule
+	lastAckSent        seqnum.Value // Last.ACK.sent
+	sack               scoreboard   // what the peer has SACKed (sack.go)
+	rcvSACK            sackBlocks   // blocks this side reports, most recent first
+	dsack              sackRange    // a duplicate to report first (RFC 2883), if non-empty
+	now                time.Time    // the time of the current call into the engine
+
+	// Delayed ACKs (RFC 1122 §4.2.3.2) and Nagle (RFC 9293 §3.7.4).
+	delackAt time.Time
+	unacked  int  // bytes received in order since the last ACK sent
+	rcvMSS   int  // the largest segment the peer has sent: a "full-sized" one
+	noDelay  bool // Nagle off (TCP_NODELAY)
+
+	// Receive buffer autotuning (autotune.go).
+	rcvRTT     time.Duration // the receiver's RTT estimate
+	rcvSpaceAt time.Time     // start of the current measurement
+	rcvCopied  int           // bytes the application read since then
+	rcvSpace   int           // the most read in one RTT so far
+
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 
 	finSent bool         // the FIN has been sent at least once
@@ -127,6 +153,7 @@ func NewConn(env *Env, local, remote netip.AddrPort) *Conn {
 	c.sndBuf.limit = env.Config.SendBufferSize
 	c.rcvBuf.limit = env.Config.ReceiveBufferSize
 	c.mss = DefaultMSS
+	c.noDelay = true // as Go's net package: TCP_NODELAY unless SetNoDelay(false)
 	return c
 }
 
@@ -235,7 +262,7 @@ func (c *Conn) setState(s State, cause string) {
 	case StateEstablished:
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
-		c.rtoAt, c.persistAt, c.closeAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		c.rtoAt, c.persistAt, c.closeAt, c.kaAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		c.sndBuf = byteQueue{limit: c.sndBuf.limit}
 		c.ooo = nil
 		if c.listener != nil {
@@ -272,7 +299,7 @@ func (c *Conn) traceTimer(cause string) {
 // Deadline is when the engine next needs HandleTimer; zero when never.
 func (c *Conn) Deadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]time.Time{c.persistAt, c.closeAt, c.kaAt} {
+	for _, t := range [...]time.Time{c.persistAt, c.closeAt, c.kaAt, c.delackAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}

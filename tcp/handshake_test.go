@@ -70,13 +70,14 @@ func TestClosedConnectHandshakeNegotiatesMSS(t *testing.T) {
 	p.flow(at(rtt/2), p.client, hasMSS(1460))
 	p.flow(at(rtt), p.server, hasMSS(1000))
 	p.flow(at(3*rtt/2), p.client, is(ack, x+1, y+1))
-	if p.client.c.MSS() != 1000 || p.server.c.MSS() != 1000 {
-		t.Fatalf("MSS client %d server %d, want 1000 both", p.client.c.MSS(), p.server.c.MSS())
+	// Both sides send timestamps, which take 12 bytes of each segment (RFC 6691).
+	if p.client.c.MSS() != 988 || p.server.c.MSS() != 988 {
+		t.Fatalf("MSS client %d server %d, want 1000-12 both", p.client.c.MSS(), p.server.c.MSS())
 	}
 	p.client.write(at(2*rtt), bytesN(2500))
 	segs := p.client.take()
-	if len(segs) != 3 || len(segs[0].Payload) != 1000 || len(segs[1].Payload) != 1000 || len(segs[2].Payload) != 500 {
-		t.Fatalf("segments %v, want 1000+1000+500 bytes", segs)
+	if len(segs) != 3 || len(segs[0].Payload) != 988 || len(segs[1].Payload) != 988 || len(segs[2].Payload) != 524 {
+		t.Fatalf("segments %v, want 988+988+524 bytes", segs)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 // of RFC 9293 §3.10.7. A connection in CLOSED or LISTEN is not given
 // segments: the stack answers those with ResetFor and the Listener.
 func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
+	c.now = now
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
 	c.lastRecv = now
@@ -32,8 +33,9 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 }
 
 // learnPeer records what the peer's SYN says: IRS, RCV.NXT, its MSS
-// (RFC 9293 §3.7.1: 536 when absent), and the window it offers.
-func (c *Conn) learnPeer(seg *Segment) {
+// (RFC 9293 §3.7.1: 536 when absent), the options it agrees to, and the
+// window it offers.
+func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	// The window our own SYN offered (none yet on the passive side) now
 	// starts at RCV.NXT: text on a SYN,ACK that fits it is kept at step six
 	// (RFC 9293 §3.10.7.3 fourth) rather than trimmed to a zero window.
@@ -45,8 +47,15 @@ func (c *Conn) learnPeer(seg *Segment) {
 	if seg.Options.HasMSS && seg.Options.MSS > 0 {
 		peerMSS = int(seg.Options.MSS)
 	}
+	c.negotiate(now, &seg.Options)
 	c.mss = min(peerMSS, c.cfg.MSS)
-	c.sndWnd = seqnum.Size(seg.Window) // RFC 9293 §3.10.7.3: a SYN's window is never scaled
+	if c.tsOK {
+		// RFC 6691: the MSS counts no options; a segment carrying the
+		// timestamps option carries that much less data.
+		c.mss = max(c.mss-tsLen, 1)
+	}
+	c.sndWnd = c.segWnd(seg) // RFC 7323 §2.2: a SYN's window is never scaled
+	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 }
 
@@ -81,7 +90,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		st.DropBadFlags.Add(1)
 		return
 	}
-	c.learnPeer(seg)
+	c.learnPeer(now, seg)
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	if ackOK {
 		c.synAcked(now, seg.Ack)

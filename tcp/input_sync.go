@@ -35,14 +35,21 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		return
 	}
 
-	// First: check the sequence number.
+	// First: check the sequence number, after the timestamp (RFC 7323 §5.3 R1).
+	if !c.paws(now, seg) {
+		return
+	}
 	if !c.acceptable(seg) {
 		st.DropOutOfWindow.Add(1)
 		if !seg.Flags.Has(wire.FlagRST) {
 			c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) {
+				c.noteDuplicate(seg.Seq, seg.Seq.Add(n)) // a retransmission we had: RFC 2883 D-SACK
+			}
 		}
 		return
 	}
+	c.updateTSRecent(now, seg) // R3
 	// Second: check the RST bit (with RFC 5961 §3.2: only an exact match resets).
 	if seg.Flags.Has(wire.FlagRST) {
 		if seg.Seq != c.rcvNxt {
@@ -129,7 +136,11 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 			return false
 		}
 		c.synAcked(now, seg.Ack)
-		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
+		if rtt, ok := c.tsRTT(now, seg); ok && !c.hasRTT {
+			c.sampleRTT(rtt) // the SYN,ACK was retransmitted: its timestamp still times it
+		}
+		c.sndWnd, c.sndWl1, c.sndWl2 = c.segWnd(seg), seg.Seq, seg.Ack
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.cc = c.cfg.NewCongestionControl(c.mss)
 		c.establish("rcv ACK")
 		if c.state != StateEstablished && c.state != StateFinWait1 {
@@ -142,17 +153,36 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.ackNow = true
 		return false
 	}
+	var sacked seqnum.Size
+	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
+		sacked = c.takeSACK(seg)
+	}
 	if c.sndUna.LessThan(seg.Ack) {
-		c.newAck(now, seg.Ack)
-	} else if seg.Ack == c.sndUna && c.sndUna != c.sndMax && len(seg.Payload) == 0 &&
-		seg.Flags&(wire.FlagSYN|wire.FlagFIN) == 0 && seqnum.Size(seg.Window) == c.sndWnd {
-		c.dupAck(now) // RFC 5681 §2's definition of a duplicate ACK
+		c.newAck(now, seg)
+	} else if seg.Ack == c.sndUna && c.sndUna != c.sndMax && (sacked > 0 || (len(seg.Payload) == 0 &&
+		seg.Flags&(wire.FlagSYN|wire.FlagFIN) == 0 && c.segWnd(seg) == c.sndWnd)) {
+		// RFC 5681 §2's duplicate ACK, or RFC 6675 §2's: one that SACKs
+		// data not SACKed before.
+		c.dupAck(now)
+	}
+	if c.sackOK && !c.inRecovery && c.sndUna != c.sndMax && c.sack.lostEdge(c.sndUna, c.mss) != c.sndUna {
+		c.enterRecovery(now) // RFC 6675 §5 step 4: IsLost(HighACK+1)
 	}
 	// Update the send window if the segment is newer than the last update:
 	// SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
 	if c.sndUna.LessThanEq(seg.Ack) &&
 		(c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(seg.Ack))) {
-		c.sndWnd, c.sndWl1, c.sndWl2 = seqnum.Size(seg.Window), seg.Seq, seg.Ack
+		wnd := c.segWnd(seg)
+		if seg.Ack.Add(wnd).LessThan(c.sndWl2.Add(c.sndWnd)) {
+			// The peer moved its right edge left, which RFC 9293 §3.8.6.2.2
+			// discourages but a sender must survive: nothing more is sent
+			// beyond the new edge; what was sent past it is resent, if
+			// need be, when the window opens again (§3.8.6.2.2, RFC 1122
+			// §4.2.2.16).
+			c.env.Stats.WindowShrunk.Add(1)
+		}
+		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.Seq, seg.Ack
+		c.maxSndWnd = max(c.maxSndWnd, wnd)
 		if c.sndWnd > 0 && !c.persistAt.IsZero() {
 			c.persistAt, c.probes = time.Time{}, 0
 		}
@@ -183,32 +213,43 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 // newAck handles SND.UNA < SEG.ACK =< SND.MAX: drop what is acknowledged
 // from the send buffer, take an RTT sample, and restart or stop the
 // retransmission timer (RFC 6298 §5.2, §5.3).
-func (c *Conn) newAck(now time.Time, ack seqnum.Value) {
+func (c *Conn) newAck(now time.Time, seg *Segment) {
+	ack := seg.Ack
 	inFlight := int(c.sndUna.Size(c.sndMax))
 	acked := c.sndUna.Size(ack)
 	data := min(int(acked), c.sndBuf.Len())
 	c.sndBuf.Discard(data)
 	c.sndUna = ack
+	c.sack.trim(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after a go-back-N rewind the ACK may pass SND.NXT
 	}
-	var rtt time.Duration
+	// RTT: from the echoed timestamp when there is one (RFC 7323 §4.1,
+	// every ACK of new data), else from the one timed segment (RFC 6298 §3).
+	rtt, ok := c.tsRTT(now, seg)
 	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
-		rtt = now.Sub(c.rttStart)
+		c.rttTiming = false
+		if !ok {
+			rtt, ok = now.Sub(c.rttStart), true
+		}
 	}
-	c.ackRTT(now, ack)
+	if ok {
+		c.sampleRTT(rtt)
+	} else {
+		rtt = 0
+	}
 	c.retries = 0
 	switch {
 	case !c.inRecovery:
 		c.dupAcks = 0
 		c.cc.OnAck(now, int(acked), inFlight, rtt)
 	case ack.GreaterThanEq(c.recover):
-		// RFC 6582 §3.2 step 6, a full ACK: recovery is over; the window
-		// deflates to ssthresh.
+		// RFC 6582 §3.2 step 6 and RFC 6675 §5: a full ACK ends recovery;
+		// the window deflates to ssthresh.
 		c.inRecovery, c.inflate, c.dupAcks = false, 0, 0
-	default:
-		// Step 5, a partial ACK: the next hole was lost too. Resend it at
-		// once, deflate by what was acked, add back one segment.
+	case !c.sackOK:
+		// RFC 6582 step 5, a partial ACK: the next hole was lost too. Resend
+		// it at once, deflate by what was acked, add back one segment.
 		c.inflate = max(c.inflate-int(acked)+c.mss, 0)
 		c.retransmitFirst(now)
 	}
@@ -217,29 +258,45 @@ func (c *Conn) newAck(now time.Time, ack seqnum.Value) {
 	} else {
 		c.rtoAt = now.Add(c.rto)
 	}
+	c.growSendBuffer()
 	if data > 0 {
 		c.events |= EventWritable
 	}
 }
 
 // dupAck counts a duplicate ACK: the third starts fast retransmit and
-// NewReno recovery (RFC 5681 §3.2, RFC 6582 §3.2), each further one
-// inflates the window by a segment that has left the network.
+// recovery (RFC 5681 §3.2, RFC 6582 §3.2, RFC 6675 §5); in NewReno
+// recovery each further one inflates the window by a segment that has
+// left the network.
 func (c *Conn) dupAck(now time.Time) {
 	c.dupAcks++
 	switch {
 	case c.inRecovery:
-		c.inflate += c.mss // step 4
-	case c.dupAcks == 3:
-		if c.sndUna.LessThanEq(c.recover) {
-			return // step 2: still inside the window of an earlier recovery or timeout
+		if !c.sackOK {
+			c.inflate += c.mss // RFC 6582 step 4
 		}
-		c.env.Stats.FastRetransmits.Add(1)
-		c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
-		c.inRecovery, c.recover, c.inflate = true, c.sndMax, 3*c.mss
-		c.rttTiming = false // Karn: the retransmitted segment gives no sample
-		c.retransmitFirst(now)
+	case c.dupAcks >= dupThresh:
+		c.enterRecovery(now)
 	}
+}
+
+// enterRecovery starts fast recovery: the congestion controller cuts the
+// window, and the first unacknowledged segment is resent at once (RFC 5681
+// §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4). A loss found
+// inside the window of an earlier recovery or timeout starts none.
+func (c *Conn) enterRecovery(now time.Time) {
+	if c.sndUna.LessThanEq(c.recover) {
+		return // RFC 6582 step 2: SND.UNA has not passed "recover"
+	}
+	c.env.Stats.FastRetransmits.Add(1)
+	c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
+	c.inRecovery, c.recover = true, c.sndMax
+	if !c.sackOK {
+		c.inflate = dupThresh * c.mss
+	}
+	c.sack.highRxt = c.sndUna
+	c.rttTiming = false // Karn: the retransmitted segment gives no sample
+	c.retransmitFirst(now)
 }
 
 // processText is steps six to eight: URG (ignored, RFC 6093), the segment
@@ -251,6 +308,9 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 	// Trim what was already received.
 	if seq.LessThan(c.rcvNxt) {
 		skip := seq.Size(c.rcvNxt)
+		if len(payload) > 0 {
+			c.noteDuplicate(seq, seq.Add(min(skip, seqnum.Size(len(payload))))) // RFC 2883 D-SACK
+		}
 		if int(skip) >= len(payload) {
 			if fin && int(skip) > len(payload) {
 				fin = false // the FIN too was received before
@@ -280,6 +340,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 			if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
 				st.OutOfOrderQueued.Add(1)
 				c.holdOutOfOrder(seq, payload, fin)
+				c.noteOutOfOrder(seq)
 			} else {
 				st.DropOutOfOrder.Add(1)
 			}
@@ -301,13 +362,21 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				c.setState(StateClosed, "data after close")
 				return
 			}
-			payload = payload[:c.rcvBuf.Append(payload)]
+			c.rcvBuf.Put(payload) // trimmed to the window above
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
-			c.ackNow = true
-			if len(c.ooo) > 0 && c.reassemble() {
-				fin, finAt = true, c.rcvNxt // the held segments reached a FIN
+			c.rcvMSS = max(c.rcvMSS, len(payload))
+			c.unacked += len(payload)
+			c.measureRcvRTT(now, seg)
+			if len(c.ooo) > 0 {
+				// It fills (part of) a hole: ACK at once (RFC 5681 §4.2).
+				c.ackNow = true
+				if c.reassemble() {
+					fin, finAt = true, c.rcvNxt // the held segments reached a FIN
+				}
+				c.rcvSACK.trim(c.rcvNxt)
 			}
+			c.delayAck(now)
 		}
 	}
 	// Eighth: check the FIN bit.

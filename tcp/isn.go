@@ -30,6 +30,19 @@ func NewISNGenerator(epoch time.Time) *ISNGenerator {
 
 // ISN returns the initial sequence number for the connection local-remote at now.
 func (g *ISNGenerator) ISN(now time.Time, local, remote netip.AddrPort) seqnum.Value {
+	m := uint32(now.Sub(g.epoch) / (4 * time.Microsecond)) // RFC 6528: M, a 4 µs clock
+	return seqnum.Value(m + uint32(g.hash(local, remote)))
+}
+
+// TimestampOffset returns the offset of the connection's timestamp clock
+// (RFC 7323 §5.4): the other half of the same keyed hash, so it is as hard
+// to guess as the ISN and unrelated to it.
+func (g *ISNGenerator) TimestampOffset(local, remote netip.AddrPort) uint32 {
+	return uint32(g.hash(local, remote) >> 32)
+}
+
+// hash is F of RFC 6528: a keyed hash of the 4-tuple.
+func (g *ISNGenerator) hash(local, remote netip.AddrPort) uint64 {
 	var h maphash.Hash
 	h.SetSeed(g.seed)
 	var b [36]byte
@@ -39,6 +52,5 @@ func (g *ISNGenerator) ISN(now time.Time, local, remote netip.AddrPort) seqnum.V
 	binary.BigEndian.PutUint16(b[32:], local.Port())
 	binary.BigEndian.PutUint16(b[34:], remote.Port())
 	h.Write(b[:])
-	m := uint32(now.Sub(g.epoch) / (4 * time.Microsecond)) // RFC 6528: M, a 4 µs clock
-	return seqnum.Value(m + uint32(h.Sum64()))
+	return h.Sum64()
 }

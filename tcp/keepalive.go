@@ -46,6 +46,7 @@ func (k KeepAlive) withDefaults() KeepAlive {
 // count take the defaults. The idle time counts from now or the last
 // segment received, whichever is later.
 func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
+	c.now = now
 	c.ka = k.withDefaults()
 	c.kaProbes = 0
 	if c.lastRecv.Before(now) {

@@ -79,7 +79,8 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.state = StateListen // the child starts as a copy of the listening TCB
 	c.passive, c.listener = true, l
 	l.halfOpen++
-	c.learnPeer(seg)
+	c.now = now
+	c.learnPeer(now, seg)
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
 	l.env.Stats.PassiveOpens.Add(1)

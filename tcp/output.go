@@ -23,50 +23,137 @@ func (c *Conn) dataEnd() seqnum.Value {
 }
 
 // output sends what the windows allow: new or rewound data from SND.NXT,
-// then the FIN once every byte has gone (RFC 9293 §3.10.2, §3.8.6.2.1).
-// The sender never has more than min(SND.WND, cwnd) beyond SND.UNA.
+// then the FIN once every byte has gone (RFC 9293 §3.10.2, §3.8.6.2.1);
+// in SACK recovery, what RFC 6675 §5 step (C) picks. Outside recovery the
+// sender never has more than SND.WND beyond SND.UNA, nor more than cwnd
+// bytes in flight.
 func (c *Conn) output(now time.Time) {
 	if !c.state.sending() {
 		return
 	}
-	for {
-		end := c.dataEnd()
-		if c.sndNxt.LessThan(end) {
-			inFlight := c.sndUna.Size(c.sndNxt)
-			wnd := min(c.sndWnd, seqnum.Size(c.cwnd()))
-			if wnd <= inFlight {
-				break
-			}
-			n := min(c.sndNxt.Size(end), wnd-inFlight, seqnum.Size(c.mss))
-			off := int(c.sndUna.Size(c.sndNxt))
-			payload := c.sndBuf.Bytes(off)[:n]
-			flags := wire.FlagACK
-			next := c.sndNxt.Add(n)
-			if next == end {
-				flags |= wire.FlagPSH // RFC 9293 §3.9.1: the buffer is empty after this one
-				if c.finQueued {
-					flags |= wire.FlagFIN // the FIN rides on the last data
-				}
-			}
-			c.transmit(now, flags, c.sndNxt, payload)
-			continue
-		}
-		if c.finQueued && c.sndNxt == end {
-			c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil)
-		}
-		break
+	if c.inRecovery && c.sackOK {
+		c.recoveryOutput(now)
+	} else {
+		c.windowOutput(now)
 	}
 	// RFC 9293 §3.8.6.1: a zero window with data waiting and nothing in
-	// flight arms the persist timer, so a lost window update cannot stall us.
-	if c.sndWnd == 0 && c.sndNxt == c.sndUna && c.sndNxt.LessThan(c.dataEnd()) &&
-		c.rtoAt.IsZero() && c.persistAt.IsZero() {
+	// flight arms the persist timer, so a lost window update cannot stall
+	// us. The same timer is the override of sender SWS avoidance
+	// (§3.8.6.2.1) when a small window holds data back.
+	if c.sndNxt == c.sndUna && c.sndNxt.LessThan(c.dataEnd()) && c.rtoAt.IsZero() && c.persistAt.IsZero() {
 		c.persistAt = now.Add(c.rto)
 	}
 }
 
+// windowOutput is output outside SACK recovery.
+func (c *Conn) windowOutput(now time.Time) {
+	for {
+		end := c.dataEnd()
+		if c.sndNxt.LessThan(c.sndMax) {
+			// Resending after a timeout: skip what the peer has SACKed.
+			if h := c.sack.hole(c.sndNxt, c.sndMax); h.left != c.sndNxt {
+				c.sndNxt = h.left
+				continue
+			}
+		}
+		if !c.sndNxt.LessThan(end) {
+			if c.finQueued && c.sndNxt == end {
+				c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil)
+			}
+			return
+		}
+		used := c.sndUna.Size(c.sndNxt)
+		if used >= c.sndWnd {
+			return
+		}
+		flight := int(used - c.sack.sackedIn(c.sndUna, c.sndNxt))
+		if flight >= c.cwnd() {
+			return
+		}
+		room := c.segRoom()
+		n := min(c.sndNxt.Size(end), c.sndWnd-used, seqnum.Size(c.cwnd()-flight), seqnum.Size(room))
+		if c.sndNxt.LessThan(c.sndMax) {
+			n = min(n, c.sndNxt.Size(c.sack.hole(c.sndNxt, c.sndMax).right))
+		} else if !c.mayStart(n, end) {
+			return
+		}
+		if c.sndNxt.Add(n) == end {
+			n++ // room for the FIN to ride on the last data
+		}
+		c.sendRange(now, c.sndNxt, n)
+	}
+}
+
+// segRoom is the most data one segment carries now: the MSS less the room
+// SACK blocks take in our ACKs (Linux's tcp_current_mss does the same).
+func (c *Conn) segRoom() int {
+	return max(c.mss-c.sackOptLen(), 1)
+}
+
+// mayStart decides whether n bytes of new data from SND.NXT go now. It is
+// sender-side silly window avoidance (RFC 9293 §3.8.6.2.1) and Nagle's
+// algorithm (§3.7.4): a full segment always goes; a short one goes when it
+// is all there is to send and nothing unacknowledged is in flight (or
+// Nagle is off, or a FIN follows), or when it is at least half the largest
+// window the peer has offered. Held data waits for an ACK, or for the
+// persist timer when nothing is in flight.
+func (c *Conn) mayStart(n seqnum.Size, end seqnum.Value) bool {
+	if int(n) >= c.segRoom() {
+		return true
+	}
+	if c.sndNxt.Add(n) == end {
+		return c.noDelay || c.finQueued || c.sndNxt == c.sndUna
+	}
+	return n >= c.maxSndWnd/2
+}
+
+// recoveryOutput is RFC 6675 §5 step (C): while cwnd - pipe is at least one
+// segment, send what NextSeg picks.
+func (c *Conn) recoveryOutput(now time.Time) {
+	for c.cwnd()-c.pipe() >= c.mss {
+		seq, n := c.nextSeg()
+		if n == 0 || c.sendRange(now, seq, n) == 0 {
+			return
+		}
+	}
+}
+
+// sendRange sends one segment starting at seq covering at most n sequence
+// numbers: data from the send buffer (up to one segment), then the FIN
+// where it falls and it is due. It returns the sequence space sent.
+func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.Size {
+	end := c.dataEnd()
+	var payload []byte
+	if seq.LessThan(end) {
+		k := min(seq.Size(end), n, seqnum.Size(c.segRoom()))
+		off := int(c.sndUna.Size(seq))
+		payload = c.sndBuf.Bytes(off)[:k]
+	}
+	flags := wire.FlagACK
+	if seq.Add(seqnum.Size(len(payload))) == end {
+		if len(payload) > 0 {
+			flags |= wire.FlagPSH // RFC 9293 §3.9.1: the buffer is empty after this one
+		}
+		// The FIN rides on the last data: when first sent, and in every
+		// retransmission of that data.
+		if c.finQueued && (c.finSent || seq == c.sndNxt) && seqnum.Size(len(payload)) < n {
+			flags |= wire.FlagFIN
+		}
+	}
+	if len(payload) == 0 && !flags.Has(wire.FlagFIN) {
+		return 0
+	}
+	c.transmit(now, flags, seq, payload)
+	sent := seqnum.Size(len(payload))
+	if flags.Has(wire.FlagFIN) {
+		sent++
+	}
+	return sent
+}
+
 // transmit sends a segment that occupies sequence space (data and/or FIN)
-// starting at seq, and moves SND.NXT, SND.MAX, the RTT probe and the
-// retransmission timer along (RFC 6298 §5.1).
+// starting at seq, and moves SND.NXT, SND.MAX, HighRxt, the RTT probe and
+// the retransmission timer along (RFC 6298 §5.1).
 func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, payload []byte) {
 	n := seqnum.Size(len(payload))
 	if flags.Has(wire.FlagFIN) {
@@ -77,13 +164,16 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 	retransmit := seq.LessThan(c.sndMax)
 	if retransmit {
 		c.env.Stats.RetransSegs.Add(1)
+		if c.sack.highRxt.LessThan(next) {
+			c.sack.highRxt = next
+		}
 	} else if !c.rttTiming {
 		// RFC 6298 §3 / Karn: time only segments sent once.
 		c.rttTiming, c.rttSeq, c.rttStart = true, next, now
 	}
 	c.sendSegment(flags, seq, payload, retransmit)
 	if seq == c.sndNxt {
-		c.sndNxt = next // a fast retransmission below SND.NXT leaves it
+		c.sndNxt = next // a retransmission below SND.NXT leaves it
 	}
 	if c.sndMax.LessThan(next) {
 		c.sndMax = next
@@ -94,25 +184,14 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 }
 
 // retransmitFirst resends the oldest unacknowledged segment, at SND.UNA:
-// the fast retransmit of RFC 5681 §3.2 and the partial-ACK retransmission
-// of RFC 6582 §3.2 step 5.
+// the fast retransmit of RFC 5681 §3.2 (and RFC 6675 §5 step 4.3) and the
+// partial-ACK retransmission of RFC 6582 §3.2 step 5.
 func (c *Conn) retransmitFirst(now time.Time) {
-	end := c.dataEnd()
-	if c.sndUna == end {
-		if c.finSent {
-			c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil)
-		}
-		return
+	n := c.sndUna.Size(c.sndMax)
+	if h := c.sack.hole(c.sndUna, c.sndMax); !h.empty() {
+		n = h.left.Size(h.right)
 	}
-	n := min(c.sndUna.Size(end), seqnum.Size(c.mss))
-	flags := wire.FlagACK
-	if c.sndUna.Add(n) == end {
-		flags |= wire.FlagPSH
-		if c.finSent {
-			flags |= wire.FlagFIN
-		}
-	}
-	c.transmit(now, flags, c.sndUna, c.sndBuf.Bytes(0)[:n])
+	c.sendRange(now, c.sndUna, n)
 }
 
 // sendSYN sends the SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED) at ISS.
@@ -145,17 +224,26 @@ func (c *Conn) flush(now time.Time) {
 // sendSegment fills in the header and hands the segment to the stack.
 func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload []byte, retransmit bool) {
 	h := wire.TCPFields{SrcPort: c.Local.Port(), DstPort: c.Remote.Port(), Seq: seq, Flags: flags}
+	syn := flags.Has(wire.FlagSYN)
 	if flags.Has(wire.FlagACK) {
 		h.Ack = c.rcvNxt
-		c.ackNow = false
+		c.ackNow, c.delackAt, c.unacked = false, time.Time{}, 0
+		c.lastAckSent = c.rcvNxt
 	}
 	if !flags.Has(wire.FlagRST) {
-		h.Window = c.advertise()
+		h.Window = c.advertise(syn)
 	} else {
 		c.env.Stats.OutRsts.Add(1)
 	}
-	if flags.Has(wire.FlagSYN) {
-		h.Options.HasMSS, h.Options.MSS = true, uint16(min(c.cfg.MSS, 65535)) // RFC 9293 §3.7.1
+	switch {
+	case syn:
+		c.synOptions(&h.Options)
+	case c.tsOK:
+		// RFC 7323 §3.2: once negotiated, in every segment, RSTs included.
+		h.Options.HasTimestamps, h.Options.TSVal, h.Options.TSEcr = true, c.tsVal(c.now), c.tsRecent
+	}
+	if !syn && flags.Has(wire.FlagACK) && c.sackOK {
+		c.fillSACK(&h.Options, len(payload))
 	}
 	if !retransmit {
 		c.env.Stats.OutSegs.Add(1)
@@ -167,21 +255,37 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload []byte
 	}
 }
 
-// advertise returns the window to put in an outgoing segment and records
+// advertise returns the window field of an outgoing segment and records
 // its right edge. The right edge never moves left (RFC 9293 §3.8.6.2.2), and
 // it moves right only in steps of at least min(buffer/2, MSS): receiver-side
-// silly window syndrome avoidance.
-func (c *Conn) advertise() uint16 {
-	free := seqnum.Size(c.rcvBuf.Free())
+// silly window syndrome avoidance. Outside a SYN the field is the window
+// shifted right by Rcv.Wind.Shift (RFC 7323 §2.3), rounded down, or up
+// where rounding down would move the edge left (as Linux does).
+func (c *Conn) advertise(syn bool) uint16 {
+	free := seqnum.Size(max(c.rcvBuf.Free(), 0))
 	edge := c.rcvNxt.Add(free)
 	if c.rcvAdv.LessThan(c.rcvNxt) {
 		c.rcvAdv = c.rcvNxt
 	}
+	advertised := c.rcvAdv
 	step := seqnum.Size(min(c.rcvBuf.limit/2, c.cfg.MSS))
 	if c.rcvAdv.LessThan(edge) && (c.rcvAdv.Size(edge) >= step || free == seqnum.Size(c.rcvBuf.limit)) {
 		c.rcvAdv = edge
 	}
-	return uint16(min(c.rcvNxt.Size(c.rcvAdv), 65535))
+	wnd := c.rcvNxt.Size(c.rcvAdv)
+	if syn {
+		wnd = min(wnd, 65535) // RFC 7323 §2.2: a SYN's window is never scaled
+		c.rcvAdv = c.rcvNxt.Add(wnd)
+		return uint16(wnd)
+	}
+	shift := c.rcvShift
+	field := min(wnd>>shift, 65535)
+	if field < 65535 && c.rcvNxt.Add(field<<shift).LessThan(advertised) {
+		// Keep the edge already advertised: round up.
+		field++
+	}
+	c.rcvAdv = c.rcvNxt.Add(field << shift)
+	return uint16(field)
 }
 
 // rcvWnd is RCV.WND as last advertised: what the peer may send.

@@ -47,6 +47,22 @@ type Stats struct {
 	DropListenOverflow atomic.Uint64
 	// DropSYNQueueFull counts SYNs dropped because a listener's queues were full (Linux ListenDrops).
 	DropSYNQueueFull atomic.Uint64
+	// DropPAWS counts segments dropped as old duplicates by their timestamp (RFC 7323 §5; Linux PAWSEstabRejected).
+	DropPAWS atomic.Uint64
+	// DropNoTimestamp counts non-RST segments without timestamps after both sides agreed to send them (RFC 7323 §3.2).
+	DropNoTimestamp atomic.Uint64
+	// WindowScaleClamped counts SYNs whose window scale exceeded 14 and was taken as 14 (RFC 7323 §2.3).
+	WindowScaleClamped atomic.Uint64
+	// WindowShrunk counts window updates that moved the peer's right edge left (RFC 9293 §3.8.6.2.2).
+	WindowShrunk atomic.Uint64
+	// BadSACKBlocks counts SACK blocks ignored as impossible: empty, reversed, beyond SND.MAX or far below SND.UNA.
+	BadSACKBlocks atomic.Uint64
+	// DSACKsReceived counts duplicate reports received (RFC 2883; Linux TCPDSACKRecv).
+	DSACKsReceived atomic.Uint64
+	// DSACKsSent counts duplicate reports sent (Linux TCPDSACKOldSent).
+	DSACKsSent atomic.Uint64
+	// ReceiveBufferGrown counts receive-buffer autotuning steps .
+	ReceiveBufferGrown atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
 }

@@ -10,6 +10,7 @@ import (
 // FIN-WAIT-2 expiry, retransmission (RFC 6298 §5.4-5.7) and the persist
 // timer (RFC 9293 §3.8.6.1). The stack calls it at or after Deadline.
 func (c *Conn) HandleTimer(now time.Time) {
+	c.now = now
 	if !c.closeAt.IsZero() && !now.Before(c.closeAt) {
 		c.closeAt = time.Time{}
 		if c.state == StateTimeWait {
@@ -28,6 +29,10 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
 		c.persistAt = time.Time{}
 		c.probe(now)
+	}
+	if !c.delackAt.IsZero() && !now.Before(c.delackAt) {
+		c.delackAt = time.Time{}
+		c.ackNow = true // RFC 1122 §4.2.3.2: the delayed ACK is due
 	}
 	if !c.kaAt.IsZero() && !now.Before(c.kaAt) {
 		c.kaAt = time.Time{}
@@ -80,6 +85,12 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	// A timeout ends any fast recovery; recover = SND.MAX keeps duplicate
 	// ACKs of the resent window from starting another (RFC 6582 §3.2 step 2).
 	c.inRecovery, c.inflate, c.dupAcks, c.recover = false, 0, 0, c.sndMax
+	c.sack.highRxt = c.sndUna
+	if c.retries > 1 {
+		// RFC 2018 §8: the receiver may have reneged on what it SACKed; after
+		// a second timeout in a row, resend as if nothing was.
+		c.sack.reset()
+	}
 	c.backoff()
 	// Go back to SND.UNA; output resends from there as the windows allow
 	// and re-arms the timer with the backed-off RTO (§5.6).
@@ -94,10 +105,16 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 // Linux, the probe is a bare ACK one byte below SND.UNA: out of window for
 // the peer, which must answer with an ACK that carries its current window.
 func (c *Conn) probe(now time.Time) {
-	if !c.state.sending() || c.sndWnd > 0 || !c.sndNxt.LessThan(c.dataEnd()) {
+	if !c.state.sending() || !c.sndNxt.LessThan(c.dataEnd()) || c.sndNxt != c.sndUna {
 		return
 	}
 	c.traceTimer("persist")
+	if c.sndWnd > 0 {
+		// The override of sender SWS avoidance (RFC 9293 §3.8.6.2.1): the
+		// window is open but too small to be worth it; send what fits.
+		c.sendRange(now, c.sndNxt, c.sndWnd)
+		return
+	}
 	c.sendProbe()
 	c.probes++
 	d := c.rto << min(c.probes, 16)

@@ -17,8 +17,12 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 	if c.state != StateClosed {
 		return errAlreadyOpen
 	}
+	c.now = now
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
 	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	if !c.cfg.NoWindowScaling {
+		c.rcvShift = windowShift(c.cfg.MaxReceiveBufferSize) // offered in the SYN
+	}
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	c.env.Stats.ActiveOpens.Add(1)
 	c.setState(StateSynSent, "connect")
@@ -31,6 +35,7 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 // allow. It returns how much of p fit in the send buffer; ErrWouldBlock when
 // none did, so the caller waits for EventWritable.
 func (c *Conn) Write(now time.Time, p []byte) (int, error) {
+	c.now = now
 	switch c.state {
 	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
 		if c.finQueued {
@@ -55,6 +60,17 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	return n, nil
 }
 
+// SetNoDelay turns Nagle's algorithm (RFC 9293 §3.7.4) off (true, the
+// default, as in Go's net package) or on: with it on, a short segment waits
+// while earlier data is unacknowledged, so small writes coalesce.
+func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
+	c.now = now
+	c.noDelay = noDelay
+	if noDelay && c.state.sending() {
+		c.output(now)
+	}
+}
+
 // Writable reports whether Write would make progress or fail now.
 func (c *Conn) Writable() bool {
 	switch c.state {
@@ -70,12 +86,14 @@ func (c *Conn) Writable() bool {
 // once the peer's FIN has been read up to, the connection's error if it
 // failed, and ErrWouldBlock when nothing is there yet.
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
+	c.now = now
 	if c.rcvBuf.Len() > 0 {
 		if len(p) == 0 {
 			return 0, nil
 		}
 		before := c.rcvWnd()
 		n := c.rcvBuf.Read(p)
+		c.autotune(now, n)
 		c.windowUpdate(before)
 		return n, nil
 	}
@@ -116,6 +134,7 @@ func (c *Conn) windowUpdate(before seqnum.Size) {
 // CloseWrite closes the sending side (half-close, RFC 9293 §3.10.4 CLOSE
 // with the receive side still open): a FIN follows the queued data.
 func (c *Conn) CloseWrite(now time.Time) error {
+	c.now = now
 	switch c.state {
 	case StateSynSent, StateSynReceived:
 		c.finQueued = true // sent once established
@@ -141,6 +160,7 @@ func (c *Conn) CloseWrite(now time.Time) error {
 // more reads. Queued data is still delivered before the FIN. As Linux does
 // (RFC 2525 §2.17), unread received data turns the close into an abort.
 func (c *Conn) Close(now time.Time) {
+	c.now = now
 	c.rdClosed = true
 	switch c.state {
 	case StateClosed, StateListen:
@@ -162,6 +182,7 @@ func (c *Conn) Close(now time.Time) {
 // Abort is the user's ABORT (RFC 9293 §3.10.5): in a synchronized state (or
 // SYN-RECEIVED) it sends <SEQ=SND.NXT><CTL=RST>, then the connection is CLOSED.
 func (c *Conn) Abort(now time.Time) {
+	c.now = now
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		c.sendReset(c.sndNxt)

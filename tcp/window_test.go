@@ -34,21 +34,22 @@ func payloadLen(segs []sentSeg) int {
 
 // TestEstablishedWriteStopsAtSendWindow: no more than SND.WND beyond
 // SND.UNA is ever in flight; each ACK that slides the window lets exactly
-// that much more go.
+// that much more go. (The window is two segments: a window that leaves a
+// short tail makes sender SWS avoidance hold the tail, swsavoid_test.go.)
 func TestEstablishedWriteStopsAtSendWindow(t *testing.T) {
 	e := established(t)
-	e.c.HandleSegment(at(sec), in(ack, y+1, x+1, wnd(1000)))
+	e.c.HandleSegment(at(sec), in(ack, y+1, x+1, wnd(1072)))
 	e.write(at(sec), bytesN(3000))
 	segs := e.take()
 	withinWindow(t, segs)
-	if payloadLen(segs) != 1000 || e.c.SndNxt() != x+1001 {
-		t.Fatalf("sent %d bytes, snd.nxt %d; want 1000 and %d", payloadLen(segs), e.c.SndNxt(), x+1001)
+	if payloadLen(segs) != 1072 || e.c.SndNxt() != x+1073 {
+		t.Fatalf("sent %d bytes, snd.nxt %d; want 1072 and %d", payloadLen(segs), e.c.SndNxt(), x+1073)
 	}
-	e.c.HandleSegment(at(sec+rtt), in(ack, y+1, x+537, wnd(1000)))
+	e.c.HandleSegment(at(sec+rtt), in(ack, y+1, x+537, wnd(1072)))
 	segs = e.take()
 	withinWindow(t, segs)
-	if len(segs) != 1 || segs[0].Seq != x+1001 || len(segs[0].Payload) != 536 {
-		t.Fatalf("after the window slid by 536 sent %v, want <SEQ=%d><LEN=536>", segs, x+1001)
+	if len(segs) != 1 || segs[0].Seq != x+1073 || len(segs[0].Payload) != 536 {
+		t.Fatalf("after the window slid by 536 sent %v, want <SEQ=%d><LEN=536>", segs, x+1073)
 	}
 }
 
@@ -75,11 +76,11 @@ func TestEstablishedRecvShrunkWindowSendsNothing(t *testing.T) {
 // at once (RFC 9293 §3.8.6.1).
 func TestEstablishedRecvZeroWindowProbesWithBackoff(t *testing.T) {
 	e := established(t, func(c *Config) { c.Retries = 2 })
-	e.c.HandleSegment(at(sec), in(ack, y+1, x+1, wnd(1000)))
+	e.c.HandleSegment(at(sec), in(ack, y+1, x+1, wnd(1072)))
 	e.write(at(sec), bytesN(3000))
 	e.take()
 	// The ACK samples 100 ms: RTO 250 ms.
-	e.c.HandleSegment(at(sec+rtt), in(ack, y+1, x+1001, wnd(0)))
+	e.c.HandleSegment(at(sec+rtt), in(ack, y+1, x+1073, wnd(0)))
 	e.expectNone()
 	when := at(sec + rtt)
 	for i, gap := range []time.Duration{250, 500, 1000, 2000, 4000} {
@@ -88,12 +89,12 @@ func TestEstablishedRecvZeroWindowProbesWithBackoff(t *testing.T) {
 		e.c.HandleTimer(when.Add(-time.Nanosecond))
 		e.expectNone()
 		e.c.HandleTimer(when)
-		e.expect(is(ack, x+1000, y+1), hasLen(0))
+		e.expect(is(ack, x+1072, y+1), hasLen(0))
 		// The peer answers with its window, still zero.
-		e.c.HandleSegment(when.Add(rtt), in(ack, y+1, x+1001, wnd(0)))
+		e.c.HandleSegment(when.Add(rtt), in(ack, y+1, x+1073, wnd(0)))
 		e.expectNone()
 		e.state(StateEstablished)
-		if e.c.SndNxt() != x+1001 {
+		if e.c.SndNxt() != x+1073 {
 			t.Fatalf("probe %d: snd.nxt moved to %d", i+1, e.c.SndNxt())
 		}
 	}
@@ -101,11 +102,11 @@ func TestEstablishedRecvZeroWindowProbesWithBackoff(t *testing.T) {
 		t.Fatalf("RetransSegs = %d: probes are not retransmissions", e.env.Stats.RetransSegs.Load())
 	}
 	open := when.Add(2 * rtt)
-	e.c.HandleSegment(open, in(ack, y+1, x+1001, wnd(2000)))
+	e.c.HandleSegment(open, in(ack, y+1, x+1073, wnd(2144)))
 	segs := e.take()
 	withinWindow(t, segs)
-	if payloadLen(segs) != 2000 || segs[0].Seq != x+1001 {
-		t.Fatalf("after the window opened sent %v, want the 2000 bytes from %d", segs, x+1001)
+	if payloadLen(segs) != 1928 || segs[0].Seq != x+1073 {
+		t.Fatalf("after the window opened sent %v, want the other 1928 bytes from %d", segs, x+1073)
 	}
 	e.deadline(open.Add(e.c.RTO())) // the retransmission timer, not persist
 }
