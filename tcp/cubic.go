@@ -229,5 +229,5 @@ func (c *cubic) OnRetransmitTimeout(_ time.Time, inFlight int) {
 // reduced is the ssthresh of RFC 9438 §4.6 Figure 5 for inFlight bytes.
 func (c *cubic) reduced(inFlight int) int {
 	flight := min(max(inFlight, 0), cubicMaxW)
-	return max(int(float64(flight)*cubicBeta), 2*c.mss) // §4.6: flight_size*β_cubic, at least 2 MSS
+	return max(int(math.Round(float64(flight)*cubicBeta)), 2*c.mss) // §4.6: flight_size*β_cubic, at least 2 MSS
 }

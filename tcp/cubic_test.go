@@ -145,6 +145,37 @@ func TestCUBICAvoidanceKMatchesRFC(t *testing.T) {
 	}
 }
 
+// TestCUBICAvoidanceTargetOneRTTAhead: an ACK in the cubic region moves
+// cwnd by (target-cwnd)/cwnd of a segment, target being W_cubic(t+RTT)
+// bounded to [cwnd, 1.5*cwnd] (RFC 9438 §4.2, §4.4), RTT the smoothed RTT.
+// The first ACK of the stage, at t = 0, has W_cubic(0) = cwnd_epoch = W_est
+// and grows cwnd as W_est (§4.3); the test follows it with one at t = 50 ms.
+func TestCUBICAvoidanceTargetOneRTTAhead(t *testing.T) {
+	k := math.Cbrt(100 * 0.3 / 0.4)
+	alpha := 3 * (1 - 0.7) / (1 + 0.7)
+	first := 70 + alpha/70 // segments, after the first ACK
+	for _, tc := range []struct {
+		rtt    time.Duration
+		target float64 // segments
+	}{
+		{100 * time.Millisecond, 0.4*math.Pow(0.15-k, 3) + 100}, // about 72.7
+		{time.Second, 0.4*math.Pow(1.05-k, 3) + 100},            // about 87.3
+		{3 * time.Second, 0.4*math.Pow(3.05-k, 3) + 100},        // about 99.4
+		{10 * time.Second, 1.5 * first},                         // W_cubic 179 is beyond 1.5*cwnd
+	} {
+		s := newCubicSim(tc.rtt)
+		s.lossAt(t, 100)
+		s.c.OnAck(s.now, cubicTestMSS, s.c.wnd, 0)
+		if !near(s.segs(), first, 1e-9) {
+			t.Fatalf("RTT %v: cwnd %.6f segments after the first ACK, want W_est %.6f", tc.rtt, s.segs(), first)
+		}
+		s.c.OnAck(s.now.Add(50*time.Millisecond), cubicTestMSS, s.c.wnd, 0)
+		if want := first + (tc.target-first)/first; !near(s.segs(), want, 1e-9) {
+			t.Errorf("RTT %v: cwnd %.6f segments after the second ACK, want %.6f", tc.rtt, s.segs(), want)
+		}
+	}
+}
+
 // TestCUBICAvoidanceConcaveThenConvex: after a loss at W_max = 100 segments
 // on a 200 ms path (outside the Reno-friendly region), the window climbs
 // back to W_max at about t = K, its growth shrinking on the way (concave,
@@ -287,14 +318,17 @@ func TestCUBICTimeoutOneSegment(t *testing.T) {
 // (RFC 9438 §4.8): the curve has no concave part.
 func TestCUBICTimeoutNextStageStartsAtZero(t *testing.T) {
 	s := newCubicSim(100 * time.Millisecond)
-	s.acks(90)
-	s.c.OnRetransmitTimeout(s.now, 100*cubicTestMSS)
+	s.lossAt(t, 100)
+	for range 10 {
+		s.round()
+	}
+	s.c.OnRetransmitTimeout(s.now, s.c.wnd)
 	for s.c.CWND() < s.c.ssthresh {
 		s.acks(1)
 	}
 	epoch := s.c.cwnd
-	if epoch != 70*cubicTestMSS {
-		t.Fatalf("slow start ended at cwnd %v, want ssthresh %d", epoch, 70*cubicTestMSS)
+	if epoch < float64(s.c.ssthresh) || epoch >= float64(s.c.ssthresh+cubicTestMSS) || epoch >= 100*cubicTestMSS {
+		t.Fatalf("slow start ended at cwnd %v, want ssthresh %d, below the W_max of the loss", epoch, s.c.ssthresh)
 	}
 	s.acks(1)
 	if s.c.k != 0 || s.c.wMax != epoch || s.c.cwndEpoch != epoch || s.c.wEst <= epoch {
