@@ -41,7 +41,7 @@ func (r *reno) CWND() int { return r.cwnd }
 
 func (r *reno) OnAck(_ time.Time, acked, _ int, _ time.Duration) {
 	if r.cwnd < r.ssthresh {
-		r.cwnd += min(acked, r.mss) // RFC 5681 (2): slow start
+		r.cwnd += min(acked, 2*r.mss) // RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for delayed ACKs
 		return
 	}
 	r.acc += acked // RFC 5681 (3): about one MSS per RTT

@@ -59,7 +59,7 @@ type Config struct {
 	// MaxSYNBacklog bounds half-open connections per listener (default 256).
 	MaxSYNBacklog int
 	// NewCongestionControl makes the congestion controller of a connection;
-	// nil means Reno (slow start and congestion avoidance, RFC 5681).
+	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
 	NewCongestionControl func(mss int) CongestionControl
 }
 
@@ -128,7 +128,7 @@ func (c Config) WithDefaults() Config {
 	defd(&c.MaxRTO, DefaultMaxRTO)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
 	if c.NewCongestionControl == nil {
-		c.NewCongestionControl = NewReno
+		c.NewCongestionControl = NewCUBIC
 	}
 	return c
 }

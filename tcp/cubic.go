@@ -113,7 +113,10 @@ func (c *cubic) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 		return
 	}
 	if c.wnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+float64(min(acked, c.mss)), cubicMaxW) // RFC 5681 (2): slow start; RFC 9438 §4.10
+		// RFC 5681 (2) slow start, RFC 9438 §4.10, counting up to two
+		// segments per ACK (RFC 3465 §2.3, L=2*SMSS) so that delayed ACKs
+		// do not slow it down.
+		c.cwnd = min(c.cwnd+float64(min(acked, 2*c.mss)), cubicMaxW)
 		c.wnd = int(c.cwnd)
 		return
 	}

@@ -73,7 +73,7 @@ func TestCUBICNewInitialWindow(t *testing.T) {
 }
 
 // TestCUBICSlowStartDoublesPerRTT: RFC 5681 slow start from IW10, each ACK
-// adding min(acked, MSS) (RFC 9438 §4.10).
+// adding min(acked, 2*MSS) (RFC 9438 §4.10, RFC 3465 §2.3).
 func TestCUBICSlowStartDoublesPerRTT(t *testing.T) {
 	s := newCubicSim(100 * time.Millisecond)
 	for i, want := range []int{20, 40, 80, 160, 320} {
@@ -83,8 +83,8 @@ func TestCUBICSlowStartDoublesPerRTT(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ acked, grow int }{
-		{3 * cubicTestMSS, cubicTestMSS}, // one ACK of three segments grows by one
-		{100, 100},                       // a small segment grows by its size
+		{3 * cubicTestMSS, 2 * cubicTestMSS}, // one ACK of three segments grows by two
+		{100, 100},                           // a small segment grows by its size
 	} {
 		c := NewCUBIC(cubicTestMSS)
 		c.OnAck(base, tc.acked, c.CWND(), 0)
