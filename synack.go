@@ -250,8 +250,17 @@ func (c *TCPConn) SetKeepAliveConfig(cfg net.KeepAliveConfig) error {
 	return nil
 }
 
+// SetNoDelay controls Nagle's algorithm (RFC 9293 §3.7.4) as
+// net.TCPConn's does: true (the default) sends each write at once; false
+// holds a short segment while earlier data is unacknowledged, so small
+// writes coalesce.
+func (c *TCPConn) SetNoDelay(noDelay bool) error {
+	c.c.SetNoDelay(noDelay)
+	return nil
+}
+
 // Info is the connection's row of the socket table: addresses, state,
-// queues and segments so far.
+// queues and segments so far, and its inner TCP state (Info.TCP).
 func (c *TCPConn) Info() stack.SocketInfo { return c.c.Info() }
 
 // State is the connection's TCP state, e.g. tcp.StateEstablished.

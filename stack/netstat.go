@@ -28,12 +28,16 @@ type SocketInfo struct {
 	RecvQ int
 	// SegsIn and SegsOut count the connection's segments so far.
 	SegsIn, SegsOut uint64
+	// TCP is the connection's inner state (options, RTT, windows), as
+	// `ss -ti` shows it; zero for a listener.
+	TCP tcp.Info
 }
 
 // info is c's row of the socket table (mu held).
 func (c *TCPConn) info() SocketInfo {
 	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
-		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut()}
+		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut(),
+		TCP: c.conn.Info()}
 }
 
 // Info is the connection's row of the socket table.

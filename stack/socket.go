@@ -178,6 +178,15 @@ func (c *TCPConn) SetKeepAlive(k tcp.KeepAlive) {
 	s.unlockAndFlush()
 }
 
+// SetNoDelay turns Nagle's algorithm off (true, the default) or on.
+func (c *TCPConn) SetNoDelay(noDelay bool) {
+	s := c.s
+	s.mu.Lock()
+	c.conn.SetNoDelay(s.clk.Now(), noDelay)
+	s.afterLocked(c)
+	s.unlockAndFlush()
+}
+
 // KeepAlive is the connection's keepalive setting.
 func (c *TCPConn) KeepAlive() tcp.KeepAlive {
 	c.s.mu.Lock()

@@ -140,6 +140,7 @@ type Conn struct {
 	rcvSpace   int           // the most read in one RTT so far
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
+	retrans         uint64 // segments sent again
 
 	finSent bool         // the FIN has been sent at least once
 	finSeq  seqnum.Value // its sequence number, once sent

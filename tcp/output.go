@@ -164,6 +164,7 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 	retransmit := seq.LessThan(c.sndMax)
 	if retransmit {
 		c.env.Stats.RetransSegs.Add(1)
+		c.retrans++
 		if c.sack.highRxt.LessThan(next) {
 			c.sack.highRxt = next
 		}

@@ -1,0 +1,70 @@
+package tcp
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Info is a connection's inner state for a user to see, as Linux's
+// struct tcp_info is for `ss -ti`.
+type Info struct {
+	// SACK, Timestamps and WindowScaling say which options both sides agreed to.
+	SACK, Timestamps, WindowScaling bool
+	// SndShift and RcvShift are the window scale shifts: the peer's, ours.
+	SndShift, RcvShift uint8
+	// MSS is the payload of a full segment sent.
+	MSS int
+	// SRTT, RTTVar and RTO are the RFC 6298 estimates.
+	SRTT, RTTVar, RTO time.Duration
+	// CWND is the congestion window in bytes.
+	CWND int
+	// SndWnd is the peer's window; RcvWnd the window last advertised.
+	SndWnd, RcvWnd int
+	// SndBuf and RcvBuf are the buffer limits in force (autotuned).
+	SndBuf, RcvBuf int
+	// InRecovery says fast recovery is under way; Sacked is the bytes the
+	// peer has SACKed above SND.UNA.
+	InRecovery bool
+	Sacked     int
+	// Retransmits is the segments this connection has sent again.
+	Retransmits uint64
+	// NoDelay says Nagle's algorithm is off.
+	NoDelay bool
+}
+
+// Info returns the connection's inner state.
+func (c *Conn) Info() Info {
+	in := Info{SACK: c.sackOK, Timestamps: c.tsOK, WindowScaling: c.wsOK, SndShift: c.sndShift, RcvShift: c.rcvShift,
+		MSS: c.mss, SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
+		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
+		Retransmits: c.retrans, NoDelay: c.noDelay}
+	if c.cc != nil {
+		in.CWND = c.cwnd()
+	}
+	return in
+}
+
+// String prints the state as `ss -ti` does, e.g.
+// "sack ts wscale:7,7 rto:204ms rtt:1.5ms/0.75ms mss:1448 cwnd:14480 retrans:0".
+func (in Info) String() string {
+	var b strings.Builder
+	if in.SACK {
+		b.WriteString("sack ")
+	}
+	if in.Timestamps {
+		b.WriteString("ts ")
+	}
+	if in.WindowScaling {
+		fmt.Fprintf(&b, "wscale:%d,%d ", in.SndShift, in.RcvShift)
+	}
+	fmt.Fprintf(&b, "rto:%v rtt:%v/%v mss:%d cwnd:%d snd_wnd:%d rcv_wnd:%d sndbuf:%d rcvbuf:%d retrans:%d",
+		in.RTO, in.SRTT, in.RTTVar, in.MSS, in.CWND, in.SndWnd, in.RcvWnd, in.SndBuf, in.RcvBuf, in.Retransmits)
+	if in.InRecovery {
+		fmt.Fprintf(&b, " recovery sacked:%d", in.Sacked)
+	}
+	if !in.NoDelay {
+		b.WriteString(" nagle")
+	}
+	return b.String()
+}
