@@ -25,6 +25,7 @@ type CongestionControl interface {
 // initial window of RFC 6928. The engine detects losses and runs NewReno
 // fast recovery (RFC 6582); this decides the windows.
 type reno struct {
+	hs       hystart // slow start's exit (RFC 9406)
 	mss      int
 	cwnd     int
 	ssthresh int
@@ -39,9 +40,15 @@ func NewReno(mss int) CongestionControl {
 
 func (r *reno) CWND() int { return r.cwnd }
 
-func (r *reno) OnAck(_ time.Time, acked, _ int, _ time.Duration) {
+func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
 	if r.cwnd < r.ssthresh {
-		r.cwnd += min(acked, 2*r.mss) // RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for delayed ACKs
+		// RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for
+		// delayed ACKs and HyStart++'s exit (RFC 9406).
+		inc, exit := r.hs.grow(acked, inFlight, r.mss, rtt)
+		r.cwnd += inc
+		if exit {
+			r.ssthresh = r.cwnd
+		}
 		return
 	}
 	r.acc += acked // RFC 5681 (3): about one MSS per RTT
@@ -52,12 +59,14 @@ func (r *reno) OnAck(_ time.Time, acked, _ int, _ time.Duration) {
 }
 
 func (r *reno) OnLoss(_ time.Time, inFlight int) {
+	r.hs.reset()
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.ssthresh                   // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
 	r.acc = 0
 }
 
 func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
+	r.hs.reset()
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.mss                        // loss window: one segment
 	r.acc = 0

@@ -59,6 +59,7 @@ const (
 //   - Windows are capped at 2^30 bytes, the most TCP can use, so that no
 //     input can overflow them or make them infinite.
 type cubic struct {
+	hs        hystart // slow start's exit (RFC 9406)
 	mss       int
 	wnd       int     // the window the engine sees, bytes
 	ssthresh  int     // bytes
@@ -113,11 +114,15 @@ func (c *cubic) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 		return
 	}
 	if c.wnd < c.ssthresh {
-		// RFC 5681 (2) slow start, RFC 9438 §4.10, counting up to two
-		// segments per ACK (RFC 3465 §2.3, L=2*SMSS) so that delayed ACKs
-		// do not slow it down.
-		c.cwnd = min(c.cwnd+float64(min(acked, 2*c.mss)), cubicMaxW)
+		// RFC 5681 (2) slow start, RFC 9438 §4.10, with HyStart++ (RFC
+		// 9406), counting up to two segments per ACK (RFC 3465 §2.3,
+		// L=2*SMSS) so that delayed ACKs do not slow it down.
+		inc, exit := c.hs.grow(acked, inFlight, c.mss, rtt)
+		c.cwnd = min(c.cwnd+float64(inc), cubicMaxW)
 		c.wnd = int(c.cwnd)
+		if exit {
+			c.ssthresh = c.wnd // RFC 9406 §4.3: on to congestion avoidance
+		}
 		return
 	}
 	c.avoid(now, gap, acked, inFlight)
@@ -205,6 +210,7 @@ func (c *cubic) sampleRTT(r time.Duration) {
 
 // OnLoss is a congestion event found by duplicate ACKs (RFC 9438 §4.6, §4.7).
 func (c *cubic) OnLoss(_ time.Time, inFlight int) {
+	c.hs.reset()
 	if c.cwnd < c.wMax {
 		c.wMax = c.cwnd * cubicFast // §4.7: fast convergence, release bandwidth
 	} else {
@@ -219,6 +225,7 @@ func (c *cubic) OnLoss(_ time.Time, inFlight int) {
 
 // OnRetransmitTimeout is RFC 9438 §4.8: cwnd as Reno's, ssthresh as §4.6.
 func (c *cubic) OnRetransmitTimeout(_ time.Time, inFlight int) {
+	c.hs.reset()
 	if !c.rtoHeld {
 		// RFC 5681 §3.1: when the segment timing out was already resent by
 		// a timeout, ssthresh is held; so are cwnd_prior and W_max.

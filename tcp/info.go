@@ -19,6 +19,8 @@ type Info struct {
 	SRTT, RTTVar, RTO time.Duration
 	// CWND is the congestion window in bytes.
 	CWND int
+	// InFlight is the bytes sent and not yet acknowledged (SND.MAX - SND.UNA).
+	InFlight int
 	// SndWnd is the peer's window; RcvWnd the window last advertised.
 	SndWnd, RcvWnd int
 	// SndBuf and RcvBuf are the buffer limits in force (autotuned).
@@ -38,7 +40,7 @@ func (c *Conn) Info() Info {
 	in := Info{SACK: c.sackOK, Timestamps: c.tsOK, WindowScaling: c.wsOK, SndShift: c.sndShift, RcvShift: c.rcvShift,
 		MSS: c.mss, SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
 		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
-		Retransmits: c.retrans, NoDelay: c.noDelay}
+		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax))}
 	if c.cc != nil {
 		in.CWND = c.cwnd()
 	}
@@ -58,8 +60,8 @@ func (in Info) String() string {
 	if in.WindowScaling {
 		fmt.Fprintf(&b, "wscale:%d,%d ", in.SndShift, in.RcvShift)
 	}
-	fmt.Fprintf(&b, "rto:%v rtt:%v/%v mss:%d cwnd:%d snd_wnd:%d rcv_wnd:%d sndbuf:%d rcvbuf:%d retrans:%d",
-		in.RTO, in.SRTT, in.RTTVar, in.MSS, in.CWND, in.SndWnd, in.RcvWnd, in.SndBuf, in.RcvBuf, in.Retransmits)
+	fmt.Fprintf(&b, "rto:%v rtt:%v/%v mss:%d cwnd:%d inflight:%d snd_wnd:%d rcv_wnd:%d sndbuf:%d rcvbuf:%d retrans:%d",
+		in.RTO, in.SRTT, in.RTTVar, in.MSS, in.CWND, in.InFlight, in.SndWnd, in.RcvWnd, in.SndBuf, in.RcvBuf, in.Retransmits)
 	if in.InRecovery {
 		fmt.Fprintf(&b, " recovery sacked:%d", in.Sacked)
 	}

@@ -242,7 +242,12 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	switch {
 	case !c.inRecovery:
 		c.dupAcks = 0
-		c.cc.OnAck(now, int(acked), inFlight, rtt)
+		// Grow the window only while it limits the sender (RFC 7661 §4.1,
+		// Linux's tcp_is_cwnd_limited): a window the peer's window or the
+		// application keeps half empty says nothing about the path.
+		if 2*inFlight >= c.cwnd() {
+			c.cc.OnAck(now, int(acked), inFlight, rtt)
+		}
 	case ack.GreaterThanEq(c.recover):
 		// RFC 6582 §3.2 step 6 and RFC 6675 §5: a full ACK ends recovery;
 		// the window deflates to ssthresh.

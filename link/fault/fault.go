@@ -195,6 +195,13 @@ func (e *Endpoint) Stats() (out, in Stats) {
 	return e.out.stats(), e.in.stats()
 }
 
+// Settled reports whether every packet handed to e in either direction so
+// far has been passed on, dropped, or is held with the clock timer for its
+// release armed: nothing is in progress inside e. A driver of a virtual
+// clock checks it, after reading the clock's next timer, before moving the
+// clock, so that no packet's release is armed behind its back.
+func (e *Endpoint) Settled() bool { return e.out.settled() && e.in.settled() }
+
 // Attach installs d as the receiver of the inner endpoint's packets, which
 // reach it through the In direction. Attach(nil) detaches: the inner
 // endpoint is detached too, and packets the In direction still holds are

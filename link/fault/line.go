@@ -47,6 +47,7 @@ type line struct {
 	delivering bool   // the token: some goroutine is passing copies on
 	batch      []held // the token holder's scratch, owned by the token, not mu
 	closed     atomic.Bool
+	entered    atomic.Int64 // calls of handle in progress (see settled)
 
 	packets, delivered, dropped, queueDrops, duplicated, corrupted,
 	reordered, delayed, discarded atomic.Uint64
@@ -127,6 +128,8 @@ func (l *line) DeliverPacket(pkt []byte) { l.handle(pkt) }
 // handle takes one packet into the line. It returns the error of the
 // copies passed on at once, if any.
 func (l *line) handle(pkt []byte) error {
+	l.entered.Add(1)
+	defer l.entered.Add(-1)
 	if l.closed.Load() {
 		return nil // the Endpoint is closed: inbound packets just vanish
 	}
@@ -275,6 +278,21 @@ func (l *line) pass(pkt []byte, flip int) error {
 // dueLocked reports whether a held copy is due at now. mu is held.
 func (l *line) dueLocked(now time.Time) bool {
 	return len(l.held) > 0 && !l.held[0].at.After(now)
+}
+
+// settled reports whether nothing is in progress in the line: no packet
+// being taken in or passed on, and the timer armed for the earliest held
+// copy, if any.
+func (l *line) settled() bool {
+	if l.entered.Load() != 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.delivering {
+		return false
+	}
+	return len(l.held) == 0 || (l.armed && l.armedAt.Equal(l.held[0].at))
 }
 
 // arm sets the timer for the earliest held copy, or stops it when nothing
