@@ -21,7 +21,7 @@ import (
 func bulkOver(t *testing.T, out, in fault.Direction, at ...time.Duration) ([]int64, tcp.Info) {
 	t.Helper()
 	n := newLossyNet(t, 7, out, in, tcp.Config{})
-	src := make([]byte, 1<<30) // never all sent: the run stops first
+	src := make([]byte, 64<<20) // more than the run sends: it stops first
 	samples := make([]int64, 0, len(at))
 	var start time.Time
 	c, _ := n.transfer(t, src, nil, func(c, s *side) bool {
@@ -80,7 +80,7 @@ func TestEfficiencyWindowScales(t *testing.T) {
 	out := fault.Direction{Rate: 1_000_000_000, QueueDepth: 10000, Delay: 50 * time.Millisecond}
 	in := fault.Direction{Delay: 50 * time.Millisecond}
 	n := newLossyNet(t, 7, out, in, tcp.Config{})
-	src := make([]byte, 1<<30)
+	src := make([]byte, 64<<20)
 	var start time.Time
 	var peak tcp.Info
 	n.transfer(t, src, nil, func(c, s *side) bool {
