@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +108,43 @@ func TestFaultFlagsBadValuesSayWhatWasWrong(t *testing.T) {
 		}
 		if err.Error() != c.want {
 			t.Errorf("%q: error %q; want %q", c.args, err, c.want)
+		}
+	}
+}
+
+// TestBadFaultFlagsStopEveryCommand: each command refuses a bad fault
+// flag with the flag's message and exit status 1 before it opens a device
+// (so this needs no root) or runs the demo.
+func TestBadFaultFlagsStopEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"demo", "--loss", "150%"},
+		{"serve", "--loss", "150%"},
+		{"get", "--loss", "150%", "http://10.7.0.1/"},
+		{"dial", "--loss", "150%", "10.7.0.1:7"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb)
+		want := "synack " + args[0] + ": --loss 150%: not between 0% and 100%"
+		if code != 1 || !strings.Contains(errb.String(), want) || out.Len() != 0 {
+			t.Errorf("synack %q: exit %d, stdout %q, stderr %q; want exit 1, no output and %q", args, code, out.String(), errb.String(), want)
+		}
+	}
+}
+
+// TestFaultFlagsInEveryHelp: every command lists the fault flags and
+// explains their syntax.
+func TestFaultFlagsInEveryHelp(t *testing.T) {
+	for _, c := range commands {
+		var out, errb bytes.Buffer
+		if code := run([]string{c.name, "--help"}, &out, &errb); code != 0 {
+			t.Fatalf("%s --help exited %d", c.name, code)
+		}
+		help := errb.String()
+		for _, want := range []string{"-loss", "-delay", "-jitter", "-reorder", "-duplicate", "-corrupt", "-rate", "-seed",
+			"a percentage such as 2% or a fraction such as 0.02", "out=V,in=V", "out is what synack sends"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s --help lacks %q", c.name, want)
+			}
 		}
 	}
 }
