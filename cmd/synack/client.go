@@ -22,7 +22,7 @@ The host must be an IPv4 address: synack does no name resolution. Needs root.
   sudo synack get --tun synack0 http://10.7.0.1:8000/`
 
 func runGet(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("get URL", getAbout, stderr)
+	fs := newFlags("get URL", getAbout+"\n\n"+faultAbout, stderr)
 	var tf tunFlags
 	tf.register(fs)
 	sum := fs.Bool("sum", false, "print the body's size and SHA-256 even when it is short text")
@@ -46,7 +46,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer ts.close()
+	defer ts.closeAndSay(stderr, "get")
 	defer finishCloses(ts) // after the body and the connection are closed
 	tr := &http.Transport{DialContext: ts.st.DialContext, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -94,7 +94,7 @@ ways). Needs root.
   echo hello | sudo synack dial --tun synack0 10.7.0.1:7000`
 
 func runDial(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dial ADDR", dialAbout, stderr)
+	fs := newFlags("dial ADDR", dialAbout+"\n\n"+faultAbout, stderr)
 	var tf tunFlags
 	tf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -113,7 +113,7 @@ func runDial(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer ts.close()
+	defer ts.closeAndSay(stderr, "dial")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	c, err := ts.st.DialTCP(ctx, ap)
 	cancel()

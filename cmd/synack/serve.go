@@ -38,7 +38,7 @@ Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
   curl http://10.7.0.2/`
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", serveAbout, stderr)
+	fs := newFlags("serve", serveAbout+"\n\n"+faultAbout, stderr)
 	var tf tunFlags
 	tf.register(fs)
 	echo := fs.Int("echo", 7, "port of the echo service (0: off)")
@@ -71,7 +71,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer ts.close()
+	defer func() {
+		ts.close()
+		logFaults(log, ts) // after the last packet, the closes' included
+	}()
 	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{})}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -90,7 +93,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	log.Info("serving", "tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort)
+	attrs := []any{"tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort}
+	if ts.fault != nil {
+		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
+	}
+	log.Info("serving", attrs...)
 	select {
 	case <-ctx.Done():
 		log.Info("signal: closing every connection")
@@ -102,6 +109,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		log.Error("TUN device failed: closing every connection", "err", err)
 		srv.shutdown(false)
 		return fmt.Errorf("%w: %v", errDeviceGone, err)
+	}
+}
+
+// logFaults logs, when the device has faults, what they did to each
+// direction.
+func logFaults(log *slog.Logger, ts *tunStack) {
+	if ts.fault != nil {
+		out, in := ts.fault.Stats()
+		log.Info("link/fault", "out", directionStats(out), "in", directionStats(in))
 	}
 }
 

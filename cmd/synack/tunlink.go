@@ -4,10 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/link/sniff"
 	"github.com/synack-net/synack/link/tun"
 	"github.com/synack-net/synack/stack"
@@ -21,6 +23,7 @@ type tunFlags struct {
 	hostAddr string
 	mtu      int
 	pcap     string
+	fault    faultFlags
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet) {
@@ -28,7 +31,8 @@ func (f *tunFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix")
 	fs.StringVar(&f.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
 	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
-	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r)")
+	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r); with fault flags, as the kernel's side sees them")
+	f.fault.register(fs)
 }
 
 // tunStack is a stack running on a TUN device.
@@ -36,7 +40,9 @@ type tunStack struct {
 	st     *synack.Stack
 	dev    *tun.Device
 	ep     link.Endpoint
-	failed chan error // the device failed (vanished) while running
+	fault  *fault.Endpoint // nil without fault flags
+	faults fault.Config    // what fault does
+	failed chan error      // the device failed (vanished) while running
 }
 
 // open parses the flags, opens the device and starts a stack on it, which
@@ -58,6 +64,10 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	if f.mtu < 68 || f.mtu > 65535 {
 		return nil, fmt.Errorf("--mtu %d is out of range: an IPv4 link carries 68 to 65535 bytes", f.mtu)
 	}
+	faults, faultsOn, err := f.fault.config() // on the real clock
+	if err != nil {
+		return nil, err
+	}
 	ts := &tunStack{failed: make(chan error, 1)}
 	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, OnError: func(err error) {
 		select {
@@ -77,6 +87,15 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 		}
 		ts.ep = sn
 	}
+	// The faults sit between synack and the capture, which is thus taken
+	// where tcpdump on the device would take it, at the kernel's end of the
+	// bad network: what synack sends shows only if it got through (and
+	// damaged if it was damaged), what the kernel sends shows all, the
+	// packets then lost on their way to synack included.
+	if faultsOn {
+		ts.fault, ts.faults = fault.New(ts.ep, faults), faults
+		ts.ep = ts.fault
+	}
 	// The device is a point-to-point link: every destination is reached
 	// through it, so the stack answers clients on any address the host
 	// forwards to it, not only those inside --addr's prefix.
@@ -93,6 +112,15 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 		ts.st.Internals().AddRoute(stack.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0)})
 	}
 	return ts, nil
+}
+
+// closeAndSay closes ts and then, when the device has faults, writes to w
+// one line of what they did to each direction, the closes included.
+func (ts *tunStack) closeAndSay(w io.Writer, cmd string) {
+	ts.close()
+	if ts.fault != nil {
+		fmt.Fprintf(w, "synack %s: link/fault: %s\n", cmd, faultStats(ts.fault, "out", "in"))
+	}
 }
 
 // close stops the stack and closes the device (and the capture).
