@@ -141,6 +141,8 @@ type Conn struct {
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 	retrans         uint64 // segments sent again
+	bytesRcvd       uint64 // data received in order
+	bytesAcked      uint64 // data the peer acknowledged
 
 	finSent bool         // the FIN has been sent at least once
 	finSeq  seqnum.Value // its sequence number, once sent

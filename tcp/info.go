@@ -33,6 +33,12 @@ type Info struct {
 	Retransmits uint64
 	// NoDelay says Nagle's algorithm is off.
 	NoDelay bool
+	// BytesReceived is the data received in order so far (Linux
+	// tcpi_bytes_received); FinReceived says the peer's FIN came after it.
+	BytesReceived uint64
+	FinReceived   bool
+	// BytesAcked is the data the peer has acknowledged (tcpi_bytes_acked).
+	BytesAcked uint64
 }
 
 // Info returns the connection's inner state.
@@ -40,7 +46,8 @@ func (c *Conn) Info() Info {
 	in := Info{SACK: c.sackOK, Timestamps: c.tsOK, WindowScaling: c.wsOK, SndShift: c.sndShift, RcvShift: c.rcvShift,
 		MSS: c.mss, SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
 		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
-		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax))}
+		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax)),
+		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
 	if c.cc != nil {
 		in.CWND = c.cwnd()
 	}

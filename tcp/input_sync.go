@@ -219,6 +219,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	acked := c.sndUna.Size(ack)
 	data := min(int(acked), c.sndBuf.Len())
 	c.sndBuf.Discard(data)
+	c.bytesAcked += uint64(data)
 	c.sndUna = ack
 	c.sack.trim(ack)
 	if c.sndNxt.LessThan(ack) {
@@ -370,6 +371,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 			c.rcvBuf.Put(payload) // trimmed to the window above
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
+			c.bytesRcvd += uint64(len(payload))
 			c.rcvMSS = max(c.rcvMSS, len(payload))
 			c.unacked += len(payload)
 			c.measureRcvRTT(now, seg)

@@ -51,8 +51,9 @@ func (c *Conn) reassemble() (fin bool) {
 		end := h.seq.Add(seqnum.Size(len(h.data)))
 		if end.GreaterThan(c.rcvNxt) {
 			rest := h.data[h.seq.Size(c.rcvNxt):]
-			got := c.rcvBuf.Append(rest)
-			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(got))
+			c.rcvBuf.Put(rest) // held inside a window already advertised
+			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(rest)))
+			c.bytesRcvd += uint64(len(rest))
 			c.events |= EventReadable
 		}
 		if h.fin && end == c.rcvNxt {

@@ -177,7 +177,7 @@ func demo(mtu int, path string, faults *fault.Config) (*demoResult, error) {
 		fe = fault.New(a, cfg)
 		defer fe.Close()
 		cep = fe
-		w.driver = &clockDriver{clk: vclk, a: a, b: b, fault: fe, conns: make(map[sideKey]*connSeen)}
+		w.driver = &clockDriver{clk: vclk, a: a, b: b, fault: fe}
 	}
 	client, err := synack.New(cep, synack.Config{Addr: demoClient, Clock: vclk, Trace: w, Host: "client"})
 	if err != nil {

@@ -13,10 +13,8 @@ import (
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/link/pipe"
-	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
-	"github.com/synack-net/synack/wire"
 )
 
 // clockDriver moves the demo's virtual clock from timer to timer while the
@@ -29,8 +27,8 @@ import (
 //     its link, and every packet on the pipe has been handled by the
 //     stack it went to (link/fault holds the others as timers);
 //   - no connection waits to be accepted, and every byte a connection has
-//     received (and acknowledged: synack acknowledges every segment at
-//     once) has been returned by the application's Read;
+//     received (its socket row's TCP.BytesReceived, the FIN counting as
+//     one) has been returned by the application's Read;
 //   - no application owes an answer: since its dial returned, or since a
 //     Read brought it something (bytes or the end of the stream), it has
 //     written or closed, as the demo's HTTP client and server always do;
@@ -52,11 +50,9 @@ type clockDriver struct {
 	owed   atomic.Int64     // answers the applications owe
 	moves  atomic.Uint64    // trace events and application calls so far
 
-	// mu guards conns and apps; it is taken before an appConn's mu, never
-	// under it.
-	mu    sync.Mutex
-	conns map[sideKey]*connSeen // by the connection's own view: local, remote
-	apps  []*appConn
+	// mu guards apps; it is taken before an appConn's mu, never under it.
+	mu   sync.Mutex
+	apps []*appConn
 
 	owingSince time.Time // run's own: since when only answers owed kept it
 }
@@ -69,59 +65,13 @@ const owedPatience = 20 * time.Millisecond
 // sideKey names one side of a connection.
 type sideKey struct{ local, remote netip.AddrPort }
 
-// connSeen is what the trace told of one side of a connection: its
-// peer's initial sequence number and the last acknowledgement it sent.
-type connSeen struct {
-	irs, ack     seqnum.Value
-	hasIRS, acks bool
-}
-
-// received is how many bytes, the FIN counting as one, the side has
-// received in order, as its last acknowledgement says.
-func (s *connSeen) received() int64 {
-	if !s.hasIRS || !s.acks {
-		return 0
-	}
-	return int64(s.irs.Size(s.ack)) - 1 // the SYN takes one
-}
-
-// event notes a trace event: progress; the peer's initial sequence number
-// and this side's acknowledgements; and a dial that succeeded, which owes
-// the client's first write until the dialer has its connection.
+// event notes a trace event: progress, and a dial that succeeded, which
+// owes the client's first write until the dialer has its connection.
 func (d *clockDriver) event(e *trace.Event) {
 	d.moves.Add(1)
-	switch e.Kind {
-	case trace.KindStateChange:
-		if e.From == tcp.StateSynSent.String() && e.State == tcp.StateEstablished.String() {
-			d.owed.Add(1)
-		}
-	case trace.KindSegmentReceived:
-		if e.Flags&wire.FlagSYN != 0 {
-			d.mu.Lock()
-			s := d.seen(e)
-			s.irs, s.hasIRS = e.Seq, true
-			d.mu.Unlock()
-		}
-	case trace.KindSegmentSent:
-		if e.Flags&wire.FlagACK != 0 {
-			d.mu.Lock()
-			if s := d.seen(e); !s.acks || e.Ack.GreaterThan(s.ack) {
-				s.ack, s.acks = e.Ack, true
-			}
-			d.mu.Unlock()
-		}
+	if e.Kind == trace.KindStateChange && e.From == tcp.StateSynSent.String() && e.State == tcp.StateEstablished.String() {
+		d.owed.Add(1)
 	}
-}
-
-// seen returns what is known of e's side of its connection (d.mu held).
-func (d *clockDriver) seen(e *trace.Event) *connSeen {
-	k := sideKey{e.Local, e.Remote}
-	s := d.conns[k]
-	if s == nil {
-		s = new(connSeen)
-		d.conns[k] = s
-	}
-	return s
 }
 
 // watch returns c watched as an application's connection; owes says
@@ -185,21 +135,24 @@ func (d *clockDriver) quietness() int {
 		d.b.Stats().Sent != as.Delivered+as.DroppedQueueFull+as.DroppedDetached {
 		return busy
 	}
+	received := make(map[sideKey]int64)
 	for _, st := range d.stacks {
 		for _, r := range st.Sockets() {
 			if r.RecvQ > 0 { // bytes to read, or connections to accept
 				return busy
 			}
+			n := int64(r.TCP.BytesReceived)
+			if r.TCP.FinReceived {
+				n++
+			}
+			received[sideKey{r.Local, r.Remote}] = n
 		}
 	}
-	d.mu.Lock()
 	for _, a := range open {
-		if s := d.conns[a.key]; s != nil && a.consumed < s.received() {
-			d.mu.Unlock()
+		if a.consumed < received[a.key] {
 			return busy // a Read has taken bytes it has not returned yet
 		}
 	}
-	d.mu.Unlock()
 	if d.owed.Load() != 0 {
 		return owing
 	}
