@@ -17,8 +17,10 @@ import (
 )
 
 // tsharkChecks makes tshark verify the IPv4 and TCP checksums, which it
-// does not by default.
-var tsharkChecks = []string{"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE"}
+// does not by default, and turns off its Thrift heuristic, which now and
+// then takes random /bytes payload for malformed Thrift.
+var tsharkChecks = []string{"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
+	"--disable-heuristic", "thrift_tcp"}
 
 // tshark runs tshark on the capture file with the checksum checks and
 // args, and returns its standard output.
