@@ -168,10 +168,9 @@ func seeded(seed uint64, n int) []byte {
 	return b
 }
 
-// transfer connects the two stacks and moves up and down bytes (client to
-// server and back) at once, driving the virtual clock until both sides
-// have read to EOF, or until stop reports true. It returns the two sides.
-func (n *lossyNet) transfer(t testing.TB, up, down []byte, stop func(c, s *side) bool) (c, s *side) {
+// connect dials the server's port 80 from the client and returns both
+// ends, moving the clock only while the handshake is under way.
+func (n *lossyNet) connect(t testing.TB) (cc, sc *synack.TCPConn) {
 	t.Helper()
 	l, err := n.server.ListenTCP(serverAP(80), 1)
 	if err != nil {
@@ -194,7 +193,6 @@ func (n *lossyNet) transfer(t testing.TB, up, down []byte, stop func(c, s *side)
 		}
 		dialed <- conn
 	}()
-	var cc, sc *synack.TCPConn
 	// The clock moves only while the handshake is under way: once both
 	// ends are established, the dialer and the acceptor just have to return.
 	handshaking := func() bool {
@@ -216,6 +214,15 @@ func (n *lossyNet) transfer(t testing.TB, up, down []byte, stop func(c, s *side)
 		t.FailNow()
 	}
 	t.Cleanup(func() { cc.Close(); sc.Close() })
+	return cc, sc
+}
+
+// transfer connects the two stacks and moves up and down bytes (client to
+// server and back) at once, driving the virtual clock until both sides
+// have read to EOF, or until stop reports true. It returns the two sides.
+func (n *lossyNet) transfer(t testing.TB, up, down []byte, stop func(c, s *side) bool) (c, s *side) {
+	t.Helper()
+	cc, sc := n.connect(t)
 	c, s = &side{conn: cc, src: up}, &side{conn: sc, src: down}
 	c.run(n.clk)
 	s.run(n.clk)

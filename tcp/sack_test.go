@@ -5,6 +5,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 
 	"github.com/synack-net/synack/seqnum"
 )
@@ -228,4 +229,40 @@ func TestEstablishedBogusSACKBlocksIgnored(t *testing.T) {
 	if e.c.sack.sacked != 0 || e.c.inRecovery || e.env.Stats.RetransSegs.Load() != 0 {
 		t.Fatalf("bogus blocks changed the sender: sacked %d recovery %v", e.c.sack.sacked, e.c.inRecovery)
 	}
+}
+
+// TestEstablishedLostRetransmissionEndsInRTO: when the fast retransmission
+// is lost too, nothing but the retransmission timer can repair it (RFC
+// 6675 §5.1): it fires, resends the segment, and backs off, doubling the
+// RTO each time it expires again (RFC 6298 §5.5); the ACK that finally
+// comes ends it all.
+func TestEstablishedLostRetransmissionEndsInRTO(t *testing.T) {
+	e := establishedFull(t)
+	mss := seqnum.Size(e.c.MSS())
+	e.write(at(sec), bytesN(10*int(mss)))
+	if len(e.take()) != 10 {
+		t.Fatal("the initial window is not ten segments")
+	}
+	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
+	now := at(sec + rtt)
+	for i := 1; i < 10; i++ { // segment 0 is lost; the others are SACKed
+		e.c.HandleSegment(now, in(ack, y+1, x+1, ts(peerTS+uint32(i), 0), sackOf([2]seqnum.Value{start(1), start(i + 1)})))
+	}
+	e.expect(is(ack, x+1, y+1), hasLen(int(mss))) // the fast retransmission: lost as well
+	e.expectNone()
+	rto := e.c.RTO()
+	for k := 1; k <= 3; k++ {
+		when := e.fire()
+		e.expect(is(ack, x+1, y+1), hasLen(int(mss))) // only the hole: the rest is SACKed
+		e.expectNone()
+		if e.env.Stats.Timeouts.Load() != uint64(k) || e.c.RTO() != rto<<k {
+			t.Fatalf("timeout %d: Timeouts %d, RTO %v; want %v", k, e.env.Stats.Timeouts.Load(), e.c.RTO(), rto<<k)
+		}
+		e.deadline(when.Add(rto << k))
+	}
+	e.c.HandleSegment(e.c.Deadline(), in(ack, y+1, start(10), ts(peerTS+20, 0)))
+	if e.c.SndUna() != start(10) || e.c.inRecovery {
+		t.Fatalf("SND.UNA %d recovery %v after the ACK of everything", e.c.SndUna(), e.c.inRecovery)
+	}
+	e.deadline(time.Time{})
 }

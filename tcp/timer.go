@@ -108,13 +108,14 @@ func (c *Conn) probe(now time.Time) {
 	if !c.state.sending() || !c.sndNxt.LessThan(c.dataEnd()) || c.sndNxt != c.sndUna {
 		return
 	}
-	c.traceTimer("persist")
 	if c.sndWnd > 0 {
 		// The override of sender SWS avoidance (RFC 9293 §3.8.6.2.1): the
 		// window is open but too small to be worth it; send what fits.
+		c.traceTimer("SWS override")
 		c.sendRange(now, c.sndNxt, c.sndWnd)
 		return
 	}
+	c.traceTimer("persist")
 	c.sendProbe()
 	c.probes++
 	d := c.rto << min(c.probes, 16)
