@@ -131,6 +131,10 @@ func (p *gvisorPair) Packets() (up, down uint64, ok bool) {
 	return p.up.Load(), p.down.Load(), true
 }
 
+func (p *gvisorPair) Retransmits() uint64 {
+	return p.client.Stats().TCP.Retransmits.Value() + p.server.Stats().TCP.Retransmits.Value()
+}
+
 func (p *gvisorPair) Close() error {
 	p.closeOnce.Do(func() {
 		p.client.Close()

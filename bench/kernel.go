@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -75,6 +76,33 @@ func (p *kernelPair) Dial(ctx context.Context, port uint16) (net.Conn, error) {
 }
 
 func (p *kernelPair) Packets() (up, down uint64, ok bool) { return 0, 0, false }
+
+// Retransmits is the kernel's RetransSegs counter from /proc/net/snmp:
+// every TCP connection of the network namespace, not only the pair's.
+func (p *kernelPair) Retransmits() uint64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RetransSegs" && i < len(f) {
+				v, _ := strconv.ParseUint(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
 
 // Close closes the pair's listeners. Connections belong to the workload
 // that made them: the kernel has no pair-wide abort.

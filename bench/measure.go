@@ -14,6 +14,7 @@ type snapshot struct {
 	mallocs  uint64        // runtime.MemStats.Mallocs
 	up, down uint64        // packets carried by the pair's link
 	counted  bool          // the link counts packets
+	retrans  uint64        // segments retransmitted by the pair
 }
 
 // take records a snapshot of p. It reads MemStats, which stops the world
@@ -23,6 +24,7 @@ func take(p Pair) snapshot {
 	runtime.ReadMemStats(&ms)
 	s := snapshot{cpu: cpuTime(), mallocs: ms.Mallocs}
 	s.up, s.down, s.counted = p.Packets()
+	s.retrans = p.Retransmits()
 	s.wall = time.Now()
 	return s
 }
@@ -33,6 +35,7 @@ type interval struct {
 	mallocs   uint64
 	up, down  uint64
 	counted   bool
+	retrans   uint64
 }
 
 func (s snapshot) to(e snapshot) interval {
@@ -43,6 +46,7 @@ func (s snapshot) to(e snapshot) interval {
 		up:      e.up - s.up,
 		down:    e.down - s.down,
 		counted: s.counted && e.counted,
+		retrans: e.retrans - s.retrans,
 	}
 }
 

@@ -15,6 +15,9 @@ type Pair interface {
 	// client to server (up) and back (down); ok is false where the link
 	// cannot count them (the kernel's loopback).
 	Packets() (up, down uint64, ok bool)
+	// Retransmits returns how many segments both ends have retransmitted
+	// so far.
+	Retransmits() uint64
 	// Close ends every connection and listener of the pair and frees the
 	// link. It unblocks calls in progress where the stack allows.
 	Close() error

@@ -65,6 +65,10 @@ func (p *synackPair) Packets() (up, down uint64, ok bool) {
 	return p.a.Stats().Sent, p.b.Stats().Sent, true
 }
 
+func (p *synackPair) Retransmits() uint64 {
+	return p.client.Internals().TCPStats().RetransSegs.Load() + p.server.Internals().TCPStats().RetransSegs.Load()
+}
+
 func (p *synackPair) Close() error {
 	return errors.Join(p.client.Close(), p.server.Close(), p.a.Close(), p.b.Close())
 }

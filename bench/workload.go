@@ -96,6 +96,7 @@ var bulkMetrics = []Metric{
 	{Key: "cpu_us_per_seg", Label: "CPU µs/segment", Prec: 3},
 	{Key: "allocs_per_seg", Label: "allocs/segment", Prec: 3},
 	{Key: "bytes_per_seg", Label: "bytes/segment", Higher: true, Prec: 0},
+	{Key: "retrans_per_gib", Label: "retransmitted segments/GiB", Prec: 0},
 }
 
 // Workloads returns the workloads at the given sizes.
@@ -300,6 +301,9 @@ func bulk(e *env, conns int, total int64) (Sample, error) {
 	smp := Sample{
 		"gbps":          moved * 8 / iv.wall.Seconds() / 1e9,
 		"cpu_s_per_gib": cpu / (moved / (1 << 30)),
+		// A link that loses nothing should see none; a stack that
+		// believes otherwise pays in recovery and a smaller window.
+		"retrans_per_gib": float64(iv.retrans) / (moved / (1 << 30)),
 	}
 	if iv.counted && iv.up > 0 {
 		smp["cpu_us_per_seg"] = cpu * 1e6 / float64(iv.up)
