@@ -178,3 +178,19 @@ func TestGoalOfZeroAtShownPrecision(t *testing.T) {
 		t.Error("0.0006 allocs per segment, 0.001 as shown, met the goal of 0")
 	}
 }
+
+func TestRatioOfNothingIsNotShown(t *testing.T) {
+	a := Stat{Median: 14, N: 3}
+	for _, c := range []struct {
+		b    Stat
+		want string
+	}{
+		{Stat{Median: 7, N: 3}, "2.00"},
+		{Stat{Median: 0.0001, N: 3}, "-"}, // 0.000 as the table shows it
+		{Stat{}, "-"},
+	} {
+		if got := ratio(a, c.b, 3); got != c.want {
+			t.Errorf("ratio(14, %v) = %s, want %s", c.b.Median, got, c.want)
+		}
+	}
+}

@@ -50,9 +50,10 @@ func (s Stat) cell(prec int) string {
 	return fmt.Sprintf("%s (%s–%s)", format(s.Median, prec), format(s.Min, prec), format(s.Max, prec))
 }
 
-// ratio is a/b of two medians, or "-".
-func ratio(a, b Stat) string {
-	if a.N == 0 || b.N == 0 || b.Median == 0 {
+// ratio is a/b of two medians, or "-" if either is missing or b is 0 at
+// the precision shown.
+func ratio(a, b Stat, prec int) string {
+	if a.N == 0 || b.N == 0 || format(b.Median, prec) == format(0, prec) {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", a.Median/b.Median)
@@ -79,7 +80,7 @@ func (r *Results) rows(f func(w *Workload, m Metric, cells []string)) {
 				stats[n] = r.Stat(w.Name, n, m.Key)
 				cells = append(cells, stats[n].cell(m.Prec))
 			}
-			cells = append(cells, ratio(stats[Synack], stats[GVisor]), ratio(stats[Synack], stats[Kernel]))
+			cells = append(cells, ratio(stats[Synack], stats[GVisor], m.Prec), ratio(stats[Synack], stats[Kernel], m.Prec))
 			f(w, m, cells)
 		}
 	}
