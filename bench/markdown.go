@@ -156,6 +156,7 @@ const figuresHelp = `Figures:
 - **connections/s**: connections dialled, used for a byte each way and closed, one after the other, after a tenth as many unmeasured; the interval ends when the server has closed the last one.
 - **heap bytes/pair**: growth of runtime.MemStats.HeapAlloc, after two collections, from before the pairs were opened to after, per established idle pair (both ends and the net.Conn values the harness holds).
 - **goroutines/pair**: growth of runtime.NumGoroutine over the same span, per pair.
-- **scale**: CPU µs per data segment of a bulk transfer, and per round trip of rr, on one more connection while 10 and then N idle pairs are open in the same stack pair; the cost ratio is the second over the first. Heap bytes/pair at N and the seconds it took to open them are shown too.
+- **pairs opened**: the idle pairs a run held. The kernel's cost two descriptors each, so the process's open-file limit bounds them; the command raises the limit when it is allowed to.
+- **scale**: CPU µs per data segment of a bulk transfer, and per round trip of rr, on one more connection while 10 and then N idle pairs are open in the same stack pair; the cost ratio is the second over the first. Heap bytes/pair at N and the seconds it took to open them are shown too. The second measurement runs with a live heap N pairs larger, so Go's collector runs less often during it: while a stack allocates per segment, that alone makes the ratio come out lower.
 - **synack/gvisor**, **synack/kernel**: synack's median over the other's. Above 1 is better for Gbit/s, round trips/s and connections/s; below 1 is better for the CPU, allocation, latency and heap figures.
 `
