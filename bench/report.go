@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Stat is a metric's median and range over the runs of one target.
+type Stat struct {
+	Median, Min, Max float64
+	N                int // runs that reported it
+}
+
+// Stat summarises one metric of one workload on one target; N is 0 if no
+// run reported it.
+func (r *Results) Stat(workload, target, key string) Stat {
+	var vs []float64
+	for _, s := range r.Samples[workload][target] {
+		if v, ok := s[key]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return Stat{}
+	}
+	slices.Sort(vs)
+	m := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		m = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	}
+	return Stat{Median: m, Min: vs[0], Max: vs[len(vs)-1], N: len(vs)}
+}
+
+// format prints v with prec decimals.
+func format(v float64, prec int) string {
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func (s Stat) cell(prec int) string {
+	if s.N == 0 {
+		return "-"
+	}
+	if s.N == 1 {
+		return format(s.Median, prec)
+	}
+	return fmt.Sprintf("%s (%s–%s)", format(s.Median, prec), format(s.Min, prec), format(s.Max, prec))
+}
+
+// ratio is a/b of two medians, or "-" if either is missing or b is 0 at
+// the precision shown.
+func ratio(a, b Stat, prec int) string {
+	if a.N == 0 || b.N == 0 || format(b.Median, prec) == format(0, prec) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a.Median/b.Median)
+}
+
+// targetNames are the names of the targets of the run, in order.
+func (r *Results) targetNames() []string {
+	var ns []string
+	for _, t := range r.Config.Targets {
+		ns = append(ns, t.Name)
+	}
+	return ns
+}
+
+// rows calls f for each line of the table: workload, metric and cells.
+func (r *Results) rows(f func(w *Workload, m Metric, cells []string)) {
+	names := r.targetNames()
+	for i := range r.Workloads {
+		w := &r.Workloads[i]
+		for _, m := range w.Metrics {
+			var cells []string
+			stats := map[string]Stat{}
+			for _, n := range names {
+				stats[n] = r.Stat(w.Name, n, m.Key)
+				cells = append(cells, stats[n].cell(m.Prec))
+			}
+			cells = append(cells, ratio(stats[Synack], stats[GVisor], m.Prec), ratio(stats[Synack], stats[Kernel], m.Prec))
+			f(w, m, cells)
+		}
+	}
+}
+
+// header is the table's column names.
+func (r *Results) header() []string {
+	h := []string{"workload", "metric"}
+	h = append(h, r.targetNames()...)
+	return append(h, "synack/gvisor", "synack/kernel")
+}
+
+// Table writes the results as an aligned text table: the median of the
+// runs and, in brackets, their range.
+func (r *Results) Table(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(r.header(), "\t"))
+	r.rows(func(wl *Workload, m Metric, cells []string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", wl.Name, m.Label, strings.Join(cells, "\t"))
+	})
+	return tw.Flush()
+}
+
+// Goal is one of the issue's targets: synack's median against another
+// target's (Ref), or on its own (Ref "").
+type Goal struct {
+	Name     string
+	Workload string
+	Metric   string
+	Ref      string  // GVisor, Kernel, or "" for a bound on synack's figure
+	Op       string  // ">=" or "<="
+	Bound    float64 // of the ratio synack/Ref, or of synack's figure
+}
+
+// Goals are issue 4's targets. A bound of 0 on an absolute figure is met
+// when the figure is 0 at the precision the table prints.
+var Goals = []Goal{
+	{"bulk-1500", "bulk-1500", "gbps", GVisor, ">=", 2},
+	{"bulk-65535", "bulk-65535", "gbps", GVisor, ">=", 1.3},
+	{"bulk-65535-kernel", "bulk-65535", "gbps", Kernel, ">=", 1},
+	{"rr", "rr", "rt_per_s", GVisor, ">=", 1.6},
+	{"rr-kernel", "rr", "rt_per_s", Kernel, ">=", 1},
+	{"crr", "crr", "conn_per_s", GVisor, ">=", 2},
+	{"idle-heap", "idle", "heap_per_pair", GVisor, "<=", 0.25},
+	{"idle-goroutines", "idle", "goroutines_per_pair", "", "<=", 0},
+	{"bulk-allocs", "bulk-1500", "allocs_per_seg", "", "<=", 0},
+	{"rr-allocs", "rr", "allocs_per_rt", "", "<=", 0},
+	{"scale", "scale", "seg_cost_ratio", "", "<=", 1.2},
+}
+
+// GoalLine is a checked goal: the line the command ends with.
+type GoalLine struct {
+	Goal Goal
+	Met  bool
+	Text string // target NAME synack=X gvisor=Y kernel=Z ratio=R goal=G met|missed
+}
+
+// CheckGoals checks every goal whose workload ran.
+func (r *Results) CheckGoals() []GoalLine {
+	var out []GoalLine
+	for _, g := range Goals {
+		i := slices.IndexFunc(r.Workloads, func(w Workload) bool { return w.Name == g.Workload })
+		if i < 0 {
+			continue
+		}
+		w := &r.Workloads[i]
+		prec := w.Metrics[slices.IndexFunc(w.Metrics, func(m Metric) bool { return m.Key == g.Metric })].Prec
+		st := map[string]Stat{}
+		vals := map[string]string{}
+		for _, n := range []string{Synack, GVisor, Kernel} {
+			st[n] = r.Stat(g.Workload, n, g.Metric)
+			vals[n] = "-"
+			if st[n].N > 0 {
+				vals[n] = format(st[n].Median, max(prec, 2))
+			}
+		}
+		s := st[Synack]
+		var met bool
+		rat, goal := "-", fmt.Sprintf("%s%g", g.Op, g.Bound)
+		if g.Ref != "" {
+			goal += "x" + g.Ref
+			if ref := st[g.Ref]; s.N > 0 && ref.N > 0 && ref.Median != 0 {
+				x := s.Median / ref.Median
+				rat = fmt.Sprintf("%.3f", x)
+				met = compare(x, g.Op, g.Bound)
+			}
+		} else if s.N > 0 {
+			v := s.Median
+			if g.Bound == 0 {
+				v = math.Round(v*math.Pow10(prec)) / math.Pow10(prec)
+			}
+			met = compare(v, g.Op, g.Bound)
+		}
+		verdict := "missed"
+		if met {
+			verdict = "met"
+		}
+		out = append(out, GoalLine{Goal: g, Met: met, Text: fmt.Sprintf("target %s synack=%s gvisor=%s kernel=%s ratio=%s goal=%s %s",
+			g.Name, vals[Synack], vals[GVisor], vals[Kernel], rat, goal, verdict)})
+	}
+	return out
+}
+
+func compare(v float64, op string, bound float64) bool {
+	if op == ">=" {
+		return v >= bound
+	}
+	return v <= bound
+}

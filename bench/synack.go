@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/link/pipe"
+)
+
+// The addresses of both in-memory pairs, synack's and gVisor's.
+var (
+	clientPrefix = netip.MustParsePrefix("10.0.0.1/24")
+	serverPrefix = netip.MustParsePrefix("10.0.0.2/24")
+)
+
+// backlog is the accept queue every listener asks for: what Go's net asks
+// of Linux (somaxconn) and what gVisor's gonet asks of netstack.
+const backlog = 4096
+
+// SynackTarget is synack: two stacks on the two ends of a link/pipe, with
+// the real clock and default settings.
+func SynackTarget() Target {
+	return Target{
+		Name: Synack,
+		New:  newSynackPair,
+		Link: "link/pipe, queue 4096 packets, each packet copied; both checksums computed and verified in software",
+	}
+}
+
+type synackPair struct {
+	a, b           *pipe.Endpoint
+	client, server *synack.Stack
+}
+
+func newSynackPair(mtu int) (Pair, error) {
+	a, b := pipe.NewWithQueue(mtu, queueDepth)
+	client, err := synack.New(a, synack.Config{Addr: clientPrefix, Host: "client"})
+	if err != nil {
+		return nil, err
+	}
+	server, err := synack.New(b, synack.Config{Addr: serverPrefix, Host: "server"})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &synackPair{a: a, b: b, client: client, server: server}, nil
+}
+
+func (p *synackPair) Listen(port uint16) (net.Listener, error) {
+	return p.server.ListenTCP(netip.AddrPortFrom(serverPrefix.Addr(), port), backlog)
+}
+
+func (p *synackPair) Dial(ctx context.Context, port uint16) (net.Conn, error) {
+	c, err := p.client.DialTCP(ctx, netip.AddrPortFrom(serverPrefix.Addr(), port))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *synackPair) Packets() (up, down uint64, ok bool) {
+	return p.a.Stats().Sent, p.b.Stats().Sent, true
+}
+
+func (p *synackPair) Retransmits() uint64 {
+	return p.client.Internals().TCPStats().RetransSegs.Load() + p.server.Internals().TCPStats().RetransSegs.Load()
+}
+
+func (p *synackPair) Close() error {
+	return errors.Join(p.client.Close(), p.server.Close(), p.a.Close(), p.b.Close())
+}
