@@ -61,7 +61,11 @@ func TestEstablishedRecvShrunkWindowSendsNothing(t *testing.T) {
 	e.c.HandleSegment(at(sec), in(ack, y+1, x+1, wnd(1000)))
 	e.write(at(sec), bytesN(1000))
 	e.take()
+	before := e.env.Stats.WindowShrunk.Load() // (65535 to 1000 above was one too)
 	e.c.HandleSegment(at(sec+rtt), in(ack, y+1, x+1, wnd(500)))
+	if n := e.env.Stats.WindowShrunk.Load() - before; n != 1 {
+		t.Fatalf("WindowShrunk grew by %d, want the shrink counted once", n)
+	}
 	e.write(at(sec+rtt), bytesN(500))
 	e.expectNone()
 	e.c.HandleSegment(at(sec+2*rtt), in(ack, y+1, x+1001, wnd(500)))
