@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -63,11 +62,7 @@ func newLossyNetTraced(t testing.TB, seed uint64, out, in fault.Direction, cfg t
 // pipeQuiet reports whether every packet either end wrote has been handed
 // to (and handled by) the other or dropped: only packets held by the fault
 // layer, waiting for the clock, may remain.
-func (n *lossyNet) pipeQuiet() bool {
-	as, bs := n.a.Stats(), n.b.Stats()
-	return n.a.Stats().Sent == bs.Delivered+bs.DroppedQueueFull+bs.DroppedDetached &&
-		n.b.Stats().Sent == as.Delivered+as.DroppedQueueFull+as.DroppedDetached
-}
+func (n *lossyNet) pipeQuiet() bool { return pipesQuiet(n.a, n.b) }
 
 // flushed reports whether each stack has written every packet it queued to
 // its link: a stack writes after releasing its lock, so a timer may be
@@ -152,19 +147,9 @@ func (s *side) blocked() bool {
 // done reports whether the side has finished both ways.
 func (s *side) done() bool { return s.writeDone.Load() && s.readOK.Load() }
 
-// seeded returns n bytes from a seeded generator.
+// seeded returns the n bytes of seededReader(seed, n).
 func seeded(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for k := range 8 {
-			b[i+k] = byte(v >> (8 * k))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
+	b, _ := io.ReadAll(seededReader(seed, int64(n)))
 	return b
 }
 

@@ -126,12 +126,16 @@ func (p *pair) connect(t testing.TB, l *synack.TCPListener) (client, server *syn
 // stack is processing one: everything each end sent has been delivered to
 // (and handled by) the other, or dropped there. With a virtual clock and
 // idle applications, nothing happens after that until the clock moves.
-func (p *pair) quiet() bool {
+func (p *pair) quiet() bool { return pipesQuiet(p.a, p.b) }
+
+// pipesQuiet reports whether every packet either end of a pipe wrote has
+// been handed to (and handled by) the other, or dropped there.
+func pipesQuiet(a, b *pipe.Endpoint) bool {
 	// Deliveries are read before sends: a delivery count equal to the peer's
 	// send count read later means nothing was in flight in between.
-	as, bs := p.a.Stats(), p.b.Stats()
-	return p.a.Stats().Sent == bs.Delivered+bs.DroppedQueueFull+bs.DroppedDetached &&
-		p.b.Stats().Sent == as.Delivered+as.DroppedQueueFull+as.DroppedDetached
+	as, bs := a.Stats(), b.Stats()
+	return a.Stats().Sent == bs.Delivered+bs.DroppedQueueFull+bs.DroppedDetached &&
+		b.Stats().Sent == as.Delivered+as.DroppedQueueFull+as.DroppedDetached
 }
 
 // settle waits until the pipe is quiet.
