@@ -85,10 +85,19 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 // against the window last advertised. When the window is zero, a segment
 // starting at RCV.NXT is let through so its ACK and RST are still seen; its
 // text is not kept (processText trims it).
+//
+// A segment with no data numbered exactly at the right edge, RCV.NXT+RCV.WND,
+// is accepted too, as Linux's tcp_sequence does and as §3.10.7.4's "special
+// allowance ... to accept valid ACKs" permits: a peer that filled our window
+// numbers its bare ACKs from there, and while the first of that data is
+// missing, dropping them would throw away the ACKs of everything we sent.
+// Not for a RST: its window stays the strict one of RFC 5961 §3.2.
 func (c *Conn) acceptable(seg *Segment) bool {
 	wnd := c.rcvWnd()
 	n := seg.Len()
 	switch {
+	case n == 0 && !seg.Flags.Has(wire.FlagRST):
+		return seg.Seq.InWindow(c.rcvNxt, wnd+1)
 	case n == 0 && wnd == 0:
 		return seg.Seq == c.rcvNxt
 	case n == 0:

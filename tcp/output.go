@@ -204,9 +204,29 @@ func (c *Conn) sendSYN(retransmit bool) {
 	c.sendSegment(flags, c.iss, nil, retransmit)
 }
 
-// sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+// sendAck sends <SEQ=ackSeq><ACK=RCV.NXT><CTL=ACK>.
 func (c *Conn) sendAck() {
-	c.sendSegment(wire.FlagACK, c.sndNxt, nil, false)
+	c.sendSegment(wire.FlagACK, c.ackSeq(), nil, false)
+}
+
+// ackSeq numbers a segment that carries no data. RFC 9293 says SND.NXT, but
+// a retransmission timeout rewinds SND.NXT to SND.UNA (go-back-N) while the
+// peer may already hold everything up to SND.MAX: numbered from the rewound
+// SND.NXT, the ACK falls below the peer's RCV.NXT, fails its acceptability
+// test (§3.10.7.4) and is dropped with the acknowledgment it carries. Two
+// ends that both timed out would then drop each other's ACKs until their
+// retries ran out. So SND.MAX, as Linux (whose snd_nxt is never rewound)
+// does; capped at the right edge of a send window the peer shrank below it,
+// like Linux's tcp_acceptable_seq, but never below SND.NXT.
+func (c *Conn) ackSeq() seqnum.Value {
+	seq := c.sndMax
+	if edge := c.sndUna.Add(c.sndWnd); edge.LessThan(seq) {
+		seq = edge
+	}
+	if seq.LessThan(c.sndNxt) {
+		seq = c.sndNxt
+	}
+	return seq
 }
 
 // sendReset sends <SEQ=seq><CTL=RST> on this connection.

@@ -306,3 +306,55 @@ func TestSynSentTwoTimeoutsThenSYNACKRTOIs3s(t *testing.T) {
 		t.Fatalf("RTO = %v, want 3s", e.c.RTO())
 	}
 }
+
+// TestEstablishedTimeoutBareACKNumberedFromSNDMAX: a timeout rewinds SND.NXT
+// to SND.UNA, but the ACK sent for the peer's data is numbered SND.MAX. The
+// peer may hold everything sent; an ACK numbered below its RCV.NXT would be
+// unacceptable there and dropped with its acknowledgment, and two ends that
+// both timed out would drop each other's ACKs until retries ran out (seen
+// in the 20% loss matrix, both directions at once).
+func TestEstablishedTimeoutBareACKNumberedFromSNDMAX(t *testing.T) {
+	e := established(t)
+	sendSegments(t, e, 3) // x+1 .. x+1+3*536
+	d := e.fire()
+	e.expect(is(ack, x+1, y+1), hasLen(536)) // one segment: cwnd is 1 after a timeout
+	e.c.HandleSegment(d.Add(time.Millisecond), in(pshack, y+1, x+1, data([]byte("hello"))))
+	e.expect(is(ack, x+1+3*536, y+6), hasLen(0))
+}
+
+// TestEstablishedBareACKNumberedAtWindowCappedByShrink: when the peer
+// shrank its window below SND.MAX, the bare ACK after a timeout is numbered
+// at the window's right edge (Linux's tcp_acceptable_seq), not beyond it.
+func TestEstablishedBareACKNumberedAtWindowCappedByShrink(t *testing.T) {
+	e := established(t)
+	sendSegments(t, e, 3)
+	e.c.HandleSegment(at(rtt+10*time.Millisecond), in(ack, y+1, x+537, wnd(0))) // right edge x+537 < SND.MAX
+	e.take()
+	e.fire() // nothing fits a zero window
+	e.take()
+	e.c.HandleSegment(e.c.Deadline().Add(-time.Millisecond), in(pshack, y+1, x+537, wnd(0), data([]byte("hi"))))
+	e.expect(is(ack, x+537, y+3), hasLen(0))
+}
+
+// TestEstablishedRecvBareACKAtRightEdgeAccepted: a bare ACK numbered exactly
+// RCV.NXT+RCV.WND is accepted and its acknowledgment used, as on Linux: a
+// peer that filled our window numbers its ACKs from there while the first
+// of that data is missing. A RST there still does not reset (RFC 5961 §3.2).
+func TestEstablishedRecvBareACKAtRightEdgeAccepted(t *testing.T) {
+	e := established(t)
+	e.write(at(sec), bytesN(100))
+	e.take()
+	edge := e.c.rcvNxt.Add(e.c.rcvWnd())
+	e.c.HandleSegment(at(sec+rtt), in(ack, edge, x+101))
+	if e.c.sndUna != x+101 {
+		t.Fatalf("SND.UNA %d after an ACK at the right edge, want %d", e.c.sndUna, x+101)
+	}
+	e.expectNone()
+	if n := e.env.Stats.DropOutOfWindow.Load(); n != 0 {
+		t.Fatalf("DropOutOfWindow %d, want 0", n)
+	}
+	e.c.HandleSegment(at(sec+rtt), in(ack, edge.Add(1), x+101))
+	e.expect(is(ack, x+101, y+1)) // one past the edge: unacceptable, answered
+	e.c.HandleSegment(at(sec+rtt), in(rst, edge, 0))
+	e.state(StateEstablished)
+}
