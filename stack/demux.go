@@ -25,21 +25,21 @@ type sender Stack
 // Send wraps one segment in an IPv4 packet and queues it (mu is held: the
 // engine is only ever called under it). Headers are written in place in
 // front of the payload in one pooled buffer.
-func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload []byte) {
+func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
 	s := (*Stack)(o)
-	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload)
+	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
-func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload []byte) {
+// sendTCP queues a TCP segment whose text is payload then more.
+func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	hl := h.Len()
-	n := wire.IPv4MinHeaderLen + hl + len(payload)
-	p := s.newPacket(n)
+	n := wire.IPv4MinHeaderLen + hl + len(payload) + len(more)
+	p := s.packet(n)
 	s.ipv4Header(p, wire.ProtocolTCP, src, dst, n)
 	t := wire.TCP(p[wire.IPv4MinHeaderLen:])
 	h.Encode(t)
-	copy(t[hl:], payload)
+	copy(t[hl+copy(t[hl:], payload):], more)
 	t.FillChecksum(src, dst)
-	s.queue(p)
 }
 
 // tcpInput validates a segment (RFC 9293 §3.10.7: checksum first) and
@@ -96,7 +96,7 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 		e := traceEvent(s.tcp.Host, local, remote, &h)
 		s.tcp.Trace.Event(&e)
 	}
-	s.sendTCP(local.Addr(), remote.Addr(), &h, nil)
+	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
 }
 
 // listenInput is a segment for a listener (RFC 9293 §3.10.7.2).

@@ -1,23 +1,52 @@
 package tcp
 
-// byteQueue is a FIFO of bytes with a capacity bound. Its storage is
-// allocated when the first byte arrives, not when the connection opens, and
-// released when the queue drains, so an idle connection holds no buffer.
+import (
+	"math/bits"
+	"sync"
+)
+
+// byteQueue is a FIFO of bytes with a capacity bound: the send buffer
+// (unacknowledged, then unsent bytes) and the receive buffer (received in
+// order, not yet read). It is a ring, so neither acknowledging the front
+// nor appending at the back ever moves the bytes in between; a segment
+// that crosses the ring's end is read out in two pieces (Peek).
+//
+// Its storage is taken when the first byte arrives, not when the connection
+// opens, and given back when the queue drains, so an idle connection holds
+// no buffer. Storage comes from pools by size class and goes back to them:
+// a connection that drains and refills its buffer on every read, as a bulk
+// receiver does, reuses the same memory rather than allocating it anew.
 type byteQueue struct {
-	buf   []byte // buf[off:] holds the queued bytes
-	off   int
-	limit int // most bytes it may hold
+	st    *storage // nil while empty (and storage is not kept)
+	head  int      // index in st.b of the first queued byte
+	n     int      // queued bytes
+	limit int      // most bytes it may hold
 }
 
 // Len is the number of queued bytes.
-func (q *byteQueue) Len() int { return len(q.buf) - q.off }
+func (q *byteQueue) Len() int { return q.n }
 
 // Free is how many more bytes fit.
-func (q *byteQueue) Free() int { return max(q.limit-q.Len(), 0) }
+func (q *byteQueue) Free() int { return max(q.limit-q.n, 0) }
 
-// Bytes returns the queued bytes from position i on; the slice is valid until
-// the next change of q.
-func (q *byteQueue) Bytes(i int) []byte { return q.buf[q.off+i:] }
+// Peek returns the k queued bytes from position i on, as a and then b (b
+// is empty unless they cross the end of the ring). The slices are valid
+// until the next change of q.
+func (q *byteQueue) Peek(i, k int) (a, b []byte) {
+	if k == 0 {
+		return nil, nil
+	}
+	buf := q.st.b
+	start := q.head + i
+	if start >= len(buf) {
+		start -= len(buf)
+	}
+	if end := start + k; end <= len(buf) {
+		return buf[start:end], nil
+	}
+	a = buf[start:]
+	return a, buf[:k-len(a)]
+}
 
 // Append queues as much of p as fits and returns how much that was.
 func (q *byteQueue) Append(p []byte) int {
@@ -33,44 +62,129 @@ func (q *byteQueue) Append(p []byte) int {
 // advertised already bounds, which rounding to the window scale may let
 // exceed the limit by less than one scale unit.
 func (q *byteQueue) Put(p []byte) {
-	n := len(p)
-	if n == 0 {
+	if len(p) == 0 {
 		return
 	}
-	if q.buf == nil {
-		q.buf = make([]byte, 0, max(min(max(n, 4096), q.limit), n))
+	if q.st == nil || q.n+len(p) > len(q.st.b) {
+		q.grow(q.n + len(p))
 	}
-	if len(q.buf)+n > cap(q.buf) {
-		if q.Len()+n <= cap(q.buf) {
-			// Slide the live bytes to the front rather than grow.
-			l := copy(q.buf, q.buf[q.off:])
-			q.buf, q.off = q.buf[:l], 0
-		} else {
-			nb := make([]byte, q.Len(), max(min(2*cap(q.buf), q.limit), q.Len()+n))
-			copy(nb, q.buf[q.off:])
-			q.buf, q.off = nb, 0
-		}
+	buf := q.st.b
+	tail := q.head + q.n
+	if tail >= len(buf) {
+		tail -= len(buf)
 	}
-	q.buf = append(q.buf, p...)
+	c := copy(buf[tail:], p)
+	copy(buf, p[c:])
+	q.n += len(p)
 }
+
+// minQueueStorage is the smallest storage a queue takes.
+const minQueueStorage = 4 << 10
+
+// grow moves the queue into storage for at least need bytes: double the
+// current storage (as appending would), within the limit, at least need.
+func (q *byteQueue) grow(need int) {
+	size := minQueueStorage
+	if q.st != nil {
+		size = 2 * len(q.st.b)
+	}
+	size = max(min(size, q.limit), need)
+	st := getStorage(size)
+	if q.st != nil {
+		a, b := q.Peek(0, q.n)
+		copy(st.b[copy(st.b, a):], b)
+		putStorage(q.st)
+	}
+	q.st, q.head = st, 0
+}
+
+// keptStorage is the largest storage a queue keeps when it drains: small
+// enough that an idle connection that once exchanged a few bytes costs
+// little, large enough that request-response traffic does not go to the
+// pool on every message.
+const keptStorage = 16 << 10
 
 // Discard drops the first n queued bytes.
 func (q *byteQueue) Discard(n int) {
-	q.off += n
-	if q.off >= len(q.buf) {
-		// Empty: keep the storage while it is small, free a large one.
-		if cap(q.buf) > 64<<10 {
-			q.buf = nil
-		} else if q.buf != nil {
-			q.buf = q.buf[:0]
+	if n <= 0 {
+		return
+	}
+	q.n -= n
+	if q.n <= 0 {
+		q.n, q.head = 0, 0
+		if q.st != nil && len(q.st.b) > keptStorage {
+			putStorage(q.st)
+			q.st = nil
 		}
-		q.off = 0
+		return
+	}
+	q.head += n
+	if q.head >= len(q.st.b) {
+		q.head -= len(q.st.b)
 	}
 }
 
 // Read moves up to len(p) bytes from the front of q into p.
 func (q *byteQueue) Read(p []byte) int {
-	n := copy(p, q.buf[q.off:])
+	a, b := q.Peek(0, min(len(p), q.n))
+	n := copy(p, a)
+	n += copy(p[n:], b)
 	q.Discard(n)
 	return n
+}
+
+// Reset empties the queue and gives its storage back; the limit stays.
+func (q *byteQueue) Reset() {
+	if q.st != nil {
+		putStorage(q.st)
+	}
+	*q = byteQueue{limit: q.limit}
+}
+
+// storage is a queue's memory. The pools hold *storage, a pointer, so
+// giving one back allocates nothing.
+type storage struct{ b []byte }
+
+// Storage sizes come in classes: powers of two from 4 KiB and the sizes
+// halfway between (6, 12, 24 KiB ...), so a buffer is never more than a
+// third larger than asked for. Classes up to 16 MiB are pooled.
+const (
+	minClassShift = 12 // 4 KiB
+	maxClassShift = 24 // 16 MiB
+)
+
+var storagePools [2*(maxClassShift-minClassShift) + 1]sync.Pool
+
+// storageClass returns the size class for n bytes and its pool index, or
+// -1 for a size too large to pool.
+func storageClass(n int) (size, idx int) {
+	if n <= 1<<minClassShift {
+		return 1 << minClassShift, 0
+	}
+	k := bits.Len(uint(n - 1)) // 1<<k is the power of two at or above n
+	if k > maxClassShift {
+		return n, -1
+	}
+	if three := 3 << (k - 2); three >= n {
+		return three, 2*(k-minClassShift) - 1
+	}
+	return 1 << k, 2 * (k - minClassShift)
+}
+
+// getStorage returns storage of at least n bytes, from its class's pool.
+func getStorage(n int) *storage {
+	size, idx := storageClass(n)
+	if idx >= 0 {
+		if st, ok := storagePools[idx].Get().(*storage); ok {
+			return st
+		}
+	}
+	return &storage{b: make([]byte, size)}
+}
+
+// putStorage gives st back to its class's pool.
+func putStorage(st *storage) {
+	if size, idx := storageClass(len(st.b)); idx >= 0 && size == len(st.b) {
+		storagePools[idx].Put(st)
+	}
 }

@@ -266,7 +266,7 @@ func (c *Conn) setState(s State, cause string) {
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
 		c.rtoAt, c.persistAt, c.closeAt, c.kaAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		c.sndBuf = byteQueue{limit: c.sndBuf.limit}
+		c.sndBuf.Reset()
 		c.ooo = nil
 		if c.listener != nil {
 			c.listener.forget(c)

@@ -1,6 +1,9 @@
 package tcp
 
-import "github.com/synack-net/synack/trace"
+import (
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
+)
 
 // Env is what a stack gives each of its connections: the settings, the way
 // out, where to report and the counters. Connections share one Env.
@@ -15,4 +18,9 @@ type Env struct {
 	Host string
 	// Stats are the counters the engine updates.
 	Stats Stats
+
+	// hdr is where a connection builds the header it hands to Out: one per
+	// Env, as connections sharing an Env run one at a time (the stack's
+	// lock), and Send must not keep it.
+	hdr wire.TCPFields
 }

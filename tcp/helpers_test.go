@@ -81,8 +81,8 @@ type recorder struct{ segs []sentSeg }
 
 var _ Sender = (*recorder)(nil)
 
-func (r *recorder) Send(c *Conn, h *wire.TCPFields, payload []byte) {
-	s := sentSeg{TCPFields: *h, Payload: bytes.Clone(payload), remote: c.Remote, c: c, una: c.sndUna, wnd: c.sndWnd, sacked: c.sack.sacked}
+func (r *recorder) Send(c *Conn, h *wire.TCPFields, payload, more []byte) {
+	s := sentSeg{TCPFields: *h, Payload: append(bytes.Clone(payload), more...), remote: c.Remote, c: c, una: c.sndUna, wnd: c.sndWnd, sacked: c.sack.sacked}
 	if c.inRecovery && c.sackOK {
 		s.sacked = max(s.sacked, 1)
 	}

@@ -121,7 +121,7 @@ func (c *Conn) reset() {
 		}
 		c.fail(ErrConnectionRefused, "rcv RST")
 	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
-		c.rcvBuf = byteQueue{limit: c.rcvBuf.limit} // "all segment queues should be flushed"
+		c.rcvBuf.Reset() // "all segment queues should be flushed"
 		c.fail(ErrConnectionReset, "rcv RST")
 	default: // CLOSING, LAST-ACK, TIME-WAIT
 		c.setState(StateClosed, "rcv RST")

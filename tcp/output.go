@@ -58,7 +58,7 @@ func (c *Conn) windowOutput(now time.Time) {
 		}
 		if !c.sndNxt.LessThan(end) {
 			if c.finQueued && c.sndNxt == end {
-				c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil)
+				c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil, nil)
 			}
 			return
 		}
@@ -123,28 +123,28 @@ func (c *Conn) recoveryOutput(now time.Time) {
 // where it falls and it is due. It returns the sequence space sent.
 func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.Size {
 	end := c.dataEnd()
-	var payload []byte
+	var payload, more []byte // the text: payload, then more where it crosses the end of the ring
 	if seq.LessThan(end) {
 		k := min(seq.Size(end), n, seqnum.Size(c.segRoom()))
-		off := int(c.sndUna.Size(seq))
-		payload = c.sndBuf.Bytes(off)[:k]
+		payload, more = c.sndBuf.Peek(int(c.sndUna.Size(seq)), int(k))
 	}
+	size := seqnum.Size(len(payload) + len(more))
 	flags := wire.FlagACK
-	if seq.Add(seqnum.Size(len(payload))) == end {
-		if len(payload) > 0 {
+	if seq.Add(size) == end {
+		if size > 0 {
 			flags |= wire.FlagPSH // RFC 9293 §3.9.1: the buffer is empty after this one
 		}
 		// The FIN rides on the last data: when first sent, and in every
 		// retransmission of that data.
-		if c.finQueued && (c.finSent || seq == c.sndNxt) && seqnum.Size(len(payload)) < n {
+		if c.finQueued && (c.finSent || seq == c.sndNxt) && size < n {
 			flags |= wire.FlagFIN
 		}
 	}
-	if len(payload) == 0 && !flags.Has(wire.FlagFIN) {
+	if size == 0 && !flags.Has(wire.FlagFIN) {
 		return 0
 	}
-	c.transmit(now, flags, seq, payload)
-	sent := seqnum.Size(len(payload))
+	c.transmit(now, flags, seq, payload, more)
+	sent := size
 	if flags.Has(wire.FlagFIN) {
 		sent++
 	}
@@ -154,8 +154,8 @@ func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.
 // transmit sends a segment that occupies sequence space (data and/or FIN)
 // starting at seq, and moves SND.NXT, SND.MAX, HighRxt, the RTT probe and
 // the retransmission timer along (RFC 6298 §5.1).
-func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, payload []byte) {
-	n := seqnum.Size(len(payload))
+func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, payload, more []byte) {
+	n := seqnum.Size(len(payload) + len(more))
 	if flags.Has(wire.FlagFIN) {
 		c.finSent, c.finSeq = true, seq.Add(n)
 		n++
@@ -172,7 +172,7 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 		// RFC 6298 §3 / Karn: time only segments sent once.
 		c.rttTiming, c.rttSeq, c.rttStart = true, next, now
 	}
-	c.sendSegment(flags, seq, payload, retransmit)
+	c.sendSegment(flags, seq, payload, more, retransmit)
 	if seq == c.sndNxt {
 		c.sndNxt = next // a retransmission below SND.NXT leaves it
 	}
@@ -201,12 +201,12 @@ func (c *Conn) sendSYN(retransmit bool) {
 	if c.state == StateSynReceived {
 		flags |= wire.FlagACK
 	}
-	c.sendSegment(flags, c.iss, nil, retransmit)
+	c.sendSegment(flags, c.iss, nil, nil, retransmit)
 }
 
 // sendAck sends <SEQ=ackSeq><ACK=RCV.NXT><CTL=ACK>.
 func (c *Conn) sendAck() {
-	c.sendSegment(wire.FlagACK, c.ackSeq(), nil, false)
+	c.sendSegment(wire.FlagACK, c.ackSeq(), nil, nil, false)
 }
 
 // ackSeq numbers a segment that carries no data. RFC 9293 says SND.NXT, but
@@ -231,7 +231,7 @@ func (c *Conn) ackSeq() seqnum.Value {
 
 // sendReset sends <SEQ=seq><CTL=RST> on this connection.
 func (c *Conn) sendReset(seq seqnum.Value) {
-	c.sendSegment(wire.FlagRST, seq, nil, false)
+	c.sendSegment(wire.FlagRST, seq, nil, nil, false)
 }
 
 // flush sends what output allows and then any ACK still owed.
@@ -243,8 +243,11 @@ func (c *Conn) flush(now time.Time) {
 }
 
 // sendSegment fills in the header and hands the segment to the stack.
-func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload []byte, retransmit bool) {
-	h := wire.TCPFields{SrcPort: c.Local.Port(), DstPort: c.Remote.Port(), Seq: seq, Flags: flags}
+func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more []byte, retransmit bool) {
+	// The header is built in the Env's scratch space: a local would escape
+	// through the Sender interface and cost an allocation per segment.
+	h := &c.env.hdr
+	*h = wire.TCPFields{SrcPort: c.Local.Port(), DstPort: c.Remote.Port(), Seq: seq, Flags: flags}
 	syn := flags.Has(wire.FlagSYN)
 	if flags.Has(wire.FlagACK) {
 		h.Ack = c.rcvNxt
@@ -264,15 +267,15 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload []byte
 		h.Options.HasTimestamps, h.Options.TSVal, h.Options.TSEcr = true, c.tsVal(c.now), c.tsRecent
 	}
 	if !syn && flags.Has(wire.FlagACK) && c.sackOK {
-		c.fillSACK(&h.Options, len(payload))
+		c.fillSACK(&h.Options, len(payload)+len(more))
 	}
 	if !retransmit {
 		c.env.Stats.OutSegs.Add(1)
 	}
 	c.segsOut++
-	c.env.Out.Send(c, &h, payload)
+	c.env.Out.Send(c, h, payload, more)
 	if c.tracer != nil {
-		c.traceSegment(trace.KindSegmentSent, flags, seq, h.Ack, h.Window, len(payload))
+		c.traceSegment(trace.KindSegmentSent, flags, seq, h.Ack, h.Window, len(payload)+len(more))
 	}
 }
 

@@ -40,11 +40,13 @@ func SegmentFrom(t wire.TCP, s *Segment) error {
 }
 
 // Sender is how the engine hands out the segments it decides to send. The
-// stack implements it: it wraps h and payload in an IPv4 packet for c's
-// addresses and queues it for the link. Neither h nor payload is kept after
-// the call.
+// stack implements it: it wraps h and the text in an IPv4 packet for c's
+// addresses and queues it for the link. The text is payload followed by
+// more: two pieces where it crosses the end of the send buffer's ring, so
+// that it is copied once, into the packet. Neither h nor the text is kept
+// after the call.
 type Sender interface {
-	Send(c *Conn, h *wire.TCPFields, payload []byte)
+	Send(c *Conn, h *wire.TCPFields, payload, more []byte)
 }
 
 // ResetFor returns the RST to send for a segment that reached no connection

@@ -126,7 +126,7 @@ func (c *Conn) probe(now time.Time) {
 // keepalive probe. It is old for the peer, which answers with an ACK
 // carrying its current RCV.NXT and window.
 func (c *Conn) sendProbe() {
-	c.sendSegment(wire.FlagACK, c.sndUna.Sub(1), nil, false)
+	c.sendSegment(wire.FlagACK, c.sndUna.Sub(1), nil, nil, false)
 }
 
 // sampleRTT folds one RTT measurement into SRTT, RTTVAR and RTO (RFC 6298 §2.2, §2.3).

@@ -176,7 +176,7 @@ func (c *Conn) Close(now time.Time) {
 	case StateFinWait2:
 		c.closeAt = now.Add(c.cfg.FinWait2Timeout) // orphaned: Linux tcp_fin_timeout
 	}
-	c.rcvBuf = byteQueue{limit: c.rcvBuf.limit}
+	c.rcvBuf.Reset()
 }
 
 // Abort is the user's ABORT (RFC 9293 §3.10.5): in a synchronized state (or

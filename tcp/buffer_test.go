@@ -1,0 +1,105 @@
+package tcp
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestByteQueueMatchesAFIFO drives a ring against a plain slice model with
+// random appends, peeks, discards and reads, growing through several size
+// classes and wrapping many times: every byte comes out as it went in.
+func TestByteQueueMatchesAFIFO(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	q := byteQueue{limit: 100 << 10}
+	var model []byte
+	next := byte(0)
+	wrapped := 0
+	for step := range 20000 {
+		switch op := rng.IntN(4); {
+		case op == 0 || op == 1: // append
+			p := make([]byte, rng.IntN(3000))
+			for i := range p {
+				p[i] = next
+				next++
+			}
+			n := q.Append(p)
+			if want := min(len(p), q.limit-len(model)); n != want {
+				t.Fatalf("step %d: Append(%d) = %d, want %d", step, len(p), n, want)
+			}
+			model = append(model, p[:n]...)
+		case op == 2 && len(model) > 0: // peek a segment's worth, then acknowledge part
+			i := rng.IntN(len(model))
+			k := rng.IntN(len(model) - i + 1)
+			a, b := q.Peek(i, k)
+			if len(b) > 0 {
+				wrapped++
+			}
+			if got := append(append([]byte{}, a...), b...); !bytes.Equal(got, model[i:i+k]) {
+				t.Fatalf("step %d: Peek(%d, %d) differs from what was queued", step, i, k)
+			}
+			d := rng.IntN(len(model) + 1)
+			q.Discard(d)
+			model = model[d:]
+		default: // read
+			p := make([]byte, rng.IntN(5000))
+			n := q.Read(p)
+			if want := min(len(p), len(model)); n != want || !bytes.Equal(p[:n], model[:n]) {
+				t.Fatalf("step %d: Read gave %d bytes, want %d, same bytes %v", step, n, want, bytes.Equal(p[:n], model[:n]))
+			}
+			model = model[n:]
+		}
+		if q.Len() != len(model) || q.Free() != q.limit-len(model) {
+			t.Fatalf("step %d: Len %d Free %d with %d queued", step, q.Len(), q.Free(), len(model))
+		}
+	}
+	if wrapped == 0 {
+		t.Fatal("no Peek ever crossed the end of the ring")
+	}
+}
+
+// TestByteQueueStorage: no storage until the first byte; a large storage is
+// given back when the queue drains (an idle connection holds none), a small
+// one kept; Put past the limit still keeps every byte.
+func TestByteQueueStorage(t *testing.T) {
+	q := byteQueue{limit: 1 << 20}
+	if q.st != nil {
+		t.Fatal("storage before any byte")
+	}
+	q.Put(make([]byte, 100))
+	if q.st == nil || len(q.st.b) != minQueueStorage {
+		t.Fatalf("first storage %v, want %d bytes", q.st, minQueueStorage)
+	}
+	q.Discard(100)
+	if q.st == nil {
+		t.Fatal("a small storage was given back on draining")
+	}
+	q.Put(make([]byte, 200<<10))
+	q.Discard(200 << 10)
+	if q.st != nil {
+		t.Fatalf("a %d-byte storage kept by a drained queue", len(q.st.b))
+	}
+	small := byteQueue{limit: 10}
+	small.Put(bytes.Repeat([]byte{7}, 25))
+	if got := make([]byte, 30); small.Read(got) != 25 || !bytes.Equal(got[:25], bytes.Repeat([]byte{7}, 25)) {
+		t.Fatal("bytes Put past the limit were lost")
+	}
+}
+
+// TestStorageClass: sizes round up to the next power of two or
+// three-quarters of one, never by more than a third.
+func TestStorageClass(t *testing.T) {
+	for _, c := range []struct{ n, size, idx int }{
+		{1, 4096, 0}, {4096, 4096, 0}, {4097, 6144, 1}, {6144, 6144, 1}, {6145, 8192, 2},
+		{65535, 65536, 8}, {100 << 10, 128 << 10, 10}, {6 << 20, 6 << 20, 21}, {16 << 20, 16 << 20, 24},
+		{16<<20 + 1, 16<<20 + 1, -1},
+	} {
+		size, idx := storageClass(c.n)
+		if size != c.size || idx != c.idx {
+			t.Errorf("storageClass(%d) = %d, %d; want %d, %d", c.n, size, idx, c.size, c.idx)
+		}
+		if size < c.n || size > c.n*4/3+4096 {
+			t.Errorf("storageClass(%d) = %d: outside [n, 4n/3]", c.n, size)
+		}
+	}
+}
