@@ -159,12 +159,9 @@ func (l *TCPListener) Accept(ctx context.Context) (*TCPConn, error) {
 			s.mu.Unlock()
 			return c, nil
 		}
-		ch := l.ready.c()
+		ch := l.ready.add()
 		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-l.dl.wait():
-		case <-ctx.Done():
+		if l.ready.block(&s.mu, ch, l.dl.wait(), ctx.Done()) {
 			return nil, ctx.Err()
 		}
 	}

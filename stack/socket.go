@@ -76,12 +76,9 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			s.unlockAndFlush()
 			return n, err
 		}
-		ch := c.rd.c()
+		ch := c.rd.add()
 		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-c.rdl.wait():
-		}
+		c.rd.block(&s.mu, ch, c.rdl.wait(), nil)
 	}
 }
 
@@ -111,17 +108,13 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			s.unlockAndFlush()
 			return done, nil
 		}
-		var ch <-chan struct{}
-		if err == tcp.ErrWouldBlock {
-			ch = c.wr.c()
+		if err != tcp.ErrWouldBlock {
+			s.unlockAndFlush()
+			continue
 		}
+		ch := c.wr.add() // listed before mu is let go: no wakeup slips past
 		s.unlockAndFlush()
-		if ch != nil {
-			select {
-			case <-ch:
-			case <-c.wrl.wait():
-			}
-		}
+		c.wr.block(&s.mu, ch, c.wrl.wait(), nil)
 	}
 }
 
@@ -211,11 +204,9 @@ func (c *TCPConn) waitEstablished(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil
 		}
-		ch := c.wr.c()
+		ch := c.wr.add()
 		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
+		if c.wr.block(&s.mu, ch, nil, ctx.Done()) {
 			c.Abort()
 			return ctx.Err()
 		}

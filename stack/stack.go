@@ -54,10 +54,11 @@ type Stack struct {
 	timer     clock.Timer // the one clock timer, armed for armedAt
 	armedAt   time.Time
 	ipID      uint16
-	outq      [][]byte // packets produced under mu, written after it is released
+	outq      *batch // packets produced under mu, written after it is released
 	closed    bool
 
-	wmu sync.Mutex // held while a batch is written to the link: keeps batches in order
+	wmu   sync.Mutex // held while a batch is written to the link: keeps batches in order
+	spare []*batch   // written batches, emptied, for outq to reuse (wmu held)
 }
 
 var errNoAddr = errors.New("stack needs an IPv4 address, such as 10.0.0.1/24")
@@ -82,6 +83,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s := &Stack{
 		ep:        ep,
+		outq:      new(batch),
 		clk:       cfg.Clock,
 		addr:      cfg.Addr.Addr(),
 		bcast:     broadcast(cfg.Addr),
@@ -146,32 +148,42 @@ func (s *Stack) Close() error {
 // unlockAndFlush releases mu and writes the packets produced under it, in
 // order: wmu is taken before mu is let go, so batches cannot overtake.
 func (s *Stack) unlockAndFlush() {
-	if len(s.outq) == 0 {
+	if len(s.outq.pkts) == 0 {
 		s.mu.Unlock()
 		return
 	}
-	q := s.outq
-	s.outq = takeBatch()
 	s.wmu.Lock()
+	q := s.outq
+	s.outq = s.spareBatch()
 	s.mu.Unlock()
-	for i, p := range q {
+	for _, p := range q.pkts {
 		if err := s.ep.WritePacket(p); err != nil {
 			s.stats.OutDiscards.Add(1)
 		}
-		putBuf(p)
-		q[i] = nil
 	}
+	q.empty()
+	s.spare = append(s.spare, q)
 	s.wmu.Unlock()
-	putBatch(q)
 }
 
-// newPacket returns a buffer of n bytes for an outgoing packet.
-func (s *Stack) newPacket(n int) []byte { return getBuf(n) }
+// spareBatch returns an empty batch for outq, one already written if any:
+// the stack's batches and their buffers are its own, so no collection of
+// the heap takes them away and a steady flow allocates nothing (wmu held).
+func (s *Stack) spareBatch() *batch {
+	if n := len(s.spare); n > 0 {
+		b := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+		return b
+	}
+	return new(batch)
+}
 
-// queue adds a finished packet to the output batch (mu held).
-func (s *Stack) queue(p []byte) {
+// packet queues an outgoing packet of n bytes and returns it to be filled
+// (mu held): it goes to the link, in order, once mu is released.
+func (s *Stack) packet(n int) []byte {
 	s.stats.OutRequests.Add(1)
-	s.outq = append(s.outq, p)
+	return s.outq.add(n)
 }
 
 // ipv4Header writes the IPv4 header for a packet of total length n.

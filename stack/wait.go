@@ -7,27 +7,68 @@ import (
 
 // waiter wakes the goroutines blocked on a socket. It is a broadcast:
 // signal wakes every goroutine waiting at the time, and each re-checks its
-// condition under the stack's mutex. (One buffered channel that a signal
-// fills would wake only one of several readers, writers or Accept calls,
-// leaving the others blocked after a Close or with data still readable.)
-// The channel is made when someone first waits, so a socket nobody blocks
-// on costs nothing.
-type waiter struct{ ch chan struct{} }
+// condition under the stack's mutex. (One channel that a signal fills would
+// wake only one of several readers, writers or Accept calls, leaving the
+// others blocked after a Close or with data still readable.)
+//
+// Each blocked goroutine (add, then block) waits on a channel of its own,
+// buffered for the one token a signal sends, taken from a pool and returned
+// after the wait: a Read or Write that blocks allocates nothing in steady
+// state (a channel made per wait and closed by the signal cost an
+// allocation per round trip). A socket nobody blocks on holds an empty list.
+type waiter struct{ chans []chan struct{} }
+
+var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // signal wakes every waiter, if any (mu held).
 func (w *waiter) signal() {
-	if w.ch != nil {
-		close(w.ch)
-		w.ch = nil
+	for i, ch := range w.chans {
+		ch <- struct{}{} // never blocks: each channel is listed once, and the list is emptied here
+		w.chans[i] = nil
 	}
+	w.chans = w.chans[:0]
 }
 
-// c returns the channel to wait on, closed by the next signal (mu held).
-func (w *waiter) c() <-chan struct{} {
-	if w.ch == nil {
-		w.ch = make(chan struct{})
+// add lists a goroutine about to block and returns the channel it waits on
+// with block (mu held).
+func (w *waiter) add() chan struct{} {
+	ch := wakePool.Get().(chan struct{})
+	w.chans = append(w.chans, ch)
+	return ch
+}
+
+// block waits on ch, from add, until the next signal, until dl is closed,
+// or until done is closed; it reports whether done was. Either may be nil.
+// mu, the lock signal is called under, must not be held.
+func (w *waiter) block(mu *sync.Mutex, ch chan struct{}, dl, done <-chan struct{}) (stopped bool) {
+	select {
+	case <-ch:
+		// signal took ch off the list: nothing else refers to it.
+		wakePool.Put(ch)
+		return false
+	case <-dl:
+	case <-done:
+		stopped = true
 	}
-	return w.ch
+	// Woken by something else: ch may still be listed, and a signal may have
+	// come in between. Take it off under mu, then empty it.
+	mu.Lock()
+	for i, c := range w.chans {
+		if c == ch {
+			last := len(w.chans) - 1
+			w.chans[i] = w.chans[last]
+			w.chans[last] = nil
+			w.chans = w.chans[:last]
+			break
+		}
+	}
+	mu.Unlock()
+	select {
+	case <-ch:
+	default:
+	}
+	wakePool.Put(ch)
+	return stopped
 }
 
 // deadline is a settable point in real time after which blocked calls fail

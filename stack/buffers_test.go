@@ -1,0 +1,54 @@
+package stack
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestBatchReusesBuffersAtTheirNewLength: an emptied batch hands its
+// buffers out again, each queued at the length asked for now (a packet
+// queued with the length of an earlier one would go out as garbage), and
+// allocates nothing doing so.
+func TestBatchReusesBuffersAtTheirNewLength(t *testing.T) {
+	b := &batch{}
+	for _, n := range []int{1500, 40, 1500, 60} {
+		b.add(n)
+	}
+	want := []int{40, 1500, 52, 1400}
+	lens := make([]int, 0, len(want))
+	allocs := testing.AllocsPerRun(10, func() {
+		b.empty()
+		for _, n := range want {
+			if p := b.add(n); len(p) != n {
+				t.Fatalf("add(%d) returned %d bytes", n, len(p))
+			}
+		}
+		lens = lens[:0]
+		for _, p := range b.pkts {
+			lens = append(lens, len(p))
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations reusing a batch's buffers, want 0", allocs)
+	}
+	if !slices.Equal(lens, want) {
+		t.Fatalf("queued lengths %v, want %v", lens, want)
+	}
+}
+
+// TestBatchKeepsBoundedBuffers: after a burst, an emptied batch keeps at
+// most keptBatchBytes of buffers.
+func TestBatchKeepsBoundedBuffers(t *testing.T) {
+	b := &batch{}
+	for range 1000 {
+		b.add(1500)
+	}
+	b.empty()
+	kept := 0
+	for _, p := range b.pkts[:cap(b.pkts)] {
+		kept += cap(p)
+	}
+	if kept == 0 || kept > keptBatchBytes {
+		t.Fatalf("an emptied batch keeps %d bytes of buffers, want 1..%d", kept, keptBatchBytes)
+	}
+}
