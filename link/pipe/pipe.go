@@ -63,6 +63,9 @@ type Endpoint struct {
 	started bool         // the delivery goroutine has been started
 	closed  atomic.Bool
 
+	free      []*[]byte // delivered buffers kept for reuse (mu), up to freeLimit bytes
+	freeBytes int
+
 	wake chan struct{} // capacity 1: "pending is not empty"
 	done chan struct{} // closed by Close
 
@@ -182,22 +185,21 @@ func (e *Endpoint) enqueue(pkt []byte, size int) {
 		e.queueFull.Add(1) // full: don't even copy
 		return
 	}
-	buf := e.getBuf(max(size, len(pkt)))
-	n := copy(*buf, pkt)
-
 	e.mu.Lock()
 	switch {
 	case e.closed.Load():
 		e.mu.Unlock()
 		e.detachedDrop.Add(1)
-		e.pool.Put(buf)
 		return
 	case e.queued.Load() >= int64(e.depth):
 		e.mu.Unlock()
 		e.queueFull.Add(1)
-		e.pool.Put(buf)
 		return
 	}
+	// The copy is made under mu: the buffer comes from the free list mu
+	// guards, and the deliverer holds mu only to take the queue.
+	buf := e.getBuf(max(size, len(pkt)))
+	n := copy(*buf, pkt)
 	e.pending = append(e.pending, packet{buf, n})
 	e.queued.Add(1)
 	e.mu.Unlock()
@@ -208,8 +210,26 @@ func (e *Endpoint) enqueue(pkt []byte, size int) {
 	}
 }
 
-// getBuf returns a pooled buffer of length at least size.
+// freeLimit bounds the delivered buffers an endpoint keeps for reuse: the
+// packets of a fast connection's window, not the whole queue's worth of
+// jumbo frames.
+const freeLimit = 16 << 20
+
+// getBuf returns a buffer of length at least size: one this endpoint
+// delivered before, or one from the pool the two ends share (mu held).
+// The endpoint's own free list is what a steady flow lives on: unlike the
+// pool, a collection of the heap does not empty it.
 func (e *Endpoint) getBuf(size int) *[]byte {
+	if n := len(e.free); n > 0 {
+		buf := e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+		e.freeBytes -= cap(*buf)
+		if cap(*buf) >= size {
+			*buf = (*buf)[:cap(*buf)]
+			return buf
+		}
+	}
 	if buf, _ := e.pool.Get().(*[]byte); buf != nil {
 		if cap(*buf) >= size {
 			*buf = (*buf)[:cap(*buf)]
@@ -235,18 +255,33 @@ func (e *Endpoint) deliverLoop() {
 		batch, e.pending = e.pending, batch[:0]
 		e.mu.Unlock()
 
-		for i, p := range batch {
+		for _, p := range batch {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
 				box.d.DeliverPacket((*p.buf)[:p.n])
 				e.delivered.Add(1)
 			} else {
 				e.detachedDrop.Add(1)
 			}
-			e.pool.Put(p.buf)
-			batch[i] = packet{}
 			e.queued.Add(-1)
 		}
+		e.release(batch)
 	}
+}
+
+// release gives the buffers of delivered packets back: to the free list
+// while it is under freeLimit, to the shared pool past it.
+func (e *Endpoint) release(batch []packet) {
+	e.mu.Lock()
+	for i, p := range batch {
+		if e.freeBytes+cap(*p.buf) <= freeLimit {
+			e.free = append(e.free, p.buf)
+			e.freeBytes += cap(*p.buf)
+		} else {
+			e.pool.Put(p.buf)
+		}
+		batch[i] = packet{}
+	}
+	e.mu.Unlock()
 }
 
 // Close stops e's delivery and drops, counting them, the packets still
