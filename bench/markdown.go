@@ -107,7 +107,8 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 		"neither offloads checksums or segmentation. The kernel's loopback does both, so its per-packet work is not comparable; " +
 		"its figures are the bar the issue sets for rr and large-MTU bulk, not a like-for-like stack comparison.\n")
 	p("- Settings are each stack's defaults. gVisor's include SACK, window scaling, 1 MiB send and receive buffers and receive-buffer auto-tuning; " +
-		"synack's include a 256 KiB send buffer and a 64 KiB receive window (no window scaling yet), Reno, no SACK.\n")
+		"synack's include SACK, window scaling, timestamps, CUBIC, delayed ACKs, and send and receive buffers that start at 256 KiB and 128 KiB " +
+		"and auto-tune up to 4 MiB and 6 MiB.\n")
 	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs; scale %d pairs, with %d MiB of bulk and %d round trips measured at each size.\n\n",
 		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips)
 

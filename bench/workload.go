@@ -276,7 +276,7 @@ func bulk(e *env, conns int, total int64) (Sample, error) {
 	defer closeAll(servers)
 
 	per := total / int64(conns)
-	warm := max(chunk, min(per/8, 8<<20))
+	warm := max(chunk, min(per/8, 64<<20))
 	errc := make(chan error, 2*conns)
 	start := make(chan struct{})
 	var warmed, done sync.WaitGroup
