@@ -21,34 +21,46 @@ func Checksum(b []byte, initial uint16) uint16 {
 // (RFC 1071 §2(C): 2^64 ≡ 1 mod 2^16-1). Loads are unaligned-safe on every
 // platform Go supports; the byte offset parity is kept because each step
 // consumes an even number of bytes.
+//
+// The words are loaded little-endian, which needs no byte swap on the
+// machines that matter: the sum of byte-swapped words is the byte-swapped
+// sum (RFC 1071 §2(B)), so acc is swapped in and the result swapped back.
+// Two accumulators let the two carry chains run side by side.
 func sum64(b []byte, acc uint64) uint64 {
-	var c uint64
-	for len(b) >= 32 {
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:24]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:32]), c)
-		b = b[32:]
+	acc = uint64(bits.ReverseBytes16(fold(acc)))
+	var a2, c1, c2 uint64
+	for len(b) >= 64 {
+		acc, c1 = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c1)
+		a2, c2 = bits.Add64(a2, binary.LittleEndian.Uint64(b[8:16]), c2)
+		acc, c1 = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:24]), c1)
+		a2, c2 = bits.Add64(a2, binary.LittleEndian.Uint64(b[24:32]), c2)
+		acc, c1 = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:40]), c1)
+		a2, c2 = bits.Add64(a2, binary.LittleEndian.Uint64(b[40:48]), c2)
+		acc, c1 = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:56]), c1)
+		a2, c2 = bits.Add64(a2, binary.LittleEndian.Uint64(b[56:64]), c2)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		acc, c1 = bits.Add64(acc, binary.LittleEndian.Uint64(b), c1)
 		b = b[8:]
 	}
 	if len(b) >= 4 {
-		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), c)
+		acc, c1 = bits.Add64(acc, uint64(binary.LittleEndian.Uint32(b)), c1)
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), c)
+		acc, c1 = bits.Add64(acc, uint64(binary.LittleEndian.Uint16(b)), c1)
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		acc, c = bits.Add64(acc, uint64(b[0])<<8, c) // RFC 1071 §4.1: pad the odd byte
+		acc, c1 = bits.Add64(acc, uint64(b[0]), c1) // RFC 1071 §4.1: pad the odd byte (low, swapped)
 	}
-	// End-around carry: if adding c overflows again, acc is 0 afterwards,
-	// so the second addition cannot.
-	acc, c = bits.Add64(acc, c, 0)
-	return acc + c
+	// Fold in the second chain and both carries; each end-around carry
+	// leaves a sum that cannot carry again when the carry is added.
+	acc, c := bits.Add64(acc, a2, 0)
+	acc, c = bits.Add64(acc, c1+c2+c, 0) // c1+c2+c <= 3: no overflow
+	acc += c
+	return uint64(bits.ReverseBytes16(fold(acc)))
 }
 
 // fold reduces a 64-bit one's-complement sum to 16 bits.
