@@ -15,25 +15,33 @@ import (
 // buffered for the one token a signal sends, taken from a pool and returned
 // after the wait: a Read or Write that blocks allocates nothing in steady
 // state (a channel made per wait and closed by the signal cost an
-// allocation per round trip). A socket nobody blocks on holds an empty list.
-type waiter struct{ chans []chan struct{} }
+// allocation per round trip). The list is made when someone first waits, so
+// a socket nobody blocks on costs one pointer.
+type waiter struct{ list *[]chan struct{} }
 
 var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // signal wakes every waiter, if any (mu held).
 func (w *waiter) signal() {
-	for i, ch := range w.chans {
-		ch <- struct{}{} // never blocks: each channel is listed once, and the list is emptied here
-		w.chans[i] = nil
+	if w.list == nil {
+		return
 	}
-	w.chans = w.chans[:0]
+	l := *w.list
+	for i, ch := range l {
+		ch <- struct{}{} // never blocks: each channel is listed once, and the list is emptied here
+		l[i] = nil
+	}
+	*w.list = l[:0]
 }
 
 // add lists a goroutine about to block and returns the channel it waits on
 // with block (mu held).
 func (w *waiter) add() chan struct{} {
+	if w.list == nil {
+		w.list = new([]chan struct{})
+	}
 	ch := wakePool.Get().(chan struct{})
-	w.chans = append(w.chans, ch)
+	*w.list = append(*w.list, ch)
 	return ch
 }
 
@@ -53,12 +61,13 @@ func (w *waiter) block(mu *sync.Mutex, ch chan struct{}, dl, done <-chan struct{
 	// Woken by something else: ch may still be listed, and a signal may have
 	// come in between. Take it off under mu, then empty it.
 	mu.Lock()
-	for i, c := range w.chans {
+	l := *w.list
+	for i, c := range l {
 		if c == ch {
-			last := len(w.chans) - 1
-			w.chans[i] = w.chans[last]
-			w.chans[last] = nil
-			w.chans = w.chans[:last]
+			last := len(l) - 1
+			l[i] = l[last]
+			l[last] = nil
+			*w.list = l[:last]
 			break
 		}
 	}
