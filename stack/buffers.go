@@ -1,5 +1,10 @@
 package stack
 
+import (
+	"slices"
+	"sync"
+)
+
 // Output batches: the packets made under the stack's lock, written to the
 // link in order after it is released. A batch keeps its packet buffers when
 // it is written and emptied, and the stack keeps its batches (Stack.spare),
@@ -10,16 +15,57 @@ package stack
 // usual MTU fits, and a larger one gets a buffer of its own size.
 const packetCap = 2048
 
-// keptBatchBytes bounds the buffer memory an emptied batch keeps. One ACK
-// that opens a wide window can release over a thousand segments at once
-// (seen: 1,400 at MTU 1500), and a batch that let those buffers go would
-// allocate them again at the next such burst; past this bound it does. A
-// stack has two or three batches, so it holds at most some megabytes for
-// good: about what a network card's rings hold.
-const keptBatchBytes = 4 << 20
+// keptBatchBytes bounds the buffers an emptied batch keeps in its own
+// slots: the usual flush, a few dozen segments, reuses them without a lock.
+// The rest go to the stack's bufStore, which every batch draws on when its
+// own run out: one ACK that opens a wide window can release over a
+// thousand segments at once (seen: 1,400 at MTU 1500), and whichever batch
+// takes that burst finds the buffers the last one used.
+const keptBatchBytes = 256 << 10
+
+// storeLimit bounds the buffers a stack keeps beyond its batches' own: a
+// window's worth of full segments, about what a network card's rings hold.
+const storeLimit = 4 << 20
 
 type batch struct {
-	pkts [][]byte // pkts[:len] are queued; pkts[len:cap] are spare buffers
+	pkts  [][]byte  // pkts[:len] are queued; pkts[len:cap] are spare buffers
+	store *bufStore // the stack's shared spares
+}
+
+// bufStore holds packet buffers shared by a stack's batches.
+type bufStore struct {
+	mu    sync.Mutex
+	bufs  [][]byte
+	bytes int
+}
+
+// get returns a kept buffer of capacity at least n, or nil.
+func (s *bufStore) get(n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := len(s.bufs); k > 0; k-- {
+		p := s.bufs[k-1]
+		s.bufs[k-1] = nil
+		s.bufs = s.bufs[:k-1]
+		s.bytes -= cap(p)
+		if cap(p) >= n {
+			return p
+		}
+	}
+	return nil
+}
+
+// put keeps the buffers in ps up to storeLimit.
+func (s *bufStore) put(ps [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range ps {
+		if s.bytes+cap(p) > storeLimit {
+			return
+		}
+		s.bufs = append(s.bufs, p)
+		s.bytes += cap(p)
+	}
 }
 
 // add queues a packet of n bytes and returns it for the caller to fill
@@ -33,13 +79,19 @@ func (b *batch) add(n int) []byte {
 			return b.pkts[i]
 		}
 	}
-	p := make([]byte, n, max(n, packetCap))
-	b.pkts = append(b.pkts, p)
-	return p
+	var p []byte
+	if b.store != nil {
+		p = b.store.get(n)
+	}
+	if p == nil {
+		p = make([]byte, n, max(n, packetCap))
+	}
+	b.pkts = append(b.pkts, p[:n])
+	return b.pkts[i]
 }
 
 // empty drops the queued packets, keeping their buffers as spares up to
-// keptBatchBytes.
+// keptBatchBytes and handing the rest to the store.
 func (b *batch) empty() {
 	all, kept := b.pkts[:cap(b.pkts)], 0
 	for i, p := range all {
@@ -47,7 +99,14 @@ func (b *batch) empty() {
 			break // buffers fill the slots in order: none beyond
 		}
 		if kept += cap(p); kept > keptBatchBytes {
-			clear(all[i:])
+			rest := all[i:]
+			if end := slices.IndexFunc(rest, func(p []byte) bool { return p == nil }); end >= 0 {
+				rest = rest[:end]
+			}
+			if b.store != nil {
+				b.store.put(rest)
+			}
+			clear(rest)
 			break
 		}
 	}

@@ -37,9 +37,11 @@ func TestBatchReusesBuffersAtTheirNewLength(t *testing.T) {
 }
 
 // TestBatchKeepsBoundedBuffers: after a burst, an emptied batch keeps at
-// most keptBatchBytes of buffers.
+// most keptBatchBytes of buffers in its slots and hands the rest to the
+// store, where another batch's burst finds them without allocating.
 func TestBatchKeepsBoundedBuffers(t *testing.T) {
-	b := &batch{}
+	store := &bufStore{}
+	b := &batch{store: store}
 	for range 1000 {
 		b.add(1500)
 	}
@@ -50,5 +52,21 @@ func TestBatchKeepsBoundedBuffers(t *testing.T) {
 	}
 	if kept == 0 || kept > keptBatchBytes {
 		t.Fatalf("an emptied batch keeps %d bytes of buffers, want 1..%d", kept, keptBatchBytes)
+	}
+	if store.bytes == 0 || store.bytes > storeLimit {
+		t.Fatalf("the store holds %d bytes after the burst, want 1..%d", store.bytes, storeLimit)
+	}
+	stored := map[*byte]bool{}
+	for _, p := range store.bufs {
+		stored[&p[:1][0]] = true
+	}
+	other := &batch{store: store}
+	for range len(stored) {
+		if p := other.add(1500); !stored[&p[0]] {
+			t.Fatal("a burst allocated a buffer while the store had one")
+		}
+	}
+	if store.bytes != 0 {
+		t.Fatalf("the store still holds %d bytes after a burst drew on all of it", store.bytes)
 	}
 }

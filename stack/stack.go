@@ -59,6 +59,7 @@ type Stack struct {
 
 	wmu   sync.Mutex // held while a batch is written to the link: keeps batches in order
 	spare []*batch   // written batches, emptied, for outq to reuse (wmu held)
+	store bufStore   // packet buffers the batches share
 }
 
 var errNoAddr = errors.New("stack needs an IPv4 address, such as 10.0.0.1/24")
@@ -83,7 +84,6 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s := &Stack{
 		ep:        ep,
-		outq:      new(batch),
 		clk:       cfg.Clock,
 		addr:      cfg.Addr.Addr(),
 		bcast:     broadcast(cfg.Addr),
@@ -93,6 +93,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
 	}
 	s.ports.init()
+	s.outq = &batch{store: &s.store}
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
 	if cfg.Trace != nil {
 		s.tcp.Trace = stamper{cfg.Trace, cfg.Clock}
@@ -176,7 +177,7 @@ func (s *Stack) spareBatch() *batch {
 		s.spare = s.spare[:n-1]
 		return b
 	}
-	return new(batch)
+	return &batch{store: &s.store}
 }
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
