@@ -58,7 +58,7 @@ type Stack struct {
 	closed    bool
 
 	wmu   sync.Mutex // held while a batch is written to the link: keeps batches in order
-	spare []*batch   // written batches, emptied, for outq to reuse (wmu held)
+	spare *batch     // the batch last written, emptied, for outq to reuse (wmu held)
 	store bufStore   // packet buffers the batches share
 }
 
@@ -163,18 +163,18 @@ func (s *Stack) unlockAndFlush() {
 		}
 	}
 	q.empty()
-	s.spare = append(s.spare, q)
+	s.spare = q
 	s.wmu.Unlock()
 }
 
-// spareBatch returns an empty batch for outq, one already written if any:
-// the stack's batches and their buffers are its own, so no collection of
-// the heap takes them away and a steady flow allocates nothing (wmu held).
+// spareBatch returns an empty batch for outq: the one last written, if
+// any (wmu held). outq is swapped only under wmu and the written batch is
+// back before wmu is let go, so a stack has just two batches, taking turns;
+// they and their buffers are its own, so no collection of the heap takes
+// them away and a steady flow allocates nothing.
 func (s *Stack) spareBatch() *batch {
-	if n := len(s.spare); n > 0 {
-		b := s.spare[n-1]
-		s.spare[n-1] = nil
-		s.spare = s.spare[:n-1]
+	if b := s.spare; b != nil {
+		s.spare = nil
 		return b
 	}
 	return &batch{store: &s.store}
