@@ -21,6 +21,15 @@ type byteQueue struct {
 	head  int      // index in st.b of the first queued byte
 	n     int      // queued bytes
 	limit int      // most bytes it may hold
+
+	// high is the most bytes queued since the queue last drained, and
+	// last the larger of what high was when it did and half the last
+	// before: a queue that drains and refills (a bulk reader, a sender
+	// whose every byte gets acknowledged) takes storage for its recent
+	// fills at once, rather than doubling its way up again and copying its
+	// bytes at every step, and one that turns to small messages lets go
+	// of the large size within a few of them.
+	high, last int32
 }
 
 // Len is the number of queued bytes.
@@ -76,6 +85,7 @@ func (q *byteQueue) Put(p []byte) {
 	c := copy(buf[tail:], p)
 	copy(buf, p[c:])
 	q.n += len(p)
+	q.high = max(q.high, int32(q.n))
 }
 
 // minQueueStorage is the smallest storage a queue takes.
@@ -84,7 +94,7 @@ const minQueueStorage = 4 << 10
 // grow moves the queue into storage for at least need bytes: double the
 // current storage (as appending would), within the limit, at least need.
 func (q *byteQueue) grow(need int) {
-	size := minQueueStorage
+	size := max(minQueueStorage, int(q.last))
 	if q.st != nil {
 		size = 2 * len(q.st.b)
 	}
@@ -112,6 +122,7 @@ func (q *byteQueue) Discard(n int) {
 	q.n -= n
 	if q.n <= 0 {
 		q.n, q.head = 0, 0
+		q.last, q.high = max(q.high, q.last/2), 0
 		if q.st != nil && len(q.st.b) > keptStorage {
 			putStorage(q.st)
 			q.st = nil
@@ -138,7 +149,7 @@ func (q *byteQueue) Reset() {
 	if q.st != nil {
 		putStorage(q.st)
 	}
-	*q = byteQueue{limit: q.limit}
+	*q = byteQueue{limit: q.limit, last: q.last}
 }
 
 // storage is a queue's memory. The pools hold *storage, a pointer, so

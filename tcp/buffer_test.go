@@ -86,6 +86,29 @@ func TestByteQueueStorage(t *testing.T) {
 	}
 }
 
+// TestByteQueueRefillsAtLastSize: a queue that drained after holding
+// 300 KiB takes storage for 300 KiB with its next first byte, so refilling
+// never doubles its way up (and copies) again; once small fills have
+// drained, the next storage is small again.
+func TestByteQueueRefillsAtLastSize(t *testing.T) {
+	q := byteQueue{limit: 4 << 20}
+	for range 3 {
+		q.Put(make([]byte, 100<<10))
+	}
+	q.Discard(q.Len())
+	q.Put(make([]byte, 1))
+	if got, _ := storageClass(300 << 10); len(q.st.b) != got {
+		t.Fatalf("storage after a 300 KiB fill drained: %d bytes, want %d", len(q.st.b), got)
+	}
+	for range 8 { // each drain halves the remembered size
+		q.Discard(1)
+		q.Put(make([]byte, 1))
+	}
+	if len(q.st.b) > keptStorage {
+		t.Fatalf("storage after 1-byte fills drained: %d bytes, want at most %d", len(q.st.b), keptStorage)
+	}
+}
+
 // TestStorageClass: sizes round up to the next power of two or
 // three-quarters of one, never by more than a third.
 func TestStorageClass(t *testing.T) {
