@@ -91,12 +91,17 @@ func (q *byteQueue) Put(p []byte) {
 // minQueueStorage is the smallest storage a queue takes.
 const minQueueStorage = 4 << 10
 
-// grow moves the queue into storage for at least need bytes: double the
-// current storage (as appending would), within the limit, at least need.
+// grow moves the queue into storage for at least need bytes. A fill's
+// first storage is sized for the queue's recent fills (last); a queue that
+// outgrows it within the fill takes storage for its whole limit at once,
+// which it has promised (the window advertised, the bytes Write may queue),
+// so a fill moves its bytes at most once: a bulk receiver whose reader
+// falls behind fills megabytes, and doubling its way there copied them
+// again at every step.
 func (q *byteQueue) grow(need int) {
 	size := max(minQueueStorage, int(q.last))
 	if q.st != nil {
-		size = 2 * len(q.st.b)
+		size = q.limit
 	}
 	size = max(min(size, q.limit), need)
 	st := getStorage(size)

@@ -109,6 +109,26 @@ func TestByteQueueRefillsAtLastSize(t *testing.T) {
 	}
 }
 
+// TestByteQueueOutgrownTakesLimit: a queue that outgrows its first
+// storage within a fill moves to storage for its whole limit, so the bytes
+// of a fill are copied at most once however far it grows.
+func TestByteQueueOutgrownTakesLimit(t *testing.T) {
+	q := byteQueue{limit: 1 << 20}
+	moves, st := 0, (*storage)(nil)
+	for q.Free() > 0 {
+		q.Append(make([]byte, 5000))
+		if q.st != st {
+			if st != nil {
+				moves++
+			}
+			st = q.st
+		}
+	}
+	if moves != 1 || len(q.st.b) != 1<<20 {
+		t.Fatalf("a fill to the limit moved %d times, into %d bytes; want once, into the limit", moves, len(q.st.b))
+	}
+}
+
 // TestStorageClass: sizes round up to the next power of two or
 // three-quarters of one, never by more than a third.
 func TestStorageClass(t *testing.T) {
