@@ -29,7 +29,8 @@ const nicID tcpip.NICID = 1
 // one endpoint's outbound queue into the other's InjectInbound. With copy
 // false a packet is handed over as netstack's own loopback does
 // (CloneToInbound: the receiver shares the sender's buffer); with copy true
-// its bytes are copied into a new buffer, as synack's pipe does.
+// its bytes are copied into a new buffer, as a link that cannot take
+// buffers over must (synack's pipe with WritePacket rather than WriteOwned).
 func GVisorTarget(copy bool) Target {
 	link := "channel endpoints pumped by a goroutine per direction, queue 4096 packets, buffers shared (CloneToInbound)"
 	if copy {

@@ -58,6 +58,22 @@ type Endpoint interface {
 	Close() error
 }
 
+// HandOff is implemented by an Endpoint that can take a packet's buffer
+// over instead of copying it, as an in-memory link can: the writer builds
+// the packet in a buffer from NewBuffer and gives it away with WriteOwned.
+// The stack uses it when its Endpoint has it, and WritePacket otherwise;
+// wrappers need not implement it.
+type HandOff interface {
+	// NewBuffer returns a buffer of length n for an outbound packet. It is
+	// the caller's until it passes it to WriteOwned.
+	NewBuffer(n int) []byte
+
+	// WriteOwned sends pkt, a buffer from NewBuffer (it may be shortened),
+	// and takes it over: the caller must not touch it again, whatever the
+	// result. Errors are those of WritePacket.
+	WriteOwned(pkt []byte) error
+}
+
 // Dispatcher receives the packets an Endpoint delivers. The stack is the
 // usual Dispatcher.
 type Dispatcher interface {

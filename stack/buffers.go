@@ -3,13 +3,16 @@ package stack
 import (
 	"slices"
 	"sync"
+
+	"github.com/synack-net/synack/link"
 )
 
 // Output batches: the packets made under the stack's lock, written to the
 // link in order after it is released. A batch keeps its packet buffers when
 // it is written and emptied, and the stack keeps its batches (Stack.spare),
 // so a steady flow reuses the same buffers and the hot path allocates
-// nothing.
+// nothing. A link that takes buffers over (link.HandOff) provides them
+// instead, and the batch keeps none.
 
 // packetCap is the capacity of a new packet buffer: a full segment at the
 // usual MTU fits, and a larger one gets a buffer of its own size.
@@ -30,6 +33,11 @@ const storeLimit = 4 << 20
 type batch struct {
 	pkts  [][]byte  // pkts[:len] are queued; pkts[len:cap] are spare buffers
 	store *bufStore // the stack's shared spares
+
+	// handoff, when the link takes buffers over (link.HandOff), is where
+	// packet buffers come from; they leave with the packets, so the batch
+	// keeps none.
+	handoff link.HandOff
 }
 
 // bufStore holds packet buffers shared by a stack's batches.
@@ -71,6 +79,11 @@ func (s *bufStore) put(ps [][]byte) {
 // add queues a packet of n bytes and returns it for the caller to fill
 // before the batch is written.
 func (b *batch) add(n int) []byte {
+	if b.handoff != nil {
+		p := b.handoff.NewBuffer(n)
+		b.pkts = append(b.pkts, p)
+		return p
+	}
 	i := len(b.pkts)
 	if i < cap(b.pkts) {
 		if p := b.pkts[:i+1][i]; cap(p) >= n {
@@ -93,6 +106,11 @@ func (b *batch) add(n int) []byte {
 // empty drops the queued packets, keeping their buffers as spares up to
 // keptBatchBytes and handing the rest to the store.
 func (b *batch) empty() {
+	if b.handoff != nil {
+		clear(b.pkts) // written: the link's now
+		b.pkts = b.pkts[:0]
+		return
+	}
 	all, kept := b.pkts[:cap(b.pkts)], 0
 	for i, p := range all {
 		if p == nil {

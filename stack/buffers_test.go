@@ -70,3 +70,36 @@ func TestBatchKeepsBoundedBuffers(t *testing.T) {
 		t.Fatalf("the store still holds %d bytes after a burst drew on all of it", store.bytes)
 	}
 }
+
+// handOffLink records the buffers it hands out.
+type handOffLink struct{ given [][]byte }
+
+func (h *handOffLink) NewBuffer(n int) []byte {
+	p := make([]byte, n)
+	h.given = append(h.given, p)
+	return p
+}
+
+func (h *handOffLink) WriteOwned([]byte) error { return nil }
+
+// TestBatchHandOffKeepsNothing: on a link that takes buffers over, every
+// packet is built in a buffer from the link, and an emptied batch keeps
+// none of them (they are the link's once written).
+func TestBatchHandOffKeepsNothing(t *testing.T) {
+	h := &handOffLink{}
+	b := &batch{store: &bufStore{}, handoff: h}
+	for _, n := range []int{1500, 40} {
+		if p := b.add(n); len(p) != n || &p[0] != &h.given[len(h.given)-1][0] {
+			t.Fatalf("add(%d) did not return the link's buffer", n)
+		}
+	}
+	b.empty()
+	for i, p := range b.pkts[:cap(b.pkts)] {
+		if p != nil {
+			t.Fatalf("slot %d still holds a buffer the link owns", i)
+		}
+	}
+	if len(b.store.bufs) != 0 {
+		t.Fatal("the link's buffers went to the stack's store")
+	}
+}

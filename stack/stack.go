@@ -37,6 +37,7 @@ type Config struct {
 // Stack is one host: an address on one link, and its sockets.
 type Stack struct {
 	ep    link.Endpoint
+	hand  link.HandOff // ep, when it takes packet buffers over; else nil
 	clk   clock.Clock
 	addr  netip.Addr
 	bcast netip.Addr // the directed broadcast address of the link's prefix
@@ -93,7 +94,8 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
 	}
 	s.ports.init()
-	s.outq = &batch{store: &s.store}
+	s.hand, _ = ep.(link.HandOff)
+	s.outq = s.newBatch()
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
 	if cfg.Trace != nil {
 		s.tcp.Trace = stamper{cfg.Trace, cfg.Clock}
@@ -158,7 +160,13 @@ func (s *Stack) unlockAndFlush() {
 	s.outq = s.spareBatch()
 	s.mu.Unlock()
 	for _, p := range q.pkts {
-		if err := s.ep.WritePacket(p); err != nil {
+		var err error
+		if s.hand != nil {
+			err = s.hand.WriteOwned(p)
+		} else {
+			err = s.ep.WritePacket(p)
+		}
+		if err != nil {
 			s.stats.OutDiscards.Add(1)
 		}
 	}
@@ -177,8 +185,10 @@ func (s *Stack) spareBatch() *batch {
 		s.spare = nil
 		return b
 	}
-	return &batch{store: &s.store}
+	return s.newBatch()
 }
+
+func (s *Stack) newBatch() *batch { return &batch{store: &s.store, handoff: s.hand} }
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
 // (mu held): it goes to the link, in order, once mu is released.

@@ -5,10 +5,12 @@
 //
 // Each Endpoint owns a bounded inbound queue and one delivery goroutine,
 // started by the first Attach and ended by Close, that drains the queue in
-// order. WritePacket copies the packet into a pooled buffer sized to the
-// MTU and appends it to the peer's queue; it never blocks and never calls a
-// Dispatcher. A burst of packets is drained in one wakeup, and in steady
-// state no memory is allocated per packet.
+// order. WritePacket copies the packet into a buffer sized to the MTU and
+// appends it to the peer's queue; WriteOwned (link.HandOff) queues the
+// writer's own buffer, from NewBuffer, without a copy. Neither blocks or
+// calls a Dispatcher. Delivered buffers go back to the receiving end's free
+// list, which the writes to it draw on, so a burst of packets is drained in
+// one wakeup and in steady state no memory is allocated per packet.
 package pipe
 
 import (
@@ -49,7 +51,6 @@ type Stats struct {
 // for concurrent use.
 type Endpoint struct {
 	peer  *Endpoint
-	pool  *sync.Pool // of *[]byte, shared by both ends
 	mtu   atomic.Int64
 	depth int
 
@@ -58,12 +59,12 @@ type Endpoint struct {
 	// mu guards pending and started, and serializes the writes of closed
 	// with the queue's updates; closed and queued are also read without it.
 	mu      sync.Mutex
-	pending []packet     // written by the peer, not yet taken by the deliverer
+	pending [][]byte     // written by the peer, not yet taken by the deliverer
 	queued  atomic.Int64 // len(pending) plus the taken batch not yet delivered
 	started bool         // the delivery goroutine has been started
 	closed  atomic.Bool
 
-	free      []*[]byte // delivered buffers kept for reuse (mu), up to freeLimit bytes
+	free      [][]byte // delivered buffers kept for reuse (mu), up to freeLimit bytes
 	freeBytes int
 
 	wake chan struct{} // capacity 1: "pending is not empty"
@@ -73,15 +74,12 @@ type Endpoint struct {
 	tooBig, queueFull, detachedDrop atomic.Uint64
 }
 
-var _ link.Endpoint = (*Endpoint)(nil)
+var (
+	_ link.Endpoint = (*Endpoint)(nil)
+	_ link.HandOff  = (*Endpoint)(nil)
+)
 
 type dispatcherBox struct{ d link.Dispatcher }
-
-// packet is a queued copy: buf[:n] of a pooled buffer.
-type packet struct {
-	buf *[]byte
-	n   int
-}
 
 // New returns two joined endpoints with the given MTU and queues of
 // DefaultQueueDepth packets: a packet written to a is delivered to b's
@@ -96,16 +94,14 @@ func NewWithQueue(mtu, depth int) (a, b *Endpoint) {
 	if depth <= 0 {
 		depth = DefaultQueueDepth
 	}
-	pool := new(sync.Pool)
-	a = newEndpoint(mtu, depth, pool)
-	b = newEndpoint(mtu, depth, pool)
+	a = newEndpoint(mtu, depth)
+	b = newEndpoint(mtu, depth)
 	a.peer, b.peer = b, a
 	return a, b
 }
 
-func newEndpoint(mtu, depth int, pool *sync.Pool) *Endpoint {
+func newEndpoint(mtu, depth int) *Endpoint {
 	e := &Endpoint{
-		pool:  pool,
 		depth: depth,
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -162,45 +158,72 @@ func (e *Endpoint) Attach(d link.Dispatcher) {
 // nil, as a real link would. It returns ErrTooBig if len(pkt) > MTU() and
 // ErrClosed after Close.
 func (e *Endpoint) WritePacket(pkt []byte) error {
+	return e.write(pkt, false)
+}
+
+// NewBuffer returns a buffer of n bytes for a packet to write with
+// WriteOwned: one the peer has delivered before, when it has one.
+func (e *Endpoint) NewBuffer(n int) []byte {
+	p := e.peer
+	p.mu.Lock()
+	buf := p.getBuf(max(n, e.MTU()))
+	p.mu.Unlock()
+	return buf[:n]
+}
+
+// WriteOwned is WritePacket without the copy: pkt, from NewBuffer, is
+// queued for the peer as it is and belongs to the pipe from now on.
+func (e *Endpoint) WriteOwned(pkt []byte) error {
+	return e.write(pkt, true)
+}
+
+func (e *Endpoint) write(pkt []byte, owned bool) error {
 	if e.closed.Load() {
+		e.peer.putBack(pkt, owned)
 		return link.ErrClosed
 	}
 	if len(pkt) > e.MTU() {
 		e.tooBig.Add(1)
+		e.peer.putBack(pkt, owned)
 		return link.ErrTooBig
 	}
 	e.sent.Add(1)
-	e.peer.enqueue(pkt, e.MTU())
+	e.peer.enqueue(pkt, owned, e.MTU())
 	return nil
 }
 
-// enqueue copies pkt into a pooled buffer of at least size bytes and
-// appends it to e's inbound queue, or counts the drop.
-func (e *Endpoint) enqueue(pkt []byte, size int) {
-	if b := e.d.Load(); b == nil {
-		e.detachedDrop.Add(1) // nobody to deliver to: don't queue
-		return
+// putBack keeps an owned buffer that was not queued, for reuse.
+func (e *Endpoint) putBack(pkt []byte, owned bool) {
+	if owned {
+		e.mu.Lock()
+		e.keep(pkt)
+		e.mu.Unlock()
 	}
-	if e.queued.Load() >= int64(e.depth) {
-		e.queueFull.Add(1) // full: don't even copy
-		return
-	}
+}
+
+// enqueue appends pkt to e's inbound queue, or counts the drop: the buffer
+// itself when it is owned, else a copy in a buffer of at least size bytes.
+func (e *Endpoint) enqueue(pkt []byte, owned bool, size int) {
 	e.mu.Lock()
 	switch {
-	case e.closed.Load():
+	case e.closed.Load() || e.d.Load() == nil:
+		e.keepIf(pkt, owned)
 		e.mu.Unlock()
-		e.detachedDrop.Add(1)
+		e.detachedDrop.Add(1) // nobody to deliver to: don't queue
 		return
 	case e.queued.Load() >= int64(e.depth):
+		e.keepIf(pkt, owned)
 		e.mu.Unlock()
 		e.queueFull.Add(1)
 		return
 	}
-	// The copy is made under mu: the buffer comes from the free list mu
-	// guards, and the deliverer holds mu only to take the queue.
-	buf := e.getBuf(max(size, len(pkt)))
-	n := copy(*buf, pkt)
-	e.pending = append(e.pending, packet{buf, n})
+	if !owned {
+		// The copy is made under mu: the buffer comes from the free list
+		// mu guards, and the deliverer holds mu only to take the queue.
+		buf := e.getBuf(max(size, len(pkt)))
+		pkt = buf[:copy(buf, pkt)]
+	}
+	e.pending = append(e.pending, pkt)
 	e.queued.Add(1)
 	e.mu.Unlock()
 
@@ -212,39 +235,46 @@ func (e *Endpoint) enqueue(pkt []byte, size int) {
 
 // freeLimit bounds the delivered buffers an endpoint keeps for reuse: the
 // packets of a fast connection's window, not the whole queue's worth of
-// jumbo frames.
+// jumbo frames. Past it they are left to the collector.
 const freeLimit = 16 << 20
 
-// getBuf returns a buffer of length at least size: one this endpoint
-// delivered before, or one from the pool the two ends share (mu held).
-// The endpoint's own free list is what a steady flow lives on: unlike the
-// pool, a collection of the heap does not empty it.
-func (e *Endpoint) getBuf(size int) *[]byte {
+// getBuf returns a buffer of length at least size, one this endpoint
+// delivered before if it has one (mu held). The free list is what a steady
+// flow lives on: unlike a sync.Pool, a collection of the heap does not
+// empty it.
+func (e *Endpoint) getBuf(size int) []byte {
 	if n := len(e.free); n > 0 {
 		buf := e.free[n-1]
 		e.free[n-1] = nil
 		e.free = e.free[:n-1]
-		e.freeBytes -= cap(*buf)
-		if cap(*buf) >= size {
-			*buf = (*buf)[:cap(*buf)]
-			return buf
-		}
-	}
-	if buf, _ := e.pool.Get().(*[]byte); buf != nil {
-		if cap(*buf) >= size {
-			*buf = (*buf)[:cap(*buf)]
-			return buf
+		e.freeBytes -= cap(buf)
+		if cap(buf) >= size {
+			return buf[:cap(buf)]
 		}
 		// Too small after an MTU increase: let it go, allocate afresh.
 	}
-	b := make([]byte, size)
-	return &b
+	return make([]byte, size)
+}
+
+// keep puts buf on the free list while it is under freeLimit (mu held).
+func (e *Endpoint) keep(buf []byte) {
+	if e.freeBytes+cap(buf) <= freeLimit {
+		e.free = append(e.free, buf)
+		e.freeBytes += cap(buf)
+	}
+}
+
+// keepIf keeps buf if it is owned (mu held).
+func (e *Endpoint) keepIf(buf []byte, owned bool) {
+	if owned {
+		e.keep(buf)
+	}
 }
 
 // deliverLoop is e's delivery goroutine: it waits for a wakeup, takes every
 // pending packet at once and hands them to the Dispatcher in order.
 func (e *Endpoint) deliverLoop() {
-	var batch []packet
+	var batch [][]byte
 	for {
 		select {
 		case <-e.done:
@@ -257,7 +287,7 @@ func (e *Endpoint) deliverLoop() {
 
 		for _, p := range batch {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
-				box.d.DeliverPacket((*p.buf)[:p.n])
+				box.d.DeliverPacket(p)
 				e.delivered.Add(1)
 			} else {
 				e.detachedDrop.Add(1)
@@ -268,18 +298,12 @@ func (e *Endpoint) deliverLoop() {
 	}
 }
 
-// release gives the buffers of delivered packets back: to the free list
-// while it is under freeLimit, to the shared pool past it.
-func (e *Endpoint) release(batch []packet) {
+// release gives the buffers of delivered packets back to the free list.
+func (e *Endpoint) release(batch [][]byte) {
 	e.mu.Lock()
 	for i, p := range batch {
-		if e.freeBytes+cap(*p.buf) <= freeLimit {
-			e.free = append(e.free, p.buf)
-			e.freeBytes += cap(*p.buf)
-		} else {
-			e.pool.Put(p.buf)
-		}
-		batch[i] = packet{}
+		e.keep(p)
+		batch[i] = nil
 	}
 	e.mu.Unlock()
 }
@@ -302,9 +326,6 @@ func (e *Endpoint) Close() error {
 	close(e.done)
 	e.mu.Unlock()
 
-	for _, p := range pending {
-		e.detachedDrop.Add(1)
-		e.pool.Put(p.buf)
-	}
+	e.detachedDrop.Add(uint64(len(pending)))
 	return nil
 }

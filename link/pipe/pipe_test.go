@@ -417,9 +417,6 @@ func TestPipeCloseEndsGoroutines(t *testing.T) {
 }
 
 func TestPipeSteadyStateAllocatesNothing(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items at random under -race")
-	}
 	a, b := New(1500)
 	defer a.Close()
 	defer b.Close()

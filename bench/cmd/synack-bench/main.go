@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	runs := fs.Int("runs", 3, "runs of each workload on each target (the table shows medians)")
 	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale)")
 	targets := fs.String("targets", "synack,gvisor,kernel", "comma-separated targets, in the order each run measures them")
-	gvisorCopy := fs.Bool("gvisor-copy", false, "copy each packet on gVisor's link as synack's pipe does, instead of sharing the buffer")
+	gvisorCopy := fs.Bool("gvisor-copy", false, "copy each packet on gVisor's link, as a link that cannot take buffers over must, instead of sharing the buffer")
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit on one run of one workload on one target")
 	markdown := fs.String("markdown", "", "also write the results as Markdown (BENCHMARKS.md) to this file")
 	profile := fs.String("profile", "", "write CPU and allocation profiles of each workload's first run on each target to this directory")

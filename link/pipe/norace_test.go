@@ -1,5 +1,0 @@
-//go:build !race
-
-package pipe
-
-const raceEnabled = false
