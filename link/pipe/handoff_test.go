@@ -34,13 +34,14 @@ func TestPipeWriteOwnedDeliversTheBuffer(t *testing.T) {
 	}
 	copy(pkt, numbered(1, 100))
 	first := &pkt[0]
+	kept := b.freeCount()
 	if err := a.WriteOwned(pkt); err != nil {
 		t.Fatal(err)
 	}
 	if at := <-seen; at != first || !bytes.Equal(got, numbered(1, 100)) {
 		t.Fatalf("delivered %d bytes at %p, want the 100 written at %p", len(got), at, first)
 	}
-	waitFor(t, "the buffer back on b's free list", func() bool { return b.freeCount() == 1 })
+	waitFor(t, "the buffer back on b's free list", func() bool { return b.freeCount() == kept+1 })
 	if next := a.NewBuffer(60); &next[0] != first {
 		t.Fatal("NewBuffer did not reuse the delivered buffer")
 	}
@@ -81,6 +82,36 @@ func TestPipeWriteOwnedRefusedKeepsBuffer(t *testing.T) {
 	waitFor(t, "delivery", func() bool { return b.Stats().Delivered == 1 })
 	a.Close()
 	refused("closed", 10, link.ErrClosed)
+}
+
+// TestPipeBuffersComeInSlabs: a pipe out of buffers allocates several at
+// once, so a window that opens wide costs a few allocations, not one per
+// packet.
+func TestPipeBuffersComeInSlabs(t *testing.T) {
+	a, b := New(1500)
+	defer a.Close()
+	defer b.Close()
+	held := make([][]byte, 0, 1000)
+	allocs := testing.AllocsPerRun(1, func() {
+		for range 1000 {
+			held = append(held, a.NewBuffer(1500))
+		}
+	})
+	if allocs > 1000/32 {
+		t.Fatalf("%v allocations for 1000 new buffers, want at most %d", allocs, 1000/32)
+	}
+	seen := map[*byte]bool{}
+	for _, p := range held {
+		if len(p) != 1500 || seen[&p[0]] {
+			t.Fatal("two buffers handed out share memory")
+		}
+		seen[&p[0]] = true
+	}
+	for i := 1; i < len(held); i++ {
+		if cap(held[i-1]) != 1500 {
+			t.Fatalf("a buffer's capacity is %d: appending to it would write into the next", cap(held[i-1]))
+		}
+	}
 }
 
 // TestPipeWriteOwnedAllocatesNothing: in steady state a packet written

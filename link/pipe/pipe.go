@@ -253,7 +253,25 @@ func (e *Endpoint) getBuf(size int) []byte {
 		}
 		// Too small after an MTU increase: let it go, allocate afresh.
 	}
-	return make([]byte, size)
+	return e.slab(size)
+}
+
+// slabBytes is about how much memory one allocation of new buffers takes.
+const slabBytes = 256 << 10
+
+// slab allocates several buffers of size bytes at once, up to 64 of them
+// in about slabBytes, returns one and puts the rest on the free list (mu
+// held): a flow whose packets in flight reach a new peak, as a window
+// that opens does, grows its buffers in a few allocations rather than one
+// per packet.
+func (e *Endpoint) slab(size int) []byte {
+	k := min(max(slabBytes/size, 1), 64)
+	mem := make([]byte, k*size)
+	for i := 1; i < k && e.freeBytes+size <= freeLimit; i++ {
+		e.free = append(e.free, mem[i*size:(i+1)*size:(i+1)*size])
+		e.freeBytes += size
+	}
+	return mem[:size:size]
 }
 
 // keep puts buf on the free list while it is under freeLimit (mu held).
