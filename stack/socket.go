@@ -56,27 +56,13 @@ func (c *TCPConn) kick(w *waiter) {
 
 // Read reads received bytes into p, blocking until some arrive, the peer
 // closes (io.EOF), the connection fails, or the read deadline passes.
-// While it blocks, p is lent to the engine (PostRead), which copies text
-// arriving in order straight into it.
 func (c *TCPConn) Read(p []byte) (int, error) {
 	s := c.s
-	posted := false
 	for {
-		s.mu.Lock()
-		if posted {
-			posted = false
-			if n := c.conn.TakeRead(s.clk.Now()); n > 0 {
-				// Bytes went straight into p; what queued behind them follows.
-				m, _ := c.conn.Read(s.clk.Now(), p[n:])
-				s.afterLocked(c)
-				s.unlockAndFlush()
-				return n + m, nil
-			}
-		}
 		if c.rdl.expired() {
-			s.mu.Unlock()
 			return 0, os.ErrDeadlineExceeded
 		}
+		s.mu.Lock()
 		if c.closed {
 			s.mu.Unlock()
 			return 0, ErrClosed
@@ -90,7 +76,6 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			s.unlockAndFlush()
 			return n, err
 		}
-		posted = c.conn.PostRead(p)
 		ch := c.rd.add()
 		s.mu.Unlock()
 		c.rd.block(&s.mu, ch, c.rdl.wait(), nil)

@@ -82,7 +82,6 @@ type Conn struct {
 
 	sndBuf    byteQueue     // bytes from snd.una (after SYN) on: unacknowledged, then unsent
 	rcvBuf    byteQueue     // received in order, not yet read
-	rdBuf     []byte        // a blocked Read's buffer (PostRead): [:len] filled, [len:cap] free
 	ooo       []heldSegment // text beyond RCV.NXT held for reassembly, in order
 	finQueued bool          // user closed its sending side: a FIN follows the data
 	finRcvd   bool          // the peer's FIN arrived: reads end with EOF after rcvBuf drains

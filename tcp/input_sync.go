@@ -377,7 +377,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				c.setState(StateClosed, "data after close")
 				return
 			}
-			c.deliver(payload) // trimmed to the window above
+			c.rcvBuf.Put(payload) // trimmed to the window above
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 			c.bytesRcvd += uint64(len(payload))

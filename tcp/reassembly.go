@@ -51,7 +51,7 @@ func (c *Conn) reassemble() (fin bool) {
 		end := h.seq.Add(seqnum.Size(len(h.data)))
 		if end.GreaterThan(c.rcvNxt) {
 			rest := h.data[h.seq.Size(c.rcvNxt):]
-			c.deliver(rest) // held inside a window already advertised
+			c.rcvBuf.Put(rest) // held inside a window already advertised
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(rest)))
 			c.bytesRcvd += uint64(len(rest))
 			c.events |= EventReadable

@@ -63,9 +63,6 @@ type Stats struct {
 	DSACKsSent atomic.Uint64
 	// ReceiveBufferGrown counts receive-buffer autotuning steps .
 	ReceiveBufferGrown atomic.Uint64
-	// DirectReadBytes counts received bytes placed straight into a blocked
-	// Read's buffer (PostRead), never queued in the receive buffer.
-	DirectReadBytes atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
 }

@@ -117,49 +117,6 @@ func (c *Conn) Readable() bool {
 	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed
 }
 
-// PostRead lends the engine p, the buffer of a Read that found nothing to
-// read and is about to block: text that arrives in order while nothing is
-// queued ahead of it is copied straight into p rather than into the
-// receive buffer and out again, one copy of every byte instead of two (the
-// idea of Linux's old prequeue/ucopy path). It reports whether p was
-// taken: not when p is empty, text is queued already, the peer has
-// finished, or another Read's buffer is posted. The caller must call
-// TakeRead before it lets go of p, whatever wakes it.
-func (c *Conn) PostRead(p []byte) bool {
-	if len(p) == 0 || c.rdBuf != nil || c.rcvBuf.Len() > 0 || c.finRcvd || !c.state.synchronized() {
-		return false
-	}
-	c.rdBuf = p[:0:len(p)]
-	return true
-}
-
-// TakeRead ends a PostRead and returns how many bytes were copied into its
-// buffer, p[:n]. They are the user's: read, as far as the connection is
-// concerned, and counted as read for receive-buffer autotuning.
-func (c *Conn) TakeRead(now time.Time) int {
-	c.now = now
-	n := len(c.rdBuf)
-	c.rdBuf = nil
-	if n > 0 {
-		c.autotune(now, n)
-	}
-	return n
-}
-
-// deliver puts in-order text where the user will read it: into a posted
-// Read's buffer while nothing is queued ahead (PostRead), the rest into
-// the receive buffer.
-func (c *Conn) deliver(p []byte) {
-	if c.rdBuf != nil && c.rcvBuf.Len() == 0 {
-		n := len(c.rdBuf)
-		k := copy(c.rdBuf[n:cap(c.rdBuf)], p)
-		c.rdBuf = c.rdBuf[:n+k]
-		c.env.Stats.DirectReadBytes.Add(uint64(k))
-		p = p[k:]
-	}
-	c.rcvBuf.Put(p)
-}
-
 // windowUpdate sends an ACK announcing a larger window after a read, when
 // the window as the peer knows it (before) has at least doubled and grown
 // by a full step (RFC 9293 §3.8.6.2.2; Linux's rule in tcp_cleanup_rbuf).
