@@ -18,25 +18,26 @@ import (
 // receiver does, reuses the same memory rather than allocating it anew.
 type byteQueue struct {
 	st    *storage // nil while empty (and storage is not kept)
-	head  int      // index in st.b of the first queued byte
-	n     int      // queued bytes
 	limit int      // most bytes it may hold
+	head  int32    // index in st.b of the first queued byte
+	n     int32    // queued bytes
 
-	// high is the most bytes queued since the queue last drained, and
-	// last the larger of what high was when it did and half the last
-	// before: a queue that drains and refills (a bulk reader, a sender
-	// whose every byte gets acknowledged) takes storage for its recent
-	// fills at once, rather than doubling its way up again and copying its
-	// bytes at every step, and one that turns to small messages lets go
-	// of the large size within a few of them.
-	high, last int32
+	// last is the most bytes queued in the queue's recent fills: when it
+	// drains, the larger of that fill's high water (storage.high) and half
+	// the last before. A queue that drains and refills (a bulk reader, a
+	// sender whose every byte gets acknowledged) takes storage for its
+	// recent fills at once, rather than doubling its way up again and
+	// copying its bytes at every step, and one that turns to small
+	// messages lets go of the large size within a few of them. (int32s
+	// keep the queue at 32 bytes: it is in every connection, twice.)
+	last int32
 }
 
 // Len is the number of queued bytes.
-func (q *byteQueue) Len() int { return q.n }
+func (q *byteQueue) Len() int { return int(q.n) }
 
 // Free is how many more bytes fit.
-func (q *byteQueue) Free() int { return max(q.limit-q.n, 0) }
+func (q *byteQueue) Free() int { return max(q.limit-int(q.n), 0) }
 
 // Peek returns the k queued bytes from position i on, as a and then b (b
 // is empty unless they cross the end of the ring). The slices are valid
@@ -46,7 +47,7 @@ func (q *byteQueue) Peek(i, k int) (a, b []byte) {
 		return nil, nil
 	}
 	buf := q.st.b
-	start := q.head + i
+	start := int(q.head) + i
 	if start >= len(buf) {
 		start -= len(buf)
 	}
@@ -74,18 +75,18 @@ func (q *byteQueue) Put(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	if q.st == nil || q.n+len(p) > len(q.st.b) {
-		q.grow(q.n + len(p))
+	if q.st == nil || q.Len()+len(p) > len(q.st.b) {
+		q.grow(q.Len() + len(p))
 	}
 	buf := q.st.b
-	tail := q.head + q.n
+	tail := int(q.head + q.n)
 	if tail >= len(buf) {
 		tail -= len(buf)
 	}
 	c := copy(buf[tail:], p)
 	copy(buf, p[c:])
-	q.n += len(p)
-	q.high = max(q.high, int32(q.n))
+	q.n += int32(len(p))
+	q.st.high = max(q.st.high, q.n)
 }
 
 // minQueueStorage is the smallest storage a queue takes.
@@ -105,9 +106,11 @@ func (q *byteQueue) grow(need int) {
 	}
 	size = max(min(size, q.limit), need)
 	st := getStorage(size)
+	st.high = 0
 	if q.st != nil {
-		a, b := q.Peek(0, q.n)
+		a, b := q.Peek(0, q.Len())
 		copy(st.b[copy(st.b, a):], b)
+		st.high = q.st.high
 		putStorage(q.st)
 	}
 	q.st, q.head = st, 0
@@ -124,25 +127,27 @@ func (q *byteQueue) Discard(n int) {
 	if n <= 0 {
 		return
 	}
-	q.n -= n
+	q.n -= int32(n)
 	if q.n <= 0 {
 		q.n, q.head = 0, 0
-		q.last, q.high = max(q.high, q.last/2), 0
-		if q.st != nil && len(q.st.b) > keptStorage {
-			putStorage(q.st)
-			q.st = nil
+		if q.st != nil {
+			q.last, q.st.high = max(q.st.high, q.last/2), 0
+			if len(q.st.b) > keptStorage {
+				putStorage(q.st)
+				q.st = nil
+			}
 		}
 		return
 	}
-	q.head += n
-	if q.head >= len(q.st.b) {
-		q.head -= len(q.st.b)
+	q.head += int32(n)
+	if int(q.head) >= len(q.st.b) {
+		q.head -= int32(len(q.st.b))
 	}
 }
 
 // Read moves up to len(p) bytes from the front of q into p.
 func (q *byteQueue) Read(p []byte) int {
-	a, b := q.Peek(0, min(len(p), q.n))
+	a, b := q.Peek(0, min(len(p), q.Len()))
 	n := copy(p, a)
 	n += copy(p[n:], b)
 	q.Discard(n)
@@ -157,9 +162,13 @@ func (q *byteQueue) Reset() {
 	*q = byteQueue{limit: q.limit, last: q.last}
 }
 
-// storage is a queue's memory. The pools hold *storage, a pointer, so
-// giving one back allocates nothing.
-type storage struct{ b []byte }
+// storage is a queue's memory, and the most bytes queued in it since the
+// queue last drained. The pools hold *storage, a pointer, so giving one
+// back allocates nothing.
+type storage struct {
+	b    []byte
+	high int32
+}
 
 // Storage sizes come in classes: powers of two from 4 KiB and the sizes
 // halfway between (6, 12, 24 KiB ...), so a buffer is never more than a
