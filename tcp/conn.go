@@ -109,10 +109,10 @@ type Conn struct {
 	cc        CongestionControl
 
 	// Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582).
-	dupAcks    int
-	inRecovery bool
-	recover    seqnum.Value // SND.MAX when recovery began: "recover" of RFC 6582
-	inflate    int          // cwnd inflation by duplicate ACKs during recovery
+	// inRecovery and recover are with the flags at the end, where they
+	// fill padding.
+	dupAcks int
+	inflate int // cwnd inflation by duplicate ACKs during recovery
 
 	// Options negotiated on the SYNs (options.go): window scaling and
 	// timestamps (RFC 7323), SACK (RFC 2018).
@@ -129,24 +129,39 @@ type Conn struct {
 
 	// Delayed ACKs (RFC 1122 §4.2.3.2) and Nagle (RFC 9293 §3.7.4).
 	delackAt time.Time
-	unacked  int  // bytes received in order since the last ACK sent
-	rcvMSS   int  // the largest segment the peer has sent: a "full-sized" one
-	noDelay  bool // Nagle off (TCP_NODELAY)
+	unacked  int // bytes received in order since the last ACK sent
+	rcvMSS   int // the largest segment the peer has sent: a "full-sized" one
 
 	// Receive buffer autotuning (autotune.go).
 	rcvRTT     time.Duration // the receiver's RTT estimate
 	rcvSpaceAt time.Time     // start of the current measurement
 	rcvCopied  int           // bytes the application read since then
 	rcvSpace   int           // the most read in one RTT so far
+	// The receiver's RTT in finer steps than the timestamp clock's
+	// milliseconds (autotune.go): the tick of the latest segment sent and
+	// when (UnixNano) the first segment of that tick went out, and the
+	// TSecr of the last sample, so each echoed tick gives one sample.
+	tsSentTick uint32
+	tsSampled  uint32
+	tsSentAt   int64
+	// rcvFullAt is when (UnixNano) the buffer last filled, 0 while it has
+	// room for a full segment; rcvStalled says the buffer stayed full long
+	// enough in the current measurement that it, not the path, held the
+	// sender back.
+	rcvFullAt int64
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 	retrans         uint64 // segments sent again
 	bytesRcvd       uint64 // data received in order
 	bytesAcked      uint64 // data the peer acknowledged
 
-	finSent bool         // the FIN has been sent at least once
-	finSeq  seqnum.Value // its sequence number, once sent
-	ackNow  bool         // an ACK is owed before the current call returns
+	finSeq     seqnum.Value // the FIN's sequence number, once sent
+	recover    seqnum.Value // SND.MAX when recovery began: "recover" of RFC 6582
+	finSent    bool         // the FIN has been sent at least once
+	inRecovery bool         // in fast recovery (RFC 6582, RFC 6675)
+	ackNow     bool         // an ACK is owed before the current call returns
+	noDelay    bool         // Nagle off (TCP_NODELAY)
+	rcvStalled bool         // see rcvFullAt
 }
 
 // NewConn returns a connection in CLOSED between local and remote, living

@@ -17,6 +17,9 @@ type Info struct {
 	MSS int
 	// SRTT, RTTVar and RTO are the RFC 6298 estimates.
 	SRTT, RTTVar, RTO time.Duration
+	// RcvRTT is the receiver's RTT estimate, which sizes the receive
+	// buffer (Linux tcpi_rcv_rtt); 0 before the first sample.
+	RcvRTT time.Duration
 	// CWND is the congestion window in bytes.
 	CWND int
 	// InFlight is the bytes sent and not yet acknowledged (SND.MAX - SND.UNA).
@@ -44,7 +47,7 @@ type Info struct {
 // Info returns the connection's inner state.
 func (c *Conn) Info() Info {
 	in := Info{SACK: c.sackOK, Timestamps: c.tsOK, WindowScaling: c.wsOK, SndShift: c.sndShift, RcvShift: c.rcvShift,
-		MSS: c.mss, SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
+		MSS: c.mss, SRTT: c.srtt, RcvRTT: c.rcvRTT, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
 		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
 		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax)),
 		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
@@ -69,6 +72,9 @@ func (in Info) String() string {
 	}
 	fmt.Fprintf(&b, "rto:%v rtt:%v/%v mss:%d cwnd:%d inflight:%d snd_wnd:%d rcv_wnd:%d sndbuf:%d rcvbuf:%d retrans:%d",
 		in.RTO, in.SRTT, in.RTTVar, in.MSS, in.CWND, in.InFlight, in.SndWnd, in.RcvWnd, in.SndBuf, in.RcvBuf, in.Retransmits)
+	if in.RcvRTT > 0 {
+		fmt.Fprintf(&b, " rcv_rtt:%v", in.RcvRTT)
+	}
 	if in.InRecovery {
 		fmt.Fprintf(&b, " recovery sacked:%d", in.Sacked)
 	}

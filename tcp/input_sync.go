@@ -378,12 +378,15 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				return
 			}
 			c.rcvBuf.Put(payload) // trimmed to the window above
+			if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
+				c.rcvFullAt = now.UnixNano() // the sender must wait for the reader
+			}
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 			c.bytesRcvd += uint64(len(payload))
 			c.rcvMSS = max(c.rcvMSS, len(payload))
 			c.unacked += len(payload)
-			c.measureRcvRTT(now, seg)
+			c.measureRcvRTT(now, seg, len(payload))
 			if len(c.ooo) > 0 {
 				// It fills (part of) a hole: ACK at once (RFC 5681 §4.2).
 				c.ackNow = true

@@ -41,6 +41,16 @@ func (c *Conn) SetTimestampOffset(off uint32) { c.tsOffset = off }
 // allows 1 ms to 1 s per tick), plus the connection's offset.
 func (c *Conn) tsVal(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.tsOffset }
 
+// stampTS fills the timestamps option of a segment sent now (RFC 7323
+// §3.2: TSval our clock, TSecr TS.Recent) and notes when the first segment
+// of each tick went out, for the receiver's RTT (measureRcvRTT).
+func (c *Conn) stampTS(o *wire.TCPOptions) {
+	o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsVal(c.now), c.tsRecent
+	if o.TSVal != c.tsSentTick || c.tsSentAt == 0 {
+		c.tsSentTick, c.tsSentAt = o.TSVal, c.now.UnixNano()
+	}
+}
+
 // synOptions fills the options of a SYN or SYN,ACK: the MSS always
 // (RFC 9293 §3.7.1); the RFC 7323 and RFC 2018 options when this side
 // offers them (an active SYN) or when the peer's SYN offered them (a
@@ -55,7 +65,7 @@ func (c *Conn) synOptions(o *wire.TCPOptions) {
 		o.SACKPermitted = true
 	}
 	if (offer && !c.cfg.NoTimestamps) || c.tsOK {
-		o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsVal(c.now), c.tsRecent
+		c.stampTS(o)
 	}
 }
 

@@ -264,7 +264,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 		c.synOptions(&h.Options)
 	case c.tsOK:
 		// RFC 7323 §3.2: once negotiated, in every segment, RSTs included.
-		h.Options.HasTimestamps, h.Options.TSVal, h.Options.TSEcr = true, c.tsVal(c.now), c.tsRecent
+		c.stampTS(&h.Options)
 	}
 	if !syn && flags.Has(wire.FlagACK) && c.sackOK {
 		c.fillSACK(&h.Options, len(payload)+len(more))
