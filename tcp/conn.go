@@ -86,12 +86,15 @@ type Conn struct {
 	finQueued bool          // user closed its sending side: a FIN follows the data
 	finRcvd   bool          // the peer's FIN arrived: reads end with EOF after rcvBuf drains
 	rdClosed  bool          // user closed fully: it will not read again
+	hasRTT    bool          // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
+	rttTiming bool          // timing a segment for an RTT sample (rttSeq, rttStart)
 
 	// Retransmission (RFC 6298).
+	// hasRTT and rttTiming are with the flags above, where they fill
+	// padding: tcp.Conn must stay within 888 bytes, which with the
+	// allocation header of a large object is the 896-byte size class.
 	srtt, rttvar time.Duration
-	hasRTT       bool // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
 	rto          time.Duration
-	rttTiming    bool
 	rttSeq       seqnum.Value // timing the segment that ends here
 	rttStart     time.Time
 	retries      int // consecutive expirations of the retransmission timer
@@ -109,8 +112,7 @@ type Conn struct {
 	cc        CongestionControl
 
 	// Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582).
-	// inRecovery and recover are with the flags at the end, where they
-	// fill padding.
+	// inRecovery and recover are with the flags at the end (padding).
 	dupAcks int
 	inflate int // cwnd inflation by duplicate ACKs during recovery
 
