@@ -52,8 +52,8 @@ func (c *Conn) measureRcvRTT(now time.Time, seg *Segment, n int) {
 	rtt := time.Duration(ticks) * time.Millisecond
 	if ecr == c.tsSentTick {
 		// The fine sample must agree with the ticks, which a wall clock
-		// stepped in between would break.
-		fine := time.Duration(now.UnixNano() - c.tsSentAt)
+		// stepped in between (the ticks follow it) would break.
+		fine := time.Duration(monoNanos(now) - c.tsSentAt)
 		if fine < 0 || fine > rtt+time.Millisecond {
 			return
 		}
@@ -74,6 +74,15 @@ func (c *Conn) measureRcvRTT(now time.Time, seg *Segment, n int) {
 		c.rcvRTT = (7*c.rcvRTT + rtt) / 8
 	}
 }
+
+// monoEpoch is where monoNanos counts from.
+var monoEpoch = time.Now()
+
+// monoNanos is now as nanoseconds since monoEpoch: an int64 that fits
+// where a time.Time would not, measured on the monotonic clock when now
+// has a reading of it (the stack's clock does), so a step of the wall
+// clock does not show in the differences.
+func monoNanos(now time.Time) int64 { return int64(now.Sub(monoEpoch)) }
 
 // lowRTT is the RTT below which autotuning grows the receive buffer
 // in proportion to the RTT rather than for a sender doubling its rate
@@ -113,7 +122,7 @@ func (c *Conn) autotune(now time.Time, n int) {
 	}
 	c.rcvCopied += n
 	if c.rcvFullAt != 0 && c.rcvBuf.Free() >= c.rcvMSS {
-		if time.Duration(now.UnixNano()-c.rcvFullAt) >= rcvStall {
+		if time.Duration(monoNanos(now)-c.rcvFullAt) >= rcvStall {
 			c.rcvStalled = true
 		}
 		c.rcvFullAt = 0
@@ -136,10 +145,15 @@ func (c *Conn) autotune(now time.Time, n int) {
 	// What the reader took, less what it left queued: bytes it drains
 	// from a backlog say how far behind it was, not how fast the path is
 	// (Linux's receive queue awareness). Over a period longer than the
-	// RTT, the rate seen times the RTT.
-	copied, prev := c.rcvCopied-c.rcvBuf.Len(), c.rcvSpace
-	if period > rtt && !c.rcvStalled {
-		copied = int(int64(copied) * int64(rtt) / int64(period))
+	// RTT, the rate seen times the RTT. After a stall all of it: the
+	// period ends at the reader's first read after the wait, with the
+	// buffer still nearly full, and what it holds is what the reader needs.
+	copied, prev := c.rcvCopied, c.rcvSpace
+	if !c.rcvStalled {
+		copied -= c.rcvBuf.Len()
+		if period > rtt {
+			copied = int(int64(copied) * int64(rtt) / int64(period))
+		}
 	}
 	c.rcvCopied, c.rcvSpaceAt, c.rcvStalled = 0, now, false
 	if copied <= prev {

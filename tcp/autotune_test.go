@@ -28,6 +28,9 @@ func TestRcvRTTFinerThanTheTick(t *testing.T) {
 	t1 := e.now.Add(50 * time.Microsecond)
 	e.c.HandleSegment(t1, in(ack, y+1, x+1, data(seg), ts(peerClock(t1), ecr)))
 	e.take()
+	// Each read empties the queue, so that no sample below is skipped as
+	// a backlog's.
+	e.c.Read(t1, make([]byte, 4096))
 	if got := e.c.Info().RcvRTT; got != 50*time.Microsecond {
 		t.Fatalf("RcvRTT after the first echo of the tick = %v, want 50µs", got)
 	}
@@ -37,7 +40,7 @@ func TestRcvRTTFinerThanTheTick(t *testing.T) {
 	if got := e.c.Info().RcvRTT; got != 50*time.Microsecond {
 		t.Fatalf("RcvRTT after a second echo of the same tick = %v, want 50µs unchanged", got)
 	}
-	e.c.Read(t2, make([]byte, 4096)) // an empty queue: a longer sample counts
+	e.c.Read(t2, make([]byte, 4096))
 
 	// Ten ticks later, data echoing the tick of three milliseconds before:
 	// we have sent in later ticks since, so the sample is 3 ms.
@@ -46,6 +49,7 @@ func TestRcvRTTFinerThanTheTick(t *testing.T) {
 	if got, want := e.c.Info().RcvRTT, (7*50*time.Microsecond+3*time.Millisecond)/8; got != want {
 		t.Fatalf("RcvRTT after a 3 ms sample = %v, want %v", got, want)
 	}
+	e.c.Read(t3, make([]byte, 4096))
 	// A segment shorter than the largest seen gives no sample: the
 	// sender may have been waiting for data to send.
 	before := e.c.Info().RcvRTT
@@ -59,11 +63,12 @@ func TestRcvRTTFinerThanTheTick(t *testing.T) {
 // stream has the scripted peer send e full segments, one every gap for d,
 // as far as the window e last advertised allows, each echoing the TSval of
 // e's latest segment (a path whose RTT is about gap). e's reader drains the
-// receive buffer every readEvery (0: after each segment).
-func stream(e *end, gap, readEvery, d time.Duration) {
+// receive buffer every readEvery (0: after each segment), readSize bytes
+// a Read.
+func stream(e *end, gap, readEvery, d time.Duration, readSize int) {
 	e.t.Helper()
 	const n = 1460
-	payload, buf := bytesN(n), make([]byte, 1<<20)
+	payload, buf := bytesN(n), make([]byte, readSize)
 	seq := y + 1
 	// The handshake's ACK, taken by the fixture, offered this.
 	edge, ecr := e.c.rcvAdv, e.c.tsVal(e.now)
@@ -97,7 +102,7 @@ func stream(e *end, gap, readEvery, d time.Duration) {
 func TestAutotuneFollowsFastPath(t *testing.T) {
 	e := establishedFull(t)
 	initial := e.c.rcvBuf.limit
-	stream(e, 20*time.Microsecond, 0, 50*time.Millisecond)
+	stream(e, 20*time.Microsecond, 0, 50*time.Millisecond, 32<<10)
 	in := e.c.Info()
 	if in.RcvRTT <= 0 || in.RcvRTT > 100*time.Microsecond {
 		t.Fatalf("RcvRTT = %v on a 20 µs path", in.RcvRTT)
@@ -111,11 +116,17 @@ func TestAutotuneFollowsFastPath(t *testing.T) {
 // TestAutotuneGrowsForStalledReader: on the same path, a reader that
 // drains the buffer only every 5 ms leaves it full, the sender waiting on
 // it, most of the time: the buffer grows, so each wait lets more through.
+// So it does whatever the size of the reader's reads (io.Copy's 32 KiB
+// included): the measure ends at the first read after the wait, with
+// most of the buffer still queued.
 func TestAutotuneGrowsForStalledReader(t *testing.T) {
-	e := establishedFull(t)
-	initial := e.c.rcvBuf.limit
-	stream(e, 20*time.Microsecond, 5*time.Millisecond, 100*time.Millisecond)
-	if got := e.c.rcvBuf.limit; got < 4*initial {
-		t.Fatalf("receive buffer %d after 100 ms of a reader that leaves it full, want at least %d", got, 4*initial)
+	for _, size := range []int{16 << 10, 32 << 10, 1 << 20} {
+		e := establishedFull(t)
+		initial := e.c.rcvBuf.limit
+		stream(e, 20*time.Microsecond, 5*time.Millisecond, 100*time.Millisecond, size)
+		if got := e.c.rcvBuf.limit; got < 2*initial {
+			t.Errorf("reads of %d bytes: receive buffer %d after 100 ms of a reader that leaves it full, want at least %d",
+				size, got, 2*initial)
+		}
 	}
 }

@@ -141,12 +141,12 @@ type Conn struct {
 	rcvSpace   int           // the most read in one RTT so far
 	// The receiver's RTT in finer steps than the timestamp clock's
 	// milliseconds (autotune.go): the tick of the latest segment sent and
-	// when (UnixNano) the first segment of that tick went out, and the
+	// when (monoNanos) the first segment of that tick went out, and the
 	// TSecr of the last sample, so each echoed tick gives one sample.
 	tsSentTick uint32
 	tsSampled  uint32
 	tsSentAt   int64
-	// rcvFullAt is when (UnixNano) the buffer last filled, 0 while it has
+	// rcvFullAt is when (monoNanos) the buffer last filled, 0 while it has
 	// room for a full segment; rcvStalled says the buffer stayed full long
 	// enough in the current measurement that it, not the path, held the
 	// sender back.

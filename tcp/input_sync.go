@@ -379,12 +379,12 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 			}
 			c.rcvBuf.Put(payload) // trimmed to the window above
 			if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
-				c.rcvFullAt = now.UnixNano() // the sender must wait for the reader
+				c.rcvFullAt = monoNanos(now) // the sender must wait for the reader
 			}
 			c.events |= EventReadable
 			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 			c.bytesRcvd += uint64(len(payload))
-			c.rcvMSS = max(c.rcvMSS, len(payload))
+			c.rcvMSS = min(max(c.rcvMSS, len(payload)), c.cfg.MSS) // never more than we offered
 			c.unacked += len(payload)
 			c.measureRcvRTT(now, seg, len(payload))
 			if len(c.ooo) > 0 {

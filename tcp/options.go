@@ -47,7 +47,7 @@ func (c *Conn) tsVal(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.
 func (c *Conn) stampTS(o *wire.TCPOptions) {
 	o.HasTimestamps, o.TSVal, o.TSEcr = true, c.tsVal(c.now), c.tsRecent
 	if o.TSVal != c.tsSentTick || c.tsSentAt == 0 {
-		c.tsSentTick, c.tsSentAt = o.TSVal, c.now.UnixNano()
+		c.tsSentTick, c.tsSentAt = o.TSVal, monoNanos(c.now)
 	}
 }
 
