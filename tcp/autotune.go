@@ -27,10 +27,10 @@ func (c *Conn) delayAck(now time.Time) {
 // measureRcvRTT, told that n bytes of seg were just queued, keeps the
 // receiver's estimate of the round-trip time from the timestamps echoed in
 // arriving data (Linux tcp_rcv_rtt_measure_ts): a receiver that sends no
-// data has no other measure. It takes one sample
-// per echoed tick, from the first full-sized segment that echoes it, as
-// Linux does (rcv_rtt_last_tsecr): later segments echoing the same tick
-// left the sender later and would only add its queueing.
+// data has no other measure. It takes one sample per echoed tick, from
+// the first full-sized segment that echoes it, as Linux does
+// (rcv_rtt_last_tsecr): later segments echoing the same tick left the
+// sender later and would only add its queueing.
 //
 // The timestamp clock ticks in milliseconds, too coarse for a path whose
 // RTT is microseconds, where autotuning needs the RTT most (see autotune).
@@ -41,15 +41,11 @@ func (c *Conn) delayAck(now time.Time) {
 // millisecond sample.
 func (c *Conn) measureRcvRTT(now time.Time, seg *Segment, n int) {
 	ecr := seg.Options.TSEcr
-	if !c.tsOK || !seg.Options.HasTimestamps || ecr == 0 || ecr == c.tsSampled || n < c.rcvMSS {
+	rtt, ok := c.tsRTT(now, seg)
+	if !ok || ecr == c.tsSampled || n < c.rcvMSS {
 		return
 	}
 	c.tsSampled = ecr
-	ticks := int32(c.tsVal(now) - ecr)
-	if ticks < 0 {
-		return // echoes a time from our future: not ours
-	}
-	rtt := time.Duration(ticks) * time.Millisecond
 	if ecr == c.tsSentTick {
 		// The fine sample must agree with the ticks, which a wall clock
 		// stepped in between (the ticks follow it) would break.
