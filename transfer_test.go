@@ -85,11 +85,17 @@ func TestEstablishedTransferIntact(t *testing.T) {
 				c, s := p.connect(t, l)
 				defer c.Close()
 				defer s.Close()
-				from, to := c, s
+				from, to, receiver := c, s, p.server
 				if dir == "server to client" {
-					from, to = s, c
+					from, to, receiver = s, c, p.client
 				}
 				transfer(t, from, to, size, uint64(i+1))
+				// The pipe lends its buffers (link.Lender): full-sized
+				// segments stay in them until read, and the SHA-256 above
+				// says the stream came out whole and in order.
+				if kept := receiver.Internals().TCPStats().ReceiveKept.Load(); size >= 1<<20 && kept == 0 {
+					t.Fatalf("no segment of %d bytes was kept in the pipe's buffers", size)
+				}
 				// The other direction still works after the half-close.
 				if _, err := to.Write([]byte("done")); err != nil {
 					t.Fatal(err)

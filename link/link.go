@@ -83,6 +83,32 @@ type Dispatcher interface {
 	DeliverPacket(pkt []byte)
 }
 
+// Lender is implemented by an Endpoint that lends the buffers it delivers,
+// as an in-memory link can: when its Dispatcher is a Borrower, it delivers
+// with DeliverBorrowed, and a buffer the Dispatcher keeps comes back to it
+// through Recycle once the Dispatcher is done with it. A receiver that
+// keeps the packets holding a stream's data then never copies them out:
+// its reader copies straight from the link's buffers.
+type Lender interface {
+	// Recycle gives back a buffer a DeliverBorrowed call kept, for the
+	// endpoint to reuse. The caller must not touch it again. A kept
+	// buffer that is never recycled is left to the collector.
+	Recycle(pkt []byte)
+}
+
+// Borrower is implemented by a Dispatcher that can keep delivered buffers
+// (see Lender). Endpoints that do not lend ignore it and call
+// DeliverPacket.
+type Borrower interface {
+	Dispatcher
+	// DeliverBorrowed is DeliverPacket for a buffer the Dispatcher may
+	// keep past the call. It reports whether it kept pkt: if so the buffer
+	// is the Dispatcher's, unmodified, until it gives it back with the
+	// endpoint's Recycle; if not, it belongs to the endpoint again once
+	// the call returns, as with DeliverPacket.
+	DeliverBorrowed(pkt []byte) (kept bool)
+}
+
 // ErrClosed is returned by WritePacket after the endpoint has been closed.
 var ErrClosed = errors.New("link closed")
 

@@ -44,7 +44,9 @@ func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 
 // tcpInput validates a segment (RFC 9293 §3.10.7: checksum first) and
 // hands it to its connection, its listener, or answers it as CLOSED does.
-func (s *Stack) tcpInput(ip wire.IPv4) {
+// lent is the packet's buffer when the link lends it; tcpInput reports
+// whether a connection kept it (tcp.Segment.Lent).
+func (s *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
 	if err != nil || !t.IsChecksumValid(ip.Src(), ip.Dst()) {
 		s.stats.TCPInErrs.Add(1)
@@ -55,6 +57,7 @@ func (s *Stack) tcpInput(ip wire.IPv4) {
 		s.stats.TCPInErrs.Add(1) // an option with a bad length
 		return
 	}
+	seg.Lent = lent
 	local := netip.AddrPortFrom(ip.Dst(), t.DstPort())
 	remote := netip.AddrPortFrom(ip.Src(), t.SrcPort())
 	s.mu.Lock()
@@ -68,7 +71,7 @@ func (s *Stack) tcpInput(ip wire.IPv4) {
 			c.conn.HandleSegment(now, &seg)
 			s.afterLocked(c)
 			s.unlockAndFlush()
-			return
+			return seg.Kept
 		}
 		// A new SYN for a 4-tuple in TIME-WAIT: the old incarnation gives way.
 		c.conn.Close(now)
@@ -77,11 +80,12 @@ func (s *Stack) tcpInput(ip wire.IPv4) {
 	if l := s.listeners[local.Port()]; l != nil && (!l.addr.IsValid() || l.addr == local.Addr()) {
 		s.listenInput(l, now, local, remote, &seg)
 		s.unlockAndFlush()
-		return
+		return seg.Kept
 	}
 	s.stats.TCPNoSocket.Add(1)
 	s.resetLocked(local, remote, &seg)
 	s.unlockAndFlush()
+	return seg.Kept
 }
 
 // resetLocked answers a segment for no connection (RFC 9293 §3.10.7.1).

@@ -97,6 +97,9 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.hand, _ = ep.(link.HandOff)
 	s.outq = s.newBatch()
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
+	if l, ok := ep.(link.Lender); ok {
+		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
+	}
 	if cfg.Trace != nil {
 		s.tcp.Trace = stamper{cfg.Trace, cfg.Clock}
 	}
@@ -208,6 +211,24 @@ func (s *Stack) ipv4Header(b []byte, proto uint8, src, dst netip.Addr, n int) {
 // DeliverPacket is the link's way in: IPv4 input (RFC 791, RFC 1122 §3.2.1).
 // pkt is only read, and only during the call.
 func (s *Stack) DeliverPacket(pkt []byte) {
+	s.deliver(pkt, nil)
+}
+
+// DeliverBorrowed is DeliverPacket from a link that lends its buffers
+// (link.Borrower): a connection may keep pkt in its receive buffer and
+// give it back through the link's Recycle once the data is read. It
+// reports whether pkt was kept.
+func (s *Stack) DeliverBorrowed(pkt []byte) bool {
+	if s.tcp.Recycle == nil {
+		s.deliver(pkt, nil) // not our link's: nowhere to give it back to
+		return false
+	}
+	return s.deliver(pkt, pkt)
+}
+
+// deliver is IPv4 input; lent is pkt when the link lends it. It reports
+// whether pkt was kept.
+func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
 	st := &s.stats
 	st.InReceives.Add(1)
 	ip, err := wire.ParseIPv4(pkt)
@@ -230,13 +251,14 @@ func (s *Stack) DeliverPacket(pkt []byte) {
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		s.tcpInput(ip)
+		return s.tcpInput(ip, lent)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)
 	default:
 		st.InUnknownProtos.Add(1)
 	}
+	return false
 }
 
 // validSource reports whether src may be the source of a datagram this

@@ -113,7 +113,7 @@ const rcvStall = minRcvSpacePeriod / 4
 // buffer must hold between two visits of the reader.
 func (c *Conn) autotune(now time.Time, n int) {
 	limit := c.rcvLimit()
-	if c.rcvBuf.limit >= limit {
+	if c.rcvBuf.ring.limit >= limit {
 		return // at the cap, or the size was fixed by the user
 	}
 	c.rcvCopied += n
@@ -164,8 +164,8 @@ func (c *Conn) autotune(now time.Time, n int) {
 		// The sender is still growing: leave room for the next round too.
 		target += 2 * int(int64(target)*int64(copied-prev)/int64(prev))
 	}
-	if target > c.rcvBuf.limit {
-		c.rcvBuf.limit = min(target, limit)
+	if target > c.rcvBuf.ring.limit {
+		c.rcvBuf.ring.limit = min(target, limit)
 		c.env.Stats.ReceiveBufferGrown.Add(1)
 	}
 }

@@ -101,7 +101,7 @@ func stream(e *end, gap, readEvery, d time.Duration, readSize int) {
 // round, and grow.
 func TestAutotuneFollowsFastPath(t *testing.T) {
 	e := establishedFull(t)
-	initial := e.c.rcvBuf.limit
+	initial := e.c.rcvBuf.ring.limit
 	stream(e, 20*time.Microsecond, 0, 50*time.Millisecond, 32<<10)
 	in := e.c.Info()
 	if in.RcvRTT <= 0 || in.RcvRTT > 100*time.Microsecond {
@@ -122,9 +122,9 @@ func TestAutotuneFollowsFastPath(t *testing.T) {
 func TestAutotuneGrowsForStalledReader(t *testing.T) {
 	for _, size := range []int{16 << 10, 32 << 10, 1 << 20} {
 		e := establishedFull(t)
-		initial := e.c.rcvBuf.limit
+		initial := e.c.rcvBuf.ring.limit
 		stream(e, 20*time.Microsecond, 5*time.Millisecond, 100*time.Millisecond, size)
-		if got := e.c.rcvBuf.limit; got < 2*initial {
+		if got := e.c.rcvBuf.ring.limit; got < 2*initial {
 			t.Errorf("reads of %d bytes: receive buffer %d after 100 ms of a reader that leaves it full, want at least %d",
 				size, got, 2*initial)
 		}

@@ -81,7 +81,7 @@ type Conn struct {
 	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
 
 	sndBuf    byteQueue     // bytes from snd.una (after SYN) on: unacknowledged, then unsent
-	rcvBuf    byteQueue     // received in order, not yet read
+	rcvBuf    recvQueue     // received in order, not yet read
 	ooo       []heldSegment // text beyond RCV.NXT held for reassembly, in order
 	finQueued bool          // user closed its sending side: a FIN follows the data
 	finRcvd   bool          // the peer's FIN arrived: reads end with EOF after rcvBuf drains
@@ -95,7 +95,6 @@ type Conn struct {
 	// allocation header of a large object is the 896-byte size class.
 	srtt, rttvar time.Duration
 	rto          time.Duration
-	rttSeq       seqnum.Value // timing the segment that ends here
 	rttStart     time.Time
 	retries      int // consecutive expirations of the retransmission timer
 	rtoAt        time.Time
@@ -124,6 +123,7 @@ type Conn struct {
 	tsRecent           uint32       // TS.Recent
 	tsRecentAt         time.Time    // when TS.Recent was set, for the 24-day PAWS rule
 	lastAckSent        seqnum.Value // Last.ACK.sent
+	rttSeq             seqnum.Value // timing the segment that ends here (RFC 6298; here to fill padding)
 	sack               scoreboard   // what the peer has SACKed (sack.go)
 	rcvSACK            sackBlocks   // blocks this side reports, most recent first
 	dsack              sackRange    // a duplicate to report first (RFC 2883), if non-empty
@@ -171,7 +171,7 @@ type Conn struct {
 func NewConn(env *Env, local, remote netip.AddrPort) *Conn {
 	c := &Conn{env: env, cfg: &env.Config, tracer: env.Trace, Local: local, Remote: remote, rto: env.Config.InitialRTO}
 	c.sndBuf.limit = env.Config.SendBufferSize
-	c.rcvBuf.limit = env.Config.ReceiveBufferSize
+	c.rcvBuf.ring.limit = env.Config.ReceiveBufferSize
 	c.mss = DefaultMSS
 	c.noDelay = true // as Go's net package: TCP_NODELAY unless SetNoDelay(false)
 	return c

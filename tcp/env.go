@@ -18,6 +18,10 @@ type Env struct {
 	Host string
 	// Stats are the counters the engine updates.
 	Stats Stats
+	// Recycle, when the host lends the buffers segments arrive in
+	// (Segment.Lent), takes back one the engine kept; nil if it never
+	// lends.
+	Recycle func(buf []byte)
 
 	// hdr is where a connection builds the header it hands to Out: one per
 	// Env, as connections sharing an Env run one at a time (the stack's

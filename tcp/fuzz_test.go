@@ -165,7 +165,7 @@ func (f *fuzzState) checkConn(t *testing.T, c *Conn, l *Listener) {
 		}
 		f.una[c], f.rcvNxt[c] = c.sndUna, c.rcvNxt
 	}
-	if c.sndBuf.Len() > c.sndBuf.limit || c.rcvBuf.Len() > c.rcvBuf.limit {
+	if c.sndBuf.Len() > c.sndBuf.limit || c.rcvBuf.Len() > c.rcvBuf.ring.limit {
 		t.Fatalf("buffers over their limits: send %d receive %d", c.sndBuf.Len(), c.rcvBuf.Len())
 	}
 	if int(c.rcvWnd()) > c.rcvBuf.Free() {

@@ -48,7 +48,7 @@ type Info struct {
 func (c *Conn) Info() Info {
 	in := Info{SACK: c.sackOK, Timestamps: c.tsOK, WindowScaling: c.wsOK, SndShift: c.sndShift, RcvShift: c.rcvShift,
 		MSS: c.mss, SRTT: c.srtt, RcvRTT: c.rcvRTT, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
-		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
+		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.ring.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
 		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax)),
 		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
 	if c.cc != nil {

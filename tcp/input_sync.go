@@ -377,7 +377,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				c.setState(StateClosed, "data after close")
 				return
 			}
-			c.rcvBuf.Put(payload) // trimmed to the window above
+			c.queueText(seg, payload) // trimmed to the window above
 			if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
 				c.rcvFullAt = monoNanos(now) // the sender must wait for the reader
 			}

@@ -87,7 +87,7 @@ func (c *Conn) negotiate(now time.Time, o *wire.TCPOptions) {
 		// RFC 7323 §2.2: without the option from both sides, neither
 		// scales, and the 16-bit window bounds the receive buffer.
 		c.sndShift, c.rcvShift = 0, 0
-		c.rcvBuf.limit = min(c.rcvBuf.limit, 65535)
+		c.rcvBuf.ring.limit = min(c.rcvBuf.ring.limit, 65535)
 	}
 	c.sackOK = o.SACKPermitted && !c.cfg.NoSACK
 	c.tsOK = o.HasTimestamps && !c.cfg.NoTimestamps

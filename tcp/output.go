@@ -292,8 +292,8 @@ func (c *Conn) advertise(syn bool) uint16 {
 		c.rcvAdv = c.rcvNxt
 	}
 	advertised := c.rcvAdv
-	step := seqnum.Size(min(c.rcvBuf.limit/2, c.cfg.MSS))
-	if c.rcvAdv.LessThan(edge) && (c.rcvAdv.Size(edge) >= step || free == seqnum.Size(c.rcvBuf.limit)) {
+	step := seqnum.Size(min(c.rcvBuf.ring.limit/2, c.cfg.MSS))
+	if c.rcvAdv.LessThan(edge) && (c.rcvAdv.Size(edge) >= step || free == seqnum.Size(c.rcvBuf.ring.limit)) {
 		c.rcvAdv = edge
 	}
 	wnd := c.rcvNxt.Size(c.rcvAdv)

@@ -14,6 +14,14 @@ type Segment struct {
 	Window  uint16 // SEG.WND, unscaled
 	Options wire.TCPOptions
 	Payload []byte
+
+	// Lent, when the host sets it, is the buffer the segment arrived in,
+	// which Payload lies inside and which the host lends (link.Lender):
+	// the engine may keep it in the receive buffer instead of copying the
+	// payload out, and then sets Kept. A kept buffer is the engine's until
+	// it passes it to Env.Recycle.
+	Lent []byte
+	Kept bool
 }
 
 // Len is SEG.LEN: the payload plus one for SYN and one for FIN (RFC 9293 §3.4).

@@ -63,6 +63,9 @@ type Stats struct {
 	DSACKsSent atomic.Uint64
 	// ReceiveBufferGrown counts receive-buffer autotuning steps .
 	ReceiveBufferGrown atomic.Uint64
+	// ReceiveKept counts segments whose text the receive buffer kept in
+	// the buffer the host lent (Segment.Lent) instead of copying it.
+	ReceiveKept atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
 }

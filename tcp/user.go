@@ -125,7 +125,7 @@ func (c *Conn) windowUpdate(before seqnum.Size) {
 		return
 	}
 	free := seqnum.Size(c.rcvBuf.Free())
-	step := seqnum.Size(min(c.rcvBuf.limit/2, c.cfg.MSS))
+	step := seqnum.Size(min(c.rcvBuf.ring.limit/2, c.cfg.MSS))
 	if free >= 2*before && free-before >= step {
 		c.sendAck()
 	}

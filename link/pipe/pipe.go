@@ -10,7 +10,10 @@
 // writer's own buffer, from NewBuffer, without a copy. Neither blocks or
 // calls a Dispatcher. Delivered buffers go back to the receiving end's free
 // list, which the writes to it draw on, so a burst of packets is drained in
-// one wakeup and in steady state no memory is allocated per packet.
+// one wakeup and in steady state no memory is allocated per packet. A
+// Dispatcher that is a link.Borrower may keep a delivered buffer and give
+// it back later with Recycle (link.Lender), so a receiving stack need not
+// copy the data out of it.
 package pipe
 
 import (
@@ -77,9 +80,15 @@ type Endpoint struct {
 var (
 	_ link.Endpoint = (*Endpoint)(nil)
 	_ link.HandOff  = (*Endpoint)(nil)
+	_ link.Lender   = (*Endpoint)(nil)
 )
 
-type dispatcherBox struct{ d link.Dispatcher }
+// dispatcherBox is the attached Dispatcher, and the same as a Borrower
+// when it is one.
+type dispatcherBox struct {
+	d link.Dispatcher
+	b link.Borrower
+}
 
 // New returns two joined endpoints with the given MTU and queues of
 // DefaultQueueDepth packets: a packet written to a is delivered to b's
@@ -145,7 +154,8 @@ func (e *Endpoint) Attach(d link.Dispatcher) {
 		e.d.Store(nil)
 		return
 	}
-	e.d.Store(&dispatcherBox{d})
+	b, _ := d.(link.Borrower)
+	e.d.Store(&dispatcherBox{d, b})
 	if !e.started {
 		e.started = true
 		go e.deliverLoop()
@@ -303,9 +313,13 @@ func (e *Endpoint) deliverLoop() {
 		batch, e.pending = e.pending, batch[:0]
 		e.mu.Unlock()
 
-		for _, p := range batch {
+		for i, p := range batch {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
-				box.d.DeliverPacket(p)
+				if box.b == nil {
+					box.d.DeliverPacket(p)
+				} else if box.b.DeliverBorrowed(p) {
+					batch[i] = nil // the Dispatcher's until it is recycled
+				}
 				e.delivered.Add(1)
 			} else {
 				e.detachedDrop.Add(1)
@@ -320,9 +334,19 @@ func (e *Endpoint) deliverLoop() {
 func (e *Endpoint) release(batch [][]byte) {
 	e.mu.Lock()
 	for i, p := range batch {
-		e.keep(p)
-		batch[i] = nil
+		if p != nil {
+			e.keep(p)
+			batch[i] = nil
+		}
 	}
+	e.mu.Unlock()
+}
+
+// Recycle takes back a buffer a Borrower kept (link.Lender): it joins the
+// free list the peer's writes draw on.
+func (e *Endpoint) Recycle(pkt []byte) {
+	e.mu.Lock()
+	e.keep(pkt[:cap(pkt)])
 	e.mu.Unlock()
 }
 
