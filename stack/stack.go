@@ -209,7 +209,7 @@ func (s *Stack) ipv4Header(b []byte, proto uint8, src, dst netip.Addr, n int) {
 }
 
 // DeliverPacket is the link's way in: IPv4 input (RFC 791, RFC 1122 §3.2.1).
-// pkt is only read, and only during the call.
+// pkt is only read, and only during the call (DeliverBorrowed may keep it).
 func (s *Stack) DeliverPacket(pkt []byte) {
 	s.deliver(pkt, nil)
 }

@@ -101,6 +101,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		rest.Seq = seg.Seq.Add(1)
 		rest.Flags &^= wire.FlagSYN
 		c.processText(now, &rest)
+		seg.Kept = rest.Kept // the host must know its buffer was kept
 		return
 	}
 	// Simultaneous open (Figure 8): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.

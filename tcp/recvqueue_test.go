@@ -223,3 +223,59 @@ func TestEngineKeepsLentText(t *testing.T) {
 		t.Fatalf("%d buffers recycled, %d still out; want the one kept back", l.recycled, len(l.end))
 	}
 }
+
+// TestEngineKeepsLentTextOnSynAck: text on the SYN,ACK itself (RFC 9293
+// §3.10.7.3, step six after the SYN) is kept like any other in-order text,
+// and the segment the host handed in says so: a host told otherwise would
+// reuse a buffer the receive queue still reads.
+func TestEngineKeepsLentTextOnSynAck(t *testing.T) {
+	e := synSent(t)
+	l := newLender(t)
+	e.env.Recycle = l.recycle
+	text := bytesN(1000)
+	d, buf := l.lend(text, 40, 1500, len(text))
+	seg := in(synack, y, x+1, data(d))
+	seg.Lent = buf
+	e.c.HandleSegment(at(rtt), seg)
+	e.state(StateEstablished)
+	if !seg.Kept {
+		t.Fatal("the SYN,ACK's text was kept but the segment handed in says it was not")
+	}
+	p := make([]byte, 2000)
+	l.reading(0, len(p))
+	n, err := e.c.Read(at(rtt), p)
+	if err != nil || !bytes.Equal(p[:n], text) {
+		t.Fatalf("read %d bytes (%v), want the SYN,ACK's 1000", n, err)
+	}
+	l.done(n)
+}
+
+// TestEngineAbortGivesKeptBuffersBack: a connection the user aborts, or
+// closes with unread data (which aborts it), will never be read again, so
+// the buffers its receive queue kept go back to the host at once.
+func TestEngineAbortGivesKeptBuffersBack(t *testing.T) {
+	for _, how := range []string{"Abort", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			e := established(t)
+			l := newLender(t)
+			e.env.Recycle = l.recycle
+			d, buf := l.lend(bytesN(1000), 40, 1500, 1000)
+			seg := in(ack, y+1, x+1, data(d))
+			seg.Lent = buf
+			e.c.HandleSegment(e.now, seg)
+			if !seg.Kept {
+				t.Fatal("not kept")
+			}
+			l.reading(0, 1<<62)
+			if how == "Abort" {
+				e.c.Abort(e.now)
+			} else {
+				e.c.Close(e.now)
+			}
+			e.state(StateClosed)
+			if l.recycled != 1 || len(l.end) != 0 {
+				t.Fatalf("after %s: %d buffers recycled, %d still kept", how, l.recycled, len(l.end))
+			}
+		})
+	}
+}

@@ -6,7 +6,8 @@ import (
 )
 
 // Segment is an arriving segment as the engine sees it: the header values
-// and a view of the payload, valid only during the call that hands it in.
+// and a view of the payload, valid only during the call that hands it in
+// unless the host lends its buffer (Lent) and the engine keeps it.
 type Segment struct {
 	Seq     seqnum.Value // SEG.SEQ
 	Ack     seqnum.Value // SEG.ACK

@@ -188,6 +188,7 @@ func (c *Conn) Abort(now time.Time) {
 		c.sendReset(c.sndNxt)
 	}
 	c.fail(ErrConnectionAborted, "abort")
+	c.rcvBuf.Reset() // nothing will read it: give lent buffers back now
 }
 
 // ICMPError is told that an ICMP destination unreachable quoted one of this
