@@ -336,8 +336,10 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 		}
 		seq = c.rcvNxt
 	}
-	// Trim what lies beyond the window.
-	if wnd := int(c.rcvWnd()); len(payload) > wnd {
+	// Trim what lies beyond the window: its right edge is RCV.NXT+RCV.WND
+	// whatever the segment's start, so text held out of order never
+	// reaches past it either.
+	if wnd := max(int(c.rcvWnd())-int(c.rcvNxt.Size(seq)), 0); len(payload) > wnd {
 		// Text past the window is not acceptable and must be acknowledged
 		// (RFC 9293 §3.10.7.4 first). With a zero window this is how a
 		// one-byte zero-window probe at RCV.NXT gets the ACK that tells

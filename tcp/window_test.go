@@ -203,3 +203,21 @@ func TestEstablishedRecvZeroWindowStillTakesACK(t *testing.T) {
 		t.Fatalf("snd.una = %d, want %d", e.c.SndUna(), x+11)
 	}
 }
+
+// TestOutOfOrderTextTrimmedToTheWindow: text that arrives beyond RCV.NXT
+// is trimmed at the right edge of the window advertised, RCV.NXT+RCV.WND,
+// not RCV.WND bytes past its own start (RFC 9293 §3.10.7.4): once the hole
+// fills, the receive buffer holds no more than its limit.
+func TestOutOfOrderTextTrimmedToTheWindow(t *testing.T) {
+	e := established(t, func(c *Config) { c.ReceiveBufferSize = 1000 })
+	if w := e.c.rcvWnd(); w != 1000 {
+		t.Fatalf("RCV.WND %d, want 1000", w)
+	}
+	e.c.HandleSegment(e.now, in(ack, y+1+500, x+1, data(bytesN(800)))) // 500..1300: 300 past the edge
+	e.expect(is(ack, x+1, y+1))
+	e.c.HandleSegment(e.now, in(ack, y+1, x+1, data(bytesN(500))))
+	e.expect(is(ack, x+1, y+1+1000), hasWnd(0))
+	if n := e.c.RecvQueue(); n != 1000 {
+		t.Fatalf("%d bytes queued after the hole filled, want the window's 1000", n)
+	}
+}
