@@ -14,8 +14,6 @@ import (
 	"io"
 	"testing"
 	"time"
-
-	"github.com/synack-net/synack/seqnum"
 )
 
 // packet is a segment in flight.
@@ -138,7 +136,27 @@ func FuzzStream(f *testing.F) {
 		w := &network{in: &in}
 		ca := &app{src: bytesN(3000)}
 		sa := &app{src: bytes.Repeat([]byte("0123456789"), 200)}
-		st := &fuzzState{map[*Conn]seqnum.Value{}, map[*Conn]seqnum.Value{}, map[*Conn]seqnum.Value{}, map[*Conn]bool{}}
+		st := newFuzzState()
+		// The host lends the buffer of every segment with text
+		// (Segment.Lent), some just big enough to be kept, some too big.
+		// A buffer is scribbled over the moment it is the host's again:
+		// when the engine did not keep it, and when it is recycled. So a
+		// kept view the engine reads after giving it back, or a buffer
+		// kept without saying so, corrupts the stream the apps check.
+		lent := map[*byte]bool{}
+		scribble := func(buf []byte) {
+			for i := range buf {
+				buf[i] = 0xEE
+			}
+		}
+		recycle := func(buf []byte) {
+			if !lent[&buf[0]] {
+				t.Fatal("Recycle of a buffer that is not lent, or twice")
+			}
+			delete(lent, &buf[0])
+			scribble(buf)
+		}
+		cl.env.Recycle, sv.env.Recycle = recycle, recycle
 		now := base
 		_ = cl.c.Connect(now, x)
 		var sc *Conn           // the server's connection, once the SYN made it
@@ -187,6 +205,9 @@ func FuzzStream(f *testing.F) {
 				if cl.c.Err() != nil || sc.Err() != nil {
 					t.Fatalf("closed with errors: client %v, server %v", cl.c.Err(), sc.Err())
 				}
+				if len(lent) != 0 {
+					t.Fatalf("%d kept buffers never given back", len(lent))
+				}
 				return
 			}
 			// The next thing to happen: a packet arrives or a timer fires.
@@ -202,7 +223,19 @@ func FuzzStream(f *testing.F) {
 				p := w.q[i]
 				w.q = append(w.q[:i], w.q[i+1:]...)
 				now = latest(now, p.at)
-				p.to.deliver(now, p.seg)
+				seg := p.seg
+				if n := len(seg.Payload); n > 0 {
+					off := []int{0, n / 2, n}[p.n%3] // buffers of n, 2n and 3n bytes
+					buf := make([]byte, n+2*off)
+					copy(buf[off:], seg.Payload)
+					seg.Payload, seg.Lent = buf[off:off+n], buf
+					lent[&buf[0]] = true
+				}
+				p.to.deliver(now, seg)
+				if seg.Lent != nil && !seg.Kept {
+					delete(lent, &seg.Lent[0])
+					scribble(seg.Lent)
+				}
 				continue
 			}
 			if who != nil {
