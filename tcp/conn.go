@@ -95,8 +95,8 @@ type Conn struct {
 	// allocation header of a large object is the 896-byte size class.
 	srtt, rttvar time.Duration
 	rto          time.Duration
-	rttStart     time.Time
-	retries      int // consecutive expirations of the retransmission timer
+	rttStart     int64 // monoNanos when the timed segment was sent
+	retries      int   // consecutive expirations of the retransmission timer
 	rtoAt        time.Time
 	persistAt    time.Time
 	probes       int
@@ -121,7 +121,7 @@ type Conn struct {
 	sndShift, rcvShift uint8        // Snd.Wind.Shift, Rcv.Wind.Shift
 	tsOffset           uint32       // this connection's TSval offset (RFC 7323 §5.4)
 	tsRecent           uint32       // TS.Recent
-	tsRecentAt         time.Time    // when TS.Recent was set, for the 24-day PAWS rule
+	tsRecentAt         int64        // monoNanos when TS.Recent was set, for the 24-day PAWS rule
 	lastAckSent        seqnum.Value // Last.ACK.sent
 	rttSeq             seqnum.Value // timing the segment that ends here (RFC 6298; here to fill padding)
 	sack               scoreboard   // what the peer has SACKed (sack.go)

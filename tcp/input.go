@@ -144,6 +144,6 @@ const synFallbackRTO = 3 * time.Second
 func (c *Conn) ackRTT(now time.Time, ack seqnum.Value) {
 	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
 		c.rttTiming = false
-		c.sampleRTT(now.Sub(c.rttStart))
+		c.sampleRTT(time.Duration(monoNanos(now) - c.rttStart))
 	}
 }

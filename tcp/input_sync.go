@@ -240,7 +240,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
 		c.rttTiming = false
 		if !ok {
-			rtt, ok = now.Sub(c.rttStart), true
+			rtt, ok = time.Duration(monoNanos(now)-c.rttStart), true
 		}
 	}
 	if ok {

@@ -82,7 +82,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.now = now
 	c.learnPeer(now, seg)
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
-	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, monoNanos(now)
 	l.env.Stats.PassiveOpens.Add(1)
 	l.env.Stats.InSegs.Add(1)
 	c.segsIn++

@@ -92,7 +92,7 @@ func (c *Conn) negotiate(now time.Time, o *wire.TCPOptions) {
 	c.sackOK = o.SACKPermitted && !c.cfg.NoSACK
 	c.tsOK = o.HasTimestamps && !c.cfg.NoTimestamps
 	if c.tsOK {
-		c.tsRecent, c.tsRecentAt = o.TSVal, now
+		c.tsRecent, c.tsRecentAt = o.TSVal, monoNanos(now)
 	}
 }
 
@@ -134,8 +134,8 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 	// R1: SEG.TSval < TS.Recent means an old duplicate, unless TS.Recent
 	// is so old (24 days idle) that the comparison means nothing (§5.5).
 	if int32(o.TSVal-c.tsRecent) < 0 && !seg.Flags.Has(wire.FlagRST) {
-		if now.Sub(c.tsRecentAt) > pawsIdle {
-			c.tsRecent, c.tsRecentAt = o.TSVal, now
+		if time.Duration(monoNanos(now)-c.tsRecentAt) > pawsIdle {
+			c.tsRecent, c.tsRecentAt = o.TSVal, monoNanos(now)
 			return true
 		}
 		c.env.Stats.DropPAWS.Add(1)
@@ -152,7 +152,7 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 func (c *Conn) updateTSRecent(now time.Time, seg *Segment) {
 	if c.tsOK && seg.Options.HasTimestamps && int32(seg.Options.TSVal-c.tsRecent) >= 0 &&
 		seg.Seq.LessThanEq(c.lastAckSent) {
-		c.tsRecent, c.tsRecentAt = seg.Options.TSVal, now
+		c.tsRecent, c.tsRecentAt = seg.Options.TSVal, monoNanos(now)
 	}
 }
 

@@ -170,7 +170,7 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 		}
 	} else if !c.rttTiming {
 		// RFC 6298 §3 / Karn: time only segments sent once.
-		c.rttTiming, c.rttSeq, c.rttStart = true, next, now
+		c.rttTiming, c.rttSeq, c.rttStart = true, next, monoNanos(now)
 	}
 	c.sendSegment(flags, seq, payload, more, retransmit)
 	if seq == c.sndNxt {

@@ -19,7 +19,7 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 	}
 	c.now = now
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
-	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, monoNanos(now)
 	if !c.cfg.NoWindowScaling {
 		c.rcvShift = windowShift(c.cfg.MaxReceiveBufferSize) // offered in the SYN
 	}
