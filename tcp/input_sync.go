@@ -45,7 +45,11 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	if !c.acceptable(seg) {
 		st.DropOutOfWindow.Add(1)
 		// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (ratelimit.go).
-		if !seg.Flags.Has(wire.FlagRST) && c.answerInvalid(now, seg, invalidSeq) {
+		// A SYN draws RFC 5961 §4.2's challenge ACK "irrespective of the
+		// sequence number", counted and budgeted as one (as Linux).
+		if seg.Flags&(wire.FlagSYN|wire.FlagRST) == wire.FlagSYN {
+			c.challengeACK(now)
+		} else if !seg.Flags.Has(wire.FlagRST) && c.answerInvalid(now, seg, invalidSeq) {
 			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) && c.plausibleData(seg) {
 				c.noteDuplicate(seg.Seq, seg.Seq.Add(n)) // a retransmission we had: RFC 2883 D-SACK
 			}

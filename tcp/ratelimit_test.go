@@ -52,13 +52,14 @@ func TestEstablishedRecvRSTAtRcvNxtResetsWhileLimited(t *testing.T) {
 }
 
 // TestEstablishedRecvSYNChallengeACKRateLimited: RFC 5961 §4.2's challenge
-// ACK for a SYN shares the connection's limit with the others.
+// ACK for a SYN, in the window or not, shares the connection's limit with
+// the others.
 func TestEstablishedRecvSYNChallengeACKRateLimited(t *testing.T) {
 	e := established(t)
 	st := &e.env.Stats
 	e.c.HandleSegment(at(sec), in(syn, y+77, 0))
 	e.expect(is(ack, x+1, y+1))
-	e.c.HandleSegment(at(sec+100*time.Millisecond), in(synack, 12345, x+1))
+	e.c.HandleSegment(at(sec+100*time.Millisecond), in(synack, y-5000, x+1)) // out of window: a challenge all the same
 	e.c.HandleSegment(at(sec+200*time.Millisecond), in(rst, y+9, 0))
 	e.expectNone()
 	wantCounter(t, "TCPACKSkippedChallenge", st.TCPACKSkippedChallenge.Load(), 2)
