@@ -303,3 +303,24 @@ func TestEstablishedChallengeACKBudgetRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestEstablishedChallengeACKAfterTimeoutNumberedSndMax: after a timeout
+// rewinds SND.NXT (go-back-N), a challenge ACK is still numbered SND.MAX,
+// which the peer's acceptability test passes (ackSeq, as Linux).
+func TestEstablishedChallengeACKAfterTimeoutNumberedSndMax(t *testing.T) {
+	e := established(t)
+	mss := e.c.MSS()
+	e.write(at(sec), bytesN(3*mss))
+	if got := len(e.take()); got != 3 {
+		t.Fatalf("%d segments sent, want 3", got)
+	}
+	now := e.fire() // the retransmission timeout resends the first segment only
+	e.expect(is(ack, x+1, y+1), hasLen(mss))
+	if e.c.SndNxt() == (x + 1).Add(seqnum.Size(3*mss)) {
+		t.Fatal("SND.NXT was not rewound")
+	}
+	e.c.HandleSegment(now.Add(time.Millisecond), in(rst, y+50, 0))
+	e.expect(is(ack, (x+1).Add(seqnum.Size(3*mss)), y+1))
+	e.c.HandleSegment(now.Add(time.Second), in(ack, y-4000, x+1))
+	e.expect(is(ack, (x+1).Add(seqnum.Size(3*mss)), y+1))
+}
