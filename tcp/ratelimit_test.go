@@ -320,7 +320,7 @@ func TestEstablishedChallengeACKAfterTimeoutNumberedSndMax(t *testing.T) {
 		t.Fatal("SND.NXT was not rewound")
 	}
 	e.c.HandleSegment(now.Add(time.Millisecond), in(rst, y+50, 0))
-	e.expect(is(ack, (x+1).Add(seqnum.Size(3*mss)), y+1))
+	e.expect(is(ack, (x + 1).Add(seqnum.Size(3*mss)), y+1))
 	e.c.HandleSegment(now.Add(time.Second), in(ack, y-4000, x+1))
-	e.expect(is(ack, (x+1).Add(seqnum.Size(3*mss)), y+1))
+	e.expect(is(ack, (x + 1).Add(seqnum.Size(3*mss)), y+1))
 }
