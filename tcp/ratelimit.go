@@ -94,6 +94,8 @@ func (c *Conn) invalidRateLimited(now time.Time, kind invalidKind) bool {
 			switch {
 			case c.state == StateSynReceived:
 				st.TCPACKSkippedSynRecv.Add(1)
+			case c.state == StateTimeWait:
+				st.TCPACKSkippedTimeWait.Add(1)
 			case kind == invalidSeq:
 				st.TCPACKSkippedSeq.Add(1)
 			case kind == invalidPAWS:

@@ -324,3 +324,15 @@ func TestEstablishedChallengeACKAfterTimeoutNumberedSndMax(t *testing.T) {
 	e.c.HandleSegment(now.Add(time.Second), in(ack, y-4000, x+1))
 	e.expect(is(ack, (x + 1).Add(seqnum.Size(3*mss)), y+1))
 }
+
+// TestTimeWaitRecvOutOfWindowRateLimited: in TIME-WAIT the answers share
+// the limit, counted apart (Linux TCPACKSkippedTimeWait).
+func TestTimeWaitRecvOutOfWindowRateLimited(t *testing.T) {
+	e := timeWait(t)
+	e.c.HandleSegment(e.now.Add(time.Millisecond), in(ack, y-4000, x+2))
+	e.expect(is(ack, x+2, y+2))
+	e.c.HandleSegment(e.now.Add(2*time.Millisecond), in(syn, y+100, 0))
+	e.expectNone()
+	wantCounter(t, "TCPACKSkippedTimeWait", e.env.Stats.TCPACKSkippedTimeWait.Load(), 1)
+	e.state(StateTimeWait)
+}

@@ -39,6 +39,8 @@ type Stats struct {
 	TCPACKSkippedPAWS atomic.Uint64
 	// TCPACKSkippedSynRecv counts ACKs (or SYN,ACKs) for invalid segments in SYN-RECEIVED not sent by the rate limit (Linux TCPACKSkippedSynRecv).
 	TCPACKSkippedSynRecv atomic.Uint64
+	// TCPACKSkippedTimeWait counts ACKs for invalid segments in TIME-WAIT not sent by the rate limit (Linux TCPACKSkippedTimeWait).
+	TCPACKSkippedTimeWait atomic.Uint64
 	// OutOfWindowACKs counts duplicate ACKs sent in answer to out-of-window or PAWS-rejected segments.
 	OutOfWindowACKs atomic.Uint64
 	// DropACKTooOld counts segments whose ACK lies below SND.UNA - MAX.SND.WND (RFC 5961 §5.2; Linux drop reason TCP_TOO_OLD_ACK).
