@@ -110,8 +110,9 @@ func (c *Conn) invalidRateLimited(now time.Time, kind invalidKind) bool {
 	return false
 }
 
-// plausibleData reports whether seg is data an honest peer may send
-// outside our window, so that its answer is not rate limited: text without
+// plausibleData reports whether seg is what an honest peer may send
+// outside our window, so that its answer is not rate limited: a probe, or
+// text without
 // SYN starting between RCV.NXT less the largest window we advertised (a
 // retransmission: the sender never has more than one window beyond its
 // SND.UNA, which is at least RCV.NXT less that window) and the right edge
@@ -119,8 +120,18 @@ func (c *Conn) invalidRateLimited(now time.Time, kind invalidKind) bool {
 // wider). The buffer's limit bounds every window advertised (it never
 // shrinks), rounded up by one window-scale unit as advertise may.
 func (c *Conn) plausibleData(seg *Segment) bool {
-	if len(seg.Payload) == 0 || seg.Flags.Has(wire.FlagSYN) {
+	if seg.Flags.Has(wire.FlagSYN) {
 		return false
+	}
+	if len(seg.Payload) == 0 {
+		// A zero-window or keepalive probe without text: a bare ACK one
+		// below RCV.NXT (RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6; Linux's
+		// tcp_xmit_probe_skb, our sendProbe). Its answer carries the
+		// window that ends the peer's wait, so it goes unlimited (Linux
+		// limits it); only that exact number, which a guess hits once
+		// in 2^32, and no ACK loop can form: our answer is numbered
+		// SND.MAX, in the peer's window.
+		return seg.Flags&(wire.FlagFIN|wire.FlagRST) == 0 && seg.Seq == c.rcvNxt.Sub(1)
 	}
 	w := seqnum.Size(c.rcvBuf.ring.limit) + 1<<c.rcvShift
 	return seg.Seq.InWindow(c.rcvNxt.Sub(w), w+c.rcvWnd()+w+1)

@@ -336,3 +336,20 @@ func TestTimeWaitRecvOutOfWindowRateLimited(t *testing.T) {
 	wantCounter(t, "TCPACKSkippedTimeWait", e.env.Stats.TCPACKSkippedTimeWait.Load(), 1)
 	e.state(StateTimeWait)
 }
+
+// TestEstablishedRecvProbeAlwaysAnswered: a zero-window or keepalive probe
+// (a bare ACK at RCV.NXT-1, as Linux and synack send it) is answered every
+// time, however close together: its answer carries the window the prober
+// waits for. One number lower is a guess and is limited.
+func TestEstablishedRecvProbeAlwaysAnswered(t *testing.T) {
+	e := established(t)
+	for i := range 4 {
+		e.c.HandleSegment(at(sec+time.Duration(i)*100*time.Millisecond), in(ack, y, x+1))
+		e.expect(is(ack, x+1, y+1))
+	}
+	e.c.HandleSegment(at(2*sec), in(ack, y-1, x+1))
+	e.expect(is(ack, x+1, y+1))
+	e.c.HandleSegment(at(2*sec+time.Millisecond), in(ack, y-1, x+1))
+	e.expectNone()
+	wantCounter(t, "TCPACKSkippedSeq", e.env.Stats.TCPACKSkippedSeq.Load(), 1)
+}
