@@ -161,8 +161,10 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 			return false
 		}
 	}
-	if !c.ackAcceptable(now, seg) {
-		return false // RFC 5961 §5.2: beyond SND.MAX, or below SND.UNA - MAX.SND.WND
+	if !seg.Ack.InRange(c.sndUna.Sub(c.maxSndWnd), c.sndMax.Add(1)) {
+		// RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.MAX].
+		c.unacceptableACK(now, seg)
+		return false
 	}
 	var sacked seqnum.Size
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {

@@ -137,24 +137,20 @@ func (c *Conn) plausibleData(seg *Segment) bool {
 	return seg.Seq.InWindow(c.rcvNxt.Sub(w), w+c.rcvWnd()+w+1)
 }
 
-// ackAcceptable is RFC 5961 §5.2 in a synchronized state: SEG.ACK is
-// acceptable only within [SND.UNA - MAX.SND.WND, SND.MAX]. Below, it is
-// counted as DropACKTooOld (injected data with a guessed ACK: Linux's
+// unacceptableACK handles a segment in a synchronized state whose SEG.ACK
+// lies outside [SND.UNA - MAX.SND.WND, SND.MAX] (RFC 5961 §5.2). Below, it
+// is counted as DropACKTooOld (injected data with a guessed ACK: Linux's
 // SKB_DROP_REASON_TCP_TOO_OLD_ACK); beyond, as DropBadACK (it acknowledges
-// something not yet sent, RFC 9293 §3.10.7.4 fifth). Either way the segment
-// is dropped and answered with a challenge ACK (Linux answers the first
-// so; the second is the same rule's other side).
-func (c *Conn) ackAcceptable(now time.Time, seg *Segment) bool {
-	if seg.Ack.InRange(c.sndUna.Sub(c.maxSndWnd), c.sndMax.Add(1)) {
-		return true
-	}
+// something not yet sent, RFC 9293 §3.10.7.4 fifth). Either way the
+// segment is dropped and answered with a challenge ACK: Linux answers the
+// first so, and the second is the other side of the same rule.
+func (c *Conn) unacceptableACK(now time.Time, seg *Segment) {
 	if seg.Ack.GreaterThan(c.sndMax) {
 		c.env.Stats.DropBadACK.Add(1)
 	} else {
 		c.env.Stats.DropACKTooOld.Add(1)
 	}
 	c.challengeACK(now)
-	return false
 }
 
 // challengeBudget takes one challenge ACK from the stack's budget for the
