@@ -58,6 +58,18 @@ type Config struct {
 	MaxRTO time.Duration
 	// MaxSYNBacklog bounds half-open connections per listener (default 256).
 	MaxSYNBacklog int
+	// InvalidACKRateLimit is the least time between two ACKs one
+	// connection sends in answer to segments that fail a check: out of
+	// window, PAWS-rejected, with an unacceptable ACK, and RFC 5961's
+	// challenge ACKs (Linux tcp_invalid_ratelimit, default 500 ms; RFC
+	// 5961 §7). Negative means no limit.
+	InvalidACKRateLimit time.Duration
+	// ChallengeACKLimit is about how many challenge ACKs (RFC 5961) the
+	// stack sends per second over all connections; each second's budget
+	// is drawn at random from [limit/2, 3*limit/2) so that it cannot be
+	// counted from outside (Linux tcp_challenge_ack_limit after
+	// CVE-2016-5696; default 1000). Negative means no limit.
+	ChallengeACKLimit int
 	// NewCongestionControl makes the congestion controller of a connection;
 	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
 	NewCongestionControl func(mss int) CongestionControl
@@ -81,6 +93,8 @@ const (
 	DefaultMinRTO               = 200 * time.Millisecond
 	DefaultMaxRTO               = 120 * time.Second
 	DefaultMaxSYNBacklog        = 256
+	DefaultInvalidACKRateLimit  = 500 * time.Millisecond
+	DefaultChallengeACKLimit    = 1000
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -127,6 +141,12 @@ func (c Config) WithDefaults() Config {
 	defd(&c.MinRTO, DefaultMinRTO)
 	defd(&c.MaxRTO, DefaultMaxRTO)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
+	if c.InvalidACKRateLimit == 0 { // negative: no limit
+		c.InvalidACKRateLimit = DefaultInvalidACKRateLimit
+	}
+	if c.ChallengeACKLimit == 0 { // negative: no limit
+		c.ChallengeACKLimit = DefaultChallengeACKLimit
+	}
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}

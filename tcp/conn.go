@@ -151,6 +151,9 @@ type Conn struct {
 	// enough in the current measurement that it, not the path, held the
 	// sender back.
 	rcvFullAt int64
+	// lastInvalidACK is when (monoNanos) the last ACK answering an
+	// invalid segment went out, 0 for never (ratelimit.go).
+	lastInvalidACK int64
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 	retrans         uint64 // segments sent again

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"math/rand/v2"
+
 	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
@@ -22,9 +24,19 @@ type Env struct {
 	// (Segment.Lent), takes back one the engine kept; nil if it never
 	// lends.
 	Recycle func(buf []byte)
+	// ChallengeRand draws the stack's challenge-ACK budget each second
+	// (ratelimit.go); nil means ChaCha8 seeded from crypto/rand, made at
+	// first use. Tests set a source of their own for exact bounds.
+	ChallengeRand rand.Source
 
 	// hdr is where a connection builds the header it hands to Out: one per
 	// Env, as connections sharing an Env run one at a time (the stack's
 	// lock), and Send must not keep it.
 	hdr wire.TCPFields
+
+	// The challenge ACKs left in the budget of the second challengeSecond
+	// (Unix time), once challengeDrawn (ratelimit.go).
+	challengeSecond int64
+	challengeLeft   int
+	challengeDrawn  bool
 }

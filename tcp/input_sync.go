@@ -15,8 +15,11 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	// need an answer of their own:
 	switch {
 	case c.state == StateSynReceived && seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs:
-		// The peer retransmitted its SYN: our SYN,ACK was lost. Send it again.
-		c.sendSYN(true)
+		// The peer retransmitted its SYN: our SYN,ACK was lost. Send it
+		// again, within the rate limit (as Linux's tcp_check_req).
+		if !c.invalidRateLimited(now, invalidSeq) {
+			c.sendSYN(true)
+		}
 		return
 	case c.state == StateSynReceived && !c.passive && seg.Flags.Has(wire.FlagSYN|wire.FlagACK) &&
 		seg.Seq == c.irs && seg.Ack == c.sndNxt:
@@ -41,9 +44,13 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	}
 	if !c.acceptable(seg) {
 		st.DropOutOfWindow.Add(1)
-		if !seg.Flags.Has(wire.FlagRST) {
-			c.ackNow = true // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) {
+		// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (ratelimit.go).
+		// A SYN draws RFC 5961 §4.2's challenge ACK "irrespective of the
+		// sequence number", counted and budgeted as one (as Linux).
+		if seg.Flags&(wire.FlagSYN|wire.FlagRST) == wire.FlagSYN {
+			c.challengeACK(now)
+		} else if !seg.Flags.Has(wire.FlagRST) && c.answerInvalid(now, seg, invalidSeq) {
+			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) && c.plausibleData(seg) {
 				c.noteDuplicate(seg.Seq, seg.Seq.Add(n)) // a retransmission we had: RFC 2883 D-SACK
 			}
 		}
@@ -53,8 +60,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	// Second: check the RST bit (with RFC 5961 §3.2: only an exact match resets).
 	if seg.Flags.Has(wire.FlagRST) {
 		if seg.Seq != c.rcvNxt {
-			st.ChallengeACKs.Add(1)
-			c.ackNow = true
+			c.challengeACK(now)
 			return
 		}
 		c.reset()
@@ -66,8 +72,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 			c.setState(StateClosed, "rcv SYN") // return to LISTEN: the listener keeps listening
 			return
 		}
-		st.ChallengeACKs.Add(1)
-		c.ackNow = true
+		c.challengeACK(now)
 		return
 	}
 	// Fifth: check the ACK field.
@@ -156,10 +161,9 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 			return false
 		}
 	}
-	if seg.Ack.GreaterThan(c.sndMax) {
-		// It acknowledges something not yet sent: send an ACK and drop it.
-		st.DropBadACK.Add(1)
-		c.ackNow = true
+	if !seg.Ack.InRange(c.sndUna.Sub(c.maxSndWnd), c.sndMax.Add(1)) {
+		// RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.MAX].
+		c.unacceptableACK(now, seg)
 		return false
 	}
 	var sacked seqnum.Size

@@ -147,8 +147,8 @@ func TestEstablishedRecvRSTInWindowSendsChallengeACK(t *testing.T) {
 		e.c.HandleSegment(at(time.Second), in(rst, seq, 0))
 		e.expect(is(ack, x+1, y+1))
 		e.state(StateEstablished)
-		if e.env.Stats.ChallengeACKs.Load() != 1 {
-			t.Fatalf("seq %d: ChallengeACKs = %d, want 1", seq, e.env.Stats.ChallengeACKs.Load())
+		if e.env.Stats.TCPChallengeACK.Load() != 1 {
+			t.Fatalf("seq %d: TCPChallengeACK = %d, want 1", seq, e.env.Stats.TCPChallengeACK.Load())
 		}
 	}
 }

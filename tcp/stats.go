@@ -27,8 +27,24 @@ type Stats struct {
 	OutRsts atomic.Uint64
 	// Timeouts counts retransmission-timer expirations.
 	Timeouts atomic.Uint64
-	// ChallengeACKs counts ACKs sent for an in-window RST or a SYN (RFC 5961).
-	ChallengeACKs atomic.Uint64
+	// TCPChallengeACK counts challenge ACKs sent: for an in-window RST not at RCV.NXT, a SYN, or an unacceptable SEG.ACK (RFC 5961; Linux TCPChallengeACK).
+	TCPChallengeACK atomic.Uint64
+	// TCPChallengeACKOverBudget counts challenge ACKs not sent because the stack's budget for the second was spent (Config.ChallengeACKLimit).
+	TCPChallengeACKOverBudget atomic.Uint64
+	// TCPACKSkippedChallenge counts challenge ACKs not sent by the per-connection rate limit (Linux TCPACKSkippedChallenge).
+	TCPACKSkippedChallenge atomic.Uint64
+	// TCPACKSkippedSeq counts ACKs for out-of-window segments not sent by the per-connection rate limit (Linux TCPACKSkippedSeq).
+	TCPACKSkippedSeq atomic.Uint64
+	// TCPACKSkippedPAWS counts ACKs for PAWS-rejected segments not sent by the per-connection rate limit (Linux TCPACKSkippedPAWS).
+	TCPACKSkippedPAWS atomic.Uint64
+	// TCPACKSkippedSynRecv counts ACKs (or SYN,ACKs) for invalid segments in SYN-RECEIVED not sent by the rate limit (Linux TCPACKSkippedSynRecv).
+	TCPACKSkippedSynRecv atomic.Uint64
+	// TCPACKSkippedTimeWait counts ACKs for invalid segments in TIME-WAIT not sent by the rate limit (Linux TCPACKSkippedTimeWait).
+	TCPACKSkippedTimeWait atomic.Uint64
+	// OutOfWindowACKs counts duplicate ACKs sent in answer to out-of-window or PAWS-rejected segments.
+	OutOfWindowACKs atomic.Uint64
+	// DropACKTooOld counts segments whose ACK lies below SND.UNA - MAX.SND.WND (RFC 5961 §5.2; Linux drop reason TCP_TOO_OLD_ACK).
+	DropACKTooOld atomic.Uint64
 	// AbortOnData counts connections reset because data arrived after the user closed them (Linux TCPAbortOnData).
 	AbortOnData atomic.Uint64
 	// DropOutOfWindow counts segments failing the sequence check (RFC 9293 §3.10.7.4 first).
