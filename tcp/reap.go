@@ -89,6 +89,16 @@ func (c *Conn) rtoGiveUp(now time.Time) bool {
 	return true
 }
 
+// synUserTimedOut applies the user timeout to an active open, as Linux
+// does to a connect (tcp_write_timeout): set, it replaces SYNRetries, and
+// the time counts from the first SYN.
+func (c *Conn) synUserTimedOut(now time.Time) bool {
+	if c.retries == 1 {
+		c.stallAt = monoNanos(now) - int64(c.rto) // when the first SYN went
+	}
+	return c.userTimeout > 0 && c.userTimedOut(now)
+}
+
 // probeGiveUp decides, as the persist timer fires in a zero-window stall,
 // whether the peer is taken for dead before another probe is sent. It is
 // Linux's tcp_probe_timer: the stall is timed from its first probe

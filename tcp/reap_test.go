@@ -358,3 +358,24 @@ func TestTimeWaitAcceptsNewSYNByTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// TestSynSentUserTimeoutEndsConnect: a user timeout set before Connect
+// bounds it, as Linux's TCP_USER_TIMEOUT bounds connect: with 5 s the SYN
+// goes at 0, 1 and 3 s and connect fails at exactly 5 s (not 127 s).
+func TestSynSentUserTimeoutEndsConnect(t *testing.T) {
+	e := newClient(t)
+	e.c.SetUserTimeout(base, 5*sec)
+	if err := e.c.Connect(base, x); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(is(syn, x, 0))
+	for _, when := range []time.Duration{sec, 3 * sec} {
+		e.deadline(at(when))
+		e.fire()
+		e.expect(is(syn, x, 0))
+	}
+	e.deadline(at(5 * sec))
+	e.fire()
+	e.expectNone()
+	e.timedOut()
+}

@@ -59,7 +59,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		if c.state == StateSynReceived {
 			limit, what = c.cfg.SYNACKRetries, "SYN,ACK retries exhausted"
 		}
-		if c.retries > limit {
+		if c.retries > limit && c.userTimeout == 0 || c.synUserTimedOut(now) {
 			if c.passive {
 				c.setState(StateClosed, what) // the half-open connection is dropped silently
 			} else {
@@ -70,7 +70,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		c.backoff()
 		c.env.Stats.RetransSegs.Add(1)
 		c.sendSYN(true)
-		c.rtoAt = now.Add(c.rto)
+		c.rtoAt = c.clampToUserTimeout(now, now.Add(c.rto))
 		return
 	}
 	if c.sndUna == c.sndMax {
