@@ -54,7 +54,7 @@ func TestServeCapAndIdleTimeoutWithKernel(t *testing.T) {
 	}
 	// The first two waited out the idle timeout; the third was closed at
 	// accept, so it read EOF as soon as the first two were done.
-	if after[0] < 1.5 || after[0] > 10 || after[2]-after[1] > 0.5 {
+	if after[0] < 1 || after[0] > 20 || after[2]-after[1] > 1 {
 		t.Errorf("EOF after %v s, want the first two after ~2 s idle and the third at once", after)
 	}
 	log := s.stop(t)
