@@ -68,7 +68,8 @@ func TestTimeWaitExpiresAfter2MSL(t *testing.T) {
 
 // TestFinWait2OrphanTimesOut closes the client while the server never
 // closes: the client's orphaned FIN-WAIT-2 ends after FinWait2Timeout
-// (Linux tcp_fin_timeout), the server stays in CLOSE-WAIT.
+// (Linux tcp_fin_timeout) with a RST, as Linux's tcp_send_active_reset,
+// which resets the server's CLOSE-WAIT connection.
 func TestFinWait2OrphanTimesOut(t *testing.T) {
 	p := newPair(t, pairConfig{virtual: true, tcp: tcp.Config{FinWait2Timeout: 30 * time.Second}})
 	c, s := p.connect(t, p.listen(t, 80, 1))
@@ -82,8 +83,12 @@ func TestFinWait2OrphanTimesOut(t *testing.T) {
 	if st := states(p.client); len(st) != 0 {
 		t.Fatalf("client after the FIN-WAIT-2 timeout: %v, want none", st)
 	}
-	if st := s.State(); st != tcp.StateCloseWait {
-		t.Fatalf("server: %v, want CLOSE-WAIT", st)
+	p.settle(t)
+	if st := s.State(); st != tcp.StateClosed {
+		t.Fatalf("server: %v, want CLOSED by the client's RST", st)
+	}
+	if n := p.client.Internals().TCPStats().FinWait2Timeouts.Load(); n != 1 {
+		t.Fatalf("FinWait2Timeouts = %d, want 1", n)
 	}
 }
 

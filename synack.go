@@ -271,6 +271,20 @@ func (c *TCPConn) SetNoDelay(noDelay bool) error {
 	return nil
 }
 
+// SetUserTimeout sets the connection's user timeout, as Linux's
+// TCP_USER_TIMEOUT socket option (RFC 5482): when sent data stays
+// unacknowledged, or zero-window or keepalive probes go unanswered, for
+// longer than d, the connection fails with an error matching
+// syscall.ETIMEDOUT, whatever the retry count. 0 (the default) turns it
+// off; d must not be negative.
+func (c *TCPConn) SetUserTimeout(d time.Duration) error {
+	if d < 0 {
+		return c.opErr("set", fmt.Errorf("negative user timeout %v", d))
+	}
+	c.c.SetUserTimeout(d)
+	return nil
+}
+
 // Info is the connection's row of the socket table: addresses, state,
 // queues and segments so far, and its inner TCP state (Info.TCP).
 func (c *TCPConn) Info() stack.SocketInfo { return c.c.Info() }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
@@ -66,6 +67,7 @@ func (s *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 		return
 	}
 	now := s.clk.Now()
+	var iss seqnum.Value // 0: the ISN generator picks
 	if c := s.conns[keyOf(local, remote)]; c != nil {
 		if !c.conn.AcceptsNewSYN(&seg) || s.listeners[local.Port()] == nil {
 			c.conn.HandleSegment(now, &seg)
@@ -73,12 +75,14 @@ func (s *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 			s.unlockAndFlush()
 			return seg.Kept
 		}
-		// A new SYN for a 4-tuple in TIME-WAIT: the old incarnation gives way.
+		// A new SYN for a 4-tuple in TIME-WAIT: the old incarnation gives
+		// way, and the new one starts above its sequence space (Linux).
+		iss = c.conn.NextISS()
 		c.conn.Close(now)
 		s.removeLocked(c)
 	}
 	if l := s.listeners[local.Port()]; l != nil && (!l.addr.IsValid() || l.addr == local.Addr()) {
-		s.listenInput(l, now, local, remote, &seg)
+		s.listenInput(l, now, local, remote, &seg, iss)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
@@ -103,8 +107,10 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
 }
 
-// listenInput is a segment for a listener (RFC 9293 §3.10.7.2).
-func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
+// listenInput is a segment for a listener (RFC 9293 §3.10.7.2). iss is the
+// ISS a new connection must use (tcp.Conn.NextISS), or 0 for one from the
+// ISN generator (RFC 6528).
+func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, iss seqnum.Value) {
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
 		s.resetLocked(local, remote, seg)
@@ -112,7 +118,10 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 		c := s.newConnLocked(local, remote)
 		c.listener = l
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
-		l.l.Open(now, c.conn, seg, s.isn.ISN(now, local, remote))
+		if iss == 0 {
+			iss = s.isn.ISN(now, local, remote)
+		}
+		l.l.Open(now, c.conn, seg, iss)
 		s.afterLocked(c)
 	}
 }

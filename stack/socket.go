@@ -180,6 +180,24 @@ func (c *TCPConn) SetNoDelay(noDelay bool) {
 	s.unlockAndFlush()
 }
 
+// SetUserTimeout sets the connection's user timeout (RFC 5482; Linux's
+// TCP_USER_TIMEOUT): how long sent data may stay unacknowledged, or probes
+// unanswered, before the connection fails with ETIMEDOUT. 0 turns it off.
+func (c *TCPConn) SetUserTimeout(d time.Duration) {
+	s := c.s
+	s.mu.Lock()
+	c.conn.SetUserTimeout(s.clk.Now(), d)
+	s.afterLocked(c)
+	s.unlockAndFlush()
+}
+
+// UserTimeout is the connection's user timeout, 0 when off.
+func (c *TCPConn) UserTimeout() time.Duration {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.conn.UserTimeout()
+}
+
 // KeepAlive is the connection's keepalive setting.
 func (c *TCPConn) KeepAlive() tcp.KeepAlive {
 	c.s.mu.Lock()

@@ -253,16 +253,21 @@ func TestLastAckTimeoutRetransmitsFIN(t *testing.T) {
 	e.state(StateLastAck)
 }
 
-// TestFinWait2OrphanTimeoutCloses: after a full Close, FIN-WAIT-2 lasts
-// FinWait2Timeout at most (Linux tcp_fin_timeout).
-func TestFinWait2OrphanTimeoutCloses(t *testing.T) {
+// TestFinWait2OrphanTimeoutSendsRST: after a full Close, FIN-WAIT-2 lasts
+// FinWait2Timeout at most (Linux tcp_fin_timeout); then, as Linux's
+// tcp_send_active_reset, a RST numbered after the FIN tells the peer.
+func TestFinWait2OrphanTimeoutSendsRST(t *testing.T) {
 	e := finWait2(t, func(c *Config) { c.FinWait2Timeout = 10 * time.Second })
 	e.deadline(e.now.Add(10 * time.Second))
 	e.c.HandleTimer(e.now.Add(10*time.Second - time.Nanosecond))
 	e.state(StateFinWait2)
+	e.expectNone()
 	e.fire()
 	e.state(StateClosed)
-	e.expectNone()
+	e.expect(is(rst, x+2, 0))
+	if n := e.env.Stats.FinWait2Timeouts.Load(); n != 1 {
+		t.Fatalf("FinWait2Timeouts = %d, want 1", n)
+	}
 }
 
 // TestCloseWaitCloseSendsQueuedDataThenFIN: data written before Close goes

@@ -39,8 +39,10 @@ type Config struct {
 	// SYNACKRetries is how many times a SYN,ACK is retransmitted before the
 	// half-open connection is dropped (Linux tcp_synack_retries, default 5).
 	SYNACKRetries int
-	// Retries is how many times data is retransmitted before the connection
-	// fails with ETIMEDOUT (Linux tcp_retries2, default 15).
+	// Retries is how many times data is retransmitted, or how many
+	// zero-window probes in a row go unanswered, before the connection
+	// fails with ETIMEDOUT (Linux tcp_retries2, default 15). A user timeout
+	// (Conn.SetUserTimeout) takes the place of the count for retransmissions.
 	Retries int
 	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2*MSL
 	// (default 30 s, so TIME-WAIT lasts Linux's 60 s).

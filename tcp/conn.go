@@ -99,8 +99,11 @@ type Conn struct {
 	retries      int   // consecutive expirations of the retransmission timer
 	rtoAt        time.Time
 	persistAt    time.Time
-	probes       int
-	closeAt      time.Time // TIME-WAIT or orphaned FIN-WAIT-2 end
+	probes       int32         // zero-window probes sent in this stall: the persist timer's backoff (icsk_backoff)
+	probesOut    int32         // zero-window probes since the peer's last acceptable ACK (Linux icsk_probes_out)
+	userTimeout  time.Duration // TCP_USER_TIMEOUT (RFC 5482), 0 when off (reap.go)
+	stallAt      int64         // monoNanos when the current run of unanswered retransmissions or probes began
+	closeAt      time.Time     // TIME-WAIT or orphaned FIN-WAIT-2 end
 
 	// Keepalive (keepalive.go).
 	ka        KeepAlive

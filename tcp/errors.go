@@ -12,7 +12,8 @@ var (
 	ErrConnectionRefused error = syscall.ECONNREFUSED
 	// ErrConnectionReset: the peer reset a synchronized connection (§3.10.7.4).
 	ErrConnectionReset error = syscall.ECONNRESET
-	// ErrTimeout: the SYN or data was retransmitted the allowed number of times without answer.
+	// ErrTimeout: the peer stopped answering: the SYN or data was retransmitted, or zero-window or
+	// keepalive probes were sent, the allowed number of times, or for the user timeout (RFC 5482).
 	ErrTimeout error = syscall.ETIMEDOUT
 	// ErrConnectionAborted: the local user aborted the connection.
 	ErrConnectionAborted error = syscall.ECONNABORTED

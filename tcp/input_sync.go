@@ -166,6 +166,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.unacceptableACK(now, seg)
 		return false
 	}
+	c.peerAlive(seg.Ack)
 	var sacked seqnum.Size
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
 		sacked = c.takeSACK(seg)
@@ -379,7 +380,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				// (LINUX_MIB_TCPABORTONDATA) rather than let the peer write
 				// into the void until the FIN-WAIT-2 timeout.
 				st.AbortOnData.Add(1)
-				c.sendReset(c.sndNxt)
+				c.sendReset(c.rstSeq())
 				c.setState(StateClosed, "data after close")
 				return
 			}
@@ -437,10 +438,10 @@ func (c *Conn) enterTimeWait(now time.Time, cause string) {
 }
 
 // AcceptsNewSYN reports whether a SYN for this 4-tuple may end this
-// TIME-WAIT connection and open a new one: its sequence number lies beyond
-// everything the old incarnation used (RFC 9293 §3.6.1 note; Linux's
-// tcp_timewait_state_process).
+// TIME-WAIT connection and open a new one: by its timestamp (RFC 6191) or
+// its sequence number (RFC 9293 §3.6.1 note), see newIncarnation. The new
+// connection's ISS is then NextISS.
 func (c *Conn) AcceptsNewSYN(seg *Segment) bool {
 	return c.state == StateTimeWait && seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN &&
-		seg.Seq.GreaterThan(c.rcvNxt)
+		c.newIncarnation(seg)
 }

@@ -85,10 +85,10 @@ func (c *Conn) keepAliveTimer(now time.Time) {
 		}
 		return
 	}
-	if c.kaProbes >= c.ka.Count {
+	if c.keepAliveGiveUp(now) {
 		c.traceTimer("keepalive")
-		c.sendReset(c.sndNxt) // as Linux does when it gives up on the peer
-		c.fail(ErrTimeout, "keepalive: peer not answering")
+		c.sendReset(c.rstSeq()) // as Linux does when it gives up on the peer
+		c.timedOut("keepalive: peer not answering")
 		return
 	}
 	c.traceTimer("keepalive")

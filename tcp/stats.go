@@ -84,4 +84,17 @@ type Stats struct {
 	ReceiveKept atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
+
+	// Reaping (reap.go).
+
+	// AbortOnTimeout counts connections ended because the peer stopped answering: retransmission, zero-window probe, keepalive or user timeout (Linux TCPAbortOnTimeout).
+	AbortOnTimeout atomic.Uint64
+	// AbortOnClose counts connections reset because the user closed them with unread data (Linux TCPAbortOnClose).
+	AbortOnClose atomic.Uint64
+	// WinProbes counts zero-window probes sent (Linux TCPWinProbe).
+	WinProbes atomic.Uint64
+	// WinProbeAborts counts connections ended because zero-window probes went unanswered or outlasted the user timeout.
+	WinProbeAborts atomic.Uint64
+	// FinWait2Timeouts counts orphaned FIN-WAIT-2 connections reset at Config.FinWait2Timeout (Linux tcp_fin_timeout).
+	FinWait2Timeouts atomic.Uint64
 }

@@ -17,8 +17,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 			c.traceTimer("2MSL")
 			c.setState(StateClosed, "timeout 2MSL")
 		} else {
-			c.traceTimer("FIN-WAIT-2 timeout")
-			c.setState(StateClosed, "FIN-WAIT-2 timeout")
+			c.finWait2Timeout()
 		}
 		return
 	}
@@ -60,25 +59,24 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		if c.state == StateSynReceived {
 			limit, what = c.cfg.SYNACKRetries, "SYN,ACK retries exhausted"
 		}
-		if c.retries > limit {
+		if c.retries > limit && c.userTimeout == 0 || c.synUserTimedOut(now) {
 			if c.passive {
 				c.setState(StateClosed, what) // the half-open connection is dropped silently
 			} else {
-				c.fail(ErrTimeout, what)
+				c.timedOut(what)
 			}
 			return
 		}
 		c.backoff()
 		c.env.Stats.RetransSegs.Add(1)
 		c.sendSYN(true)
-		c.rtoAt = now.Add(c.rto)
+		c.rtoAt = c.clampToUserTimeout(now, now.Add(c.rto))
 		return
 	}
 	if c.sndUna == c.sndMax {
 		return // nothing outstanding after all
 	}
-	if c.retries > c.cfg.Retries {
-		c.fail(ErrTimeout, "retransmission retries exhausted")
+	if c.rtoGiveUp(now) {
 		return
 	}
 	c.cc.OnRetransmitTimeout(now, int(c.sndUna.Size(c.sndMax)))
@@ -99,13 +97,16 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	if c.rtoAt.IsZero() && c.sndUna != c.sndMax && c.persistAt.IsZero() {
 		c.rtoAt = now.Add(c.rto)
 	}
+	c.rtoAt = c.clampToUserTimeout(now, c.rtoAt)
 }
 
 // probe sends a zero-window probe and backs the persist timer off. Like
 // Linux, the probe is a bare ACK one byte below SND.UNA: out of window for
 // the peer, which must answer with an ACK that carries its current window.
+// Probing gives up on a peer that stops answering (probeGiveUp).
 func (c *Conn) probe(now time.Time) {
 	if !c.state.sending() || !c.sndNxt.LessThan(c.dataEnd()) || c.sndNxt != c.sndUna {
+		c.probesOut = 0 // no stall: data in flight or none waiting (Linux tcp_probe_timer)
 		return
 	}
 	if c.sndWnd > 0 {
@@ -115,11 +116,16 @@ func (c *Conn) probe(now time.Time) {
 		c.sendRange(now, c.sndNxt, c.sndWnd)
 		return
 	}
+	if c.probeGiveUp(now) {
+		return
+	}
 	c.traceTimer("persist")
 	c.sendProbe()
+	c.env.Stats.WinProbes.Add(1)
 	c.probes++
+	c.probesOut++
 	d := c.rto << min(c.probes, 16)
-	c.persistAt = now.Add(min(d, c.cfg.MaxRTO))
+	c.persistAt = c.clampToUserTimeout(now, now.Add(min(d, c.cfg.MaxRTO)))
 }
 
 // sendProbe sends a bare ACK one byte below SND.UNA: a zero-window or

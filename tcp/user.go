@@ -167,25 +167,27 @@ func (c *Conn) Close(now time.Time) {
 		c.setState(StateClosed, "close")
 	case StateSynSent:
 		c.setState(StateClosed, "close") // delete the TCB
-	case StateSynReceived, StateEstablished, StateCloseWait:
-		if c.rcvBuf.Len() > 0 {
-			c.Abort(now)
+	case StateSynReceived, StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2:
+		if c.closeUnread(now) {
 			return
 		}
-		_ = c.CloseWrite(now)
-	case StateFinWait2:
-		c.closeAt = now.Add(c.cfg.FinWait2Timeout) // orphaned: Linux tcp_fin_timeout
+		if c.state == StateFinWait2 {
+			c.closeAt = now.Add(c.cfg.FinWait2Timeout) // orphaned: Linux tcp_fin_timeout
+		} else if c.state != StateFinWait1 {
+			_ = c.CloseWrite(now)
+		}
 	}
 	c.rcvBuf.Reset()
 }
 
 // Abort is the user's ABORT (RFC 9293 §3.10.5): in a synchronized state (or
-// SYN-RECEIVED) it sends <SEQ=SND.NXT><CTL=RST>, then the connection is CLOSED.
+// SYN-RECEIVED) it sends <SEQ=SND.NXT><CTL=RST> (numbered from SND.MAX, not
+// a rewound SND.NXT: rstSeq), then the connection is CLOSED.
 func (c *Conn) Abort(now time.Time) {
 	c.now = now
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
-		c.sendReset(c.sndNxt)
+		c.sendReset(c.rstSeq())
 	}
 	c.fail(ErrConnectionAborted, "abort")
 	c.rcvBuf.Reset() // nothing will read it: give lent buffers back now

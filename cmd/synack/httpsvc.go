@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/stack"
@@ -40,8 +39,14 @@ func (s *server) serveHTTP(port int, root string) error {
 	}
 	s.http = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: s.limits.readHeaderTimeout,
+		ReadTimeout:       s.limits.readTimeout,
+		WriteTimeout:      s.limits.writeTimeout,
+		IdleTimeout:       s.limits.idleTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+				c = u.Unwrap() // the synack connection under serve's limits
+			}
 			return context.WithValue(ctx, connKey{}, c)
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
@@ -53,7 +58,7 @@ func (s *server) serveHTTP(port int, root string) error {
 			}
 		},
 	}
-	go s.http.Serve(l)
+	go s.http.Serve(s.limit(l, "http"))
 	return nil
 }
 

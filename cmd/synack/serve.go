@@ -32,6 +32,11 @@ which close every connection cleanly:
              /netstat    synack's socket table
              /files/     the files of --root, when given
 
+Every accepted connection gets keepalive, as Go's net listeners give it;
+HTTP requests have read and write timeouts, idle connections are closed, and
+one client address may hold at most --max-per-client connections at once
+(more are closed at once, counted and logged at most every 10 s).
+
 Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
 
   sudo synack serve --tun synack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24
@@ -46,7 +51,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	httpPort := fs.Int("http", 80, "port of the HTTP service (0: off)")
 	root := fs.String("root", "", "serve the files of this directory under /files/")
 	verbose := fs.Bool("v", false, "log every segment and state change too")
+	var lim serveLimits
+	lim.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := lim.check(); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -75,7 +85,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		ts.close()
 		logFaults(log, ts) // after the last packet, the closes' included
 	}()
-	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{})}
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim,
+		cap: newClientCap(lim.maxPerClient, log, time.Now)}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *echo > 0 {
@@ -93,7 +104,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	attrs := []any{"tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort}
+	attrs := []any{"tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
+		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout, "max-per-client", lim.maxPerClient}
 	if ts.fault != nil {
 		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
 	}
@@ -130,6 +142,13 @@ type server struct {
 	listeners []net.Listener
 	http      *http.Server
 	wg        sync.WaitGroup
+	limits    *serveLimits
+	cap       *clientCap // shared by the services: the cap is per client, not per port
+}
+
+// limit wraps a service's listener in serve's limits (servelimits.go).
+func (s *server) limit(l net.Listener, service string) net.Listener {
+	return &limitListener{Listener: l, service: service, limits: s.limits, cap: s.cap}
 }
 
 // listen starts a service that hands each connection to handle, which
@@ -140,11 +159,12 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 		return fmt.Errorf("%s service: %w", name, err)
 	}
 	s.listeners = append(s.listeners, l)
+	ll := s.limit(l, name)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
-			c, err := l.Accept()
+			c, err := ll.Accept()
 			if err != nil {
 				return
 			}
@@ -153,7 +173,7 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				n, err := handle(c)
+				n, err := handle(withIdleTimeout(c, s.limits.idleTimeout, time.Now))
 				c.Close()
 				s.track(c, false)
 				if err != nil {
