@@ -56,6 +56,10 @@ type Config struct {
 	MinRTO time.Duration
 	// MaxRTO caps the backed-off RTO (Linux: 120 s; RFC 6298 §2.5 allows it).
 	MaxRTO time.Duration
+	// MinSendMSS is the smallest MSS taken from a peer's SYN: a smaller
+	// option is raised to it (Linux tcp_min_snd_mss, default 48), so a
+	// peer cannot make each byte cost a segment (limits.go).
+	MinSendMSS int
 	// MaxSYNBacklog bounds half-open connections per listener (default 256).
 	MaxSYNBacklog int
 	// NewCongestionControl makes the congestion controller of a connection;
@@ -81,6 +85,7 @@ const (
 	DefaultMinRTO               = 200 * time.Millisecond
 	DefaultMaxRTO               = 120 * time.Second
 	DefaultMaxSYNBacklog        = 256
+	DefaultMinSendMSS           = 48
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -127,6 +132,7 @@ func (c Config) WithDefaults() Config {
 	defd(&c.MinRTO, DefaultMinRTO)
 	defd(&c.MaxRTO, DefaultMaxRTO)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
+	def(&c.MinSendMSS, DefaultMinSendMSS)
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}

@@ -66,6 +66,8 @@ type Stats struct {
 	// ReceiveKept counts segments whose text the receive buffer kept in
 	// the buffer the host lent (Segment.Lent) instead of copying it.
 	ReceiveKept atomic.Uint64
+	// MinMSSRaised counts SYNs whose MSS option was below Config.MinSendMSS and taken as it (Linux tcp_min_snd_mss).
+	MinMSSRaised atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
 }
