@@ -56,6 +56,16 @@ type Config struct {
 	MinRTO time.Duration
 	// MaxRTO caps the backed-off RTO (Linux: 120 s; RFC 6298 §2.5 allows it).
 	MaxRTO time.Duration
+	// MaxStackReceiveMemory bounds the bytes all connections of a stack
+	// hold received and unread, in order or not (default 1 GiB: Linux's
+	// tcp_mem[2] is 3/32 of memory, this on a machine of about 11 GiB).
+	// At the limit out-of-order text is pruned, text in order dropped and
+	// receive buffers stop growing (memory.go).
+	MaxStackReceiveMemory int
+	// MaxStackSendMemory bounds the bytes all connections of a stack hold
+	// to send past which send buffers stop growing (default 1 GiB, as
+	// MaxStackReceiveMemory).
+	MaxStackSendMemory int
 	// MinSendMSS is the smallest MSS taken from a peer's SYN: a smaller
 	// option is raised to it (Linux tcp_min_snd_mss, default 48), so a
 	// peer cannot make each byte cost a segment (limits.go).
@@ -86,6 +96,7 @@ const (
 	DefaultMaxRTO               = 120 * time.Second
 	DefaultMaxSYNBacklog        = 256
 	DefaultMinSendMSS           = 48
+	DefaultMaxStackMemory       = 1 << 30
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -133,6 +144,8 @@ func (c Config) WithDefaults() Config {
 	defd(&c.MaxRTO, DefaultMaxRTO)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
 	def(&c.MinSendMSS, DefaultMinSendMSS)
+	def(&c.MaxStackReceiveMemory, DefaultMaxStackMemory)
+	def(&c.MaxStackSendMemory, DefaultMaxStackMemory)
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
@@ -22,6 +24,12 @@ type Env struct {
 	// (Segment.Lent), takes back one the engine kept; nil if it never
 	// lends.
 	Recycle func(buf []byte)
+	// Memory counts the bytes in the connections' buffers (memory.go).
+	Memory Memory
+	// LimitHit, if not nil, is told each time a connection hits a limit
+	// (memory.go), with the time of the call; the stack logs them. It runs
+	// under the stack's lock and must not call into the engine.
+	LimitHit func(now time.Time, l Limit)
 
 	// hdr is where a connection builds the header it hands to Out: one per
 	// Env, as connections sharing an Env run one at a time (the stack's

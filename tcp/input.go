@@ -30,6 +30,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	if c.state != StateClosed {
 		c.flush(now)
 	}
+	c.charge()
 }
 
 // learnPeer records what the peer's SYN says: IRS, RCV.NXT, its MSS

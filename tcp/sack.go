@@ -52,31 +52,13 @@ func (s *sackBlocks) trim(rcvNxt seqnum.Value) {
 }
 
 // noteOutOfOrder records that text at seq was held beyond RCV.NXT: the
-// block around it, the run of held segments touching it, goes first.
+// held range around it, merged with its neighbours, goes first.
 func (c *Conn) noteOutOfOrder(seq seqnum.Value) {
-	if !c.sackOK {
+	if !c.sackOK || c.ooo == nil {
 		return
 	}
-	var run sackRange
-	started := false
-	for _, h := range c.ooo {
-		end := h.seq.Add(seqnum.Size(len(h.data)))
-		if h.fin {
-			end = end.Add(1)
-		}
-		if started && h.seq.LessThanEq(run.right) {
-			if end.GreaterThan(run.right) {
-				run.right = end
-			}
-			continue
-		}
-		if started && run.left.LessThanEq(seq) && seq.LessThan(run.right) {
-			break
-		}
-		run, started = sackRange{h.seq, end}, true
-	}
-	if started && run.left.LessThanEq(seq) && seq.LessThan(run.right) {
-		c.rcvSACK.noteReceived(run)
+	if r, ok := c.ooo.heldRangeOf(seq); ok {
+		c.rcvSACK.noteReceived(r)
 	}
 }
 
