@@ -41,7 +41,7 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 		{500, 600, 100, []sackRange{{100, 150}, {200, 600}}}, // adjacent: merged
 	}
 	for i, st := range steps {
-		if got := s.add(sackRange{st.l, st.r}); got != st.newly {
+		if got, _ := s.add(sackRange{st.l, st.r}); got != st.newly {
 			t.Fatalf("step %d: add [%d,%d) newly %d, want %d", i, st.l, st.r, got, st.newly)
 		}
 		if len(s.blocks) != len(st.blocks) {
