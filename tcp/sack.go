@@ -108,7 +108,6 @@ func (c *Conn) sackOptLen() int {
 // dupThresh is DupThresh of RFC 6675 §2 (RFC 5681's three duplicate ACKs).
 const dupThresh = 3
 
-
 // takeSACK reads the SACK blocks of an arriving ACK into the scoreboard,
 // after checking each (RFC 2018 §3, RFC 2883 §4): a first block at or below
 // the cumulative ACK, or inside the second block, is a D-SACK report of a
