@@ -97,6 +97,22 @@ func (c *Conn) sndMemoryRoom(n int) bool {
 	return used+int64(n) <= int64(c.cfg.MaxStackSendMemory)
 }
 
+// rcvFree is the room the window may offer: the receive buffer's, and no
+// more than the stack's receive memory has left, so that at the stack's
+// limit windows close, as Linux's do under memory pressure, and senders
+// wait with zero-window probes rather than retransmit into drops. (The
+// edge already advertised stays: it never moves left.) Windows of many
+// connections may still offer the same room; what does not fit is
+// dropped (admitInOrder).
+func (c *Conn) rcvFree() int {
+	free := c.rcvBuf.Free()
+	used := c.env.Memory.rcv.Load() - int64(c.rcvCharged) + int64(c.rcvBuf.Len()+c.heldBytes())
+	if room := int64(c.cfg.MaxStackReceiveMemory) - used; room < int64(free) {
+		free = int(max(room, 0))
+	}
+	return free
+}
+
 // rcvMemoryLimited counts a hit of the stack's receive memory limit.
 func (c *Conn) rcvMemoryLimited() {
 	c.env.Stats.RcvMemoryLimited.Add(1)
