@@ -21,8 +21,10 @@ import (
 //     ranges from the highest sequence numbers down (Linux
 //     tcp_prune_ofo_queue, counted in OfoPruned); a segment that would
 //     itself be the first pruned is dropped (TCPOFODrop).
-//   - There are at most maxHeldRanges ranges, so a peer sending one byte
-//     per gap cannot make thousands of entries.
+//   - There are at most maxHeldRanges ranges: 64, or one per full segment
+//     the buffer holds if that is more (limit/MSS). A peer sending one
+//     byte per gap cannot make more entries than segments would; the
+//     bookkeeping costs 8 bytes a range, 1/180 of the buffer at MSS 1460.
 //   - The bytes are stored by sequence number in chunks of oooChunkSize
 //     from a pool, not in one allocation per segment, so the memory held
 //     is at most the chunks the ranges touch: no more than RCV.WND plus two
@@ -33,11 +35,9 @@ const (
 	// oooChunkSize is the unit of storage of held text (2 KiB: a full
 	// Ethernet segment touches one or two).
 	oooChunkSize = 1 << oooChunkShift
-	// maxHeldRanges caps the disjoint ranges of held text, each a hole
-	// before it: more holes in one window than this is a peer probing the
-	// bound rather than a lossy path (the SACK option can report only
-	// four of them anyway).
-	maxHeldRanges = 128
+	// minHeldRanges is the least cap on the ranges of held text
+	// (maxHeldRanges).
+	minHeldRanges = 64
 	// chunkNumbers is how many chunk numbers there are: sequence numbers
 	// wrap, and chunk numbers with them.
 	chunkNumbers = 1 << (32 - oooChunkShift)
@@ -158,11 +158,20 @@ func (c *Conn) reasm() *reasm {
 	return c.ooo
 }
 
+// maxHeldRanges caps the disjoint ranges of held text, each with a hole
+// before it: one per full segment the receive buffer holds, at least 64.
+// A slow start that overshoots a bottleneck's queue loses every other
+// segment of a window, so an honest peer needs about half of that; more
+// is a peer probing the bound.
+func (c *Conn) maxHeldRanges() int {
+	return max(minHeldRanges, c.rcvBuf.ring.limit/max(c.cfg.MSS, 1))
+}
+
 // heldFits reports whether n more bytes may be held, in after ranges:
 // within maxHeldRanges, the receive buffer's limit less what the reader
 // has not read, and the stack's receive memory.
 func (c *Conn) heldFits(n, after int) bool {
-	return after <= maxHeldRanges && c.rcvBuf.Len()+c.ooo.held+n <= c.rcvBuf.ring.limit && c.rcvMemoryRoom(n)
+	return after <= c.maxHeldRanges() && c.rcvBuf.Len()+c.ooo.held+n <= c.rcvBuf.ring.limit && c.rcvMemoryRoom(n)
 }
 
 // touching returns the held ranges [i, j) that overlap or touch [seq, end).
@@ -356,8 +365,8 @@ func (c *Conn) dropHeld() {
 		q.ranges = q.ranges[:len(q.ranges)-1]
 	}
 	q.ranges, q.held, q.hasFin, q.finAt = q.ranges[:0], 0, false, 0
-	if cap(q.ranges) > maxHeldRanges {
-		q.ranges = nil
+	if cap(q.ranges) > 4*minHeldRanges {
+		q.ranges = nil // a pooled reasm keeps little
 	}
 	c.ooo = nil
 	reasmPool.Put(q)

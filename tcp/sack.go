@@ -136,7 +136,7 @@ func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
 		if r.left.LessThan(c.sndUna) {
 			r.left = c.sndUna
 		}
-		n, ok := c.sack.add(r)
+		n, ok := c.sack.add(r, c.sackCap())
 		if !ok {
 			st.SACKScoreboardFull.Add(1) // the sender just knows less
 			c.limitHit(LimitSACKScoreboard)

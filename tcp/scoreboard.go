@@ -6,10 +6,11 @@ import "github.com/synack-net/synack/seqnum"
 // the peer has SACKed (RFC 6675 §3), as disjoint ranges in order.
 //
 // What a peer's SACK blocks can make it hold or compute is bounded:
-//   - At most maxSACKRanges ranges (4 KiB). A block that would add a range
-//     past the cap is not recorded (counted in SACKScoreboardFull), which
-//     is safe: the sender only knows less, and resends what it could
-//     have skipped.
+//   - At most sackCap ranges: one per segment of 536 bytes or more the
+//     send buffer holds, at least 256 (8 bytes each: 1/67 of the send
+//     buffer at most). A block that would add a range past the cap is not
+//     recorded (counted in SACKScoreboardFull), which is safe: the sender
+//     only knows less, and resends what it could have skipped.
 //   - Each update and query finds its place by binary search; beyond that
 //     it visits only the ranges it merges or removes (each added once), the
 //     at most DupThresh ranges of the top that decide the lost edge, and
@@ -29,10 +30,16 @@ type scoreboard struct {
 	visits    uint32 // ranges visited, a measure of the work done (tests)
 }
 
-// maxSACKRanges caps the scoreboard's ranges: about what 256 holes in a
-// window need (every other 1448-byte segment lost in 740 KB in flight),
-// far more than the four blocks an ACK can carry make likely.
-const maxSACKRanges = 256
+// minSACKRanges is the least cap on the scoreboard's ranges (sackCap).
+const minSACKRanges = 256
+
+// sackCap caps the scoreboard's ranges: one per segment the send buffer
+// can hold in flight, so that a slow start that loses every other segment
+// of a full buffer is still recorded. A peer's small MSS does not raise
+// it: segments are counted as 536 bytes at least (RFC 9293's default).
+func (c *Conn) sackCap() int {
+	return max(minSACKRanges, c.sndBuf.limit/max(c.mss, DefaultMSS))
+}
 
 // reset forgets everything SACKed (RFC 2018 §8: the receiver may renege).
 func (s *scoreboard) reset() {
@@ -57,9 +64,9 @@ func (s *scoreboard) search(v seqnum.Value, touching bool) int {
 }
 
 // add marks r SACKed and returns how many bytes were not SACKed before;
-// ok is false when r would have made a range past the cap and was not
+// ok is false when r would have made a range past limit and was not
 // recorded.
-func (s *scoreboard) add(r sackRange) (newly seqnum.Size, ok bool) {
+func (s *scoreboard) add(r sackRange, limit int) (newly seqnum.Size, ok bool) {
 	if len(s.blocks) == 0 {
 		s.rxtAt, s.rxtSacked = r.left, 0 // none below: a sane start
 	}
@@ -74,7 +81,7 @@ func (s *scoreboard) add(r sackRange) (newly seqnum.Size, ok bool) {
 		merged.left, merged.right = seqMin(merged.left, b.left), seqMax(merged.right, b.right)
 		j++
 	}
-	if i == j && len(s.blocks) >= maxSACKRanges {
+	if i == j && len(s.blocks) >= limit {
 		return 0, false
 	}
 	newly = r.left.Size(r.right) - covered

@@ -37,7 +37,7 @@ func TestScoreboardMatchesModel(t *testing.T) {
 		case k < 6:
 			l := una + rng.IntN(space-una)
 			r := min(space, l+1+rng.IntN(1+rng.IntN(300)))
-			newly, ok := s.add(sackRange{at(l), at(r)})
+			newly, ok := s.add(sackRange{at(l), at(r)}, minSACKRanges)
 			if want := seqnum.Size(r-l) - countIn(l, r); ok && newly != want {
 				t.Fatalf("step %d: add [%d,%d) newly %d, want %d", step, l, r, newly, want)
 			}
@@ -54,7 +54,7 @@ func TestScoreboardMatchesModel(t *testing.T) {
 		default:
 			s.highRxt = at(una)
 		}
-		if len(s.blocks) > maxSACKRanges {
+		if len(s.blocks) > minSACKRanges {
 			t.Fatalf("step %d: %d ranges", step, len(s.blocks))
 		}
 		if s.sacked != countIn(una, space) {
@@ -106,7 +106,8 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	una := c.sndUna
 	off := func(i int) seqnum.Value { return una.Add(seqnum.Size(i)) }
-	logCap := bits.Len(maxSACKRanges) // log2(cap)+1
+	sackCap := c.sackCap()
+	logCap := bits.Len(uint(sackCap)) // log2(cap)+1
 	const perACK = 16                 // C: visits per ACK per log2(cap)
 	var total, worst, blocks, acks, totalSent uint64
 	tsv := peerTS + 1
@@ -151,8 +152,8 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 		acks++
 		total += v
 		worst = max(worst, v)
-		if len(c.sack.blocks) > maxSACKRanges {
-			t.Fatalf("ACK %d: %d ranges, over the cap %d", acks, len(c.sack.blocks), maxSACKRanges)
+		if len(c.sack.blocks) > sackCap {
+			t.Fatalf("ACK %d: %d ranges, over the cap %d", acks, len(c.sack.blocks), sackCap)
 		}
 		// Per ACK: C*log2(cap) for it and for each segment it let out,
 		// plus the ranges merged or removed.
@@ -168,6 +169,6 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 	if e.env.Stats.SACKScoreboardFull.Load() == 0 {
 		t.Fatal("the cap was never reached: the test does not test it")
 	}
-	t.Logf("%d blocks in %d ACKs, %d segments sent: %d ranges visited, %.1f per ACK, at most %d; %d blocks not recorded at the cap",
-		blocks, acks, totalSent, total, float64(total)/float64(acks), worst, e.env.Stats.SACKScoreboardFull.Load())
+	t.Logf("cap %d: %d blocks in %d ACKs, %d segments sent: %d ranges visited, %.1f per ACK, at most %d; %d blocks not recorded at the cap",
+		sackCap, blocks, acks, totalSent, total, float64(total)/float64(acks), worst, e.env.Stats.SACKScoreboardFull.Load())
 }
