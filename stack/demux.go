@@ -115,6 +115,9 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 	case tcp.ListenReset:
 		s.resetLocked(local, remote, seg)
 	case tcp.ListenOpen:
+		if !s.admitConnLocked(now) {
+			return // counted; the peer's SYN retries find room or time out
+		}
 		c := s.newConnLocked(local, remote)
 		c.listener = l
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))

@@ -50,8 +50,12 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 		s.mu.Unlock()
 		return nil, syscall.EADDRINUSE
 	}
-	c := s.newConnLocked(la, remote)
 	now := s.clk.Now()
+	if !s.admitConnLocked(now) {
+		s.mu.Unlock()
+		return nil, ErrConnectionLimit
+	}
+	c := s.newConnLocked(la, remote)
 	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
 	s.afterLocked(c)

@@ -9,4 +9,8 @@
 // carries out what the engine answers. All protocol state of a stack is
 // guarded by one mutex; packets produced under it are written to the link
 // after it is released, in order.
+//
+// A stack holds at most Config.MaxConnections connections, and logs each
+// kind of limit reached (connections, buffer memory, out-of-order text,
+// SACK scoreboard) to Config.Logger at most once a minute (limits.go).
 package stack

@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -32,6 +33,14 @@ type Config struct {
 	Host string
 	// TTL of packets sent (default 64).
 	TTL uint8
+	// MaxConnections bounds the connections the stack holds in any state,
+	// half-open and TIME-WAIT included (default DefaultMaxConnections):
+	// past it a SYN opens nothing and a dial fails (limits.go).
+	MaxConnections int
+	// Logger, if set, is told of limits reached (connections, buffer
+	// memory, out-of-order text, SACK scoreboard), each kind at most once
+	// a minute of the stack's clock; nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Stack is one host: an address on one link, and its sockets.
@@ -46,6 +55,9 @@ type Stack struct {
 	tcp   tcp.Env
 	isn   *tcp.ISNGenerator
 	ports portAllocator
+
+	maxConns int      // Config.MaxConnections
+	limits   limitLog // mu held
 
 	mu        sync.Mutex // guards everything below and every tcp.Conn of the stack
 	routes    []Route
@@ -97,6 +109,13 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.hand, _ = ep.(link.HandOff)
 	s.outq = s.newBatch()
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
+	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
+	if s.maxConns <= 0 {
+		s.maxConns = DefaultMaxConnections
+	}
+	if cfg.Logger != nil {
+		s.tcp.LimitHit = s.tcpLimitHit
+	}
 	if l, ok := ep.(link.Lender); ok {
 		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
 	}
@@ -122,6 +141,9 @@ func (s *Stack) Stats() *Stats { return &s.stats }
 
 // TCPStats returns the TCP engine's counters.
 func (s *Stack) TCPStats() *tcp.Stats { return &s.tcp.Stats }
+
+// TCPMemory is the bytes the stack's connections hold in their buffers.
+func (s *Stack) TCPMemory() *tcp.Memory { return &s.tcp.Memory }
 
 // TCPConfig is the engine configuration in force, defaults applied.
 func (s *Stack) TCPConfig() tcp.Config { return s.tcp.Config }

@@ -164,7 +164,7 @@ func (c *Conn) autotune(now time.Time, n int) {
 		// The sender is still growing: leave room for the next round too.
 		target += 2 * int(int64(target)*int64(copied-prev)/int64(prev))
 	}
-	if target > c.rcvBuf.ring.limit {
+	if target > c.rcvBuf.ring.limit && c.mayGrowReceiveBuffer(min(target, limit)-c.rcvBuf.ring.limit) {
 		c.rcvBuf.ring.limit = min(target, limit)
 		c.env.Stats.ReceiveBufferGrown.Add(1)
 	}
@@ -174,7 +174,8 @@ func (c *Conn) autotune(now time.Time, n int) {
 // always has the next window's data at hand, up to MaxSendBufferSize.
 func (c *Conn) growSendBuffer() {
 	want := 2 * min(c.cwnd(), int(c.sndWnd))
-	if want > c.sndBuf.limit && c.sndBuf.limit < c.cfg.MaxSendBufferSize {
+	if want > c.sndBuf.limit && c.sndBuf.limit < c.cfg.MaxSendBufferSize &&
+		c.mayGrowSendBuffer(min(want, c.cfg.MaxSendBufferSize)-c.sndBuf.limit) {
 		c.sndBuf.limit = min(want, c.cfg.MaxSendBufferSize)
 		c.events |= EventWritable
 	}

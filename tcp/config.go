@@ -58,6 +58,20 @@ type Config struct {
 	MinRTO time.Duration
 	// MaxRTO caps the backed-off RTO (Linux: 120 s; RFC 6298 §2.5 allows it).
 	MaxRTO time.Duration
+	// MaxStackReceiveMemory bounds the bytes all connections of a stack
+	// hold received and unread, in order or not (default 1 GiB: Linux's
+	// tcp_mem[2] is 3/32 of memory, this on a machine of about 11 GiB).
+	// At the limit out-of-order text is pruned, text in order dropped and
+	// receive buffers stop growing (memory.go).
+	MaxStackReceiveMemory int
+	// MaxStackSendMemory bounds the bytes all connections of a stack hold
+	// to send past which send buffers stop growing (default 1 GiB, as
+	// MaxStackReceiveMemory).
+	MaxStackSendMemory int
+	// MinSendMSS is the smallest MSS taken from a peer's SYN: a smaller
+	// option is raised to it (Linux tcp_min_snd_mss, default 48), so a
+	// peer cannot make each byte cost a segment (limits.go).
+	MinSendMSS int
 	// MaxSYNBacklog bounds half-open connections per listener (default 256).
 	MaxSYNBacklog int
 	// InvalidACKRateLimit is the least time between two ACKs one
@@ -97,6 +111,8 @@ const (
 	DefaultMaxSYNBacklog        = 256
 	DefaultInvalidACKRateLimit  = 500 * time.Millisecond
 	DefaultChallengeACKLimit    = 1000
+	DefaultMinSendMSS           = 48
+	DefaultMaxStackMemory       = 1 << 30
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -149,6 +165,9 @@ func (c Config) WithDefaults() Config {
 	if c.ChallengeACKLimit == 0 { // negative: no limit
 		c.ChallengeACKLimit = DefaultChallengeACKLimit
 	}
+	def(&c.MinSendMSS, DefaultMinSendMSS)
+	def(&c.MaxStackReceiveMemory, DefaultMaxStackMemory)
+	def(&c.MaxStackSendMemory, DefaultMaxStackMemory)
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}

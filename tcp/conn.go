@@ -80,14 +80,14 @@ type Conn struct {
 	rcvNxt seqnum.Value
 	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
 
-	sndBuf    byteQueue     // bytes from snd.una (after SYN) on: unacknowledged, then unsent
-	rcvBuf    recvQueue     // received in order, not yet read
-	ooo       []heldSegment // text beyond RCV.NXT held for reassembly, in order
-	finQueued bool          // user closed its sending side: a FIN follows the data
-	finRcvd   bool          // the peer's FIN arrived: reads end with EOF after rcvBuf drains
-	rdClosed  bool          // user closed fully: it will not read again
-	hasRTT    bool          // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
-	rttTiming bool          // timing a segment for an RTT sample (rttSeq, rttStart)
+	sndBuf    byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
+	rcvBuf    recvQueue // received in order, not yet read
+	ooo       *reasm    // text beyond RCV.NXT held for reassembly; nil when none
+	finQueued bool      // user closed its sending side: a FIN follows the data
+	finRcvd   bool      // the peer's FIN arrived: reads end with EOF after rcvBuf drains
+	rdClosed  bool      // user closed fully: it will not read again
+	hasRTT    bool      // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
+	rttTiming bool      // timing a segment for an RTT sample (rttSeq, rttStart)
 
 	// Retransmission (RFC 6298).
 	// hasRTT and rttTiming are with the flags above, where they fill
@@ -157,6 +157,10 @@ type Conn struct {
 	// lastInvalidACK is when (monoNanos) the last ACK answering an
 	// invalid segment went out, 0 for never (ratelimit.go).
 	lastInvalidACK int64
+
+	// The bytes of this connection's buffers counted in the stack's
+	// Memory (memory.go): received (queued and held) and to send.
+	rcvCharged, sndCharged int32
 
 	segsIn, segsOut uint64 // segments received and sent, retransmissions included
 	retrans         uint64 // segments sent again
@@ -290,7 +294,8 @@ func (c *Conn) setState(s State, cause string) {
 	case StateClosed:
 		c.rtoAt, c.persistAt, c.closeAt, c.kaAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		c.sndBuf.Reset()
-		c.ooo = nil
+		c.dropHeld()
+		c.charge()
 		if c.listener != nil {
 			c.listener.forget(c)
 		}

@@ -12,6 +12,21 @@
 // is what lets every rule of the RFC be tested in a few lines with virtual
 // time, and the same engine run under a real driver or a simulator.
 //
+// What a peer can make a connection hold or compute is bounded, and each
+// bound is written where it is enforced:
+//   - out-of-order text (reassembly.go): held once per byte, in merged
+//     ranges, at most one range per full segment of the receive buffer
+//     (64 at least), and with the text queued for the reader never more
+//     than the receive buffer's limit; what does not fit is pruned from
+//     the top (OfoPruned) or dropped (OFODrop);
+//   - the SACK scoreboard (scoreboard.go): at most one range per 536-byte
+//     segment of the send buffer (256 at least), each update and query a
+//     binary search plus the ranges it merges;
+//   - the segment size (limits.go): a peer's MSS is taken as 48 at least;
+//   - a stack's buffers (memory.go): the bytes all its connections hold
+//     received and to send, against Config.MaxStackReceiveMemory and
+//     MaxStackSendMemory.
+//
 // The engine must not know about goroutines, locks, time.Now, IP headers or
 // the link: the stack package owns those.
 package tcp

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
@@ -28,6 +29,12 @@ type Env struct {
 	// (ratelimit.go); nil means ChaCha8 seeded from crypto/rand, made at
 	// first use. Tests set a source of their own for exact bounds.
 	ChallengeRand rand.Source
+	// Memory counts the bytes in the connections' buffers (memory.go).
+	Memory Memory
+	// LimitHit, if not nil, is told each time a connection hits a limit
+	// (memory.go), with the time of the call; the stack logs them. It runs
+	// under the stack's lock and must not call into the engine.
+	LimitHit func(now time.Time, l Limit)
 
 	// hdr is where a connection builds the header it hands to Out: one per
 	// Env, as connections sharing an Env run one at a time (the stack's

@@ -30,6 +30,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	if c.state != StateClosed {
 		c.flush(now)
 	}
+	c.charge()
 }
 
 // learnPeer records what the peer's SYN says: IRS, RCV.NXT, its MSS
@@ -43,12 +44,8 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(offered)
-	peerMSS := DefaultMSS
-	if seg.Options.HasMSS && seg.Options.MSS > 0 {
-		peerMSS = int(seg.Options.MSS)
-	}
 	c.negotiate(now, &seg.Options)
-	c.mss = min(peerMSS, c.cfg.MSS)
+	c.mss = min(c.peerMSS(seg), c.cfg.MSS)
 	if c.tsOK {
 		// RFC 6691: the MSS counts no options; a segment carrying the
 		// timestamps option carries that much less data.

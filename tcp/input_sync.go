@@ -360,9 +360,10 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 		// sender learns of the hole (RFC 5681 §4.2).
 		if len(payload) > 0 || fin {
 			if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
-				st.OutOfOrderQueued.Add(1)
-				c.holdOutOfOrder(seq, payload, fin)
-				c.noteOutOfOrder(seq)
+				if c.holdOutOfOrder(seq, payload, fin) {
+					st.OutOfOrderQueued.Add(1)
+					c.noteOutOfOrder(seq)
+				}
 			} else {
 				st.DropOutOfOrder.Add(1)
 			}
@@ -384,6 +385,9 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 				c.setState(StateClosed, "data after close")
 				return
 			}
+			if !c.admitInOrder(len(payload)) {
+				return // no room in the stack's memory (memory.go)
+			}
 			c.queueText(seg, payload) // trimmed to the window above
 			if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
 				c.rcvFullAt = monoNanos(now) // the sender must wait for the reader
@@ -394,7 +398,7 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 			c.rcvMSS = min(max(c.rcvMSS, len(payload)), c.cfg.MSS) // never more than we offered
 			c.unacked += len(payload)
 			c.measureRcvRTT(now, seg, len(payload))
-			if len(c.ooo) > 0 {
+			if c.ooo != nil {
 				// It fills (part of) a hole: ACK at once (RFC 5681 §4.2).
 				c.ackNow = true
 				if c.reassemble() {

@@ -286,7 +286,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 // shifted right by Rcv.Wind.Shift (RFC 7323 §2.3), rounded down, or up
 // where rounding down would move the edge left (as Linux does).
 func (c *Conn) advertise(syn bool) uint16 {
-	free := seqnum.Size(max(c.rcvBuf.Free(), 0))
+	free := seqnum.Size(c.rcvFree()) // within the stack's memory too (memory.go)
 	edge := c.rcvNxt.Add(free)
 	if c.rcvAdv.LessThan(c.rcvNxt) {
 		c.rcvAdv = c.rcvNxt

@@ -52,31 +52,13 @@ func (s *sackBlocks) trim(rcvNxt seqnum.Value) {
 }
 
 // noteOutOfOrder records that text at seq was held beyond RCV.NXT: the
-// block around it, the run of held segments touching it, goes first.
+// held range around it, merged with its neighbours, goes first.
 func (c *Conn) noteOutOfOrder(seq seqnum.Value) {
-	if !c.sackOK {
+	if !c.sackOK || c.ooo == nil {
 		return
 	}
-	var run sackRange
-	started := false
-	for _, h := range c.ooo {
-		end := h.seq.Add(seqnum.Size(len(h.data)))
-		if h.fin {
-			end = end.Add(1)
-		}
-		if started && h.seq.LessThanEq(run.right) {
-			if end.GreaterThan(run.right) {
-				run.right = end
-			}
-			continue
-		}
-		if started && run.left.LessThanEq(seq) && seq.LessThan(run.right) {
-			break
-		}
-		run, started = sackRange{h.seq, end}, true
-	}
-	if started && run.left.LessThanEq(seq) && seq.LessThan(run.right) {
-		c.rcvSACK.noteReceived(run)
+	if r, ok := c.ooo.heldRangeOf(seq); ok {
+		c.rcvSACK.noteReceived(r)
 	}
 }
 
@@ -123,150 +105,8 @@ func (c *Conn) sackOptLen() int {
 	return 4 + 8*min(n, 3)
 }
 
-// scoreboard is the sender's record of the sequence space above SND.UNA
-// the peer has SACKed (RFC 6675 §3), as disjoint ranges in order.
-type scoreboard struct {
-	blocks  []sackRange
-	sacked  seqnum.Size  // bytes in blocks
-	highRxt seqnum.Value // HighRxt: the end of the last retransmission in this recovery
-}
-
-// reset forgets everything SACKed (RFC 2018 §8: the receiver may renege).
-func (s *scoreboard) reset() {
-	s.blocks, s.sacked = s.blocks[:0], 0
-}
-
-// add marks r SACKed and returns how many bytes were not SACKed before.
-func (s *scoreboard) add(r sackRange) seqnum.Size {
-	// Find the first block that ends at or after r.left.
-	i := 0
-	for i < len(s.blocks) && s.blocks[i].right.LessThan(r.left) {
-		i++
-	}
-	j := i
-	merged := r
-	var covered seqnum.Size
-	for j < len(s.blocks) && s.blocks[j].left.LessThanEq(r.right) {
-		b := s.blocks[j]
-		covered += overlap(b, r)
-		if b.left.LessThan(merged.left) {
-			merged.left = b.left
-		}
-		if b.right.GreaterThan(merged.right) {
-			merged.right = b.right
-		}
-		s.sacked -= b.left.Size(b.right)
-		j++
-	}
-	s.sacked += merged.left.Size(merged.right)
-	switch {
-	case i == j:
-		s.blocks = append(s.blocks, sackRange{})
-		copy(s.blocks[i+1:], s.blocks[i:])
-		s.blocks[i] = merged
-	default:
-		s.blocks[i] = merged
-		s.blocks = append(s.blocks[:i+1], s.blocks[j:]...)
-	}
-	return r.left.Size(r.right) - covered
-}
-
-// overlap is the size of the intersection of a and b.
-func overlap(a, b sackRange) seqnum.Size {
-	l, r := a.left, a.right
-	if b.left.GreaterThan(l) {
-		l = b.left
-	}
-	if b.right.LessThan(r) {
-		r = b.right
-	}
-	if r.LessThanEq(l) {
-		return 0
-	}
-	return l.Size(r)
-}
-
-// trim forgets what lies below una, which the cumulative ACK now covers.
-func (s *scoreboard) trim(una seqnum.Value) {
-	k := 0
-	for k < len(s.blocks) && s.blocks[k].right.LessThanEq(una) {
-		s.sacked -= s.blocks[k].left.Size(s.blocks[k].right)
-		k++
-	}
-	if k > 0 {
-		s.blocks = append(s.blocks[:0], s.blocks[k:]...)
-	}
-	if len(s.blocks) > 0 && s.blocks[0].left.LessThan(una) {
-		s.sacked -= s.blocks[0].left.Size(una)
-		s.blocks[0].left = una
-	}
-}
-
-// sackedIn is how many bytes of [a, b) are SACKed.
-func (s *scoreboard) sackedIn(a, b seqnum.Value) seqnum.Size {
-	if len(s.blocks) == 0 || b.LessThanEq(a) {
-		return 0
-	}
-	var n seqnum.Size
-	for _, r := range s.blocks {
-		if r.left.GreaterThanEq(b) {
-			break
-		}
-		n += overlap(r, sackRange{a, b})
-	}
-	return n
-}
-
-// hole returns the first range at or after from that is not SACKed, ending
-// at the next SACKed block or at limit; empty when there is none below limit.
-func (s *scoreboard) hole(from, limit seqnum.Value) sackRange {
-	for _, r := range s.blocks {
-		if r.right.LessThanEq(from) {
-			continue
-		}
-		if r.left.LessThanEq(from) {
-			from = r.right // inside a SACKed block: the hole starts after it
-			continue
-		}
-		if r.left.LessThan(limit) {
-			return sackRange{from, r.left}
-		}
-		break
-	}
-	if from.LessThan(limit) {
-		return sackRange{from, limit}
-	}
-	return sackRange{from, from}
-}
-
-// highSACKed is the end of the highest SACKed block, or una when none.
-func (s *scoreboard) highSACKed(una seqnum.Value) seqnum.Value {
-	if len(s.blocks) == 0 {
-		return una
-	}
-	return s.blocks[len(s.blocks)-1].right
-}
-
 // dupThresh is DupThresh of RFC 6675 §2 (RFC 5681's three duplicate ACKs).
 const dupThresh = 3
-
-// lostEdge is where IsLost of RFC 6675 §4 stops holding: every byte below
-// it that is not SACKed has DupThresh discontiguous SACKed segments, or
-// more than (DupThresh-1)*SMSS SACKed bytes, above it. Holes below the
-// edge are lost; it is una when nothing is.
-func (s *scoreboard) lostEdge(una seqnum.Value, mss int) seqnum.Value {
-	var bytes seqnum.Size
-	segs := 0
-	for i := len(s.blocks) - 1; i >= 0; i-- {
-		n := s.blocks[i].left.Size(s.blocks[i].right)
-		bytes += n
-		segs += (int(n) + mss - 1) / mss
-		if segs >= dupThresh || int(bytes) > (dupThresh-1)*mss {
-			return s.blocks[i].left
-		}
-	}
-	return una
-}
 
 // takeSACK reads the SACK blocks of an arriving ACK into the scoreboard,
 // after checking each (RFC 2018 §3, RFC 2883 §4): a first block at or below
@@ -296,7 +136,12 @@ func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
 		if r.left.LessThan(c.sndUna) {
 			r.left = c.sndUna
 		}
-		newly += c.sack.add(r)
+		n, ok := c.sack.add(r, c.sackCap())
+		if !ok {
+			st.SACKScoreboardFull.Add(1) // the sender just knows less
+			c.limitHit(LimitSACKScoreboard)
+		}
+		newly += n
 	}
 	return newly
 }
@@ -304,17 +149,20 @@ func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
 // pipe is RFC 6675 §4's estimate of the bytes in flight: every byte above
 // SND.UNA that is neither SACKed nor lost, plus every byte retransmitted
 // in this recovery (below HighRxt) and not SACKed since.
+//
+// It costs no walk over the scoreboard: the SACKed bytes in all, above
+// the lost edge (found within DupThresh ranges of the top) and below
+// HighRxt (kept as HighRxt moves) are running totals.
 func (c *Conn) pipe() int {
 	s := &c.sack
-	una, max_ := c.sndUna, c.sndMax
-	unsacked := func(to seqnum.Value) seqnum.Size {
-		if to.LessThanEq(una) {
-			return 0
-		}
-		return una.Size(to) - s.sackedIn(una, to)
+	una := c.sndUna
+	n := una.Size(c.sndMax) - s.sacked // unSACKed above SND.UNA
+	if lost, above := s.lostEdgeAbove(una, c.mss); una.LessThan(lost) {
+		n -= una.Size(lost) - (s.sacked - above) // less the lost
 	}
-	lost := s.lostEdge(una, c.mss)
-	n := unsacked(max_) - unsacked(lost) + unsacked(s.highRxt)
+	if una.LessThan(s.highRxt) {
+		n += una.Size(s.highRxt) - s.sackedBelowRxt() // plus the retransmitted
+	}
 	return int(n)
 }
 

@@ -41,7 +41,7 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 		{500, 600, 100, []sackRange{{100, 150}, {200, 600}}}, // adjacent: merged
 	}
 	for i, st := range steps {
-		if got := s.add(sackRange{st.l, st.r}); got != st.newly {
+		if got, _ := s.add(sackRange{st.l, st.r}, minSACKRanges); got != st.newly {
 			t.Fatalf("step %d: add [%d,%d) newly %d, want %d", i, st.l, st.r, got, st.newly)
 		}
 		if len(s.blocks) != len(st.blocks) {
@@ -78,17 +78,17 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 func TestScoreboardLostEdge(t *testing.T) {
 	const mss = 100
 	var s scoreboard
-	s.add(sackRange{200, 300})
-	s.add(sackRange{400, 500})
+	s.add(sackRange{200, 300}, minSACKRanges)
+	s.add(sackRange{400, 500}, minSACKRanges)
 	if e := s.lostEdge(100, mss); e != 100 {
 		t.Fatalf("two SACKed segments: lost edge %d, want none (100)", e)
 	}
-	s.add(sackRange{600, 700})
+	s.add(sackRange{600, 700}, minSACKRanges)
 	if e := s.lostEdge(100, mss); e != 200 {
 		t.Fatalf("three SACKed segments: lost edge %d, want 200", e)
 	}
 	var big scoreboard
-	big.add(sackRange{500, 750}) // 2.5 segments in one block: more than 2*SMSS bytes
+	big.add(sackRange{500, 750}, minSACKRanges) // 2.5 segments in one block: more than 2*SMSS bytes
 	if e := big.lostEdge(100, mss); e != 500 {
 		t.Fatalf("250 bytes SACKed above: lost edge %d, want 500", e)
 	}

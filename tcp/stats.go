@@ -82,6 +82,20 @@ type Stats struct {
 	// ReceiveKept counts segments whose text the receive buffer kept in
 	// the buffer the host lent (Segment.Lent) instead of copying it.
 	ReceiveKept atomic.Uint64
+	// MinMSSRaised counts SYNs whose MSS option was below Config.MinSendMSS and taken as it (Linux tcp_min_snd_mss).
+	MinMSSRaised atomic.Uint64
+	// OfoPruned counts held out-of-order ranges dropped to make room (Linux OfoPruned, tcp_prune_ofo_queue).
+	OfoPruned atomic.Uint64
+	// OFODrop counts out-of-order segments not held for want of room in the receive buffer or the range cap (Linux TCPOFODrop).
+	OFODrop atomic.Uint64
+	// RcvQDrop counts in-order segments dropped because the stack's receive memory was full (Linux TCPRcvQDrop).
+	RcvQDrop atomic.Uint64
+	// RcvMemoryLimited counts text refused or buffers kept from growing at the stack's receive memory limit (Linux TCPMemoryPressures).
+	RcvMemoryLimited atomic.Uint64
+	// SndMemoryLimited counts send buffers kept from growing at the stack's send memory limit.
+	SndMemoryLimited atomic.Uint64
+	// SACKScoreboardFull counts SACK blocks not recorded, or recorded in part, at the scoreboard's range cap.
+	SACKScoreboardFull atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
 

@@ -57,6 +57,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 		return 0, ErrWouldBlock
 	}
 	c.output(now)
+	c.charge()
 	return n, nil
 }
 
@@ -95,6 +96,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 		n := c.rcvBuf.Read(p)
 		c.autotune(now, n)
 		c.windowUpdate(before)
+		c.charge()
 		return n, nil
 	}
 	if c.finRcvd {
@@ -178,6 +180,7 @@ func (c *Conn) Close(now time.Time) {
 		}
 	}
 	c.rcvBuf.Reset()
+	c.charge()
 }
 
 // Abort is the user's ABORT (RFC 9293 §3.10.5): in a synchronized state (or
@@ -191,6 +194,7 @@ func (c *Conn) Abort(now time.Time) {
 	}
 	c.fail(ErrConnectionAborted, "abort")
 	c.rcvBuf.Reset() // nothing will read it: give lent buffers back now
+	c.charge()
 }
 
 // ICMPError is told that an ICMP destination unreachable quoted one of this

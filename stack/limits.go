@@ -1,0 +1,74 @@
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/synack-net/synack/tcp"
+)
+
+// This file holds the stack-wide limits on what peers and applications
+// can make a stack hold: connections (Config.MaxConnections) and the
+// buffer memory of tcp.Config (MaxStackReceiveMemory,
+// MaxStackSendMemory, enforced by the engine through tcp.Env.Memory).
+// Each hit is counted (Stats.ConnLimitDrops, the tcp.Stats of each
+// limit) and, when Config.Logger is set, logged at most once per minute
+// of the stack's clock for each kind of limit.
+
+// DefaultMaxConnections is the default of Config.MaxConnections: Linux's
+// fs.nr_open, the most file descriptors, and so sockets, one process may
+// hold. An idle connection costs about 1.2 KiB (its tcp.Conn, socket and
+// table entry), so a stack at the limit holds about 1.2 GiB of them.
+const DefaultMaxConnections = 1 << 20
+
+// ErrConnectionLimit is the error of a dial when the stack holds
+// Config.MaxConnections connections; it matches syscall.ENFILE ("too many
+// open files in system").
+var ErrConnectionLimit = fmt.Errorf("stack holds its maximum of connections: %w", syscall.ENFILE)
+
+// limitLogInterval is how often each kind of limit hit is logged at most.
+const limitLogInterval = time.Minute
+
+// limitConnections is the kind of the connection limit, after the
+// engine's tcp.Limit kinds.
+const limitConnections = int(tcp.NumLimits)
+
+// limitLog rate-limits the logging of limit hits (mu held).
+type limitLog struct {
+	log    *slog.Logger
+	last   [tcp.NumLimits + 1]time.Time // when each kind was last logged
+	missed [tcp.NumLimits + 1]uint64    // hits of each kind since, not logged
+}
+
+// hit records a hit of the limit of kind k, called name, at now, and logs
+// it unless that kind was logged less than a minute ago.
+func (l *limitLog) hit(now time.Time, k int, name string) {
+	if l.log == nil {
+		return
+	}
+	if !l.last[k].IsZero() && now.Sub(l.last[k]) < limitLogInterval {
+		l.missed[k]++
+		return
+	}
+	l.log.Warn("synack: limit reached", "limit", name, "since last logged", l.missed[k])
+	l.last[k], l.missed[k] = now, 0
+}
+
+// tcpLimitHit is the stack's tcp.Env.LimitHit (mu held: the engine runs
+// under it).
+func (s *Stack) tcpLimitHit(now time.Time, l tcp.Limit) {
+	s.limits.hit(now, int(l), l.String())
+}
+
+// admitConnLocked reports whether the stack may open one more connection
+// (mu held); when not, the refusal is counted and logged.
+func (s *Stack) admitConnLocked(now time.Time) bool {
+	if len(s.conns) < s.maxConns {
+		return true
+	}
+	s.stats.ConnLimitDrops.Add(1)
+	s.limits.hit(now, limitConnections, "connections")
+	return false
+}
