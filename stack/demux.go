@@ -107,7 +107,11 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
-		s.resetLocked(local, remote, seg)
+		if !s.cookieACKLocked(l, now, local, remote, seg) {
+			s.resetLocked(local, remote, seg)
+		}
+	case tcp.ListenCookie:
+		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
 		c := s.newConnLocked(local, remote)
 		c.listener = l

@@ -56,8 +56,18 @@ type Config struct {
 	MinRTO time.Duration
 	// MaxRTO caps the backed-off RTO (Linux: 120 s; RFC 6298 §2.5 allows it).
 	MaxRTO time.Duration
-	// MaxSYNBacklog bounds half-open connections per listener (default 256).
+	// MaxSYNBacklog bounds half-open connections per listener (default
+	// 256, Linux tcp_max_syn_backlog); the listen backlog bounds them too,
+	// as Linux's request queue (synqueue.go).
 	MaxSYNBacklog int
+	// MaxHalfOpen bounds the half-open connections of all the listeners
+	// of a stack together (default 4096).
+	MaxHalfOpen int
+	// SYNCookies says when a SYN is answered with a SYN cookie (RFC 4987
+	// §3.6; syncookie.go): SYNCookiesWhenNeeded (the zero value, Linux's
+	// default tcp_syncookies = 1) when the SYN queue is full,
+	// SYNCookiesOff never, SYNCookiesAlways for every SYN.
+	SYNCookies SYNCookieMode
 	// NewCongestionControl makes the congestion controller of a connection;
 	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
 	NewCongestionControl func(mss int) CongestionControl
@@ -81,6 +91,7 @@ const (
 	DefaultMinRTO               = 200 * time.Millisecond
 	DefaultMaxRTO               = 120 * time.Second
 	DefaultMaxSYNBacklog        = 256
+	DefaultMaxHalfOpen          = 4096
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -127,6 +138,7 @@ func (c Config) WithDefaults() Config {
 	defd(&c.MinRTO, DefaultMinRTO)
 	defd(&c.MaxRTO, DefaultMaxRTO)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
+	def(&c.MaxHalfOpen, DefaultMaxHalfOpen)
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}
