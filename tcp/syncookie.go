@@ -71,7 +71,7 @@ const (
 	cookieBits    = 24          // the low bits of the encoded word hold the MSS index
 	tsOptBits     = 6           // the low bits of TSval that carry options
 	tsOptMask     = 1<<tsOptBits - 1
-	tsOptNoWScale = 0xf  // bits 0-3: no window scale
+	tsOptNoWScale = 0xf // bits 0-3: no window scale
 	tsOptSACK     = 1 << 4
 	tsOptECN      = 1 << 5 // never set by this stack
 	// cookieRecent is how long after the last cookie sent an ACK for no
