@@ -380,3 +380,51 @@ func TestListenSYNFloodNoCookiesFillsQueue(t *testing.T) {
 	}
 	t.Logf("every client connected %v after the flood began", n.clk.Now().Sub(start))
 }
+
+// TestListenSlowSYNFloodNeverHoldsQueue: 4 spoofed SYNs a second for an
+// hour of virtual time, the flood the issue measured keeping port 80 down
+// for good with a 256-entry SYN queue whose entries lived 63 s. With SYN
+// cookies off, so that only the queue's pruning can help: old entries lose
+// their retries while the queue is more than half full, the queue never
+// fills, and a real client that comes every five minutes connects at its
+// first SYN (no SYN is dropped, no segment of the clients retransmitted)
+// and moves its bytes.
+func TestListenSlowSYNFloodNeverHoldsQueue(t *testing.T) {
+	n := newFloodNet(t, tcp.Config{SYNCookies: tcp.SYNCookiesOff}, 128)
+	n.serve(t, nil)
+	flood := newSYNFlood(3, serverAP(80))
+	stats := n.server.Internals().TCPStats()
+	const dt = 250 * time.Millisecond // one SYN per step: 4 a second
+	steps := int(time.Hour / dt)
+	var cs *clients
+	started, maxHalfOpen := 0, 0
+	var startedAt time.Time
+	for i := range steps {
+		if i%int(5*time.Minute/dt) == 0 {
+			if cs != nil && cs.done.Load() != 1 {
+				t.Fatalf("the client of %v is not done 5 minutes later", startedAt)
+			}
+			cs = n.startClients(1, 1, 1<<10)
+			started++
+			startedAt = n.clk.Now()
+		}
+		n.step(t, dt, 1, flood)
+		maxHalfOpen = max(maxHalfOpen, n.l.HalfOpen())
+		if cs.done.Load() == 1 {
+			if err := cs.failed(); err != nil {
+				t.Fatalf("client started at %v: %v", startedAt, err)
+			}
+		}
+	}
+	t.Logf("%d clients over an hour; at most %d half-open; SYNQueuePruned %d ListenDrops %d PassiveOpens %d",
+		started, maxHalfOpen, stats.SYNQueuePruned.Load(), stats.ListenDrops.Load(), stats.PassiveOpens.Load())
+	if maxHalfOpen > 128 || stats.ListenDrops.Load() != 0 {
+		t.Errorf("the SYN queue filled: %d half-open, %d SYNs dropped", maxHalfOpen, stats.ListenDrops.Load())
+	}
+	if stats.SYNQueuePruned.Load() == 0 {
+		t.Error("no entry was pruned: the flood never put the queue under pressure")
+	}
+	if r := n.client0().Internals().TCPStats().RetransSegs.Load(); r != 0 {
+		t.Errorf("the real clients retransmitted %d segments", r)
+	}
+}
