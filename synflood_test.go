@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/wire"
 )
@@ -426,5 +428,111 @@ func TestListenSlowSYNFloodNeverHoldsQueue(t *testing.T) {
 	}
 	if r := n.client0().Internals().TCPStats().RetransSegs.Load(); r != 0 {
 		t.Errorf("the real clients retransmitted %d segments", r)
+	}
+}
+
+// TestListenAcceptQueueOverflowEveryClientThrough: 50 clients connect at
+// once to a listener of backlog 4 whose application accepts one
+// connection a second. The SYN queue takes 5 (backlog+1, as Linux), the
+// other 45 SYNs get cookies; the accept queue takes 4 and every other
+// final ACK is dropped (ListenOverflows), as Linux does with
+// tcp_abort_on_overflow = 0, so the clients believe they are connected and
+// send their request. Their retransmissions (and the server's SYN,ACK
+// retransmissions for the half-open one) complete the handshakes as the
+// application makes room: every client gets its answer, none is reset.
+//
+// The clients retransmit at least once a second (MaxRTO 1 s, as Linux's
+// tcp_rto_max_ms allows, with retries to match): with the default backoff
+// their retransmissions come in bursts 13, 26, 51 and 102 s apart, each
+// finding at most 4 free places, and a client still waiting two minutes on
+// outlives its cookie and is reset, with Linux as here.
+func TestListenAcceptQueueOverflowEveryClientThrough(t *testing.T) {
+	const clients = 50
+	clk := clock.NewVirtual(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	a, b := pipe.New(mtu)
+	g := newGate(b)
+	cs, err := synack.New(a, synack.Config{Addr: clientAddr, Host: "client", Clock: clk,
+		TCP: tcp.Config{MaxRTO: time.Second, Retries: 120}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := synack.New(g, synack.Config{Addr: serverAddr, Host: "server", Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pair{client: cs, server: ss, a: a, b: b, clk: clk}
+	t.Cleanup(func() { cs.Close(); ss.Close(); a.Close(); b.Close() })
+	l := p.listen(t, 80, 4)
+	var progress atomic.Int64
+	go func() { // the application: one accept a second
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			progress.Add(1)
+			go func() {
+				defer c.Close()
+				want := "hello from " + c.RemoteAddr().String()
+				buf := make([]byte, len(want))
+				if _, err := io.ReadFull(c, buf); err == nil && string(buf) == want {
+					c.Write([]byte("welcome"))
+				}
+				progress.Add(1)
+			}()
+			tick := make(chan struct{})
+			clk.AfterFunc(time.Second, func() { close(tick) })
+			<-tick
+		}
+	}()
+	g.Hold()
+	var done atomic.Int64
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			defer done.Add(1)
+			defer progress.Add(1)
+			c, err := cs.DialTCP(context.Background(), serverAP(80))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			progress.Add(1)
+			if _, err := fmt.Fprintf(c, "hello from %v", c.LocalAddr()); err != nil {
+				errs <- err
+				return
+			}
+			buf := make([]byte, 7)
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "welcome" {
+				errs <- fmt.Errorf("client %v: read %q, %v", c.LocalAddr(), buf, err)
+			}
+		}()
+	}
+	waitFor(t, "50 SYNs at the gate", func() bool { return g.Held() == clients })
+	g.Open()
+	start := clk.Now()
+	p.runClock(t, 100000, progress.Load, func() bool { return done.Load() == clients })
+	close(errs)
+	for err := range errs {
+		t.Errorf("%v (reset: %v)", err, isReset(err))
+	}
+	st := ss.Internals().TCPStats()
+	t.Logf("all through after %v: ListenOverflows %d, SyncookiesSent %d Recv %d, ListenDrops %d, server RSTs %d",
+		clk.Now().Sub(start), st.ListenOverflows.Load(), st.SyncookiesSent.Load(), st.SyncookiesRecv.Load(),
+		st.ListenDrops.Load(), st.OutRsts.Load())
+	if st.OutRsts.Load() != 0 || st.SyncookiesFailed.Load() != 0 {
+		t.Errorf("server sent %d RSTs, %d cookies failed", st.OutRsts.Load(), st.SyncookiesFailed.Load())
+	}
+	if st.SyncookiesSent.Load() != clients-5 {
+		t.Errorf("SyncookiesSent = %d, want %d: the SYN queue holds backlog+1", st.SyncookiesSent.Load(), clients-5)
+	}
+	// At least the first final ACK of every client but the 4 (or 5, if
+	// the application took one in between) the accept queue took at once.
+	if n := st.ListenOverflows.Load(); n < clients-5 {
+		t.Errorf("ListenOverflows = %d, want at least %d", n, clients-5)
+	}
+	if d := clk.Now().Sub(start); d < (clients-5)*time.Second {
+		t.Errorf("done after %v: faster than one accept a second", d)
 	}
 }
