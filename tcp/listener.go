@@ -12,7 +12,8 @@ import (
 // the SYN queue of half-open connections (SYN-RECEIVED) and the accept queue
 // of established ones waiting for Accept, bounded by the backlog given to
 // listen. The handshake is completed by the engine whether or not the
-// application calls Accept.
+// application calls Accept. When the SYN queue is full, SYNs are answered
+// with SYN cookies and keep no state (syncookie.go, synqueue.go).
 type Listener struct {
 	env      *Env
 	backlog  int
