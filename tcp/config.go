@@ -60,6 +60,9 @@ type Config struct {
 	// 256, Linux tcp_max_syn_backlog); the listen backlog bounds them too,
 	// as Linux's request queue (synqueue.go).
 	MaxSYNBacklog int
+	// NewCongestionControl makes the congestion controller of a connection;
+	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
+	NewCongestionControl func(mss int) CongestionControl
 	// MaxHalfOpen bounds the half-open connections of all the listeners
 	// of a stack together (default 4096).
 	MaxHalfOpen int
@@ -68,9 +71,6 @@ type Config struct {
 	// default tcp_syncookies = 1) when the SYN queue is full,
 	// SYNCookiesOff never, SYNCookiesAlways for every SYN.
 	SYNCookies SYNCookieMode
-	// NewCongestionControl makes the congestion controller of a connection;
-	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
-	NewCongestionControl func(mss int) CongestionControl
 }
 
 // Defaults of Config.
@@ -90,8 +90,8 @@ const (
 	DefaultInitialRTO           = time.Second
 	DefaultMinRTO               = 200 * time.Millisecond
 	DefaultMaxRTO               = 120 * time.Second
-	DefaultMaxSYNBacklog        = 256
 	DefaultMaxHalfOpen          = 4096
+	DefaultMaxSYNBacklog        = 256
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -137,8 +137,8 @@ func (c Config) WithDefaults() Config {
 	defd(&c.InitialRTO, DefaultInitialRTO)
 	defd(&c.MinRTO, DefaultMinRTO)
 	defd(&c.MaxRTO, DefaultMaxRTO)
-	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
 	def(&c.MaxHalfOpen, DefaultMaxHalfOpen)
+	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
 	if c.NewCongestionControl == nil {
 		c.NewCongestionControl = NewCUBIC
 	}
