@@ -344,8 +344,8 @@ func TestListenManyConcurrentDialsAccepted(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	if n := p.server.Internals().TCPStats().DropSYNQueueFull.Load(); n != 0 {
-		t.Errorf("DropSYNQueueFull = %d with room in the backlog", n)
+	if n := p.server.Internals().TCPStats().ListenDrops.Load(); n != 0 {
+		t.Errorf("ListenDrops = %d with room in the backlog", n)
 	}
 }
 

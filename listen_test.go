@@ -54,11 +54,11 @@ func readHello(t *testing.T, c *synack.TCPConn) {
 //   - three SYNs that arrive together all get a SYN,ACK (the accept queue is
 //     empty when they arrive); the first two final ACKs move their
 //     connections to the accept queue, the third is dropped
-//     (DropListenOverflow), so the server keeps that one in SYN-RECEIVED;
+//     (ListenOverflows), so the server keeps that one in SYN-RECEIVED;
 //   - the third client cannot tell: its connect returns, it is ESTABLISHED
 //     and may write; its data is dropped with the ACK it carries;
 //   - a fourth SYN, arriving while the accept queue is full, is dropped
-//     (DropSYNQueueFull): the fourth connect waits in SYN-SENT.
+//     (ListenDrops): the fourth connect waits in SYN-SENT.
 //
 // Once the application accepts, the retransmissions complete both
 // connections and every byte the clients wrote arrives.
@@ -91,8 +91,8 @@ func TestListenBacklogFullHoldsHandshakes(t *testing.T) {
 	if l.Ready() != 2 || l.HalfOpen() != 1 {
 		t.Fatalf("accept queue %d, SYN queue %d; want 2 and 1", l.Ready(), l.HalfOpen())
 	}
-	if n := stats.DropListenOverflow.Load(); n != 1 {
-		t.Fatalf("DropListenOverflow = %d, want 1 (the third final ACK)", n)
+	if n := stats.ListenOverflows.Load(); n != 1 {
+		t.Fatalf("ListenOverflows = %d, want 1 (the third final ACK)", n)
 	}
 	// Which client is the third is up to the scheduler; the server knows.
 	var third *synack.TCPConn
@@ -111,7 +111,7 @@ func TestListenBacklogFullHoldsHandshakes(t *testing.T) {
 
 	// A fourth SYN finds the accept queue full and is dropped.
 	fourth := p.dialAsync(80)
-	waitFor(t, "the fourth SYN dropped", func() bool { return stats.DropSYNQueueFull.Load() == 1 })
+	waitFor(t, "the fourth SYN dropped", func() bool { return stats.ListenDrops.Load() == 1 })
 	p.settle(t)
 
 	// Every connected client writes; the third one's data goes nowhere yet.
@@ -121,8 +121,8 @@ func TestListenBacklogFullHoldsHandshakes(t *testing.T) {
 		}
 	}
 	p.settle(t)
-	if n := stats.DropListenOverflow.Load(); n != 2 {
-		t.Fatalf("DropListenOverflow = %d, want 2 (the third final ACK, then its data)", n)
+	if n := stats.ListenOverflows.Load(); n != 2 {
+		t.Fatalf("ListenOverflows = %d, want 2 (the third final ACK, then its data)", n)
 	}
 	select {
 	case r := <-fourth:
@@ -179,8 +179,8 @@ func TestListenBacklogFullHoldsHandshakes(t *testing.T) {
 		defer s.Close()
 		readHello(t, s) // the third's retransmitted data, the fourth's
 	}
-	if n := stats.DropSYNQueueFull.Load(); n != 1 {
-		t.Errorf("DropSYNQueueFull = %d, want 1", n)
+	if n := stats.ListenDrops.Load(); n != 1 {
+		t.Errorf("ListenDrops = %d, want 1", n)
 	}
 }
 

@@ -113,7 +113,11 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, iss seqnum.Value) {
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
-		s.resetLocked(local, remote, seg)
+		if !s.cookieACKLocked(l, now, local, remote, seg) {
+			s.resetLocked(local, remote, seg)
+		}
+	case tcp.ListenCookie:
+		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
 		if !s.admitConnLocked(now) {
 			return // counted; the peer's SYN retries find room or time out

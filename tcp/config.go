@@ -72,7 +72,9 @@ type Config struct {
 	// option is raised to it (Linux tcp_min_snd_mss, default 48), so a
 	// peer cannot make each byte cost a segment (limits.go).
 	MinSendMSS int
-	// MaxSYNBacklog bounds half-open connections per listener (default 256).
+	// MaxSYNBacklog bounds half-open connections per listener (default
+	// 256, Linux tcp_max_syn_backlog); the listen backlog bounds them too,
+	// as Linux's request queue (synqueue.go).
 	MaxSYNBacklog int
 	// InvalidACKRateLimit is the least time between two ACKs one
 	// connection sends in answer to segments that fail a check: out of
@@ -89,6 +91,14 @@ type Config struct {
 	// NewCongestionControl makes the congestion controller of a connection;
 	// nil means CUBIC (RFC 9438), the default of Linux. NewReno is RFC 5681's.
 	NewCongestionControl func(mss int) CongestionControl
+	// MaxHalfOpen bounds the half-open connections of all the listeners
+	// of a stack together (default 4096).
+	MaxHalfOpen int
+	// SYNCookies says when a SYN is answered with a SYN cookie (RFC 4987
+	// §3.6; syncookie.go): SYNCookiesWhenNeeded (the zero value, Linux's
+	// default tcp_syncookies = 1) when the SYN queue is full,
+	// SYNCookiesOff never, SYNCookiesAlways for every SYN.
+	SYNCookies SYNCookieMode
 }
 
 // Defaults of Config.
@@ -108,6 +118,7 @@ const (
 	DefaultInitialRTO           = time.Second
 	DefaultMinRTO               = 200 * time.Millisecond
 	DefaultMaxRTO               = 120 * time.Second
+	DefaultMaxHalfOpen          = 4096
 	DefaultMaxSYNBacklog        = 256
 	DefaultInvalidACKRateLimit  = 500 * time.Millisecond
 	DefaultChallengeACKLimit    = 1000
@@ -158,6 +169,7 @@ func (c Config) WithDefaults() Config {
 	defd(&c.InitialRTO, DefaultInitialRTO)
 	defd(&c.MinRTO, DefaultMinRTO)
 	defd(&c.MaxRTO, DefaultMaxRTO)
+	def(&c.MaxHalfOpen, DefaultMaxHalfOpen)
 	def(&c.MaxSYNBacklog, DefaultMaxSYNBacklog)
 	if c.InvalidACKRateLimit == 0 { // negative: no limit
 		c.InvalidACKRateLimit = DefaultInvalidACKRateLimit

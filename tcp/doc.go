@@ -1,7 +1,8 @@
 // Package tcp is the TCP engine: the transmission control block (TCB) of
 // RFC 9293 with its 11 states, the send and receive sequence spaces, the
 // segment-arrival steps of §3.10.7, retransmission (RFC 6298), window
-// management, TIME-WAIT and the listen queues.
+// management, TIME-WAIT and the listen queues, with SYN cookies when the SYN
+// queue is full (RFC 4987 §3.6).
 //
 // The engine is sans-I/O. It is handed a segment ([Conn.HandleSegment]), an
 // application call ([Conn.Write], [Conn.Read], [Conn.Close], ...) or the

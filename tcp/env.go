@@ -36,6 +36,10 @@ type Env struct {
 	// under the stack's lock and must not call into the engine.
 	LimitHit func(now time.Time, l Limit)
 
+	// halfOpen counts the connections in SYN-RECEIVED of every listener
+	// (Config.MaxHalfOpen; synqueue.go).
+	halfOpen int
+
 	// hdr is where a connection builds the header it hands to Out: one per
 	// Env, as connections sharing an Env run one at a time (the stack's
 	// lock), and Send must not keep it.

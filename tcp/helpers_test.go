@@ -172,6 +172,18 @@ func (e *end) deliver(now time.Time, seg *Segment) {
 			return
 		case ListenDrop:
 			return
+		case ListenCookie:
+			h := e.l.CookieSYNACK(now, seg, e.local, e.remote, 0)
+			e.out.segs = append(e.out.segs, sentSeg{TCPFields: h, remote: e.remote})
+			return
+		case ListenReset:
+			if ck, act := e.l.CheckCookie(now, seg, e.local, e.remote); act != ListenReset {
+				if act == ListenOpen {
+					e.c = NewConn(e.env, e.local, e.remote)
+					e.l.OpenFromCookie(now, e.c, seg, ck)
+				}
+				return
+			}
 		}
 	}
 	if h, ok := ResetFor(seg); ok {

@@ -122,6 +122,9 @@ func (c *Conn) establish(cause string) {
 // SYN gives its RTT sample if it was sent only once (RFC 6298 §3, Karn), and
 // the retransmission timer stops.
 func (c *Conn) synAcked(now time.Time, ack seqnum.Value) {
+	if c.listener != nil {
+		c.listener.matured(c) // before retries is reset (synqueue.go)
+	}
 	c.sndUna = ack
 	c.ackRTT(now, ack)
 	if !c.hasRTT && c.retries > 0 && c.cfg.InitialRTO < synFallbackRTO {

@@ -146,7 +146,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		if c.listener != nil && c.listener.acceptQueueFull() {
 			// Linux's default (tcp_abort_on_overflow = 0): drop the final ACK;
 			// the peer's retransmissions or our SYN,ACK's complete it later.
-			st.DropListenOverflow.Add(1)
+			st.ListenOverflows.Add(1)
 			return false
 		}
 		c.synAcked(now, seg.Ack)

@@ -12,12 +12,17 @@ import (
 // the SYN queue of half-open connections (SYN-RECEIVED) and the accept queue
 // of established ones waiting for Accept, bounded by the backlog given to
 // listen. The handshake is completed by the engine whether or not the
-// application calls Accept.
+// application calls Accept. When the SYN queue is full, SYNs are answered
+// with SYN cookies and keep no state (syncookie.go, synqueue.go).
 type Listener struct {
 	env      *Env
 	backlog  int
 	halfOpen int     // connections in SYN-RECEIVED made by this listener
+	young    int     // of those, the ones whose SYN,ACK has not timed out yet (synqueue.go)
 	ready    []*Conn // the accept queue, oldest first
+
+	secrets  cookieSecrets // SYN cookie keys (syncookie.go)
+	cookieAt time.Time     // when the last cookie was sent; zero: never
 }
 
 // NewListener returns a listener whose accept queue holds at most backlog
@@ -48,12 +53,17 @@ const (
 	ListenReset
 	// ListenOpen: make a new Conn and call Open with it.
 	ListenOpen
+	// ListenCookie: answer with CookieSYNACK, keeping nothing (RFC 4987 §3.6).
+	ListenCookie
 )
 
 // Classify is RFC 9293 §3.10.7.2, LISTEN: an RST is ignored, an ACK is
-// answered with <SEQ=SEG.ACK><CTL=RST>, a SYN opens a half-open connection
-// if the queues have room (as Linux, a SYN is dropped while the accept
-// queue is full), anything else is dropped.
+// answered with <SEQ=SEG.ACK><CTL=RST> (unless CheckCookie finds it
+// completes a cookie handshake), a SYN opens a half-open connection if the
+// queues have room, anything else is dropped. As Linux's tcp_conn_request:
+// a SYN is dropped while the accept queue is full, cookies or not; with
+// SYNCookiesAlways every other SYN gets a cookie; a SYN that finds the SYN
+// queue full gets a cookie, or with SYNCookiesOff is dropped.
 func (l *Listener) Classify(seg *Segment) ListenAction {
 	st := &l.env.Stats
 	switch {
@@ -64,9 +74,19 @@ func (l *Listener) Classify(seg *Segment) ListenAction {
 	case !seg.Flags.Has(wire.FlagSYN) || seg.Flags.Has(wire.FlagFIN):
 		st.DropBadFlags.Add(1)
 		return ListenDrop
-	case l.acceptQueueFull() || l.halfOpen >= l.env.Config.MaxSYNBacklog:
-		st.DropSYNQueueFull.Add(1)
+	case l.acceptQueueFull():
+		st.ListenDrops.Add(1)
 		return ListenDrop
+	case l.env.Config.SYNCookies == SYNCookiesAlways:
+		return ListenCookie
+	case l.synQueueFull():
+		if l.env.Config.SYNCookies == SYNCookiesOff {
+			st.TCPReqQFullDrop.Add(1)
+			st.ListenDrops.Add(1)
+			return ListenDrop
+		}
+		st.TCPReqQFullDoCookies.Add(1)
+		return ListenCookie
 	}
 	return ListenOpen
 }
@@ -78,7 +98,7 @@ func (l *Listener) Classify(seg *Segment) ListenAction {
 func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) {
 	c.state = StateListen // the child starts as a copy of the listening TCB
 	c.passive, c.listener = true, l
-	l.halfOpen++
+	l.addHalfOpen()
 	c.now = now
 	c.learnPeer(now, seg)
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = iss, iss, iss.Add(1), iss.Add(1), iss
@@ -97,7 +117,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 
 // established moves c from the SYN queue to the accept queue.
 func (l *Listener) established(c *Conn) {
-	l.halfOpen--
+	l.removeHalfOpen(false) // matured counted it out of the young ones
 	l.ready = append(l.ready, c)
 }
 
@@ -110,7 +130,7 @@ func (l *Listener) forget(c *Conn) {
 			return
 		}
 	}
-	l.halfOpen--
+	l.removeHalfOpen(c.retries == 0)
 }
 
 // Accept takes the oldest established connection off the accept queue, or

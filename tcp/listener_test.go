@@ -78,8 +78,8 @@ func TestListenRecvSYNAcceptQueueFullDropped(t *testing.T) {
 	b.flow(at(time.Second), b.client, is(syn, 200, 0))
 	b.server.expectNone()
 	queues(t, s.l, 0, 1)
-	if s.env.Stats.DropSYNQueueFull.Load() != 2 { // Classify above counted too
-		t.Fatalf("DropSYNQueueFull = %d, want 2", s.env.Stats.DropSYNQueueFull.Load())
+	if s.env.Stats.ListenDrops.Load() != 2 { // Classify above counted too
+		t.Fatalf("ListenDrops = %d, want 2", s.env.Stats.ListenDrops.Load())
 	}
 	s.l.Accept()
 	b.client.fire() // the SYN again at 2 s
@@ -90,9 +90,10 @@ func TestListenRecvSYNAcceptQueueFullDropped(t *testing.T) {
 }
 
 // TestListenRecvSYNSYNQueueFullDropped: at most MaxSYNBacklog half-open
-// connections per listener; further SYNs are dropped and counted.
+// connections per listener; with SYN cookies off, further SYNs are dropped
+// and counted.
 func TestListenRecvSYNSYNQueueFullDropped(t *testing.T) {
-	s := newServer(t, 16, func(c *Config) { c.MaxSYNBacklog = 2 })
+	s := newServer(t, 16, func(c *Config) { c.MaxSYNBacklog, c.SYNCookies = 2, SYNCookiesOff })
 	for i, port := range []uint16{1001, 1002, 1003} {
 		e := s.serverFor(netip.AddrPortFrom(clientAddr.Addr(), port), 500)
 		e.deliver(at(0), in(syn, seqnum.Value(100*i), 0))
@@ -103,9 +104,9 @@ func TestListenRecvSYNSYNQueueFullDropped(t *testing.T) {
 		}
 	}
 	queues(t, s.l, 2, 0)
-	if s.env.Stats.DropSYNQueueFull.Load() != 1 || s.env.Stats.PassiveOpens.Load() != 2 {
-		t.Fatalf("DropSYNQueueFull %d PassiveOpens %d, want 1 and 2",
-			s.env.Stats.DropSYNQueueFull.Load(), s.env.Stats.PassiveOpens.Load())
+	if s.env.Stats.ListenDrops.Load() != 1 || s.env.Stats.TCPReqQFullDrop.Load() != 1 || s.env.Stats.PassiveOpens.Load() != 2 {
+		t.Fatalf("ListenDrops %d PassiveOpens %d, want 1 and 2",
+			s.env.Stats.ListenDrops.Load(), s.env.Stats.PassiveOpens.Load())
 	}
 }
 
@@ -128,8 +129,8 @@ func fullQueue(t *testing.T) (s *end, a, b *pair) {
 	b.server.expectNone()
 	b.server.state(StateSynReceived)
 	queues(t, s.l, 1, 1)
-	if s.env.Stats.DropListenOverflow.Load() != 1 {
-		t.Fatalf("DropListenOverflow = %d, want 1", s.env.Stats.DropListenOverflow.Load())
+	if s.env.Stats.ListenOverflows.Load() != 1 {
+		t.Fatalf("ListenOverflows = %d, want 1", s.env.Stats.ListenOverflows.Load())
 	}
 	return s, a, b
 }
@@ -162,8 +163,8 @@ func TestSynReceivedRecvDataAcceptQueueFullCompletesOnClientRetransmit(t *testin
 	b.client.write(at(30*time.Millisecond), []byte("hello"))
 	b.flow(at(31*time.Millisecond), b.client, is(pshack, 201, 601), hasData([]byte("hello")))
 	b.server.expectNone()
-	if s.env.Stats.DropListenOverflow.Load() != 2 {
-		t.Fatalf("DropListenOverflow = %d, want 2", s.env.Stats.DropListenOverflow.Load())
+	if s.env.Stats.ListenOverflows.Load() != 2 {
+		t.Fatalf("ListenOverflows = %d, want 2", s.env.Stats.ListenOverflows.Load())
 	}
 	s.l.Accept()
 	// The client's RTO is 200 ms (a 10 ms sample, floored at MinRTO).

@@ -59,10 +59,22 @@ type Stats struct {
 	DropNoACK atomic.Uint64
 	// DropBadACK counts segments whose ACK acknowledges nothing sent.
 	DropBadACK atomic.Uint64
-	// DropListenOverflow counts final ACKs dropped because the accept queue was full (Linux ListenOverflows).
-	DropListenOverflow atomic.Uint64
-	// DropSYNQueueFull counts SYNs dropped because a listener's queues were full (Linux ListenDrops).
-	DropSYNQueueFull atomic.Uint64
+	// ListenOverflows counts final ACKs (plain, or with a valid SYN cookie) dropped because the accept queue was full (Linux ListenOverflows, which also counts the SYNs ListenDrops counts for that reason).
+	ListenOverflows atomic.Uint64
+	// ListenDrops counts SYNs a listener refused for a queue reason: the accept queue full, or the SYN queue full with cookies off (Linux ListenDrops).
+	ListenDrops atomic.Uint64
+	// TCPReqQFullDrop counts SYNs dropped because the SYN queue was full and SYN cookies were off (Linux TCPReqQFullDrop).
+	TCPReqQFullDrop atomic.Uint64
+	// TCPReqQFullDoCookies counts SYNs answered with a SYN cookie because the SYN queue was full (Linux TCPReqQFullDoCookies).
+	TCPReqQFullDoCookies atomic.Uint64
+	// SyncookiesSent counts SYN,ACKs sent with a SYN cookie (Linux SyncookiesSent).
+	SyncookiesSent atomic.Uint64
+	// SyncookiesRecv counts ACKs that carried a valid SYN cookie (Linux SyncookiesRecv).
+	SyncookiesRecv atomic.Uint64
+	// SyncookiesFailed counts ACKs checked as SYN cookies and found invalid (Linux SyncookiesFailed).
+	SyncookiesFailed atomic.Uint64
+	// SYNQueuePruned counts half-open connections dropped before SYNACKRetries because the SYN queue was under pressure.
+	SYNQueuePruned atomic.Uint64
 	// DropPAWS counts segments dropped as old duplicates by their timestamp (RFC 7323 §5; Linux PAWSEstabRejected).
 	DropPAWS atomic.Uint64
 	// DropNoTimestamp counts non-RST segments without timestamps after both sides agreed to send them (RFC 7323 §3.2).

@@ -58,6 +58,9 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		limit, what := c.cfg.SYNRetries, "SYN retries exhausted"
 		if c.state == StateSynReceived {
 			limit, what = c.cfg.SYNACKRetries, "SYN,ACK retries exhausted"
+			if c.listener != nil {
+				limit = c.listener.synackRetries(c) // shorter under pressure (synqueue.go)
+			}
 		}
 		if c.retries > limit && c.userTimeout == 0 || c.synUserTimedOut(now) {
 			if c.passive {

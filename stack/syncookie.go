@@ -1,0 +1,46 @@
+package stack
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
+)
+
+// The stack's part of SYN cookies (RFC 4987 §3.6; the engine's part is
+// tcp/syncookie.go): sending the stateless SYN,ACK, and making the
+// connection when an ACK brings a valid cookie back.
+
+// sendCookieLocked answers seg, a SYN to l, with a cookie SYN,ACK and
+// keeps nothing.
+func (s *Stack) sendCookieLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
+	h := l.l.CookieSYNACK(now, seg, local, remote, s.isn.TimestampOffset(local, remote))
+	if s.tcp.Trace != nil {
+		e := trace.Event{Kind: trace.KindSegmentSent, Host: s.tcp.Host, Local: local, Remote: remote, Flags: h.Flags,
+			Seq: h.Seq, Ack: h.Ack, Window: h.Window, State: "LISTEN", Cause: "syncookie"}
+		s.tcp.Trace.Event(&e)
+	}
+	s.tcp.Stats.OutSegs.Add(1)
+	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
+}
+
+// cookieACKLocked tries seg, an ACK for no connection that reached l, as
+// the end of a cookie handshake. It reports whether seg was taken (a
+// connection made, or the segment dropped while the accept queue is
+// full); if not, the caller answers it as LISTEN does.
+func (s *Stack) cookieACKLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) bool {
+	ck, act := l.l.CheckCookie(now, seg, local, remote)
+	switch act {
+	case tcp.ListenOpen:
+		c := s.newConnLocked(local, remote)
+		c.listener = l
+		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
+		l.l.OpenFromCookie(now, c.conn, seg, ck)
+		s.afterLocked(c)
+		return true
+	case tcp.ListenDrop:
+		return true
+	}
+	return false
+}
