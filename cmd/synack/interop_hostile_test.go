@@ -67,8 +67,10 @@ func serveStats(t *testing.T, ns *tuntest.NS) map[string]uint64 {
 // the device's prefix, so synack answers them into the device, where the
 // kernel, which does not forward, drops the answers) and random ports to
 // DST:PORT, PPS a second, through a raw socket (IP_HDRINCL): at least
-// TOTAL, and on until the file STOP exists. It prints "flooding" once
-// under way, and at the end how many it sent.
+// TOTAL, and on until the file STOP exists, but never more than 20 times
+// TOTAL nor for more than 90 s, so that it ends by itself whatever becomes
+// of the test. It prints "flooding" once under way, and at the end how
+// many it sent.
 const pySYNFlood = `import os, random, socket, struct, sys, time
 dst, dport, total, stop, pps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 rng = random.Random(7)
@@ -83,7 +85,7 @@ def fold(x):
 # but the source address, source port and sequence number.
 base = dw[0] + dw[1] + 6 + 24 + dport + (6 << 12 | 0x02) + 64240 + 0x0204 + 1460 + (10 << 8 | 7)
 sent, t0, noted = 0, time.time(), False
-while sent < total or not os.path.exists(stop):
+while (sent < total or not os.path.exists(stop)) and sent < 20 * total and time.time() - t0 < 90:
     for _ in range(200):
         a = rng.randrange(3, 255)
         sport = rng.randrange(1024, 65536)
