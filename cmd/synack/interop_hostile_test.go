@@ -118,15 +118,17 @@ func TestServeSYNFloodServesEveryFetch(t *testing.T) {
 	requireTools(t, "curl")
 	py := python(t)
 	s := startServe(t, ns)
-	// A long queue on the kernel's side of the device, so that the flood
-	// waits (ENOBUFS) rather than losing packets when synack falls behind.
-	mustRunIn(t, ns, 10*time.Second, "ip", "link", "set", "dev", s.tun, "txqueuelen", "20000")
+	// A longer queue on the kernel's side of the device than its 500, so
+	// that a burst waits (the flood on ENOBUFS) rather than being lost;
+	// not so long that curl's packets wait seconds behind the flood when
+	// synack (built with -race, on a busy machine) falls behind its rate.
+	mustRunIn(t, ns, 10*time.Second, "ip", "link", "set", "dev", s.tun, "txqueuelen", "5000")
 	before := serveStats(t, ns)
 	start := time.Now()
 
 	const floodSYNs = 100_000
 	stop := filepath.Join(t.TempDir(), "stop")
-	flood := startProc(t, ns, nil, py, writeScript(t, "flood.py", pySYNFlood), serveAddr, "80", strconv.Itoa(floodSYNs), stop, "40000")
+	flood := startProc(t, ns, nil, py, writeScript(t, "flood.py", pySYNFlood), serveAddr, "80", strconv.Itoa(floodSYNs), stop, "10000")
 	eventually(t, 20*time.Second, "the flood is under way", func() bool {
 		if flood.exited() {
 			t.Fatalf("flood ended early (%v): %s", flood.err, flood.stderr.String())
@@ -406,6 +408,9 @@ func TestServeBlindRSTSYNDuringDownloadIntact(t *testing.T) {
 	spy := scapyPython(t)
 	pcap := filepath.Join(t.TempDir(), "blind.pcap")
 	s := startServe(t, ns, "--pcap", pcap)
+	// Room on the device's queue for the whole attack: a full queue would
+	// fail the attacker's sends (ENOBUFS) while synack catches up.
+	mustRunIn(t, ns, 10*time.Second, "ip", "link", "set", "dev", s.tun, "txqueuelen", "5000")
 
 	const size, seed = 4_000_000, 21
 	r, w, err := os.Pipe()
