@@ -6,8 +6,9 @@ package stack
 // the stack holds and what it wrote to the link. It lives in package stack
 // (not the root package) because the stack is where the inbound path
 // starts and ends: the harness calls DeliverPacket itself, on one
-// goroutine with a virtual clock, so every input replays the same way and
-// runs in microseconds; and an in-package test sees every connection of
+// goroutine with a virtual clock, so an input replays the same way (but
+// for the stack's random ISNs and keys, which numbers relative to what the
+// stack sent hide) and runs in microseconds; and an in-package test sees every connection of
 // the table (half-open, TIME-WAIT, not yet accepted) and every listener,
 // which the root package's API does not show. Engine state is read only
 // through tcp's exported accessors.
