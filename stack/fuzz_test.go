@@ -113,8 +113,13 @@ type peerView struct {
 	rcvNxt  seqnum.Value // the ACK of the stack's latest segment: its RCV.NXT
 	sndMax  seqnum.Value // the end of the highest segment it sent
 	tsVal   uint32       // its latest TSval, for TSecr
-	iss     seqnum.Value // the seq of its SYN, when synSeen
-	synSeen bool
+	synSeen bool         // it sent a SYN on the tuple
+}
+
+// connFacts is what the checks of sent segments need of a connection.
+type connFacts struct {
+	mss int
+	iss seqnum.Value
 }
 
 // appConn is a connection the application holds.
@@ -133,8 +138,8 @@ type fuzzHarness struct {
 	cfg     tcp.Config // with defaults
 	app     []*appConn
 	views   map[connKey]*peerView
-	mss     map[connKey]int // the MSS of each tuple's connection, as last seen
-	tainted bool            // raw bytes reached the stack: received contents are not checked
+	known   map[connKey]connFacts // each tuple's connection, as last seen
+	tainted bool                  // raw bytes reached the stack: received contents are not checked
 	buf     []byte
 }
 
@@ -157,7 +162,7 @@ func (l *fuzzLink) WritePacket(p []byte) error {
 }
 
 func newFuzzHarness(t *testing.T) *fuzzHarness {
-	h := &fuzzHarness{t: t, clk: clock.NewVirtual(fzStart), views: map[connKey]*peerView{}, mss: map[connKey]int{}, buf: make([]byte, 4096)}
+	h := &fuzzHarness{t: t, clk: clock.NewVirtual(fzStart), views: map[connKey]*peerView{}, known: map[connKey]connFacts{}, buf: make([]byte, 4096)}
 	s, err := New(&fuzzLink{h}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: h.clk, TCP: fzConfig(), Host: "fuzz"})
 	if err != nil {
 		t.Fatal(err)
@@ -201,33 +206,38 @@ func (h *fuzzHarness) sent(p []byte) {
 	local, remote := netip.AddrPortFrom(ip.Src(), seg.SrcPort()), netip.AddrPortFrom(ip.Dst(), seg.DstPort())
 	k := keyOf(local, remote)
 	n := len(seg.Payload())
+	if fzTrace {
+		t.Logf("sent %v>%v %v seq=%d ack=%d win=%d len=%d %+v", local, remote, seg.Flags(), seg.SeqNum(), seg.AckNum(), seg.Window(), n, o)
+	}
 	if n > 0 {
 		// The link is written with the stack's lock released: were it
 		// held, TryLock would fail on this one goroutine.
 		if !h.s.mu.TryLock() {
 			t.Fatalf("stack wrote to the link with its lock held")
 		}
-		mss, ok := h.mss[k]
+		kc, ok := h.known[k]
 		if c := h.s.conns[k]; c != nil {
-			mss, ok = c.conn.MSS(), true
+			kc, ok = connFacts{c.conn.MSS(), c.conn.ISS()}, true
+			h.known[k] = kc
 		}
 		h.s.mu.Unlock()
-		if !ok || n > mss {
-			t.Fatalf("stack sent %d bytes of text to %v, above the connection's MSS %d (known %v)", n, remote, mss, ok)
+		if !ok || n > kc.mss {
+			t.Fatalf("stack sent %d bytes of text to %v, above the connection's MSS %d (known %v)", n, remote, kc.mss, ok)
 		}
-	}
-	v := h.view(local, remote)
-	f := seg.Flags()
-	if f.Has(wire.FlagSYN) {
-		v.iss, v.synSeen = seg.SeqNum(), true
-	}
-	if n > 0 && v.synSeen {
-		off := uint64(v.iss.Add(1).Size(seg.SeqNum()))
+		// The connection's ISS, not its SYN,ACK's: a SYN cookie also
+		// takes an ACK a little off (its low bits hold the MSS index, as
+		// Linux's do), and the connection then starts from that.
+		off := uint64(kc.iss.Add(1).Size(seg.SeqNum()))
 		for i, b := range seg.Payload() {
 			if b != appByte(off+uint64(i)) {
 				t.Fatalf("stack sent byte %#x at stream offset %d to %v, the application wrote %#x", b, off+uint64(i), remote, appByte(off+uint64(i)))
 			}
 		}
+	}
+	v := h.view(local, remote)
+	f := seg.Flags()
+	if f.Has(wire.FlagSYN) {
+		v.synSeen = true
 	}
 	if f.Has(wire.FlagRST) {
 		return
@@ -252,7 +262,17 @@ func (h *fuzzHarness) sent(p []byte) {
 }
 
 // deliver hands one packet to the stack, as the link does.
-func (h *fuzzHarness) deliver(p []byte) { h.s.DeliverPacket(p) }
+func (h *fuzzHarness) deliver(p []byte) {
+	if fzTrace {
+		if ip, err := wire.ParseIPv4(p); err == nil && ip.Protocol() == wire.ProtocolTCP {
+			if seg, err := wire.ParseTCP(ip.Payload()); err == nil {
+				h.t.Logf("deliver %v:%d>%v:%d %v seq=%d ack=%d win=%d len=%d", ip.Src(), seg.SrcPort(), ip.Dst(), seg.DstPort(),
+					seg.Flags(), seg.SeqNum(), seg.AckNum(), seg.Window(), len(seg.Payload()))
+			}
+		}
+	}
+	h.s.DeliverPacket(p)
+}
 
 // tcpPacket builds a checksummed IPv4+TCP packet from remote to local.
 func tcpPacket(local, remote netip.AddrPort, f *wire.TCPFields, payload []byte) []byte {
@@ -596,7 +616,7 @@ func (h *fuzzHarness) check(advanced bool) {
 		if st != tcp.StateSynSent && (cc.MSS() <= 0 || cc.MSS() > h.cfg.MSS) {
 			t.Fatalf("%s: MSS %d outside 1..%d", where, cc.MSS(), h.cfg.MSS)
 		}
-		h.mss[k] = cc.MSS()
+		h.known[k] = connFacts{cc.MSS(), cc.ISS()}
 		d := cc.Deadline()
 		if !d.Equal(c.deadline) || (c.heapIdx >= 0) == d.IsZero() {
 			t.Fatalf("%s: timer at %v, but the stack's heap has %v (index %d)", where, d, c.deadline, c.heapIdx)
