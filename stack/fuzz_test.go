@@ -644,8 +644,8 @@ func (h *fuzzHarness) check(advanced bool) {
 	}
 }
 
-// fzTrace (FUZZSTACK_TRACE=1) logs the socket table after every step,
-// to see what a seed or a crasher does.
+// fzTrace (FUZZSTACK_TRACE=1) logs every packet delivered and sent and the
+// socket table after every step, to see what a seed or a crasher does.
 var fzTrace = os.Getenv("FUZZSTACK_TRACE") == "1"
 
 func (h *fuzzHarness) logTable(step int) {
