@@ -34,6 +34,7 @@ func (s *server) serveHTTP(port int, root string) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		stack.WriteSockets(w, s.st.Sockets())
 	})
+	mux.HandleFunc("/stats", statsPage(s.st))
 	if root != "" {
 		mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(root))))
 	}

@@ -30,6 +30,7 @@ which close every connection cleanly:
              /bytes/N    N pseudo-random bytes; ?seed=S picks them (see /bytes/)
              /upload     POST a body: answers its length and SHA-256
              /netstat    synack's socket table
+             /stats      synack's counters, as netstat -s prints them
              /files/     the files of --root, when given
 
 Every accepted connection gets keepalive, as Go's net listeners give it;
