@@ -10,14 +10,7 @@ import "github.com/synack-net/synack/seqnum"
 // SND.NXT <= SND.MAX always holds.
 func (c *Conn) SndMax() seqnum.Value { return c.sndMax }
 
-// OutOfOrderBytes is the text held beyond RCV.NXT for reassembly, counted
-// as the bytes of memory it takes: text held twice counts twice. With the
-// bytes queued for the reader it never exceeds the receive buffer limit
-// (Info.RcvBuf).
-func (c *Conn) OutOfOrderBytes() int {
-	n := 0
-	for i := range c.ooo {
-		n += len(c.ooo[i].data)
-	}
-	return n
-}
+// OutOfOrderBytes is the text held beyond RCV.NXT for reassembly, each
+// byte once (overlaps are merged). With the bytes queued for the reader it
+// never exceeds the receive buffer limit (Info.RcvBuf).
+func (c *Conn) OutOfOrderBytes() int { return c.heldBytes() }

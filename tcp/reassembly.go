@@ -92,9 +92,10 @@ func (c *Conn) holdOutOfOrder(seq seqnum.Value, payload []byte, fin bool) bool {
 		// Nothing follows a FIN: text beyond it is not kept, and a second
 		// FIN elsewhere is ignored (the first one's place stands).
 		if end.GreaterThan(q.finAt) {
-			payload = payload[:max(int(seq.Size(q.finAt)), 0)]
-			if !seq.LessThan(q.finAt) {
-				payload = nil
+			if seq.LessThan(q.finAt) {
+				payload = payload[:seq.Size(q.finAt)]
+			} else {
+				payload = nil // all of it lies at or past the FIN
 			}
 			end = seq.Add(seqnum.Size(len(payload)))
 		}
