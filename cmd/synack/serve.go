@@ -74,6 +74,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	tf.log = log // the stack's limits reached, once a minute each
 	var sink trace.Sink
 	if *verbose {
 		sink = trace.SinkFunc(func(e *trace.Event) { log.Info("tcp", "event", e.String()) })

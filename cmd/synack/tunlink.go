@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 
 	"github.com/synack-net/synack"
@@ -24,6 +25,10 @@ type tunFlags struct {
 	mtu      int
 	pcap     string
 	fault    faultFlags
+	// log, when set, is told of the stack's limits reached (connections,
+	// buffer memory, out-of-order text, SACK scoreboard), once a minute
+	// each at most.
+	log *slog.Logger
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet) {
@@ -99,7 +104,7 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	// The device is a point-to-point link: every destination is reached
 	// through it, so the stack answers clients on any address the host
 	// forwards to it, not only those inside --addr's prefix.
-	cfg := synack.Config{Addr: addr, Host: host, Trace: sink}
+	cfg := synack.Config{Addr: addr, Host: host, Trace: sink, Logger: f.log}
 	if hostAddr.IsValid() {
 		cfg.Gateway = hostAddr.Addr()
 	}
