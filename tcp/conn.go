@@ -109,7 +109,7 @@ type Conn struct {
 	ka        KeepAlive
 	kaAt      time.Time
 	kaProbes  int
-	lastRecv  time.Time // when the last segment arrived
+	lastRecv  time.Time // when the last acceptable segment arrived (peerAlive; Linux rcv_tstamp)
 	lastProbe time.Time
 	cc        CongestionControl
 

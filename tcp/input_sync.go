@@ -26,6 +26,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// Simultaneous open, Figure 8 line 6: the peer's SYN,ACK acknowledges our
 		// SYN. (Linux accepts it here too rather than answering with an ACK.)
 		// It is also the RTT sample of our SYN (RFC 6298 §3).
+		c.lastRecv = now
 		c.synAcked(now, seg.Ack)
 		c.establish("rcv SYN,ACK")
 		return
@@ -166,7 +167,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.unacceptableACK(now, seg)
 		return false
 	}
-	c.peerAlive(seg.Ack)
+	c.peerAlive(now, seg.Ack)
 	var sacked seqnum.Size
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
 		sacked = c.takeSACK(seg)
