@@ -306,5 +306,13 @@ func (l *Listener) OpenFromCookie(now time.Time, c *Conn, seg *Segment, ck Cooki
 	c.lastAckSent = c.rcvNxt
 	l.env.Stats.PassiveOpens.Add(1)
 	c.setState(StateSynReceived, "rcv ACK of SYN cookie")
-	c.HandleSegment(now, seg)
+	// The ACK's TSecr echoes the cookie SYN,ACK's TSval, which was taken
+	// back by up to 63 ms to carry the options: as an RTT sample it would
+	// be up to 63 ms long. So it gives none, as Linux takes none from a
+	// cookie handshake (its request carries no SYN,ACK send time); the
+	// first ACK of data gives the first.
+	ack := *seg
+	ack.Options.TSEcr = 0 // tsRTT: no echo
+	c.HandleSegment(now, &ack)
+	seg.Kept = ack.Kept // the host must know its buffer was kept
 }
