@@ -416,6 +416,14 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 	}
 	c.rcvNxt = c.rcvNxt.Add(1)
 	c.finRcvd = true
+	if c.ooo != nil {
+		// Nothing follows a FIN: text still held beyond it can never be
+		// delivered, so it is dropped now and its memory given back, not
+		// kept until CLOSED (Linux's tcp_fin purges the out-of-order queue).
+		st.DropOutOfOrder.Add(1)
+		c.dropHeld()
+		c.reportHeldOnly()
+	}
 	c.events |= EventReadable
 	c.ackNow = true
 	switch c.state {

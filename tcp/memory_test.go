@@ -39,3 +39,25 @@ func TestEstablishedStackMemoryOthersFullKeepsHeld(t *testing.T) {
 		t.Fatal("reader got the wrong bytes")
 	}
 }
+
+// TestEstablishedRecvFINHeldTextBeyondDropped: a FIN arriving in order,
+// without text, while text is held beyond it: nothing can follow a FIN, so
+// the held text is dropped at once (counted in DropOutOfOrder) and its
+// memory given back, not kept charged through CLOSE-WAIT until CLOSED.
+func TestEstablishedRecvFINHeldTextBeyondDropped(t *testing.T) {
+	p := newOOOPeer(t)
+	p.send(100, 1100)
+	p.e.take()
+	if p.e.c.heldBytes() != 1000 || p.e.env.Memory.Receive() != 1000 {
+		t.Fatalf("held %d, stack memory %d: want 1000 each", p.e.c.heldBytes(), p.e.env.Memory.Receive())
+	}
+	p.e.c.HandleSegment(at(sec), in(finack, y+1, x+1, ts(peerTS+1, 0)))
+	p.e.expect(is(ack, x+1, y+2))
+	p.e.state(StateCloseWait)
+	if p.e.c.ooo != nil || p.e.c.heldBytes() != 0 || p.e.env.Memory.Receive() != 0 {
+		t.Fatalf("held %d, stack memory %d after the FIN: want 0", p.e.c.heldBytes(), p.e.env.Memory.Receive())
+	}
+	if n := p.e.env.Stats.DropOutOfOrder.Load(); n != 1 {
+		t.Fatalf("DropOutOfOrder = %d, want 1", n)
+	}
+}

@@ -53,7 +53,7 @@ type Stats struct {
 	OutOfOrderQueued atomic.Uint64
 	// FastRetransmits counts losses repaired after three duplicate ACKs (RFC 5681 §3.2).
 	FastRetransmits atomic.Uint64
-	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept.
+	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept, and held text dropped because a FIN before it ended the stream.
 	DropOutOfOrder atomic.Uint64
 	// DropNoACK counts synchronized-state segments without ACK (step five).
 	DropNoACK atomic.Uint64
