@@ -3,8 +3,8 @@ package tcp
 // This file holds the bounds on what a peer can make a connection send,
 // hold or compute that do not belong to one mechanism: the smallest MSS
 // a peer may ask for. The others sit with what they bound: held
-// out-of-order text in reassembly.go, the SACK scoreboard in sack.go, and
-// the stack-wide buffer memory in memory.go.
+// out-of-order text in reassembly.go, the SACK scoreboard in
+// scoreboard.go, and the stack-wide buffer memory in memory.go.
 
 // peerMSS is the MSS a peer's SYN announces: 536 when it carries no MSS
 // option (RFC 9293 §3.7.1, RFC 879), or one of 0, which Linux ignores too;

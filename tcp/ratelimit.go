@@ -130,7 +130,8 @@ func (c *Conn) plausibleData(seg *Segment) bool {
 		// window that ends the peer's wait, so it goes unlimited (Linux
 		// limits it); only that exact number, which a guess hits once
 		// in 2^32, and no ACK loop can form: our answer is numbered
-		// SND.MAX, in the peer's window.
+		// ackSeq (SND.MAX capped at the peer's window edge), inside the
+		// peer's window.
 		return seg.Flags&(wire.FlagFIN|wire.FlagRST) == 0 && seg.Seq == c.rcvNxt.Sub(1)
 	}
 	w := seqnum.Size(c.rcvBuf.ring.limit) + 1<<c.rcvShift
