@@ -59,7 +59,7 @@ type Stats struct {
 	DropNoACK atomic.Uint64
 	// DropBadACK counts segments whose ACK acknowledges nothing sent.
 	DropBadACK atomic.Uint64
-	// ListenOverflows counts final ACKs (plain, or with a valid SYN cookie) dropped because the accept queue was full (Linux ListenOverflows, which also counts the SYNs ListenDrops counts for that reason).
+	// ListenOverflows counts SYNs and final ACKs (plain, or with a valid SYN cookie) dropped because the accept queue was full (Linux ListenOverflows); those SYNs count in ListenDrops too.
 	ListenOverflows atomic.Uint64
 	// ListenDrops counts SYNs a listener refused for a queue reason: the accept queue full, or the SYN queue full with cookies off (Linux ListenDrops).
 	ListenDrops atomic.Uint64
