@@ -44,7 +44,7 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(offered)
 	c.negotiate(now, &seg.Options)
-	c.mss = min(c.peerMSS(seg), c.cfg.MSS)
+	c.mss = min(c.env.peerMSS(seg), c.cfg.MSS)
 	if c.tsOK {
 		// RFC 6691: the MSS counts no options; a segment carrying the
 		// timestamps option carries that much less data.

@@ -14,14 +14,14 @@ package tcp
 // the MSS before options: with timestamps every segment carries 12 bytes
 // of them and 36 of data (learnPeer), which still bounds the segments per
 // byte sent to one per 36.
-func (c *Conn) peerMSS(seg *Segment) int {
+func (e *Env) peerMSS(seg *Segment) int {
 	o := &seg.Options
 	if !o.HasMSS || o.MSS == 0 {
 		return DefaultMSS
 	}
-	if m := int(o.MSS); m >= c.cfg.MinSendMSS {
+	if m := int(o.MSS); m >= e.Config.MinSendMSS {
 		return m
 	}
-	c.env.Stats.MinMSSRaised.Add(1)
-	return c.cfg.MinSendMSS
+	e.Stats.MinMSSRaised.Add(1)
+	return e.Config.MinSendMSS
 }

@@ -419,3 +419,20 @@ func TestListenRecvCookieACKNoTimestampRTTSample(t *testing.T) {
 		t.Fatalf("SRTT %v after the first ACK of data, want 7ms", got)
 	}
 }
+
+// TestListenRecvCookieSYNSmallMSSRaised: a cookie SYN's MSS takes the same
+// rule as any SYN's (peerMSS): below MinSendMSS it is raised to it and
+// counted, once, when the SYN arrives; the connection the cookie ACK makes
+// has that MSS.
+func TestListenRecvCookieSYNSmallMSSRaised(t *testing.T) {
+	s := cookieServer(t, 4, func(c *Config) { c.MinSendMSS, c.MSS = 600, 1460 })
+	sa := cookieSYN(t, s, at(0), 100, wire.TCPOptions{HasMSS: true, MSS: 100})
+	if n := s.env.Stats.MinMSSRaised.Load(); n != 1 {
+		t.Fatalf("MinMSSRaised = %d after the SYN, want 1", n)
+	}
+	s.deliver(at(time.Millisecond), cookieACK(100, sa))
+	s.state(StateEstablished)
+	if n := s.env.Stats.MinMSSRaised.Load(); n != 1 || s.c.mss != 600 {
+		t.Fatalf("MinMSSRaised %d, MSS %d after the cookie ACK: want 1 and 600", n, s.c.mss)
+	}
+}
