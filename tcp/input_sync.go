@@ -50,8 +50,10 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// sequence number", counted and budgeted as one (as Linux).
 		if seg.Flags&(wire.FlagSYN|wire.FlagRST) == wire.FlagSYN {
 			c.challengeACK(now)
-		} else if !seg.Flags.Has(wire.FlagRST) && c.answerInvalid(now, seg, invalidSeq) {
-			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) && c.plausibleData(seg) {
+		} else if !seg.Flags.Has(wire.FlagRST) {
+			plausible := c.plausibleData(seg)
+			c.answerInvalid(now, plausible, invalidSeq) // always answered when plausible
+			if n := seqnum.Size(len(seg.Payload)); plausible && n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) {
 				c.noteDuplicate(seg.Seq, seg.Seq.Add(n)) // a retransmission we had: RFC 2883 D-SACK
 			}
 		}

@@ -142,7 +142,7 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 			return true
 		}
 		c.env.Stats.DropPAWS.Add(1)
-		c.answerInvalid(now, seg, invalidPAWS) // rate limited (ratelimit.go)
+		c.answerInvalid(now, c.plausibleData(seg), invalidPAWS) // rate limited (ratelimit.go)
 		return false
 	}
 	return true
