@@ -109,7 +109,7 @@ type Conn struct {
 	ka        KeepAlive
 	kaAt      time.Time
 	kaProbes  int
-	lastRecv  time.Time // when the last segment arrived
+	lastRecv  time.Time // when the last acceptable segment arrived (peerAlive; Linux rcv_tstamp)
 	lastProbe time.Time
 	cc        CongestionControl
 
@@ -127,7 +127,7 @@ type Conn struct {
 	tsRecentAt         int64        // monoNanos when TS.Recent was set, for the 24-day PAWS rule
 	lastAckSent        seqnum.Value // Last.ACK.sent
 	rttSeq             seqnum.Value // timing the segment that ends here (RFC 6298; here to fill padding)
-	sack               scoreboard   // what the peer has SACKed (sack.go)
+	sack               scoreboard   // what the peer has SACKed (scoreboard.go)
 	rcvSACK            sackBlocks   // blocks this side reports, most recent first
 	dsack              sackRange    // a duplicate to report first (RFC 2883), if non-empty
 	now                time.Time    // the time of the current call into the engine

@@ -15,7 +15,6 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.now = now
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
-	c.lastRecv = now
 	if c.tracer != nil {
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
 	}
@@ -45,7 +44,7 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(offered)
 	c.negotiate(now, &seg.Options)
-	c.mss = min(c.peerMSS(seg), c.cfg.MSS)
+	c.mss = min(c.env.peerMSS(seg), c.cfg.MSS)
 	if c.tsOK {
 		// RFC 6691: the MSS counts no options; a segment carrying the
 		// timestamps option carries that much less data.
@@ -87,6 +86,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		st.DropBadFlags.Add(1)
 		return
 	}
+	c.lastRecv = now // a valid SYN: the peer is there (see peerAlive)
 	c.learnPeer(now, seg)
 	c.cc = c.cfg.NewCongestionControl(c.mss)
 	if ackOK {

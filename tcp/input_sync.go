@@ -26,6 +26,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// Simultaneous open, Figure 8 line 6: the peer's SYN,ACK acknowledges our
 		// SYN. (Linux accepts it here too rather than answering with an ACK.)
 		// It is also the RTT sample of our SYN (RFC 6298 §3).
+		c.lastRecv = now
 		c.synAcked(now, seg.Ack)
 		c.establish("rcv SYN,ACK")
 		return
@@ -49,8 +50,10 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// sequence number", counted and budgeted as one (as Linux).
 		if seg.Flags&(wire.FlagSYN|wire.FlagRST) == wire.FlagSYN {
 			c.challengeACK(now)
-		} else if !seg.Flags.Has(wire.FlagRST) && c.answerInvalid(now, seg, invalidSeq) {
-			if n := seqnum.Size(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) && c.plausibleData(seg) {
+		} else if !seg.Flags.Has(wire.FlagRST) {
+			plausible := c.plausibleData(seg)
+			c.answerInvalid(now, plausible, invalidSeq) // always answered when plausible
+			if n := seqnum.Size(len(seg.Payload)); plausible && n > 0 && seg.Seq.Add(n).LessThanEq(c.rcvNxt) {
 				c.noteDuplicate(seg.Seq, seg.Seq.Add(n)) // a retransmission we had: RFC 2883 D-SACK
 			}
 		}
@@ -135,38 +138,56 @@ func (c *Conn) reset() {
 
 // processAck is step five. It reports whether processing goes on.
 func (c *Conn) processAck(now time.Time, seg *Segment) bool {
-	st := &c.env.Stats
-	if c.state == StateSynReceived {
-		// If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED; else send a reset.
-		if !seg.Ack.InRange(c.sndUna.Add(1), c.sndNxt.Add(1)) {
-			st.DropBadACK.Add(1)
-			c.sendReset(seg.Ack)
-			return false
-		}
-		if c.listener != nil && c.listener.acceptQueueFull() {
-			// Linux's default (tcp_abort_on_overflow = 0): drop the final ACK;
-			// the peer's retransmissions or our SYN,ACK's complete it later.
-			st.ListenOverflows.Add(1)
-			return false
-		}
-		c.synAcked(now, seg.Ack)
-		if rtt, ok := c.tsRTT(now, seg); ok && !c.hasRTT {
-			c.sampleRTT(rtt) // the SYN,ACK was retransmitted: its timestamp still times it
-		}
-		c.sndWnd, c.sndWl1, c.sndWl2 = c.segWnd(seg), seg.Seq, seg.Ack
-		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-		c.cc = c.cfg.NewCongestionControl(c.mss)
-		c.establish("rcv ACK")
-		if c.state != StateEstablished && c.state != StateFinWait1 {
-			return false
-		}
+	if c.state == StateSynReceived && !c.ackSynReceived(now, seg) {
+		return false
 	}
+	if !c.ackEstablished(now, seg) {
+		return false
+	}
+	c.updateSendWindow(seg)
+	return c.ackOfFIN(now)
+}
+
+// ackSynReceived is step five in SYN-RECEIVED: an ACK of our SYN enters
+// ESTABLISHED (or FIN-WAIT-1, with a close requested). It reports whether
+// processing goes on, in the state entered.
+func (c *Conn) ackSynReceived(now time.Time, seg *Segment) bool {
+	st := &c.env.Stats
+	// If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED; else send a reset.
+	if !seg.Ack.InRange(c.sndUna.Add(1), c.sndNxt.Add(1)) {
+		st.DropBadACK.Add(1)
+		c.sendReset(seg.Ack)
+		return false
+	}
+	if c.listener != nil && c.listener.acceptQueueFull() {
+		// Linux's default (tcp_abort_on_overflow = 0): drop the final ACK;
+		// the peer's retransmissions or our SYN,ACK's complete it later.
+		st.ListenOverflows.Add(1)
+		return false
+	}
+	c.synAcked(now, seg.Ack)
+	if rtt, ok := c.tsRTT(now, seg); ok && !c.hasRTT {
+		c.sampleRTT(rtt) // the SYN,ACK was retransmitted: its timestamp still times it
+	}
+	c.sndWnd, c.sndWl1, c.sndWl2 = c.segWnd(seg), seg.Seq, seg.Ack
+	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+	c.cc = c.cfg.NewCongestionControl(c.mss)
+	c.establish("rcv ACK")
+	return c.state == StateEstablished || c.state == StateFinWait1
+}
+
+// ackEstablished is step five's ESTABLISHED processing, which every later
+// state does too: an ACK outside [SND.UNA - MAX.SND.WND, SND.MAX] is
+// answered and dropped (RFC 5961 §5.2); one of new data advances SND.UNA;
+// a duplicate counts toward fast retransmit (RFC 5681, RFC 6675). It
+// reports whether the ACK was acceptable.
+func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	if !seg.Ack.InRange(c.sndUna.Sub(c.maxSndWnd), c.sndMax.Add(1)) {
 		// RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.MAX].
 		c.unacceptableACK(now, seg)
 		return false
 	}
-	c.peerAlive(seg.Ack)
+	c.peerAlive(now, seg.Ack)
 	var sacked seqnum.Size
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
 		sacked = c.takeSACK(seg)
@@ -182,25 +203,37 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 	if c.sackOK && !c.inRecovery && c.sndUna != c.sndMax && c.sack.lostEdge(c.sndUna, c.mss) != c.sndUna {
 		c.enterRecovery(now) // RFC 6675 §5 step 4: IsLost(HighACK+1)
 	}
-	// Update the send window if the segment is newer than the last update:
-	// SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
-	if c.sndUna.LessThanEq(seg.Ack) &&
-		(c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(seg.Ack))) {
-		wnd := c.segWnd(seg)
-		if seg.Ack.Add(wnd).LessThan(c.sndWl2.Add(c.sndWnd)) {
-			// The peer moved its right edge left, which RFC 9293 §3.8.6.2.2
-			// discourages but a sender must survive: nothing more is sent
-			// beyond the new edge; what was sent past it is resent, if
-			// need be, when the window opens again (§3.8.6.2.2, RFC 1122
-			// §4.2.2.16).
-			c.env.Stats.WindowShrunk.Add(1)
-		}
-		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.Seq, seg.Ack
-		c.maxSndWnd = max(c.maxSndWnd, wnd)
-		if c.sndWnd > 0 && !c.persistAt.IsZero() {
-			c.persistAt, c.probes = time.Time{}, 0
-		}
+	return true
+}
+
+// updateSendWindow is step five's window update: from a segment newer
+// than the last update, SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+// SND.WL2 =< SEG.ACK), with SND.UNA =< SEG.ACK.
+func (c *Conn) updateSendWindow(seg *Segment) {
+	if !c.sndUna.LessThanEq(seg.Ack) ||
+		!(c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(seg.Ack))) {
+		return
 	}
+	wnd := c.segWnd(seg)
+	if seg.Ack.Add(wnd).LessThan(c.sndWl2.Add(c.sndWnd)) {
+		// The peer moved its right edge left, which RFC 9293 §3.8.6.2.2
+		// discourages but a sender must survive: nothing more is sent
+		// beyond the new edge; what was sent past it is resent, if
+		// need be, when the window opens again (§3.8.6.2.2, RFC 1122
+		// §4.2.2.16).
+		c.env.Stats.WindowShrunk.Add(1)
+	}
+	c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.Seq, seg.Ack
+	c.maxSndWnd = max(c.maxSndWnd, wnd)
+	if c.sndWnd > 0 && !c.persistAt.IsZero() {
+		c.persistAt, c.probes = time.Time{}, 0
+	}
+}
+
+// ackOfFIN is step five's FIN-WAIT-1, CLOSING and LAST-ACK processing: the
+// ACK of our FIN moves them on. It reports whether processing goes on
+// (not in CLOSING and LAST-ACK, where only the ACK matters).
+func (c *Conn) ackOfFIN(now time.Time) bool {
 	finAcked := c.finSent && c.sndUna == c.finSeq.Add(1)
 	switch c.state {
 	case StateFinWait1:
@@ -322,9 +355,38 @@ func (c *Conn) enterRecovery(now time.Time) {
 // processText is steps six to eight: URG (ignored, RFC 6093), the segment
 // text, and the FIN.
 func (c *Conn) processText(now time.Time, seg *Segment) {
-	st := &c.env.Stats
-	payload, seq := seg.Payload, seg.Seq
-	fin := seg.Flags.Has(wire.FlagFIN)
+	payload, seq, fin := c.trimText(seg)
+	finAt := seg.Seq.Add(seqnum.Size(len(seg.Payload))) // where this segment's FIN sits
+	if seq != c.rcvNxt {
+		c.holdText(seq, payload, fin)
+		return
+	}
+	// Seventh: process the segment text.
+	if len(payload) > 0 {
+		switch c.state {
+		case StateEstablished, StateFinWait1, StateFinWait2:
+			reached, ok := c.segmentText(now, seg, payload)
+			if !ok {
+				return
+			}
+			if reached {
+				fin, finAt = true, c.rcvNxt // the held segments reached a FIN
+			}
+		}
+	}
+	// Eighth: check the FIN bit.
+	if fin && finAt == c.rcvNxt {
+		c.processFIN(now)
+	}
+}
+
+// trimText trims the segment to its new part, as step one's note says
+// (only the new parts are processed): what was already received is cut
+// from the front (and reported as a D-SACK), what lies beyond the window
+// from the back. It returns the text left, where it starts, and whether
+// the FIN still follows it.
+func (c *Conn) trimText(seg *Segment) (payload []byte, seq seqnum.Value, fin bool) {
+	payload, seq, fin = seg.Payload, seg.Seq, seg.Flags.Has(wire.FlagFIN)
 	// Trim what was already received.
 	if seq.LessThan(c.rcvNxt) {
 		skip := seq.Size(c.rcvNxt)
@@ -353,68 +415,79 @@ func (c *Conn) processText(now time.Time, seg *Segment) {
 		payload, fin = payload[:wnd], false
 		c.ackNow = true
 	}
-	finAt := seg.Seq.Add(seqnum.Size(len(seg.Payload))) // where this segment's FIN sits
-	if seq != c.rcvNxt {
-		// Beyond RCV.NXT: held for later processing (§3.10.7.4 seventh
-		// allows it) and answered at once with a duplicate ACK, so the
-		// sender learns of the hole (RFC 5681 §4.2).
-		if len(payload) > 0 || fin {
-			if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
-				if c.holdOutOfOrder(seq, payload, fin) {
-					st.OutOfOrderQueued.Add(1)
-					c.noteOutOfOrder(seq)
-				}
-			} else {
-				st.DropOutOfOrder.Add(1)
-			}
-			c.ackNow = true
-		}
+	return payload, seq, fin
+}
+
+// holdText is step seven for text (or a FIN) beyond RCV.NXT: held for
+// later processing (§3.10.7.4 seventh allows it) and answered at once
+// with a duplicate ACK, so the sender learns of the hole (RFC 5681 §4.2).
+func (c *Conn) holdText(seq seqnum.Value, payload []byte, fin bool) {
+	if len(payload) == 0 && !fin {
 		return
 	}
-	// Seventh: process the segment text.
-	if len(payload) > 0 {
-		switch c.state {
-		case StateEstablished, StateFinWait1, StateFinWait2:
-			if c.rdClosed {
-				// The user closed and will never read it: RFC 1122 §4.2.2.13
-				// says send a RST to show data was lost, and Linux does
-				// (LINUX_MIB_TCPABORTONDATA) rather than let the peer write
-				// into the void until the FIN-WAIT-2 timeout.
-				st.AbortOnData.Add(1)
-				c.sendReset(c.rstSeq())
-				c.setState(StateClosed, "data after close")
-				return
-			}
-			if !c.admitInOrder(len(payload)) {
-				return // no room in the stack's memory (memory.go)
-			}
-			c.queueText(seg, payload) // trimmed to the window above
-			if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
-				c.rcvFullAt = monoNanos(now) // the sender must wait for the reader
-			}
-			c.events |= EventReadable
-			c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
-			c.bytesRcvd += uint64(len(payload))
-			c.rcvMSS = min(max(c.rcvMSS, len(payload)), c.cfg.MSS) // never more than we offered
-			c.unacked += len(payload)
-			c.measureRcvRTT(now, seg, len(payload))
-			if c.ooo != nil {
-				// It fills (part of) a hole: ACK at once (RFC 5681 §4.2).
-				c.ackNow = true
-				if c.reassemble() {
-					fin, finAt = true, c.rcvNxt // the held segments reached a FIN
-				}
-				c.rcvSACK.trim(c.rcvNxt)
-			}
-			c.delayAck(now)
+	st := &c.env.Stats
+	if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
+		if c.holdOutOfOrder(seq, payload, fin) {
+			st.OutOfOrderQueued.Add(1)
+			c.noteOutOfOrder(seq)
 		}
+	} else {
+		st.DropOutOfOrder.Add(1)
 	}
-	// Eighth: check the FIN bit.
-	if !fin || finAt != c.rcvNxt {
-		return
+	c.ackNow = true
+}
+
+// segmentText is step seven in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 for
+// text at RCV.NXT: it goes to the receive buffer, and held text that now
+// follows it goes with it. It reports whether held text reached a FIN
+// (which then sits at RCV.NXT), and in ok whether the text was taken.
+func (c *Conn) segmentText(now time.Time, seg *Segment, payload []byte) (fin, ok bool) {
+	if c.rdClosed {
+		// The user closed and will never read it: RFC 1122 §4.2.2.13
+		// says send a RST to show data was lost, and Linux does
+		// (LINUX_MIB_TCPABORTONDATA) rather than let the peer write
+		// into the void until the FIN-WAIT-2 timeout.
+		c.env.Stats.AbortOnData.Add(1)
+		c.sendReset(c.rstSeq())
+		c.setState(StateClosed, "data after close")
+		return false, false
 	}
+	if !c.admitInOrder(len(payload)) {
+		return false, false // no room in the stack's memory (memory.go)
+	}
+	c.queueText(seg, payload) // trimmed to the window above
+	if c.rcvFullAt == 0 && c.rcvBuf.Free() < c.rcvMSS {
+		c.rcvFullAt = monoNanos(now) // the sender must wait for the reader
+	}
+	c.events |= EventReadable
+	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
+	c.bytesRcvd += uint64(len(payload))
+	c.rcvMSS = min(max(c.rcvMSS, len(payload)), c.cfg.MSS) // never more than we offered
+	c.unacked += len(payload)
+	c.measureRcvRTT(now, seg, len(payload))
+	if c.ooo != nil {
+		// It fills (part of) a hole: ACK at once (RFC 5681 §4.2).
+		c.ackNow = true
+		fin = c.reassemble()
+		c.rcvSACK.trim(c.rcvNxt)
+	}
+	c.delayAck(now)
+	return fin, true
+}
+
+// processFIN is step eight for a FIN at RCV.NXT: it is acknowledged, the
+// reader sees the end of the stream, and the state moves on.
+func (c *Conn) processFIN(now time.Time) {
 	c.rcvNxt = c.rcvNxt.Add(1)
 	c.finRcvd = true
+	if c.ooo != nil {
+		// Nothing follows a FIN: text still held beyond it can never be
+		// delivered, so it is dropped now and its memory given back, not
+		// kept until CLOSED (Linux's tcp_fin purges the out-of-order queue).
+		c.env.Stats.DropOutOfOrder.Add(1)
+		c.dropHeld()
+		c.reportHeldOnly()
+	}
 	c.events |= EventReadable
 	c.ackNow = true
 	switch c.state {

@@ -44,7 +44,7 @@ func (k KeepAlive) withDefaults() KeepAlive {
 
 // SetKeepAlive changes the connection's keepalive; zero durations and
 // count take the defaults. The idle time counts from now or the last
-// segment received, whichever is later.
+// acceptable segment received, whichever is later.
 func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 	c.now = now
 	c.ka = k.withDefaults()
@@ -58,7 +58,8 @@ func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 // KeepAliveSetting is the connection's keepalive setting, defaults applied.
 func (c *Conn) KeepAliveSetting() KeepAlive { return c.ka.withDefaults() }
 
-// armKeepAlive sets the keepalive deadline from the last segment received.
+// armKeepAlive sets the keepalive deadline from the last acceptable
+// segment received.
 func (c *Conn) armKeepAlive() {
 	if !c.ka.Enable || (c.state != StateEstablished && c.state != StateCloseWait) {
 		c.kaAt = time.Time{}
@@ -70,8 +71,9 @@ func (c *Conn) armKeepAlive() {
 	}
 }
 
-// keepAliveTimer runs when kaAt is due. Any segment from the peer since
-// the last probe (lastRecv moved) means it is alive: start over. With data
+// keepAliveTimer runs when kaAt is due. An acceptable segment from the
+// peer since the last probe (lastRecv moved, see peerAlive) means it is
+// alive: start over. With data
 // outstanding the retransmission timer watches the peer instead (Linux).
 func (c *Conn) keepAliveTimer(now time.Time) {
 	if c.kaProbes > 0 && !c.lastRecv.Before(c.lastProbe) { // an answer, even in the same instant

@@ -100,3 +100,64 @@ func TestEstablishedKeepAliveOffByDefault(t *testing.T) {
 	e.c.SetKeepAlive(e.now, KeepAlive{Enable: false})
 	e.deadline(time.Time{})
 }
+
+// TestEstablishedKeepAliveGarbageTimesOut: segments that fail the checks of
+// RFC 9293 §3.10.7.4 (out of window, PAWS-rejected, an in-window RST not at
+// RCV.NXT, a SYN, an ACK of data never sent) are no sign of the peer:
+// anyone can send them. Sent once per interval by an attacker while the
+// peer is silent, they do not keep the connection: it still ends with
+// ETIMEDOUT after the probes, at the same time as with no garbage at all
+// (Linux times keepalive from rcv_tstamp, set only by a validated ACK).
+func TestEstablishedKeepAliveGarbageTimesOut(t *testing.T) {
+	garbage := func(o ...func(*Segment)) []*Segment {
+		return []*Segment{
+			in(ack, y+1+1<<20, x+1, o...),                               // out of window
+			in(rst, y+2, 0, o...),                                       // in window, not RCV.NXT: a challenge ACK
+			in(syn, y+1, 0, o...),                                       // a challenge ACK
+			in(ack, y+1, x+100, o...),                                   // acknowledges data never sent
+			in(pshack, y+1+1<<20, x+1, append(o, data([]byte("x")))...), // text out of window
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		fixture     func(*testing.T, ...cfgOpt) *end
+		garbage     []*Segment
+		userTimeout time.Duration
+		end         time.Duration
+	}{
+		{"count", established, garbage(), 0, 13 * time.Second},                      // the third probe unanswered at 13 s
+		{"user timeout", established, garbage(), 3 * time.Second, 11 * time.Second}, // a probe out, 11 s silent
+		{"timestamps", establishedFull, append(garbage(ts(peerTS+1, 0)),
+			in(ack, y+1, x+1, ts(peerTS-1, 0))), // in window, acceptable ACK, but an old TSval: PAWS
+			0, 13 * time.Second},
+	} {
+		e := tc.fixture(t)
+		e.c.SetKeepAlive(e.now, KeepAlive{Enable: true, Idle: 10 * time.Second, Interval: time.Second, Count: 3})
+		e.c.SetUserTimeout(e.now, tc.userTimeout)
+		start := e.now
+		spoof := func(now time.Time) {
+			for _, g := range tc.garbage {
+				e.c.HandleSegment(now, g)
+			}
+			e.take() // the answers, rate limited
+			e.state(StateEstablished)
+		}
+		spoof(start.Add(5 * time.Second)) // during the idle time
+		var now time.Time
+		for e.c.State() == StateEstablished {
+			now = e.fire()
+			if now.Sub(start) > time.Minute {
+				t.Fatalf("%s: still up after %v", tc.name, now.Sub(start))
+			}
+			if e.c.State() == StateEstablished {
+				spoof(now.Add(time.Millisecond))
+			}
+		}
+		if now.Sub(start) != tc.end {
+			t.Fatalf("%s: gave up after %v, want %v", tc.name, now.Sub(start), tc.end)
+		}
+		if !errors.Is(e.c.Err(), syscall.ETIMEDOUT) {
+			t.Fatalf("%s: Err = %v, want ETIMEDOUT", tc.name, e.c.Err())
+		}
+	}
+}

@@ -3,8 +3,8 @@ package tcp
 // This file holds the bounds on what a peer can make a connection send,
 // hold or compute that do not belong to one mechanism: the smallest MSS
 // a peer may ask for. The others sit with what they bound: held
-// out-of-order text in reassembly.go, the SACK scoreboard in sack.go, and
-// the stack-wide buffer memory in memory.go.
+// out-of-order text in reassembly.go, the SACK scoreboard in
+// scoreboard.go, and the stack-wide buffer memory in memory.go.
 
 // peerMSS is the MSS a peer's SYN announces: 536 when it carries no MSS
 // option (RFC 9293 §3.7.1, RFC 879), or one of 0, which Linux ignores too;
@@ -14,14 +14,14 @@ package tcp
 // the MSS before options: with timestamps every segment carries 12 bytes
 // of them and 36 of data (learnPeer), which still bounds the segments per
 // byte sent to one per 36.
-func (c *Conn) peerMSS(seg *Segment) int {
+func (e *Env) peerMSS(seg *Segment) int {
 	o := &seg.Options
 	if !o.HasMSS || o.MSS == 0 {
 		return DefaultMSS
 	}
-	if m := int(o.MSS); m >= c.cfg.MinSendMSS {
+	if m := int(o.MSS); m >= e.Config.MinSendMSS {
 		return m
 	}
-	c.env.Stats.MinMSSRaised.Add(1)
-	return c.cfg.MinSendMSS
+	e.Stats.MinMSSRaised.Add(1)
+	return e.Config.MinSendMSS
 }

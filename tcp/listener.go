@@ -75,6 +75,9 @@ func (l *Listener) Classify(seg *Segment) ListenAction {
 		st.DropBadFlags.Add(1)
 		return ListenDrop
 	case l.acceptQueueFull():
+		// Linux's tcp_conn_request counts it in both (LINUX_MIB_LISTENOVERFLOWS,
+		// then LISTENDROPS at drop).
+		st.ListenOverflows.Add(1)
 		st.ListenDrops.Add(1)
 		return ListenDrop
 	case l.env.Config.SYNCookies == SYNCookiesAlways:

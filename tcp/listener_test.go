@@ -63,8 +63,9 @@ func TestListenBacklogAtLeastOne(t *testing.T) {
 }
 
 // TestListenRecvSYNAcceptQueueFullDropped: while the accept queue is full
-// a new SYN is dropped without answer (Linux, counted as ListenDrops); the
-// client's SYN retransmission gets through once there is room.
+// a new SYN is dropped without answer (Linux, counted as ListenOverflows
+// and ListenDrops); the client's SYN retransmission gets through once there
+// is room.
 func TestListenRecvSYNAcceptQueueFullDropped(t *testing.T) {
 	s := newServer(t, 1)
 	a := clientOf(t, s, 1001, 100, 500)
@@ -78,8 +79,8 @@ func TestListenRecvSYNAcceptQueueFullDropped(t *testing.T) {
 	b.flow(at(time.Second), b.client, is(syn, 200, 0))
 	b.server.expectNone()
 	queues(t, s.l, 0, 1)
-	if s.env.Stats.ListenDrops.Load() != 2 { // Classify above counted too
-		t.Fatalf("ListenDrops = %d, want 2", s.env.Stats.ListenDrops.Load())
+	if st := &s.env.Stats; st.ListenDrops.Load() != 2 || st.ListenOverflows.Load() != 2 { // Classify above counted too
+		t.Fatalf("ListenDrops %d ListenOverflows %d, want 2 and 2", st.ListenDrops.Load(), st.ListenOverflows.Load())
 	}
 	s.l.Accept()
 	b.client.fire() // the SYN again at 2 s

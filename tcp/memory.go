@@ -38,7 +38,7 @@ const (
 	// not held, for the receive buffer or the range cap (reassembly.go).
 	LimitOutOfOrder Limit = iota
 	// LimitSACKScoreboard: SACK information was dropped at the
-	// scoreboard's cap (sack.go).
+	// scoreboard's cap (scoreboard.go).
 	LimitSACKScoreboard
 	// LimitReceiveMemory: the stack's receive memory was at its limit.
 	LimitReceiveMemory
@@ -83,18 +83,28 @@ func (c *Conn) charge() {
 	}
 }
 
+// rcvUsed is the stack's receive memory in use, this connection's bytes
+// counted as they are now rather than as last charged.
+func (c *Conn) rcvUsed() int64 {
+	return c.env.Memory.rcv.Load() - int64(c.rcvCharged) + int64(c.rcvBuf.Len()+c.heldBytes())
+}
+
+// sndUsed is the stack's send memory in use, this connection's bytes
+// counted as they are now.
+func (c *Conn) sndUsed() int64 {
+	return c.env.Memory.snd.Load() - int64(c.sndCharged) + int64(c.sndBuf.Len())
+}
+
 // rcvMemoryRoom reports whether the stack's receive memory has room for n
 // more bytes of this connection's.
 func (c *Conn) rcvMemoryRoom(n int) bool {
-	used := c.env.Memory.rcv.Load() - int64(c.rcvCharged) + int64(c.rcvBuf.Len()+c.heldBytes())
-	return used+int64(n) <= int64(c.cfg.MaxStackReceiveMemory)
+	return c.rcvUsed()+int64(n) <= int64(c.cfg.MaxStackReceiveMemory)
 }
 
 // sndMemoryRoom reports whether the stack's send memory has room for n
 // more bytes of this connection's.
 func (c *Conn) sndMemoryRoom(n int) bool {
-	used := c.env.Memory.snd.Load() - int64(c.sndCharged) + int64(c.sndBuf.Len())
-	return used+int64(n) <= int64(c.cfg.MaxStackSendMemory)
+	return c.sndUsed()+int64(n) <= int64(c.cfg.MaxStackSendMemory)
 }
 
 // rcvFree is the room the window may offer: the receive buffer's, and no
@@ -106,8 +116,7 @@ func (c *Conn) sndMemoryRoom(n int) bool {
 // dropped (admitInOrder).
 func (c *Conn) rcvFree() int {
 	free := c.rcvBuf.Free()
-	used := c.env.Memory.rcv.Load() - int64(c.rcvCharged) + int64(c.rcvBuf.Len()+c.heldBytes())
-	if room := int64(c.cfg.MaxStackReceiveMemory) - used; room < int64(free) {
+	if room := int64(c.cfg.MaxStackReceiveMemory) - c.rcvUsed(); room < int64(free) {
 		free = int(max(room, 0))
 	}
 	return free
@@ -119,22 +128,26 @@ func (c *Conn) rcvMemoryLimited() {
 	c.limitHit(LimitReceiveMemory)
 }
 
-// admitInOrder decides whether n bytes arriving at RCV.NXT are queued:
-// held out-of-order text is pruned first to make room for them (in the
-// receive buffer and in the stack's memory); when the stack's memory has
-// still no room they are dropped, and the ACK that answers says where the
-// stream stands (Linux TCPRcvQDrop).
+// admitInOrder decides whether n bytes arriving at RCV.NXT are queued.
+// When the stack's receive memory lacks room for them and this
+// connection's held out-of-order text is enough to make it, held text is
+// pruned (makeRoomInOrder; Linux tcp_prune_queue). When it is not, the
+// memory is other connections', and pruning would throw away text the
+// peer was told we hold (SACKed) for nothing: the n bytes are dropped and
+// the held text kept, and the ACK that answers says where the stream
+// stands (Linux TCPRcvQDrop). Held text is pruned too for room in the
+// receive buffer's own limit.
 func (c *Conn) admitInOrder(n int) bool {
+	if short := c.rcvUsed() + int64(n) - int64(c.cfg.MaxStackReceiveMemory); short > int64(c.heldBytes()) {
+		c.env.Stats.RcvQDrop.Add(1)
+		c.rcvMemoryLimited()
+		c.ackNow = true
+		return false
+	}
 	if c.ooo != nil {
 		c.makeRoomInOrder(n)
 	}
-	if c.rcvMemoryRoom(n) {
-		return true
-	}
-	c.env.Stats.RcvQDrop.Add(1)
-	c.rcvMemoryLimited()
-	c.ackNow = true
-	return false
+	return true
 }
 
 // mayGrowReceiveBuffer reports whether autotuning may raise the receive

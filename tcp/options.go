@@ -37,9 +37,12 @@ func windowShift(size int) uint8 {
 // Open with a keyed hash of the 4-tuple.
 func (c *Conn) SetTimestampOffset(off uint32) { c.tsOffset = off }
 
-// tsVal is this side's timestamp clock at now: milliseconds (RFC 7323 §5.4
-// allows 1 ms to 1 s per tick), plus the connection's offset.
-func (c *Conn) tsVal(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.tsOffset }
+// tsVal is this side's timestamp clock at now, with the connection's offset.
+func (c *Conn) tsVal(now time.Time) uint32 { return tsClock(now, c.tsOffset) }
+
+// tsClock is the timestamp clock at now for a connection whose offset is
+// off: milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s per tick), plus off.
+func tsClock(now time.Time, off uint32) uint32 { return uint32(now.UnixMilli()) + off }
 
 // stampTS fills the timestamps option of a segment sent now (RFC 7323
 // §3.2: TSval our clock, TSecr TS.Recent) and notes when the first segment
@@ -139,7 +142,7 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 			return true
 		}
 		c.env.Stats.DropPAWS.Add(1)
-		c.answerInvalid(now, seg, invalidPAWS) // rate limited (ratelimit.go)
+		c.answerInvalid(now, c.plausibleData(seg), invalidPAWS) // rate limited (ratelimit.go)
 		return false
 	}
 	return true

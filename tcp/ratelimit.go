@@ -36,10 +36,10 @@ const (
 
 // answerInvalid answers a segment that failed the sequence or timestamp
 // check with a duplicate ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (numbered
-// by ackSeq), within the per-connection rate limit. It reports whether the
-// ACK is sent.
-func (c *Conn) answerInvalid(now time.Time, seg *Segment, kind invalidKind) bool {
-	if c.plausibleData(seg) {
+// by ackSeq), within the per-connection rate limit unless plausible (the
+// segment's plausibleData). It reports whether the ACK is sent.
+func (c *Conn) answerInvalid(now time.Time, plausible bool, kind invalidKind) bool {
+	if plausible {
 		// Linux (tcp_oow_rate_limited) never limits the answer to a data
 		// segment without SYN: an ACK loop needs two ends answering bare
 		// ACKs. That would leave every guessed data segment its own ACK;
@@ -130,7 +130,8 @@ func (c *Conn) plausibleData(seg *Segment) bool {
 		// window that ends the peer's wait, so it goes unlimited (Linux
 		// limits it); only that exact number, which a guess hits once
 		// in 2^32, and no ACK loop can form: our answer is numbered
-		// SND.MAX, in the peer's window.
+		// ackSeq (SND.MAX capped at the peer's window edge), inside the
+		// peer's window.
 		return seg.Flags&(wire.FlagFIN|wire.FlagRST) == 0 && seg.Seq == c.rcvNxt.Sub(1)
 	}
 	w := seqnum.Size(c.rcvBuf.ring.limit) + 1<<c.rcvShift

@@ -134,12 +134,21 @@ func (c *Conn) probeGiveUp(now time.Time) bool {
 	return true
 }
 
-// peerAlive notes an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX): the
-// peer is there, even if its window is still zero, so the count of
-// unanswered zero-window probes starts over (Linux tcp_ack: icsk_probes_out
-// = 0). The persist timer's backoff and the stall's start stay until the
-// window opens (tcp_ack_probe).
-func (c *Conn) peerAlive(ack seqnum.Value) {
+// peerAlive notes an acceptable ACK (RFC 5961 §5.2's range, after the
+// sequence, PAWS, RST and SYN checks): only such a segment shows the peer
+// is there, and it restarts the keepalive idle time and the user timeout's
+// silence (lastRecv; Linux sets rcv_tstamp in tcp_ack, after
+// tcp_validate_incoming). A segment failing a check does not: anyone can
+// send one, and one per keepalive interval would otherwise keep a
+// connection to a dead peer forever. The peer's answer to a keepalive probe
+// (numbered SND.UNA-1) is an ACK of SND.UNA at its SND.NXT, so it counts.
+//
+// An ACK of SND.UNA or beyond also starts the count of unanswered
+// zero-window probes over, even if the window is still zero (Linux tcp_ack:
+// icsk_probes_out = 0). The persist timer's backoff and the stall's start
+// stay until the window opens (tcp_ack_probe).
+func (c *Conn) peerAlive(now time.Time, ack seqnum.Value) {
+	c.lastRecv = now
 	if c.sndUna.LessThanEq(ack) {
 		c.probesOut = 0
 	}

@@ -53,13 +53,13 @@ type Stats struct {
 	OutOfOrderQueued atomic.Uint64
 	// FastRetransmits counts losses repaired after three duplicate ACKs (RFC 5681 §3.2).
 	FastRetransmits atomic.Uint64
-	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept.
+	// DropOutOfOrder counts data segments beyond RCV.NXT whose text was not kept, and held text dropped because a FIN before it ended the stream.
 	DropOutOfOrder atomic.Uint64
 	// DropNoACK counts synchronized-state segments without ACK (step five).
 	DropNoACK atomic.Uint64
 	// DropBadACK counts segments whose ACK acknowledges nothing sent.
 	DropBadACK atomic.Uint64
-	// ListenOverflows counts final ACKs (plain, or with a valid SYN cookie) dropped because the accept queue was full (Linux ListenOverflows, which also counts the SYNs ListenDrops counts for that reason).
+	// ListenOverflows counts SYNs and final ACKs (plain, or with a valid SYN cookie) dropped because the accept queue was full (Linux ListenOverflows); those SYNs count in ListenDrops too.
 	ListenOverflows atomic.Uint64
 	// ListenDrops counts SYNs a listener refused for a queue reason: the accept queue full, or the SYN queue full with cookies off (Linux ListenDrops).
 	ListenDrops atomic.Uint64

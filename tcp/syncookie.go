@@ -222,12 +222,8 @@ func (l *Listener) CookieSYNACK(now time.Time, seg *Segment, local, remote netip
 	cfg := &l.env.Config
 	l.cookieAt = now // Linux tcp_synq_overflow: ACKs are checked as cookies for a while
 	l.env.Stats.SyncookiesSent.Add(1)
-	peerMSS := DefaultMSS
-	if seg.Options.HasMSS && seg.Options.MSS > 0 {
-		peerMSS = int(seg.Options.MSS)
-	}
 	h := wire.TCPFields{SrcPort: local.Port(), DstPort: remote.Port(), Flags: wire.FlagSYN | wire.FlagACK,
-		Seq: l.secrets.makeCookie(now, local, remote, seg.Seq, cookieMSSIndex(peerMSS)), Ack: seg.Seq.Add(1),
+		Seq: l.secrets.makeCookie(now, local, remote, seg.Seq, cookieMSSIndex(l.env.peerMSS(seg))), Ack: seg.Seq.Add(1),
 		Window: uint16(min(cfg.ReceiveBufferSize, 65535))} // what OpenFromCookie's advertise gives again
 	o := &h.Options
 	o.HasMSS, o.MSS = true, uint16(min(cfg.MSS, 65535))
@@ -237,9 +233,8 @@ func (l *Listener) CookieSYNACK(now time.Time, seg *Segment, local, remote netip
 	}
 	o.SACKPermitted = sack
 	if ts {
-		tsval := uint32(now.UnixMilli()) + tsOffset // Conn.tsVal, before the connection exists
 		o.HasTimestamps, o.TSEcr = true, seg.Options.TSVal
-		o.TSVal = encodeTSOptions(tsval, ws, seg.Options.WindowScale, sack)
+		o.TSVal = encodeTSOptions(tsClock(now, tsOffset), ws, seg.Options.WindowScale, sack)
 	}
 	return h
 }
@@ -298,7 +293,10 @@ func (l *Listener) OpenFromCookie(now time.Time, c *Conn, seg *Segment, ck Cooki
 	l.addHalfOpen()
 	c.now = now
 	syn := Segment{Seq: seg.Seq.Sub(1), Flags: wire.FlagSYN, Window: seg.Window}
-	syn.Options = wire.TCPOptions{HasMSS: true, MSS: ck.mss, HasWindowScale: ck.wsOK, WindowScale: ck.ws,
+	// The table's MSS, rounded down from one already raised to MinSendMSS
+	// (and counted) when the cookie was made, goes back up to it uncounted.
+	mss := max(ck.mss, uint16(min(l.env.Config.MinSendMSS, 65535)))
+	syn.Options = wire.TCPOptions{HasMSS: true, MSS: mss, HasWindowScale: ck.wsOK, WindowScale: ck.ws,
 		SACKPermitted: ck.sack, HasTimestamps: ck.ts, TSVal: seg.Options.TSVal}
 	c.learnPeer(now, &syn)
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.recover = ck.iss, ck.iss, ck.iss.Add(1), ck.iss.Add(1), ck.iss
@@ -306,5 +304,13 @@ func (l *Listener) OpenFromCookie(now time.Time, c *Conn, seg *Segment, ck Cooki
 	c.lastAckSent = c.rcvNxt
 	l.env.Stats.PassiveOpens.Add(1)
 	c.setState(StateSynReceived, "rcv ACK of SYN cookie")
-	c.HandleSegment(now, seg)
+	// The ACK's TSecr echoes the cookie SYN,ACK's TSval, which was taken
+	// back by up to 63 ms to carry the options: as an RTT sample it would
+	// be up to 63 ms long. So it gives none, as Linux takes none from a
+	// cookie handshake (its request carries no SYN,ACK send time); the
+	// first ACK of data gives the first.
+	ack := *seg
+	ack.Options.TSEcr = 0 // tsRTT: no echo
+	c.HandleSegment(now, &ack)
+	seg.Kept = ack.Kept // the host must know its buffer was kept
 }

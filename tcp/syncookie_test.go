@@ -246,8 +246,9 @@ func TestListenRecvCookieACKAcceptQueueFullDropped(t *testing.T) {
 	a2.handshake(at(2 * time.Second)) // fills the queue again
 	b.deliver(at(3*time.Second), in(pshack, 201, sa.Seq.Add(1), data([]byte("x"))))
 	b.expectNone()
-	if b.c != nil || s.env.Stats.ListenOverflows.Load() != 1 || s.env.Stats.ListenDrops.Load() != 1 {
-		t.Fatalf("ListenOverflows %d ListenDrops %d, want 1 and 1", s.env.Stats.ListenOverflows.Load(), s.env.Stats.ListenDrops.Load())
+	// The SYN at 1 s and the cookie ACK overflowed; only the SYN counts as a drop.
+	if b.c != nil || s.env.Stats.ListenOverflows.Load() != 2 || s.env.Stats.ListenDrops.Load() != 1 {
+		t.Fatalf("ListenOverflows %d ListenDrops %d, want 2 and 1", s.env.Stats.ListenOverflows.Load(), s.env.Stats.ListenDrops.Load())
 	}
 	s.l.Accept()
 	b.deliver(at(4*time.Second), in(pshack, 201, sa.Seq.Add(1), data([]byte("x"))))
@@ -386,5 +387,52 @@ func readSome(t *testing.T, c *Conn, want string) {
 	buf := make([]byte, 100)
 	if n, err := c.Read(at(time.Hour), buf); err != nil || string(buf[:n]) != want {
 		t.Fatalf("Read = %q, %v; want %q", buf[:n], err, want)
+	}
+}
+
+// TestListenRecvCookieACKNoTimestampRTTSample: the cookie SYN,ACK's TSval
+// was taken back by up to 63 ms to carry the SYN's options, so the TSecr of
+// the ACK that brings the cookie back gives no RTT sample (it would be too
+// long by as much); the first ACK of data gives the first, exact one.
+func TestListenRecvCookieACKNoTimestampRTTSample(t *testing.T) {
+	s := cookieServer(t, 4)
+	o := wire.TCPOptions{HasMSS: true, MSS: 1460, HasWindowScale: true, WindowScale: 7, SACKPermitted: true, HasTimestamps: true, TSVal: 42}
+	// At 31 ms the clock's low 6 bits are below the options' (7|SACK), so
+	// the TSval goes back the most it can here.
+	t0 := at(31 * time.Millisecond)
+	sa := cookieSYN(t, s, t0, 100, o)
+	if lowered := uint32(t0.UnixMilli()) - sa.Options.TSVal; lowered == 0 || lowered > tsOptMask {
+		t.Fatalf("TSval lowered by %d ms, want 1 to 63 (the test's premise)", lowered)
+	}
+	s.deliver(t0.Add(5*time.Millisecond), cookieACK(100, sa))
+	s.state(StateEstablished)
+	if c := s.c; c.hasRTT || c.SRTT() != 0 {
+		t.Fatalf("the cookie ACK gave an RTT sample: SRTT %v", c.SRTT())
+	}
+	sent := t0.Add(10 * time.Millisecond)
+	s.write(sent, []byte("hi"))
+	d := s.expect(hasData([]byte("hi")))
+	s.deliver(sent.Add(7*time.Millisecond), in(ack, 101, d.Seq.Add(2), func(seg *Segment) {
+		seg.Options.HasTimestamps, seg.Options.TSVal, seg.Options.TSEcr = true, 778, d.Options.TSVal
+	}))
+	if got := s.c.SRTT(); got != 7*time.Millisecond {
+		t.Fatalf("SRTT %v after the first ACK of data, want 7ms", got)
+	}
+}
+
+// TestListenRecvCookieSYNSmallMSSRaised: a cookie SYN's MSS takes the same
+// rule as any SYN's (peerMSS): below MinSendMSS it is raised to it and
+// counted, once, when the SYN arrives; the connection the cookie ACK makes
+// has that MSS.
+func TestListenRecvCookieSYNSmallMSSRaised(t *testing.T) {
+	s := cookieServer(t, 4, func(c *Config) { c.MinSendMSS, c.MSS = 600, 1460 })
+	sa := cookieSYN(t, s, at(0), 100, wire.TCPOptions{HasMSS: true, MSS: 100})
+	if n := s.env.Stats.MinMSSRaised.Load(); n != 1 {
+		t.Fatalf("MinMSSRaised = %d after the SYN, want 1", n)
+	}
+	s.deliver(at(time.Millisecond), cookieACK(100, sa))
+	s.state(StateEstablished)
+	if n := s.env.Stats.MinMSSRaised.Load(); n != 1 || s.c.mss != 600 {
+		t.Fatalf("MinMSSRaised %d, MSS %d after the cookie ACK: want 1 and 600", n, s.c.mss)
 	}
 }
