@@ -24,15 +24,17 @@ import (
 //   - There are at most maxHeldRanges ranges: 64, or one per full segment
 //     the buffer holds if that is more (limit/MSS). A peer sending one
 //     byte per gap cannot make more entries than segments would; the
-//     bookkeeping costs 8 bytes a range, 1/180 of the buffer at MSS 1460.
+//     bookkeeping costs 8 bytes a range (16 with the slice's spare room),
+//     1/90 of the buffer at MSS 1460.
 //   - The ranges are a sorted slice, found by binary search. A segment
 //     that makes a new range below others moves those above it up by one:
-//     O(n) per segment, at most maxHeldRanges*8 bytes (34 KB at the
-//     largest receive buffer, 6 MiB, and MSS 1460: a few microseconds of
-//     memmove), the one cost here that is not O(log n); counted in moved.
-//     Ranges the reassembly takes off the front are dropped by reslicing,
-//     and the rest moved back to the start of the slice's array only when
-//     those dropped outnumber them: O(1) amortised per range.
+//     O(n) per segment, the one cost here that grows with the ranges held
+//     rather than O(log n), counted in moved. It is bounded by the cap:
+//     at most maxHeldRanges*8 bytes of memmove, 34 KB at the largest
+//     receive buffer (6 MiB) and MSS 1460, 94 KB at MSS 536. Ranges the
+//     reassembly takes off the front are dropped by reslicing, and the
+//     rest moved back to the start of the slice's array only when those
+//     dropped outnumber them: O(1) amortised per range.
 //   - The bytes are stored by sequence number in chunks of oooChunkSize
 //     from a pool, not in one allocation per segment, so the memory held
 //     is at most the chunks the ranges touch: no more than RCV.WND plus two
