@@ -21,8 +21,8 @@
 //     than the receive buffer's limit; what does not fit is pruned from
 //     the top (OfoPruned) or dropped (OFODrop);
 //   - the SACK scoreboard (scoreboard.go): at most one range per 536-byte
-//     segment of the send buffer (256 at least), each update and query a
-//     binary search plus the ranges it merges;
+//     segment of the send buffer (256 at least), in a balanced tree: each
+//     query O(log n), each update O(log n) amortised;
 //   - the segment size (limits.go): a peer's MSS is taken as 48 at least;
 //   - a stack's buffers (memory.go): the bytes all its connections hold
 //     received and to send, against Config.MaxStackReceiveMemory and

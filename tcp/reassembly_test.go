@@ -371,3 +371,70 @@ func TestEstablishedReceiveAllocatesNothing(t *testing.T) {
 		t.Fatalf("RCV.NXT %d, want %d: the segments were not all taken", c.RcvNxt(), seq)
 	}
 }
+
+// TestEstablishedHolesFilledMoveFewRanges: the ranges of held text are a
+// slice. Holes filled one by one below hundreds of ranges, and a window of
+// ranges sliding up (one added at the top as one is taken off the bottom),
+// move O(1) ranges in memory per range taken, not the ranges above it; a
+// segment that makes a range below all others moves each of them once.
+func TestEstablishedHolesFilledMoveFewRanges(t *testing.T) {
+	p := newOOOPeer(t, func(c *Config) { c.ReceiveBufferSize = 1 << 20 })
+	c := p.e.c
+	n := c.maxHeldRanges() - 1
+	moved := func() int {
+		if c.ooo == nil {
+			return 0
+		}
+		return c.ooo.moved
+	}
+	// One byte at 2, 4, ..., 2n: n ranges, each added at the top, and a
+	// hole of one byte below each.
+	p.send(0, 1)
+	for i := 1; i <= n; i++ {
+		p.send(2*i, 2*i+1)
+	}
+	if c.heldRanges() != n {
+		t.Fatalf("%d ranges held, want %d", c.heldRanges(), n)
+	}
+	// Slide: a range more at the top, then the hole below the lowest filled.
+	top, total := 2*n, 0
+	for range 4 * n {
+		top += 2
+		before := moved()
+		p.send(top, top+1)
+		total += moved() - before
+		before = moved()
+		p.send(p.off(), p.off()+1)
+		total += moved() - before
+		if c.heldRanges() != n {
+			t.Fatalf("%d ranges held, want %d", c.heldRanges(), n)
+		}
+	}
+	if total > 2*4*n {
+		t.Fatalf("sliding %d ranges through %d held moved %d ranges, over %d", 4*n, n, total, 2*4*n)
+	}
+	t.Logf("sliding %d ranges through %d held: %d moved", 4*n, n, total)
+	// The holes filled one by one, from the bottom.
+	total = 0
+	for c.ooo != nil {
+		before := moved()
+		p.send(p.off(), p.off()+1)
+		if c.ooo != nil { // else the last hole filled: the rest went with it
+			total += moved() - before
+		}
+	}
+	if total != 0 {
+		t.Fatalf("filling %d holes from the bottom moved %d ranges, want none", n, total)
+	}
+	p.readSome(-1)
+	// One byte each below the last: each a new lowest range.
+	base := p.off()
+	for i := n; i >= 1; i-- {
+		before, held := moved(), c.heldRanges()
+		p.send(base+2*i, base+2*i+1)
+		if got := moved() - before; got > 2*held {
+			t.Fatalf("a range below %d others moved %d", held, got)
+		}
+	}
+	p.fill()
+}

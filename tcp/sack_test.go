@@ -44,13 +44,14 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 		if got, _ := s.add(sackRange{st.l, st.r}, minSACKRanges); got != st.newly {
 			t.Fatalf("step %d: add [%d,%d) newly %d, want %d", i, st.l, st.r, got, st.newly)
 		}
-		if len(s.blocks) != len(st.blocks) {
-			t.Fatalf("step %d: blocks %v, want %v", i, s.blocks, st.blocks)
+		got := s.ranges()
+		if len(got) != len(st.blocks) {
+			t.Fatalf("step %d: blocks %v, want %v", i, got, st.blocks)
 		}
 		var total seqnum.Size
 		for j, b := range st.blocks {
-			if s.blocks[j] != b {
-				t.Fatalf("step %d: blocks %v, want %v", i, s.blocks, st.blocks)
+			if got[j] != b {
+				t.Fatalf("step %d: blocks %v, want %v", i, got, st.blocks)
 			}
 			total += b.left.Size(b.right)
 		}
@@ -59,8 +60,8 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 		}
 	}
 	s.trim(250)
-	if len(s.blocks) != 1 || s.blocks[0] != (sackRange{250, 600}) || s.sacked != 350 {
-		t.Fatalf("after trim(250): %v sacked %d", s.blocks, s.sacked)
+	if got := s.ranges(); len(got) != 1 || got[0] != (sackRange{250, 600}) || s.sacked != 350 {
+		t.Fatalf("after trim(250): %v sacked %d", got, s.sacked)
 	}
 	if h := s.hole(100, 700); h != (sackRange{100, 250}) {
 		t.Fatalf("hole(100) = %v", h)

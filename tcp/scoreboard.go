@@ -3,31 +3,51 @@ package tcp
 import "github.com/synack-net/synack/seqnum"
 
 // scoreboard is the sender's record of the sequence space above SND.UNA
-// the peer has SACKed (RFC 6675 §3), as disjoint ranges in order.
+// the peer has SACKed (RFC 6675 §3), as disjoint ranges that never touch.
+//
+// The ranges are the nodes of an AVL tree ordered by sequence number,
+// each node holding the bytes SACKed in its subtree, so that every
+// question the sender asks is one or a few descents of the tree, and
+// every change one descent and its rebalancing on the way back up. The
+// tree is at most 1.45*log2(n+2) deep (AVL), so a descent looks at no
+// more nodes than that, whatever order the blocks arrive in.
 //
 // What a peer's SACK blocks can make it hold or compute is bounded:
 //   - At most sackCap ranges: one per segment of 536 bytes or more the
-//     send buffer holds, at least 256 (8 bytes each: 1/67 of the send
+//     send buffer holds, at least 256 (24 bytes each: 1/22 of the send
 //     buffer at most). A block that would add a range past the cap is not
-//     recorded (counted in SACKScoreboardFull), which is safe: the sender
-//     only knows less, and resends what it could have skipped.
-//   - Each update and query finds its place by binary search; beyond that
-//     it visits only the ranges it merges or removes (each added once), the
-//     at most DupThresh ranges of the top that decide the lost edge, and
-//     the ranges HighRxt moves over (once per recovery). The SACKed bytes
-//     in all, and below HighRxt, are running totals, so pipe() walks
-//     nothing. visits counts the ranges looked at, for the tests.
+//     recorded at all (counted in SACKScoreboardFull), which is safe: the
+//     sender only knows less, and resends what it could have skipped.
+//   - Recording a block costs O(log n) for the block plus O(log n) for
+//     each range it swallows; a cumulative ACK, O(log n) plus O(log n) for
+//     each range it covers. A range is removed at most once for each time
+//     one was inserted, so every update is O(log n) amortised, and no
+//     update moves or copies the other ranges.
+//   - Every query is O(log n): the SACKed bytes below any sequence number
+//     (pipe's below HighRxt, sackedIn) from the subtree sums, a hole from
+//     two descents, the lost edge from at most DupThresh ranges at the top.
+//
+// The nodes live in one slice, reused through a free list: after the
+// slice has grown to the most ranges the connection ever held, recording
+// and forgetting allocate nothing. visits counts the work done, for the
+// tests: each node a descent or rebalancing passes, and each node copied
+// when the slice grows.
 type scoreboard struct {
-	blocks  []sackRange
-	sacked  seqnum.Size  // bytes in blocks
+	nodes   []sbNode     // nodes[0] stands for no node (height and sum 0); free ones are chained by kid[0]
+	root    int32        // the tree's root; 0 when empty
+	free    int32        // the first free node; 0 when none
+	n       int32        // ranges in the tree
+	sacked  seqnum.Size  // bytes in the ranges
 	highRxt seqnum.Value // HighRxt: the end of the last retransmission in this recovery
+	visits  uint32       // nodes visited or copied, a measure of the work done (tests)
+}
 
-	// rxtSacked is the bytes in blocks below rxtAt, a past value of
-	// HighRxt: brought up to HighRxt when asked (sackedBelowRxt), so the
-	// writers of highRxt need not know of it.
-	rxtAt     seqnum.Value
-	rxtSacked seqnum.Size
-	visits    uint32 // ranges visited, a measure of the work done (tests)
+// sbNode is a range of the scoreboard and its place in the tree.
+type sbNode struct {
+	r      sackRange
+	sum    seqnum.Size // bytes in the ranges of the subtree rooted here
+	kid    [2]int32    // the subtrees of the ranges below and above r
+	height int32       // of the subtree rooted here: 1 for a leaf
 }
 
 // minSACKRanges is the least cap on the scoreboard's ranges (sackCap).
@@ -41,68 +61,38 @@ func (c *Conn) sackCap() int {
 	return max(minSACKRanges, c.sndBuf.limit/max(c.mss, DefaultMSS))
 }
 
-// reset forgets everything SACKed (RFC 2018 §8: the receiver may renege).
+// reset forgets everything SACKed (RFC 2018 §8: the receiver may renege),
+// keeping the nodes' memory.
 func (s *scoreboard) reset() {
-	s.blocks, s.sacked, s.rxtSacked = s.blocks[:0], 0, 0
-}
-
-// search returns the index of the first range whose right edge is beyond
-// v (at or beyond it when touching is set), by binary search.
-func (s *scoreboard) search(v seqnum.Value, touching bool) int {
-	lo, hi := 0, len(s.blocks)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		s.visits++
-		r := s.blocks[m].right
-		if r.LessThan(v) || (!touching && r == v) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	if len(s.nodes) > 0 {
+		s.nodes = s.nodes[:1]
 	}
-	return lo
+	s.root, s.free, s.n, s.sacked = 0, 0, 0, 0
 }
 
 // add marks r SACKed and returns how many bytes were not SACKed before;
 // ok is false when r would have made a range past limit and was not
 // recorded.
 func (s *scoreboard) add(r sackRange, limit int) (newly seqnum.Size, ok bool) {
-	if len(s.blocks) == 0 {
-		s.rxtAt, s.rxtSacked = r.left, 0 // none below: a sane start
-	}
-	i := s.search(r.left, true) // the first range touching r or after it
-	j := i
 	merged := r
 	var covered seqnum.Size
-	for j < len(s.blocks) && s.blocks[j].left.LessThanEq(r.right) {
-		s.visits++
-		b := s.blocks[j]
+	merges := 0
+	for ; ; merges++ {
+		t := s.ceil(r.left, true) // the first range touching r or after it
+		if t == 0 || s.nodes[t].r.left.GreaterThan(r.right) {
+			break
+		}
+		b := s.nodes[t].r
 		covered += overlap(b, r)
 		merged.left, merged.right = seqMin(merged.left, b.left), seqMax(merged.right, b.right)
-		j++
+		s.delete(b.left)
 	}
-	if i == j && len(s.blocks) >= limit {
-		return 0, false
+	if merges == 0 && int(s.n) >= limit {
+		return 0, false // nothing touched r: it would be a range more
 	}
 	newly = r.left.Size(r.right) - covered
 	s.sacked += newly
-	if s.rxtAt.GreaterThan(r.left) {
-		// The new bytes below rxtAt: r's there, less what was there before.
-		below := sackRange{r.left, seqMin(r.right, s.rxtAt)}
-		n := below.left.Size(below.right)
-		for _, b := range s.blocks[i:j] {
-			n -= overlap(b, below)
-		}
-		s.rxtSacked += n
-	}
-	if i == j {
-		s.blocks = append(s.blocks, sackRange{})
-		copy(s.blocks[i+1:], s.blocks[i:])
-		s.blocks[i] = merged
-		return newly, true
-	}
-	s.blocks[i] = merged
-	s.blocks = append(s.blocks[:i+1], s.blocks[j:]...)
+	s.insert(merged, limit)
 	return newly, true
 }
 
@@ -118,93 +108,67 @@ func overlap(a, b sackRange) seqnum.Size {
 // trim forgets what lies below una, which the cumulative ACK now covers.
 // HighRxt below una is taken as una, which changes nothing it decides.
 func (s *scoreboard) trim(una seqnum.Value) {
-	var removed seqnum.Size
-	k := s.search(una, false) // ranges [0, k) end at or below una
-	for _, b := range s.blocks[:k] {
-		s.visits++
-		removed += b.left.Size(b.right)
-	}
-	if k > 0 {
-		s.blocks = append(s.blocks[:0], s.blocks[k:]...)
-	}
-	if len(s.blocks) > 0 && s.blocks[0].left.LessThan(una) {
-		removed += s.blocks[0].left.Size(una)
-		s.blocks[0].left = una
-	}
-	s.sacked -= removed
-	if s.rxtAt.LessThanEq(una) {
-		s.rxtAt, s.rxtSacked = una, 0
-	} else {
-		s.rxtSacked -= removed // all of it lay below rxtAt
+	for s.root != 0 {
+		b := s.nodes[s.first()].r
+		if una.LessThanEq(b.left) {
+			break
+		}
+		s.delete(b.left)
+		if una.LessThan(b.right) { // the ACK ends inside b: the rest stays
+			s.sacked -= b.left.Size(una)
+			s.insert(sackRange{una, b.right}, 0) // in b's node, just freed
+			break
+		}
+		s.sacked -= b.left.Size(b.right)
 	}
 	if s.highRxt.LessThan(una) {
 		s.highRxt = una
 	}
 }
 
-// sackedBelowRxt is how many bytes below HighRxt are SACKed, moving the
-// running total from where it was last asked over the ranges in between.
+// sackedBelowRxt is how many bytes below HighRxt are SACKed.
 func (s *scoreboard) sackedBelowRxt() seqnum.Size {
-	switch {
-	case s.rxtAt == s.highRxt:
-	case len(s.blocks) == 0 || s.highRxt.LessThanEq(s.blocks[0].left):
-		s.rxtSacked = 0
-	case s.rxtAt.LessThan(s.highRxt):
-		s.rxtSacked += s.walk(s.rxtAt, s.highRxt)
-	default:
-		s.rxtSacked -= s.walk(s.highRxt, s.rxtAt)
-	}
-	s.rxtAt = s.highRxt
-	return s.rxtSacked
+	return s.sackedBelow(s.highRxt)
 }
 
-// walk is how many bytes of [a, b) are SACKed, visiting the ranges there.
-func (s *scoreboard) walk(a, b seqnum.Value) seqnum.Size {
-	var n seqnum.Size
-	for i := s.search(a, false); i < len(s.blocks) && s.blocks[i].left.LessThan(b); i++ {
-		s.visits++
-		n += overlap(s.blocks[i], sackRange{a, b})
-	}
-	return n
-}
-
-// sackedIn is how many bytes of [a, b) are SACKed. From below every range
-// (SND.UNA, as the sender asks) it is the running total below HighRxt
-// plus or minus the ranges between HighRxt and b, which in a resend after
-// a timeout (the one caller whose b is below SND.MAX) are few: HighRxt
-// follows SND.NXT there.
+// sackedIn is how many bytes of [a, b) are SACKed.
 func (s *scoreboard) sackedIn(a, b seqnum.Value) seqnum.Size {
-	if len(s.blocks) == 0 || b.LessThanEq(a) {
+	if s.root == 0 || b.LessThanEq(a) {
 		return 0
 	}
-	first, last := s.blocks[0], s.blocks[len(s.blocks)-1]
-	if a.GreaterThan(first.left) {
-		return s.walk(a, b)
+	return s.sackedBelow(b) - s.sackedBelow(a)
+}
+
+// sackedBelow is how many bytes below v are SACKed: the sums of the
+// subtrees left behind on the way down to v.
+func (s *scoreboard) sackedBelow(v seqnum.Value) seqnum.Size {
+	var n seqnum.Size
+	for t := s.root; t != 0; {
+		s.visits++
+		x := &s.nodes[t]
+		switch {
+		case v.LessThanEq(x.r.left):
+			t = x.kid[0]
+		case x.r.right.LessThanEq(v):
+			n += s.nodes[x.kid[0]].sum + x.r.left.Size(x.r.right)
+			t = x.kid[1]
+		default: // v is inside x
+			return n + s.nodes[x.kid[0]].sum + x.r.left.Size(v)
+		}
 	}
-	if last.right.LessThanEq(b) {
-		return s.sacked
-	}
-	if s.highRxt.LessThan(first.left) || s.highRxt.GreaterThan(last.right) {
-		return s.walk(first.left, b) // HighRxt is not in use
-	}
-	below := s.sackedBelowRxt()
-	if s.highRxt.LessThanEq(b) {
-		return below + s.walk(s.highRxt, b)
-	}
-	return below - s.walk(b, s.highRxt)
+	return n
 }
 
 // hole returns the first range at or after from that is not SACKed, ending
 // at the next SACKed block or at limit; empty when there is none below limit.
 func (s *scoreboard) hole(from, limit seqnum.Value) sackRange {
-	i := s.search(from, false) // the first range ending beyond from
-	if i < len(s.blocks) && s.blocks[i].left.LessThanEq(from) {
-		from = s.blocks[i].right // inside a SACKed block: the hole starts after it
-		i++                      // ranges never touch: the next starts beyond
+	t := s.ceil(from, false) // the first range ending beyond from
+	if t != 0 && s.nodes[t].r.left.LessThanEq(from) {
+		from = s.nodes[t].r.right // inside a SACKed block: the hole starts after it
+		t = s.ceil(from, false)   // ranges never touch: the next starts beyond
 	}
-	if i < len(s.blocks) && s.blocks[i].left.LessThan(limit) {
-		s.visits++
-		return sackRange{from, s.blocks[i].left}
+	if t != 0 && s.nodes[t].r.left.LessThan(limit) {
+		return sackRange{from, s.nodes[t].r.left}
 	}
 	if from.LessThan(limit) {
 		return sackRange{from, limit}
@@ -214,10 +178,10 @@ func (s *scoreboard) hole(from, limit seqnum.Value) sackRange {
 
 // highSACKed is the end of the highest SACKed block, or una when none.
 func (s *scoreboard) highSACKed(una seqnum.Value) seqnum.Value {
-	if len(s.blocks) == 0 {
+	if s.root == 0 {
 		return una
 	}
-	return s.blocks[len(s.blocks)-1].right
+	return s.nodes[s.last()].r.right
 }
 
 // lostEdge is where IsLost of RFC 6675 §4 stops holding: every byte below
@@ -234,14 +198,185 @@ func (s *scoreboard) lostEdge(una seqnum.Value, mss int) seqnum.Value {
 func (s *scoreboard) lostEdgeAbove(una seqnum.Value, mss int) (seqnum.Value, seqnum.Size) {
 	var bytes seqnum.Size
 	segs := 0
-	for i := len(s.blocks) - 1; i >= 0; i-- {
-		s.visits++
-		n := s.blocks[i].left.Size(s.blocks[i].right)
+	for t := s.last(); t != 0; t = s.before(s.nodes[t].r.left) {
+		n := s.nodes[t].r.left.Size(s.nodes[t].r.right)
 		bytes += n
 		segs += (int(n) + mss - 1) / mss
 		if segs >= dupThresh || int(bytes) > (dupThresh-1)*mss {
-			return s.blocks[i].left, bytes
+			return s.nodes[t].r.left, bytes
 		}
 	}
 	return una, 0
+}
+
+// ceil returns the first range whose right edge is beyond v (at or
+// beyond it when touching is set), 0 when there is none. Ranges are
+// disjoint, so their right edges are in the order of their left ones.
+func (s *scoreboard) ceil(v seqnum.Value, touching bool) int32 {
+	var found int32
+	for t := s.root; t != 0; {
+		s.visits++
+		x := &s.nodes[t]
+		if x.r.right.LessThan(v) || (!touching && x.r.right == v) {
+			t = x.kid[1]
+		} else {
+			found, t = t, x.kid[0]
+		}
+	}
+	return found
+}
+
+// before returns the last range that starts below v, 0 when there is none.
+func (s *scoreboard) before(v seqnum.Value) int32 {
+	var found int32
+	for t := s.root; t != 0; {
+		s.visits++
+		x := &s.nodes[t]
+		if x.r.left.LessThan(v) {
+			found, t = t, x.kid[1]
+		} else {
+			t = x.kid[0]
+		}
+	}
+	return found
+}
+
+// first and last return the lowest and the highest range (0 when none).
+func (s *scoreboard) first() int32 { return s.end(0) }
+func (s *scoreboard) last() int32  { return s.end(1) }
+
+func (s *scoreboard) end(d int) int32 {
+	t := s.root
+	for t != 0 && s.nodes[t].kid[d] != 0 {
+		s.visits++
+		t = s.nodes[t].kid[d]
+	}
+	return t
+}
+
+// insert adds r, which touches no range of the tree, which holds fewer
+// than limit.
+func (s *scoreboard) insert(r sackRange, limit int) {
+	x := s.free
+	if x != 0 {
+		s.free = s.nodes[x].kid[0]
+	} else {
+		if len(s.nodes) == cap(s.nodes) {
+			s.grow(limit)
+		}
+		s.nodes = append(s.nodes, sbNode{})
+		x = int32(len(s.nodes) - 1)
+	}
+	s.nodes[x] = sbNode{r: r, sum: r.left.Size(r.right), height: 1}
+	s.root = s.insertAt(s.root, x)
+	s.n++
+}
+
+// grow doubles the room for nodes, to limit ranges at most: the nodes
+// copied to grow are fewer than twice the most it ever held.
+func (s *scoreboard) grow(limit int) {
+	n := min(max(2*cap(s.nodes), 16), limit+1) // node 0 is none
+	s.visits += uint32(len(s.nodes))           // the nodes are copied
+	nodes := make([]sbNode, max(len(s.nodes), 1), max(n, len(s.nodes)+1))
+	copy(nodes, s.nodes)
+	s.nodes = nodes
+}
+
+// insertAt puts node x in the subtree t and returns the subtree's root.
+func (s *scoreboard) insertAt(t, x int32) int32 {
+	if t == 0 {
+		return x
+	}
+	s.visits++
+	d := 0
+	if s.nodes[t].r.left.LessThan(s.nodes[x].r.left) {
+		d = 1
+	}
+	k := s.insertAt(s.nodes[t].kid[d], x)
+	s.nodes[t].kid[d] = k
+	return s.balance(t)
+}
+
+// delete removes the range that starts at left, which the tree holds,
+// and frees its node.
+func (s *scoreboard) delete(left seqnum.Value) {
+	s.root = s.deleteAt(s.root, left)
+	s.n--
+}
+
+// deleteAt removes the range that starts at left from the subtree t and
+// returns the subtree's root.
+func (s *scoreboard) deleteAt(t int32, left seqnum.Value) int32 {
+	s.visits++
+	x := s.nodes[t]
+	switch {
+	case left.LessThan(x.r.left):
+		k := s.deleteAt(x.kid[0], left)
+		s.nodes[t].kid[0] = k
+	case left.GreaterThan(x.r.left):
+		k := s.deleteAt(x.kid[1], left)
+		s.nodes[t].kid[1] = k
+	default:
+		s.nodes[t] = sbNode{kid: [2]int32{s.free}}
+		s.free = t
+		if x.kid[1] == 0 {
+			return x.kid[0] // one node at most, balanced
+		}
+		rest, m := s.deleteFirst(x.kid[1])
+		s.nodes[m].kid = [2]int32{x.kid[0], rest}
+		return s.balance(m)
+	}
+	return s.balance(t)
+}
+
+// deleteFirst takes the lowest node out of the subtree t, and returns the
+// subtree's new root and that node.
+func (s *scoreboard) deleteFirst(t int32) (root, first int32) {
+	s.visits++
+	l := s.nodes[t].kid[0]
+	if l == 0 {
+		return s.nodes[t].kid[1], t
+	}
+	k, first := s.deleteFirst(l)
+	s.nodes[t].kid[0] = k
+	return s.balance(t), first
+}
+
+// balance brings node t's height and sum up to date after a change below
+// it, and rotates it (AVL) if its subtrees' heights differ by two; it
+// returns the subtree's root.
+func (s *scoreboard) balance(t int32) int32 {
+	s.fix(t)
+	x := &s.nodes[t]
+	diff := s.nodes[x.kid[1]].height - s.nodes[x.kid[0]].height
+	if diff >= -1 && diff <= 1 {
+		return t
+	}
+	d := 0 // the higher side
+	if diff > 0 {
+		d = 1
+	}
+	if k := &s.nodes[x.kid[d]]; s.nodes[k.kid[1-d]].height > s.nodes[k.kid[d]].height {
+		x.kid[d] = s.rotate(x.kid[d], 1-d) // the inner grandchild first
+	}
+	return s.rotate(t, d)
+}
+
+// rotate lifts t's child on side d into t's place and returns it.
+func (s *scoreboard) rotate(t int32, d int) int32 {
+	s.visits++
+	k := s.nodes[t].kid[d]
+	s.nodes[t].kid[d] = s.nodes[k].kid[1-d]
+	s.nodes[k].kid[1-d] = t
+	s.fix(t)
+	s.fix(k)
+	return k
+}
+
+// fix computes node t's height and sum from its children's.
+func (s *scoreboard) fix(t int32) {
+	x := &s.nodes[t]
+	l, r := &s.nodes[x.kid[0]], &s.nodes[x.kid[1]]
+	x.height = max(l.height, r.height) + 1
+	x.sum = l.sum + r.sum + x.r.left.Size(x.r.right)
 }

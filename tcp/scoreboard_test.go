@@ -5,7 +5,7 @@ package tcp
 // bound, whatever blocks arrive; and it answers as a plain model does.
 
 import (
-	"math/bits"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -54,9 +54,10 @@ func TestScoreboardMatchesModel(t *testing.T) {
 		default:
 			s.highRxt = at(una)
 		}
-		if len(s.blocks) > minSACKRanges {
-			t.Fatalf("step %d: %d ranges", step, len(s.blocks))
+		if s.n > minSACKRanges {
+			t.Fatalf("step %d: %d ranges", step, s.n)
 		}
+		s.check(t)
 		if s.sacked != countIn(una, space) {
 			t.Fatalf("step %d: sacked %d, model %d", step, s.sacked, countIn(una, space))
 		}
@@ -88,14 +89,18 @@ func TestScoreboardMatchesModel(t *testing.T) {
 }
 
 // TestEstablishedHostileSACKBoundedWork: 100,000 SACK blocks, tiny and
-// disjoint, random and overlapping, each inserted at the front, over a
-// megabyte in flight: the scoreboard never holds more than its cap, and
-// the ranges each ACK visits (recording the blocks, the cumulative ACK,
-// and the pipe and NextSeg of every segment it lets out) stay within
-// C*log2(cap) per ACK but for ranges merged or removed, each of which was
-// added once: the total is bounded by that too.
+// disjoint, random and overlapping, each inserted at the front or at the
+// back, now and then one that swallows many, over a megabyte in flight: the scoreboard never holds more than its cap, and
+// the work each ACK does (every node of the tree it visits, rotates or
+// copies: recording the blocks, the cumulative ACK, and the pipe and
+// NextSeg of every segment it lets out) stays within C descents of the
+// tree for the ACK, for each segment it let out and for each range it
+// removed (each of which was inserted once), a descent being no deeper
+// than an AVL tree of cap ranges (1.45*log2(cap+2)); plus the nodes
+// copied when the node slice grows, which happens log2(cap) times at
+// most and copies under 2*cap nodes in all.
 func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
-	e := establishedFull(t, func(c *Config) { c.MSS = 1460; c.SendBufferSize = 2 << 20 })
+	e := establishedFull(t, func(c *Config) { c.MSS = 1460; c.SendBufferSize = 4 << 20 })
 	c := e.c
 	const flight = 1 << 20
 	e.write(at(sec), bytesN(flight))
@@ -107,25 +112,40 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 	una := c.sndUna
 	off := func(i int) seqnum.Value { return una.Add(seqnum.Size(i)) }
 	sackCap := c.sackCap()
-	logCap := bits.Len(uint(sackCap)) // log2(cap)+1
-	const perACK = 16                 // C: visits per ACK per log2(cap)
-	var total, worst, blocks, acks, totalSent uint64
+	depth := uint64(math.Ceil(1.45 * math.Log2(float64(sackCap+2))))
+	// C: descents per ACK (4 blocks, each a search, an insert and its
+	// rotations, and a merge or two), per segment sent (pipe and NextSeg,
+	// and the output's holes and SACKed bytes: about 20) and per range
+	// removed (a search and a delete). Measured: under 5 (the tree is
+	// seldom as deep as AVL allows).
+	const perDescent = 16
+	var total, worst, blocks, acks, totalSent, grown uint64
 	tsv := peerTS + 1
-	front := flight - 2
+	var front, back int
 	for blocks < 100000 {
+		phase := (blocks / 10000) % 5
+		if blocks%10000 == 0 {
+			// Each phase from nothing SACKed, as after a retransmission
+			// timeout (timer.go): the phase before may have SACKed all.
+			c.sack.reset()
+			front, back = flight/2-2, flight/2
+		}
 		var bl [][2]seqnum.Value
 		for range 4 {
 			var l, r int
-			switch phase := (blocks / 10000) % 4; phase {
+			switch phase {
 			case 0: // tiny and disjoint
 				l = 2 * rng.IntN(flight/2-1)
 				r = l + 1
 			case 1: // random, overlapping
 				l = rng.IntN(flight - 1)
-				r = min(flight, l+1+rng.IntN(20000))
-			case 2: // tiny, each below the last: inserted at the front
-				if front < 2 {
-					front = flight - 2
+				r = min(flight, l+1+rng.IntN(1+rng.IntN(2000)))
+			case 2: // one that swallows the top half, then tiny ones each
+				// below the last: every one inserted at the front
+				if front == flight/2-2 {
+					l, r = flight/2, flight
+					front--
+					break
 				}
 				l, r = front, front+1
 				front -= 2
@@ -135,6 +155,9 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 				if rng.IntN(50) == 0 {
 					r = min(flight, l+rng.IntN(200000))
 				}
+			case 4: // tiny, each above the last: every one inserted at the back
+				l, r = back, back+1
+				back += 2
 			}
 			bl = append(bl, [2]seqnum.Value{off(l), off(r)})
 			blocks++
@@ -144,7 +167,7 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 			ackNum = c.sndUna.Add(seqnum.Size(rng.IntN(3000))) // a little of it is acknowledged
 		}
 		tsv++
-		before, ranges := c.sack.visits, len(c.sack.blocks)
+		before, ranges, nodes, room := c.sack.visits, int(c.sack.n), uint64(len(c.sack.nodes)), cap(c.sack.nodes)
 		c.HandleSegment(at(sec+rtt), in(ack, y+1, ackNum, ts(tsv, 0), sackOf(bl...)))
 		v := uint64(c.sack.visits - before)
 		sent := uint64(len(e.out.segs))
@@ -152,23 +175,85 @@ func TestEstablishedHostileSACKBoundedWork(t *testing.T) {
 		acks++
 		total += v
 		worst = max(worst, v)
-		if len(c.sack.blocks) > sackCap {
-			t.Fatalf("ACK %d: %d ranges, over the cap %d", acks, len(c.sack.blocks), sackCap)
+		if int(c.sack.n) > sackCap {
+			t.Fatalf("ACK %d: %d ranges, over the cap %d", acks, c.sack.n, sackCap)
 		}
-		// Per ACK: C*log2(cap) for it and for each segment it let out,
-		// plus the ranges merged or removed.
-		merged := uint64(max(ranges+4-len(c.sack.blocks), 0))
-		if bound := (1+sent)*uint64(perACK*logCap) + merged; v > bound {
-			t.Fatalf("ACK %d: visited %d ranges (%d segments sent, %d ranges merged or removed), over %d", acks, v, sent, merged, bound)
+		// Ranges removed: at most 4 blocks and the rest of one the
+		// cumulative ACK cuts are inserted.
+		removed := uint64(max(ranges+5-int(c.sack.n), 0))
+		var grew uint64
+		if cap(c.sack.nodes) != room {
+			grew = nodes // at most this many nodes copied to grow
+		}
+		grown += grew
+		if bound := (1+sent+removed)*perDescent*depth + grew; v > bound {
+			t.Fatalf("ACK %d: %d nodes visited (%d segments sent, %d ranges removed, %d nodes copied), over %d",
+				acks, v, sent, removed, grew, bound)
 		}
 		totalSent += sent
 	}
-	if bound := (acks+totalSent)*uint64(perACK*logCap) + 4*acks; total > bound {
-		t.Fatalf("visited %d ranges in %d ACKs, over %d", total, acks, bound)
+	// Each range removed was inserted, 5 at most per ACK.
+	if bound := (6*acks+totalSent)*perDescent*depth + grown; total > bound {
+		t.Fatalf("%d nodes visited in %d ACKs, over %d", total, acks, bound)
+	}
+	if grown > 2*uint64(sackCap) {
+		t.Fatalf("%d nodes copied growing the slice, over twice the cap %d", grown, sackCap)
 	}
 	if e.env.Stats.SACKScoreboardFull.Load() == 0 {
 		t.Fatal("the cap was never reached: the test does not test it")
 	}
-	t.Logf("cap %d: %d blocks in %d ACKs, %d segments sent: %d ranges visited, %.1f per ACK, at most %d; %d blocks not recorded at the cap",
-		sackCap, blocks, acks, totalSent, total, float64(total)/float64(acks), worst, e.env.Stats.SACKScoreboardFull.Load())
+	t.Logf("cap %d (depth %d): %d blocks in %d ACKs, %d segments sent: %d nodes visited, %.1f per ACK, at most %d; %d copied to grow; %d blocks not recorded at the cap",
+		sackCap, depth, blocks, acks, totalSent, total, float64(total)/float64(acks), worst, grown, e.env.Stats.SACKScoreboardFull.Load())
+}
+
+// ranges lists the scoreboard's ranges in order.
+func (s *scoreboard) ranges() []sackRange {
+	var out []sackRange
+	var walk func(t int32)
+	walk = func(t int32) {
+		if t != 0 {
+			walk(s.nodes[t].kid[0])
+			out = append(out, s.nodes[t].r)
+			walk(s.nodes[t].kid[1])
+		}
+	}
+	walk(s.root)
+	return out
+}
+
+// check fails t unless the tree is a sound AVL tree: its ranges in order,
+// disjoint and not touching, each node's height and sum right, heights of
+// siblings differing by one at most, and n and sacked its totals.
+func (s *scoreboard) check(t *testing.T) {
+	t.Helper()
+	var walk func(x int32) (height int32, sum seqnum.Size)
+	walk = func(x int32) (int32, seqnum.Size) {
+		if x == 0 {
+			return 0, 0
+		}
+		nd := s.nodes[x]
+		if !nd.r.left.LessThan(nd.r.right) {
+			t.Fatalf("node %d: empty range %v", x, nd.r)
+		}
+		lh, ls := walk(nd.kid[0])
+		rh, rs := walk(nd.kid[1])
+		if lh-rh > 1 || rh-lh > 1 {
+			t.Fatalf("node %d: subtrees of heights %d and %d", x, lh, rh)
+		}
+		h, sum := max(lh, rh)+1, ls+rs+nd.r.left.Size(nd.r.right)
+		if nd.height != h || nd.sum != sum {
+			t.Fatalf("node %d: height %d sum %d, want %d and %d", x, nd.height, nd.sum, h, sum)
+		}
+		return h, sum
+	}
+	_, sum := walk(s.root)
+	rs := s.ranges()
+	for i := 1; i < len(rs); i++ {
+		if !rs[i-1].right.LessThan(rs[i].left) {
+			t.Fatalf("ranges %v and %v touch or are out of order", rs[i-1], rs[i])
+		}
+	}
+	if int(s.n) != len(rs) || s.sacked != sum {
+		t.Fatalf("n %d sacked %d, the tree holds %d ranges of %d bytes", s.n, s.sacked, len(rs), sum)
+	}
 }

@@ -106,7 +106,7 @@ type Stats struct {
 	RcvMemoryLimited atomic.Uint64
 	// SndMemoryLimited counts send buffers kept from growing at the stack's send memory limit.
 	SndMemoryLimited atomic.Uint64
-	// SACKScoreboardFull counts SACK blocks not recorded, or recorded in part, at the scoreboard's range cap.
+	// SACKScoreboardFull counts SACK blocks not recorded (none of a block is) at the scoreboard's range cap.
 	SACKScoreboardFull atomic.Uint64
 	// DropBadFlags counts segments with an impossible flag combination for their state.
 	DropBadFlags atomic.Uint64
