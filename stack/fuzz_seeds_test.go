@@ -167,6 +167,24 @@ func fzSeeds() map[string]fzSeed {
 		seg(ack(fzSeg{tuple: tClient + 6, seq: 40, ts: true, sackUna: 600, sacks: [][2]byte{{30, 10}}})).
 		seg(fzSeg{tuple: tClosed, flags: fSYN}).seg(ack(fzSeg{tuple: tClosed + 2}))
 	seeds["handshake-accept-data"] = handshake
+	// One byte in every third beyond a hole, more ranges than the cap on
+	// held ranges (64 here) allows; then the hole fills and all is read.
+	held := newSeed(hsMSS|hsWS, 25)
+	for i := range 72 {
+		held = held.seg(ack(fzSeg{seq: int16(10 + 3*i), n: 1}))
+	}
+	seeds["ooo-many-ranges"] = held.seg(ack(fzSeg{n: 128 + 30})).read(0, 255)
+	// SACK blocks of 8 bytes with holes between, four to a segment: the
+	// scoreboard holds many disjoint ranges, then recovery resends.
+	sacks := newSeed(hsMSS|hsSACK, 25).write(0, 150)
+	for j := range byte(4) {
+		var b [][2]byte
+		for i := range byte(4) {
+			b = append(b, [2]byte{2 * (4*j + i), 1})
+		}
+		sacks = sacks.seg(ack(fzSeg{ackBack: 255, sackUna: 255, sacks: b}))
+	}
+	seeds["sack-many-ranges"] = sacks.nextTimer().nextTimer()
 	return seeds
 }
 
