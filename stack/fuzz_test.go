@@ -50,6 +50,9 @@ const (
 	fzClosedPort = 81 // nobody listens
 	fzBacklog    = 2
 	fzMaxSteps   = 256
+	// fzMaxConns is the stack's MaxConnections: small enough that the
+	// listener's clients reach it, by SYN or by SYN cookie ACK.
+	fzMaxConns = 6
 )
 
 var (
@@ -163,7 +166,8 @@ func (l *fuzzLink) WritePacket(p []byte) error {
 
 func newFuzzHarness(t *testing.T) *fuzzHarness {
 	h := &fuzzHarness{t: t, clk: clock.NewVirtual(fzStart), views: map[connKey]*peerView{}, known: map[connKey]connFacts{}, buf: make([]byte, 4096)}
-	s, err := New(&fuzzLink{h}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: h.clk, TCP: fzConfig(), Host: "fuzz"})
+	s, err := New(&fuzzLink{h}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: h.clk, TCP: fzConfig(), Host: "fuzz",
+		MaxConnections: fzMaxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,6 +587,9 @@ func (h *fuzzHarness) check(advanced bool) {
 	}
 	defer s.mu.Unlock()
 	now := s.clk.Now()
+	if len(s.conns) > fzMaxConns {
+		t.Fatalf("the stack holds %d connections, above MaxConnections %d", len(s.conns), fzMaxConns)
+	}
 	halfOpen := map[*TCPListener]int{}
 	for k, c := range s.conns {
 		cc := c.conn
