@@ -119,6 +119,7 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 		s.endTimeWaitLocked(now, tw)
 		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
+		// A takeover of TIME-WAIT takes its place in the table: no room needed.
 		if tw == nil && !s.admitConnLocked(now) {
 			return // counted; the peer's SYN retries find room or time out
 		}
