@@ -67,22 +67,21 @@ func (s *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 		return
 	}
 	now := s.clk.Now()
-	var iss seqnum.Value // 0: the ISN generator picks
-	if c := s.conns[keyOf(local, remote)]; c != nil {
-		if !c.conn.AcceptsNewSYN(&seg) || s.listeners[local.Port()] == nil {
-			c.conn.HandleSegment(now, &seg)
-			s.afterLocked(c)
-			s.unlockAndFlush()
-			return seg.Kept
-		}
-		// A new SYN for a 4-tuple in TIME-WAIT: the old incarnation gives
-		// way, and the new one starts above its sequence space (Linux).
-		iss = c.conn.NextISS()
-		c.conn.Close(now)
-		s.removeLocked(c)
+	l := s.listeners[local.Port()]
+	if l != nil && l.addr.IsValid() && l.addr != local.Addr() {
+		l = nil
 	}
-	if l := s.listeners[local.Port()]; l != nil && (!l.addr.IsValid() || l.addr == local.Addr()) {
-		s.listenInput(l, now, local, remote, &seg, iss)
+	c := s.conns[keyOf(local, remote)]
+	if c != nil && (l == nil || !c.conn.AcceptsNewSYN(&seg)) {
+		c.conn.HandleSegment(now, &seg)
+		s.afterLocked(c)
+		s.unlockAndFlush()
+		return seg.Kept
+	}
+	if l != nil {
+		// c, if any, is in TIME-WAIT and seg a SYN that may end it: the
+		// listener decides (timewait.go).
+		s.listenInput(l, now, local, remote, &seg, c)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
@@ -107,27 +106,32 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
 }
 
-// listenInput is a segment for a listener (RFC 9293 §3.10.7.2). iss is the
-// ISS a new connection must use (tcp.Conn.NextISS), or 0 for one from the
-// ISN generator (RFC 6528).
-func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, iss seqnum.Value) {
+// listenInput is a segment for a listener (RFC 9293 §3.10.7.2). tw is
+// the connection in TIME-WAIT that seg, a SYN, may take the 4-tuple over
+// from (tcp.Conn.AcceptsNewSYN), or nil.
+func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *TCPConn) {
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
 		if !s.cookieACKLocked(l, now, local, remote, seg) {
 			s.resetLocked(local, remote, seg)
 		}
 	case tcp.ListenCookie:
+		s.endTimeWaitLocked(now, tw)
 		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
-		if !s.admitConnLocked(now) {
+		// A takeover of TIME-WAIT takes its place in the table: no room needed.
+		if tw == nil && !s.admitConnLocked(now) {
 			return // counted; the peer's SYN retries find room or time out
+		}
+		var iss seqnum.Value
+		if tw != nil {
+			iss = s.endTimeWaitLocked(now, tw)
+		} else {
+			iss = s.isn.ISN(now, local, remote)
 		}
 		c := s.newConnLocked(local, remote)
 		c.listener = l
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
-		if iss == 0 {
-			iss = s.isn.ISN(now, local, remote)
-		}
 		l.l.Open(now, c.conn, seg, iss)
 		s.afterLocked(c)
 	}

@@ -167,6 +167,48 @@ func fzSeeds() map[string]fzSeed {
 		seg(ack(fzSeg{tuple: tClient + 6, seq: 40, ts: true, sackUna: 600, sacks: [][2]byte{{30, 10}}})).
 		seg(fzSeg{tuple: tClosed, flags: fSYN}).seg(ack(fzSeg{tuple: tClosed + 2}))
 	seeds["handshake-accept-data"] = handshake
+	// One byte in every third beyond a hole, more ranges than the cap on
+	// held ranges (64 here) allows; then the hole fills and all is read.
+	held := newSeed(hsMSS|hsWS, 25)
+	for i := range 72 {
+		held = held.seg(ack(fzSeg{seq: int16(10 + 3*i), n: 1}))
+	}
+	seeds["ooo-many-ranges"] = held.seg(ack(fzSeg{n: 128 + 30})).read(0, 255)
+	// SACK blocks of 8 bytes with holes between, four to a segment: the
+	// scoreboard holds many disjoint ranges, then recovery resends.
+	sacks := newSeed(hsMSS|hsSACK, 25).write(0, 150)
+	for j := range byte(4) {
+		var b [][2]byte
+		for i := range byte(4) {
+			b = append(b, [2]byte{2 * (4*j + i), 1})
+		}
+		sacks = sacks.seg(ack(fzSeg{ackBack: 255, sackUna: 255, sacks: b}))
+	}
+	seeds["sack-many-ranges"] = sacks.nextTimer().nextTimer()
+	// Three half-open connections fill the SYN queue (more than the
+	// backlog of 2), three more clients get cookies, and their ACKs come
+	// back, each accepted in turn: with the established connection the
+	// first two reach MaxConnections (fzMaxConns), and the third is
+	// dropped at the limit.
+	limit := newSeed(hsAll, 180)
+	for i := range byte(6) {
+		limit = limit.seg(fzSeg{tuple: tClient + 2*i, flags: fSYN, seq: int16(i) * 1000, win: 0xffff, mss: 1460})
+	}
+	for i := range byte(3) {
+		limit = limit.seg(ack(fzSeg{tuple: tClient + 2*(5-i)})).accept()
+	}
+	seeds["cookie-ack-at-conn-limit"] = limit.advance(5)
+	// The application closes first, the established connection sits in
+	// TIME-WAIT, and the peer opens the 4-tuple again while the accept
+	// queue is full (two other clients): the SYN is dropped and TIME-WAIT
+	// kept; after an accept the retransmitted SYN takes the tuple over.
+	tw := newSeed(hsMSS, 40).closeApp(0, 3).seg(ack(fzSeg{})).seg(ack(fzSeg{flags: fFIN}))
+	for i := range byte(2) {
+		tw = tw.seg(fzSeg{tuple: tClient + 2*i, flags: fSYN, win: 0xffff}).seg(ack(fzSeg{tuple: tClient + 2*i}))
+	}
+	tw = tw.seg(fzSeg{flags: fSYN, seq: 1000, win: 0xffff}).accept().advance(4).
+		seg(fzSeg{flags: fSYN, seq: 1000, win: 0xffff}).seg(ack(fzSeg{n: 20})).accept().write(3, 2).read(3, 2)
+	seeds["timewait-takeover-full-queue"] = tw
 	return seeds
 }
 

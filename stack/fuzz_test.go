@@ -50,6 +50,9 @@ const (
 	fzClosedPort = 81 // nobody listens
 	fzBacklog    = 2
 	fzMaxSteps   = 256
+	// fzMaxConns is the stack's MaxConnections: small enough that the
+	// listener's clients reach it, by SYN or by SYN cookie ACK.
+	fzMaxConns = 6
 )
 
 var (
@@ -163,7 +166,8 @@ func (l *fuzzLink) WritePacket(p []byte) error {
 
 func newFuzzHarness(t *testing.T) *fuzzHarness {
 	h := &fuzzHarness{t: t, clk: clock.NewVirtual(fzStart), views: map[connKey]*peerView{}, known: map[connKey]connFacts{}, buf: make([]byte, 4096)}
-	s, err := New(&fuzzLink{h}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: h.clk, TCP: fzConfig(), Host: "fuzz"})
+	s, err := New(&fuzzLink{h}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: h.clk, TCP: fzConfig(), Host: "fuzz",
+		MaxConnections: fzMaxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,6 +587,9 @@ func (h *fuzzHarness) check(advanced bool) {
 	}
 	defer s.mu.Unlock()
 	now := s.clk.Now()
+	if len(s.conns) > fzMaxConns {
+		t.Fatalf("the stack holds %d connections, above MaxConnections %d", len(s.conns), fzMaxConns)
+	}
 	halfOpen := map[*TCPListener]int{}
 	for k, c := range s.conns {
 		cc := c.conn
@@ -613,8 +620,23 @@ func (h *fuzzHarness) check(advanced bool) {
 		if q := cc.SendQueue(); q > in.SndBuf {
 			t.Fatalf("%s: %d bytes in the send queue, above the send buffer %d", where, q, in.SndBuf)
 		}
-		if st != tcp.StateSynSent && (cc.MSS() <= 0 || cc.MSS() > h.cfg.MSS) {
-			t.Fatalf("%s: MSS %d outside 1..%d", where, cc.MSS(), h.cfg.MSS)
+		if st != tcp.StateSynSent {
+			// The peer's MSS is taken as at least MinSendMSS (tcp/limits.go)
+			// and ours caps it; timestamps then take their 12 bytes off every
+			// segment (tcp/input.go learnPeer, RFC 6691).
+			lo := min(h.cfg.MinSendMSS, h.cfg.MSS)
+			if in.Timestamps {
+				lo -= fzTimestampsLen
+			}
+			if cc.MSS() < lo || cc.MSS() > h.cfg.MSS {
+				t.Fatalf("%s: MSS %d outside %d..%d (timestamps %v)", where, cc.MSS(), lo, h.cfg.MSS, in.Timestamps)
+			}
+		}
+		if n, m := cc.SACKRanges(), cc.SACKRangeCap(); n > m {
+			t.Fatalf("%s: %d SACK scoreboard ranges, above the cap %d", where, n, m)
+		}
+		if n, m := cc.HeldRanges(), cc.HeldRangeCap(); n > m {
+			t.Fatalf("%s: %d ranges held out of order, above the cap %d", where, n, m)
 		}
 		h.known[k] = connFacts{cc.MSS(), cc.ISS()}
 		d := cc.Deadline()
@@ -628,6 +650,7 @@ func (h *fuzzHarness) check(advanced bool) {
 			halfOpen[c.listener]++
 		}
 	}
+	h.checkMemory()
 	if len(s.timers) > 0 && (s.armedAt.IsZero() || s.armedAt.After(s.timers[0].deadline)) {
 		t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", s.timers[0].deadline, s.armedAt)
 	}
@@ -641,6 +664,40 @@ func (h *fuzzHarness) check(advanced bool) {
 		if halfOpen[l] != l.l.HalfOpen() {
 			t.Fatalf("listener %d counts %d half-open, the table holds %d", l.port, l.l.HalfOpen(), halfOpen[l])
 		}
+	}
+}
+
+// fzTimestampsLen is what the timestamps option takes of every segment:
+// 10 bytes and two NOPs to align it.
+const fzTimestampsLen = 12
+
+// checkMemory asserts, between calls (every engine call has returned and
+// charged what it changed: tcp/memory.go), that the stack's buffer memory
+// is exactly what its connections hold: received bytes queued for the
+// reader or held out of order, and bytes in send queues. Connections the
+// application holds count even once they left the table (CLOSED with
+// unread text); one neither in the table nor held by the application
+// must hold nothing, and so any difference is a charge leaked or missed.
+func (h *fuzzHarness) checkMemory() {
+	var rcv, snd int64
+	seen := map[*tcp.Conn]bool{}
+	add := func(cc *tcp.Conn) {
+		if seen[cc] {
+			return
+		}
+		seen[cc] = true
+		rcv += int64(cc.RecvQueue() + cc.OutOfOrderBytes())
+		snd += int64(cc.SendQueue())
+	}
+	for _, c := range h.s.conns {
+		add(c.conn)
+	}
+	for _, a := range h.app {
+		add(a.c.conn)
+	}
+	m := h.s.TCPMemory()
+	if m.Receive() != rcv || m.Send() != snd {
+		h.t.Fatalf("stack memory charged %d received, %d to send; the connections hold %d and %d", m.Receive(), m.Send(), rcv, snd)
 	}
 }
 

@@ -35,7 +35,8 @@ type Config struct {
 	TTL uint8
 	// MaxConnections bounds the connections the stack holds in any state,
 	// half-open and TIME-WAIT included (default DefaultMaxConnections):
-	// past it a SYN opens nothing and a dial fails (limits.go).
+	// past it a SYN or a SYN cookie ACK opens nothing and a dial fails
+	// (limits.go).
 	MaxConnections int
 	// Logger, if set, is told of limits reached (connections, buffer
 	// memory, out-of-order text, SACK scoreboard), each kind at most once

@@ -32,7 +32,7 @@ type Stats struct {
 	ICMPOutEchoReps atomic.Uint64
 	// TCPInErrs counts segments dropped for a bad header, checksum or option (TCP-MIB tcpInErrs).
 	TCPInErrs atomic.Uint64
-	// ConnLimitDrops counts SYNs that opened no connection and dials refused because the stack held MaxConnections connections.
+	// ConnLimitDrops counts SYNs and SYN cookie ACKs that opened no connection, and dials refused, because the stack held MaxConnections connections.
 	ConnLimitDrops atomic.Uint64
 	// TCPNoSocket counts segments that reached no connection and no listener.
 	TCPNoSocket atomic.Uint64

@@ -27,12 +27,20 @@ func (s *Stack) sendCookieLocked(l *TCPListener, now time.Time, local, remote ne
 
 // cookieACKLocked tries seg, an ACK for no connection that reached l, as
 // the end of a cookie handshake. It reports whether seg was taken (a
-// connection made, or the segment dropped while the accept queue is
-// full); if not, the caller answers it as LISTEN does.
+// connection made, or the segment dropped while the accept queue is full
+// or the stack holds Config.MaxConnections); if not, the caller answers it
+// as LISTEN does.
 func (s *Stack) cookieACKLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) bool {
 	ck, act := l.l.CheckCookie(now, seg, local, remote)
 	switch act {
 	case tcp.ListenOpen:
+		if !s.admitConnLocked(now) {
+			// A cookie keeps no state, so the limit is checked here, where
+			// the connection would be made; the ACK is dropped (counted) as
+			// Linux drops a final ACK it has no room for, and the peer's
+			// retransmission may find room.
+			return true
+		}
 		c := s.newConnLocked(local, remote)
 		c.listener = l
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
