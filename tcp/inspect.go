@@ -17,7 +17,7 @@ func (c *Conn) OutOfOrderBytes() int { return c.heldBytes() }
 
 // SACKRanges is the number of disjoint ranges the SACK scoreboard holds
 // (RFC 6675 §3); it never exceeds SACKRangeCap.
-func (c *Conn) SACKRanges() int { return len(c.sack.blocks) }
+func (c *Conn) SACKRanges() int { return int(c.sack.n) }
 
 // SACKRangeCap is the most ranges the SACK scoreboard may hold for the
 // current send buffer and MSS (scoreboard.go).
