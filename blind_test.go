@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -134,29 +133,8 @@ func (n *blindNet) flushed() bool {
 // drive is lossyNet.drive with blindNet's flushed.
 func (n *blindNet) drive(t *testing.T, done, appsBlocked func() bool) {
 	t.Helper()
-	wall := time.Now()
-	idle := func() bool { return pipesQuiet(n.a, n.b) && appsBlocked() }
-	for !done() {
-		if time.Since(wall) > 5*time.Minute {
-			t.Fatalf("not done after 5 minutes of wall time (%v virtual)", n.clk.Now())
-		}
-		if !idle() {
-			runtime.Gosched()
-			continue
-		}
-		for range 4 {
-			runtime.Gosched()
-		}
-		if !idle() || done() {
-			continue
-		}
-		next, ok := n.clk.Next()
-		if !ok || !n.flushed() || !n.fa.Settled() {
-			runtime.Gosched()
-			continue
-		}
-		n.clk.AdvanceTo(next)
-	}
+	driveClock(t, n.clk, 5*time.Minute, done, func() bool { return pipesQuiet(n.a, n.b) && appsBlocked() },
+		func() bool { return n.flushed() && n.fa.Settled() })
 }
 
 // blindSegment builds a checksummed IPv4 TCP packet from src to dst.

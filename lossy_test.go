@@ -228,13 +228,22 @@ func (n *lossyNet) transfer(t testing.TB, up, down []byte, stop func(c, s *side)
 // twice, with the scheduler given turns between).
 func (n *lossyNet) drive(t testing.TB, done, appsBlocked func() bool) {
 	t.Helper()
-	wall := time.Now()
-	idle := func() bool {
-		return n.pipeQuiet() && appsBlocked()
-	}
+	driveClock(t, n.clk, 3*time.Minute, done, func() bool { return n.pipeQuiet() && appsBlocked() },
+		func() bool { return n.flushed() && n.fa.Settled() })
+}
+
+// driveClock moves clk from timer to timer until done. It advances only
+// when idle (nothing in flight, the applications blocked) holds before and
+// after the scheduler has been given turns, and then only once settled
+// (the stacks and links have written what they queued) holds: read after
+// Next, so a timer armed together with a packet queued means the packet
+// is counted by then. It fails the test after wall of wall time.
+func driveClock(t testing.TB, clk *clock.Virtual, wall time.Duration, done, idle, settled func() bool) {
+	t.Helper()
+	start := time.Now()
 	for !done() {
-		if time.Since(wall) > 3*time.Minute {
-			t.Fatalf("not done after 3 minutes of wall time (%v virtual)", n.clk.Now())
+		if time.Since(start) > wall {
+			t.Fatalf("not done after %v of wall time (%v virtual)", wall, clk.Now())
 		}
 		if !idle() {
 			runtime.Gosched()
@@ -246,14 +255,12 @@ func (n *lossyNet) drive(t testing.TB, done, appsBlocked func() bool) {
 		if !idle() || done() {
 			continue
 		}
-		next, ok := n.clk.Next()
-		if !ok || !n.flushed() || !n.fa.Settled() {
-			// Read after Next: a timer armed together with a packet
-			// queued means the packet is counted by now.
+		next, ok := clk.Next()
+		if !ok || !settled() {
 			runtime.Gosched()
 			continue
 		}
-		n.clk.AdvanceTo(next)
+		clk.AdvanceTo(next)
 	}
 }
 
