@@ -111,9 +111,11 @@ func (c *Conn) synUserTimedOut(now time.Time) bool {
 // 1122 §4.2.2.17). Linux's shorter limit for orphaned connections
 // (tcp_orphan_retries) is not applied.
 //
-// Linux's tcp_write_err ends the connection without a segment; here a RST
-// goes first, as the keepalive timer's give-up sends one (Linux does
-// there), so a peer that is alive but whose ACKs are lost learns of it.
+// Like the retransmission timeout's give-up, it ends the connection
+// without a segment (Linux's tcp_write_err; RFC 9293 §3.10.8 only signals
+// the user): the peer is taken for dead, or, under a user timeout, has
+// had its window closed longer than the user allows. Only the keepalive
+// timer's give-up sends a RST, as Linux's does.
 func (c *Conn) probeGiveUp(now time.Time) bool {
 	var cause string
 	switch {
@@ -129,7 +131,6 @@ func (c *Conn) probeGiveUp(now time.Time) bool {
 	}
 	c.traceTimer("persist")
 	c.env.Stats.WinProbeAborts.Add(1)
-	c.sendReset(c.rstSeq())
 	c.timedOut(cause)
 	return true
 }
