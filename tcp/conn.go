@@ -59,9 +59,10 @@ type Conn struct {
 	Local, Remote netip.AddrPort
 
 	state    State
-	passive  bool      // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
-	listener *Listener // while half-open or waiting in the accept queue
-	err      error     // why the connection ended, if it failed
+	passive  bool         // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
+	prevUna  seqnum.Value // SND.UNA before the ACK that last moved it: prev_highest_ack of RFC 6582 §4.1 (here to fill padding)
+	listener *Listener    // while half-open or waiting in the accept queue
+	err      error        // why the connection ended, if it failed
 	events   Events
 
 	// Send sequence variables (RFC 9293 §3.3.1).

@@ -267,7 +267,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	data := min(int(acked), c.sndBuf.Len())
 	c.sndBuf.Discard(data)
 	c.bytesAcked += uint64(data)
-	c.sndUna = ack
+	c.prevUna, c.sndUna = c.sndUna, ack
 	c.sack.trim(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after a go-back-N rewind the ACK may pass SND.NXT
@@ -338,8 +338,8 @@ func (c *Conn) dupAck(now time.Time) {
 // §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4). A loss found
 // inside the window of an earlier recovery or timeout starts none.
 func (c *Conn) enterRecovery(now time.Time) {
-	if c.sndUna.LessThanEq(c.recover) {
-		return // RFC 6582 step 2: SND.UNA has not passed "recover"
+	if !c.mayEnterRecovery() {
+		return
 	}
 	c.env.Stats.FastRetransmits.Add(1)
 	c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
@@ -350,6 +350,27 @@ func (c *Conn) enterRecovery(now time.Time) {
 	c.sack.highRxt = c.sndUna
 	c.rttTiming = false // Karn: the retransmitted segment gives no sample
 	c.retransmitFirst(now)
+}
+
+// mayEnterRecovery reports whether a loss found now may start a new fast
+// recovery, given "recover" (RecoveryPoint), SND.MAX when the last recovery
+// or timeout began. With SACK, RFC 6675 §5 ends a recovery, and so allows
+// the next, once the cumulative ACK is greater than or equal to
+// RecoveryPoint: a segment lost just after a recovery ended is repaired
+// at once, not by the RTO. Without SACK, RFC 6582 §3.2 step 2 asks for an
+// ACK that covers more than "recover", and its §4.1 ACK heuristic lets
+// duplicate ACKs that do not through when the window is above one segment
+// and the last advance of SND.UNA was at most 4*SMSS: after a timeout the
+// window is one segment and go-back-N moves SND.UNA in larger steps, so
+// the duplicates a needless retransmission draws start nothing.
+func (c *Conn) mayEnterRecovery() bool {
+	switch {
+	case c.sackOK:
+		return c.sndUna.GreaterThanEq(c.recover)
+	case c.sndUna.GreaterThan(c.recover):
+		return true
+	}
+	return c.cwnd() > c.mss && c.prevUna.Size(c.sndUna) <= seqnum.Size(4*c.mss)
 }
 
 // processText is steps six to eight: URG (ignored, RFC 6093), the segment

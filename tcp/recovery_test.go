@@ -99,3 +99,120 @@ func TestEstablishedDupACKsAfterTimeoutNoFastRetransmit(t *testing.T) {
 		t.Fatal("fast retransmit inside the window of a timeout")
 	}
 }
+
+// TestEstablishedNewRenoLossAtRecoverFastRetransmit: a recovery ends with
+// an ACK of exactly "recover" after an advance of 4 segments; the first
+// segment sent next is lost. Its duplicate ACKs do not cover more than
+// "recover", but the window is above one segment and the last advance was
+// at most 4*SMSS, so RFC 6582 §4.1's ACK heuristic takes them for a loss:
+// fast retransmit at once, not the RTO.
+func TestEstablishedNewRenoLossAtRecoverFastRetransmit(t *testing.T) {
+	e := established(t)
+	mss := seqnum.Size(e.c.MSS())
+	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
+	sendSegments(t, e, 4)
+	now := e.now.Add(rtt)
+	for range 3 {
+		e.c.HandleSegment(now, in(ack, y+1, start(0)))
+	}
+	e.expect(hasSeq(start(0)), hasLen(int(mss)))
+	now = now.Add(rtt)
+	e.c.HandleSegment(now, in(ack, y+1, start(4))) // the full ACK: recovery ends at "recover"
+	if e.c.inRecovery || e.c.recover != start(4) {
+		t.Fatalf("inRecovery %v, recover %d; want false, %d", e.c.inRecovery, e.c.recover, start(4))
+	}
+	e.now = now
+	e.write(now, bytesN(4*int(mss))) // the window after the cut lets fewer go
+	sent := e.take()
+	if len(sent) == 0 {
+		t.Fatal("nothing sent after the recovery")
+	}
+	now = now.Add(rtt)
+	for range 3 {
+		e.c.HandleSegment(now, in(ack, y+1, start(4)))
+	}
+	// The retransmission first; the inflated window may let new data follow.
+	if got := e.take(); len(got) == 0 || got[0].Seq != start(4) || string(got[0].Payload) != string(sent[0].Payload) {
+		t.Fatalf("sent %v, want the lost segment at %d first", got, start(4))
+	}
+	if n := e.env.Stats.FastRetransmits.Load(); n != 2 {
+		t.Fatalf("FastRetransmits = %d, want 2", n)
+	}
+}
+
+// TestEstablishedNewRenoBigAdvanceNoFastRetransmit: the same, but the ACK
+// that reached "recover" advanced SND.UNA by more than 4 segments: RFC 6582
+// §4.1 takes the duplicates for the echo of a needless retransmission.
+func TestEstablishedNewRenoBigAdvanceNoFastRetransmit(t *testing.T) {
+	e := established(t)
+	mss := seqnum.Size(e.c.MSS())
+	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
+	sendSegments(t, e, 6)
+	now := e.now.Add(rtt)
+	for range 3 {
+		e.c.HandleSegment(now, in(ack, y+1, start(0)))
+	}
+	e.take()
+	now = now.Add(rtt)
+	e.c.HandleSegment(now, in(ack, y+1, start(6)))
+	e.now = now
+	e.write(now, bytesN(4*int(mss)))
+	if len(e.take()) == 0 {
+		t.Fatal("nothing sent after the recovery")
+	}
+	now = now.Add(rtt)
+	for range 3 {
+		e.c.HandleSegment(now, in(ack, y+1, start(6)))
+	}
+	e.expectNone()
+	if n := e.env.Stats.FastRetransmits.Load(); n != 1 {
+		t.Fatalf("FastRetransmits = %d, want 1", n)
+	}
+}
+
+// TestEstablishedSACKLossAtRecoveryPointStartsRecovery: with SACK, a
+// recovery ends once the cumulative ACK reaches RecoveryPoint, and a new
+// one may then start at once (RFC 6675 §5: greater than or equal): the
+// first segment sent after the recovery is lost, the peer SACKs the rest,
+// and it is resent without waiting for the RTO.
+func TestEstablishedSACKLossAtRecoveryPointStartsRecovery(t *testing.T) {
+	e := establishedFull(t)
+	mss := seqnum.Size(e.c.MSS())
+	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
+	e.write(at(sec), bytesN(10*int(mss)))
+	if sent := e.take(); len(sent) != 10 {
+		t.Fatalf("%d segments sent, want 10", len(sent))
+	}
+	now := at(sec + rtt)
+	tsv := peerTS + 1
+	ackWith := func(una int, blocks ...[2]seqnum.Value) *Segment {
+		tsv++
+		return in(ack, y+1, start(una), ts(tsv, 0), sackOf(blocks...))
+	}
+	for i := 2; i <= 4; i++ { // segment 0 lost: SACKs of 1..i
+		e.c.HandleSegment(now, ackWith(0, [2]seqnum.Value{start(1), start(i)}))
+	}
+	if !e.c.inRecovery {
+		t.Fatal("no recovery after three segments SACKed above a hole")
+	}
+	e.take()
+	now = now.Add(rtt)
+	e.c.HandleSegment(now, ackWith(10)) // the repair: everything up to RecoveryPoint
+	if e.c.inRecovery || e.c.SndUna() != e.c.recover {
+		t.Fatalf("inRecovery %v, SND.UNA %d, recover %d: want the recovery ended at RecoveryPoint",
+			e.c.inRecovery, e.c.SndUna(), e.c.recover)
+	}
+	e.write(now, bytesN(6*int(mss)))
+	sent := e.take()
+	if len(sent) < 5 {
+		t.Fatalf("%d segments sent after the recovery, want at least 5", len(sent))
+	}
+	now = now.Add(rtt)
+	for i := 12; i <= 14; i++ { // segment 10 lost: SACKs of 11..i
+		e.c.HandleSegment(now, ackWith(10, [2]seqnum.Value{start(11), start(i)}))
+	}
+	e.expect(hasSeq(start(10)), hasData(sent[0].Payload))
+	if n := e.env.Stats.FastRetransmits.Load(); n != 2 {
+		t.Fatalf("FastRetransmits = %d, want 2", n)
+	}
+}
