@@ -251,41 +251,33 @@ func TestFinWait1RecvDataAfterCloseAndRTOSendsRSTAtSndMax(t *testing.T) {
 	e.state(StateClosed)
 }
 
-// TestFinWait2CloseWithUnreadDataSendsRST: after shutdown(WR) the peer's
+// TestFinWaitCloseWithUnreadDataSendsRST: after shutdown(WR) the peer's
 // data waits unread; the user's Close then aborts with a RST (RFC 2525
 // §2.17, Linux tcp_close: TCPAbortOnClose) instead of waiting for the
-// FIN-WAIT-2 timeout.
-func TestFinWait2CloseWithUnreadDataSendsRST(t *testing.T) {
-	e := established(t)
-	if err := e.c.CloseWrite(e.now); err != nil {
-		t.Fatal(err)
+// FIN-WAIT-2 timeout: in FIN-WAIT-2, and before the FIN is acknowledged,
+// in FIN-WAIT-1.
+func TestFinWaitCloseWithUnreadDataSendsRST(t *testing.T) {
+	for _, tc := range []struct {
+		state State
+		ack   seqnum.Value // what the peer's data segment acknowledges
+	}{{StateFinWait2, x + 2}, {StateFinWait1, x + 1}} {
+		t.Run(tc.state.String(), func(t *testing.T) {
+			e := established(t)
+			if err := e.c.CloseWrite(e.now); err != nil {
+				t.Fatal(err)
+			}
+			e.expect(is(finack, x+1, y+1))
+			e.c.HandleSegment(e.now.Add(rtt), in(pshack, y+1, tc.ack, data([]byte("unread"))))
+			e.expect(is(ack, x+2, y+7))
+			e.state(tc.state)
+			e.c.Close(e.now.Add(rtt))
+			e.expect(is(rst, x+2, 0))
+			e.state(StateClosed)
+			if e.env.Stats.AbortOnClose.Load() != 1 {
+				t.Fatalf("AbortOnClose = %d, want 1", e.env.Stats.AbortOnClose.Load())
+			}
+		})
 	}
-	e.expect(is(finack, x+1, y+1))
-	e.c.HandleSegment(e.now.Add(rtt), in(pshack, y+1, x+2, data([]byte("unread"))))
-	e.expect(is(ack, x+2, y+7))
-	e.state(StateFinWait2)
-	e.c.Close(e.now.Add(rtt))
-	e.expect(is(rst, x+2, 0))
-	e.state(StateClosed)
-	if e.env.Stats.AbortOnClose.Load() != 1 {
-		t.Fatalf("AbortOnClose = %d, want 1", e.env.Stats.AbortOnClose.Load())
-	}
-}
-
-// TestFinWait1CloseWithUnreadDataSendsRST: the same before the FIN is
-// acknowledged.
-func TestFinWait1CloseWithUnreadDataSendsRST(t *testing.T) {
-	e := established(t)
-	if err := e.c.CloseWrite(e.now); err != nil {
-		t.Fatal(err)
-	}
-	e.expect(is(finack, x+1, y+1))
-	e.c.HandleSegment(e.now.Add(rtt), in(pshack, y+1, x+1, data([]byte("unread"))))
-	e.expect(is(ack, x+2, y+7))
-	e.state(StateFinWait1)
-	e.c.Close(e.now.Add(rtt))
-	e.expect(is(rst, x+2, 0))
-	e.state(StateClosed)
 }
 
 // TestFinWait2CloseAllReadWaitsForFIN: with nothing unread, Close in

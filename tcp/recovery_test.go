@@ -100,26 +100,27 @@ func TestEstablishedDupACKsAfterTimeoutNoFastRetransmit(t *testing.T) {
 	}
 }
 
-// TestEstablishedNewRenoLossAtRecoverFastRetransmit: a recovery ends with
-// an ACK of exactly "recover" after an advance of 4 segments; the first
-// segment sent next is lost. Its duplicate ACKs do not cover more than
-// "recover", but the window is above one segment and the last advance was
-// at most 4*SMSS, so RFC 6582 §4.1's ACK heuristic takes them for a loss:
-// fast retransmit at once, not the RTO.
-func TestEstablishedNewRenoLossAtRecoverFastRetransmit(t *testing.T) {
+// newRenoAfterRecovery sends n segments, loses the first, repairs it by
+// fast retransmit and ends the recovery with the full ACK, which moves
+// SND.UNA from the lost segment to "recover" (n segments); then it writes
+// 4 more segments, sends what the cut window allows, and the first of them
+// is lost: three duplicate ACKs at "recover" arrive. It returns the
+// connection, the first segment sent after the recovery, and where it starts.
+func newRenoAfterRecovery(t *testing.T, n int) (*end, sentSeg, seqnum.Value) {
+	t.Helper()
 	e := established(t)
 	mss := seqnum.Size(e.c.MSS())
-	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
-	sendSegments(t, e, 4)
+	recover := (x + 1).Add(seqnum.Size(n) * mss)
+	sendSegments(t, e, n)
 	now := e.now.Add(rtt)
 	for range 3 {
-		e.c.HandleSegment(now, in(ack, y+1, start(0)))
+		e.c.HandleSegment(now, in(ack, y+1, x+1))
 	}
-	e.expect(hasSeq(start(0)), hasLen(int(mss)))
+	e.expect(hasSeq(x+1), hasLen(int(mss)))
 	now = now.Add(rtt)
-	e.c.HandleSegment(now, in(ack, y+1, start(4))) // the full ACK: recovery ends at "recover"
-	if e.c.inRecovery || e.c.recover != start(4) {
-		t.Fatalf("inRecovery %v, recover %d; want false, %d", e.c.inRecovery, e.c.recover, start(4))
+	e.c.HandleSegment(now, in(ack, y+1, recover)) // the full ACK: recovery ends at "recover"
+	if e.c.inRecovery || e.c.recover != recover {
+		t.Fatalf("inRecovery %v, recover %d; want false, %d", e.c.inRecovery, e.c.recover, recover)
 	}
 	e.now = now
 	e.write(now, bytesN(4*int(mss))) // the window after the cut lets fewer go
@@ -127,13 +128,22 @@ func TestEstablishedNewRenoLossAtRecoverFastRetransmit(t *testing.T) {
 	if len(sent) == 0 {
 		t.Fatal("nothing sent after the recovery")
 	}
-	now = now.Add(rtt)
 	for range 3 {
-		e.c.HandleSegment(now, in(ack, y+1, start(4)))
+		e.c.HandleSegment(now.Add(rtt), in(ack, y+1, recover))
 	}
+	return e, sent[0], recover
+}
+
+// TestEstablishedNewRenoLossAtRecoverFastRetransmit: the ACK that ended
+// the recovery advanced SND.UNA by 4 segments; the duplicates of the next
+// loss do not cover more than "recover", but the window is above one
+// segment and the last advance was at most 4*SMSS, so RFC 6582 §4.1's ACK
+// heuristic takes them for a loss: fast retransmit at once, not the RTO.
+func TestEstablishedNewRenoLossAtRecoverFastRetransmit(t *testing.T) {
+	e, lost, at := newRenoAfterRecovery(t, 4)
 	// The retransmission first; the inflated window may let new data follow.
-	if got := e.take(); len(got) == 0 || got[0].Seq != start(4) || string(got[0].Payload) != string(sent[0].Payload) {
-		t.Fatalf("sent %v, want the lost segment at %d first", got, start(4))
+	if got := e.take(); len(got) == 0 || got[0].Seq != at || string(got[0].Payload) != string(lost.Payload) {
+		t.Fatalf("sent %v, want the lost segment at %d first", got, at)
 	}
 	if n := e.env.Stats.FastRetransmits.Load(); n != 2 {
 		t.Fatalf("FastRetransmits = %d, want 2", n)
@@ -141,29 +151,10 @@ func TestEstablishedNewRenoLossAtRecoverFastRetransmit(t *testing.T) {
 }
 
 // TestEstablishedNewRenoBigAdvanceNoFastRetransmit: the same, but the ACK
-// that reached "recover" advanced SND.UNA by more than 4 segments: RFC 6582
-// §4.1 takes the duplicates for the echo of a needless retransmission.
+// that reached "recover" advanced SND.UNA by 6 segments: RFC 6582 §4.1
+// takes the duplicates for the echo of a needless retransmission.
 func TestEstablishedNewRenoBigAdvanceNoFastRetransmit(t *testing.T) {
-	e := established(t)
-	mss := seqnum.Size(e.c.MSS())
-	start := func(i int) seqnum.Value { return (x + 1).Add(seqnum.Size(i) * mss) }
-	sendSegments(t, e, 6)
-	now := e.now.Add(rtt)
-	for range 3 {
-		e.c.HandleSegment(now, in(ack, y+1, start(0)))
-	}
-	e.take()
-	now = now.Add(rtt)
-	e.c.HandleSegment(now, in(ack, y+1, start(6)))
-	e.now = now
-	e.write(now, bytesN(4*int(mss)))
-	if len(e.take()) == 0 {
-		t.Fatal("nothing sent after the recovery")
-	}
-	now = now.Add(rtt)
-	for range 3 {
-		e.c.HandleSegment(now, in(ack, y+1, start(6)))
-	}
+	e, _, _ := newRenoAfterRecovery(t, 6)
 	e.expectNone()
 	if n := e.env.Stats.FastRetransmits.Load(); n != 1 {
 		t.Fatalf("FastRetransmits = %d, want 1", n)
