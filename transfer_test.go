@@ -217,7 +217,7 @@ func TestEstablishedLostSegmentsRetransmitted(t *testing.T) {
 		t.Fatalf("received %d bytes (%v), SHA-256 match %v", r.n, r.err, r.sum == want)
 	}
 	st := p.client.Internals().TCPStats()
-	if g.Dropped() == 0 || st.Timeouts.Load() == 0 || st.RetransSegs.Load() == 0 {
+	if g.Dropped() == 0 || st.RetransSegs.Load() < uint64(g.Dropped()) {
 		t.Errorf("dropped %d, timeouts %d, retransmitted %d: the loss went unnoticed",
 			g.Dropped(), st.Timeouts.Load(), st.RetransSegs.Load())
 	}

@@ -130,11 +130,11 @@ func (c *Conn) autotune(now time.Time, n int) {
 		}
 		rtt = c.srtt
 	}
-	if c.rcvSpaceAt.IsZero() {
-		c.rcvSpaceAt = now
+	if c.rcvSpaceAt == 0 {
+		c.rcvSpaceAt = monoNanos(now)
 		return
 	}
-	period := now.Sub(c.rcvSpaceAt)
+	period := time.Duration(monoNanos(now) - c.rcvSpaceAt)
 	if period < max(rtt, minRcvSpacePeriod) {
 		return
 	}
@@ -151,7 +151,7 @@ func (c *Conn) autotune(now time.Time, n int) {
 			copied = int(int64(copied) * int64(rtt) / int64(period))
 		}
 	}
-	c.rcvCopied, c.rcvSpaceAt, c.rcvStalled = 0, now, false
+	c.rcvCopied, c.rcvSpaceAt, c.rcvStalled = 0, monoNanos(now), false
 	if copied <= prev {
 		return
 	}

@@ -30,6 +30,10 @@ type reno struct {
 	cwnd     int
 	ssthresh int
 	acc      int // bytes acked in congestion avoidance, toward one MSS of growth
+	// The window and threshold before the last reduction, for Undo;
+	// held says a timeout in a row keeps them (the first one's count).
+	priorCwnd, priorSsthresh int
+	held                     bool
 }
 
 // NewReno returns the default congestion controller for a connection whose
@@ -41,6 +45,7 @@ func NewReno(mss int) CongestionControl {
 func (r *reno) CWND() int { return r.cwnd }
 
 func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
+	r.held = false // a timeout after this ACK starts a new run
 	if r.cwnd < r.ssthresh {
 		// RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for
 		// delayed ACKs and HyStart++'s exit (RFC 9406).
@@ -60,6 +65,7 @@ func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
 
 func (r *reno) OnLoss(_ time.Time, inFlight int) {
 	r.hs.reset()
+	r.priorCwnd, r.priorSsthresh, r.held = r.cwnd, r.ssthresh, false
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.ssthresh                   // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
 	r.acc = 0
@@ -67,7 +73,19 @@ func (r *reno) OnLoss(_ time.Time, inFlight int) {
 
 func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
 	r.hs.reset()
+	if !r.held {
+		r.priorCwnd, r.priorSsthresh, r.held = r.cwnd, r.ssthresh, true
+	}
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.mss                        // loss window: one segment
 	r.acc = 0
+}
+
+// Undo is RFC 4015's response to a spurious reduction: the window and
+// threshold return to what they were (Linux tcp_undo_cwnd_reduction:
+// never below what they are now).
+func (r *reno) Undo() {
+	r.cwnd = max(r.cwnd, r.priorCwnd)
+	r.ssthresh = max(r.ssthresh, r.priorSsthresh)
+	r.held = false
 }

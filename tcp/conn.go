@@ -118,6 +118,9 @@ type Conn struct {
 	// inRecovery and recover are with the flags at the end (padding).
 	dupAcks int
 	inflate int // cwnd inflation by duplicate ACKs during recovery
+	// RACK-TLP, PRR and undo (rack.go): made with the first data sent,
+	// dropped when nothing can be in flight again (TIME-WAIT, CLOSED).
+	loss *lossState
 
 	// Options negotiated on the SYNs (options.go): window scaling and
 	// timestamps (RFC 7323), SACK (RFC 2018).
@@ -140,7 +143,7 @@ type Conn struct {
 
 	// Receive buffer autotuning (autotune.go).
 	rcvRTT     time.Duration // the receiver's RTT estimate
-	rcvSpaceAt time.Time     // start of the current measurement
+	rcvSpaceAt int64         // monoNanos at the start of the current measurement, 0 before the first
 	rcvCopied  int           // bytes the application read since then
 	rcvSpace   int           // the most read in one RTT so far
 	// The receiver's RTT in finer steps than the timestamp clock's
@@ -294,6 +297,7 @@ func (c *Conn) setState(s State, cause string) {
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
 		c.rtoAt, c.persistAt, c.closeAt, c.kaAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		c.loss = nil
 		c.sndBuf.Reset()
 		c.dropHeld()
 		c.charge()

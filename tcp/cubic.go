@@ -52,15 +52,25 @@ const (
 //   - HyStart++ (RFC 9406), which §4.10 recommends, is not done: it needs
 //     several RTT samples per round trip and the engine times one segment
 //     per round trip. Reno's slow start is the alternative §4.10 allows.
-//   - Spurious congestion events (§4.9) are not detected or undone; the
-//     engine has no F-RTO, Eifel or D-SACK to detect them with.
 //   - ECN is not signalled through the interface, so §4.6's ECE response
 //     is not done.
 //   - Windows are capped at 2^30 bytes, the most TCP can use, so that no
 //     input can overflow them or make them infinite.
 type cubic struct {
-	hs        hystart // slow start's exit (RFC 9406)
-	mss       int
+	hs  hystart // slow start's exit (RFC 9406)
+	mss int
+	cubicWindow
+	prior   cubicWindow // before the last reduction, for Undo (§4.9)
+	rtoHeld bool        // a timeout with no ACK since: another is a backoff of the same segment
+	srtt    time.Duration
+	hasRTT  bool
+	lastAck time.Time
+	acked   bool // lastAck holds the time of an ACK
+}
+
+// cubicWindow is the state a congestion event changes, which an undo
+// restores (RFC 9438 §4.9).
+type cubicWindow struct {
 	wnd       int     // the window the engine sees, bytes
 	ssthresh  int     // bytes
 	cwnd      float64 // the RFC's cwnd, bytes: wnd plus growth of less than a segment
@@ -72,11 +82,6 @@ type cubic struct {
 	epoch     time.Time
 	inEpoch   bool // a congestion avoidance stage began at epoch (t_epoch)
 	probe     bool // no W_max to return to: the next stage starts at K = 0 (§4.8, §4.10)
-	rtoHeld   bool // a timeout with no ACK since: another is a backoff of the same segment
-	srtt      time.Duration
-	hasRTT    bool
-	lastAck   time.Time
-	acked     bool // lastAck holds the time of an ACK
 }
 
 var _ CongestionControl = (*cubic)(nil)
@@ -89,13 +94,12 @@ var _ CongestionControl = (*cubic)(nil)
 // clamped into it.
 func NewCUBIC(mss int) CongestionControl {
 	mss = min(max(mss, 1), cubicMSS)
-	return &cubic{
-		mss:      mss,
+	return &cubic{mss: mss, cubicWindow: cubicWindow{
 		wnd:      10 * mss, // RFC 6928 IW10
 		cwnd:     float64(10 * mss),
 		ssthresh: cubicMaxW, // RFC 5681 §3.1: arbitrarily high
 		probe:    true,      // §4.10: no W_max before the first congestion event
-	}
+	}}
 }
 
 func (c *cubic) CWND() int { return c.wnd }
@@ -211,6 +215,7 @@ func (c *cubic) sampleRTT(r time.Duration) {
 // OnLoss is a congestion event found by duplicate ACKs (RFC 9438 §4.6, §4.7).
 func (c *cubic) OnLoss(_ time.Time, inFlight int) {
 	c.hs.reset()
+	c.prior = c.cubicWindow
 	if c.cwnd < c.wMax {
 		c.wMax = c.cwnd * cubicFast // §4.7: fast convergence, release bandwidth
 	} else {
@@ -229,6 +234,7 @@ func (c *cubic) OnRetransmitTimeout(_ time.Time, inFlight int) {
 	if !c.rtoHeld {
 		// RFC 5681 §3.1: when the segment timing out was already resent by
 		// a timeout, ssthresh is held; so are cwnd_prior and W_max.
+		c.prior = c.cubicWindow
 		c.cwndPrior = c.cwnd
 		c.ssthresh = c.reduced(inFlight) // §4.8: ssthresh as in §4.6
 	}
@@ -240,4 +246,17 @@ func (c *cubic) OnRetransmitTimeout(_ time.Time, inFlight int) {
 func (c *cubic) reduced(inFlight int) int {
 	flight := min(max(inFlight, 0), cubicMaxW)
 	return max(int(math.Round(float64(flight)*cubicBeta)), 2*c.mss) // §4.6: flight_size*β_cubic, at least 2 MSS
+}
+
+// Undo is §4.9's response to a spurious congestion event, which the
+// engine finds by timestamps, D-SACK or F-RTO: the state from before the
+// event comes back, the window never below what it is now.
+func (c *cubic) Undo() {
+	w := c.prior
+	if w.wnd < c.wnd {
+		w.wnd, w.cwnd = c.wnd, c.cwnd
+	}
+	w.ssthresh = max(w.ssthresh, c.ssthresh)
+	c.cubicWindow = w
+	c.rtoHeld = false
 }

@@ -188,9 +188,11 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 		return false
 	}
 	c.peerAlive(now, seg.Ack)
+	una, sackedBefore := c.sndUna, c.sack.sacked
 	var sacked seqnum.Size
+	var dsack bool
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
-		sacked = c.takeSACK(seg)
+		sacked, dsack = c.takeSACK(now, seg)
 	}
 	if c.sndUna.LessThan(seg.Ack) {
 		c.newAck(now, seg)
@@ -200,10 +202,62 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 		// data not SACKed before.
 		c.dupAck(now)
 	}
-	if c.sackOK && !c.inRecovery && c.sndUna != c.sndMax && c.sack.lostEdge(c.sndUna, c.mss) != c.sndUna {
-		c.enterRecovery(now) // RFC 6675 §5 step 4: IsLost(HighACK+1)
+	if c.loss != nil {
+		delivered := int(una.Size(c.sndUna)) + int(c.sack.sacked) - int(sackedBefore) // RFC 6937 DeliveredData
+		c.lossAck(now, seg, una != c.sndUna, sacked > 0, dsack, delivered)
 	}
 	return true
+}
+
+// lossAck is the loss detection and recovery an ACK drives: undo of a
+// spurious reduction (undo.go), the end of a loss probe (tlp.go), RACK's
+// marking and the recovery it starts (RFC 8985 §6.2 steps 5-6), and PRR's
+// share of what to send (prr.go).
+func (c *Conn) lossAck(now time.Time, seg *Segment, advanced, sacked, dsack bool, delivered int) {
+	l := c.loss
+	if advanced {
+		c.undoByTimestamp(seg)
+	}
+	c.frtoAck(advanced, sacked)
+	c.tlpAck(now, seg, dsack, advanced || sacked)
+	if !c.lossOn() || c.sndUna == c.sndMax {
+		return
+	}
+	if l.advanced {
+		c.rackTimer(now, c.detectLoss(now))
+	}
+	if !c.inRecovery && !c.inLoss() && l.lostOut > 0 {
+		c.enterRecovery(now)
+	}
+	if c.inRecovery {
+		c.prrAck(delivered)
+	}
+}
+
+// rackTimer arms RACK's reordering timer for wait, or, when nothing waits
+// and it was armed, puts the RTO back (RFC 8985 §6.2 step 5).
+func (c *Conn) rackTimer(now time.Time, wait time.Duration) {
+	l := c.loss
+	switch {
+	case wait > 0:
+		l.timer, c.rtoAt = timerReorder, now.Add(wait)
+	case l.timer == timerReorder:
+		l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+	}
+}
+
+// reorderTimeout is RACK's reordering timer expiring (RFC 8985 §6.2
+// step 5): the segments it waited for are judged again, now without a new
+// ACK, and a loss found starts recovery.
+func (c *Conn) reorderTimeout(now time.Time) {
+	l := c.loss
+	l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+	c.traceTimer("reorder")
+	c.rackTimer(now, c.detectLoss(now))
+	if !c.inRecovery && !c.inLoss() && l.lostOut > 0 {
+		c.enterRecovery(now)
+		c.prrAck(0)
+	}
 }
 
 // updateSendWindow is step five's window update: from a segment newer
@@ -269,6 +323,12 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	c.bytesAcked += uint64(data)
 	c.prevUna, c.sndUna = c.sndUna, ack
 	c.sack.trim(ack)
+	if c.loss != nil {
+		c.loss.rearm = true // RFC 8985 §7.2: an ACK of new data restarts the probe timeout
+		if c.lossOn() {
+			c.ackedSegments(now, ack, c.tsecrOf(seg))
+		}
+	}
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after a go-back-N rewind the ACK may pass SND.NXT
 	}
@@ -298,18 +358,26 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 		}
 	case ack.GreaterThanEq(c.recover):
 		// RFC 6582 §3.2 step 6 and RFC 6675 §5: a full ACK ends recovery;
-		// the window deflates to ssthresh.
+		// the window deflates to ssthresh (RFC 6937: cwnd = ssthresh).
 		c.inRecovery, c.inflate, c.dupAcks = false, 0, 0
+		c.recoveryEnded()
 	case !c.sackOK:
 		// RFC 6582 step 5, a partial ACK: the next hole was lost too. Resend
 		// it at once, deflate by what was acked, add back one segment.
 		c.inflate = max(c.inflate-int(acked)+c.mss, 0)
 		c.retransmitFirst(now)
 	}
+	if c.inLoss() && ack.GreaterThanEq(c.recover) {
+		c.loss.undo.loss = false // RTO recovery is over (RFC 8985 §6.3)
+		c.recoveryEnded()
+	}
 	if c.sndUna == c.sndMax {
 		c.rtoAt = time.Time{}
 	} else {
 		c.rtoAt = now.Add(c.rto)
+	}
+	if c.loss != nil {
+		c.loss.timer = timerRTO
 	}
 	c.growSendBuffer()
 	if data > 0 {
@@ -328,27 +396,37 @@ func (c *Conn) dupAck(now time.Time) {
 		if !c.sackOK {
 			c.inflate += c.mss // RFC 6582 step 4
 		}
-	case c.dupAcks >= dupThresh:
-		c.enterRecovery(now)
+	case c.dupAcks >= dupThresh && !c.lossOn():
+		c.enterRecovery(now) // with SACK, RACK decides (lossAck)
 	}
 }
 
 // enterRecovery starts fast recovery: the congestion controller cuts the
-// window, and the first unacknowledged segment is resent at once (RFC 5681
-// §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4). A loss found
-// inside the window of an earlier recovery or timeout starts none.
+// window (RFC 5681 §3.2 step 2, RFC 6582 §3.2 step 2). Without SACK the
+// first unacknowledged segment is resent at once (step 3); with SACK the
+// segments RACK found lost go as PRR allows (RFC 8985 §6.2 step 6,
+// RFC 6937). A loss found inside the window of an earlier recovery or
+// timeout starts none.
 func (c *Conn) enterRecovery(now time.Time) {
 	if !c.mayEnterRecovery() {
 		return
 	}
-	c.env.Stats.FastRetransmits.Add(1)
-	c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
+	st := &c.env.Stats
+	st.FastRetransmits.Add(1)
+	flight := int(c.sndUna.Size(c.sndMax))
+	c.undoStart(false)
+	c.loss.count.recoveries++
+	c.cc.OnLoss(now, flight)
 	c.inRecovery, c.recover = true, c.sndMax
-	if !c.sackOK {
-		c.inflate = dupThresh * c.mss
-	}
-	c.sack.highRxt = c.sndUna
 	c.rttTiming = false // Karn: the retransmitted segment gives no sample
+	if c.lossOn() {
+		// RACK found the losses; PRR paces what recovery sends (output).
+		st.TCPSackRecovery.Add(1)
+		c.prrStart(flight)
+		return
+	}
+	st.TCPRenoRecovery.Add(1)
+	c.inflate = dupThresh * c.mss
 	c.retransmitFirst(now)
 }
 
@@ -365,8 +443,10 @@ func (c *Conn) enterRecovery(now time.Time) {
 // the duplicates a needless retransmission draws start nothing.
 func (c *Conn) mayEnterRecovery() bool {
 	switch {
-	case c.sackOK:
-		return c.sndUna.GreaterThanEq(c.recover)
+	case c.lossOn():
+		// RACK marks only what it finds lost, each loss once: outside a
+		// recovery, any loss starts one (as Linux's tcp_time_to_recover).
+		return true
 	case c.sndUna.GreaterThan(c.recover):
 		return true
 	}
@@ -533,6 +613,7 @@ func (c *Conn) enterTimeWait(now time.Time, cause string) {
 	c.setState(StateTimeWait, cause)
 	c.rtoAt, c.persistAt = time.Time{}, time.Time{}
 	c.closeAt = now.Add(2 * c.cfg.MSL)
+	c.loss = nil // nothing will be in flight again
 }
 
 // AcceptsNewSYN reports whether a SYN for this 4-tuple may end this

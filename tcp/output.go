@@ -31,7 +31,7 @@ func (c *Conn) output(now time.Time) {
 	if !c.state.sending() {
 		return
 	}
-	if c.inRecovery && c.sackOK {
+	if (c.inRecovery || c.inLoss()) && c.lossOn() {
 		c.recoveryOutput(now)
 	} else {
 		c.windowOutput(now)
@@ -107,15 +107,76 @@ func (c *Conn) mayStart(n seqnum.Size, end seqnum.Value) bool {
 	return n >= c.maxSndWnd/2
 }
 
-// recoveryOutput is RFC 6675 §5 step (C): while cwnd - pipe is at least one
-// segment, send what NextSeg picks.
+// recoveryOutput sends during a SACK recovery: the segments RACK found
+// lost first, in sequence order, then new data (RFC 6675 §4 NextSeg's
+// rules 1 and 2 with RACK's losses, RFC 8985 §6.2). How much goes is
+// PRR's choice in fast recovery (prr.go) and cwnd - pipe after a timeout.
+// F-RTO's step 2b sends only new data.
 func (c *Conn) recoveryOutput(now time.Time) {
-	for c.cwnd()-c.pipe() >= c.mss {
-		seq, n := c.nextSeg()
+	l := c.loss
+	for {
+		if c.inRecovery {
+			if !c.prrAllows() {
+				return
+			}
+		} else if c.cwnd()-c.rackPipe() < c.mss {
+			return
+		}
+		if i := c.nextLost(); i >= 0 && !l.undo.frtoNew {
+			if c.resend(now, i) == 0 {
+				return
+			}
+			continue
+		}
+		seq, n := c.newData()
 		if n == 0 || c.sendRange(now, seq, n) == 0 {
 			return
 		}
 	}
+}
+
+// resend sends lost segment i again, each part of it the peer has not
+// SACKed, and returns the sequence space sent. Beyond the peer's window
+// only the segment at SND.UNA goes (as Linux's tcp_retransmit_skb): it
+// doubles as a probe of a window that shrank.
+func (c *Conn) resend(now time.Time, i int) seqnum.Size {
+	q := &c.loss.q
+	left, end := q.left(i), q.at(i).end
+	if left.LessThan(c.sndUna) {
+		left = c.sndUna
+	}
+	if left != c.sndUna && !left.LessThan(c.sndUna.Add(c.sndWnd)) {
+		return 0
+	}
+	var sent seqnum.Size
+	for from := left; from.LessThan(end); {
+		h := c.sack.hole(from, end)
+		if h.empty() {
+			break
+		}
+		n := c.sendRange(now, h.left, h.left.Size(h.right))
+		if n == 0 {
+			break
+		}
+		sent += n
+		from = h.left.Add(n)
+	}
+	if sent == 0 {
+		c.setFlags(i, segRetrans, 0) // nothing left to send: do not pick it again
+	}
+	return sent
+}
+
+// newData is NextSeg's rule 2: new data the peer's window allows, or the FIN.
+func (c *Conn) newData() (seqnum.Value, seqnum.Size) {
+	if end := c.dataEnd(); c.sndNxt.LessThan(end) {
+		if used := c.sndUna.Size(c.sndNxt); used < c.sndWnd {
+			return c.sndNxt, c.sndWnd - used
+		}
+	} else if c.finQueued && !c.finSent {
+		return end, 1
+	}
+	return c.sndNxt, 0
 }
 
 // sendRange sends one segment starting at seq covering at most n sequence
@@ -165,12 +226,19 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 	if retransmit {
 		c.env.Stats.RetransSegs.Add(1)
 		c.retrans++
-		if c.sack.highRxt.LessThan(next) {
-			c.sack.highRxt = next
+		c.undoResent(now, seq, next)
+	} else {
+		c.lossOf().rearm = true // new data: the probe timeout restarts (RFC 8985 §7.2)
+		if !c.rttTiming {
+			// RFC 6298 §3 / Karn: time only segments sent once.
+			c.rttTiming, c.rttSeq, c.rttStart = true, next, monoNanos(now)
 		}
-	} else if !c.rttTiming {
-		// RFC 6298 §3 / Karn: time only segments sent once.
-		c.rttTiming, c.rttSeq, c.rttStart = true, next, monoNanos(now)
+	}
+	if c.lossOn() {
+		c.recordSent(now, seq, next, retransmit)
+	}
+	if c.inRecovery && c.lossOn() {
+		c.prrSent(int(n))
 	}
 	c.sendSegment(flags, seq, payload, more, retransmit)
 	if seq == c.sndNxt {
@@ -237,6 +305,10 @@ func (c *Conn) sendReset(seq seqnum.Value) {
 // flush sends what output allows and then any ACK still owed.
 func (c *Conn) flush(now time.Time) {
 	c.output(now)
+	if c.loss != nil && c.loss.rearm {
+		c.loss.rearm = false
+		c.armTimer(now)
+	}
 	if c.ackNow {
 		c.sendAck()
 	}

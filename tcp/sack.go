@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
 )
@@ -113,11 +115,11 @@ const dupThresh = 3
 // the cumulative ACK, or inside the second block, is a D-SACK report of a
 // duplicate; a block that is empty, reversed, reaches beyond SND.MAX (data
 // never sent) or starts more than a window below SND.UNA is bogus and
-// ignored. It returns how many bytes were newly SACKed.
-func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
+// ignored. It returns how many bytes were newly SACKed and whether a
+// D-SACK came; the segments newly SACKed are delivered to RACK.
+func (c *Conn) takeSACK(now time.Time, seg *Segment) (newly seqnum.Size, dsack bool) {
 	o := &seg.Options
 	st := &c.env.Stats
-	var newly seqnum.Size
 	for i, b := range o.SACKBlocks[:o.NumSACKBlocks] {
 		r := sackRange{b.Left, b.Right}
 		if !r.left.LessThan(r.right) || r.right.GreaterThan(c.sndMax) ||
@@ -128,6 +130,9 @@ func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
 		if i == 0 && (r.right.LessThanEq(seg.Ack) ||
 			(o.NumSACKBlocks > 1 && o.SACKBlocks[1].Left.LessThanEq(r.left) && r.right.LessThanEq(o.SACKBlocks[1].Right))) {
 			st.DSACKsReceived.Add(1)
+			dsack = true
+			c.rackDSACK()
+			c.undoDSACK(r)
 			continue
 		}
 		if r.right.LessThanEq(c.sndUna) {
@@ -136,62 +141,39 @@ func (c *Conn) takeSACK(seg *Segment) seqnum.Size {
 		if r.left.LessThan(c.sndUna) {
 			r.left = c.sndUna
 		}
-		n, ok := c.sack.add(r, c.sackCap())
-		if !ok {
-			st.SACKScoreboardFull.Add(1) // the sender just knows less
-			c.limitHit(LimitSACKScoreboard)
-		}
+		n := c.addSACK(now, r, seg)
 		newly += n
 	}
-	return newly
+	return newly, dsack
 }
 
-// pipe is RFC 6675 §4's estimate of the bytes in flight: every byte above
-// SND.UNA that is neither SACKed nor lost, plus every byte retransmitted
-// in this recovery (below HighRxt) and not SACKed since.
-//
-// It costs no walk over the scoreboard: the SACKed bytes in all, above
-// the lost edge (found within DupThresh ranges of the top) and below
-// HighRxt (kept as HighRxt moves) are running totals.
-func (c *Conn) pipe() int {
-	s := &c.sack
-	una := c.sndUna
-	n := una.Size(c.sndMax) - s.sacked // unSACKed above SND.UNA
-	if lost, above := s.lostEdgeAbove(una, c.mss); una.LessThan(lost) {
-		n -= una.Size(lost) - (s.sacked - above) // less the lost
+// addSACK records block r and hands each part of it not SACKed before to
+// RACK, so a block repeated in ACK after ACK costs its parts once.
+func (c *Conn) addSACK(now time.Time, r sackRange, seg *Segment) seqnum.Size {
+	var parts [4]sackRange // the first new parts; more are found after the add
+	np := 0
+	for from := r.left; np < len(parts); {
+		h := c.sack.hole(from, r.right)
+		if h.empty() {
+			break
+		}
+		parts[np], np = h, np+1
+		from = h.right
 	}
-	if una.LessThan(s.highRxt) {
-		n += una.Size(s.highRxt) - s.sackedBelowRxt() // plus the retransmitted
+	n, ok := c.sack.add(r, c.sackCap())
+	if !ok {
+		c.env.Stats.SACKScoreboardFull.Add(1) // the sender just knows less
+		c.limitHit(LimitSACKScoreboard)
+		return 0
 	}
-	return int(n)
-}
-
-// nextSeg is NextSeg of RFC 6675 §4: the range to send next in recovery.
-// Rule 1: the first lost hole above HighRxt. Rule 2: new data the peer's
-// window allows (or the FIN). Rule 3: a hole above HighRxt below the
-// highest SACKed byte. It returns the start and the most sequence space
-// to send, 0 when there is nothing.
-func (c *Conn) nextSeg() (seqnum.Value, seqnum.Size) {
-	s := &c.sack
-	from := s.highRxt
-	if from.LessThan(c.sndUna) {
-		from = c.sndUna
-	}
-	if lost := s.lostEdge(c.sndUna, c.mss); from.LessThan(lost) {
-		if h := s.hole(from, lost); !h.empty() {
-			return h.left, h.left.Size(h.right) // rule 1
+	if n > 0 && c.loss != nil {
+		tsecr := c.tsecrOf(seg)
+		if np == len(parts) {
+			parts[np-1].right = r.right // the rest: its segments are walked once
+		}
+		for _, p := range parts[:np] {
+			c.sackedSegments(now, p, tsecr)
 		}
 	}
-	// Rule 2: new data, as far as the peer's window allows, or the FIN.
-	if end := c.dataEnd(); c.sndNxt.LessThan(end) {
-		if used := c.sndUna.Size(c.sndNxt); used < c.sndWnd {
-			return c.sndNxt, c.sndWnd - used
-		}
-	} else if c.finQueued && !c.finSent {
-		return end, 1
-	}
-	if h := s.hole(from, s.highSACKed(c.sndUna)); !h.empty() {
-		return h.left, h.left.Size(h.right) // rule 3
-	}
-	return from, 0
+	return n
 }

@@ -74,27 +74,6 @@ func TestScoreboardAddMergesAndCounts(t *testing.T) {
 	}
 }
 
-// TestScoreboardLostEdge: IsLost (RFC 6675 §4) holds below the point with
-// three SACKed segments, or more than two segments' bytes, above it.
-func TestScoreboardLostEdge(t *testing.T) {
-	const mss = 100
-	var s scoreboard
-	s.add(sackRange{200, 300}, minSACKRanges)
-	s.add(sackRange{400, 500}, minSACKRanges)
-	if e := s.lostEdge(100, mss); e != 100 {
-		t.Fatalf("two SACKed segments: lost edge %d, want none (100)", e)
-	}
-	s.add(sackRange{600, 700}, minSACKRanges)
-	if e := s.lostEdge(100, mss); e != 200 {
-		t.Fatalf("three SACKed segments: lost edge %d, want 200", e)
-	}
-	var big scoreboard
-	big.add(sackRange{500, 750}, minSACKRanges) // 2.5 segments in one block: more than 2*SMSS bytes
-	if e := big.lostEdge(100, mss); e != 500 {
-		t.Fatalf("250 bytes SACKed above: lost edge %d, want 500", e)
-	}
-}
-
 // TestEstablishedOutOfOrderSendsSACKBlocks: each ACK for out-of-order data
 // reports the block holding the segment that arrived first, then the
 // others (RFC 2018 §4); filling the hole drops the blocks it reaches.

@@ -24,8 +24,8 @@ import "github.com/synack-net/synack/seqnum"
 //     one was inserted, so every update is O(log n) amortised, and no
 //     update moves or copies the other ranges.
 //   - Every query is O(log n): the SACKed bytes below any sequence number
-//     (pipe's below HighRxt, sackedIn) from the subtree sums, a hole from
-//     two descents, the lost edge from at most DupThresh ranges at the top.
+//     (sackedIn, for each segment RACK weighs) from the subtree sums, a
+//     hole from two descents.
 //
 // The nodes live in one slice, reused through a free list: after the
 // slice has grown to the most ranges the connection ever held, recording
@@ -33,13 +33,12 @@ import "github.com/synack-net/synack/seqnum"
 // tests: each node a descent or rebalancing passes, and each node copied
 // when the slice grows.
 type scoreboard struct {
-	nodes   []sbNode     // nodes[0] stands for no node (height and sum 0); free ones are chained by kid[0]
-	root    int32        // the tree's root; 0 when empty
-	free    int32        // the first free node; 0 when none
-	n       int32        // ranges in the tree
-	sacked  seqnum.Size  // bytes in the ranges
-	highRxt seqnum.Value // HighRxt: the end of the last retransmission in this recovery
-	visits  uint32       // nodes visited or copied, a measure of the work done (tests)
+	nodes  []sbNode    // nodes[0] stands for no node (height and sum 0); free ones are chained by kid[0]
+	root   int32       // the tree's root; 0 when empty
+	free   int32       // the first free node; 0 when none
+	n      int32       // ranges in the tree
+	sacked seqnum.Size // bytes in the ranges
+	visits uint32      // nodes visited or copied, a measure of the work done (tests)
 }
 
 // sbNode is a range of the scoreboard and its place in the tree.
@@ -106,7 +105,6 @@ func overlap(a, b sackRange) seqnum.Size {
 }
 
 // trim forgets what lies below una, which the cumulative ACK now covers.
-// HighRxt below una is taken as una, which changes nothing it decides.
 func (s *scoreboard) trim(una seqnum.Value) {
 	for s.root != 0 {
 		b := s.nodes[s.first()].r
@@ -121,14 +119,6 @@ func (s *scoreboard) trim(una seqnum.Value) {
 		}
 		s.sacked -= b.left.Size(b.right)
 	}
-	if s.highRxt.LessThan(una) {
-		s.highRxt = una
-	}
-}
-
-// sackedBelowRxt is how many bytes below HighRxt are SACKed.
-func (s *scoreboard) sackedBelowRxt() seqnum.Size {
-	return s.sackedBelow(s.highRxt)
 }
 
 // sackedIn is how many bytes of [a, b) are SACKed.
@@ -176,39 +166,6 @@ func (s *scoreboard) hole(from, limit seqnum.Value) sackRange {
 	return sackRange{from, from}
 }
 
-// highSACKed is the end of the highest SACKed block, or una when none.
-func (s *scoreboard) highSACKed(una seqnum.Value) seqnum.Value {
-	if s.root == 0 {
-		return una
-	}
-	return s.nodes[s.last()].r.right
-}
-
-// lostEdge is where IsLost of RFC 6675 §4 stops holding: every byte below
-// it that is not SACKed has DupThresh discontiguous SACKed segments, or
-// more than (DupThresh-1)*SMSS SACKed bytes, above it. Holes below the
-// edge are lost; it is una when nothing is.
-func (s *scoreboard) lostEdge(una seqnum.Value, mss int) seqnum.Value {
-	edge, _ := s.lostEdgeAbove(una, mss)
-	return edge
-}
-
-// lostEdgeAbove is lostEdge and the bytes SACKed above it. Every range
-// counts at least one segment, so it looks at DupThresh ranges at most.
-func (s *scoreboard) lostEdgeAbove(una seqnum.Value, mss int) (seqnum.Value, seqnum.Size) {
-	var bytes seqnum.Size
-	segs := 0
-	for t := s.last(); t != 0; t = s.before(s.nodes[t].r.left) {
-		n := s.nodes[t].r.left.Size(s.nodes[t].r.right)
-		bytes += n
-		segs += (int(n) + mss - 1) / mss
-		if segs >= dupThresh || int(bytes) > (dupThresh-1)*mss {
-			return s.nodes[t].r.left, bytes
-		}
-	}
-	return una, 0
-}
-
 // ceil returns the first range whose right edge is beyond v (at or
 // beyond it when touching is set), 0 when there is none. Ranges are
 // disjoint, so their right edges are in the order of their left ones.
@@ -226,24 +183,7 @@ func (s *scoreboard) ceil(v seqnum.Value, touching bool) int32 {
 	return found
 }
 
-// before returns the last range that starts below v, 0 when there is none.
-func (s *scoreboard) before(v seqnum.Value) int32 {
-	var found int32
-	for t := s.root; t != 0; {
-		s.visits++
-		x := &s.nodes[t]
-		if x.r.left.LessThan(v) {
-			found, t = t, x.kid[1]
-		} else {
-			t = x.kid[0]
-		}
-	}
-	return found
-}
-
-// first and last return the lowest and the highest range (0 when none).
 func (s *scoreboard) first() int32 { return s.end(0) }
-func (s *scoreboard) last() int32  { return s.end(1) }
 
 func (s *scoreboard) end(d int) int32 {
 	t := s.root

@@ -49,10 +49,6 @@ func TestScoreboardMatchesModel(t *testing.T) {
 		case k < 7 && una < space-100:
 			una += rng.IntN(60)
 			s.trim(at(una))
-		case k < 9:
-			s.highRxt = at(una + rng.IntN(space-una))
-		default:
-			s.highRxt = at(una)
 		}
 		if s.n > minSACKRanges {
 			t.Fatalf("step %d: %d ranges", step, s.n)
@@ -60,10 +56,6 @@ func TestScoreboardMatchesModel(t *testing.T) {
 		s.check(t)
 		if s.sacked != countIn(una, space) {
 			t.Fatalf("step %d: sacked %d, model %d", step, s.sacked, countIn(una, space))
-		}
-		h := int(at(0).Size(seqMax(s.highRxt, at(una))))
-		if got := s.sackedBelowRxt(); got != countIn(una, h) {
-			t.Fatalf("step %d: below HighRxt (%d) %d, model %d", step, h, got, countIn(una, h))
 		}
 		v := una + rng.IntN(space-una+1)
 		if got := s.sackedIn(at(una), at(v)); got != countIn(una, v) {

@@ -25,8 +25,26 @@ type Stats struct {
 	RetransSegs atomic.Uint64
 	// OutRsts counts segments sent with RST.
 	OutRsts atomic.Uint64
-	// Timeouts counts retransmission-timer expirations.
+	// Timeouts counts retransmission-timer expirations (Linux TCPTimeouts).
 	Timeouts atomic.Uint64
+	// TCPLossProbes counts tail loss probes sent (RFC 8985 §7; Linux TCPLossProbes).
+	TCPLossProbes atomic.Uint64
+	// TCPLossProbeRecovery counts losses a tail loss probe repaired (Linux TCPLossProbeRecovery).
+	TCPLossProbeRecovery atomic.Uint64
+	// TCPLostRetransmit counts retransmissions RACK found lost (RFC 8985 §6.2; Linux TCPLostRetransmit).
+	TCPLostRetransmit atomic.Uint64
+	// TCPSackRecovery counts fast recoveries with SACK (Linux TCPSackRecovery).
+	TCPSackRecovery atomic.Uint64
+	// TCPRenoRecovery counts fast recoveries without SACK, by NewReno (Linux TCPRenoRecovery).
+	TCPRenoRecovery atomic.Uint64
+	// TCPSpuriousRTOs counts retransmission timeouts F-RTO found spurious (RFC 5682; Linux TCPSpuriousRTOs).
+	TCPSpuriousRTOs atomic.Uint64
+	// TCPDSACKUndo counts reductions undone because D-SACKs showed every retransmission needless (Linux TCPDSACKUndo).
+	TCPDSACKUndo atomic.Uint64
+	// TCPFullUndo counts fast recoveries undone by timestamps (Eifel, RFC 3522; Linux TCPFullUndo).
+	TCPFullUndo atomic.Uint64
+	// TCPLossUndo counts timeouts undone, by timestamps or F-RTO (Linux TCPLossUndo).
+	TCPLossUndo atomic.Uint64
 	// TCPChallengeACK counts challenge ACKs sent: for an in-window RST not at RCV.NXT, a SYN, or an unacceptable SEG.ACK (RFC 5961; Linux TCPChallengeACK).
 	TCPChallengeACK atomic.Uint64
 	// TCPChallengeACKOverBudget counts challenge ACKs not sent because the stack's budget for the second was spent (Config.ChallengeACKLimit).

@@ -23,7 +23,14 @@ func (c *Conn) HandleTimer(now time.Time) {
 	}
 	if !c.rtoAt.IsZero() && !now.Before(c.rtoAt) {
 		c.rtoAt = time.Time{}
-		c.retransmitTimeout(now)
+		switch c.timerKind() {
+		case timerReorder:
+			c.reorderTimeout(now)
+		case timerProbe:
+			c.sendLossProbe(now)
+		default:
+			c.retransmitTimeout(now)
+		}
 	}
 	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
 		c.persistAt = time.Time{}
@@ -83,19 +90,31 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		return
 	}
 	c.cc.OnRetransmitTimeout(now, int(c.sndUna.Size(c.sndMax)))
+	c.undoStart(true)
+	c.loss.count.timeouts++
 	// A timeout ends any fast recovery; recover = SND.MAX keeps duplicate
 	// ACKs of the resent window from starting another (RFC 6582 §3.2 step 2).
 	c.inRecovery, c.inflate, c.dupAcks, c.recover = false, 0, 0, c.sndMax
-	c.sack.highRxt = c.sndUna
+	c.loss.tlp.out = false
 	if c.retries > 1 {
 		// RFC 2018 §8: the receiver may have reneged on what it SACKed; after
 		// a second timeout in a row, resend as if nothing was.
-		c.sack.reset()
+		c.forgetSACKs()
 	}
 	c.backoff()
-	// Go back to SND.UNA; output resends from there as the windows allow
-	// and re-arms the timer with the backed-off RTO (§5.6).
-	c.sndNxt = c.sndUna
+	if c.lossOn() {
+		// RFC 8985 §6.3: what has been out long enough is lost, and goes
+		// again under slow start, lost segments first. F-RTO (RFC 5682)
+		// watches the first timeout of a run for being spurious.
+		c.markLostOnRTO(now)
+		u := &c.loss.undo
+		u.frto, u.frtoNew, u.frtoAt = c.retries == 1, false, monoNanos(now)
+	} else {
+		// Without SACK, go back to SND.UNA (go-back-N).
+		c.sndNxt = c.sndUna
+	}
+	// output resends as the windows allow and re-arms the timer with the
+	// backed-off RTO (§5.6).
 	c.output(now)
 	if c.rtoAt.IsZero() && c.sndUna != c.sndMax && c.persistAt.IsZero() {
 		c.rtoAt = now.Add(c.rto)
@@ -155,4 +174,17 @@ func (c *Conn) sampleRTT(r time.Duration) {
 		c.srtt = (7*c.srtt + r) / 8     // alpha = 1/8
 	}
 	c.rto = min(max(c.srtt+max(g, 4*c.rttvar), c.cfg.MinRTO), c.cfg.MaxRTO) // §2.4, §2.5
+	if c.loss != nil {
+		c.loss.minRTT.update(monoNanos(c.now), r) // RACK.min_RTT (RFC 8985 §6.2 step 1)
+	}
+}
+
+// timerKind is what the retransmission timer slot is armed for.
+func (c *Conn) timerKind() timerKind {
+	if c.loss == nil {
+		return timerRTO
+	}
+	k := c.loss.timer
+	c.loss.timer = timerRTO
+	return k
 }
