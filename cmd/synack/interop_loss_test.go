@@ -276,13 +276,17 @@ func lossyUploadCurl(t *testing.T, ns *tuntest.NS, seed uint64, n int) error {
 	return nil
 }
 
+// fewNonData bounds the packets other than data segments that a sender of
+// the loss test sends: SYN or SYN-ACK, the HTTP response's ACK, FIN.
+const fewNonData = 5
+
 // TestServeNftablesLossSACKRecovery: the kernel drops 5% of the packets
 // each way that it forwards through synack serve's TUN device (nftables,
 // at random), and 20 MB still go byte for byte each way between synack and
 // curl on the kernel's sockets one hop away: a download, then an upload.
-// The rules dropped packets each way; synack, the sender of the download,
-// retransmitted; and the kernel, the sender of the upload, retransmitted
-// and recovered with SACK (nstat: TcpExtTCPSackRecovery), never with
+// The rules dropped about 5% each way; synack, the sender of the download,
+// sent again each segment lost; and the kernel, the sender of the upload,
+// did too and recovered with SACK (nstat: TcpExtTCPSackRecovery), never with
 // Reno's duplicate ACKs, so synack's SACK blocks served it. Each side's
 // recovery counters are logged, for comparing the stacks.
 func TestServeNftablesLossSACKRecovery(t *testing.T) {
@@ -305,12 +309,17 @@ func TestServeNftablesLossSACKRecovery(t *testing.T) {
 	checkLoss(t, "kernel->synack, download (ACKs)", down.out)
 	checkLoss(t, "synack->kernel, upload (ACKs)", up.in)
 	checkLoss(t, "kernel->synack, upload (data)", up.out)
-	if down.synack["Tcp: RetransSegs"] == 0 {
-		t.Errorf("download: synack's RetransSegs did not grow, though the rules dropped %d of its packets", down.in.lost)
+	// Each sender's lost packets are its data segments, but for a few
+	// (the handshake's, the response's, the closes'), and every one lost
+	// was sent again for the bytes to arrive.
+	if r := down.synack["Tcp: RetransSegs"]; r+fewNonData < down.in.lost {
+		t.Errorf("download: synack's RetransSegs grew by %d, though the rules dropped %d of its packets", r, down.in.lost)
 	}
-	if up.kernel["TcpRetransSegs"] == 0 || up.kernel["TcpExtTCPSackRecovery"] == 0 {
-		t.Errorf("upload: the kernel's TcpRetransSegs grew by %d and TcpExtTCPSackRecovery by %d; want both > 0 (the rules dropped %d of its packets)",
-			up.kernel["TcpRetransSegs"], up.kernel["TcpExtTCPSackRecovery"], up.out.lost)
+	if r := up.kernel["TcpRetransSegs"]; r+fewNonData < up.out.lost {
+		t.Errorf("upload: the kernel's TcpRetransSegs grew by %d, though the rules dropped %d of its packets", r, up.out.lost)
+	}
+	if up.kernel["TcpExtTCPSackRecovery"] == 0 {
+		t.Errorf("upload: the kernel's TcpExtTCPSackRecovery did not grow; want > 0 (the rules dropped %d of its packets)", up.out.lost)
 	}
 	if r := up.kernel["TcpExtTCPRenoRecovery"]; r != 0 {
 		t.Errorf("upload: the kernel entered Reno recovery %d times; want 0 (SACK is on)", r)
