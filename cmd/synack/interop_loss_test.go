@@ -318,6 +318,12 @@ func TestServeNftablesLossSACKRecovery(t *testing.T) {
 	if r := up.kernel["TcpRetransSegs"]; r+fewNonData < up.out.lost {
 		t.Errorf("upload: the kernel's TcpRetransSegs grew by %d, though the rules dropped %d of its packets", r, up.out.lost)
 	}
+	// The kernel's segments crossed the rules one a packet (its OutSegs
+	// leaves out retransmissions), so each drop lost one segment.
+	if sent := up.kernel["TcpOutSegs"] + up.kernel["TcpRetransSegs"]; up.out.all+fewNonData < sent || sent+fewNonData < up.out.all {
+		t.Errorf("upload: the rules saw %d packets from the kernel, which sent %d segments (TcpOutSegs + TcpRetransSegs); want one packet a segment",
+			up.out.all, sent)
+	}
 	if up.kernel["TcpExtTCPSackRecovery"] == 0 {
 		t.Errorf("upload: the kernel's TcpExtTCPSackRecovery did not grow; want > 0 (the rules dropped %d of its packets)", up.out.lost)
 	}
