@@ -279,6 +279,33 @@ func (f *flow) match() *matchedFlow {
 	return m
 }
 
+// coveredAt returns when the receiver first held all of [0, end) of the
+// sequence space, counted from the first sequence number sent: the exit
+// time of the segment that filled its last gap.
+func (m *matchedFlow) coveredAt(end int64) (time.Time, bool) {
+	entryOf := make([]int, len(m.exits))
+	for j := range entryOf {
+		entryOf[j] = -1
+	}
+	for i, j := range m.exit {
+		if j >= 0 {
+			entryOf[j] = i
+		}
+	}
+	var got intervals
+	for j, i := range entryOf {
+		if i < 0 || m.entries[i].span() == 0 {
+			continue
+		}
+		lo := m.rel(m.entries[i].seq)
+		got.add(lo, lo+int64(m.entries[i].span()))
+		if got[0][0] <= 0 && got[0][1] >= end {
+			return m.exits[j].at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // rel is v as an offset from the first sequence number sent.
 func (m *matchedFlow) rel(v seqnum.Value) int64 { return int64(m.base.Size(v)) }
 
