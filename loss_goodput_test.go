@@ -53,6 +53,9 @@ func TestLossOnePercentTimeoutOnlyWhenWindowLost(t *testing.T) {
 	for _, seed := range lossSeeds(t, 13) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			r := runTappedTransfer(t, seed, 0.01, 32<<20)
+			if out, in := r.n.fa.Stats(); out.Dropped == 0 || in.Dropped == 0 {
+				t.Fatalf("the path lost %d data segments and %d ACKs: want loss both ways", out.Dropped, in.Dropped)
+			}
 			timeouts := r.judgeTimeouts(t)
 			var unforced []rtoVerdict
 			for _, v := range timeouts {
@@ -73,40 +76,46 @@ func TestLossOnePercentTimeoutOnlyWhenWindowLost(t *testing.T) {
 }
 
 // lossGoodputFloors is the share of the Mathis bound each loss rate must
-// reach; see TestLossGoodputAboveMathisFloor for why.
+// reach, the size moved and the seed; see TestLossGoodputAboveMathisFloor
+// for why.
 var lossGoodputFloors = []struct {
 	p     float64
 	floor float64
 	size  int
+	seed  uint64
 }{
-	{0.01, 0.80, 8 << 20},
-	{0.05, 0.70, 8 << 20},
-	{0.10, 0.60, 4 << 20},
+	{0.01, 0.80, 8 << 20, 101},
+	{0.05, 0.70, 8 << 20, 105},
+	{0.10, 0.60, 4 << 20, 110},
 }
 
 // TestLossGoodputAboveMathisFloor moves data from the client at 1%, 5% and
 // 10% random loss each way, 10 ms RTT and a 100 Mbit/s bottleneck, and
-// checks the goodput, in protocol time from the dial to the arrival of
-// the last byte at the server, against the Mathis bound MSS/RTT * C/sqrt(p), C = sqrt(3/2), with
-// p the loss rate of data segments (the configured rate of the data
-// direction; the loss of ACKs is not in p, since a lost ACK is covered by
-// the next one and reduces no window).
+// checks the goodput, in protocol time from the dial until the server
+// holds the last byte, against the Mathis bound MSS/RTT * C/sqrt(p),
+// C = sqrt(3/2). p is the loss rate of data segments, the configured rate
+// of the data direction: a lost ACK is covered by the next one and
+// reduces no window, so the loss of ACKs is not in p (it is in the path,
+// and it costs some timeouts when every ACK of a tail is lost).
 //
-// The floors are what recovery as good as Linux's (RACK-TLP, PRR, SACK)
-// reaches, not what today's code does. A SACK sender whose window follows
-// AIMD (CUBIC's Reno-friendly region, which is where it runs at a 10 ms
-// RTT and these windows) averages close to the bound while timeouts are
-// rare, as RACK-TLP keeps them at 1%: floor 0.75. At 5% the window is
-// about five segments, losses of retransmissions and of whole tails
-// become common enough that some timeouts remain: floor 0.55. At 10% the
-// window is about four segments, timeouts of 200 ms and more (twenty
-// RTTs) weigh: floor 0.40.
+// The floors are set from what recovery as good as Linux's (SACK,
+// RACK-TLP, PRR) should reach, not from what today's code does. At a
+// 10 ms RTT and these windows CUBIC runs in its Reno-friendly region: an
+// AIMD window, times 0.7 once per round trip with a loss, plus 0.53
+// segment per loss-free round trip. With recovery that costs no more than
+// that (no timeout, one round trip to repair), a simple round-by-round
+// model of it averages 0.98, 0.88 and 0.80 of the Mathis bound at 1%, 5%
+// and 10%: smaller windows lose more to the floor of two segments and to
+// the round spent repairing. The floors are about 80% of those, which
+// leaves room for the spread between seeds (at 8 MiB and 1%, 1.00 to
+// 1.62 of the bound over ten seeds today) and for the timeouts no loss
+// detection avoids (a whole window, or every ACK of it, lost).
 func TestLossGoodputAboveMathisFloor(t *testing.T) {
 	for _, c := range lossGoodputFloors {
 		t.Run(fmt.Sprintf("loss%g%%", c.p*100), func(t *testing.T) {
-			seed := uint64(100 + c.p*100)
+			seed := c.seed
 			if s := os.Getenv("SYNACK_LOSS_SEEDS"); s != "" {
-				fmt.Sscan(s, &seed)
+				fmt.Sscan(s, &seed) // the first of them, for a look at another seed
 			}
 			r := runTappedTransfer(t, seed, c.p, c.size)
 			mss := r.mss
