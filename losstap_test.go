@@ -88,12 +88,12 @@ func (d tapDispatcher) DeliverPacket(pkt []byte) {
 type linkTap struct {
 	clk     *clock.Virtual
 	order   atomic.Uint64 // orders every record of both directions
-	out, in flow
+	out, in tapFlow
 }
 
-// flow is one direction through the faults: the packets that entered it
+// tapFlow is one direction through the faults: the packets that entered it
 // and those that came out, each in the order recorded.
-type flow struct {
+type tapFlow struct {
 	mu             sync.Mutex
 	entries, exits []tapPacket
 }
@@ -124,16 +124,16 @@ func (p *tapPacket) span() int {
 var tapSeed = maphash.MakeSeed()
 
 // entered returns the recorder of packets entering f.
-func (f *flow) entered(tap *linkTap) func([]byte) {
+func (f *tapFlow) entered(tap *linkTap) func([]byte) {
 	return func(pkt []byte) { f.record(tap, &f.entries, pkt) }
 }
 
 // exited returns the recorder of packets leaving f.
-func (f *flow) exited(tap *linkTap) func([]byte) {
+func (f *tapFlow) exited(tap *linkTap) func([]byte) {
 	return func(pkt []byte) { f.record(tap, &f.exits, pkt) }
 }
 
-func (f *flow) record(tap *linkTap, list *[]tapPacket, pkt []byte) {
+func (f *tapFlow) record(tap *linkTap, list *[]tapPacket, pkt []byte) {
 	p := tapPacket{at: tap.clk.Now(), key: maphash.Bytes(tapSeed, pkt)}
 	if ip, err := wire.ParseIPv4(pkt); err == nil {
 		if seg, err := wire.ParseTCP(ip.Payload()); err == nil {
@@ -230,7 +230,7 @@ func (r *tappedRun) judgeTimeouts(t *testing.T) []rtoVerdict {
 		if e.host == "server" {
 			data, acks = in, out
 		}
-		v, ok := judge(e, data, acks, r.start)
+		v, ok := judgeRTO(e, data, acks, r.start)
 		if !ok {
 			t.Fatalf("%s timeout at %v resent %d, which the taps never saw sent", e.host, e.at, e.head)
 		}
@@ -239,8 +239,8 @@ func (r *tappedRun) judgeTimeouts(t *testing.T) []rtoVerdict {
 	return verdicts
 }
 
-// matchedFlow is a flow with each entry matched to its exit.
-type matchedFlow struct {
+// tapMatch is a tapFlow with each entry matched to its exit.
+type tapMatch struct {
 	entries []tapPacket
 	exit    []int  // per entry: index in exits, -1 if it never came out
 	fresh   []bool // per entry: it came out carrying sequence space never delivered before
@@ -250,10 +250,10 @@ type matchedFlow struct {
 
 // match pairs entries and exits with equal bytes, first in first out, and
 // marks the deliveries that brought the receiver something new.
-func (f *flow) match() *matchedFlow {
+func (f *tapFlow) match() *tapMatch {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m := &matchedFlow{entries: f.entries, exits: f.exits, exit: make([]int, len(f.entries)), fresh: make([]bool, len(f.entries))}
+	m := &tapMatch{entries: f.entries, exits: f.exits, exit: make([]int, len(f.entries)), fresh: make([]bool, len(f.entries))}
 	if len(f.entries) > 0 {
 		m.base = f.entries[0].seq
 	}
@@ -262,7 +262,7 @@ func (f *flow) match() *matchedFlow {
 		m.exit[i] = -1
 		waiting[e.key] = append(waiting[e.key], i)
 	}
-	var got intervals
+	var got seqRanges
 	for j, x := range f.exits {
 		q := waiting[x.key]
 		if len(q) == 0 {
@@ -282,7 +282,7 @@ func (f *flow) match() *matchedFlow {
 // coveredAt returns when the receiver first held all of [0, end) of the
 // sequence space, counted from the first sequence number sent: the exit
 // time of the segment that filled its last gap.
-func (m *matchedFlow) coveredAt(end int64) (time.Time, bool) {
+func (m *tapMatch) coveredAt(end int64) (time.Time, bool) {
 	entryOf := make([]int, len(m.exits))
 	for j := range entryOf {
 		entryOf[j] = -1
@@ -292,7 +292,7 @@ func (m *matchedFlow) coveredAt(end int64) (time.Time, bool) {
 			entryOf[j] = i
 		}
 	}
-	var got intervals
+	var got seqRanges
 	for j, i := range entryOf {
 		if i < 0 || m.entries[i].span() == 0 {
 			continue
@@ -307,13 +307,13 @@ func (m *matchedFlow) coveredAt(end int64) (time.Time, bool) {
 }
 
 // rel is v as an offset from the first sequence number sent.
-func (m *matchedFlow) rel(v seqnum.Value) int64 { return int64(m.base.Size(v)) }
+func (m *tapMatch) rel(v seqnum.Value) int64 { return int64(m.base.Size(v)) }
 
-// judge finds the last transmission of e.head before the timeout, the
+// judgeRTO finds the last transmission of e.head before the timeout, the
 // segments sent since, and whether any of them arrived with new data and
 // was answered by an ACK, cumulative or selective, that reached the sender
 // before the timer fired. Times in the verdict are from start.
-func judge(e rtoEvent, data, acks *matchedFlow, start time.Time) (rtoVerdict, bool) {
+func judgeRTO(e rtoEvent, data, acks *tapMatch, start time.Time) (rtoVerdict, bool) {
 	v := rtoVerdict{host: e.host, head: data.rel(e.head), at: e.at.Sub(start)}
 	first := -1
 	for i, p := range data.entries {
@@ -351,7 +351,7 @@ func judge(e rtoEvent, data, acks *matchedFlow, start time.Time) (rtoVerdict, bo
 // answered reports whether a segment of m entered after record order
 // since, came out before deadline and acknowledges some of [lo, hi):
 // a cumulative ACK beyond lo or a SACK block overlapping it.
-func (m *matchedFlow) answered(lo, hi seqnum.Value, since uint64, deadline time.Time) bool {
+func (m *tapMatch) answered(lo, hi seqnum.Value, since uint64, deadline time.Time) bool {
 	k := sort.Search(len(m.entries), func(k int) bool { return m.entries[k].order > since })
 	for ; k < len(m.entries) && m.entries[k].at.Before(deadline); k++ {
 		a := &m.entries[k]
@@ -370,12 +370,12 @@ func (m *matchedFlow) answered(lo, hi seqnum.Value, since uint64, deadline time.
 	return false
 }
 
-// intervals is a set of sequence offsets, kept as sorted disjoint
+// seqRanges is a set of sequence offsets, kept as sorted disjoint
 // half-open ranges.
-type intervals [][2]int64
+type seqRanges [][2]int64
 
 // add puts [lo, hi) into the set and reports whether any of it was new.
-func (s *intervals) add(lo, hi int64) bool {
+func (s *seqRanges) add(lo, hi int64) bool {
 	r := *s
 	// The first range ending at or after lo may touch [lo, hi).
 	i := sort.Search(len(r), func(k int) bool { return r[k][1] >= lo })
@@ -434,17 +434,17 @@ func TestLossJudgeTellsForcedTimeoutsFromAvoidable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 			var order uint64
-			var data, acks flow
+			var data, acks tapFlow
 			key := uint64(0)
 			at := func(d time.Duration) time.Time { return start.Add(d) }
-			send := func(f *flow, d time.Duration, p tapPacket) uint64 {
+			send := func(f *tapFlow, d time.Duration, p tapPacket) uint64 {
 				order++
 				key++
 				p.order, p.at, p.key = order, at(d), key
 				f.entries = append(f.entries, p)
 				return key
 			}
-			arrive := func(f *flow, d time.Duration, k uint64) {
+			arrive := func(f *tapFlow, d time.Duration, k uint64) {
 				order++
 				f.exits = append(f.exits, tapPacket{order: order, at: at(d), key: k})
 			}
@@ -487,7 +487,7 @@ func TestLossJudgeTellsForcedTimeoutsFromAvoidable(t *testing.T) {
 			for _, e := range evs {
 				e.do()
 			}
-			v, ok := judge(rtoEvent{host: "client", at: at(300 * ms), head: 2000, sent: true}, data.match(), acks.match(), start)
+			v, ok := judgeRTO(rtoEvent{host: "client", at: at(300 * ms), head: 2000, sent: true}, data.match(), acks.match(), start)
 			if !ok {
 				t.Fatal("the judge did not find the head")
 			}
