@@ -200,6 +200,7 @@ type rtoVerdict struct {
 	headSends  int           // how often the head was sent before the timeout
 }
 
+// String says when the timeout fired, what it resent and what the link did.
 func (v rtoVerdict) String() string {
 	what := "forced: every segment of the window lost"
 	switch {
