@@ -63,6 +63,9 @@ func TestLossOnePercentTimeoutOnlyWhenWindowLost(t *testing.T) {
 					unforced = append(unforced, v)
 				}
 			}
+			t.Logf("32 MiB in %v: goodput %.2f Mbit/s, %.2f of the Mathis bound; %d retransmitted, %d timeouts",
+				r.elapsed.Round(time.Millisecond), float64(32<<20*8)/r.elapsed.Seconds()/1e6,
+				float64(32<<20*8)/r.elapsed.Seconds()/mathisBound(r.mss, 0.01), r.retransmits, r.timeouts)
 			t.Logf("%d timeouts, %d of them with part of the window delivered and ACKed before the timer fired", len(timeouts), len(unforced))
 			for _, v := range timeouts {
 				t.Logf("  %v", v)
@@ -119,7 +122,7 @@ func TestLossGoodputAboveMathisFloor(t *testing.T) {
 			}
 			r := runTappedTransfer(t, seed, c.p, c.size)
 			mss := r.mss
-			mathis := float64(mss*8) / lossRTT.Seconds() * math.Sqrt(1.5) / math.Sqrt(c.p)
+			mathis := mathisBound(mss, c.p)
 			goodput := float64(c.size*8) / r.elapsed.Seconds()
 			out, in := r.n.fa.Stats()
 			t.Logf("%d bytes in %v: goodput %.2f Mbit/s, Mathis bound %.2f Mbit/s (MSS %d, RTT %v, p %g), ratio %.2f, floor %.2f",
@@ -146,6 +149,12 @@ func TestLossGoodputAboveMathisFloor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mathisBound is MSS/RTT * C/sqrt(p), C = sqrt(3/2), in bits per second
+// (Mathis, Semke, Mahdavi, Ott 1997).
+func mathisBound(mss int, p float64) float64 {
+	return float64(mss*8) / lossRTT.Seconds() * math.Sqrt(1.5) / math.Sqrt(p)
 }
 
 // lossSeeds returns the seeds to run: def, or those SYNACK_LOSS_SEEDS lists.
