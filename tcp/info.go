@@ -42,6 +42,32 @@ type Info struct {
 	FinReceived   bool
 	// BytesAcked is the data the peer has acknowledged (tcpi_bytes_acked).
 	BytesAcked uint64
+
+	// How each loss was found and repaired (rack.go, tlp.go, undo.go),
+	// per connection as the stack's Stats count them for all:
+	//   - Timeouts: retransmission timeouts (Linux TCPTimeouts).
+	//   - Recoveries: fast recoveries begun (TCPSackRecovery, or
+	//     TCPRenoRecovery without SACK).
+	//   - LossProbes: tail loss probes sent (TCPLossProbes).
+	//   - LostRetransmits: retransmissions RACK found lost (TCPLostRetransmit).
+	//   - SpuriousRTOs: timeouts F-RTO found spurious (TCPSpuriousRTOs).
+	//   - DSACKUndos and TimestampUndos: reductions undone because D-SACKs
+	//     reported every retransmission as a duplicate (TCPDSACKUndo), or
+	//     because an echoed timestamp showed the original arrived
+	//     (TCPFullUndo, TCPLossUndo).
+	Timeouts, Recoveries, LossProbes, LostRetransmits uint32
+	SpuriousRTOs, DSACKUndos, TimestampUndos          uint32
+	// InLoss says a recovery after a timeout is under way (RFC 8985 §6.3;
+	// Linux's Loss state); Lost is the bytes RACK has marked lost and not
+	// yet resent or SACKed.
+	InLoss bool
+	Lost   int
+	// MinRTT is RACK's minimum RTT over five minutes (tcpi_min_rtt);
+	// ReorderSeen says the path was seen to reorder (tcpi_reord_seen), and
+	// ReorderWindow is RACK's reordering window now.
+	MinRTT        time.Duration
+	ReorderSeen   bool
+	ReorderWindow time.Duration
 }
 
 // Info returns the connection's inner state.
@@ -53,6 +79,16 @@ func (c *Conn) Info() Info {
 		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
 	if c.cc != nil {
 		in.CWND = c.cwnd()
+	}
+	if l := c.loss; l != nil {
+		n := &l.count
+		in.Timeouts, in.Recoveries, in.LossProbes, in.LostRetransmits = n.timeouts, n.recoveries, n.probes, n.lostRetrans
+		in.SpuriousRTOs, in.DSACKUndos, in.TimestampUndos = n.spuriousRTOs, n.dsackUndos, n.tsUndos
+		in.InLoss, in.MinRTT, in.ReorderSeen = c.inLoss(), l.minRTT.get(), l.reordSeen
+		if c.lossOn() {
+			in.Lost = int(l.lostOut)
+			in.ReorderWindow = c.reoWnd()
+		}
 	}
 	return in
 }
@@ -77,6 +113,29 @@ func (in Info) String() string {
 	}
 	if in.InRecovery {
 		fmt.Fprintf(&b, " recovery sacked:%d", in.Sacked)
+	}
+	if in.InLoss {
+		b.WriteString(" loss")
+	}
+	if in.Lost > 0 {
+		fmt.Fprintf(&b, " lost:%d", in.Lost)
+	}
+	if in.MinRTT > 0 {
+		fmt.Fprintf(&b, " minrtt:%v", in.MinRTT)
+	}
+	if in.ReorderSeen {
+		fmt.Fprintf(&b, " reordering reo_wnd:%v", in.ReorderWindow)
+	}
+	// The recovery events, as ss -ti shows retrans and Linux's MIB the rest.
+	for _, e := range [...]struct {
+		name string
+		n    uint32
+	}{{"timeouts", in.Timeouts}, {"recoveries", in.Recoveries}, {"probes", in.LossProbes},
+		{"lost_retrans", in.LostRetransmits}, {"spurious_rtos", in.SpuriousRTOs},
+		{"dsack_undos", in.DSACKUndos}, {"ts_undos", in.TimestampUndos}} {
+		if e.n > 0 {
+			fmt.Fprintf(&b, " %s:%d", e.name, e.n)
+		}
 	}
 	if !in.NoDelay {
 		b.WriteString(" nagle")
