@@ -189,6 +189,9 @@ func (in *injector) Close() error {
 	return nil
 }
 
+// lossy reports whether w is a loss workload, in memory or on a real path.
+func (w *Workload) lossy() bool { return w.Impair != nil || w.path != nil }
+
 // lossDelay is the one-way delay of the in-memory loss workloads: 2 ms
 // round trips, the same for both stacks.
 const lossDelay = time.Millisecond

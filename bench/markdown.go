@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,26 +110,18 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	p("- Settings are each stack's defaults. gVisor's include SACK, window scaling, 1 MiB send and receive buffers and receive-buffer auto-tuning; " +
 		"synack's include SACK, window scaling, timestamps, CUBIC, delayed ACKs, and send and receive buffers that start at 256 KiB and 128 KiB " +
 		"and auto-tune up to 4 MiB and 6 MiB.\n")
-	p("- Loss in memory (bulk-loss-*): both in-memory pairs put link/fault (on the real clock) in front of each direction, " +
-		"with the same seed per direction for both stacks, so the n-th packet a side sends is dropped on one link exactly when it is on the other; " +
-		"it copies every packet it delays, so synack's link then neither hands buffers over nor lends them.\n")
-	p("- Loss on real paths (path-loss-*): a network namespace per run holds curl and the client's device, a TUN device for synack and gVisor " +
-		"(gVisor's through its fdbased endpoint) or one end of a veth pair whose other end is in a second namespace with the kernel's server; " +
-		"an nftables table there drops packets on the device's input and output hooks (numgen random), counting the drops. " +
-		"The server is Go's net/http on each stack's listener. The veth path has a shorter round trip than the TUN paths, so the kernel's goodput is a reference, not a bar; " +
-		"its recovery counters (nstat's TcpExtTCPTimeouts and TcpRetransSegs in the server's namespace) are.\n")
 	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs; scale %d pairs, with %d MiB of bulk and %d round trips measured at each size; "+
 		"loss in memory %d MiB per run; loss on real paths a %s download.\n\n",
 		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips,
 		r.Config.LossBytes>>20, sizeText(r.Config.PathBytes))
 
 	p("## Results\n\n")
-	h := r.header()
-	p("| %s |\n|%s\n", strings.Join(h, " | "), strings.Repeat(" --- |", len(h)))
-	r.rows(func(wl *Workload, mt Metric, cells []string) {
-		p("| %s | %s | %s |\n", wl.Name, mt.Label, strings.Join(cells, " | "))
-	})
-	p("\n")
+	r.markdownTable(b, func(w *Workload) bool { return !w.lossy() })
+	if slices.ContainsFunc(r.Workloads, func(w Workload) bool { _, skipped := r.Skipped[w.Name]; return w.lossy() && !skipped }) {
+		p("## Loss recovery\n\n")
+		p("%s\n", lossHelp)
+		r.markdownTable(b, (*Workload).lossy)
+	}
 	if len(r.Errors) > 0 {
 		p("Runs that failed (not in the table):\n\n")
 		for _, e := range r.Errors {
@@ -163,6 +156,29 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// markdownTable writes the table of the workloads keep selects.
+func (r *Results) markdownTable(b *strings.Builder, keep func(*Workload) bool) {
+	h := r.header()
+	fmt.Fprintf(b, "| %s |\n|%s\n", strings.Join(h, " | "), strings.Repeat(" --- |", len(h)))
+	r.rows(func(wl *Workload, mt Metric, cells []string) {
+		if keep(wl) {
+			fmt.Fprintf(b, "| %s | %s | %s |\n", wl.Name, mt.Label, strings.Join(cells, " | "))
+		}
+	})
+	b.WriteString("\n")
+}
+
+// lossHelp is how the loss workloads are run, for their section.
+const lossHelp = `How far each stack recovers from loss (issue 13). In memory (bulk-loss-*), both pairs put link/fault, on the real clock, ` +
+	`in front of each direction, with the same seed per direction for both stacks, so the n-th packet a side sends is dropped on one link exactly when it is on the other; ` +
+	`it delays every other packet 1 ms, and copies it, so synack's link then neither hands buffers over nor lends them. ` +
+	`On real paths (path-loss-*), a network namespace per run holds curl and the client's device: a TUN device for synack and for gVisor (its fdbased endpoint), ` +
+	`or one end of a veth pair whose other end is in a second namespace with the kernel's server, TSO, GSO and GRO off on both. ` +
+	`An nftables table there drops packets on the device's input and output hooks (numgen random) and counts the drops. ` +
+	`The server is Go's net/http on each stack's listener. The veth path has a shorter round trip than the TUN paths, so the kernel's goodput is a reference, not a bar; ` +
+	`its recovery counters (nstat's TcpExtTCPTimeouts and TcpRetransSegs in the server's namespace) are.
+`
 
 const figuresHelp = `Figures:
 

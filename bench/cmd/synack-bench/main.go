@@ -114,16 +114,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := res.Table(stdout); err != nil {
+	if err := printResults(res, stdout); err != nil {
 		return err
-	}
-	for _, e := range res.Errors {
-		fmt.Fprintf(stdout, "error %s\n", e)
-	}
-	for _, w := range res.Workloads {
-		if why, ok := res.Skipped[w.Name]; ok {
-			fmt.Fprintf(stdout, "skipped %s: %s\n", w.Name, why)
-		}
 	}
 	if *markdown != "" {
 		var b bytes.Buffer
@@ -138,6 +130,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "took %s\n", res.Elapsed.Round(time.Second))
 	for _, g := range res.CheckGoals() {
 		fmt.Fprintln(stdout, g.Text)
+	}
+	return nil
+}
+
+// printResults prints the table, then a line per failed run and per
+// workload skipped.
+func printResults(res *bench.Results, stdout io.Writer) error {
+	if err := res.Table(stdout); err != nil {
+		return err
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(stdout, "error %s\n", e)
+	}
+	for _, w := range res.Workloads {
+		if why, ok := res.Skipped[w.Name]; ok {
+			fmt.Fprintf(stdout, "skipped %s: %s\n", w.Name, why)
+		}
 	}
 	return nil
 }
