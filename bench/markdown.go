@@ -187,7 +187,7 @@ const figuresHelp = `Figures:
 - **CPU µs/segment**: the same CPU time divided by the data segments the link carried from sender to receiver (ACKs are not counted, but their cost is in the CPU time). Not shown for the kernel, whose loopback is not counted per packet.
 - **allocs/segment**, **allocs/round trip**, **allocs/connection**: heap allocations in the interval (runtime.MemStats.Mallocs, whole process) per data segment, round trip or connection.
 - **bytes/segment**: payload per data segment: the MSS the stacks settle on.
-- **retransmitted segments/GiB**: segments either end retransmitted in the interval, per GiB moved (the stacks' own counters; for the kernel RetransSegs of /proc/net/snmp, the whole network namespace). Neither in-memory link loses or reorders a packet unless its queue overflows, so any figure here is the stack's own doing.
+- **retransmitted segments/GiB**: segments either end retransmitted in the interval, per GiB moved (the stacks' own counters; for the kernel RetransSegs of /proc/net/snmp, the whole network namespace). On the clean-link workloads neither in-memory link loses or reorders a packet unless its queue overflows, so any figure there is the stack's own doing.
 - **round trips/s** and **mean latency µs**: 1-byte request and 1-byte response, one after the other, after a tenth as many unmeasured; latency is the interval's wall time per round trip.
 - **CPU µs/round trip**: process CPU time per round trip.
 - **connections/s**: connections dialled, used for a byte each way and closed, one after the other, after a tenth as many unmeasured; the interval ends when the server has closed the last one.
