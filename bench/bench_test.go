@@ -19,6 +19,13 @@ var tiny = Sizes{
 	Scale:           50,
 	ScaleBytes:      1 << 20,
 	ScaleRoundTrips: 100,
+	// With the fixed seeds, the client's 241st packet is the first the
+	// 1% link drops after the warm-up: 512 KiB is enough for it to fall
+	// in the measured interval, so retrans_per_lost is always reported.
+	LossBytes: 512 << 10,
+	// As root (CI) the real-path workloads run too: 200 kB downloads keep
+	// them to about a second per target (a few RTOs at 5% loss).
+	PathBytes: 200_000,
 }
 
 // tinyRun is one run of every workload at tiny sizes on every target,
@@ -45,10 +52,14 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 7 {
-		t.Fatalf("ran %d workloads, want 7", len(r.Workloads))
+	if len(r.Workloads) != 11 {
+		t.Fatalf("ran %d workloads, want 11", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
+		if why, ok := r.Skipped[w.Name]; ok {
+			t.Logf("%s: skipped: %s", w.Name, why)
+			continue
+		}
 		for _, tg := range r.Config.Targets {
 			if !w.runsOn(tg.Name) {
 				continue
@@ -56,6 +67,9 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 			for _, m := range w.Metrics {
 				if tg.Name == Kernel && countedOnly[m.Key] {
 					continue
+				}
+				if w.path != nil && m.Key == "retrans_per_lost" {
+					continue // nftables' drops are not seeded: a tiny run may lose nothing
 				}
 				st := r.Stat(w.Name, tg.Name, m.Key)
 				if st.N != 1 {
@@ -116,8 +130,14 @@ var goalLine = regexp.MustCompile(`^target [a-z0-9-]+ synack=(-|[0-9.]+) gvisor=
 func TestGoalLines(t *testing.T) {
 	r := runTiny(t)
 	lines := r.CheckGoals()
-	if len(lines) != len(Goals) {
-		t.Fatalf("%d goal lines, want %d", len(lines), len(Goals))
+	want := 0
+	for _, g := range Goals {
+		if _, skipped := r.Skipped[g.Workload]; !skipped {
+			want++
+		}
+	}
+	if len(lines) != want {
+		t.Fatalf("%d goal lines, want %d", len(lines), want)
 	}
 	for _, l := range lines {
 		if !goalLine.MatchString(l.Text) {
@@ -140,6 +160,7 @@ func TestMarkdown(t *testing.T) {
 		"# Benchmarks", "## Machine and command", "go run ./cmd/synack-bench",
 		"| workload | metric | synack | gvisor | kernel | synack/gvisor | synack/kernel |",
 		"| bulk-1500 | Gbit/s |", "| scale | segment cost ratio |", "target bulk-1500 ", "## What the figures mean",
+		"| bulk-loss-5 | goodput Mbit/s |", "target bulk-loss-5 ", "**retransmitted segments/segment lost**",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)

@@ -11,6 +11,15 @@
 // Sample of figures; Run repeats every workload on every target, reports
 // medians and ranges, and checks the targets of issue 4.
 //
+// The loss workloads (issue 13) measure recovery. bulk-loss-1 and
+// bulk-loss-5 run bulk over in-memory pairs whose links drop 1% or 5% of
+// the packets each way and delay the rest 1 ms, through link/fault with
+// the same seeds for both stacks, so both face the same drop decisions.
+// path-loss-1 and path-loss-5 run on real paths: curl in a network
+// namespace downloads from synack and from gVisor on TUN devices and from
+// the kernel over a veth pair, while nftables drops packets on the device;
+// they need root and are skipped, saying why, without it.
+//
 // This is a module of its own so that the core module never depends on
 // gVisor. The command is cmd/synack-bench; BENCHMARKS.md at the repository
 // root is its -markdown output.

@@ -37,9 +37,10 @@ func GVisorTarget(copy bool) Target {
 		link = "channel endpoints pumped by a goroutine per direction, queue 4096 packets, each packet copied"
 	}
 	return Target{
-		Name: GVisor,
-		New:  func(mtu int) (Pair, error) { return newGVisorPair(mtu, copy) },
-		Link: link + "; no offload capabilities, so both checksums computed and verified in software",
+		Name:     GVisor,
+		New:      func(mtu int) (Pair, error) { return newGVisorPair(mtu, copy) },
+		NewLossy: newGVisorLossyPair,
+		Link:     link + "; no offload capabilities, so both checksums computed and verified in software",
 	}
 }
 

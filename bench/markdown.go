@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,20 +110,32 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	p("- Settings are each stack's defaults. gVisor's include SACK, window scaling, 1 MiB send and receive buffers and receive-buffer auto-tuning; " +
 		"synack's include SACK, window scaling, timestamps, CUBIC, delayed ACKs, and send and receive buffers that start at 256 KiB and 128 KiB " +
 		"and auto-tune up to 4 MiB and 6 MiB.\n")
-	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs; scale %d pairs, with %d MiB of bulk and %d round trips measured at each size.\n\n",
-		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips)
+	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs; scale %d pairs, with %d MiB of bulk and %d round trips measured at each size; "+
+		"loss in memory %d MiB per run; loss on real paths a %s download.\n\n",
+		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips,
+		r.Config.LossBytes>>20, sizeText(r.Config.PathBytes))
 
 	p("## Results\n\n")
-	h := r.header()
-	p("| %s |\n|%s\n", strings.Join(h, " | "), strings.Repeat(" --- |", len(h)))
-	r.rows(func(wl *Workload, mt Metric, cells []string) {
-		p("| %s | %s | %s |\n", wl.Name, mt.Label, strings.Join(cells, " | "))
-	})
-	p("\n")
+	r.markdownTable(b, func(w *Workload) bool { return !w.lossy() })
+	if slices.ContainsFunc(r.Workloads, func(w Workload) bool { _, skipped := r.Skipped[w.Name]; return w.lossy() && !skipped }) {
+		p("## Loss recovery\n\n")
+		p("%s\n", lossHelp)
+		r.markdownTable(b, (*Workload).lossy)
+	}
 	if len(r.Errors) > 0 {
 		p("Runs that failed (not in the table):\n\n")
 		for _, e := range r.Errors {
 			p("- %s\n", e)
+		}
+		p("\n")
+	}
+
+	if len(r.Skipped) > 0 {
+		p("Workloads that could not run here (not in the table, no target lines):\n\n")
+		for _, wl := range r.Workloads {
+			if why, ok := r.Skipped[wl.Name]; ok {
+				p("- %s: %s\n", wl.Name, why)
+			}
 		}
 		p("\n")
 	}
@@ -144,6 +157,29 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	return err
 }
 
+// markdownTable writes the table of the workloads keep selects.
+func (r *Results) markdownTable(b *strings.Builder, keep func(*Workload) bool) {
+	h := r.header()
+	fmt.Fprintf(b, "| %s |\n|%s\n", strings.Join(h, " | "), strings.Repeat(" --- |", len(h)))
+	r.rows(func(wl *Workload, mt Metric, cells []string) {
+		if keep(wl) {
+			fmt.Fprintf(b, "| %s | %s | %s |\n", wl.Name, mt.Label, strings.Join(cells, " | "))
+		}
+	})
+	b.WriteString("\n")
+}
+
+// lossHelp is how the loss workloads are run, for their section.
+const lossHelp = `How far each stack recovers from loss (issue 13). In memory (bulk-loss-*), both pairs put link/fault, on the real clock, ` +
+	`in front of each direction, with the same seed per direction for both stacks, so the n-th packet a side sends is dropped on one link exactly when it is on the other; ` +
+	`it delays every other packet 1 ms, and copies it, so synack's link then neither hands buffers over nor lends them. ` +
+	`On real paths (path-loss-*), a network namespace per run holds curl and the client's device: a TUN device for synack and for gVisor (its fdbased endpoint), ` +
+	`or one end of a veth pair whose other end is in a second namespace with the kernel's server, TSO, GSO and GRO off on both. ` +
+	`An nftables table there drops packets on the device's input and output hooks (numgen random) and counts the drops. ` +
+	`The server is Go's net/http on each stack's listener. The veth path has a shorter round trip than the TUN paths, so the kernel's goodput is a reference, not a bar; ` +
+	`its recovery counters (nstat's TcpExtTCPTimeouts and TcpRetransSegs in the server's namespace) are.
+`
+
 const figuresHelp = `Figures:
 
 - **Gbit/s**: payload bytes moved in the measured interval (after an unmeasured warm-up of up to 8 MiB per connection) divided by its wall time; headers not counted.
@@ -151,7 +187,7 @@ const figuresHelp = `Figures:
 - **CPU µs/segment**: the same CPU time divided by the data segments the link carried from sender to receiver (ACKs are not counted, but their cost is in the CPU time). Not shown for the kernel, whose loopback is not counted per packet.
 - **allocs/segment**, **allocs/round trip**, **allocs/connection**: heap allocations in the interval (runtime.MemStats.Mallocs, whole process) per data segment, round trip or connection.
 - **bytes/segment**: payload per data segment: the MSS the stacks settle on.
-- **retransmitted segments/GiB**: segments either end retransmitted in the interval, per GiB moved (the stacks' own counters; for the kernel RetransSegs of /proc/net/snmp, the whole network namespace). Neither in-memory link loses or reorders a packet unless its queue overflows, so any figure here is the stack's own doing.
+- **retransmitted segments/GiB**: segments either end retransmitted in the interval, per GiB moved (the stacks' own counters; for the kernel RetransSegs of /proc/net/snmp, the whole network namespace). On the clean-link workloads neither in-memory link loses or reorders a packet unless its queue overflows, so any figure there is the stack's own doing.
 - **round trips/s** and **mean latency µs**: 1-byte request and 1-byte response, one after the other, after a tenth as many unmeasured; latency is the interval's wall time per round trip.
 - **CPU µs/round trip**: process CPU time per round trip.
 - **connections/s**: connections dialled, used for a byte each way and closed, one after the other, after a tenth as many unmeasured; the interval ends when the server has closed the last one.
@@ -159,5 +195,9 @@ const figuresHelp = `Figures:
 - **goroutines/pair**: growth of runtime.NumGoroutine over the same span, per pair.
 - **pairs opened**: the idle pairs a run held. The kernel's cost two descriptors each, so the process's open-file limit bounds them; the command raises the limit when it is allowed to.
 - **scale**: CPU µs per data segment of a bulk transfer, and per round trip of rr, on one more connection while 10 and then N idle pairs are open in the same stack pair; the cost ratio is the second over the first. Heap bytes/pair at N and the seconds it took to open them are shown too. The second measurement runs with a live heap N pairs larger, so Go's collector runs less often during it: while a stack allocates per segment, that alone makes the ratio come out lower.
+- **goodput Mbit/s**: payload bytes per second of wall time, in Mbit/s: for bulk-loss-*, measured as for Gbit/s (after the warm-up); for path-loss-*, the download's size over curl's time_total (connection set-up included).
+- **retransmitted segments/segment lost**: segments the sender retransmitted (both ends' counters in memory; synack's RetransSegs, gVisor's Retransmits and the kernel's TcpRetransSegs on real paths) per packet the link or nftables dropped on the way from sender to receiver. 1 is the least a sender that recovers every loss can do; above it, it resent what had arrived.
+- **retransmission timeouts/GiB**, **retransmission timeouts/20 MB**: expirations of the retransmission timer (synack's Timeouts, gVisor's Timeouts, the kernel's TcpExtTCPTimeouts), per GiB moved or per 20 MB downloaded. Each is a stall of at least one RTO that recovery by SACK, RACK or a loss probe would have avoided.
+- **% of data packets lost**: the share of packets on the data direction that nftables dropped: the loss the run actually had.
 - **synack/gvisor**, **synack/kernel**: synack's median over the other's. Above 1 is better for Gbit/s, round trips/s and connections/s; below 1 is better for the CPU, allocation, latency and heap figures.
 `

@@ -15,6 +15,9 @@ type snapshot struct {
 	up, down uint64        // packets carried by the pair's link
 	counted  bool          // the link counts packets
 	retrans  uint64        // segments retransmitted by the pair
+	lost     uint64        // packets the link dropped from client to server
+	timeouts uint64        // retransmission timeouts of the pair
+	lossy    bool          // the pair counts lost and timeouts (lossCounter)
 }
 
 // take records a snapshot of p. It reads MemStats, which stops the world
@@ -25,6 +28,9 @@ func take(p Pair) snapshot {
 	s := snapshot{cpu: cpuTime(), mallocs: ms.Mallocs}
 	s.up, s.down, s.counted = p.Packets()
 	s.retrans = p.Retransmits()
+	if lc, ok := p.(lossCounter); ok {
+		s.lost, s.timeouts, s.lossy = lc.Lost(), lc.Timeouts(), true
+	}
 	s.wall = time.Now()
 	return s
 }
@@ -36,17 +42,23 @@ type interval struct {
 	up, down  uint64
 	counted   bool
 	retrans   uint64
+	lost      uint64
+	timeouts  uint64
+	lossy     bool
 }
 
 func (s snapshot) to(e snapshot) interval {
 	return interval{
-		wall:    e.wall.Sub(s.wall),
-		cpu:     e.cpu - s.cpu,
-		mallocs: e.mallocs - s.mallocs,
-		up:      e.up - s.up,
-		down:    e.down - s.down,
-		counted: s.counted && e.counted,
-		retrans: e.retrans - s.retrans,
+		wall:     e.wall.Sub(s.wall),
+		cpu:      e.cpu - s.cpu,
+		mallocs:  e.mallocs - s.mallocs,
+		up:       e.up - s.up,
+		down:     e.down - s.down,
+		counted:  s.counted && e.counted,
+		retrans:  e.retrans - s.retrans,
+		lost:     e.lost - s.lost,
+		timeouts: e.timeouts - s.timeouts,
+		lossy:    s.lossy && e.lossy,
 	}
 }
 

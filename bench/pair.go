@@ -29,6 +29,9 @@ type Target struct {
 	Name string
 	// New makes a pair whose link carries packets of up to mtu bytes.
 	New func(mtu int) (Pair, error)
+	// NewLossy makes a pair whose in-memory link impairs both directions
+	// as im says; nil for a target without such a link (the kernel).
+	NewLossy func(mtu int, im Impairment) (Pair, error)
 	// Link says, for the table, what joins the pair and what it offloads.
 	Link string
 }

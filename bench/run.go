@@ -38,7 +38,10 @@ type Results struct {
 	// successful run.
 	Samples map[string]map[string][]Sample
 	// Errors lists the runs that failed.
-	Errors  []string
+	Errors []string
+	// Skipped says, by workload, why one could not run here (the
+	// real-path ones without root).
+	Skipped map[string]string
 	Elapsed time.Duration
 }
 
@@ -53,7 +56,7 @@ func Run(cfg Config) (*Results, error) {
 		cfg.Timeout = 10 * time.Minute
 	}
 	all := Workloads(cfg.Sizes)
-	r := &Results{Config: cfg, Samples: map[string]map[string][]Sample{}}
+	r := &Results{Config: cfg, Samples: map[string]map[string][]Sample{}, Skipped: map[string]string{}}
 	for _, name := range cfg.Only {
 		if !slices.ContainsFunc(all, func(w Workload) bool { return w.Name == name }) {
 			return nil, fmt.Errorf("no workload %q (have %s)", name, workloadNames(all))
@@ -67,6 +70,13 @@ func Run(cfg Config) (*Results, error) {
 	t0 := time.Now()
 	for _, w := range r.Workloads {
 		r.Samples[w.Name] = map[string][]Sample{}
+		if w.path != nil {
+			if err := pathCheck(); err != nil {
+				r.Skipped[w.Name] = err.Error()
+				progress(cfg.Progress, "%s: skipped: %v\n", w.Name, err)
+				continue
+			}
+		}
 		for i := range cfg.Runs {
 			for _, t := range cfg.Targets {
 				if !w.runsOn(t.Name) {
@@ -112,13 +122,35 @@ func workloadNames(ws []Workload) string {
 	return strings.Join(names, ", ")
 }
 
+// pathCheck says why the real-path workloads cannot run, or nil; tests
+// replace it.
+var pathCheck = pathUsable
+
 // runOne runs w once on a fresh pair of t. A run that outlives timeout
 // has its pair closed under it, which ends it with an error on stacks
 // that can abort their connections; one that still does not return is
 // abandoned.
 func runOne(w *Workload, t Target, timeout time.Duration, prof *profiler) (Sample, error) {
+	if w.path != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		s, err := runPath(ctx, w.path, t.Name)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("timed out after %v (%v)", timeout, err)
+		}
+		return s, err
+	}
 	runtime.GC()
-	p, err := t.New(w.MTU)
+	var p Pair
+	var err error
+	switch {
+	case w.Impair == nil:
+		p, err = t.New(w.MTU)
+	case t.NewLossy == nil:
+		err = fmt.Errorf("target %s has no lossy link", t.Name)
+	default:
+		p, err = t.NewLossy(w.MTU, *w.Impair)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -24,9 +24,10 @@ const backlog = 4096
 // the real clock and default settings.
 func SynackTarget() Target {
 	return Target{
-		Name: Synack,
-		New:  newSynackPair,
-		Link: "link/pipe, queue 4096 packets, buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); both checksums computed and verified in software",
+		Name:     Synack,
+		New:      newSynackPair,
+		NewLossy: newSynackLossyPair,
+		Link:     "link/pipe, queue 4096 packets, buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); both checksums computed and verified in software",
 	}
 }
 

@@ -32,6 +32,12 @@ type Sizes struct {
 	// trips measured at each size of the scale workload.
 	ScaleBytes      int64
 	ScaleRoundTrips int
+	// LossBytes is what one run of an in-memory loss workload moves
+	// (32 MiB), after a warm-up of an eighth as much.
+	LossBytes int64
+	// PathBytes is the download of one run of a real-path loss workload
+	// (the 20 MB).
+	PathBytes int64
 }
 
 // DefaultSizes are the sizes.
@@ -43,6 +49,8 @@ var DefaultSizes = Sizes{
 	Scale:           100_000,
 	ScaleBytes:      256 << 20,
 	ScaleRoundTrips: 20_000,
+	LossBytes:       32 << 20,
+	PathBytes:       20_000_000,
 }
 
 // Sample is the figures one run of a workload produced, by metric key.
@@ -63,7 +71,13 @@ type Workload struct {
 	About   string   // one line on what it does, for BENCHMARKS.md
 	Metrics []Metric // in the order the table shows them
 	Only    []string // the targets it runs on; nil for all
-	run     func(e *env) (Sample, error)
+	// Impair, if set, makes the pair with Target.NewLossy: a link that
+	// drops and delays packets.
+	Impair *Impairment
+	run    func(e *env) (Sample, error)
+	// path, if set, runs the workload on a real path (TUN or veth in
+	// network namespaces) instead of run on a pair.
+	path *pathSpec
 }
 
 // runsOn reports whether w runs on the named target.
@@ -164,6 +178,10 @@ func Workloads(sz Sizes) []Workload {
 			},
 			run: func(e *env) (Sample, error) { return scale(e, sz) },
 		},
+		lossWorkload(sz, 1),
+		lossWorkload(sz, 5),
+		pathWorkload(sz, 1),
+		pathWorkload(sz, 5),
 	}
 }
 
@@ -304,6 +322,12 @@ func bulk(e *env, conns int, total int64) (Sample, error) {
 		// A link that loses nothing should see none; a stack that
 		// believes otherwise pays in recovery and a smaller window.
 		"retrans_per_gib": float64(iv.retrans) / (moved / (1 << 30)),
+	}
+	if iv.lossy {
+		smp["timeouts_per_gib"] = float64(iv.timeouts) / (moved / (1 << 30))
+		if iv.lost > 0 {
+			smp["retrans_per_lost"] = float64(iv.retrans) / float64(iv.lost)
+		}
 	}
 	if iv.counted && iv.up > 0 {
 		smp["cpu_us_per_seg"] = cpu * 1e6 / float64(iv.up)

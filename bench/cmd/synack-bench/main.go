@@ -1,8 +1,9 @@
 // Command synack-bench measures synack against gVisor's netstack and the
 // kernel's loopback TCP: bulk transfer, request/response, connection
-// rate, idle connections and scale, interleaved in one process. It prints
-// a table of medians and ranges with the ratios synack/gVisor and
-// synack/kernel, and ends with one line per target of issue 4:
+// rate, idle connections and scale, interleaved in one process, and loss
+// recovery, in memory and (as root) on real paths made lossy by nftables.
+// It prints a table of medians and ranges with the ratios synack/gVisor
+// and synack/kernel, and ends with one line per target of issues 4 and 13:
 //
 //	target NAME synack=X gvisor=Y kernel=Z ratio=R goal=G met|missed
 //
@@ -10,6 +11,10 @@
 // Sizes default to the issue's; smaller ones make a quick run:
 //
 //	go run ./cmd/synack-bench -bulk-mib 64 -rr 10000 -crr 1000 -idle 1000 -scale 10000
+//
+// and -only picks workloads, such as the loss ones alone:
+//
+//	go run ./cmd/synack-bench -only bulk-loss-1,bulk-loss-5,path-loss-1,path-loss-5
 package main
 
 import (
@@ -44,8 +49,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	scale := fs.Int("scale", d.Scale, "connection pairs open in the scale workload")
 	scaleMiB := fs.Int64("scale-mib", d.ScaleBytes>>20, "MiB of bulk measured at each size of the scale workload")
 	scaleRR := fs.Int("scale-rr", d.ScaleRoundTrips, "round trips measured at each size of the scale workload")
+	lossMiB := fs.Int64("loss-mib", d.LossBytes>>20, "MiB moved by each run of the in-memory loss workloads (bulk-loss-1, bulk-loss-5)")
+	pathBytes := fs.Int64("path-bytes", d.PathBytes, "bytes curl downloads in each run of the real-path loss workloads (path-loss-1, path-loss-5; need root)")
 	runs := fs.Int("runs", 3, "runs of each workload on each target (the table shows medians)")
-	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale)")
+	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale, bulk-loss-1, bulk-loss-5, path-loss-1, path-loss-5)")
 	targets := fs.String("targets", "synack,gvisor,kernel", "comma-separated targets, in the order each run measures them")
 	gvisorCopy := fs.Bool("gvisor-copy", false, "copy each packet on gVisor's link, as a link that cannot take buffers over must, instead of sharing the buffer")
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit on one run of one workload on one target")
@@ -64,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Sizes: bench.Sizes{
 			BulkBytes: *bulkMiB << 20, RoundTrips: *rr, Connections: *crr, Idle: *idle,
 			Scale: *scale, ScaleBytes: *scaleMiB << 20, ScaleRoundTrips: *scaleRR,
+			LossBytes: *lossMiB << 20, PathBytes: *pathBytes,
 		},
 		Runs:       *runs,
 		Timeout:    *timeout,
@@ -106,11 +114,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := res.Table(stdout); err != nil {
+	if err := printResults(res, stdout); err != nil {
 		return err
-	}
-	for _, e := range res.Errors {
-		fmt.Fprintf(stdout, "error %s\n", e)
 	}
 	if *markdown != "" {
 		var b bytes.Buffer
@@ -125,6 +130,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "took %s\n", res.Elapsed.Round(time.Second))
 	for _, g := range res.CheckGoals() {
 		fmt.Fprintln(stdout, g.Text)
+	}
+	return nil
+}
+
+// printResults prints the table, then a line per failed run and per
+// workload skipped.
+func printResults(res *bench.Results, stdout io.Writer) error {
+	if err := res.Table(stdout); err != nil {
+		return err
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(stdout, "error %s\n", e)
+	}
+	for _, w := range res.Workloads {
+		if why, ok := res.Skipped[w.Name]; ok {
+			fmt.Fprintf(stdout, "skipped %s: %s\n", w.Name, why)
+		}
 	}
 	return nil
 }

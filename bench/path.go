@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pathSpec is a real-path loss workload: nftables drops pct% of the
+// packets each way on the client's device, and curl downloads bytes.
+type pathSpec struct {
+	pct   int
+	bytes int64
+}
+
+// The addresses of every real path: the client (curl, the kernel's side
+// of a TUN device, or one end of the veth pair) and the server.
+var (
+	pathClient = netip.MustParsePrefix("10.77.0.1/24")
+	pathServer = netip.MustParsePrefix("10.77.0.2/24")
+)
+
+// pathMTU is the MTU of every real path's device.
+const pathMTU = 1500
+
+// pathWorkload is path-loss-PCT: a download by curl over a real path that
+// nftables makes lossy.
+func pathWorkload(sz Sizes, pct int) Workload {
+	return Workload{
+		Name: fmt.Sprintf("path-loss-%d", pct), MTU: pathMTU, path: &pathSpec{pct: pct, bytes: sz.PathBytes},
+		About: fmt.Sprintf("a %s download by curl in a network namespace whose nftables rules drop %d%% of the packets each way on the device "+
+			"(numgen random mod 100 < %d, input and output hooks), MTU %d: from synack on a TUN device, from gVisor's netstack on a TUN device "+
+			"(fdbased), and from the kernel over a veth pair from another namespace with TSO, GSO and GRO off. Needs root; skipped without",
+			sizeText(sz.PathBytes), pct, pct, pathMTU),
+		Metrics: []Metric{
+			{Key: "mbps", Label: "goodput Mbit/s", Higher: true, Prec: 1},
+			{Key: "timeouts_per_20mb", Label: "retransmission timeouts/20 MB", Prec: 1},
+			{Key: "retrans_per_lost", Label: "retransmitted segments/segment lost", Prec: 2},
+			{Key: "lost_pct", Label: "% of data packets lost", Prec: 2},
+		},
+	}
+}
+
+// sizeText prints a byte count as MB when it is a whole number of them.
+func sizeText(n int64) string {
+	if n%1_000_000 == 0 {
+		return fmt.Sprintf("%d MB", n/1_000_000)
+	}
+	return fmt.Sprintf("%d-byte", n)
+}
+
+// pathEnd is the server side of a real path, ready to serve.
+type pathEnd struct {
+	l   net.Listener
+	dev string // the client namespace's device the rules apply to
+	// counters returns the sender's retransmission timeouts and
+	// retransmitted segments so far.
+	counters func(ctx context.Context) (timeouts, retrans uint64, err error)
+	close    func() error
+}
+
+// runPath runs spec once on target: a fresh client namespace, the
+// target's server on its device, the nftables rules, one curl download.
+func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, err error) {
+	ns, err := newNetns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, ns.delete()) }()
+	var end *pathEnd
+	switch target {
+	case Synack:
+		end, err = synackPathEnd(ns)
+	case GVisor:
+		end, err = gvisorPathEnd(ctx, ns)
+	case Kernel:
+		end, err = kernelPathEnd(ctx, ns)
+	default:
+		err = fmt.Errorf("no real path for target %q", target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, end.close()) }()
+
+	srv := &http.Server{Handler: download(spec.bytes), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(end.l)
+	defer srv.Close()
+
+	table := "synack_bench_" + randomHex(4)
+	if _, err := ns.run(ctx, []byte(nftRules(table, end.dev, spec.pct)), "nft", "-f", "-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_, derr := ns.run(context.Background(), nil, "nft", "delete", "table", "inet", table)
+		err = errors.Join(err, derr)
+	}()
+
+	t0, r0, err := end.counters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	got, secs, err := curl(ctx, ns, spec.bytes)
+	if err != nil {
+		return nil, err
+	}
+	t1, r1, err := end.counters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lost, passed, err := nftDrops(ctx, ns, table)
+	if err != nil {
+		return nil, err
+	}
+	smp = Sample{
+		"mbps":              float64(got) * 8 / secs / 1e6,
+		"timeouts_per_20mb": float64(t1-t0) * 20e6 / float64(got),
+		"lost_pct":          100 * float64(lost) / float64(lost+passed),
+	}
+	if lost > 0 {
+		smp["retrans_per_lost"] = float64(r1-r0) / float64(lost)
+	}
+	return smp, nil
+}
+
+// download serves n bytes of a repeating pattern, with their length.
+func download(n int64) http.Handler {
+	buf := make([]byte, chunk)
+	for i := range buf {
+		buf[i] = byte(i*7 + i>>8)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		for left := n; left > 0; {
+			k := min(left, chunk)
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			left -= k
+		}
+	})
+}
+
+// nftRules is an nftables table that drops pct% of the packets each way
+// on dev, counting what it drops on input (the download's data) and what
+// it lets in.
+func nftRules(table, dev string, pct int) string {
+	return fmt.Sprintf(`table inet %[1]s {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		iifname "%[2]s" numgen random mod 100 < %[3]d counter drop
+		iifname "%[2]s" counter accept
+	}
+	chain output {
+		type filter hook output priority 0; policy accept;
+		oifname "%[2]s" numgen random mod 100 < %[3]d counter drop
+	}
+}
+`, table, dev, pct)
+}
+
+var nftCounter = regexp.MustCompile(`counter packets (\d+) bytes \d+ (drop|accept)`)
+
+// nftDrops reads the input chain's counters: the packets dropped and the
+// packets let in on the device.
+func nftDrops(ctx context.Context, ns *netns, table string) (dropped, passed uint64, err error) {
+	out, err := ns.run(ctx, nil, "nft", "list", "chain", "inet", table, "input")
+	if err != nil {
+		return 0, 0, err
+	}
+	m := nftCounter.FindAllStringSubmatch(out, -1)
+	if len(m) != 2 || m[0][2] != "drop" || m[1][2] != "accept" {
+		return 0, 0, fmt.Errorf("nft list chain: no drop and accept counters in:\n%s", out)
+	}
+	dropped, _ = strconv.ParseUint(m[0][1], 10, 64)
+	passed, _ = strconv.ParseUint(m[1][1], 10, 64)
+	return dropped, passed, nil
+}
+
+// curl downloads from the server inside ns and returns the bytes it got
+// and the seconds the transfer took by curl's own clock.
+func curl(ctx context.Context, ns *netns, want int64) (int64, float64, error) {
+	url := "http://" + net.JoinHostPort(pathServer.Addr().String(), "80") + "/"
+	out, err := ns.run(ctx, nil, "curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url)
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("curl printed %q", out)
+	}
+	got, err1 := strconv.ParseInt(f[0], 10, 64)
+	secs, err2 := strconv.ParseFloat(f[1], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("curl printed %q: %w", out, err)
+	}
+	if got != want || secs <= 0 {
+		return 0, 0, fmt.Errorf("curl got %d bytes in %v s, want %d", got, secs, want)
+	}
+	return got, secs, nil
+}
