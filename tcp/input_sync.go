@@ -323,18 +323,24 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	c.bytesAcked += uint64(data)
 	c.prevUna, c.sndUna = c.sndUna, ack
 	c.sack.trim(ack)
+	var sentRTT time.Duration
+	var timed bool
 	if c.loss != nil {
 		c.loss.rearm = true // RFC 8985 §7.2: an ACK of new data restarts the probe timeout
 		if c.lossOn() {
-			c.ackedSegments(now, ack, c.tsecrOf(seg))
+			sentRTT, timed = c.ackedSegments(now, ack, c.tsecrOf(seg))
 		}
 	}
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after a go-back-N rewind the ACK may pass SND.NXT
 	}
-	// RTT: from the echoed timestamp when there is one (RFC 7323 §4.1,
-	// every ACK of new data), else from the one timed segment (RFC 6298 §3).
+	// RTT: from the send times of the segments acknowledged when they are
+	// kept (SACK), else from the echoed timestamp (RFC 7323 §4.1, every
+	// ACK of new data), else from the one timed segment (RFC 6298 §3).
 	rtt, ok := c.tsRTT(now, seg)
+	if timed {
+		rtt, ok = sentRTT, true
+	}
 	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
 		c.rttTiming = false
 		if !ok {

@@ -192,6 +192,7 @@ func (c *Conn) delivered(now time.Time, s *flightSeg, tsecr uint32) {
 			return
 		}
 	} else {
+		l.minRTT.update(monoNanos(now), rtt) // step 1, from segments sent once
 		if s.end.LessThan(l.fack) {
 			l.reordSeen = true // step 3
 		}
@@ -209,7 +210,10 @@ func (c *Conn) delivered(now time.Time, s *flightSeg, tsecr uint32) {
 
 // ackedSegments drops the segments a cumulative ACK up to una covers,
 // each delivered unless already SACKed, and trims the one it ends inside.
-func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) {
+// It returns an RTT sample from the send times, finer than the timestamp
+// clock's milliseconds: the time since the oldest of them was sent, when
+// none was ever resent (Karn), as Linux's seq_rtt from its skb stamps.
+func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) (rtt time.Duration, ok bool) {
 	l := c.loss
 	for l.q.len() > 0 && l.q.at(0).end.LessThanEq(una) {
 		s := l.q.at(0)
@@ -219,6 +223,9 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) {
 		if s.has(segSACKed) {
 			l.segsSACKed--
 		} else {
+			if !ok && !s.has(segEver) {
+				rtt, ok = time.Duration(monoNanos(now)-s.xmit), true
+			}
 			c.delivered(now, s, tsecr)
 			c.setFlags(0, 0, segLost|segRetrans)
 		}
@@ -235,6 +242,7 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) {
 			*v = una
 		}
 	}
+	return max(rtt, 0), ok
 }
 
 // sackedSegments updates the segments overlapping r, a range the peer

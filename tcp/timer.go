@@ -174,9 +174,6 @@ func (c *Conn) sampleRTT(r time.Duration) {
 		c.srtt = (7*c.srtt + r) / 8     // alpha = 1/8
 	}
 	c.rto = min(max(c.srtt+max(g, 4*c.rttvar), c.cfg.MinRTO), c.cfg.MaxRTO) // §2.4, §2.5
-	if c.loss != nil {
-		c.loss.minRTT.update(monoNanos(c.now), r) // RACK.min_RTT (RFC 8985 §6.2 step 1)
-	}
 }
 
 // timerKind is what the retransmission timer slot is armed for.

@@ -25,23 +25,23 @@ type tlpState struct {
 // is what is common, and Linux's TCP_DELACK_MAX).
 const wcDelAckT = 200 * time.Millisecond
 
-// minPTO is the least probe timeout, as Linux's (TCP_TIMEOUT_MIN, 2 ms,
-// rounded up to its 10 ms floor for the probe): on a path of microseconds a
-// probe a few round trips after the last ACK would only race the ACKs.
-const minPTO = 10 * time.Millisecond
+// ptoSlack is what the probe timeout adds to 2*SRTT when more than one
+// segment is in flight, for the timer's own granularity (Linux's
+// TCP_TIMEOUT_MIN, 2 ms): on a path of microseconds a probe a few round
+// trips after the last ACK would race the ACKs still coming.
+const ptoSlack = 2 * time.Millisecond
 
 // pto is the probe timeout of RFC 8985 §7.2: twice SRTT, plus WCDelAckT
-// when one segment is in flight (its ACK may be delayed); 1 s before any
-// RTT sample.
+// when one segment is in flight (its ACK may be delayed), else plus
+// ptoSlack; 1 s before any RTT sample.
 func (c *Conn) pto() time.Duration {
 	if !c.hasRTT {
 		return time.Second
 	}
-	p := 2 * c.srtt
 	if int(c.sndUna.Size(c.sndMax)) <= c.mss {
-		p += wcDelAckT
+		return 2*c.srtt + wcDelAckT
 	}
-	return max(p, minPTO)
+	return 2*c.srtt + ptoSlack
 }
 
 // mayProbe reports whether a probe may be scheduled (RFC 8985 §7.2): SACK
@@ -53,9 +53,9 @@ func (c *Conn) mayProbe() bool {
 }
 
 // armTimer sets the retransmission timer slot after an ACK of new data or
-// new data sent: the probe timeout when a probe may go and it comes before
-// the RTO, else the RTO (RFC 8985 §7.2: "the PTO ... if Now() + PTO >
-// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()").
+// new data sent: the probe timeout when a probe may go, never later than
+// the RTO would expire (RFC 8985 §7.2: "if Now() + PTO >
+// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()"), else the RTO.
 func (c *Conn) armTimer(now time.Time) {
 	l := c.loss
 	if l == nil || l.timer == timerReorder || c.rtoAt.IsZero() {
@@ -71,8 +71,13 @@ func (c *Conn) armTimer(now time.Time) {
 	if l.timer != timerRTO {
 		rto = now.Add(c.rto)
 	}
+	// The probe comes first, at the RTO's time at the latest: with one
+	// segment out, PTO allows for a delayed ACK and would otherwise lose
+	// to a minimum RTO of the same size, which collapses the window where
+	// a probe would not.
+	l.timer, c.rtoAt = timerProbe, rto
 	if at := now.Add(c.pto()); at.Before(rto) {
-		l.timer, c.rtoAt = timerProbe, at
+		c.rtoAt = at
 	}
 }
 
