@@ -57,8 +57,14 @@ func TestEfficiencyFillsBottleneck(t *testing.T) {
 }
 
 // TestEfficiencyMathisUnderLoss: with 1% of data packets lost at random
-// on a 40 ms path, the goodput from 2 s to 30 s is at least what the
-// Mathis formula predicts: MSS/RTT * sqrt(3/2) / sqrt(p).
+// on a 40 ms path, the goodput from 2 s to 30 s is at least 85% of what the
+// Mathis formula predicts: MSS/RTT * sqrt(3/2) / sqrt(p). At this window
+// CUBIC runs in its Reno-friendly region (RFC 9438 §4.3), an AIMD whose
+// increase (0.53 segment per round trip) is chosen for its β of 0.7 so
+// that its average window is Reno's, which is what the formula gives: over
+// eight seeds it reaches 0.89 to 1.04 of it. (It once passed 1.0 with room
+// to spare because a reduction was computed from SND.MAX - SND.UNA, SACKed
+// data included, and so cut the window less than β: see reductionFlight.)
 func TestEfficiencyMathisUnderLoss(t *testing.T) {
 	const p, rtt = 0.01, 40 * time.Millisecond
 	out := fault.Direction{Loss: p, Delay: rtt / 2}
@@ -67,8 +73,8 @@ func TestEfficiencyMathisUnderLoss(t *testing.T) {
 	got := mbit(s[1]-s[0], 28*time.Second)
 	mathis := float64(info.MSS) * 8 / rtt.Seconds() * math.Sqrt(1.5) / math.Sqrt(p) / 1e6
 	t.Logf("goodput %.2f Mbit/s, Mathis %.2f Mbit/s; client %v", got, mathis, info)
-	if got < mathis {
-		t.Fatalf("goodput %.2f Mbit/s under 1%% loss, below the Mathis %.2f", got, mathis)
+	if got < 0.85*mathis {
+		t.Fatalf("goodput %.2f Mbit/s under 1%% loss, below 85%% of the Mathis %.2f", got, mathis)
 	}
 }
 

@@ -13,8 +13,9 @@ import (
 // of packets each way. The sender's tcp.Info counts its recoveries, loss
 // probes, lost retransmissions and timeouts exactly as the stack's
 // counters under Linux's names do (the only connection sending data is
-// this one), shows RACK's minimum RTT as the path's, and prints them in
-// its ss-style line.
+// this one), shows RACK's minimum RTT as the path's, sees no reordering
+// (an ACK that SACKs above and cumulatively covers below after lost ACKs
+// is not reordering), and prints them in its ss-style line.
 func TestInfoCountsEachRecovery(t *testing.T) {
 	const size = 2 << 20
 	d := fault.Direction{Loss: 0.03, Delay: 5 * time.Millisecond}
@@ -42,6 +43,9 @@ func TestInfoCountsEachRecovery(t *testing.T) {
 	}
 	if info.MinRTT < 9900*time.Microsecond || info.MinRTT > 12*time.Millisecond {
 		t.Errorf("MinRTT %v, want the path's 10 ms", info.MinRTT)
+	}
+	if info.ReorderSeen {
+		t.Error("reordering seen on a path that loses but never reorders")
 	}
 	if s := info.String(); !strings.Contains(s, "recoveries:") || !strings.Contains(s, "minrtt:") {
 		t.Errorf("Info.String() %q lacks the recovery counters", s)

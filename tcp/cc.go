@@ -13,11 +13,14 @@ type CongestionControl interface {
 	// the bytes in flight before the ACK and, when one was taken, an RTT sample.
 	OnAck(now time.Time, acked, inFlight int, rtt time.Duration)
 	// OnRetransmitTimeout is told that the retransmission timer expired
-	// with inFlight bytes outstanding.
+	// with inFlight bytes outstanding (the flight size, capped at the
+	// window: see OnLoss).
 	OnRetransmitTimeout(now time.Time, inFlight int)
-	// OnLoss is told that three duplicate ACKs showed a loss with inFlight
-	// bytes outstanding (RFC 5681 §3.2 step 2): it sets ssthresh and cwnd
-	// for the recovery the engine then runs (RFC 6582).
+	// OnLoss is told that a loss was found (by RACK, three duplicate
+	// ACKs or a loss probe) with inFlight bytes outstanding (RFC 5681
+	// §3.2 step 2): it sets ssthresh and cwnd for the recovery the engine
+	// then runs. inFlight is SND.MAX - SND.UNA capped at the window, so
+	// data SACKed above a hole never makes a reduction raise the window.
 	OnLoss(now time.Time, inFlight int)
 }
 

@@ -189,6 +189,9 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	}
 	c.peerAlive(now, seg.Ack)
 	una, sackedBefore := c.sndUna, c.sack.sacked
+	if c.loss != nil {
+		c.loss.ackFack = c.loss.fack
+	}
 	var sacked seqnum.Size
 	var dsack bool
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
@@ -328,7 +331,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	if c.loss != nil {
 		c.loss.rearm = true // RFC 8985 §7.2: an ACK of new data restarts the probe timeout
 		if c.lossOn() {
-			sentRTT, timed = c.ackedSegments(now, ack, c.tsecrOf(seg))
+			sentRTT, timed = c.ackedSegments(now, ack)
 		}
 	}
 	if c.sndNxt.LessThan(ack) {
@@ -419,7 +422,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 	}
 	st := &c.env.Stats
 	st.FastRetransmits.Add(1)
-	flight := int(c.sndUna.Size(c.sndMax))
+	flight := c.reductionFlight()
 	c.undoStart(false)
 	c.loss.count.recoveries++
 	c.cc.OnLoss(now, flight)
@@ -434,6 +437,16 @@ func (c *Conn) enterRecovery(now time.Time) {
 	st.TCPRenoRecovery.Add(1)
 	c.inflate = dupThresh * c.mss
 	c.retransmitFirst(now)
+}
+
+// reductionFlight is the flight size a congestion event reduces from
+// (RFC 5681 (4), RFC 9438 §4.6): SND.MAX - SND.UNA, but no more than the
+// window in force, as Linux's ssthresh functions take cwnd. With SACK the
+// sender keeps sending as segments above a hole are SACKed, so SND.MAX -
+// SND.UNA grows past what the window lets into the network; a reduction
+// from it would raise the window rather than cut it.
+func (c *Conn) reductionFlight() int {
+	return min(int(c.sndUna.Size(c.sndMax)), c.cwnd())
 }
 
 // mayEnterRecovery reports whether a loss found now may start a new fast

@@ -14,7 +14,12 @@ type prrState struct {
 	recoverFS int // RecoverFS: the flight size when recovery began
 	delivered int // prr_delivered: bytes the peer has got since
 	out       int // prr_out: bytes sent since
-	sndcnt    int // what the ACK being processed lets recovery send
+	// cwnd is the window PRR sets on each ACK: the pipe then plus sndcnt,
+	// as Linux's tcp_cwnd_reduction sets cwnd = in_flight + sndcnt.
+	// Recovery sends while the pipe is below it, so a segment marked lost
+	// after the ACK (by RACK's reordering timer) leaves the pipe and makes
+	// room for its own retransmission.
+	cwnd int
 }
 
 // prrStart begins PRR for a recovery whose flight was flight bytes.
@@ -43,15 +48,13 @@ func (c *Conn) prrAck(delivered int) {
 	if p.out == 0 && sndcnt < c.mss {
 		sndcnt = c.mss // the fast retransmit always goes (Linux tcp_cwnd_reduction)
 	}
-	p.sndcnt = max(sndcnt, 0)
+	p.cwnd = pipe + max(sndcnt, 0)
 }
 
 // prrSent counts n bytes sent in recovery.
-func (c *Conn) prrSent(n int) {
-	p := &c.loss.prr
-	p.out += n
-	p.sndcnt -= n
-}
+func (c *Conn) prrSent(n int) { c.loss.prr.out += n }
 
-// prrAllows reports whether recovery may send another segment now.
-func (c *Conn) prrAllows() bool { return c.loss.prr.sndcnt > 0 }
+// prrAllows reports whether recovery may send another segment now: the
+// pipe is below the window PRR set (a segment at most past it, which the
+// next ACK's share takes back through prr_out).
+func (c *Conn) prrAllows() bool { return c.rackPipe() < c.loss.prr.cwnd }

@@ -34,6 +34,7 @@ type lossState struct {
 	end      seqnum.Value  // RACK.end_seq
 	rtt      time.Duration // RACK.rtt
 	fack     seqnum.Value  // RACK.fack: the highest end delivered
+	ackFack  seqnum.Value  // RACK.fack before the ACK being processed
 	advanced bool          // RACK.xmit_ts moved: losses may be found
 	minRTT   minRTT        // RACK.min_RTT
 
@@ -176,25 +177,28 @@ func (c *Conn) recordSent(now time.Time, seq, next seqnum.Value, retransmit bool
 }
 
 // delivered is RFC 8985 §6.2 steps 2 and 3 for a segment newly delivered
-// (cumulatively ACKed or wholly SACKed) by an ACK with timestamp echo
-// tsecr (0 when none): RACK follows the most recently sent segment
+// (cumulatively ACKed or wholly SACKed): RACK follows the most recently sent segment
 // delivered, and a segment sent once delivered below RACK.fack shows the
 // path reorders.
-func (c *Conn) delivered(now time.Time, s *flightSeg, tsecr uint32) {
+func (c *Conn) delivered(now time.Time, s *flightSeg) {
 	l := c.loss
 	rtt := time.Duration(monoNanos(now) - s.xmit)
 	if s.has(segEver) {
-		// The ACK may be for the first copy: take it only when it cannot be.
-		if tsecr != 0 && int32(tsecr-c.tsVal(monoEpoch.Add(time.Duration(s.xmit)))) < 0 {
-			return
-		}
+		// The ACK may be for an earlier copy: a resent segment delivered
+		// sooner than the min RTT after its last sending cannot have been
+		// that copy (Linux's tcp_rack_advance; an echoed timestamp does not
+		// tell, since a SACK echoes the last segment in order).
 		if rtt < l.minRTT.get() {
 			return
 		}
 	} else {
 		l.minRTT.update(monoNanos(now), rtt) // step 1, from segments sent once
-		if s.end.LessThan(l.fack) {
-			l.reordSeen = true // step 3
+		if s.end.LessThan(l.ackFack) {
+			// Step 3, against RACK.fack as it was before this ACK: the
+			// RFC takes an ACK's segments in the order they were sent,
+			// so an ACK that SACKs above and cumulatively covers below
+			// (after the ACKs between were lost) is not reordering.
+			l.reordSeen = true
 		}
 		if l.undo.frto && s.xmit < l.undo.frtoAt {
 			l.undo.origAck = true // sent before the timeout, never resent: F-RTO's proof
@@ -213,7 +217,7 @@ func (c *Conn) delivered(now time.Time, s *flightSeg, tsecr uint32) {
 // It returns an RTT sample from the send times, finer than the timestamp
 // clock's milliseconds: the time since the oldest of them was sent, when
 // none was ever resent (Karn), as Linux's seq_rtt from its skb stamps.
-func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) (rtt time.Duration, ok bool) {
+func (c *Conn) ackedSegments(now time.Time, una seqnum.Value) (rtt time.Duration, ok bool) {
 	l := c.loss
 	for l.q.len() > 0 && l.q.at(0).end.LessThanEq(una) {
 		s := l.q.at(0)
@@ -226,7 +230,7 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) (rtt
 			if !ok && !s.has(segEver) {
 				rtt, ok = time.Duration(monoNanos(now)-s.xmit), true
 			}
-			c.delivered(now, s, tsecr)
+			c.delivered(now, s)
 			c.setFlags(0, 0, segLost|segRetrans)
 		}
 		l.q.popFront()
@@ -248,7 +252,7 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) (rtt
 // sackedSegments updates the segments overlapping r, a range the peer
 // newly SACKed: each wholly SACKed now is delivered, the others have
 // their share recounted.
-func (c *Conn) sackedSegments(now time.Time, r sackRange, tsecr uint32) {
+func (c *Conn) sackedSegments(now time.Time, r sackRange) {
 	l := c.loss
 	i := l.q.find(r.left)
 	if i < 0 {
@@ -265,7 +269,7 @@ func (c *Conn) sackedSegments(now time.Time, r sackRange, tsecr uint32) {
 		}
 		c.setFlags(i, segSACKed, segLost|segRetrans)
 		l.segsSACKed++
-		c.delivered(now, s, tsecr)
+		c.delivered(now, s)
 	}
 }
 
@@ -482,12 +486,4 @@ func (m *minRTT) update(now int64, rtt time.Duration) {
 	case rtt <= m.next || time.Duration(now-m.nextAt) > minRTTWindow/2:
 		m.next, m.nextAt = rtt, now
 	}
-}
-
-// tsecrOf is the timestamp echo of seg, 0 when it has none.
-func (c *Conn) tsecrOf(seg *Segment) uint32 {
-	if c.tsOK && seg.Options.HasTimestamps {
-		return seg.Options.TSEcr
-	}
-	return 0
 }

@@ -141,7 +141,7 @@ func (c *Conn) takeSACK(now time.Time, seg *Segment) (newly seqnum.Size, dsack b
 		if r.left.LessThan(c.sndUna) {
 			r.left = c.sndUna
 		}
-		n := c.addSACK(now, r, seg)
+		n := c.addSACK(now, r)
 		newly += n
 	}
 	return newly, dsack
@@ -149,7 +149,7 @@ func (c *Conn) takeSACK(now time.Time, seg *Segment) (newly seqnum.Size, dsack b
 
 // addSACK records block r and hands each part of it not SACKed before to
 // RACK, so a block repeated in ACK after ACK costs its parts once.
-func (c *Conn) addSACK(now time.Time, r sackRange, seg *Segment) seqnum.Size {
+func (c *Conn) addSACK(now time.Time, r sackRange) seqnum.Size {
 	var parts [4]sackRange // the first new parts; more are found after the add
 	np := 0
 	for from := r.left; np < len(parts); {
@@ -167,12 +167,11 @@ func (c *Conn) addSACK(now time.Time, r sackRange, seg *Segment) seqnum.Size {
 		return 0
 	}
 	if n > 0 && c.loss != nil {
-		tsecr := c.tsecrOf(seg)
 		if np == len(parts) {
 			parts[np-1].right = r.right // the rest: its segments are walked once
 		}
 		for _, p := range parts[:np] {
-			c.sackedSegments(now, p, tsecr)
+			c.sackedSegments(now, p)
 		}
 	}
 	return n

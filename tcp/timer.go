@@ -89,7 +89,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	if c.rtoGiveUp(now) {
 		return
 	}
-	c.cc.OnRetransmitTimeout(now, int(c.sndUna.Size(c.sndMax)))
+	c.cc.OnRetransmitTimeout(now, c.reductionFlight())
 	c.undoStart(true)
 	c.loss.count.timeouts++
 	// A timeout ends any fast recovery; recover = SND.MAX keeps duplicate
@@ -108,7 +108,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		// watches the first timeout of a run for being spurious.
 		c.markLostOnRTO(now)
 		u := &c.loss.undo
-		u.frto, u.frtoNew, u.frtoAt = c.retries == 1, false, monoNanos(now)
+		u.frto, u.frtoNew, u.frtoStep2, u.frtoAt = c.retries == 1, false, false, monoNanos(now)
 	} else {
 		// Without SACK, go back to SND.UNA (go-back-N).
 		c.sndNxt = c.sndUna

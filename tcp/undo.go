@@ -24,15 +24,16 @@ import (
 // undoState is one episode's undo bookkeeping (Linux undo_marker,
 // undo_retrans, retrans_stamp).
 type undoState struct {
-	on      bool         // a reduction of this episode may still be undone
-	loss    bool         // in RTO recovery (Linux's Loss state)
-	frto    bool         // F-RTO is watching this timeout
-	frtoNew bool         // F-RTO step 2b: new data was sent instead of resending
-	origAck bool         // this ACK newly covered data sent before the timeout and never resent
-	marker  seqnum.Value // SND.UNA when the episode began
-	frtoAt  int64        // monoNanos of the timeout F-RTO watches
-	stamp   uint32       // TSval of the episode's first retransmission, 0 before it
-	stamped bool
+	on        bool         // a reduction of this episode may still be undone
+	loss      bool         // in RTO recovery (Linux's Loss state)
+	frto      bool         // F-RTO is watching this timeout
+	frtoNew   bool         // F-RTO step 2b: this ACK sends new data instead of resending
+	frtoStep2 bool         // F-RTO step 2b was taken: the next ACK decides
+	origAck   bool         // this ACK newly covered data sent before the timeout and never resent
+	marker    seqnum.Value // SND.UNA when the episode began
+	frtoAt    int64        // monoNanos of the timeout F-RTO watches
+	stamp     uint32       // TSval of the episode's first retransmission, 0 before it
+	stamped   bool
 	// resent are the ranges resent in this episode not yet reported as
 	// duplicates, for D-SACK undo; at most maxUndoRanges, past which the
 	// episode can only be undone by timestamps.
@@ -95,7 +96,7 @@ func (c *Conn) undoResent(now time.Time, seq, next seqnum.Value) {
 }
 
 // undoDSACK takes a D-SACK block r: a resent range it covers was
-// delivered twice, so resending it was needless.
+// delivered twice, so resending it was needless, and the path reorders.
 func (c *Conn) undoDSACK(r sackRange) {
 	if c.loss == nil {
 		return
@@ -106,6 +107,11 @@ func (c *Conn) undoDSACK(r sackRange) {
 	}
 	for i, x := range u.resent {
 		if x.left.GreaterThanEq(r.left) && x.right.LessThanEq(r.right) {
+			// The original arrived after all: the path reorders or
+			// delays, and RACK's window must allow for it (RFC 8985
+			// §6.2 steps 3-4; Linux counts a D-SACKed retransmission as
+			// reordering in tcp_sacktag_one).
+			c.loss.reordSeen = true
 			u.resent[i] = u.resent[len(u.resent)-1]
 			u.resent = u.resent[:len(u.resent)-1]
 			if len(u.resent) == 0 {
@@ -141,6 +147,7 @@ func (c *Conn) undoByTimestamp(seg *Segment) {
 // (step 3a).
 func (c *Conn) frtoAck(advanced, sacked bool) {
 	u := &c.loss.undo
+	u.frtoNew = false // new data only for the ACK of step 2b (Linux REXMIT_NEW)
 	if !u.frto {
 		return
 	}
@@ -149,13 +156,13 @@ func (c *Conn) frtoAck(advanced, sacked bool) {
 		c.env.Stats.TCPSpuriousRTOs.Add(1)
 		c.loss.count.spuriousRTOs++
 		c.undo(&c.env.Stats.TCPLossUndo, nil)
-	case u.frtoNew:
+	case u.frtoStep2:
 		if sacked || !advanced {
 			u.frto = false // step 3a: the loss was real
 		}
 	case advanced:
 		if c.sndNxt.LessThan(c.dataEnd()) && c.sndUna.Size(c.sndNxt) < c.sndWnd {
-			u.frtoNew = true // step 2b: send new data, see what its ACK says
+			u.frtoNew, u.frtoStep2 = true, true // step 2b: send new data, see what its ACK says
 		} else {
 			u.frto = false // nothing new to send: cannot tell
 		}
@@ -178,7 +185,7 @@ func (c *Conn) undo(stat interface{ Add(uint64) uint64 }, count *uint32) {
 	if count != nil {
 		*count++
 	}
-	u.on, u.loss, u.frto, u.frtoNew = false, false, false, false
+	u.on, u.loss, u.frto, u.frtoNew, u.frtoStep2 = false, false, false, false, false
 	c.inRecovery, c.inflate, c.dupAcks = false, 0, 0
 	// The segments marked lost were not: unmark them (Linux
 	// tcp_undo_cwnd_reduction with unmark_loss).
