@@ -423,6 +423,12 @@ func (c *Conn) enterRecovery(now time.Time) {
 		// RACK found the losses; PRR paces what recovery sends (output).
 		st.TCPSackRecovery.Add(1)
 		c.prrStart(flight)
+		if c.loss.timer == timerProbe {
+			// No probe goes in recovery: the slot is the RTO's again,
+			// restarted for the retransmission (as Linux's
+			// tcp_xmit_retransmit_queue), not after a futile probe timeout.
+			c.loss.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+		}
 		return
 	}
 	st.TCPRenoRecovery.Add(1)
