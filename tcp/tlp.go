@@ -76,6 +76,16 @@ func (c *Conn) armTimer(now time.Time) {
 	}
 }
 
+// rearmProbe restarts the probe timeout once new data went or new data
+// was acknowledged (RFC 8985 §7.2: "after transmitting new data or
+// receiving an ACK").
+func (c *Conn) rearmProbe(now time.Time) {
+	if c.loss != nil && c.loss.rearm {
+		c.loss.rearm = false
+		c.armTimer(now)
+	}
+}
+
 // sendLossProbe is TLP_send_probe of RFC 8985 §7.3: a segment of new data if
 // the windows let one go, else the last segment sent, again. The RTO is
 // armed after it.
