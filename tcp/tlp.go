@@ -53,9 +53,10 @@ func (c *Conn) mayProbe() bool {
 }
 
 // armTimer sets the retransmission timer slot after an ACK of new data or
-// new data sent: the probe timeout when a probe may go and it comes before
-// the RTO, else the RTO (RFC 8985 §7.2: "the PTO ... if Now() + PTO >
-// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()").
+// new data sent: the probe timeout when a probe may go, but never later
+// than the RTO would fire (RFC 8985 §7.2: "If Now() + PTO >
+// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()", as Linux's
+// tcp_schedule_loss_probe), else the RTO.
 func (c *Conn) armTimer(now time.Time) {
 	l := c.loss
 	if l == nil || l.timer == timerReorder || c.rtoAt.IsZero() {
@@ -71,8 +72,9 @@ func (c *Conn) armTimer(now time.Time) {
 	if l.timer != timerRTO {
 		rto = now.Add(c.rto)
 	}
-	if at := now.Add(c.pto()); at.Before(rto) {
-		l.timer, c.rtoAt = timerProbe, at
+	l.timer, c.rtoAt = timerProbe, now.Add(c.pto())
+	if rto.Before(c.rtoAt) {
+		c.rtoAt = rto // the probe goes when the RTO would have, instead of it
 	}
 }
 
