@@ -423,6 +423,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 		// RACK found the losses; PRR paces what recovery sends (output).
 		st.TCPSackRecovery.Add(1)
 		c.prrStart(flight)
+		c.loss.tlp.out = false // this reduction answers the probe's loss too (Linux tcp_init_cwnd_reduction)
 		if c.loss.timer == timerProbe {
 			// No probe goes in recovery: the slot is the RTO's again,
 			// restarted for the retransmission (as Linux's
