@@ -140,7 +140,7 @@ func (c *Conn) tlpAck(now time.Time, seg *Segment, dsack, progress bool) {
 		// The probe repaired a loss at the tail: the window is reduced
 		// once, as for a recovery (Linux: CWR, TCPLossProbeRecovery).
 		t.out = false
-		c.cc.OnLoss(now, int(c.sndUna.Size(c.sndMax)))
+		c.cc.OnLoss(now, int(c.prevUna.Size(c.sndMax))) // the flight before this ACK
 		c.env.Stats.TCPLossProbeRecovery.Add(1)
 	case !progress && len(seg.Payload) == 0 && !seg.Flags.Has(wire.FlagFIN):
 		t.out = false // a pure duplicate: the original and the probe both arrived
