@@ -151,7 +151,7 @@ func (c *Conn) frtoAck(advanced, sacked bool) {
 		c.undo(&c.env.Stats.TCPLossUndo, nil)
 	case u.frtoNew:
 		if sacked || !advanced {
-			u.frto = false // step 3a: the loss was real
+			u.frto, u.frtoNew = false, false // step 3a: the loss was real; resend
 		}
 	case advanced:
 		if c.sndNxt.LessThan(c.dataEnd()) && c.sndUna.Size(c.sndNxt) < c.sndWnd {
