@@ -42,6 +42,7 @@ type lossState struct {
 	reoPersist int32        // RACK.reo_wnd_persist
 	dsackRound seqnum.Value // RACK.dsack_round, when dsackOn
 	dsackOn    bool
+	dsackDups  uint64 // segments the peer reported received twice (Linux dsack_dups)
 
 	lastXmit int64 // the latest send time given to a segment
 
@@ -289,6 +290,21 @@ func (c *Conn) rackDSACK() {
 		l.reoMult = min(l.reoMult+1, 1<<10)
 		l.reoPersist = 16
 	}
+}
+
+// dsackPlausible reports whether a D-SACK block r can be true, as Linux's
+// tcp_dsack_seen judges it: data reported received twice must have been
+// sent twice, so a block longer than the peer's largest window, or one
+// that brings the duplicate segments reported over the connection beyond
+// those ever resent, is dubious, and neither grows the reordering window
+// nor undoes a reduction.
+func (c *Conn) dsackPlausible(r sackRange) bool {
+	n := r.left.Size(r.right)
+	if c.loss == nil || n > c.maxSndWnd {
+		return false
+	}
+	c.loss.dsackDups += uint64((int(n) + c.mss - 1) / c.mss)
+	return c.loss.dsackDups <= c.retrans
 }
 
 // recoveryEnded is step 4's count of recoveries without a D-SACK.
