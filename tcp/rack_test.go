@@ -54,6 +54,9 @@ func newLossFlight(t *testing.T, n int, opts ...cfgOpt) *lossFlight {
 	f.una = x + 101
 	e.now = f.t0
 	f.sent = f.send(n)
+	if len(f.sent) != n {
+		t.Fatalf("%d segments of the flight sent, want %d", len(f.sent), n)
+	}
 	return f
 }
 
@@ -150,9 +153,9 @@ func TestEstablishedOriginalBelowFACKSetsReorderingSeen(t *testing.T) {
 // reorderedFlight is newLossFlight(n) after segment 0 was overtaken by
 // segment 1 and then delivered (the exchange of the test above): the
 // path is known to reorder. It returns the time of the last ACK.
-func reorderedFlight(t *testing.T, n int) (*lossFlight, time.Time) {
+func reorderedFlight(t *testing.T, n int, opts ...cfgOpt) (*lossFlight, time.Time) {
 	t.Helper()
-	f := newLossFlight(t, n)
+	f := newLossFlight(t, n, opts...)
 	now := f.t0.Add(rtt)
 	f.ack(now, 0, [2]int{1, 2})
 	now = now.Add(time.Millisecond)
@@ -223,44 +226,49 @@ func TestEstablishedThreeSACKedNoReorderingMarksAtOnce(t *testing.T) {
 	}
 }
 
-// TestEstablishedDSACKRoundGrowsReorderWindow: RFC 8985 §6.2 step 4. A
-// retransmission the peer reports as a duplicate shows RACK was too
-// quick: the window grows by min RTT/4 for the round trip that brings the
-// D-SACK, once however many D-SACKs that round brings.
+// TestEstablishedDSACKRoundGrowsReorderWindow: RFC 8985 §6.2 step 4.
+// Thirteen segments are in flight (an initial window of 13).
+// Retransmissions the peer reports as duplicates show RACK was too quick:
+// the window grows by min RTT/4 for the round trip that brings a D-SACK,
+// once however many D-SACKs that round brings.
 //
-//	t      <- ACK 2, SACK 3-5      (reordering seen) timer in 25 ms
-//	t+25ms    timer               -> segment 2
-//	t+26ms <- ACK 6, D-SACK 2      the original arrived: window x2,
-//	                               the round lasts until SND.NXT (10)
-//	t+26ms <- ACK 7, D-SACK 2      same round: stays x2
-//	t+27ms <- ACK 10               the round is over
-//	         ten more segments, 10 to 19
-//	t2     <- ACK 10, SACK 11-13   segment 10 waits 2 * min RTT/4 = 50 ms
+//	t      <- ACK 2, SACK 3-5, 7-10    (reordering seen) timer in 25 ms
+//	t+25ms    timer                    -> segment 2
+//	t+26ms <- ACK 2, SACK 3-5, 7-11    -> segment 6
+//	t+27ms <- ACK 6, D-SACK 2          the original arrived: window x2,
+//	                                   the round lasts until SND.NXT (13)
+//	t+27ms <- ACK 12, D-SACK 6         same round: stays x2
+//	t+28ms <- ACK 13                   the round is over
+//	          ten more segments, 13 to 22
+//	t2     <- ACK 13, SACK 14-16       segment 13 waits 2 * min RTT/4 = 50 ms
 func TestEstablishedDSACKRoundGrowsReorderWindow(t *testing.T) {
-	f, now := reorderedFlight(t, 10)
+	f, now := reorderedFlight(t, 13, withWindow(13))
 	now = now.Add(time.Millisecond)
-	f.ack(now, 2, [2]int{3, 6})
+	f.ack(now, 2, [2]int{3, 6}, [2]int{7, 11})
 	now = f.fire()
 	f.expectSegs(2)
 	now = now.Add(time.Millisecond)
-	f.ack(now, 6, [2]int{2, 3})
+	f.ack(now, 2, [2]int{3, 6}, [2]int{7, 12})
+	f.expectSegs(6)
+	now = now.Add(time.Millisecond)
+	f.ack(now, 6, [2]int{2, 3}, [2]int{7, 12})
 	if f.c.loss.reoMult != 2 {
 		t.Fatalf("window multiplier %d after a D-SACK, want 2", f.c.loss.reoMult)
 	}
-	f.ack(now, 7, [2]int{2, 3})
-	if f.c.loss.reoMult != 2 || stat(&f.env.Stats.DSACKsReceived) != 2 {
-		t.Fatalf("window multiplier %d after a second D-SACK in the round (D-SACKs %d), want 2",
-			f.c.loss.reoMult, stat(&f.env.Stats.DSACKsReceived))
+	f.ack(now, 12, [2]int{6, 7})
+	if f.c.loss.reoMult != 2 || stat(&f.env.Stats.DSACKsReceived) != 2 || stat(&f.env.Stats.BadSACKBlocks) != 0 {
+		t.Fatalf("window multiplier %d after a second D-SACK in the round (D-SACKs %d, bad %d), want 2",
+			f.c.loss.reoMult, stat(&f.env.Stats.DSACKsReceived), stat(&f.env.Stats.BadSACKBlocks))
 	}
 	now = now.Add(time.Millisecond)
-	f.ack(now, 10)
+	f.ack(now, 13)
 	f.take()
 	f.now = now
-	if sent := f.send(10); len(sent) == 0 || sent[0].Seq != f.seq(10) {
-		t.Fatalf("sent %v, want segments from 10", sent)
+	if sent := f.send(10); len(sent) == 0 || sent[0].Seq != f.seq(13) {
+		t.Fatalf("sent %v, want segments from 13", sent)
 	}
 	now = now.Add(rtt)
-	f.ack(now, 10, [2]int{11, 14})
+	f.ack(now, 13, [2]int{14, 17})
 	f.expectNone()
 	if d := f.c.Deadline().Sub(now); f.c.loss.timer != timerReorder || d > rtt/2 || d < rtt/2-time.Microsecond {
 		t.Fatalf("timer %v due in %v, want the reordering timer in 2 * min RTT/4 = %v", f.c.loss.timer, d, rtt/2)
