@@ -189,6 +189,7 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	}
 	c.peerAlive(now, seg.Ack)
 	una, sackedBefore := c.sndUna, c.sack.sacked
+	episode := c.inRecovery || c.inLoss() // before this ACK can end it
 	var sacked seqnum.Size
 	var dsack bool
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
@@ -204,7 +205,7 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	}
 	if c.loss != nil {
 		delivered := int(una.Size(c.sndUna)) + int(c.sack.sacked) - int(sackedBefore) // RFC 6937 DeliveredData
-		c.lossAck(now, seg, una != c.sndUna, sacked > 0, dsack, delivered)
+		c.lossAck(now, seg, una != c.sndUna, sacked > 0, dsack, delivered, episode)
 	}
 	return true
 }
@@ -212,10 +213,14 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 // lossAck is the loss detection and recovery an ACK drives: undo of a
 // spurious reduction (undo.go), the end of a loss probe (tlp.go), RACK's
 // marking and the recovery it starts (RFC 8985 §6.2 steps 5-6), and PRR's
-// share of what to send (prr.go).
-func (c *Conn) lossAck(now time.Time, seg *Segment, advanced, sacked, dsack bool, delivered int) {
+// share of what to send (prr.go). episode says a recovery or an RTO
+// recovery was under way when the ACK came.
+func (c *Conn) lossAck(now time.Time, seg *Segment, advanced, sacked, dsack bool, delivered int, episode bool) {
 	l := c.loss
-	if advanced {
+	if advanced && episode {
+		// Eifel judges the ACKs of a recovery, the one that ends it
+		// too; after it, an old echo is the peer's error (Linux tries
+		// timestamp undo only in Recovery and Loss).
 		c.undoByTimestamp(seg)
 	}
 	c.frtoAck(advanced, sacked)
