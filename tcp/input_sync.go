@@ -192,6 +192,9 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	episode := c.inRecovery || c.inLoss() // before this ACK can end it
 	var sacked seqnum.Size
 	var dsack bool
+	if c.loss != nil {
+		c.loss.ackFack = c.loss.fack
+	}
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
 		sacked, dsack = c.takeSACK(now, seg)
 	}

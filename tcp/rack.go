@@ -34,6 +34,7 @@ type lossState struct {
 	end      seqnum.Value  // RACK.end_seq
 	rtt      time.Duration // RACK.rtt
 	fack     seqnum.Value  // RACK.fack: the highest end delivered
+	ackFack  seqnum.Value  // RACK.fack before the ACK being processed
 	advanced bool          // RACK.xmit_ts moved: losses may be found
 	minRTT   minRTT        // RACK.min_RTT
 
@@ -193,7 +194,10 @@ func (c *Conn) delivered(now time.Time, s *flightSeg, tsecr uint32) {
 			return
 		}
 	} else {
-		if s.end.LessThan(l.fack) {
+		// Step 3 takes the segments an ACK delivers in ascending order:
+		// one it acknowledges cumulatively is not overtaken by what the
+		// same ACK SACKs above it, only by what was delivered before it.
+		if s.end.LessThan(l.ackFack) {
 			l.reordSeen = true // step 3
 		}
 		if l.undo.frto && s.xmit < l.undo.frtoAt {

@@ -150,6 +150,22 @@ func TestEstablishedOriginalBelowFACKSetsReorderingSeen(t *testing.T) {
 	}
 }
 
+// TestEstablishedACKWithSACKAboveNoReordering: RFC 8985 §6.2 step 3
+// takes the segments an ACK delivers in ascending order. One ACK that
+// acknowledges segments 0 and 1 and SACKs 3-5 shows a hole at 2, not
+// that 0 and 1 were overtaken: no reordering is seen, the window stays
+// zero with three segments SACKed, and 2 is resent at once.
+//
+//	t0+rtt <- ACK 2, SACK 3-5     -> segment 2
+func TestEstablishedACKWithSACKAboveNoReordering(t *testing.T) {
+	f := newLossFlight(t, 10)
+	f.ack(f.t0.Add(rtt), 2, [2]int{3, 6})
+	if f.c.loss.reordSeen {
+		t.Fatal("an ACK that SACKs above what it acknowledges set reordering seen")
+	}
+	f.expectSegs(2)
+}
+
 // reorderedFlight is newLossFlight(n) after segment 0 was overtaken by
 // segment 1 and then delivered (the exchange of the test above): the
 // path is known to reorder. It returns the time of the last ACK.
