@@ -397,7 +397,8 @@ func (c *Conn) detectLoss(now time.Time) time.Duration {
 func (c *Conn) resentAt(e *flightSeg) int {
 	q := &c.loss.q
 	i := q.find(e.end.Sub(1))
-	if i < 0 || q.at(i).end != e.end || q.at(i).xmit != e.xmit || !q.at(i).has(segRetrans) {
+	if i < 0 || q.at(i).end != e.end || q.at(i).xmit != e.xmit || q.at(i).has(segSACKed) ||
+		q.at(i).flags()&(segLost|segRetrans) == segLost {
 		return -1
 	}
 	return i

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
@@ -188,5 +190,22 @@ func (c *Conn) undo(stat interface{ Add(uint64) uint64 }, count *uint32) {
 		}
 	}
 	l.scan, l.rtxHint = c.sndUna, c.sndUna
+	c.rejudgeResent()
 	c.recoveryEnded()
+}
+
+// rejudgeResent gives RACK back every segment resent and in flight: a
+// segment resent and then deemed lost, now unmarked, has its last copy in
+// flight again, and RACK judges resent segments only through the
+// resent-order queue (from which a loss, or the RTO, took it). The queue
+// is rebuilt in send-time order.
+func (c *Conn) rejudgeResent() {
+	l := c.loss
+	l.rtxq.reset(0)
+	for i := 0; i < l.q.len(); i++ {
+		if s := l.q.at(i); s.has(segEver) && !s.has(segSACKed) {
+			l.rtxq.push(0, s.end, s.xmit)
+		}
+	}
+	slices.SortFunc(l.rtxq.buf[:l.rtxq.n], func(a, b flightSeg) int { return cmp.Compare(a.xmit, b.xmit) })
 }

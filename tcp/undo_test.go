@@ -158,3 +158,39 @@ func TestEstablishedTimeoutRealLossFRTONoUndo(t *testing.T) {
 			stat(&st.TCPSpuriousRTOs), stat(&st.TCPLossUndo), f.c.cwnd(), f.c.inLoss())
 	}
 }
+
+// TestEstablishedSpuriousTimeoutUndoKeepsJudgingResends: a segment whose
+// every copy was lost before a timeout that F-RTO then finds spurious is
+// unmarked by the undo like the rest; RACK must go on judging it by its
+// last send time, and find it lost as soon as data sent after that copy
+// is SACKed, not leave it to the next RTO.
+//
+//	t0+rtt    <- ACK 2, SACK 3-5, 7-9   -> segments 2, 6 (both lost again), 10, 11
+//	t0+rtt+RTO   RTO                    -> segment 2, cwnd 1 MSS
+//	+10ms     <- ACK 6, SACK 7-11       11 went once, before the RTO: spurious,
+//	                                    undone; but 11 went after 6's copy:
+//	                                    -> segment 6, no second RTO
+func TestEstablishedSpuriousTimeoutUndoKeepsJudgingResends(t *testing.T) {
+	f := newLossFlight(t, 10)
+	f.write(f.t0, bytesN(10*int(f.mss)))
+	now := f.t0.Add(rtt)
+	f.ack(now, 2, [2]int{3, 6}, [2]int{7, 10})
+	f.expectSegs(2, 6, 10, 11)
+	now = f.fire()
+	f.expectSegs(2)
+	st := &f.env.Stats
+	if stat(&st.Timeouts) != 1 {
+		t.Fatalf("timeouts %d, want the RTO", stat(&st.Timeouts))
+	}
+	now = now.Add(10 * time.Millisecond)
+	f.ack(now, 6, [2]int{7, 12})
+	if stat(&st.TCPSpuriousRTOs) != 1 {
+		t.Fatalf("spurious RTOs %d, want the timeout undone", stat(&st.TCPSpuriousRTOs))
+	}
+	if got := f.take(); len(got) == 0 || got[0].Seq != f.seq(6) {
+		t.Fatalf("sent %v, want segment 6 resent first", got)
+	}
+	if stat(&st.Timeouts) != 1 {
+		t.Fatalf("timeouts %d, want no second RTO", stat(&st.Timeouts))
+	}
+}
