@@ -170,7 +170,7 @@ func (c *Conn) recordSent(now time.Time, seq, next seqnum.Value, retransmit bool
 			l.everOut++
 		}
 		c.setFlags(i, segRetrans|segEver, 0)
-		if l.rtxq.len() == l.q.len()+1 {
+		for l.rtxq.len() > l.q.len() {
 			l.rtxq.popFront() // bounded by the segments in flight; the RTO covers the oldest
 		}
 		l.rtxq.push(l.rtxq.start, s.end, x)
@@ -234,6 +234,7 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value, tsecr uint32) {
 		c.setFlags(0, 0, 0)
 	} else if l.q.len() == 0 {
 		l.q.start = una
+		l.rtxq.reset(0) // nothing resent is in flight
 	}
 	for _, v := range [...]*seqnum.Value{&l.scan, &l.rtxHint, &l.fack} {
 		if v.LessThan(una) {
