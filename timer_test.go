@@ -17,7 +17,11 @@ import (
 // back-off (RFC 6298 §5.5) capped at MaxRTO, gives up after Retries
 // retransmissions (Linux tcp_retries2), and its Read fails with ETIMEDOUT.
 // With the defaults (RTO 200 ms after a zero RTT sample, 15 retries,
-// MaxRTO 120 s) that is Linux's familiar 924.6 s.
+// MaxRTO 120 s) that is Linux's familiar 924.6 s, counted as Linux counts
+// it from the first retransmission: before the first RTO a tail loss probe
+// (RFC 8985 §7) resends the segment when the RTO would have fired, and the
+// RTOs follow it, so the connection ends 200 ms later, after one
+// retransmission more.
 func TestEstablishedBlackholeTimesOut(t *testing.T) {
 	pc, _, sg := gates(true)
 	p := newPair(t, pc)
@@ -52,7 +56,7 @@ func TestEstablishedBlackholeTimesOut(t *testing.T) {
 		t.Fatalf("Read on a blackholed connection: %v, want ETIMEDOUT", err)
 	}
 	asOpError(t, err, "read")
-	var want time.Duration
+	want := cfg.MinRTO // the loss probe
 	for i, rto := 0, cfg.MinRTO; i <= cfg.Retries; i, rto = i+1, min(2*rto, cfg.MaxRTO) {
 		want += rto
 	}
@@ -60,8 +64,11 @@ func TestEstablishedBlackholeTimesOut(t *testing.T) {
 		t.Errorf("gave up after %v, want %v", d, want)
 	}
 	st := p.client.Internals().TCPStats()
-	if n := st.RetransSegs.Load(); n != uint64(cfg.Retries) {
-		t.Errorf("RetransSegs = %d, want %d", n, cfg.Retries)
+	if n := st.RetransSegs.Load(); n != uint64(cfg.Retries+1) {
+		t.Errorf("RetransSegs = %d, want %d (the probe and the RTOs)", n, cfg.Retries+1)
+	}
+	if n := st.TCPLossProbes.Load(); n != 1 {
+		t.Errorf("TCPLossProbes = %d, want 1", n)
 	}
 	if n := st.Timeouts.Load(); n != uint64(cfg.Retries+1) {
 		t.Errorf("Timeouts = %d, want %d", n, cfg.Retries+1)

@@ -189,11 +189,12 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	}
 	c.peerAlive(now, seg.Ack)
 	una, sackedBefore := c.sndUna, c.sack.sacked
+	episode := c.inRecovery || c.inLoss() // before this ACK can end it
+	var sacked seqnum.Size
+	var dsack bool
 	if c.loss != nil {
 		c.loss.ackFack = c.loss.fack
 	}
-	var sacked seqnum.Size
-	var dsack bool
 	if c.sackOK && seg.Options.NumSACKBlocks > 0 {
 		sacked, dsack = c.takeSACK(now, seg)
 	}
@@ -207,7 +208,7 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 	}
 	if c.loss != nil {
 		delivered := int(una.Size(c.sndUna)) + int(c.sack.sacked) - int(sackedBefore) // RFC 6937 DeliveredData
-		c.lossAck(now, seg, una != c.sndUna, sacked > 0, dsack, delivered)
+		c.lossAck(now, seg, una != c.sndUna, sacked > 0, dsack, delivered, episode)
 	}
 	return true
 }
@@ -215,10 +216,14 @@ func (c *Conn) ackEstablished(now time.Time, seg *Segment) bool {
 // lossAck is the loss detection and recovery an ACK drives: undo of a
 // spurious reduction (undo.go), the end of a loss probe (tlp.go), RACK's
 // marking and the recovery it starts (RFC 8985 §6.2 steps 5-6), and PRR's
-// share of what to send (prr.go).
-func (c *Conn) lossAck(now time.Time, seg *Segment, advanced, sacked, dsack bool, delivered int) {
+// share of what to send (prr.go). episode says a recovery or an RTO
+// recovery was under way when the ACK came.
+func (c *Conn) lossAck(now time.Time, seg *Segment, advanced, sacked, dsack bool, delivered int, episode bool) {
 	l := c.loss
-	if advanced {
+	if advanced && episode {
+		// Eifel judges the ACKs of a recovery, the one that ends it
+		// too; after it, an old echo is the peer's error (Linux tries
+		// timestamp undo only in Recovery and Loss).
 		c.undoByTimestamp(seg)
 	}
 	c.frtoAck(advanced, sacked)
@@ -432,6 +437,13 @@ func (c *Conn) enterRecovery(now time.Time) {
 		// RACK found the losses; PRR paces what recovery sends (output).
 		st.TCPSackRecovery.Add(1)
 		c.prrStart(flight)
+		c.loss.tlp.out = false // this reduction answers the probe's loss too (Linux tcp_init_cwnd_reduction)
+		if c.loss.timer == timerProbe {
+			// No probe goes in recovery: the slot is the RTO's again,
+			// restarted for the retransmission (as Linux's
+			// tcp_xmit_retransmit_queue), not after a futile probe timeout.
+			c.loss.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+		}
 		return
 	}
 	st.TCPRenoRecovery.Add(1)

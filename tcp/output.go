@@ -43,6 +43,9 @@ func (c *Conn) output(now time.Time) {
 	if c.sndNxt == c.sndUna && c.sndNxt.LessThan(c.dataEnd()) && c.rtoAt.IsZero() && c.persistAt.IsZero() {
 		c.persistAt = now.Add(c.rto)
 	}
+	// New data sent by a Write as much as by an ACK restarts the probe
+	// timeout (RFC 8985 §7.2).
+	c.rearmProbe(now)
 }
 
 // windowOutput is output outside SACK recovery.
@@ -305,10 +308,7 @@ func (c *Conn) sendReset(seq seqnum.Value) {
 // flush sends what output allows and then any ACK still owed.
 func (c *Conn) flush(now time.Time) {
 	c.output(now)
-	if c.loss != nil && c.loss.rearm {
-		c.loss.rearm = false
-		c.armTimer(now)
-	}
+	c.rearmProbe(now) // an ACK that output did not get to (not sending)
 	if c.ackNow {
 		c.sendAck()
 	}

@@ -43,6 +43,7 @@ type lossState struct {
 	reoPersist int32        // RACK.reo_wnd_persist
 	dsackRound seqnum.Value // RACK.dsack_round, when dsackOn
 	dsackOn    bool
+	dsackDups  uint64 // segments the peer reported received twice (Linux dsack_dups)
 
 	lastXmit int64 // the latest send time given to a segment
 
@@ -169,7 +170,7 @@ func (c *Conn) recordSent(now time.Time, seq, next seqnum.Value, retransmit bool
 			l.everOut++
 		}
 		c.setFlags(i, segRetrans|segEver, 0)
-		if l.rtxq.len() == l.q.len()+1 {
+		for l.rtxq.len() > l.q.len() {
 			l.rtxq.popFront() // bounded by the segments in flight; the RTO covers the oldest
 		}
 		l.rtxq.push(l.rtxq.start, s.end, x)
@@ -193,11 +194,11 @@ func (c *Conn) delivered(now time.Time, s *flightSeg) {
 		}
 	} else {
 		l.minRTT.update(monoNanos(now), rtt) // step 1, from segments sent once
+		// Step 3 takes the segments an ACK delivers in ascending order:
+		// one it acknowledges cumulatively is not overtaken by what the
+		// same ACK SACKs above it, only by what was delivered before it
+		// (after lost ACKs such an ACK is common, and not reordering).
 		if s.end.LessThan(l.ackFack) {
-			// Step 3, against RACK.fack as it was before this ACK: the
-			// RFC takes an ACK's segments in the order they were sent,
-			// so an ACK that SACKs above and cumulatively covers below
-			// (after the ACKs between were lost) is not reordering.
 			l.reordSeen = true
 		}
 		if l.undo.frto && s.xmit < l.undo.frtoAt {
@@ -240,6 +241,7 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value) (rtt time.Duration
 		c.setFlags(0, 0, 0)
 	} else if l.q.len() == 0 {
 		l.q.start = una
+		l.rtxq.reset(0) // nothing resent is in flight
 	}
 	for _, v := range [...]*seqnum.Value{&l.scan, &l.rtxHint, &l.fack} {
 		if v.LessThan(una) {
@@ -301,6 +303,21 @@ func (c *Conn) rackDSACK() {
 		l.reoMult = min(l.reoMult+1, 1<<10)
 		l.reoPersist = 16
 	}
+}
+
+// dsackPlausible reports whether a D-SACK block r can be true, as Linux's
+// tcp_dsack_seen judges it: data reported received twice must have been
+// sent twice, so a block longer than the peer's largest window, or one
+// that brings the duplicate segments reported over the connection beyond
+// those ever resent, is dubious, and neither grows the reordering window
+// nor undoes a reduction.
+func (c *Conn) dsackPlausible(r sackRange) bool {
+	n := r.left.Size(r.right)
+	if c.loss == nil || n > c.maxSndWnd {
+		return false
+	}
+	c.loss.dsackDups += uint64((int(n) + c.mss - 1) / c.mss)
+	return c.loss.dsackDups <= c.retrans
 }
 
 // recoveryEnded is step 4's count of recoveries without a D-SACK.
@@ -389,7 +406,8 @@ func (c *Conn) detectLoss(now time.Time) time.Duration {
 func (c *Conn) resentAt(e *flightSeg) int {
 	q := &c.loss.q
 	i := q.find(e.end.Sub(1))
-	if i < 0 || q.at(i).end != e.end || q.at(i).xmit != e.xmit || !q.at(i).has(segRetrans) {
+	if i < 0 || q.at(i).end != e.end || q.at(i).xmit != e.xmit || q.at(i).has(segSACKed) ||
+		q.at(i).flags()&(segLost|segRetrans) == segLost {
 		return -1
 	}
 	return i

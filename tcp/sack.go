@@ -130,6 +130,10 @@ func (c *Conn) takeSACK(now time.Time, seg *Segment) (newly seqnum.Size, dsack b
 		if i == 0 && (r.right.LessThanEq(seg.Ack) ||
 			(o.NumSACKBlocks > 1 && o.SACKBlocks[1].Left.LessThanEq(r.left) && r.right.LessThanEq(o.SACKBlocks[1].Right))) {
 			st.DSACKsReceived.Add(1)
+			if !c.dsackPlausible(r) {
+				st.BadSACKBlocks.Add(1) // data never sent twice (Linux TCPDSACKIgnoredDubious)
+				continue
+			}
 			dsack = true
 			c.rackDSACK()
 			c.undoDSACK(r)

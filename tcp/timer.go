@@ -96,9 +96,11 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	// ACKs of the resent window from starting another (RFC 6582 §3.2 step 2).
 	c.inRecovery, c.inflate, c.dupAcks, c.recover = false, 0, 0, c.sndMax
 	c.loss.tlp.out = false
-	if c.retries > 1 {
+	if c.retries > 1 || c.sack.sackedIn(c.sndUna, c.sndUna.Add(1)) > 0 {
 		// RFC 2018 §8: the receiver may have reneged on what it SACKed; after
-		// a second timeout in a row, resend as if nothing was.
+		// a second timeout in a row, resend as if nothing was. At once when
+		// SND.UNA itself is SACKed: a receiver that held it would have
+		// acknowledged it (Linux's tcp_timeout_mark_lost).
 		c.forgetSACKs()
 	}
 	c.backoff()

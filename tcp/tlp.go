@@ -53,9 +53,10 @@ func (c *Conn) mayProbe() bool {
 }
 
 // armTimer sets the retransmission timer slot after an ACK of new data or
-// new data sent: the probe timeout when a probe may go, never later than
-// the RTO would expire (RFC 8985 §7.2: "if Now() + PTO >
-// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()"), else the RTO.
+// new data sent: the probe timeout when a probe may go, but never later
+// than the RTO would fire (RFC 8985 §7.2: "If Now() + PTO >
+// TCP_RTO_expire(), PTO = TCP_RTO_expire() - Now()", as Linux's
+// tcp_schedule_loss_probe), else the RTO.
 func (c *Conn) armTimer(now time.Time) {
 	l := c.loss
 	if l == nil || l.timer == timerReorder || c.rtoAt.IsZero() {
@@ -71,13 +72,19 @@ func (c *Conn) armTimer(now time.Time) {
 	if l.timer != timerRTO {
 		rto = now.Add(c.rto)
 	}
-	// The probe comes first, at the RTO's time at the latest: with one
-	// segment out, PTO allows for a delayed ACK and would otherwise lose
-	// to a minimum RTO of the same size, which collapses the window where
-	// a probe would not.
-	l.timer, c.rtoAt = timerProbe, rto
-	if at := now.Add(c.pto()); at.Before(rto) {
-		c.rtoAt = at
+	l.timer, c.rtoAt = timerProbe, now.Add(c.pto())
+	if rto.Before(c.rtoAt) {
+		c.rtoAt = rto // the probe goes when the RTO would have, instead of it
+	}
+}
+
+// rearmProbe restarts the probe timeout once new data went or new data
+// was acknowledged (RFC 8985 §7.2: "after transmitting new data or
+// receiving an ACK").
+func (c *Conn) rearmProbe(now time.Time) {
+	if c.loss != nil && c.loss.rearm {
+		c.loss.rearm = false
+		c.armTimer(now)
 	}
 }
 
@@ -133,7 +140,7 @@ func (c *Conn) tlpAck(now time.Time, seg *Segment, dsack, progress bool) {
 		// The probe repaired a loss at the tail: the window is reduced
 		// once, as for a recovery (Linux: CWR, TCPLossProbeRecovery).
 		t.out = false
-		c.cc.OnLoss(now, c.reductionFlight())
+		c.cc.OnLoss(now, min(int(c.prevUna.Size(c.sndMax)), c.cwnd())) // the flight before this ACK, at most the window (reductionFlight)
 		c.env.Stats.TCPLossProbeRecovery.Add(1)
 	case !progress && len(seg.Payload) == 0 && !seg.Flags.Has(wire.FlagFIN):
 		t.out = false // a pure duplicate: the original and the probe both arrived

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
@@ -158,7 +160,7 @@ func (c *Conn) frtoAck(advanced, sacked bool) {
 		c.undo(&c.env.Stats.TCPLossUndo, nil)
 	case u.frtoStep2:
 		if sacked || !advanced {
-			u.frto = false // step 3a: the loss was real
+			u.frto, u.frtoNew = false, false // step 3a: the loss was real; resend
 		}
 	case advanced:
 		if c.sndNxt.LessThan(c.dataEnd()) && c.sndUna.Size(c.sndNxt) < c.sndWnd {
@@ -195,5 +197,22 @@ func (c *Conn) undo(stat interface{ Add(uint64) uint64 }, count *uint32) {
 		}
 	}
 	l.scan, l.rtxHint = c.sndUna, c.sndUna
+	c.rejudgeResent()
 	c.recoveryEnded()
+}
+
+// rejudgeResent gives RACK back every segment resent and in flight: a
+// segment resent and then deemed lost, now unmarked, has its last copy in
+// flight again, and RACK judges resent segments only through the
+// resent-order queue (from which a loss, or the RTO, took it). The queue
+// is rebuilt in send-time order.
+func (c *Conn) rejudgeResent() {
+	l := c.loss
+	l.rtxq.reset(0)
+	for i := 0; i < l.q.len(); i++ {
+		if s := l.q.at(i); s.has(segEver) && !s.has(segSACKed) {
+			l.rtxq.push(0, s.end, s.xmit)
+		}
+	}
+	slices.SortFunc(l.rtxq.buf[:l.rtxq.n], func(a, b flightSeg) int { return cmp.Compare(a.xmit, b.xmit) })
 }
