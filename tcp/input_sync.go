@@ -361,6 +361,9 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 		rtt = 0
 	}
 	c.retries = 0
+	if c.loss != nil {
+		c.loss.probed = false // the stall, if any, is over
+	}
 	switch {
 	case !c.inRecovery:
 		c.dupAcks = 0

@@ -47,8 +47,10 @@ type lossState struct {
 
 	lastXmit int64 // the latest send time given to a segment
 
-	timer timerKind // what rtoAt is armed for
-	rearm bool      // new data went or was acknowledged: the probe timeout restarts
+	timer   timerKind // what rtoAt is armed for
+	rtoBase int64     // monoNanos when the RTO a probe timeout stands in for was armed
+	probed  bool      // a probe went in the current stall, which began at rtoBase (reap.go)
+	rearm   bool      // new data went or was acknowledged: the probe timeout restarts
 
 	count lossCounts // for Info
 

@@ -68,11 +68,12 @@ func (c *Conn) clampToUserTimeout(now, t time.Time) time.Time {
 // for dead. The run of expirations began when the timer that first expired
 // was armed: when the oldest unacknowledged data was sent or last moved on
 // by an ACK, which is what RFC 5482 times ("how long transmitted data may
-// remain unacknowledged"; Linux's retrans_stamp). With a user timeout the
+// remain unacknowledged"; Linux's retrans_stamp); when a loss probe went
+// first, when the RTO it stood in for was armed (tlp.go). With a user timeout the
 // time alone decides, replacing the count (RFC 5482 §2: it replaces R2;
 // Linux's retransmits_timed_out uses it in place of tcp_retries2).
 func (c *Conn) rtoGiveUp(now time.Time) bool {
-	if c.retries == 1 {
+	if c.retries == 1 && (c.loss == nil || !c.loss.probed) {
 		c.stallAt = monoNanos(now) - int64(c.rto) // c.rto is not backed off yet
 	}
 	if c.userTimeout > 0 {

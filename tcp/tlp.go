@@ -72,6 +72,7 @@ func (c *Conn) armTimer(now time.Time) {
 	if l.timer != timerRTO {
 		rto = now.Add(c.rto)
 	}
+	l.rtoBase = monoNanos(rto) - int64(c.rto)
 	l.timer, c.rtoAt = timerProbe, now.Add(c.pto())
 	if rto.Before(c.rtoAt) {
 		c.rtoAt = rto // the probe goes when the RTO would have, instead of it
@@ -93,6 +94,11 @@ func (c *Conn) rearmProbe(now time.Time) {
 // armed after it.
 func (c *Conn) sendLossProbe(now time.Time) {
 	l := c.loss
+	if c.retries == 0 && !l.probed {
+		// The stall began when the RTO this probe stands in for was
+		// armed, not now: a user timeout counts from there (reap.go).
+		c.stallAt, l.probed = l.rtoBase, true
+	}
 	l.timer = timerRTO
 	c.rtoAt = c.clampToUserTimeout(now, now.Add(c.rto))
 	if !c.mayProbe() {
