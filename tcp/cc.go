@@ -66,8 +66,8 @@ func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
 func (r *reno) OnLoss(_ time.Time, inFlight int) {
 	r.hs.reset()
 	r.priorCwnd, r.priorSsthresh, r.held = r.cwnd, r.ssthresh, false
-	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
-	r.cwnd = r.ssthresh                   // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
+	r.ssthresh = r.halved(inFlight)
+	r.cwnd = r.ssthresh // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
 	r.acc = 0
 }
 
@@ -79,6 +79,16 @@ func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.mss                        // loss window: one segment
 	r.acc = 0
+}
+
+// halved is RFC 5681 (4)'s ssthresh for a fast recovery, FlightSize/2 and
+// at least two segments, for inFlight bytes outstanding. FlightSize is
+// taken as no more than cwnd, which makes it Linux's tcp_reno_ssthresh
+// (cwnd/2) for a flow that fills its window: with SACK, what is
+// outstanding counts what the peer has SACKed and what is lost, and a
+// loss found just after a recovery must not raise the window.
+func (r *reno) halved(inFlight int) int {
+	return max(min(inFlight, r.cwnd)/2, 2*r.mss)
 }
 
 // Undo is RFC 4015's response to a spurious reduction: the window and

@@ -95,7 +95,8 @@ func TestCUBICSlowStartDoublesPerRTT(t *testing.T) {
 }
 
 // TestCUBICLossReducesToBeta: a loss sets ssthresh = flight_size*β_cubic and
-// cwnd to it, at least 2 MSS (RFC 9438 §4.6), and W_max to the window before.
+// cwnd to it, at least 2 MSS (RFC 9438 §4.6), and W_max to the window before;
+// a flight_size above cwnd counts as cwnd, so a loss never raises the window.
 func TestCUBICLossReducesToBeta(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -106,6 +107,9 @@ func TestCUBICLossReducesToBeta(t *testing.T) {
 		{"half the window", 50 * cubicTestMSS, 35 * cubicTestMSS},
 		{"two segments", 2 * cubicTestMSS, 2 * cubicTestMSS},
 		{"nothing in flight", 0, 2 * cubicTestMSS},
+		// SND.MAX - SND.UNA three times the window: the rest was SACKed
+		// or lost. flight_size counts no more than cwnd.
+		{"SACKed beyond the window", 300 * cubicTestMSS, 70 * cubicTestMSS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newCubicSim(100 * time.Millisecond)
@@ -538,5 +542,30 @@ func BenchmarkCUBICOnAck(b *testing.B) {
 		}
 		now = now.Add(100 * time.Microsecond)
 		c.OnAck(now, 1460, c.wnd, 10*time.Millisecond)
+	}
+}
+
+// TestRenoLossHalvesAtMostTheWindow: a loss sets ssthresh and cwnd to half
+// the flight (RFC 5681 (4)), at least two segments, and a flight above
+// cwnd (SACKed or lost data still below SND.MAX) counts as cwnd, as
+// Linux's tcp_reno_ssthresh has it: a loss never raises the window.
+func TestRenoLossHalvesAtMostTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		inFlight, want int // in segments
+	}{
+		{"full window", 40, 20},
+		{"half the window", 20, 10},
+		{"SACKed beyond the window", 120, 20},
+		{"nothing in flight", 0, 2},
+	} {
+		r := NewReno(cubicTestMSS).(*reno)
+		for r.cwnd < 40*cubicTestMSS {
+			r.OnAck(base, cubicTestMSS, r.cwnd, 0)
+		}
+		r.OnLoss(base, tc.inFlight*cubicTestMSS)
+		if r.cwnd != tc.want*cubicTestMSS || r.ssthresh != tc.want*cubicTestMSS {
+			t.Errorf("%s: cwnd %d ssthresh %d, want %d", tc.name, r.cwnd, r.ssthresh, tc.want*cubicTestMSS)
+		}
 	}
 }
