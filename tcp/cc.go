@@ -44,12 +44,12 @@ func NewReno(mss int) CongestionControl {
 
 func (r *reno) CWND() int { return r.cwnd }
 
-func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
+func (r *reno) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 	r.held = false // a timeout after this ACK starts a new run
 	if r.cwnd < r.ssthresh {
 		// RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for
 		// delayed ACKs and HyStart++'s exit (RFC 9406).
-		inc, exit := r.hs.grow(acked, inFlight, r.mss, rtt)
+		inc, exit := r.hs.grow(now, acked, inFlight, r.cwnd, r.mss, rtt)
 		r.cwnd += inc
 		if exit {
 			r.ssthresh = r.cwnd

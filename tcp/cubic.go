@@ -128,7 +128,7 @@ func (c *cubic) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 		// RFC 5681 (2) slow start, RFC 9438 §4.10, with HyStart++ (RFC
 		// 9406), counting up to two segments per ACK (RFC 3465 §2.3,
 		// L=2*SMSS) so that delayed ACKs do not slow it down.
-		inc, exit := c.hs.grow(acked, inFlight, c.mss, rtt)
+		inc, exit := c.hs.grow(now, acked, inFlight, c.wnd, c.mss, rtt)
 		c.cwnd = min(c.cwnd+float64(inc), cubicMaxW)
 		c.wnd = int(c.cwnd)
 		if exit {

@@ -11,7 +11,10 @@ const cubicTestMSS = 1000 // round numbers: a window of n segments is n*1000 byt
 
 // cubicSim drives a CUBIC controller with a virtual ACK clock: the ACKs for
 // one window arrive spread evenly over one round trip, one segment each,
-// every one finding the window full (the flow is cwnd-limited).
+// every one finding the window full (the flow is cwnd-limited). In slow
+// start they arrive over the first quarter of the round trip, as from a
+// path whose bottleneck the window does not fill yet (a train of ACKs
+// over half the RTT would end slow start, see hystart).
 type cubicSim struct {
 	c   *cubic
 	now time.Time
@@ -22,16 +25,19 @@ func newCubicSim(rtt time.Duration) *cubicSim {
 	return &cubicSim{c: NewCUBIC(cubicTestMSS).(*cubic), now: base, rtt: rtt}
 }
 
-// acks delivers n ACKs of one segment each over one round trip, the first
+// acks delivers n ACKs of one segment each in one round trip, the first
 // with an RTT sample.
 func (s *cubicSim) acks(n int) {
-	start := s.now
+	start, span := s.now, s.rtt
+	if s.c.wnd < s.c.ssthresh {
+		span = s.rtt / 4
+	}
 	for i := range n {
 		var r time.Duration
 		if i == 0 {
 			r = s.rtt
 		}
-		s.c.OnAck(start.Add(s.rtt*time.Duration(i+1)/time.Duration(n)), cubicTestMSS, s.c.wnd, r)
+		s.c.OnAck(start.Add(span*time.Duration(i+1)/time.Duration(n)), cubicTestMSS, s.c.wnd, r)
 	}
 	s.now = start.Add(s.rtt)
 }
