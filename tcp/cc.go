@@ -82,13 +82,12 @@ func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
 }
 
 // halved is RFC 5681 (4)'s ssthresh for a fast recovery, FlightSize/2 and
-// at least two segments, for inFlight bytes outstanding. FlightSize is
-// taken as no more than cwnd, which makes it Linux's tcp_reno_ssthresh
-// (cwnd/2) for a flow that fills its window: with SACK, what is
-// outstanding counts what the peer has SACKed and what is lost, and a
-// loss found just after a recovery must not raise the window.
+// at least two segments, for inFlight bytes outstanding, but never above
+// cwnd: with SACK, what is outstanding counts what the peer has SACKed
+// and what is lost, and a loss found just after a recovery must not
+// raise the window (see cubic).
 func (r *reno) halved(inFlight int) int {
-	return max(min(inFlight, r.cwnd)/2, 2*r.mss)
+	return min(max(inFlight/2, 2*r.mss), max(r.cwnd, 2*r.mss))
 }
 
 // Undo is RFC 4015's response to a spurious reduction: the window and

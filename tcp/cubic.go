@@ -29,15 +29,15 @@ const (
 // into an FMA, so every GOARCH computes the same bits.
 //
 // Choices where the RFC leaves room, or the interface limits what can be done:
-//   - ssthresh is flight_size*β_cubic as §4.6 writes it, with flight_size
-//     the inFlight the engine passes (SND.MAX - SND.UNA) but, in fast
-//     recovery, never more than cwnd, which makes it Linux's cwnd*β_cubic
-//     for a flow that fills its window. With SACK, SND.MAX - SND.UNA counts what the peer has
-//     SACKed and what is lost, which are not in the network: a loss found
-//     just after a recovery, with much of the window SACKed, would
-//     otherwise set ssthresh, and so cwnd, above the window in use when
-//     the loss happened, and the next stage would overflow the queue at
-//     once. A window is never raised by a loss (§4.6 reduces it).
+//   - ssthresh is flight_size*β_cubic as §4.6 writes it, not cwnd*β_cubic as
+//     Linux does; flight_size is the inFlight the engine passes, SND.MAX -
+//     SND.UNA. In fast recovery it is never more than cwnd: with SACK,
+//     SND.MAX - SND.UNA also counts what the peer has SACKed and what is
+//     lost, and a loss found just after a recovery, with much of the
+//     window SACKed above holes repaired late, would otherwise raise the
+//     window above the one in use when the loss happened (on a drop-tail
+//     queue, from 916 segments to 1,399), and the next stage would overflow
+//     the queue at once. A congestion event never raises the window.
 //   - Fast convergence (§4.7) is always on: a controller cannot know whether
 //     its flow is alone on the path.
 //   - RTT is the smoothed RTT of RFC 6298, as §4.1.2 defines it, fed only by
@@ -228,9 +228,9 @@ func (c *cubic) OnLoss(_ time.Time, inFlight int) {
 	} else {
 		c.wMax = c.cwnd // §4.7 otherwise, §4.1.2: cwnd just before the reduction
 	}
-	c.cwndPrior = c.cwnd                               // §4.6: cwnd_prior = cwnd
-	c.ssthresh = c.reduced(min(inFlight, int(c.cwnd))) // flight_size, at most cwnd (see the type's doc)
-	c.cwnd = float64(c.ssthresh)                       // §4.6: cwnd = max(ssthresh, 2); the engine adds the 3*SMSS inflation
+	c.cwndPrior = c.cwnd                                             // §4.6: cwnd_prior = cwnd
+	c.ssthresh = min(c.reduced(inFlight), max(int(c.cwnd), 2*c.mss)) // never above cwnd (see the type's doc)
+	c.cwnd = float64(c.ssthresh)                                     // §4.6: cwnd = max(ssthresh, 2); the engine adds the 3*SMSS inflation
 	c.wnd = c.ssthresh
 	c.inEpoch, c.probe, c.rtoHeld = false, false, false // a new stage begins when avoidance resumes
 }

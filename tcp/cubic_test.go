@@ -102,7 +102,8 @@ func TestCUBICSlowStartDoublesPerRTT(t *testing.T) {
 
 // TestCUBICLossReducesToBeta: a loss sets ssthresh = flight_size*β_cubic and
 // cwnd to it, at least 2 MSS (RFC 9438 §4.6), and W_max to the window before;
-// a flight_size above cwnd counts as cwnd, so a loss never raises the window.
+// a flight_size that would set it above cwnd leaves it at cwnd: a loss
+// never raises the window.
 func TestCUBICLossReducesToBeta(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -114,8 +115,8 @@ func TestCUBICLossReducesToBeta(t *testing.T) {
 		{"two segments", 2 * cubicTestMSS, 2 * cubicTestMSS},
 		{"nothing in flight", 0, 2 * cubicTestMSS},
 		// SND.MAX - SND.UNA three times the window: the rest was SACKed
-		// or lost. flight_size counts no more than cwnd.
-		{"SACKed beyond the window", 300 * cubicTestMSS, 70 * cubicTestMSS},
+		// or lost. ssthresh stays at cwnd, never above it.
+		{"SACKed beyond the window", 300 * cubicTestMSS, 100 * cubicTestMSS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newCubicSim(100 * time.Millisecond)
@@ -551,18 +552,18 @@ func BenchmarkCUBICOnAck(b *testing.B) {
 	}
 }
 
-// TestRenoLossHalvesAtMostTheWindow: a loss sets ssthresh and cwnd to half
-// the flight (RFC 5681 (4)), at least two segments, and a flight above
-// cwnd (SACKed or lost data still below SND.MAX) counts as cwnd, as
-// Linux's tcp_reno_ssthresh has it: a loss never raises the window.
-func TestRenoLossHalvesAtMostTheWindow(t *testing.T) {
+// TestRenoLossNeverRaisesTheWindow: a loss sets ssthresh and cwnd to half
+// the flight (RFC 5681 (4)), at least two segments, but a flight of more
+// than twice cwnd (SACKed or lost data still below SND.MAX) leaves them at
+// cwnd: a loss never raises the window.
+func TestRenoLossNeverRaisesTheWindow(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		inFlight, want int // in segments
 	}{
 		{"full window", 40, 20},
 		{"half the window", 20, 10},
-		{"SACKed beyond the window", 120, 20},
+		{"SACKed beyond the window", 120, 40},
 		{"nothing in flight", 0, 2},
 	} {
 		r := NewReno(cubicTestMSS).(*reno)
