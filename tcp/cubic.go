@@ -56,9 +56,9 @@ const (
 //   - In congestion avoidance the engine's window grows in whole segments,
 //     as Reno's does, so that fractional growth never makes it send runt
 //     segments; cwnd itself grows by the fraction the RFC says.
-//   - HyStart++ (RFC 9406), which §4.10 recommends, is not done: it needs
-//     several RTT samples per round trip and the engine times one segment
-//     per round trip. Reno's slow start is the alternative §4.10 allows.
+//   - Slow start ends by HyStart++ (RFC 9406), which §4.10 recommends,
+//     and by Linux's ACK-train test, which sees a bottleneck fill that an
+//     unpaced sender's bursts hide from HyStart++ (hystart.go).
 //   - ECN is not signalled through the interface, so §4.6's ECE response
 //     is not done.
 //   - Windows are capped at 2^30 bytes, the most TCP can use, so that no
