@@ -47,12 +47,12 @@ func NewReno(mss int) CongestionControl {
 
 func (r *reno) CWND() int { return r.cwnd }
 
-func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
+func (r *reno) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 	r.held = false // a timeout after this ACK starts a new run
 	if r.cwnd < r.ssthresh {
 		// RFC 5681 (2): slow start, with RFC 3465 §2.3's L=2*SMSS for
 		// delayed ACKs and HyStart++'s exit (RFC 9406).
-		inc, exit := r.hs.grow(acked, inFlight, r.mss, rtt)
+		inc, exit := r.hs.grow(now, acked, inFlight, r.cwnd, r.mss, rtt)
 		r.cwnd += inc
 		if exit {
 			r.ssthresh = r.cwnd
@@ -69,8 +69,8 @@ func (r *reno) OnAck(_ time.Time, acked, inFlight int, rtt time.Duration) {
 func (r *reno) OnLoss(_ time.Time, inFlight int) {
 	r.hs.reset()
 	r.priorCwnd, r.priorSsthresh, r.held = r.cwnd, r.ssthresh, false
-	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
-	r.cwnd = r.ssthresh                   // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
+	r.ssthresh = r.halved(inFlight)
+	r.cwnd = r.ssthresh // the engine adds the 3*SMSS inflation (RFC 6582 step 2)
 	r.acc = 0
 }
 
@@ -82,6 +82,15 @@ func (r *reno) OnRetransmitTimeout(_ time.Time, inFlight int) {
 	r.ssthresh = max(inFlight/2, 2*r.mss) // RFC 5681 (4)
 	r.cwnd = r.mss                        // loss window: one segment
 	r.acc = 0
+}
+
+// halved is RFC 5681 (4)'s ssthresh for a fast recovery, FlightSize/2 and
+// at least two segments, for inFlight bytes outstanding, but never above
+// cwnd: with SACK, what is outstanding counts what the peer has SACKed
+// and what is lost, and a loss found just after a recovery must not
+// raise the window (see cubic).
+func (r *reno) halved(inFlight int) int {
+	return min(max(inFlight/2, 2*r.mss), max(r.cwnd, 2*r.mss))
 }
 
 // Undo is RFC 4015's response to a spurious reduction: the window and

@@ -30,7 +30,14 @@ const (
 //
 // Choices where the RFC leaves room, or the interface limits what can be done:
 //   - ssthresh is flight_size*β_cubic as §4.6 writes it, not cwnd*β_cubic as
-//     Linux does; flight_size is the inFlight the engine passes.
+//     Linux does; flight_size is the inFlight the engine passes, SND.MAX -
+//     SND.UNA. In fast recovery it is never more than cwnd: with SACK,
+//     SND.MAX - SND.UNA also counts what the peer has SACKed and what is
+//     lost, and a loss found just after a recovery, with much of the
+//     window SACKed above holes repaired late, would otherwise raise the
+//     window above the one in use when the loss happened (on a drop-tail
+//     queue, from 916 segments to 1,399), and the next stage would overflow
+//     the queue at once. A congestion event never raises the window.
 //   - Fast convergence (§4.7) is always on: a controller cannot know whether
 //     its flow is alone on the path.
 //   - RTT is the smoothed RTT of RFC 6298, as §4.1.2 defines it, fed only by
@@ -49,9 +56,9 @@ const (
 //   - In congestion avoidance the engine's window grows in whole segments,
 //     as Reno's does, so that fractional growth never makes it send runt
 //     segments; cwnd itself grows by the fraction the RFC says.
-//   - HyStart++ (RFC 9406), which §4.10 recommends, is not done: it needs
-//     several RTT samples per round trip and the engine times one segment
-//     per round trip. Reno's slow start is the alternative §4.10 allows.
+//   - Slow start ends by HyStart++ (RFC 9406), which §4.10 recommends,
+//     and by Linux's ACK-train test, which sees a bottleneck fill that an
+//     unpaced sender's bursts hide from HyStart++ (hystart.go).
 //   - ECN is not signalled through the interface, so §4.6's ECE response
 //     is not done.
 //   - Windows are capped at 2^30 bytes, the most TCP can use, so that no
@@ -121,7 +128,7 @@ func (c *cubic) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 		// RFC 5681 (2) slow start, RFC 9438 §4.10, with HyStart++ (RFC
 		// 9406), counting up to two segments per ACK (RFC 3465 §2.3,
 		// L=2*SMSS) so that delayed ACKs do not slow it down.
-		inc, exit := c.hs.grow(acked, inFlight, c.mss, rtt)
+		inc, exit := c.hs.grow(now, acked, inFlight, c.wnd, c.mss, rtt)
 		c.cwnd = min(c.cwnd+float64(inc), cubicMaxW)
 		c.wnd = int(c.cwnd)
 		if exit {
@@ -221,9 +228,9 @@ func (c *cubic) OnLoss(_ time.Time, inFlight int) {
 	} else {
 		c.wMax = c.cwnd // §4.7 otherwise, §4.1.2: cwnd just before the reduction
 	}
-	c.cwndPrior = c.cwnd // §4.6: cwnd_prior = cwnd
-	c.ssthresh = c.reduced(inFlight)
-	c.cwnd = float64(c.ssthresh) // §4.6: cwnd = max(ssthresh, 2); the engine adds the 3*SMSS inflation
+	c.cwndPrior = c.cwnd                                             // §4.6: cwnd_prior = cwnd
+	c.ssthresh = min(c.reduced(inFlight), max(int(c.cwnd), 2*c.mss)) // never above cwnd (see the type's doc)
+	c.cwnd = float64(c.ssthresh)                                     // §4.6: cwnd = max(ssthresh, 2); the engine adds the 3*SMSS inflation
 	c.wnd = c.ssthresh
 	c.inEpoch, c.probe, c.rtoHeld = false, false, false // a new stage begins when avoidance resumes
 }

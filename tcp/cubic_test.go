@@ -11,7 +11,10 @@ const cubicTestMSS = 1000 // round numbers: a window of n segments is n*1000 byt
 
 // cubicSim drives a CUBIC controller with a virtual ACK clock: the ACKs for
 // one window arrive spread evenly over one round trip, one segment each,
-// every one finding the window full (the flow is cwnd-limited).
+// every one finding the window full (the flow is cwnd-limited). In slow
+// start they arrive over the first quarter of the round trip, as from a
+// path whose bottleneck the window does not fill yet (a train of ACKs
+// over half the RTT would end slow start, see hystart).
 type cubicSim struct {
 	c   *cubic
 	now time.Time
@@ -22,16 +25,19 @@ func newCubicSim(rtt time.Duration) *cubicSim {
 	return &cubicSim{c: NewCUBIC(cubicTestMSS).(*cubic), now: base, rtt: rtt}
 }
 
-// acks delivers n ACKs of one segment each over one round trip, the first
+// acks delivers n ACKs of one segment each in one round trip, the first
 // with an RTT sample.
 func (s *cubicSim) acks(n int) {
-	start := s.now
+	start, span := s.now, s.rtt
+	if s.c.wnd < s.c.ssthresh {
+		span = s.rtt / 4
+	}
 	for i := range n {
 		var r time.Duration
 		if i == 0 {
 			r = s.rtt
 		}
-		s.c.OnAck(start.Add(s.rtt*time.Duration(i+1)/time.Duration(n)), cubicTestMSS, s.c.wnd, r)
+		s.c.OnAck(start.Add(span*time.Duration(i+1)/time.Duration(n)), cubicTestMSS, s.c.wnd, r)
 	}
 	s.now = start.Add(s.rtt)
 }
@@ -95,7 +101,9 @@ func TestCUBICSlowStartDoublesPerRTT(t *testing.T) {
 }
 
 // TestCUBICLossReducesToBeta: a loss sets ssthresh = flight_size*β_cubic and
-// cwnd to it, at least 2 MSS (RFC 9438 §4.6), and W_max to the window before.
+// cwnd to it, at least 2 MSS (RFC 9438 §4.6), and W_max to the window before;
+// a flight_size that would set it above cwnd leaves it at cwnd: a loss
+// never raises the window.
 func TestCUBICLossReducesToBeta(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -106,6 +114,9 @@ func TestCUBICLossReducesToBeta(t *testing.T) {
 		{"half the window", 50 * cubicTestMSS, 35 * cubicTestMSS},
 		{"two segments", 2 * cubicTestMSS, 2 * cubicTestMSS},
 		{"nothing in flight", 0, 2 * cubicTestMSS},
+		// SND.MAX - SND.UNA three times the window: the rest was SACKed
+		// or lost. ssthresh stays at cwnd, never above it.
+		{"SACKed beyond the window", 300 * cubicTestMSS, 100 * cubicTestMSS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newCubicSim(100 * time.Millisecond)
@@ -538,5 +549,30 @@ func BenchmarkCUBICOnAck(b *testing.B) {
 		}
 		now = now.Add(100 * time.Microsecond)
 		c.OnAck(now, 1460, c.wnd, 10*time.Millisecond)
+	}
+}
+
+// TestRenoLossNeverRaisesTheWindow: a loss sets ssthresh and cwnd to half
+// the flight (RFC 5681 (4)), at least two segments, but a flight of more
+// than twice cwnd (SACKed or lost data still below SND.MAX) leaves them at
+// cwnd: a loss never raises the window.
+func TestRenoLossNeverRaisesTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		inFlight, want int // in segments
+	}{
+		{"full window", 40, 20},
+		{"half the window", 20, 10},
+		{"SACKed beyond the window", 120, 40},
+		{"nothing in flight", 0, 2},
+	} {
+		r := NewReno(cubicTestMSS).(*reno)
+		for r.cwnd < 40*cubicTestMSS {
+			r.OnAck(base, cubicTestMSS, r.cwnd, 0)
+		}
+		r.OnLoss(base, tc.inFlight*cubicTestMSS)
+		if r.cwnd != tc.want*cubicTestMSS || r.ssthresh != tc.want*cubicTestMSS {
+			t.Errorf("%s: cwnd %d ssthresh %d, want %d", tc.name, r.cwnd, r.ssthresh, tc.want*cubicTestMSS)
+		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 // and returns the growth and whether slow start ended.
 func hsRound(h *hystart, n, mss int, rtt time.Duration) (grown int, exit bool) {
 	for i := 0; i < n; i++ {
-		inc, ex := h.grow(mss, (n-i)*mss, mss, rtt)
+		inc, ex := h.grow(base, mss, (n-i)*mss, n*mss, mss, rtt)
 		grown += inc
 		if ex {
 			return grown, true
@@ -61,5 +61,56 @@ func TestHyStartSpuriousCSSResumes(t *testing.T) {
 	hsRound(&h, 16, mss, 30*time.Millisecond)
 	if h.css {
 		t.Fatal("still in CSS after the RTT fell below the baseline")
+	}
+}
+
+// hsTrain feeds one round of n ACKs of one segment each, gap apart from
+// start, with a steady RTT of rtt and a window of cwnd segments, and
+// returns whether slow start ended and at which ACK.
+func hsTrain(h *hystart, start time.Time, n, cwnd, mss int, gap, rtt time.Duration) (at int, exit bool) {
+	for i := 0; i < n; i++ {
+		if _, ex := h.grow(start.Add(time.Duration(i)*gap), mss, (n-i)*mss, cwnd*mss, mss, rtt); ex {
+			return i, true
+		}
+	}
+	return n, false
+}
+
+// TestHyStartAckTrainEndsSlowStart: the ACKs of a round arriving one
+// train, each within 2 ms of the last, for longer than half the least RTT
+// show the bottleneck busy for half the round trip: slow start ends there,
+// at once and without Conservative Slow Start (Linux's HYSTART_ACK_TRAIN),
+// although the RTT never rose. A train shorter than that, one broken by
+// gaps over 2 ms, or a window under 16 segments ends nothing.
+func TestHyStartAckTrainEndsSlowStart(t *testing.T) {
+	const mss, rtt = 1000, 40 * time.Millisecond
+	start := base
+	next := func() time.Time { start = start.Add(time.Second); return start }
+	var h hystart
+	// 80 ACKs 200 µs apart: a 16 ms train, under the 20 ms half RTT.
+	if _, ex := hsTrain(&h, next(), 80, 80, mss, 200*time.Microsecond, rtt); ex {
+		t.Fatal("a 16 ms train ended slow start, want 20 ms at least")
+	}
+	// 200 ACKs 150 µs apart, 3 ms gaps between them: never a train.
+	if _, ex := hsTrain(&h, next(), 200, 200, mss, 3*time.Millisecond, rtt); ex {
+		t.Fatal("ACKs 3 ms apart ended slow start")
+	}
+	// A window of 15 segments whose train is long enough: too small to judge.
+	if _, ex := hsTrain(&h, next(), 200, 15, mss, 150*time.Microsecond, rtt); ex {
+		t.Fatal("a window of 15 segments ended slow start")
+	}
+	// 200 ACKs 150 µs apart: past 20 ms at the 135th.
+	at, ex := hsTrain(&h, next(), 200, 200, mss, 150*time.Microsecond, rtt)
+	if !ex || at != 134 || !h.done || h.css {
+		t.Fatalf("a 30 ms train: exit %v at ACK %d (done %v, css %v), want exit at ACK 134, done, no CSS", ex, at, h.done, h.css)
+	}
+}
+
+// TestHyStartAckTrainNeedsRTT: with no RTT sample there is no least RTT to
+// measure a train against, and slow start goes on.
+func TestHyStartAckTrainNeedsRTT(t *testing.T) {
+	var h hystart
+	if _, ex := hsTrain(&h, base, 1000, 1000, 1000, 100*time.Microsecond, 0); ex {
+		t.Fatal("slow start ended with no RTT sample")
 	}
 }
