@@ -219,9 +219,11 @@ func (c *Conn) delivered(now time.Time, s *flightSeg) {
 // each delivered unless already SACKed, and trims the one it ends inside.
 // It returns an RTT sample from the send times, finer than the timestamp
 // clock's milliseconds: the time since the oldest of them was sent, when
-// none was ever resent (Karn), as Linux's seq_rtt from its skb stamps.
+// none of them was ever resent (Karn: Linux's seq_rtt from its skb stamps
+// is dropped when the ACK covers resent data, FLAG_RETRANS_DATA_ACKED).
 func (c *Conn) ackedSegments(now time.Time, una seqnum.Value) (rtt time.Duration, ok bool) {
 	l := c.loss
+	ambiguous := false // the ACK covers a resent segment: Karn, no sample (Linux FLAG_RETRANS_DATA_ACKED)
 	for l.q.len() > 0 && l.q.at(0).end.LessThanEq(una) {
 		s := l.q.at(0)
 		if s.has(segEver) {
@@ -230,7 +232,9 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value) (rtt time.Duration
 		if s.has(segSACKed) {
 			l.segsSACKed--
 		} else {
-			if !ok && !s.has(segEver) {
+			if s.has(segEver) {
+				ambiguous = true
+			} else if !ok {
 				rtt, ok = time.Duration(monoNanos(now)-s.xmit), true
 			}
 			c.delivered(now, s)
@@ -249,6 +253,11 @@ func (c *Conn) ackedSegments(now time.Time, una seqnum.Value) (rtt time.Duration
 		if v.LessThan(una) {
 			*v = una
 		}
+	}
+	if ambiguous {
+		// The segments it covers waited behind the resent one: their
+		// send times say nothing of the path's RTT.
+		return 0, false
 	}
 	return max(rtt, 0), ok
 }

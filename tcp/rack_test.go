@@ -327,3 +327,26 @@ func TestEstablishedLostRetransmissionResentWithoutRTO(t *testing.T) {
 		t.Fatalf("in recovery %v, timeouts %d after the repair", f.c.inRecovery, stat(&st.Timeouts))
 	}
 }
+
+// TestEstablishedACKOfResentSegmentTakesNoSendTimeSample: Karn's rule for
+// the send-time RTT samples (Linux's FLAG_RETRANS_DATA_ACKED). Segment 0
+// of ten is lost and resent; the cumulative ACK that the resend draws also
+// covers segments 4-9, which waited at the peer behind the hole: their
+// send times would give an RTT of two round trips. No sample is taken from
+// them, and, with no timestamp echo either, SRTT stays one rtt.
+//
+//	t0+rtt   <- ACK 0, SACK 1-4          RACK: 0 lost -> segment 0
+//	t0+2rtt  <- ACK 10                   covers the resend: no sample
+func TestEstablishedACKOfResentSegmentTakesNoSendTimeSample(t *testing.T) {
+	f := newLossFlight(t, 10)
+	now := f.t0.Add(rtt)
+	f.ack(now, 0, [2]int{1, 4})
+	f.expectSegs(0)
+	f.ack(now.Add(rtt), 10)
+	if f.c.SndUna() != f.seq(10) {
+		t.Fatalf("SND.UNA %d, want everything acknowledged", f.c.SndUna())
+	}
+	if f.c.srtt != rtt {
+		t.Fatalf("SRTT %v after an ACK covering a resent segment, want %v: no sample from the segments behind it", f.c.srtt, rtt)
+	}
+}
