@@ -67,16 +67,29 @@ type cubic struct {
 	hs  hystart // slow start's exit (RFC 9406)
 	mss int
 	cubicWindow
-	prior   cubicWindow // before the last reduction, for Undo (§4.9)
-	rtoHeld bool        // a timeout with no ACK since: another is a backoff of the same segment
+	prior   cubicPrior // before the last reduction, for Undo (§4.9)
 	srtt    time.Duration
-	hasRTT  bool
 	lastAck time.Time
+	rtoHeld bool // a timeout with no ACK since: another is a backoff of the same segment
+	hasRTT  bool
 	acked   bool // lastAck holds the time of an ACK
 }
 
-// cubicWindow is the state a congestion event changes, which an undo
-// restores (RFC 9438 §4.9).
+// cubicPrior is what an undo restores (RFC 9438 §4.9): the window and
+// threshold, W_max and cwnd_prior; K and t_epoch follow from them when the
+// next congestion avoidance stage begins. Kept small: every connection
+// carries one.
+type cubicPrior struct {
+	wnd, ssthresh   int32
+	wMax, cwndPrior float64
+}
+
+// save notes the state a congestion event is about to change.
+func (c *cubic) save() {
+	c.prior = cubicPrior{wnd: int32(c.wnd), ssthresh: int32(c.ssthresh), wMax: c.wMax, cwndPrior: c.cwndPrior}
+}
+
+// cubicWindow is the state a congestion event changes.
 type cubicWindow struct {
 	wnd       int     // the window the engine sees, bytes
 	ssthresh  int     // bytes
@@ -222,7 +235,7 @@ func (c *cubic) sampleRTT(r time.Duration) {
 // OnLoss is a congestion event found by duplicate ACKs (RFC 9438 §4.6, §4.7).
 func (c *cubic) OnLoss(_ time.Time, inFlight int) {
 	c.hs.reset()
-	c.prior = c.cubicWindow
+	c.save()
 	if c.cwnd < c.wMax {
 		c.wMax = c.cwnd * cubicFast // §4.7: fast convergence, release bandwidth
 	} else {
@@ -241,7 +254,7 @@ func (c *cubic) OnRetransmitTimeout(_ time.Time, inFlight int) {
 	if !c.rtoHeld {
 		// RFC 5681 §3.1: when the segment timing out was already resent by
 		// a timeout, ssthresh is held; so are cwnd_prior and W_max.
-		c.prior = c.cubicWindow
+		c.save()
 		c.cwndPrior = c.cwnd
 		c.ssthresh = c.reduced(inFlight) // §4.8: ssthresh as in §4.6
 	}
@@ -256,14 +269,15 @@ func (c *cubic) reduced(inFlight int) int {
 }
 
 // Undo is §4.9's response to a spurious congestion event, which the
-// engine finds by timestamps, D-SACK or F-RTO: the state from before the
-// event comes back, the window never below what it is now.
+// engine finds by timestamps, D-SACK or F-RTO: the window, threshold,
+// W_max and cwnd_prior from before the event come back, the window never
+// below what it is now, and a new stage starts from them.
 func (c *cubic) Undo() {
-	w := c.prior
-	if w.wnd < c.wnd {
-		w.wnd, w.cwnd = c.wnd, c.cwnd
+	p := c.prior
+	if w := int(p.wnd); w > c.wnd {
+		c.wnd, c.cwnd = w, float64(w)
 	}
-	w.ssthresh = max(w.ssthresh, c.ssthresh)
-	c.cubicWindow = w
-	c.rtoHeld = false
+	c.ssthresh = max(int(p.ssthresh), c.ssthresh)
+	c.wMax, c.cwndPrior = p.wMax, p.cwndPrior
+	c.inEpoch, c.probe, c.rtoHeld = false, false, false
 }

@@ -28,10 +28,10 @@ type hystart struct {
 	roundEnd int64 // acked at which the current round ends
 
 	lastMin, curMin time.Duration // min RTT of the last and the current round; 0: none
-	samples         int           // RTT samples in the current round
-	css             bool          // in Conservative Slow Start
 	cssBaseline     time.Duration // the current round's min RTT when CSS began
-	cssRounds       int           // rounds spent in CSS
+	samples         int32         // RTT samples in the current round
+	cssRounds       int32         // rounds spent in CSS
+	css             bool          // in Conservative Slow Start
 	done            bool          // slow start is over: ssthresh takes over
 
 	baseMin    time.Duration // the least RTT seen (Linux's delay_min); 0: none
