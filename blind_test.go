@@ -99,19 +99,7 @@ func newBlindNet(t *testing.T, d fault.Direction, cfg tcp.Config) *blindNet {
 	n.a, n.b = pipe.New(mtu)
 	n.fa = fault.New(n.a, fault.Config{Clock: n.clk, Seed: 1, Out: d, In: fault.Direction{Delay: d.Delay}})
 	n.ta, n.tb = &tap{inner: n.fa}, &tap{inner: n.b}
-	var err error
-	if n.client, err = synack.New(n.ta, synack.Config{Addr: clientAddr, Host: "client", Clock: n.clk, TCP: cfg}); err != nil {
-		t.Fatal(err)
-	}
-	if n.server, err = synack.New(n.tb, synack.Config{Addr: serverAddr, Host: "server", Clock: n.clk, TCP: cfg}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.client.Close()
-		n.server.Close()
-		n.fa.Close()
-		n.b.Close()
-	})
+	n.client, n.server = twoStacks(t, n.clk, n.ta, n.tb, cfg, nil, n.fa, n.b)
 	return n
 }
 

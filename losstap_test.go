@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
@@ -33,19 +33,7 @@ func newTappedNet(t testing.TB, seed uint64, d fault.Direction, sink trace.Sink)
 	inner := &tapEndpoint{Endpoint: n.a, wrote: tap.out.exited(tap), delivered: tap.in.entered(tap)}
 	n.fa = fault.New(inner, fault.Config{Clock: n.clk, Seed: seed, Out: d, In: d})
 	outer := &tapEndpoint{Endpoint: n.fa, wrote: tap.out.entered(tap), delivered: tap.in.exited(tap)}
-	var err error
-	if n.client, err = synack.New(outer, synack.Config{Addr: clientAddr, Host: "client", Clock: n.clk, Trace: sink}); err != nil {
-		t.Fatal(err)
-	}
-	if n.server, err = synack.New(n.b, synack.Config{Addr: serverAddr, Host: "server", Clock: n.clk, Trace: sink}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.client.Close()
-		n.server.Close()
-		n.fa.Close()
-		n.b.Close()
-	})
+	n.client, n.server = twoStacks(t, n.clk, outer, n.b, tcp.Config{}, sink, n.fa, n.b)
 	return n, tap
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/tcp"
@@ -43,20 +44,30 @@ func newLossyNetTraced(t testing.TB, seed uint64, out, in fault.Direction, cfg t
 	n := &lossyNet{clk: clock.NewVirtual(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))}
 	n.a, n.b = pipe.New(mtu)
 	n.fa = fault.New(n.a, fault.Config{Clock: n.clk, Seed: seed, Out: out, In: in})
+	n.client, n.server = twoStacks(t, n.clk, n.fa, n.b, cfg, sink, n.fa, n.b)
+	return n
+}
+
+// twoStacks makes the client stack on clientLink and the server stack on
+// serverLink, both on clk with cfg and sink, and closes them, then the
+// links given in closers, when the test ends.
+func twoStacks(t testing.TB, clk clock.Clock, clientLink, serverLink link.Endpoint, cfg tcp.Config, sink trace.Sink, closers ...io.Closer) (client, server *synack.Stack) {
+	t.Helper()
 	var err error
-	if n.client, err = synack.New(n.fa, synack.Config{Addr: clientAddr, Host: "client", Clock: n.clk, TCP: cfg, Trace: sink}); err != nil {
+	if client, err = synack.New(clientLink, synack.Config{Addr: clientAddr, Host: "client", Clock: clk, TCP: cfg, Trace: sink}); err != nil {
 		t.Fatal(err)
 	}
-	if n.server, err = synack.New(n.b, synack.Config{Addr: serverAddr, Host: "server", Clock: n.clk, TCP: cfg, Trace: sink}); err != nil {
+	if server, err = synack.New(serverLink, synack.Config{Addr: serverAddr, Host: "server", Clock: clk, TCP: cfg, Trace: sink}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		n.client.Close()
-		n.server.Close()
-		n.fa.Close()
-		n.b.Close()
+		client.Close()
+		server.Close()
+		for _, c := range closers {
+			c.Close()
+		}
 	})
-	return n
+	return client, server
 }
 
 // pipeQuiet reports whether every packet either end wrote has been handed

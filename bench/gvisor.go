@@ -59,6 +59,21 @@ var (
 )
 
 func newGVisorPair(mtu int, copy bool) (Pair, error) {
+	p, err := newGVisorStacks(mtu)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.pumps.Add(2)
+	go p.pump(ctx, p.cep, p.sep, &p.up, copy)
+	go p.pump(ctx, p.sep, p.cep, &p.down, copy)
+	return p, nil
+}
+
+// newGVisorStacks makes the client and the server stack of a pair, not
+// yet joined: the caller pumps packets between their endpoints.
+func newGVisorStacks(mtu int) (*gvisorPair, error) {
 	p := &gvisorPair{}
 	var err error
 	if p.client, p.cep, err = newGVisorStack(mtu, gvClientAddr); err != nil {
@@ -68,11 +83,6 @@ func newGVisorPair(mtu int, copy bool) (Pair, error) {
 		p.client.Destroy()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.pumps.Add(2)
-	go p.pump(ctx, p.cep, p.sep, &p.up, copy)
-	go p.pump(ctx, p.sep, p.cep, &p.down, copy)
 	return p, nil
 }
 

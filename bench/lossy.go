@@ -99,13 +99,8 @@ type gvisorLossyPair struct {
 }
 
 func newGVisorLossyPair(mtu int, im Impairment) (Pair, error) {
-	p := &gvisorPair{}
-	var err error
-	if p.client, p.cep, err = newGVisorStack(mtu, gvClientAddr); err != nil {
-		return nil, err
-	}
-	if p.server, p.sep, err = newGVisorStack(mtu, gvServerAddr); err != nil {
-		p.client.Destroy()
+	p, err := newGVisorStacks(mtu)
+	if err != nil {
 		return nil, err
 	}
 	lp := &gvisorLossyPair{
