@@ -2,7 +2,10 @@
 // RFC 9293 with its 11 states, the send and receive sequence spaces, the
 // segment-arrival steps of §3.10.7, retransmission (RFC 6298), window
 // management, TIME-WAIT and the listen queues, with SYN cookies when the SYN
-// queue is full (RFC 4987 §3.6).
+// queue is full (RFC 4987 §3.6), and loss recovery: with SACK, RACK-TLP
+// (RFC 8985), Proportional Rate Reduction (RFC 6937) and the undo of
+// spurious reductions (RFC 3522, 3708, 5682); without it, NewReno (RFC
+// 6582). docs/LOSS_RECOVERY.md in the repository tells how they fit.
 //
 // The engine is sans-I/O. It is handed a segment ([Conn.HandleSegment]), an
 // application call ([Conn.Write], [Conn.Read], [Conn.Close], ...) or the
@@ -23,6 +26,9 @@
 //   - the SACK scoreboard (scoreboard.go): at most one range per 536-byte
 //     segment of the send buffer (256 at least), in a balanced tree: each
 //     query O(log n), each update O(log n) amortised;
+//   - the per-segment records of what is in flight (sentq.go): one of 16
+//     bytes per segment between SND.UNA and SND.MAX, and one more per
+//     resend still in flight; the ranges an undo remembers, 64 an episode;
 //   - the segment size (limits.go): a peer's MSS is taken as 48 at least;
 //   - a stack's buffers (memory.go): the bytes all its connections hold
 //     received and to send, against Config.MaxStackReceiveMemory and

@@ -48,17 +48,13 @@ func (c *Conn) output(now time.Time) {
 	c.rearmProbe(now)
 }
 
-// windowOutput is output outside SACK recovery.
+// windowOutput is output outside SACK recovery: new data, and, without
+// SACK, the go-back-N resend from SND.UNA after a timeout (with SACK a
+// timeout resends what RACK marks lost, in recoveryOutput, and SND.NXT
+// never goes back).
 func (c *Conn) windowOutput(now time.Time) {
 	for {
 		end := c.dataEnd()
-		if c.sndNxt.LessThan(c.sndMax) {
-			// Resending after a timeout: skip what the peer has SACKed.
-			if h := c.sack.hole(c.sndNxt, c.sndMax); h.left != c.sndNxt {
-				c.sndNxt = h.left
-				continue
-			}
-		}
 		if !c.sndNxt.LessThan(end) {
 			if c.finQueued && c.sndNxt == end {
 				c.transmit(now, wire.FlagFIN|wire.FlagACK, end, nil, nil)
@@ -76,7 +72,7 @@ func (c *Conn) windowOutput(now time.Time) {
 		room := c.segRoom()
 		n := min(c.sndNxt.Size(end), c.sndWnd-used, seqnum.Size(c.cwnd()-flight), seqnum.Size(room))
 		if c.sndNxt.LessThan(c.sndMax) {
-			n = min(n, c.sndNxt.Size(c.sack.hole(c.sndNxt, c.sndMax).right))
+			n = min(n, c.sndNxt.Size(c.sndMax)) // going back N: resend what was sent, no Nagle
 		} else if !c.mayStart(n, end) {
 			return
 		}
