@@ -72,7 +72,8 @@ func (s *Stack) arm(d time.Time) {
 	}
 }
 
-// fire runs every connection timer that is due and re-arms for the next.
+// fire runs every connection timer and ends every TIME-WAIT record that
+// is due, and re-arms for the next.
 func (s *Stack) fire() {
 	s.mu.Lock()
 	if s.closed {
@@ -86,8 +87,12 @@ func (s *Stack) fire() {
 		c.conn.HandleTimer(now) // clears or moves every deadline that was due
 		s.afterLocked(c)
 	}
+	s.expireTimeWaitLocked(now)
 	if len(s.timers) > 0 {
 		s.arm(s.timers[0].deadline)
+	}
+	if len(s.twHeap) > 0 {
+		s.arm(s.twHeap[0].rec.Deadline())
 	}
 	s.unlockAndFlush()
 }
