@@ -209,9 +209,8 @@ func (c *TCPConn) Abort() error { return c.shut(true) }
 
 // shut is Close and Abort: the user is done with the socket; the engine
 // closes or aborts it and every blocked call is woken to see ErrClosed.
-// An ended socket's record is left to run out: closing the socket ends
-// the user's part, not TIME-WAIT (as Linux, whose time-wait socket no
-// longer belongs to the file).
+// Closing an ended socket leaves its record to run out; aborting it ends
+// the record too.
 func (c *TCPConn) shut(abort bool) error {
 	s := c.s
 	s.mu.Lock()
@@ -221,11 +220,21 @@ func (c *TCPConn) shut(abort bool) error {
 	}
 	c.closed = true
 	switch now := s.clk.Now(); {
-	case c.conn == nil:
-	case c.tw != nil || !abort:
-		c.conn.Close(now) // in TIME-WAIT, drops the unread text
-	default:
+	case c.tw != nil:
+		if c.conn != nil {
+			c.conn.Close(now) // drops the unread text; the Conn stays in TIME-WAIT
+		}
+		if abort && c.tw.live() {
+			// Abort leaves nothing in TIME-WAIT, as it did when the
+			// Conn held it (Linux would leave its time-wait socket).
+			local, remote := c.tw.addrs()
+			c.tw.rec.End(local, remote, "abort")
+			s.removeTWLocked(c.tw)
+		}
+	case abort:
 		c.conn.Abort(now)
+	default:
+		c.conn.Close(now)
 	}
 	c.rd.signal()
 	c.wr.signal()

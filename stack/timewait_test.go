@@ -199,6 +199,32 @@ func TestTimeWaitRecordHoldsItsFourTuple(t *testing.T) {
 	}
 }
 
+// TestTimeWaitSocketAbortEndsRecord: Abort on a socket in TIME-WAIT
+// leaves nothing in TIME-WAIT, as when the connection held it; Close
+// leaves the record to run out.
+func TestTimeWaitSocketAbortEndsRecord(t *testing.T) {
+	n := newWireNet(t, Config{})
+	local := netip.AddrPortFrom(fzAddr, fzPort)
+	ln, err := n.s.ListenTCP(local, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := n.closeFirst(ln, local, twPeer, 1000, nil, []byte("x"))
+	if err := c.Close(); err != nil || c.State() != tcp.StateTimeWait || len(n.s.tws) != 1 {
+		t.Fatalf("Close in TIME-WAIT: %v, socket %v, %d records; want TIME-WAIT kept", err, c.State(), len(n.s.tws))
+	}
+	other := netip.AddrPortFrom(fzPeers[1], 40000)
+	c, _ = n.closeFirst(ln, local, other, 1000, nil, []byte("x"))
+	n.got = nil
+	if err := c.Abort(); err != nil || c.State() != tcp.StateClosed || len(n.s.tws) != 1 || len(n.got) != 0 {
+		t.Fatalf("Abort in TIME-WAIT: %v, socket %v, %d records, %d segments; want CLOSED, its record gone, nothing sent",
+			err, c.State(), len(n.s.tws), len(n.got))
+	}
+	if m := n.s.TCPMemory().Receive(); m != 0 {
+		t.Fatalf("%d bytes of unread text still charged after Close and Abort", m)
+	}
+}
+
 // TestTimeWaitCapClosesWithoutTimeWait: with MaxTimeWait records held, a
 // connection entering TIME-WAIT closes at once instead (Linux's
 // tcp_max_tw_buckets), counted in TCPTimeWaitOverflow and logged once per
