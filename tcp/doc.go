@@ -3,10 +3,10 @@
 // segment-arrival steps of §3.10.7, retransmission (RFC 6298), window
 // management, TIME-WAIT (also as a small record) and the listen queues,
 // with SYN cookies when the SYN queue is full (RFC 4987 §3.6), and loss
-// recovery: with SACK, RACK-TLP
-// (RFC 8985), Proportional Rate Reduction (RFC 6937) and the undo of
-// spurious reductions (RFC 3522, 3708, 5682); without it, NewReno (RFC
-// 6582). docs/LOSS_RECOVERY.md in the repository tells how they fit.
+// recovery: with SACK, RACK-TLP (RFC 8985), Proportional Rate Reduction
+// (RFC 6937) and the undo of spurious reductions (RFC 3522, 3708, 5682);
+// without it, NewReno (RFC 6582). docs/LOSS_RECOVERY.md in the repository
+// tells how they fit.
 //
 // The engine is sans-I/O. It is handed a segment ([Conn.HandleSegment]), an
 // application call ([Conn.Write], [Conn.Read], [Conn.Close], ...) or the
