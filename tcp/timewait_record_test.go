@@ -221,3 +221,56 @@ func TestTimeWaitRecordRecvOldDataACKedRateLimited(t *testing.T) {
 		t.Fatal("an old duplicate moved the deadline: only the FIN restarts it")
 	}
 }
+
+// FuzzTimeWait: any segments into a TIME-WAIT record, with and without
+// timestamps. It never panics; it only ever sends its one ACK, <SEQ=x+2>
+// <ACK=y+2><CTL=ACK> with the window last advertised, at most once a
+// segment; only a RST at RCV.NXT closes it; only a bare SYN is reported
+// as a new incarnation, with nothing sent; only a FIN moves the deadline,
+// to 2*MSL from its arrival.
+func FuzzTimeWait(f *testing.F) {
+	f.Add([]byte{0, 0x11, 0, 0xff, 0, 0, 2, 0xff, 0xff, 0, 0, 0})  // the FIN again
+	f.Add([]byte{1, 0x02, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1})           // a new SYN, with timestamps
+	f.Add([]byte{0, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})           // a RST at RCV.NXT
+	f.Add([]byte{1, 0x18, 1, 0xf0, 0, 0, 1, 0, 0, 0, 0, 40, 0x85}) // old data, old TSval
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := fuzzInput(data)
+		r := timeWaitRecord(t, in.byte()%2 == 1)
+		now := r.now
+		for step := 0; len(in) > 0 && step < 100; step++ {
+			now = now.Add(time.Duration(in.byte()) * time.Millisecond)
+			seg := in.segment(r.c)
+			if o := in.byte(); r.c.tsOK && o%3 != 0 {
+				seg.Options.HasTimestamps, seg.Options.TSVal = true, r.tw.tsRecent+uint32(int8(in.byte()))
+			}
+			before := r.tw.Deadline()
+			v := r.recv(now, seg, in.byte()%2 == 0)
+			sent := r.take()
+			if len(sent) > 1 {
+				t.Fatalf("%d segments sent for one", len(sent))
+			}
+			for _, s := range sent {
+				if s.Flags != ack || s.Seq != x+2 || s.Ack != y+2 || s.Window != r.last.Window || len(s.Payload) != 0 {
+					t.Fatalf("sent %v, want only <SEQ=%d><ACK=%d><CTL=ACK><WND=%d>", s, x+2, y+2, r.last.Window)
+				}
+			}
+			switch v {
+			case TimeWaitClosed:
+				if !seg.Flags.Has(rst) || seg.Seq != y+2 {
+					t.Fatalf("closed by <SEQ=%d><CTL=%v>", seg.Seq, seg.Flags)
+				}
+				return
+			case TimeWaitNewSYN:
+				if seg.Flags&(syn|ack|rst) != syn || len(sent) != 0 {
+					t.Fatalf("new incarnation reported for %v, %d sent", seg.Flags, len(sent))
+				}
+			}
+			if d := r.tw.Deadline(); !d.Equal(before) && (!seg.Flags.Has(fin) || !d.Equal(now.Add(2*r.env.Config.MSL))) {
+				t.Fatalf("deadline moved from %v to %v by %v at %v", before, d, seg.Flags, now)
+			}
+			if r.tw.Expire(now, r.local, r.remote) != !now.Before(r.tw.Deadline()) {
+				t.Fatal("Expire disagrees with the deadline")
+			}
+		}
+	})
+}
