@@ -199,6 +199,32 @@ func TestTimeWaitRecordHoldsItsFourTuple(t *testing.T) {
 	}
 }
 
+// TestTimeWaitRecordPortNotPicked: an ephemeral port whose 4-tuple to
+// the destination is in TIME-WAIT is not picked for a dial (RFC 6056
+// §3.3.3's check that the 4-tuple is free), as when a connection held it.
+func TestTimeWaitRecordPortNotPicked(t *testing.T) {
+	n := newWireNet(t, Config{})
+	s := n.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer clear(s.tws) // the records are bare: never ended through the engine
+	const free = ephemeralFirst + 1234
+	for p := ephemeralFirst; p <= ephemeralLast; p++ {
+		if p != free {
+			k := keyOf(netip.AddrPortFrom(fzAddr, uint16(p)), twPeer)
+			s.tws[k] = &twEntry{key: k, idx: -1}
+		}
+	}
+	if p, err := s.pickPort(fzAddr, twPeer); err != nil || p != free {
+		t.Fatalf("pickPort = %d, %v; want the one port not in TIME-WAIT, %d", p, err, free)
+	}
+	k := keyOf(netip.AddrPortFrom(fzAddr, free), twPeer)
+	s.tws[k] = &twEntry{key: k, idx: -1}
+	if p, err := s.pickPort(fzAddr, twPeer); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("pickPort with every 4-tuple in TIME-WAIT = %d, %v; want EADDRNOTAVAIL", p, err)
+	}
+}
+
 // TestTimeWaitSocketAbortEndsRecord: Abort on a socket in TIME-WAIT
 // leaves nothing in TIME-WAIT, as when the connection held it; Close
 // leaves the record to run out.
