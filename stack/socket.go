@@ -28,9 +28,9 @@ type TCPConn struct {
 
 	// Under s.mu:
 	rd, wr   waiter
-	heapIdx  int
 	deadline time.Time
-	closed   bool // the user called Close
+	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
+	closed   bool  // the user called Close
 
 	rdl, wrl deadline
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/tcp"
@@ -331,6 +332,18 @@ func TestTimeWaitHeapPerConnection(t *testing.T) {
 		t.Fatalf("%.0f bytes of heap per connection in TIME-WAIT, want at most %d", per, bound)
 	}
 	runtime.KeepAlive(n)
+}
+
+// TestTimeWaitEntrySize: a record in the table (tcp.TimeWait, its key and
+// heap index) fits the 80-byte size class, and the socket, which grew a
+// pointer to it, still fits the 128-byte class every connection pays.
+func TestTimeWaitEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(twEntry{}); n > 80 {
+		t.Errorf("twEntry is %d bytes, over the 80-byte size class", n)
+	}
+	if n := unsafe.Sizeof(TCPConn{}); n > 128 {
+		t.Errorf("TCPConn is %d bytes, over the 128-byte size class", n)
+	}
 }
 
 // heapInUse is the live heap after a full collection.
