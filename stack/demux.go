@@ -31,6 +31,11 @@ func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
 	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
+// SendBare queues a segment of no connection: a TIME-WAIT record's ACK.
+func (o *sender) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
+	(*Stack)(o).sendTCP(local, remote, h, nil, nil)
+}
+
 // sendTCP queues a TCP segment whose text is payload then more.
 func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	hl := h.Len()
@@ -71,17 +76,21 @@ func (s *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 	if l != nil && l.addr.IsValid() && l.addr != local.Addr() {
 		l = nil
 	}
-	c := s.conns[keyOf(local, remote)]
-	if c != nil && (l == nil || !c.conn.AcceptsNewSYN(&seg)) {
+	// A connection, then a TIME-WAIT record, then a listener.
+	k := keyOf(local, remote)
+	if c := s.conns[k]; c != nil {
 		c.conn.HandleSegment(now, &seg)
 		s.afterLocked(c)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
+	if tw := s.tws[k]; tw != nil {
+		s.timeWaitInput(tw, l, now, local, remote, &seg) // timewait.go
+		s.unlockAndFlush()
+		return false
+	}
 	if l != nil {
-		// c, if any, is in TIME-WAIT and seg a SYN that may end it: the
-		// listener decides (timewait.go).
-		s.listenInput(l, now, local, remote, &seg, c)
+		s.listenInput(l, now, local, remote, &seg, nil)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
@@ -107,25 +116,26 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 }
 
 // listenInput is a segment for a listener (RFC 9293 §3.10.7.2). tw is
-// the connection in TIME-WAIT that seg, a SYN, may take the 4-tuple over
-// from (tcp.Conn.AcceptsNewSYN), or nil.
-func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *TCPConn) {
+// the TIME-WAIT record that seg, a SYN, may take the 4-tuple over from
+// (tcp.TimeWait.AcceptsNewSYN), or nil.
+func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *twEntry) {
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
 		if !s.cookieACKLocked(l, now, local, remote, seg) {
 			s.resetLocked(local, remote, seg)
 		}
 	case tcp.ListenCookie:
-		s.endTimeWaitLocked(now, tw)
+		s.endTimeWaitLocked(tw)
 		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
-		// A takeover of TIME-WAIT takes its place in the table: no room needed.
-		if tw == nil && !s.admitConnLocked(now) {
+		// A takeover of TIME-WAIT needs room too: records are not
+		// connections. Without it TIME-WAIT stays as it was.
+		if !s.admitConnLocked(now) {
 			return // counted; the peer's SYN retries find room or time out
 		}
 		var iss seqnum.Value
 		if tw != nil {
-			iss = s.endTimeWaitLocked(now, tw)
+			iss = s.endTimeWaitLocked(tw)
 		} else {
 			iss = s.isn.ISN(now, local, remote)
 		}
@@ -154,8 +164,13 @@ func (s *Stack) removeLocked(c *TCPConn) {
 }
 
 // afterLocked carries out what an engine call left behind: wake waiters,
-// move the connection's timer, forget it when CLOSED.
+// move the connection's timer, replace it by its record in TIME-WAIT,
+// forget it when CLOSED. For an ended socket, it lets the tcp.Conn go
+// once its text is read.
 func (s *Stack) afterLocked(c *TCPConn) {
+	if c.conn == nil {
+		return
+	}
 	ev := c.conn.TakeEvents()
 	if ev != 0 {
 		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
@@ -168,8 +183,15 @@ func (s *Stack) afterLocked(c *TCPConn) {
 			c.listener.ready.signal()
 		}
 	}
-	if c.conn.State() == tcp.StateClosed {
+	switch {
+	case c.tw != nil:
+		c.releaseLocked()
+		return
+	case c.conn.State() == tcp.StateClosed:
 		s.removeLocked(c)
+		return
+	case c.conn.State() == tcp.StateTimeWait:
+		s.enterTimeWaitLocked(c) // timewait.go
 		return
 	}
 	s.schedule(c)

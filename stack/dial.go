@@ -46,7 +46,7 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 		port = p
 	}
 	la := netip.AddrPortFrom(s.addr, port)
-	if s.conns[keyOf(la, remote)] != nil {
+	if k := keyOf(la, remote); s.conns[k] != nil || s.tws[k] != nil {
 		s.mu.Unlock()
 		return nil, syscall.EADDRINUSE
 	}

@@ -10,7 +10,17 @@
 // guarded by one mutex; packets produced under it are written to the link
 // after it is released, in order.
 //
-// A stack holds at most Config.MaxConnections connections, and logs each
-// kind of limit reached (connections, buffer memory, out-of-order text,
-// SACK scoreboard) to Config.Logger at most once a minute (limits.go).
+// A connection that enters TIME-WAIT is replaced at once by a record of
+// about 150 bytes (tcp.TimeWait, in a table of its own keyed by 4-tuple,
+// expired from its own deadline heap by the stack's one clock timer), and
+// its tcp.Conn, buffers and timer slot are let go; the socket the user may
+// still hold answers from the record (timewait.go). Segments are
+// demultiplexed to a connection, then a TIME-WAIT record, then a listener.
+//
+// A stack holds at most Config.MaxConnections connections and, apart from
+// them, Config.MaxTimeWait TIME-WAIT records, past which a connection
+// closes without TIME-WAIT (Linux's tcp_max_tw_buckets). It logs each kind
+// of limit reached (connections, TIME-WAIT records, buffer memory,
+// out-of-order text, SACK scoreboard) to Config.Logger at most once a
+// minute (limits.go).
 package stack

@@ -33,9 +33,14 @@ type SocketInfo struct {
 	TCP tcp.Info
 }
 
-// info is c's row of the socket table (mu held).
+// info is c's row of the socket table (mu held). An ended socket without
+// its tcp.Conn shows its endpoints and state only.
 func (c *TCPConn) info() SocketInfo {
-	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
+	if c.conn == nil {
+		local, remote := c.tw.addrs()
+		return SocketInfo{Local: local, Remote: remote, State: c.stateLocked()}
+	}
+	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.stateLocked(),
 		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut(),
 		TCP: c.conn.Info()}
 }
@@ -66,7 +71,7 @@ func WriteSockets(w io.Writer, t []SocketInfo) error {
 // address.
 func (s *Stack) Sockets() []SocketInfo {
 	s.mu.Lock()
-	t := make([]SocketInfo, 0, len(s.listeners)+len(s.conns))
+	t := make([]SocketInfo, 0, len(s.listeners)+len(s.conns)+len(s.tws))
 	for _, l := range s.listeners {
 		a := l.addr
 		if !a.IsValid() {
@@ -77,6 +82,10 @@ func (s *Stack) Sockets() []SocketInfo {
 	}
 	for _, c := range s.conns {
 		t = append(t, c.info())
+	}
+	for _, e := range s.tws {
+		local, remote := e.addrs()
+		t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(t, func(a, b SocketInfo) int {

@@ -37,7 +37,8 @@ func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error
 	const n = ephemeralLast - ephemeralFirst + 1
 	for i := uint32(0); i < n; i++ {
 		port := uint16(ephemeralFirst + (offset+p.next+i)%n)
-		if _, used := s.conns[keyOf(netip.AddrPortFrom(local, port), remote)]; used {
+		k := keyOf(netip.AddrPortFrom(local, port), remote)
+		if s.conns[k] != nil || s.tws[k] != nil { // TIME-WAIT holds its 4-tuple
 			continue
 		}
 		if s.listeners[port] != nil {

@@ -33,11 +33,16 @@ type Config struct {
 	Host string
 	// TTL of packets sent (default 64).
 	TTL uint8
-	// MaxConnections bounds the connections the stack holds in any state,
-	// half-open and TIME-WAIT included (default DefaultMaxConnections):
+	// MaxConnections bounds the connections the stack holds in any state
+	// but TIME-WAIT, half-open included (default DefaultMaxConnections):
 	// past it a SYN or a SYN cookie ACK opens nothing and a dial fails
-	// (limits.go).
+	// (limits.go). TIME-WAIT records have their own bound, MaxTimeWait.
 	MaxConnections int
+	// MaxTimeWait bounds the TIME-WAIT records the stack holds (default
+	// DefaultMaxTimeWait; Linux's tcp_max_tw_buckets): a connection that
+	// enters TIME-WAIT with the table full closes at once instead,
+	// counted in Stats.TCPTimeWaitOverflow and logged (timewait.go).
+	MaxTimeWait int
 	// Logger, if set, is told of limits reached (connections, buffer
 	// memory, out-of-order text, SACK scoreboard), each kind at most once
 	// a minute of the stack's clock; nil logs nothing.
@@ -58,11 +63,14 @@ type Stack struct {
 	ports portAllocator
 
 	maxConns int      // Config.MaxConnections
+	maxTW    int      // Config.MaxTimeWait
 	limits   limitLog // mu held
 
 	mu        sync.Mutex // guards everything below and every tcp.Conn of the stack
 	routes    []Route
 	conns     map[connKey]*TCPConn
+	tws       map[connKey]*twEntry // TIME-WAIT records (timewait.go)
+	twHeap    twHeap               // the records by deadline
 	listeners map[uint16]*TCPListener
 	timers    timerHeap
 	timer     clock.Timer // the one clock timer, armed for armedAt
@@ -103,6 +111,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		bcast:     broadcast(cfg.Addr),
 		ttl:       cfg.TTL,
 		conns:     make(map[connKey]*TCPConn),
+		tws:       make(map[connKey]*twEntry),
 		listeners: make(map[uint16]*TCPListener),
 		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
 	}
@@ -113,6 +122,10 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConnections
+	}
+	s.maxTW = cfg.MaxTimeWait
+	if s.maxTW <= 0 {
+		s.maxTW = DefaultMaxTimeWait
 	}
 	if cfg.Logger != nil {
 		s.tcp.LimitHit = s.tcpLimitHit
@@ -165,6 +178,11 @@ func (s *Stack) Close() error {
 	for _, c := range s.conns {
 		c.conn.Abort(now)
 		s.afterLocked(c)
+	}
+	for _, e := range s.tws {
+		local, remote := e.addrs()
+		e.rec.End(local, remote, "stack closed")
+		s.removeTWLocked(e)
 	}
 	if s.timer != nil {
 		s.timer.Stop()
