@@ -25,3 +25,11 @@ func TestLossStateSizeClass(t *testing.T) {
 		t.Fatalf("lossState is %d bytes, over the 384 of its size class", n)
 	}
 }
+
+// TestCUBICSizeClass: the congestion controller of every connection that
+// has sent data stays in the 208-byte size class.
+func TestCUBICSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(cubic{}); n > 208 {
+		t.Fatalf("cubic is %d bytes, over the 208 of its size class", n)
+	}
+}
