@@ -61,6 +61,8 @@ type Stack struct {
 	tcp   tcp.Env
 	isn   *tcp.ISNGenerator
 	ports portAllocator
+	udp   udpTable // UDP sockets, under a lock of their own (udp.go)
+	pings pingTable
 
 	maxConns int      // Config.MaxConnections
 	maxTW    int      // Config.MaxTimeWait
@@ -188,6 +190,8 @@ func (s *Stack) Close() error {
 		s.timer.Stop()
 	}
 	s.unlockAndFlush()
+	s.closeUDP()
+	s.pings.close()
 	s.ep.Attach(nil)
 	return nil
 }
@@ -296,6 +300,9 @@ func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)
+	case wire.ProtocolUDP:
+		st.InDelivers.Add(1)
+		s.udpInput(ip)
 	default:
 		st.InUnknownProtos.Add(1)
 	}

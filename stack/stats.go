@@ -30,6 +30,14 @@ type Stats struct {
 	ICMPInErrors atomic.Uint64
 	// ICMPOutEchoReps counts echo replies sent.
 	ICMPOutEchoReps atomic.Uint64
+	// ICMPOutDestUnreachs counts destination unreachables sent (port unreachable for UDP).
+	ICMPOutDestUnreachs atomic.Uint64
+	// ICMPRateLimited counts ICMP errors not sent for the rate limit (RFC 1812 §4.3.2.8; Linux IcmpOutRateLimitGlobal).
+	ICMPRateLimited atomic.Uint64
+	// ICMPOutEchos counts echo requests sent (Ping).
+	ICMPOutEchos atomic.Uint64
+	// ICMPInEchoReps counts echo replies received, matched to a ping or not.
+	ICMPInEchoReps atomic.Uint64
 	// TCPInErrs counts segments dropped for a bad header, checksum or option (TCP-MIB tcpInErrs).
 	TCPInErrs atomic.Uint64
 	// ConnLimitDrops counts SYNs and SYN cookie ACKs that opened no connection, and dials refused, because the stack held MaxConnections connections.
