@@ -117,3 +117,35 @@ type GSODispatcher interface {
 	// drops, counting, what does not match.
 	DeliverGSO(pkt []byte, g GSO)
 }
+
+// CompleteChecksum finishes the partial checksum of pkt as g describes it,
+// in place, as the far end of an offloading link would: the one's-
+// complement sum (RFC 1071) of the bytes from CsumStart to the end, the
+// partial sum in the field included, inverted into the field. It does
+// nothing unless g.NeedsCsum and the field lies inside pkt. For a large
+// segment the result is the checksum of the whole before cutting, which
+// is what a capture shows.
+func CompleteChecksum(pkt []byte, g GSO) {
+	at := int(g.CsumStart) + int(g.CsumOffset)
+	if !g.NeedsCsum || at+2 > len(pkt) {
+		return
+	}
+	b := pkt[g.CsumStart:]
+	var s uint64
+	for len(b) >= 4 {
+		s += uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		s += uint64(b[0])<<8 | uint64(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint64(b[0]) << 8 // RFC 1071 §4.1: an odd byte is padded with zero
+	}
+	for s>>16 != 0 {
+		s = s>>16 + s&0xffff
+	}
+	c := ^uint16(s)
+	pkt[at], pkt[at+1] = byte(c>>8), byte(c)
+}

@@ -10,6 +10,14 @@
 // guarded by one mutex; packets produced under it are written to the link
 // after it is released, in order.
 //
+// On a link that offloads segmentation (link.GSOEndpoint), TCP segments
+// leave with partial checksums and contiguous runs of one connection's
+// segments queued in one batch are merged into segments of up to 64 KB for
+// the link's far end to cut; large and partially checksummed segments
+// arriving (link.GSODispatcher) are checked and handed to the engine whole.
+// The engine still makes MSS-sized segments and never knows. The rules
+// are in gso.go.
+//
 // A stack holds at most Config.MaxConnections connections, and logs each
 // kind of limit reached (connections, buffer memory, out-of-order text,
 // SACK scoreboard) to Config.Logger at most once a minute (limits.go).
