@@ -152,4 +152,3 @@ func TestServeNoOffloadCurl(t *testing.T) {
 		t.Errorf("plain path counted too few packets for 40 MB: %v", l)
 	}
 }
-
