@@ -188,10 +188,11 @@ type Device struct {
 	// header (IFF_VNET_HDR); offloads is what the kernel took at Open,
 	// and inOffloads what it is asked for now (Attach sets it), which
 	// the reader reads.
-	vnet       bool
-	offloads   Offloads
-	inOffloads atomic.Uint32
-	w          vnetWriter // writes header and packet in one system call (vnet set)
+	vnet        bool
+	offloads    Offloads
+	inOffloads  atomic.Uint32
+	setOffloads func(*os.File, Offloads) error // TUNSETOFFLOAD; tests replace it
+	w           vnetWriter                     // writes header and packet in one system call (vnet set)
 
 	d atomic.Pointer[dispatcherBox] // nil box: detached
 
@@ -228,7 +229,7 @@ func (d *Device) setInOffloads(o Offloads) {
 	if !d.vnet || Offloads(d.inOffloads.Load()) == o {
 		return
 	}
-	if err := setOffloads(d.f, o); err != nil {
+	if err := d.setOffloads(d.f, o); err != nil {
 		o = 0 // the kernel took these at Open: not expected
 	}
 	d.inOffloads.Store(uint32(o))
@@ -245,6 +246,8 @@ func newDevice(f *os.File, name string, mtu int, onError func(error), vnet bool,
 		vnet:     vnet,
 		offloads: offloads,
 		done:     make(chan struct{}),
+
+		setOffloads: setOffloads,
 	}
 	if vnet {
 		d.w.init(f)
