@@ -16,8 +16,9 @@ import (
 // pathSpec is a real-path loss workload: nftables drops pct% of the
 // packets each way on the client's device, and curl downloads bytes.
 type pathSpec struct {
-	pct   int
+	pct   int // 0: no nftables rules
 	bytes int64
+	plain bool // synack's TUN device without offloads (tun.Config.NoOffload)
 }
 
 // The addresses of every real path: the client (curl, the kernel's side
@@ -45,6 +46,22 @@ func pathWorkload(sz Sizes, pct int) Workload {
 			{Key: "retrans_per_lost", Label: "retransmitted segments/segment lost", Prec: 2},
 			{Key: "lost_pct", Label: "% of data packets lost", Prec: 2},
 		},
+	}
+}
+
+// tunWorkload is tun-offload or tun-plain: a download by curl from synack
+// on a TUN device with the offloads on (the default) or off, on a clean
+// path, to show what the offloads bring.
+func tunWorkload(sz Sizes, plain bool) Workload {
+	name, how := "tun-offload", "with the offloads on (virtio-net headers, TSO4 and checksum offload: segments of up to 64 KB both ways)"
+	if plain {
+		name, how = "tun-plain", "with the offloads off (one packet of at most the MTU per system call)"
+	}
+	return Workload{
+		Name: name, MTU: pathMTU, Only: []string{Synack}, path: &pathSpec{bytes: sz.TUNBytes, plain: plain},
+		About: fmt.Sprintf("a %s download by curl in a network namespace from synack on a TUN device %s, MTU %d, no loss. Needs root; skipped without",
+			sizeText(sz.TUNBytes), how, pathMTU),
+		Metrics: []Metric{{Key: "gbps", Label: "Gbit/s", Higher: true, Prec: 2}},
 	}
 }
 
@@ -77,7 +94,7 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	var end *pathEnd
 	switch target {
 	case Synack:
-		end, err = synackPathEnd(ns)
+		end, err = synackPathEnd(ns, spec.plain)
 	case GVisor:
 		end, err = gvisorPathEnd(ctx, ns)
 	case Kernel:
@@ -93,6 +110,14 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	srv := &http.Server{Handler: download(spec.bytes), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(end.l)
 	defer srv.Close()
+
+	if spec.pct == 0 { // a clean path: goodput alone
+		got, secs, err := curl(ctx, ns, spec.bytes)
+		if err != nil {
+			return nil, err
+		}
+		return Sample{"gbps": float64(got) * 8 / secs / 1e9}, nil
+	}
 
 	table := "synack_bench_" + randomHex(4)
 	if _, err := ns.run(ctx, []byte(nftRules(table, end.dev, spec.pct)), "nft", "-f", "-"); err != nil {
