@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -61,7 +63,10 @@ func tunWorkload(sz Sizes, plain bool) Workload {
 		Name: name, MTU: pathMTU, Only: []string{Synack}, path: &pathSpec{bytes: sz.TUNBytes, plain: plain},
 		About: fmt.Sprintf("a %s download by curl in a network namespace from synack on a TUN device %s, MTU %d, no loss. Needs root; skipped without",
 			sizeText(sz.TUNBytes), how, pathMTU),
-		Metrics: []Metric{{Key: "gbps", Label: "Gbit/s", Higher: true, Prec: 2}},
+		Metrics: []Metric{
+			{Key: "gbps", Label: "download Gbit/s", Higher: true, Prec: 2},
+			{Key: "up_gbps", Label: "upload Gbit/s", Higher: true, Prec: 2},
+		},
 	}
 }
 
@@ -111,12 +116,16 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	go srv.Serve(end.l)
 	defer srv.Close()
 
-	if spec.pct == 0 { // a clean path: goodput alone
+	if spec.pct == 0 { // a clean path: goodput alone, each way
 		got, secs, err := curl(ctx, ns, spec.bytes)
 		if err != nil {
 			return nil, err
 		}
-		return Sample{"gbps": float64(got) * 8 / secs / 1e9}, nil
+		upSecs, err := upload(ns, spec.bytes)
+		if err != nil {
+			return nil, err
+		}
+		return Sample{"gbps": float64(got) * 8 / secs / 1e9, "up_gbps": float64(spec.bytes) * 8 / upSecs / 1e9}, nil
 	}
 
 	table := "synack_bench_" + randomHex(4)
@@ -162,6 +171,15 @@ func download(n int64) http.Handler {
 		buf[i] = byte(i*7 + i>>8)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost { // an upload: read it all, answer its length
+			got, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r.Body}, make([]byte, 256<<10))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprint(w, got)
+			return
+		}
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		for left := n; left > 0; {
@@ -172,6 +190,47 @@ func download(n int64) http.Handler {
 			left -= k
 		}
 	})
+}
+
+// upload POSTs n bytes to the server from a kernel socket in ns, in
+// writes of 256 KiB, and returns the seconds from the dial to the answer,
+// which the server sends once it has read them all.
+func upload(ns *netns, n int64) (float64, error) {
+	var c net.Conn
+	t0 := time.Now()
+	if err := ns.do(func() (err error) {
+		c, err = net.Dial("tcp", net.JoinHostPort(pathServer.Addr().String(), "80"))
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", n); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 256<<10)
+	for i := range buf {
+		buf[i] = byte(i*7 + i>>8)
+	}
+	for left := n; left > 0; {
+		k := min(left, int64(len(buf)))
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, err
+		}
+		left -= k
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	secs := time.Since(t0).Seconds()
+	if err != nil || string(body) != strconv.FormatInt(n, 10) {
+		return 0, fmt.Errorf("upload of %d bytes answered %q (%v)", n, body, err)
+	}
+	return secs, nil
 }
 
 // nftRules is an nftables table that drops pct% of the packets each way

@@ -13,9 +13,17 @@ import (
 	"github.com/synack-net/synack/wire"
 )
 
+// plainEndpoint accepts every packet and keeps the Dispatcher it is given.
+type plainEndpoint struct{ d link.Dispatcher }
+
+func (e *plainEndpoint) MTU() int                 { return 1500 }
+func (e *plainEndpoint) Attach(d link.Dispatcher) { e.d = d }
+func (e *plainEndpoint) WritePacket([]byte) error { return nil }
+func (e *plainEndpoint) Close() error             { return nil }
+
 // gsoEndpoint is an offloading endpoint that keeps what it is given.
 type gsoEndpoint struct {
-	nullEndpoint
+	plainEndpoint
 	max  int
 	pkts [][]byte
 	gsos []link.GSO
@@ -113,7 +121,7 @@ func TestSniffPassesOffloadThrough(t *testing.T) {
 }
 
 func TestSniffNoOffloadWithoutIt(t *testing.T) {
-	s, err := sniff.New(&nullEndpoint{}, &bytes.Buffer{})
+	s, err := sniff.New(&plainEndpoint{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
