@@ -50,8 +50,12 @@ import (
 // segment is handed to the engine whole, like a segment of the peer's
 // largest size: the engine accepts any length within the window.
 
-// tcpCsumOffset is where TCP's checksum lies in its header (RFC 9293 §3.1).
-const tcpCsumOffset = 16
+// Header offsets a merge rewrites in place.
+const (
+	ipv4TotalLengthAt = 2  // RFC 791 §3.1: the IPv4 total length
+	tcpFlagsAt        = 13 // RFC 9293 §3.1: the TCP control bits
+	tcpCsumOffset     = 16 // RFC 9293 §3.1: the TCP checksum
+)
 
 // outMeta is what a batch knows of a queued packet on an offloading link.
 type outMeta struct {
@@ -130,10 +134,10 @@ func (s *Stack) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 	s.stats.GSOOutMerged.Add(1)
 	s.ipID++ // the ID this segment takes when cut (see above)
 	ip := wire.IPv4(a)
-	binary.BigEndian.PutUint16(a[2:4], uint16(n)) // total length
+	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(n))
 	ip.FillChecksum()
 	t := wire.TCP(a[wire.IPv4MinHeaderLen:])
-	t[13] = byte(h.Flags) // PSH and FIN, if any, end the run
+	t[tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
 	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, src, dst, uint16(n-wire.IPv4MinHeaderLen)))
 	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
 	return true
