@@ -129,3 +129,29 @@ func TestGSOInputBadDescriptionDropped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDeliverGSO: whatever the packet and whatever its description, the
+// stack neither panics nor lets a description that does not fit through.
+func FuzzDeliverGSO(f *testing.F) {
+	local := netip.AddrPortFrom(fzAddr, fzPort)
+	remote := netip.AddrPortFrom(fzPeers[0], 40000)
+	seg := partialSegment(local, remote, &wire.TCPFields{Seq: 5, Flags: wire.FlagSYN, Window: 65535}, nil)
+	f.Add(seg, uint8(1), true, uint16(40), uint16(1460), uint16(20), uint16(16))
+	f.Add(seg, uint8(0), true, uint16(0), uint16(0), uint16(24), uint16(16))
+	f.Add(seg[:30], uint8(2), false, uint16(9), uint16(9), uint16(0xffff), uint16(0xffff))
+	f.Fuzz(func(t *testing.T, pkt []byte, typ uint8, partial bool, hdrLen, size, start, off uint16) {
+		n := newWireNet(t, Config{})
+		if _, err := n.s.ListenTCP(local, 4); err != nil {
+			t.Fatal(err)
+		}
+		g := link.GSO{Type: link.GSOType(typ), NeedsCsum: partial, HdrLen: hdrLen, Size: size, CsumStart: start, CsumOffset: off}
+		st := n.s.Stats()
+		n.s.DeliverGSO(pkt, g)
+		if st.GSOInPackets.Load() == 1 && g != (link.GSO{}) {
+			ip, err := wire.ParseIPv4(pkt)
+			if err != nil || !offloadMatches(ip, g) {
+				t.Fatalf("took a packet its description does not fit: %+v", g)
+			}
+		}
+	})
+}
