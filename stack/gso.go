@@ -55,6 +55,7 @@ const (
 	ipv4TotalLengthAt = 2  // RFC 791 §3.1: the IPv4 total length
 	tcpFlagsAt        = 13 // RFC 9293 §3.1: the TCP control bits
 	tcpCsumOffset     = 16 // RFC 9293 §3.1: the TCP checksum
+	udpCsumOffset     = 6  // RFC 768: the UDP checksum
 )
 
 // outMeta is what a batch knows of a queued packet on an offloading link.
@@ -204,24 +205,23 @@ func (s *Stack) DeliverGSO(pkt []byte, g link.GSO) {
 }
 
 // offloadMatches reports whether the description g of an inbound packet
-// fits its headers: a partial checksum is TCP's, a TCPv4 segment is TCP.
-// The stack has no UDP, so a UDPv4 one goes on to be counted as a protocol
-// it does not speak.
+// fits its headers: a TCPv4 segment is TCP and a UDPv4 one UDP, a large
+// one has a partial checksum, and a partial checksum lies where the
+// protocol's does. The stack has no UDP: a UDP datagram that fits goes on
+// to be counted as a protocol it does not speak.
 func offloadMatches(ip wire.IPv4, g link.GSO) bool {
-	proto := ip.Protocol()
-	switch g.Type {
-	case link.GSONone:
-	case link.GSOTCPv4:
-		if proto != wire.ProtocolTCP {
-			return false
-		}
-	case link.GSOUDPv4:
-		return proto == wire.ProtocolUDP
+	var want link.GSOType
+	var csumAt uint16
+	switch ip.Protocol() {
+	case wire.ProtocolTCP:
+		want, csumAt = link.GSOTCPv4, tcpCsumOffset
+	case wire.ProtocolUDP:
+		want, csumAt = link.GSOUDPv4, udpCsumOffset
 	default:
+		return false // nothing else is ever offloaded
+	}
+	if g.Type != link.GSONone && (g.Type != want || !g.NeedsCsum) {
 		return false
 	}
-	if !g.NeedsCsum {
-		return g.Type == link.GSONone
-	}
-	return proto == wire.ProtocolTCP && int(g.CsumStart) == ip.HeaderLen() && g.CsumOffset == tcpCsumOffset
+	return !g.NeedsCsum || (int(g.CsumStart) == ip.HeaderLen() && g.CsumOffset == csumAt)
 }

@@ -99,6 +99,8 @@ func TestGSOInputBadDescriptionDropped(t *testing.T) {
 	badIP[8]-- // TTL: the header checksum no longer holds
 	icmp := make([]byte, 28)
 	(&wire.IPv4Fields{TotalLength: 28, TTL: 64, Protocol: wire.ProtocolICMPv4, Src: remote.Addr(), Dst: local.Addr()}).Encode(icmp)
+	udp := make([]byte, 28)
+	(&wire.IPv4Fields{TotalLength: 28, TTL: 64, Protocol: wire.ProtocolUDP, Src: remote.Addr(), Dst: local.Addr()}).Encode(udp)
 	for _, tc := range []struct {
 		name string
 		pkt  []byte
@@ -110,6 +112,8 @@ func TestGSOInputBadDescriptionDropped(t *testing.T) {
 		{"TCPv4 on ICMP", icmp, link.GSO{Type: link.GSOTCPv4, NeedsCsum: true, HdrLen: 28, Size: 8, CsumStart: 20, CsumOffset: 2}, false},
 		{"partial ICMP", icmp, link.GSO{NeedsCsum: true, CsumStart: 20, CsumOffset: 2}, false},
 		{"UDPv4 on TCP", seg, link.GSO{Type: link.GSOUDPv4, NeedsCsum: true, HdrLen: 28, Size: 8, CsumStart: 20, CsumOffset: 6}, false},
+		{"TCPv4 on UDP", udp, link.GSO{Type: link.GSOTCPv4, NeedsCsum: true, HdrLen: 28, Size: 8, CsumStart: 20, CsumOffset: 16}, false},
+		{"UDP csum offset on TCP", seg, link.GSO{NeedsCsum: true, CsumStart: 20, CsumOffset: 6}, false},
 		{"GSO without partial", seg, link.GSO{Type: link.GSOTCPv4, HdrLen: 40, Size: 100}, false},
 		{"unknown type", seg, link.GSO{Type: 9, NeedsCsum: true, CsumStart: 20, CsumOffset: 16}, false},
 		{"bad IPv4 checksum", badIP, tcpPartial, true},
@@ -154,4 +158,18 @@ func FuzzDeliverGSO(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGSOInputUDPIsUnknownProtocol: a UDP datagram the kernel offloaded
+// fits its description and is counted as a protocol the stack does not
+// speak, not as a bad description.
+func TestGSOInputUDPIsUnknownProtocol(t *testing.T) {
+	n, _, local, remote, _, _ := gsoInput(t)
+	udp := make([]byte, 3028)
+	(&wire.IPv4Fields{TotalLength: 3028, TTL: 64, Protocol: wire.ProtocolUDP, Src: remote.Addr(), Dst: local.Addr()}).Encode(udp)
+	n.s.DeliverGSO(udp, link.GSO{Type: link.GSOUDPv4, NeedsCsum: true, HdrLen: 28, Size: 1472, CsumStart: 20, CsumOffset: 6})
+	st := n.s.Stats()
+	if st.InUnknownProtos.Load() != 1 || st.GSOInErrors.Load() != 0 {
+		t.Fatalf("InUnknownProtos %d, GSOInErrors %d; want 1, 0", st.InUnknownProtos.Load(), st.GSOInErrors.Load())
+	}
 }
