@@ -65,11 +65,11 @@ const (
 	maxMTU = 65535
 )
 
-// readBufSize is the size of the reader's buffer: the largest IPv4 packet,
-// which is also the largest segment the kernel hands over with TSO.
-// The kernel sends the reader nothing longer than the device MTU, but if
-// someone raises the MTU from outside the buffer must still hold a whole
-// packet, or the read fails; 64 KiB once per device is cheap.
+// readBufSize is the size of the reader's buffer (after the virtio-net
+// header, if any): the largest IPv4 packet. With TSO the kernel hands over
+// segments of up to 64 KB; without, nothing longer than the device MTU,
+// but if someone raises the MTU from outside the buffer must still hold a
+// whole packet, or the read fails. 64 KiB once per device is cheap.
 const readBufSize = maxMTU
 
 // Config describes the device Open creates.
