@@ -3,7 +3,8 @@
 // every packet through unchanged, writing a record of each one on the way:
 // outbound packets in WritePacket, before the inner endpoint sends them,
 // and inbound ones in DeliverPacket, before the Dispatcher sees them. Like
-// every link, it treats packets as opaque bytes.
+// every link, it treats packets as opaque bytes (a partial checksum is
+// completed at the offsets an offload description gives, not by parsing).
 //
 // The file is the classic pcap format with nanosecond timestamps (magic
 // 0xa1b23c4d, version 2.4, little-endian) and link type LINKTYPE_RAW (101):
