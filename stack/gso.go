@@ -39,7 +39,9 @@ import (
 // The whole keeps a's IPv4 ID; each merged segment still takes an ID from
 // the stack's counter, so the IDs the far end gives the cut segments (the
 // first's plus the index) are those they would have had. The IPv4 header
-// of the whole carries its total length and a valid checksum.
+// of the whole gets its total length and a valid checksum, and the TCP
+// checksum field the pseudo-header sum for the whole's length, once, when
+// the batch is written (sealMerged): until then they are a's.
 //
 // Input. A packet the link delivers with DeliverGSO is checked like any
 // other (IPv4 header and its checksum, addresses, fragments) and against
@@ -133,15 +135,21 @@ func (s *Stack) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 	b.pkts[i] = a
 	s.stats.OutRequests.Add(1)
 	s.stats.GSOOutMerged.Add(1)
-	s.ipID++ // the ID this segment takes when cut (see above)
+	s.ipID++                                            // the ID this segment takes when cut (see above)
+	a[wire.IPv4MinHeaderLen+tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
+	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
+	return true // the lengths and checksums are set once, by sealMerged
+}
+
+// sealMerged gives a merged segment, once no more can join it, its IPv4
+// total length and header checksum and its partial TCP checksum, for its
+// length (wmu held: the batch is being written).
+func sealMerged(a []byte) {
 	ip := wire.IPv4(a)
-	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(n))
+	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(len(a)))
 	ip.FillChecksum()
 	t := wire.TCP(a[wire.IPv4MinHeaderLen:])
-	t[tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
-	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, src, dst, uint16(n-wire.IPv4MinHeaderLen)))
-	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
-	return true
+	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, ip.Src(), ip.Dst(), uint16(len(t))))
 }
 
 // sameFlow reports whether the header h, between src and dst, continues
@@ -185,6 +193,9 @@ func (s *Stack) writeOut(q *batch, i int) error {
 	p := q.pkts[i]
 	if s.gso != nil {
 		if g := q.meta[i].g; g.NeedsCsum {
+			if g.Type == link.GSOTCPv4 {
+				sealMerged(p)
+			}
 			return s.gso.WriteGSO(p, g)
 		}
 	}
