@@ -45,8 +45,9 @@ import (
 //
 // Input. A packet the link delivers with DeliverGSO is checked like any
 // other (IPv4 header and its checksum, addresses, fragments) and against
-// its description: a partial checksum must be TCP's (CsumStart the IPv4
-// header length, CsumOffset 16) and a TCPv4 segment must be TCP. Such a
+// its description (offloadMatches): a partial checksum must lie where the
+// protocol's does (for TCP, CsumStart the IPv4 header length and
+// CsumOffset 16) and a TCPv4 segment must be TCP. Such a
 // segment never crossed a wire, and its checksum field holds only the
 // pseudo-header sum, so it is the one checksum not verified. A large
 // segment is handed to the engine whole, like a segment of the peer's
