@@ -51,18 +51,20 @@ type Config struct {
 
 // Stack is one host: an address on one link, and its sockets.
 type Stack struct {
-	ep    link.Endpoint
-	hand  link.HandOff // ep, when it takes packet buffers over; else nil
-	clk   clock.Clock
-	addr  netip.Addr
-	bcast netip.Addr // the directed broadcast address of the link's prefix
-	ttl   uint8
-	stats Stats
-	tcp   tcp.Env
-	isn   *tcp.ISNGenerator
-	ports portAllocator
-	udp   udpTable // UDP sockets, under a lock of their own (udp.go)
-	pings pingTable
+	ep     link.Endpoint
+	hand   link.HandOff     // ep, when it takes packet buffers over; else nil
+	gso    link.GSOEndpoint // ep, when it carries large segments; else nil (gso.go)
+	gsoMax int              // the longest packet gso takes
+	clk    clock.Clock
+	addr   netip.Addr
+	bcast  netip.Addr // the directed broadcast address of the link's prefix
+	ttl    uint8
+	stats  Stats
+	tcp    tcp.Env
+	isn    *tcp.ISNGenerator
+	ports  portAllocator
+	udp    udpTable // UDP sockets, under a lock of their own (udp.go)
+	pings  pingTable
 
 	maxConns int      // Config.MaxConnections
 	maxTW    int      // Config.MaxTimeWait
@@ -119,6 +121,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s.ports.init()
 	s.hand, _ = ep.(link.HandOff)
+	s.initGSO(ep)
 	s.outq = s.newBatch()
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
@@ -207,14 +210,8 @@ func (s *Stack) unlockAndFlush() {
 	q := s.outq
 	s.outq = s.spareBatch()
 	s.mu.Unlock()
-	for _, p := range q.pkts {
-		var err error
-		if s.hand != nil {
-			err = s.hand.WriteOwned(p)
-		} else {
-			err = s.ep.WritePacket(p)
-		}
-		if err != nil {
+	for i := range q.pkts {
+		if err := s.writeOut(q, i); err != nil {
 			s.stats.OutDiscards.Add(1)
 		}
 	}
@@ -236,7 +233,9 @@ func (s *Stack) spareBatch() *batch {
 	return s.newBatch()
 }
 
-func (s *Stack) newBatch() *batch { return &batch{store: &s.store, handoff: s.hand} }
+func (s *Stack) newBatch() *batch {
+	return &batch{store: &s.store, handoff: s.hand, gso: s.gso != nil}
+}
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
 // (mu held): it goes to the link, in order, once mu is released.
@@ -259,6 +258,12 @@ func (s *Stack) DeliverPacket(pkt []byte) {
 	s.deliver(pkt, nil)
 }
 
+// deliver is IPv4 input; lent is pkt when the link lends it. It reports
+// whether pkt was kept.
+func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
+	return s.deliverOffload(pkt, lent, link.GSO{})
+}
+
 // DeliverBorrowed is DeliverPacket from a link that lends its buffers
 // (link.Borrower): a connection may keep pkt in its receive buffer and
 // give it back through the link's Recycle once the data is read. It
@@ -271,9 +276,9 @@ func (s *Stack) DeliverBorrowed(pkt []byte) bool {
 	return s.deliver(pkt, pkt)
 }
 
-// deliver is IPv4 input; lent is pkt when the link lends it. It reports
-// whether pkt was kept.
-func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
+// deliverOffload is IPv4 input for a packet the link describes with g
+// (zero for an ordinary one; gso.go).
+func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 	st := &s.stats
 	st.InReceives.Add(1)
 	ip, err := wire.ParseIPv4(pkt)
@@ -293,16 +298,23 @@ func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
 		st.ReasmFails.Add(1) // no reassembly yet: the MSS keeps peers from fragmenting
 		return
 	}
+	if g != (link.GSO{}) {
+		if !offloadMatches(ip, g) {
+			st.GSOInErrors.Add(1)
+			return
+		}
+		st.GSOInPackets.Add(1)
+	}
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		return s.tcpInput(ip, lent)
+		return s.tcpInput(ip, lent, g.NeedsCsum)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)
 	case wire.ProtocolUDP:
 		st.InDelivers.Add(1)
-		s.udpInput(ip)
+		s.udpInput(ip, g)
 	default:
 		st.InUnknownProtos.Add(1)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/udp"
 	"github.com/synack-net/synack/wire"
 )
@@ -32,9 +33,15 @@ func (s *Stack) UDPStats() *udp.Stats { return &s.udp.stats }
 
 // udpInput hands a UDP datagram to its socket (RFC 768, RFC 1122 §4.1.3.5)
 // or answers it with ICMP port unreachable (RFC 1122 §4.1.3.1).
-func (s *Stack) udpInput(ip wire.IPv4) {
+// g is the link's description of an offloaded packet (gso.go): a partial
+// checksum was never on a wire and is not verified.
+func (s *Stack) udpInput(ip wire.IPv4, g link.GSO) {
 	t := &s.udp
-	d, ok := udp.Parse(&t.stats, ip.Src(), ip.Dst(), ip.Payload())
+	if g.Type != link.GSONone {
+		t.stats.InErrors.Add(1) // a large datagram to cut: never asked for
+		return
+	}
+	d, ok := udp.Parse(&t.stats, ip.Src(), ip.Dst(), ip.Payload(), g.NeedsCsum)
 	if !ok {
 		return
 	}
