@@ -41,6 +41,14 @@ func (q *Queue) SetSize(n int) {
 	}
 }
 
+// Size is the queue's byte budget.
+func (q *Queue) Size() int {
+	if q.size == 0 {
+		return DefaultQueueBytes
+	}
+	return q.size
+}
+
 // Len is the number of datagrams queued.
 func (q *Queue) Len() int { return q.n }
 
