@@ -25,8 +25,9 @@ var tiny = Sizes{
 	LossBytes: 512 << 10,
 	// As root (CI) the real-path workloads run too: 200 kB downloads keep
 	// them to about a second per target (a few RTOs at 5% loss).
-	PathBytes: 200_000,
-	TUNBytes:  200_000,
+	PathBytes:    200_000,
+	TUNBytes:     200_000,
+	UDPDatagrams: 200,
 }
 
 // tinyRun is one run of every workload at tiny sizes on every target,
