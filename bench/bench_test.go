@@ -54,8 +54,8 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 13 {
-		t.Fatalf("ran %d workloads, want 13", len(r.Workloads))
+	if len(r.Workloads) != 15 {
+		t.Fatalf("ran %d workloads, want 15", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
 		if why, ok := r.Skipped[w.Name]; ok {
@@ -90,6 +90,8 @@ func TestFiguresAreSane(t *testing.T) {
 		{"rr", "rt_per_s"}, {"rr", "latency_us"}, {"rr", "cpu_us_per_rt"},
 		{"crr", "conn_per_s"}, {"crr", "cpu_us_per_conn"},
 		{"idle", "heap_per_pair"}, {"idle", "pairs"},
+		{"udp-stream", "dgram_per_s"}, {"udp-stream", "cpu_us_per_dgram"},
+		{"udp-rr", "rt_per_s"}, {"udp-rr", "latency_us"},
 	}
 	for _, tg := range []string{Synack, GVisor, Kernel} {
 		for _, p := range positive {
