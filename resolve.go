@@ -28,13 +28,27 @@ func (st *Stack) Resolver(server netip.AddrPort) *net.Resolver {
 	}
 }
 
-// SetResolver sets the resolver DialContext and LookupHost use for names
+// SetResolver sets the resolver DialContext, LookupHost and LookupNetIP use for names
 // that are not IPv4 addresses; nil (the default) resolves nothing.
 func (st *Stack) SetResolver(r *net.Resolver) { st.resolver.Store(r) }
 
-// LookupHost returns the IPv4 addresses of host through the resolver set
+// LookupHost returns the IPv4 addresses of host, as strings, through the
+// resolver set with SetResolver, as net.Resolver's LookupHost does.
+func (st *Stack) LookupHost(ctx context.Context, host string) ([]string, error) {
+	all, err := st.LookupNetIP(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	s := make([]string, len(all))
+	for i, a := range all {
+		s[i] = a.String()
+	}
+	return s, nil
+}
+
+// LookupNetIP returns the IPv4 addresses of host through the resolver set
 // with SetResolver.
-func (st *Stack) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+func (st *Stack) LookupNetIP(ctx context.Context, host string) ([]netip.Addr, error) {
 	r := st.resolver.Load()
 	if r == nil {
 		return nil, &net.DNSError{Err: "no resolver: see Stack.SetResolver", Name: host, IsNotFound: true}
@@ -68,7 +82,7 @@ func (st *Stack) resolve(ctx context.Context, network, address, kind string) (ne
 	if st.resolver.Load() == nil {
 		return netip.AddrPort{}, fmt.Errorf("host %q is not an IPv4 address and no resolver is set (Stack.SetResolver)", host)
 	}
-	addrs, err := st.LookupHost(ctx, host)
+	addrs, err := st.LookupNetIP(ctx, host)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

@@ -119,7 +119,7 @@ func TestResolverUDPAndTCPFallback(t *testing.T) {
 	defer cancel()
 	for name, want := range map[string]string{"web.test": "10.0.0.2", "big.test": "192.0.2.7"} {
 		addrs, err := p.client.LookupHost(ctx, name)
-		if err != nil || len(addrs) != 1 || addrs[0].String() != want {
+		if err != nil || len(addrs) != 1 || addrs[0] != want {
 			t.Errorf("LookupHost(%q) = %v, %v; want %s", name, addrs, err, want)
 		}
 	}

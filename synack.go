@@ -4,7 +4,8 @@
 // way the articles behind this project draw them:
 //
 //	application   net.Conn / net.Listener from this package; net/http runs on it unchanged
-//	transport     package tcp: the sans-I/O engine, RFC 9293's state machine
+//	transport     package tcp: the sans-I/O engine, RFC 9293's state machine;
+//	              package udp: datagrams, checksums, bounded receive queues
 //	network       package stack: IPv4, ICMP, routes, demultiplexing, sockets, timers
 //	link          package link: an Endpoint carrying raw IPv4 packets
 //	              (link/pipe joins two stacks in memory; anyone can implement one)
@@ -12,6 +13,10 @@
 // Package wire holds the header formats, seqnum the sequence arithmetic,
 // clock the real and virtual clocks and trace the events every segment and
 // state change produces.
+//
+// UDPConn is UDP (ListenUDP, DialUDP, ListenPacket, DialContext with
+// "udp"), Resolver gives Go's own DNS resolver dialing through the stack,
+// and Ping sends ICMP echo requests.
 //
 // Errors returned by this package are *net.OpError values that errors.Is
 // matches to syscall.ECONNREFUSED, syscall.ETIMEDOUT, syscall.ECONNRESET,

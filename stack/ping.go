@@ -41,10 +41,7 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr, seq uint16, payload []
 	if n > s.ep.MTU() {
 		return 0, syscall.EMSGSIZE
 	}
-	s.mu.Lock()
-	_, err := s.route(dst)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.reachable(dst); err != nil {
 		return 0, err
 	}
 	w := &pingWait{payload: bytes.Clone(payload), done: make(chan time.Time, 1)}

@@ -43,10 +43,7 @@ func (s *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
 	if !raddr.Addr().Is4() || raddr.Addr().IsUnspecified() || raddr.Port() == 0 {
 		return nil, syscall.EINVAL
 	}
-	s.mu.Lock()
-	_, err := s.route(raddr.Addr())
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.reachable(raddr.Addr()); err != nil {
 		return nil, err
 	}
 	return s.openUDP(laddr, raddr)
@@ -209,4 +206,16 @@ func (sk *UDPSocket) Pending() (datagrams, bytes int) {
 	sk.s.udp.mu.Lock()
 	defer sk.s.udp.mu.Unlock()
 	return sk.q.Len(), sk.q.Bytes()
+}
+
+// reachable reports ENETUNREACH when no route leads to dst. It reads the
+// table through Routes, once per dial or ping: never per datagram, and
+// never holding UDP's lock.
+func (s *Stack) reachable(dst netip.Addr) error {
+	for _, r := range s.Routes() {
+		if r.Dst.Contains(dst) {
+			return nil
+		}
+	}
+	return syscall.ENETUNREACH
 }
