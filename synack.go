@@ -162,7 +162,7 @@ func parseAddrFor(network, address, kind string) (netip.AddrPort, error) {
 // splitFor splits "host:port" for a network of kind "tcp" or "udp".
 func splitFor(network, address, kind string) (string, uint16, error) {
 	if network != kind && network != kind+"4" {
-		return "", 0, fmt.Errorf("network %q not supported: use \"tcp\", \"tcp4\", \"udp\" or \"udp4\"", network)
+		return "", 0, fmt.Errorf("network %q not supported here: use %q or %q (Listen is TCP's; ListenPacket UDP's)", network, kind, kind+"4")
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
