@@ -143,6 +143,21 @@ func (c *UDPConn) WriteToUDPAddrPort(p []byte, dst netip.AddrPort) (int, error) 
 	return n, nil
 }
 
+// WriteMsgUDPAddrPort is WriteToUDPAddrPort with net.UDPConn's signature;
+// there is no out-of-band data to send (oob must be empty). A connected
+// socket takes an invalid addr and sends to its peer.
+func (c *UDPConn) WriteMsgUDPAddrPort(p, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	if len(oob) > 0 {
+		return 0, 0, c.opErr("write", net.UDPAddrFromAddrPort(addr), syscall.EINVAL)
+	}
+	if c.remote != nil && !addr.IsValid() {
+		n, err = c.Write(p)
+		return n, 0, err
+	}
+	n, err = c.WriteToUDPAddrPort(p, addr)
+	return n, 0, err
+}
+
 // WriteToUDP is WriteToUDPAddrPort with a *net.UDPAddr.
 func (c *UDPConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 	if addr == nil {

@@ -348,3 +348,23 @@ func TestUDPAllocsPerDatagram(t *testing.T) {
 		t.Errorf("%.2f allocations per round trip, want 0", a)
 	}
 }
+
+// TestUDPMsgCalls checks ReadMsgUDPAddrPort's MSG_TRUNC for a datagram
+// longer than the buffer, and WriteMsgUDPAddrPort on a connected socket.
+func TestUDPMsgCalls(t *testing.T) {
+	p := newPair(t, pairConfig{})
+	srv := listenUDP(t, p.server, 7)
+	cl, err := p.client.DialUDP(serverAP(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if n, _, err := cl.WriteMsgUDPAddrPort([]byte("0123456789"), nil, netip.AddrPort{}); err != nil || n != 10 {
+		t.Fatalf("WriteMsgUDPAddrPort = %d, %v", n, err)
+	}
+	buf := make([]byte, 4)
+	n, _, flags, from, err := srv.ReadMsgUDPAddrPort(buf, nil)
+	if err != nil || n != 4 || string(buf) != "0123" || flags&syscall.MSG_TRUNC == 0 || from.Addr() != clientAddr.Addr() {
+		t.Fatalf("ReadMsgUDPAddrPort = %d %q, flags %#x, from %v, %v; want 4 bytes and MSG_TRUNC", n, buf[:n], flags, from, err)
+	}
+}

@@ -128,6 +128,13 @@ func TestInteropGetByNameThroughDNS(t *testing.T) {
 	if stderr, err := runIn(t, ns, 60*time.Second, nil, &out, args...); err == nil || !strings.Contains(stderr, "no such host") {
 		t.Errorf("synack get of a name that does not exist: %v, %s", err, stderr)
 	}
+	// No DNS server on the port asked: the kernel answers the query with
+	// ICMP port unreachable, which synack matches to the resolver's
+	// connected socket, whose read fails with ECONNREFUSED.
+	args = append(append([]string{synackBinary(t), "get", "--dns", clientHost + ":5353"}, clientFlags(tunName())...), "http://kernel.test:8000/")
+	if stderr, err := runIn(t, ns, 60*time.Second, nil, &out, args...); err == nil || !strings.Contains(stderr, "connection refused") {
+		t.Errorf("synack get asking a port with no DNS server: %v, %s", err, stderr)
+	}
 }
 
 // TestInteropPingBothWays: the kernel's ping(8) gets synack serve's echo
