@@ -1,8 +1,6 @@
 package stack
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -88,24 +86,21 @@ type Stack struct {
 	store bufStore   // packet buffers the batches share
 }
 
-var errNoAddr = errors.New("stack needs an IPv4 address, such as 10.0.0.1/24")
-
 // New creates a stack on ep with the address in cfg and attaches to ep.
+// It refuses a configuration that makes no sense, naming each wrong field
+// (config.go).
 func New(ep link.Endpoint, cfg Config) (*Stack, error) {
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, errNoAddr
+	if err := validate(ep, &cfg); err != nil {
+		return nil, err
 	}
 	mtu := ep.MTU()
-	if mtu < 68 { // RFC 791: every host must accept 68-byte datagrams
-		return nil, fmt.Errorf("link MTU %d is below the IPv4 minimum of 68", mtu)
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 64
 	}
-	if cfg.TCP.MSS <= 0 || cfg.TCP.MSS > mtu-40 {
+	if cfg.TCP.MSS == 0 {
 		cfg.TCP.MSS = mtu - 40 // RFC 9293 §3.7.1: MTU less the IP and TCP headers
 	}
 	s := &Stack{
@@ -144,6 +139,9 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.routes = append(s.routes, Route{Dst: cfg.Addr.Masked()})
 	if cfg.Gateway.IsValid() {
 		s.routes = append(s.routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
+	}
+	if err := claim(ep, s); err != nil {
+		return nil, err
 	}
 	ep.Attach(s)
 	return s, nil
@@ -196,6 +194,7 @@ func (s *Stack) Close() error {
 	s.closeUDP()
 	s.pings.close()
 	s.ep.Attach(nil)
+	release(s.ep, s)
 	return nil
 }
 
