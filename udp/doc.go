@@ -12,8 +12,8 @@
 //
 // What a peer can make a socket hold is bounded (queue.go): a receive
 // queue keeps at most its byte budget of payload (default 212,992 bytes,
-// Linux's net.core.rmem_default) in one ring allocated when the first
-// datagram arrives, and at most MaxDatagrams datagrams; a datagram that
+// Linux's net.core.rmem_default) in one ring, grown as needed up to that
+// budget, and at most MaxDatagrams datagrams; a datagram that
 // does not fit is dropped and counted (RcvbufErrors, Linux's
 // UdpRcvbufErrors).
 package udp

@@ -14,10 +14,12 @@ const (
 )
 
 // Queue is a socket's receive queue: datagrams in arrival order, their
-// payloads in one byte ring of a fixed size and their sources in a ring of
-// MaxDatagrams entries. Both are made when the first datagram arrives and
-// reused after, so a steady flow allocates nothing and a socket nobody
-// sends to costs a few words. It is not safe for concurrent use: the
+// payloads in one byte ring and their sources in a ring of MaxDatagrams
+// entries. Both are made when the first datagram arrives, the byte ring
+// small and grown by doubling up to the byte budget when the payloads
+// queued need it, and reused after: a steady flow allocates nothing, a
+// socket nobody sends to costs a few words, and one that is read as fast
+// as it is written keeps a ring of a few datagrams. It is not safe for concurrent use: the
 // stack holds its lock around every call.
 type Queue struct {
 	size  int // byte budget; 0 until first use means DefaultQueueBytes
@@ -59,17 +61,19 @@ func (q *Queue) Bytes() int { return q.used }
 // datagram that does not is dropped and counted in st (RcvbufErrors and
 // InErrors), else counted in InDatagrams.
 func (q *Queue) Push(st *Stats, src netip.AddrPort, payload []byte) bool {
-	if q.data == nil {
+	if q.ents == nil {
 		if q.size == 0 {
 			q.size = DefaultQueueBytes
 		}
-		q.data = make([]byte, q.size)
 		q.ents = make([]entry, MaxDatagrams)
 	}
-	if q.n == len(q.ents) || q.used+len(payload) > len(q.data) {
+	if q.n == len(q.ents) || q.used+len(payload) > q.size {
 		st.RcvbufErrors.Add(1)
 		st.InErrors.Add(1)
 		return false
+	}
+	if q.data == nil || q.used+len(payload) > len(q.data) {
+		q.grow(q.used + len(payload))
 	}
 	tail := (q.head + q.used) % len(q.data)
 	k := copy(q.data[tail:], payload)
@@ -80,6 +84,23 @@ func (q *Queue) Push(st *Stats, src netip.AddrPort, payload []byte) bool {
 	st.InDatagrams.Add(1)
 	return true
 }
+
+// grow makes the ring hold at least n bytes (n <= size): twice as many as
+// before, from initialRing, up to the budget, the queued payloads moved to
+// its start. A socket that takes a few small datagrams at a time keeps a
+// small ring; one that queues up to its budget grows to it once and stays.
+func (q *Queue) grow(n int) {
+	c := min(q.size, max(n, 2*len(q.data), initialRing))
+	data := make([]byte, c)
+	if q.used > 0 {
+		k := copy(data, q.data[q.head:min(q.head+q.used, len(q.data))])
+		copy(data[k:q.used], q.data)
+	}
+	q.data, q.head = data, 0
+}
+
+// initialRing is the first ring a queue makes: a few full-sized datagrams.
+const initialRing = 8 << 10
 
 // Pop takes the oldest datagram, copying its payload into p; a payload
 // longer than p is cut to len(p), the rest lost, as recvfrom does. n is

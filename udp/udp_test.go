@@ -80,3 +80,34 @@ func TestQueueBoundsAndOrder(t *testing.T) {
 		t.Errorf("%d empty datagrams queued, want %d", e.Len(), MaxDatagrams)
 	}
 }
+
+// TestQueueRingGrowsOnlyAsNeeded: a queue read as fast as it is written
+// keeps its first small ring; one filled to its budget grows to it, with
+// the payloads queued before the growth intact and in order.
+func TestQueueRingGrowsOnlyAsNeeded(t *testing.T) {
+	var q Queue
+	var st Stats
+	src := netip.AddrPortFrom(srcAddr, 9)
+	p := make([]byte, 2000)
+	for range 1000 {
+		q.Push(&st, src, make([]byte, 1400))
+		q.Pop(p)
+	}
+	if len(q.data) != initialRing {
+		t.Errorf("ring of %d bytes after a steady flow, want %d", len(q.data), initialRing)
+	}
+	q.Push(&st, src, []byte{42}) // the head now sits inside the ring
+	for i := 0; q.Push(&st, src, bytes.Repeat([]byte{byte(i)}, 1400)); i++ {
+	}
+	if len(q.data) != DefaultQueueBytes || q.Bytes() <= DefaultQueueBytes-1400 {
+		t.Fatalf("ring of %d bytes holding %d, want it grown to the budget %d and full", len(q.data), q.Bytes(), DefaultQueueBytes)
+	}
+	if n, _, _, _ := q.Pop(p); n != 1 || p[0] != 42 {
+		t.Fatalf("first datagram after growth: %d bytes, %d", n, p[0])
+	}
+	for i := 0; q.Len() > 0; i++ {
+		if n, _, _, _ := q.Pop(p); n != 1400 || !bytes.Equal(p[:n], bytes.Repeat([]byte{byte(i)}, 1400)) {
+			t.Fatalf("datagram %d after growth: %d bytes of %d", i, n, p[0])
+		}
+	}
+}
