@@ -16,9 +16,9 @@ var ErrClosed = net.ErrClosed
 // TCPConn is a TCP socket of the stack: the engine's connection plus what
 // blocking calls need. Its methods are safe for concurrent use.
 type TCPConn struct {
-	s        *Stack
+	s        *shard // the shard of its 4-tuple, for its whole life
 	conn     *tcp.Conn
-	listener *TCPListener // the listener it came from, until accepted
+	listener *TCPListener // the listener it came from, until accepted (changed under s.mu and listener.mu)
 
 	// Under s.mu:
 	rd, wr   waiter

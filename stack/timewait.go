@@ -30,7 +30,7 @@ import (
 // incarnation takes over, and returns the new one's ISS (tcp.Conn.NextISS).
 // A nil tw is nothing to end, and its ISS comes from the ISN generator
 // (the caller's choice): endTimeWaitLocked returns 0 for it.
-func (s *Stack) endTimeWaitLocked(now time.Time, tw *TCPConn) seqnum.Value {
+func (s *shard) endTimeWaitLocked(now time.Time, tw *TCPConn) seqnum.Value {
 	if tw == nil {
 		return 0
 	}
