@@ -77,7 +77,7 @@ func BenchmarkTimerHeap(b *testing.B) {
 			for b.Loop() {
 				c := conns[order[i%n]]
 				c.deadline = c.deadline.Add(200 * time.Millisecond)
-				heap.Fix(&h, c.heapIdx)
+				heap.Fix(&h, int(c.heapIdx))
 				i++
 			}
 		})

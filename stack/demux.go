@@ -31,6 +31,11 @@ func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
 	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
+// SendBare queues a segment of no connection: a TIME-WAIT record's ACK.
+func (o *sender) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
+	(*shard)(o).sendTCP(local, remote, h, nil, nil)
+}
+
 // sendTCP queues a TCP segment whose text is payload then more.
 func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	hl := h.Len()
@@ -70,8 +75,8 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 	}
 	now := s.clk.Now()
 	l := s.listenerFor(local)
-	c := s.conns[k]
-	if c != nil && (l == nil || !c.conn.AcceptsNewSYN(&seg)) {
+	// A connection, then a TIME-WAIT record, then a listener.
+	if c := s.conns[k]; c != nil {
 		cl := c.lockListener()
 		c.conn.HandleSegment(now, &seg)
 		s.afterLocked(c)
@@ -79,10 +84,13 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
 		s.unlockAndFlush()
 		return seg.Kept
 	}
+	if tw := s.tws[k]; tw != nil {
+		s.timeWaitInput(tw, l, now, local, remote, &seg) // timewait.go
+		s.unlockAndFlush()
+		return false
+	}
 	if l != nil {
-		// c, if any, is in TIME-WAIT and seg a SYN that may end it: the
-		// listener decides (timewait.go).
-		s.listenInput(l, now, local, remote, &seg, c)
+		s.listenInput(l, now, local, remote, &seg, nil)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
@@ -108,9 +116,10 @@ func (s *shard) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 }
 
 // listenInput is a segment for a listener (RFC 9293 §3.10.7.2). tw is
-// the connection in TIME-WAIT that seg, a SYN, may take the 4-tuple over
-// from (tcp.Conn.AcceptsNewSYN), or nil.
-func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *TCPConn) {
+// the TIME-WAIT record that seg, a SYN, may take the 4-tuple over from
+// (tcp.TimeWait.AcceptsNewSYN), or nil. It runs under the shard's mu and
+// takes l's.
+func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *twEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -125,17 +134,17 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 			s.resetLocked(local, remote, seg)
 		}
 	case tcp.ListenCookie:
-		s.endTimeWaitLocked(now, tw)
+		s.endTimeWaitLocked(tw)
 		s.sendCookieLocked(l, now, local, remote, seg) // syncookie.go
 	case tcp.ListenOpen:
-		// A takeover of TIME-WAIT takes its place in the table: no room needed.
-		if tw == nil && !s.admitConnLocked(now) {
+		// A takeover of TIME-WAIT needs room too: records are not
+		// connections. Without it TIME-WAIT stays as it was.
+		if !s.admitConnLocked(now) {
 			return // counted; the peer's SYN retries find room or time out
 		}
 		var iss seqnum.Value
 		if tw != nil {
-			iss = s.endTimeWaitLocked(now, tw)
-			s.nconns.Add(1) // the new connection takes the old one's count
+			iss = s.endTimeWaitLocked(tw)
 		} else {
 			iss = s.isn.ISN(now, local, remote)
 		}
@@ -177,8 +186,13 @@ func (s *shard) removeLocked(c *TCPConn) {
 }
 
 // afterLocked carries out what an engine call left behind: wake waiters,
-// move the connection's timer, forget it when CLOSED.
+// move the connection's timer, replace it by its record in TIME-WAIT,
+// forget it when CLOSED. For an ended socket, it lets the tcp.Conn go
+// once its text is read.
 func (s *shard) afterLocked(c *TCPConn) {
+	if c.conn == nil {
+		return
+	}
 	ev := c.conn.TakeEvents()
 	if ev != 0 {
 		if ev&(tcp.EventReadable|tcp.EventEstablished|tcp.EventClosed) != 0 {
@@ -191,8 +205,15 @@ func (s *shard) afterLocked(c *TCPConn) {
 			c.listener.ready.signal()
 		}
 	}
-	if c.conn.State() == tcp.StateClosed {
+	switch {
+	case c.tw != nil:
+		c.releaseLocked()
+		return
+	case c.conn.State() == tcp.StateClosed:
 		s.removeLocked(c)
+		return
+	case c.conn.State() == tcp.StateTimeWait:
+		s.enterTimeWaitLocked(c) // timewait.go
 		return
 	}
 	s.schedule(c)

@@ -52,7 +52,7 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 		sh.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if sh.conns[k] != nil {
+	if sh.conns[k] != nil || sh.tws[k] != nil {
 		sh.mu.Unlock()
 		return nil, syscall.EADDRINUSE
 	}

@@ -15,9 +15,9 @@
 // one at or above twice GOMAXPROCS), and a connection lives in the shard
 // its 4-tuple hashes to for its whole life (shard.go). Each shard has:
 //
-//   - mu, which guards its table of connections, its timer heap and the
-//     one clock timer that serves it, its output batch, and every tcp.Conn
-//     in it: the engine is only ever called with its connection's shard
+//   - mu, which guards its table of connections, its table and heap of
+//     TIME-WAIT records, its timer heap and the one clock timer that
+//     serves both heaps, its output batch, and every tcp.Conn in it: the engine is only ever called with its connection's shard
 //     mu held;
 //   - its own tcp.Env (tcp.Env.Share): the engine's scratch space is the
 //     shard's, and what the engine counts for the whole stack (tcp.Stats,
@@ -58,8 +58,9 @@
 //   - limitLog.mu guards the logging of limits hit; bufStore.mu the
 //     packet buffers the shards' batches share; stamper.mu hands trace
 //     events to the sink one at a time.
-//   - The IPv4 ID, the connection count (against Config.MaxConnections)
-//     and the counters are atomics.
+//   - The IPv4 ID, the connection count (against Config.MaxConnections),
+//     the TIME-WAIT record count (against Config.MaxTimeWait) and the
+//     counters are atomics.
 //
 // The lock order: portAllocator.mu, then a shard's mu, then a listener's
 // mu, then the shard's wmu; Stack.lmu, Stack.rmu, limitLog.mu,
@@ -70,7 +71,18 @@
 // listener collects its children under its mu, then takes each child's
 // shard mu and the listener's mu again, in order, to reset it.
 //
-// A stack holds at most Config.MaxConnections connections, and logs each
-// kind of limit reached (connections, buffer memory, out-of-order text,
-// SACK scoreboard) to Config.Logger at most once a minute (limits.go).
+// A connection that enters TIME-WAIT is replaced at once by a record of
+// about 150 bytes (tcp.TimeWait, in its shard's table of records keyed by
+// 4-tuple, expired from their own deadline heap by the shard's clock
+// timer), and
+// its tcp.Conn, buffers and timer slot are let go; the socket the user may
+// still hold answers from the record (timewait.go). Segments are
+// demultiplexed to a connection, then a TIME-WAIT record, then a listener.
+//
+// A stack holds at most Config.MaxConnections connections and, apart from
+// them, Config.MaxTimeWait TIME-WAIT records, past which a connection
+// closes without TIME-WAIT (Linux's tcp_max_tw_buckets). It logs each kind
+// of limit reached (connections, TIME-WAIT records, buffer memory,
+// out-of-order text, SACK scoreboard) to Config.Logger at most once a
+// minute (limits.go).
 package stack

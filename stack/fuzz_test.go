@@ -491,6 +491,10 @@ func (h *fuzzHarness) advance(in *fzInput) {
 func (h *fuzzHarness) engine(c *TCPConn, call func(now time.Time)) {
 	s := c.s
 	s.mu.Lock()
+	if c.conn == nil {
+		s.mu.Unlock() // ended in TIME-WAIT and let go: no engine to call
+		return
+	}
 	l := c.lockListener()
 	call(s.clk.Now())
 	s.afterLocked(c)
@@ -519,9 +523,9 @@ func (h *fuzzHarness) appCall(in *fzInput, op byte) {
 	switch op {
 	case 1: // read
 		n := 0
-		h.engine(a.c, func(now time.Time) { n, _ = a.c.conn.Read(now, h.buf[:int(arg)*16]) })
+		var irs seqnum.Value
+		h.engine(a.c, func(now time.Time) { irs = a.c.conn.IRS().Add(1); n, _ = a.c.conn.Read(now, h.buf[:int(arg)*16]) })
 		if !h.tainted {
-			irs := a.c.conn.IRS().Add(1)
 			for i, b := range h.buf[:n] {
 				if want := peerByte(irs.Add(seqnum.Size(a.read + uint64(i)))); b != want {
 					t.Fatalf("application read %#x at stream offset %d, the peer sent %#x", b, a.read+uint64(i), want)
@@ -653,6 +657,7 @@ func (h *fuzzHarness) check(advanced bool) {
 			halfOpen[c.listener]++
 		}
 	}
+	h.checkTimeWait(advanced)
 	h.checkMemory(conns)
 	for _, sh := range s.shards {
 		if len(sh.timers) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(sh.timers[0].deadline)) {
@@ -669,6 +674,45 @@ func (h *fuzzHarness) check(advanced bool) {
 		if halfOpen[l] != l.l.HalfOpen() {
 			t.Fatalf("listener %d counts %d half-open, the table holds %d", l.port, l.l.HalfOpen(), halfOpen[l])
 		}
+	}
+}
+
+// checkTimeWait asserts the TIME-WAIT table's invariants (timewait.go):
+// within MaxTimeWait, each record filed under its key, in the heap at its
+// index, never alongside a connection of the same 4-tuple, and none left
+// due after the clock moved; the clock timer armed for the earliest.
+func (h *fuzzHarness) checkTimeWait(advanced bool) {
+	t, s := h.t, h.s
+	if n := s.ntw.Load(); n > int64(s.maxTW) {
+		t.Fatalf("%d TIME-WAIT records, cap %d", n, s.maxTW)
+	}
+	now := s.clk.Now()
+	total := 0
+	for _, sh := range s.shards {
+		if len(sh.tws) != len(sh.twHeap) {
+			t.Fatalf("%d TIME-WAIT records in a shard, %d in its heap", len(sh.tws), len(sh.twHeap))
+		}
+		total += len(sh.tws)
+		for k, e := range sh.tws {
+			if e.key != k || e.idx < 0 || int(e.idx) >= len(sh.twHeap) || sh.twHeap[e.idx] != e {
+				t.Fatalf("TIME-WAIT record %v filed wrongly (index %d)", k, e.idx)
+			}
+			if s.shardOf(k) != sh {
+				t.Fatalf("TIME-WAIT record %v in another shard than its 4-tuple's", k)
+			}
+			if sh.conns[k] != nil {
+				t.Fatalf("TIME-WAIT record %v alongside a connection of the same 4-tuple", k)
+			}
+			if advanced && !e.rec.Deadline().After(now) {
+				t.Fatalf("TIME-WAIT record %v due at %v, left after the clock reached %v", k, e.rec.Deadline(), now)
+			}
+		}
+		if len(sh.twHeap) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(sh.twHeap[0].rec.Deadline())) {
+			t.Fatalf("earliest TIME-WAIT deadline %v, but the clock timer is armed for %v", sh.twHeap[0].rec.Deadline(), sh.armedAt)
+		}
+	}
+	if int64(total) != s.ntw.Load() {
+		t.Fatalf("%d TIME-WAIT records in the shards, counted %d", total, s.ntw.Load())
 	}
 }
 
@@ -698,7 +742,9 @@ func (h *fuzzHarness) checkMemory(conns map[connKey]*TCPConn) {
 		add(c.conn)
 	}
 	for _, a := range h.app {
-		add(a.c.conn)
+		if a.c.conn != nil {
+			add(a.c.conn)
+		}
 	}
 	m := h.s.TCPMemory()
 	if m.Receive() != rcv || m.Send() != snd {

@@ -11,10 +11,11 @@ import (
 )
 
 // This file holds the stack-wide limits on what peers and applications
-// can make a stack hold: connections (Config.MaxConnections) and the
+// can make a stack hold: connections (Config.MaxConnections), TIME-WAIT
+// records (Config.MaxTimeWait, timewait.go) and the
 // buffer memory of tcp.Config (MaxStackReceiveMemory,
 // MaxStackSendMemory, enforced by the engine through tcp.Env.Memory).
-// Each hit is counted (Stats.ConnLimitDrops, the tcp.Stats of each
+// Each hit is counted (Stats.ConnLimitDrops, Stats.TCPTimeWaitOverflow, the tcp.Stats of each
 // limit) and, when Config.Logger is set, logged at most once per minute
 // of the stack's clock for each kind of limit.
 
@@ -32,17 +33,21 @@ var ErrConnectionLimit = fmt.Errorf("stack holds its maximum of connections: %w"
 // limitLogInterval is how often each kind of limit hit is logged at most.
 const limitLogInterval = time.Minute
 
-// limitConnections is the kind of the connection limit, after the
-// engine's tcp.Limit kinds.
-const limitConnections = int(tcp.NumLimits)
+// limitConnections and limitTimeWait are the kinds of the connection
+// limit and the TIME-WAIT cap, after the engine's tcp.Limit kinds.
+const (
+	limitConnections = int(tcp.NumLimits) + iota
+	limitTimeWait
+	numLimits
+)
 
 // limitLog rate-limits the logging of limit hits. Shards hit limits at
 // the same time: it has its own lock, taken last.
 type limitLog struct {
 	mu     sync.Mutex
 	log    *slog.Logger
-	last   [tcp.NumLimits + 1]time.Time // when each kind was last logged
-	missed [tcp.NumLimits + 1]uint64    // hits of each kind since, not logged
+	last   [numLimits]time.Time // when each kind was last logged
+	missed [numLimits]uint64    // hits of each kind since, not logged
 }
 
 // hit records a hit of the limit of kind k, called name, at now, and logs

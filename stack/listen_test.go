@@ -97,6 +97,14 @@ func (n *wireNet) conn(local, remote netip.AddrPort) *tcp.Conn {
 	return nil
 }
 
+// timeWait is the TIME-WAIT record of a 4-tuple, or nil.
+func (n *wireNet) timeWait(local, remote netip.AddrPort) *tcp.TimeWait {
+	if e := n.s.twLookup(keyOf(local, remote)); e != nil {
+		return &e.rec
+	}
+	return nil
+}
+
 // TestListenCookieACKPastMaxConnectionsDropped: with every SYN answered by
 // a cookie, a valid cookie ACK makes a connection only while the stack
 // holds fewer than MaxConnections; past it the ACK is dropped (no
@@ -154,9 +162,9 @@ func twNet(t *testing.T, cfg Config) (n *wireNet, ln *TCPListener, nextISS seqnu
 	fin, _ := wire.ParseTCP(n.got[0][wire.IPv4MinHeaderLen:])
 	// The peer acknowledges the FIN and sends its own.
 	n.send(local, twPeer, wire.TCPFields{Seq: 1001, Ack: fin.SeqNum().Add(1), Flags: wire.FlagACK | wire.FlagFIN, Window: 65535})
-	tw := n.conn(local, twPeer)
-	if tw == nil || tw.State() != tcp.StateTimeWait {
-		t.Fatalf("server side %s, want TIME-WAIT", stateOf(tw))
+	tw := n.timeWait(local, twPeer)
+	if tw == nil || n.conn(local, twPeer) != nil {
+		t.Fatalf("server side %s, want a TIME-WAIT record", stateOf(n.conn(local, twPeer)))
 	}
 	return n, ln, tw.NextISS()
 }
@@ -168,8 +176,8 @@ var twPeer = netip.AddrPortFrom(fzPeers[0], 40000)
 // full. The listener drops it, and TIME-WAIT stays as it was; once the
 // queue has room, the peer's retransmitted SYN ends TIME-WAIT and its
 // connection starts at the old incarnation's NextISS, not from the ISN
-// clock. The stack is at MaxConnections throughout: the new connection
-// takes the old one's place and needs no room.
+// clock. The stack holds at most MaxConnections connections throughout;
+// the record is not one of them, so the new connection finds room.
 func TestTimeWaitSYNDroppedByFullAcceptQueueKeepsTimeWait(t *testing.T) {
 	n, ln, next := twNet(t, Config{MaxConnections: 2})
 	local := netip.AddrPortFrom(fzAddr, fzPort)
@@ -186,8 +194,8 @@ func TestTimeWaitSYNDroppedByFullAcceptQueueKeepsTimeWait(t *testing.T) {
 	if got := n.s.TCPStats().ListenDrops.Load() - drops; got != 1 {
 		t.Fatalf("ListenDrops went up by %d, want 1", got)
 	}
-	if tw := n.conn(local, twPeer); tw == nil || tw.State() != tcp.StateTimeWait {
-		t.Fatalf("after the dropped SYN the 4-tuple holds %s, want TIME-WAIT kept", stateOf(tw))
+	if n.timeWait(local, twPeer) == nil {
+		t.Fatalf("after the dropped SYN the 4-tuple holds %s, want TIME-WAIT kept", stateOf(n.conn(local, twPeer)))
 	}
 	if _, err := ln.Accept(context.Background()); err != nil {
 		t.Fatal(err)
@@ -197,11 +205,11 @@ func TestTimeWaitSYNDroppedByFullAcceptQueueKeepsTimeWait(t *testing.T) {
 	if sa.SeqNum() != next {
 		t.Fatalf("retransmitted SYN answered with ISS %d, want the TIME-WAIT's NextISS %d", sa.SeqNum(), next)
 	}
-	if c := n.conn(local, twPeer); c == nil || c.State() != tcp.StateSynReceived {
-		t.Fatalf("after the SYN,ACK the 4-tuple holds %s, want SYN-RECEIVED", stateOf(c))
+	if c := n.conn(local, twPeer); c == nil || c.State() != tcp.StateSynReceived || n.timeWait(local, twPeer) != nil {
+		t.Fatalf("after the SYN,ACK the 4-tuple holds %s, want SYN-RECEIVED and no record", stateOf(c))
 	}
 	if got := n.s.Stats().ConnLimitDrops.Load(); got != 0 {
-		t.Fatalf("ConnLimitDrops = %d: the takeover needed no room", got)
+		t.Fatalf("ConnLimitDrops = %d: the record does not count, so the takeover found room", got)
 	}
 }
 
@@ -215,7 +223,7 @@ func TestTimeWaitSYNAnsweredByCookieEndsTimeWait(t *testing.T) {
 	local := netip.AddrPortFrom(fzAddr, fzPort)
 	const seq = 900000
 	sa := n.synACK(local, twPeer, seq)
-	if c := n.conn(local, twPeer); c != nil {
+	if c := n.conn(local, twPeer); c != nil || n.timeWait(local, twPeer) != nil {
 		t.Fatalf("after the cookie SYN,ACK the 4-tuple holds %s, want nothing", stateOf(c))
 	}
 	out := n.send(local, twPeer, wire.TCPFields{Seq: seq + 1, Ack: sa.SeqNum().Add(1), Flags: wire.FlagACK, Window: 65535})

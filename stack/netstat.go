@@ -33,9 +33,14 @@ type SocketInfo struct {
 	TCP tcp.Info
 }
 
-// info is c's row of the socket table (mu held).
+// info is c's row of the socket table (mu held). An ended socket without
+// its tcp.Conn shows its endpoints and state only.
 func (c *TCPConn) info() SocketInfo {
-	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.conn.State(),
+	if c.conn == nil {
+		local, remote := c.tw.addrs()
+		return SocketInfo{Local: local, Remote: remote, State: c.stateLocked()}
+	}
+	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.stateLocked(),
 		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut(),
 		TCP: c.conn.Info()}
 }
@@ -67,7 +72,7 @@ func WriteSockets(w io.Writer, t []SocketInfo) error {
 // one instant's when connections come and go meanwhile.
 func (s *Stack) Sockets() []SocketInfo {
 	ls := *s.listeners.Load()
-	t := make([]SocketInfo, 0, len(ls)+int(s.nconns.Load()))
+	t := make([]SocketInfo, 0, len(ls)+int(s.nconns.Load()+s.ntw.Load()))
 	for _, l := range ls {
 		a := l.addr
 		if !a.IsValid() {
@@ -82,6 +87,10 @@ func (s *Stack) Sockets() []SocketInfo {
 		sh.mu.Lock()
 		for _, c := range sh.conns {
 			t = append(t, c.info())
+		}
+		for _, e := range sh.tws {
+			local, remote := e.addrs()
+			t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait})
 		}
 		sh.mu.Unlock()
 	}

@@ -53,10 +53,11 @@ func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error
 	return 0, syscall.EADDRNOTAVAIL
 }
 
-// inUse reports whether a connection holds the 4-tuple k.
+// inUse reports whether a connection or a TIME-WAIT record holds the
+// 4-tuple k.
 func (s *Stack) inUse(k connKey) bool {
 	sh := s.shardOf(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.conns[k] != nil
+	return sh.conns[k] != nil || sh.tws[k] != nil // TIME-WAIT holds its 4-tuple
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // shard is a part of the stack's connection table: the connections whose
-// 4-tuple hashes to it, with their timers and the packets they produce,
-// under one lock. Connections in different shards run in parallel. A
+// 4-tuple hashes to it, with their TIME-WAIT records, their timers and
+// the packets they produce, under one lock. Connections in different shards run in parallel. A
 // shard sees the stack's settings and shared parts through the embedded
 // Stack.
 type shard struct {
@@ -22,6 +22,8 @@ type shard struct {
 	mu      sync.Mutex // guards everything below and every tcp.Conn of the shard
 	tcp     tcp.Env    // the shard's Env: its own scratch space and way out (tcp.Env.Share)
 	conns   map[connKey]*TCPConn
+	tws     map[connKey]*twEntry // TIME-WAIT records (timewait.go)
+	twHeap  twHeap               // the records by deadline
 	timers  timerHeap
 	timer   clock.Timer // the shard's one clock timer, armed for armedAt
 	armedAt time.Time
@@ -41,7 +43,7 @@ func (s *Stack) makeShards(n int) {
 	n = 1 << bits.Len(uint(n-1))
 	s.shards = make([]*shard, n)
 	for i := range s.shards {
-		sh := &shard{Stack: s, conns: make(map[connKey]*TCPConn)}
+		sh := &shard{Stack: s, conns: make(map[connKey]*TCPConn), tws: make(map[connKey]*twEntry)}
 		sh.tcp = *s.tcp.Share((*sender)(sh))
 		sh.outq = s.newBatch()
 		s.shards[i] = sh

@@ -52,3 +52,29 @@ func (s *Stack) connCount() int {
 	}
 	return n
 }
+
+// twLookup finds the TIME-WAIT record of k, under its shard's lock.
+func (s *Stack) twLookup(k connKey) *twEntry {
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.tws[k]
+}
+
+// twCount is the number of TIME-WAIT records in every shard, and in
+// their heaps.
+func (s *Stack) twCount() (records, heaped int) {
+	for _, sh := range s.shards {
+		sh.mu.Lock()
+		records += len(sh.tws)
+		heaped += len(sh.twHeap)
+		sh.mu.Unlock()
+	}
+	return records, heaped
+}
+
+// twRecords is the number of TIME-WAIT records in every shard.
+func (s *Stack) twRecords() int {
+	n, _ := s.twCount()
+	return n
+}

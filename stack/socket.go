@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,31 +16,81 @@ var ErrClosed = net.ErrClosed
 
 // TCPConn is a TCP socket of the stack: the engine's connection plus what
 // blocking calls need. Its methods are safe for concurrent use.
+//
+// Once the connection has entered TIME-WAIT the socket is ended: tw is
+// set, and conn is let go as soon as no unread text keeps it
+// (timewait.go); an ended socket answers from tw alone.
 type TCPConn struct {
-	s        *shard // the shard of its 4-tuple, for its whole life
-	conn     *tcp.Conn
+	s        *shard       // the shard of its 4-tuple, for its whole life
+	conn     *tcp.Conn    // nil once ended and released (read and written under s.mu)
+	tw       *twEntry     // the TIME-WAIT record it ended in, once ended
 	listener *TCPListener // the listener it came from, until accepted (changed under s.mu and listener.mu)
 
 	// Under s.mu:
 	rd, wr   waiter
-	heapIdx  int
 	deadline time.Time
-	closed   bool // the user called Close
+	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
+	closed   bool  // the user called Close
 
 	rdl, wrl deadline
 }
 
 // LocalAddr is the local address and port.
-func (c *TCPConn) LocalAddr() netip.AddrPort { return c.conn.Local }
+func (c *TCPConn) LocalAddr() netip.AddrPort {
+	local, _ := c.addrs()
+	return local
+}
 
 // RemoteAddr is the peer's address and port.
-func (c *TCPConn) RemoteAddr() netip.AddrPort { return c.conn.Remote }
+func (c *TCPConn) RemoteAddr() netip.AddrPort {
+	_, remote := c.addrs()
+	return remote
+}
+
+// addrs are the connection's two endpoints.
+func (c *TCPConn) addrs() (local, remote netip.AddrPort) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.tw != nil {
+		return c.tw.addrs()
+	}
+	return c.conn.Local, c.conn.Remote
+}
 
 // State is the connection's current TCP state.
 func (c *TCPConn) State() tcp.State {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	return c.conn.State()
+	return c.stateLocked()
+}
+
+// stateLocked is State with s.mu held: an ended socket is in TIME-WAIT
+// while its record lives, then CLOSED.
+func (c *TCPConn) stateLocked() tcp.State {
+	switch {
+	case c.tw == nil:
+		return c.conn.State()
+	case c.tw.live():
+		return tcp.StateTimeWait
+	}
+	return tcp.StateClosed
+}
+
+// releaseLocked lets an ended socket's tcp.Conn go once it holds no
+// unread text (s.mu held).
+func (c *TCPConn) releaseLocked() {
+	if c.conn != nil && c.conn.RecvQueue() == 0 {
+		c.conn = nil
+	}
+}
+
+// endedErr is what a write or half-close on an ended socket returns: what
+// the engine returns in TIME-WAIT, and in CLOSED after it.
+func (c *TCPConn) endedErr() error {
+	if c.tw.live() {
+		return tcp.ErrClosing
+	}
+	return tcp.ErrNotConnected
 }
 
 // SetReadDeadline sets when blocked and future reads fail with os.ErrDeadlineExceeded.
@@ -66,6 +117,10 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 		if c.closed {
 			s.mu.Unlock()
 			return 0, ErrClosed
+		}
+		if c.conn == nil {
+			s.mu.Unlock()
+			return 0, io.EOF // ended: the peer's FIN was read up to
 		}
 		n, err := c.conn.Read(s.clk.Now(), p)
 		if err == tcp.ErrWouldBlock && len(p) == 0 {
@@ -95,6 +150,11 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		if c.closed {
 			s.mu.Unlock()
 			return done, ErrClosed
+		}
+		if c.tw != nil {
+			err := c.endedErr()
+			s.mu.Unlock()
+			return done, err
 		}
 		n, err := c.conn.Write(s.clk.Now(), p[done:])
 		done += n
@@ -126,6 +186,11 @@ func (c *TCPConn) CloseWrite() error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
+	if c.tw != nil {
+		err := c.endedErr()
+		s.mu.Unlock()
+		return err
+	}
 	err := c.conn.CloseWrite(s.clk.Now())
 	s.afterLocked(c)
 	s.unlockAndFlush()
@@ -135,16 +200,18 @@ func (c *TCPConn) CloseWrite() error {
 // Close closes the connection: queued data is sent, then a FIN; the stack
 // completes the close (FIN-WAIT, TIME-WAIT) on its own. Blocked calls
 // return ErrClosed.
-func (c *TCPConn) Close() error { return c.shut(c.conn.Close) }
+func (c *TCPConn) Close() error { return c.shut(false) }
 
 // Abort resets the connection at once (RFC 9293 §3.10.5): it is Close
 // with SO_LINGER 0, sending a RST where Close sends a FIN. Blocked and later
 // calls return ErrClosed.
-func (c *TCPConn) Abort() error { return c.shut(c.conn.Abort) }
+func (c *TCPConn) Abort() error { return c.shut(true) }
 
-// shut is Close and Abort: the user is done with the socket; end runs the
-// engine's side of it and every blocked call is woken to see ErrClosed.
-func (c *TCPConn) shut(end func(now time.Time)) error {
+// shut is Close and Abort: the user is done with the socket; the engine
+// closes or aborts it and every blocked call is woken to see ErrClosed.
+// Closing an ended socket leaves its record to run out; aborting it ends
+// the record too.
+func (c *TCPConn) shut(abort bool) error {
 	s := c.s
 	s.mu.Lock()
 	if c.closed {
@@ -152,7 +219,23 @@ func (c *TCPConn) shut(end func(now time.Time)) error {
 		return ErrClosed
 	}
 	c.closed = true
-	end(s.clk.Now())
+	switch now := s.clk.Now(); {
+	case c.tw != nil:
+		if c.conn != nil {
+			c.conn.Close(now) // drops the unread text; the Conn stays in TIME-WAIT
+		}
+		if abort && c.tw.live() {
+			// Abort leaves nothing in TIME-WAIT, as it did when the
+			// Conn held it (Linux would leave its time-wait socket).
+			local, remote := c.tw.addrs()
+			c.tw.rec.End(local, remote, "abort")
+			s.removeTWLocked(c.tw)
+		}
+	case abort:
+		c.conn.Abort(now)
+	default:
+		c.conn.Close(now)
+	}
 	c.rd.signal()
 	c.wr.signal()
 	s.afterLocked(c)
@@ -166,6 +249,10 @@ func (c *TCPConn) shut(end func(now time.Time)) error {
 func (c *TCPConn) SetKeepAlive(k tcp.KeepAlive) {
 	s := c.s
 	s.mu.Lock()
+	if c.tw != nil {
+		s.mu.Unlock()
+		return // ended: nothing left to set
+	}
 	c.conn.SetKeepAlive(s.clk.Now(), k)
 	s.afterLocked(c)
 	s.unlockAndFlush()
@@ -175,6 +262,10 @@ func (c *TCPConn) SetKeepAlive(k tcp.KeepAlive) {
 func (c *TCPConn) SetNoDelay(noDelay bool) {
 	s := c.s
 	s.mu.Lock()
+	if c.tw != nil {
+		s.mu.Unlock()
+		return // ended: nothing left to set
+	}
 	c.conn.SetNoDelay(s.clk.Now(), noDelay)
 	s.afterLocked(c)
 	s.unlockAndFlush()
@@ -186,6 +277,10 @@ func (c *TCPConn) SetNoDelay(noDelay bool) {
 func (c *TCPConn) SetUserTimeout(d time.Duration) {
 	s := c.s
 	s.mu.Lock()
+	if c.tw != nil {
+		s.mu.Unlock()
+		return // ended: nothing left to set
+	}
 	c.conn.SetUserTimeout(s.clk.Now(), d)
 	s.afterLocked(c)
 	s.unlockAndFlush()
@@ -195,6 +290,9 @@ func (c *TCPConn) SetUserTimeout(d time.Duration) {
 func (c *TCPConn) UserTimeout() time.Duration {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	if c.conn == nil {
+		return 0
+	}
 	return c.conn.UserTimeout()
 }
 
@@ -202,6 +300,9 @@ func (c *TCPConn) UserTimeout() time.Duration {
 func (c *TCPConn) KeepAlive() tcp.KeepAlive {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	if c.conn == nil {
+		return tcp.KeepAlive{}
+	}
 	return c.conn.KeepAliveSetting()
 }
 
@@ -210,7 +311,10 @@ func (c *TCPConn) waitEstablished(ctx context.Context) error {
 	s := c.s
 	for {
 		s.mu.Lock()
-		switch st := c.conn.State(); {
+		switch st := c.stateLocked(); {
+		case c.tw != nil:
+			s.mu.Unlock()
+			return nil // established, and already closed down to TIME-WAIT
 		case st == tcp.StateClosed:
 			err := c.conn.Err()
 			s.mu.Unlock()

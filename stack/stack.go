@@ -33,10 +33,10 @@ type Config struct {
 	Host string
 	// TTL of packets sent (default 64).
 	TTL uint8
-	// MaxConnections bounds the connections the stack holds in any state,
-	// half-open and TIME-WAIT included (default DefaultMaxConnections):
+	// MaxConnections bounds the connections the stack holds in any state
+	// but TIME-WAIT, half-open included (default DefaultMaxConnections):
 	// past it a SYN or a SYN cookie ACK opens nothing and a dial fails
-	// (limits.go).
+	// (limits.go). TIME-WAIT records have their own bound, MaxTimeWait.
 	MaxConnections int
 	// Shards is the number of parts the connection table is cut into,
 	// each with its own lock, timers and output queue, so that
@@ -44,6 +44,11 @@ type Config struct {
 	// to a power of two. 0 is the default: the power of two at or above
 	// twice GOMAXPROCS.
 	Shards int
+	// MaxTimeWait bounds the TIME-WAIT records the stack holds (default
+	// DefaultMaxTimeWait; Linux's tcp_max_tw_buckets): a connection that
+	// enters TIME-WAIT with the table full closes at once instead,
+	// counted in Stats.TCPTimeWaitOverflow and logged (timewait.go).
+	MaxTimeWait int
 	// Logger, if set, is told of limits reached (connections, buffer
 	// memory, out-of-order text, SACK scoreboard), each kind at most once
 	// a minute of the stack's clock; nil logs nothing.
@@ -66,7 +71,9 @@ type Stack struct {
 	ports portAllocator // its own lock
 
 	maxConns int          // Config.MaxConnections
-	nconns   atomic.Int64 // connections in every shard, against maxConns
+	maxTW    int          // Config.MaxTimeWait
+	nconns   atomic.Int64 // connections in every shard but TIME-WAIT records, against maxConns
+	ntw      atomic.Int64 // TIME-WAIT records in every shard, against maxTW
 	limits   limitLog     // its own lock
 
 	shards []*shard // a power of two of them, by hash of the 4-tuple
@@ -115,6 +122,10 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConnections
+	}
+	s.maxTW = cfg.MaxTimeWait
+	if s.maxTW <= 0 {
+		s.maxTW = DefaultMaxTimeWait
 	}
 	if cfg.Logger != nil {
 		s.tcp.LimitHit = s.tcpLimitHit
@@ -176,6 +187,11 @@ func (s *Stack) Close() error {
 			c.conn.Abort(now)
 			sh.afterLocked(c)
 			unlockListener(l)
+		}
+		for _, e := range sh.tws {
+			local, remote := e.addrs()
+			e.rec.End(local, remote, "stack closed")
+			sh.removeTWLocked(e)
 		}
 		if sh.timer != nil {
 			sh.timer.Stop()

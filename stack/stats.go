@@ -34,6 +34,8 @@ type Stats struct {
 	TCPInErrs atomic.Uint64
 	// ConnLimitDrops counts SYNs and SYN cookie ACKs that opened no connection, and dials refused, because the stack held MaxConnections connections.
 	ConnLimitDrops atomic.Uint64
+	// TCPTimeWaitOverflow counts connections closed without TIME-WAIT because the stack held MaxTimeWait records (Linux TCPTimeWaitOverflow).
+	TCPTimeWaitOverflow atomic.Uint64
 	// TCPNoSocket counts segments that reached no connection and no listener.
 	TCPNoSocket atomic.Uint64
 }

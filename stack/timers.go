@@ -14,11 +14,11 @@ func (h timerHeap) Len() int           { return len(h) }
 func (h timerHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i, j
+	h[i].heapIdx, h[j].heapIdx = int32(i), int32(j)
 }
 func (h *timerHeap) Push(x any) {
 	c := x.(*TCPConn)
-	c.heapIdx = len(*h)
+	c.heapIdx = int32(len(*h))
 	*h = append(*h, c)
 }
 func (h *timerHeap) Pop() any {
@@ -32,7 +32,7 @@ func (h *timerHeap) Pop() any {
 
 func (h *timerHeap) remove(c *TCPConn) {
 	if c.heapIdx >= 0 {
-		heap.Remove(h, c.heapIdx)
+		heap.Remove(h, int(c.heapIdx))
 	}
 }
 
@@ -51,7 +51,7 @@ func (s *shard) schedule(c *TCPConn) {
 		s.timers.remove(c)
 		return
 	case c.heapIdx >= 0:
-		heap.Fix(&s.timers, c.heapIdx)
+		heap.Fix(&s.timers, int(c.heapIdx))
 	default:
 		heap.Push(&s.timers, c)
 	}
@@ -72,7 +72,8 @@ func (s *shard) arm(d time.Time) {
 	}
 }
 
-// fire runs every connection timer that is due and re-arms for the next.
+// fire runs every connection timer and ends every TIME-WAIT record that
+// is due, and re-arms for the next.
 func (s *shard) fire() {
 	s.mu.Lock()
 	if s.closed {
@@ -88,8 +89,12 @@ func (s *shard) fire() {
 		s.afterLocked(c)
 		unlockListener(l)
 	}
+	s.expireTimeWaitLocked(now)
 	if len(s.timers) > 0 {
 		s.arm(s.timers[0].deadline)
+	}
+	if len(s.twHeap) > 0 {
+		s.arm(s.twHeap[0].rec.Deadline())
 	}
 	s.unlockAndFlush()
 }

@@ -20,7 +20,7 @@ func (c *Conn) delayAck(now time.Time) {
 		return
 	}
 	if c.delackAt.IsZero() {
-		c.delackAt = now.Add(c.cfg.DelayedACK)
+		c.delackAt = after(now, c.cfg.DelayedACK)
 	}
 }
 
@@ -70,15 +70,6 @@ func (c *Conn) measureRcvRTT(now time.Time, seg *Segment, n int) {
 		c.rcvRTT = (7*c.rcvRTT + rtt) / 8
 	}
 }
-
-// monoEpoch is where monoNanos counts from.
-var monoEpoch = time.Now()
-
-// monoNanos is now as nanoseconds since monoEpoch: an int64 that fits
-// where a time.Time would not, measured on the monotonic clock when now
-// has a reading of it (the stack's clock does), so a step of the wall
-// clock does not show in the differences.
-func monoNanos(now time.Time) int64 { return int64(now.Sub(monoEpoch)) }
 
 // lowRTT is the RTT below which autotuning grows the receive buffer
 // in proportion to the RTT rather than for a sender doubling its rate

@@ -16,7 +16,8 @@ import (
 // discard is a Sender that counts segments and keeps none.
 type discard struct{ n int }
 
-func (d *discard) Send(*tcp.Conn, *wire.TCPFields, []byte, []byte) { d.n++ }
+func (d *discard) Send(*tcp.Conn, *wire.TCPFields, []byte, []byte)  { d.n++ }
+func (d *discard) SendBare(netip.Addr, netip.Addr, *wire.TCPFields) { d.n++ }
 
 const benchMSS = 1460
 

@@ -51,19 +51,18 @@ const (
 //
 // A Conn is not safe for concurrent use: its owner serialises every call.
 type Conn struct {
-	env    *Env
-	cfg    *Config
-	tracer trace.Sink
+	env *Env // its Trace gets the connection's events
+	cfg *Config
 
 	// Local and Remote are the connection's two endpoints.
 	Local, Remote netip.AddrPort
 
 	state    State
-	passive  bool         // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
+	passive  bool // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
+	events   Events
 	prevUna  seqnum.Value // SND.UNA before the ACK that last moved it: prev_highest_ack of RFC 6582 §4.1 (here to fill padding)
 	listener *Listener    // while half-open or waiting in the accept queue
 	err      error        // why the connection ended, if it failed
-	events   Events
 
 	// Send sequence variables (RFC 9293 §3.3.1).
 	iss       seqnum.Value
@@ -81,25 +80,22 @@ type Conn struct {
 	rcvNxt seqnum.Value
 	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
 
-	sndBuf    byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
-	rcvBuf    recvQueue // received in order, not yet read
-	ooo       *reasm    // text beyond RCV.NXT held for reassembly; nil when none
-	finQueued bool      // user closed its sending side: a FIN follows the data
-	finRcvd   bool      // the peer's FIN arrived: reads end with EOF after rcvBuf drains
-	rdClosed  bool      // user closed fully: it will not read again
-	hasRTT    bool      // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
-	rttTiming bool      // timing a segment for an RTT sample (rttSeq, rttStart)
+	sndBuf byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
+	rcvBuf recvQueue // received in order, not yet read
+	ooo    *reasm    // text beyond RCV.NXT held for reassembly; nil when none
 
-	// Retransmission (RFC 6298).
-	// hasRTT and rttTiming are with the flags above, where they fill
-	// padding: tcp.Conn must stay within 888 bytes, which with the
-	// allocation header of a large object is the 896-byte size class.
+	// Retransmission (RFC 6298). Its flags hasRTT and rttTiming are at
+	// the end, and the stream's finQueued, finRcvd and rdClosed with the
+	// options' flags, where they fill what would be padding: tcp.Conn must
+	// stay within 760 bytes, which with the allocation header of a large
+	// object is the 768-byte size class (size_test.go). Times are monos
+	// (mono.go), 8 bytes each, not 24-byte time.Time values.
 	srtt, rttvar time.Duration
 	rto          time.Duration
 	rttStart     int64 // monoNanos when the timed segment was sent
 	retries      int   // consecutive expirations of the retransmission timer
-	rtoAt        time.Time
-	persistAt    time.Time
+	rtoAt        mono
+	persistAt    mono
 	probes       int32         // zero-window probes sent in this stall: the persist timer's backoff (icsk_backoff)
 	probesOut    int32         // zero-window probes since the peer's last acceptable ACK (Linux icsk_probes_out)
 	userTimeout  time.Duration // TCP_USER_TIMEOUT (RFC 5482), 0 when off (reap.go)
@@ -108,11 +104,11 @@ type Conn struct {
 
 	// Keepalive (keepalive.go).
 	ka        KeepAlive
-	kaAt      time.Time
+	kaAt      mono
 	kaProbes  int
-	lastRecv  time.Time // when the last acceptable segment arrived (peerAlive; Linux rcv_tstamp)
-	lastProbe time.Time
-	cc        CongestionControl
+	lastRecv  mono // when the last acceptable segment arrived (peerAlive; Linux rcv_tstamp)
+	lastProbe mono
+	cc        CongestionControl // nil until first used (ccOf)
 
 	// Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582).
 	// inRecovery and recover are with the flags at the end (padding).
@@ -126,6 +122,9 @@ type Conn struct {
 	// timestamps (RFC 7323), SACK (RFC 2018).
 	wsOK, tsOK, sackOK bool
 	sndShift, rcvShift uint8        // Snd.Wind.Shift, Rcv.Wind.Shift
+	finQueued          bool         // user closed its sending side: a FIN follows the data
+	finRcvd            bool         // the peer's FIN arrived: reads end with EOF after rcvBuf drains
+	rdClosed           bool         // user closed fully: it will not read again
 	tsOffset           uint32       // this connection's TSval offset (RFC 7323 §5.4)
 	tsRecent           uint32       // TS.Recent
 	tsRecentAt         int64        // monoNanos when TS.Recent was set, for the 24-day PAWS rule
@@ -137,7 +136,7 @@ type Conn struct {
 	now                time.Time    // the time of the current call into the engine
 
 	// Delayed ACKs (RFC 1122 §4.2.3.2) and Nagle (RFC 9293 §3.7.4).
-	delackAt time.Time
+	delackAt mono
 	unacked  int // bytes received in order since the last ACK sent
 	rcvMSS   int // the largest segment the peer has sent: a "full-sized" one
 
@@ -178,13 +177,15 @@ type Conn struct {
 	ackNow     bool         // an ACK is owed before the current call returns
 	noDelay    bool         // Nagle off (TCP_NODELAY)
 	rcvStalled bool         // see rcvFullAt
+	hasRTT     bool         // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
+	rttTiming  bool         // timing a segment for an RTT sample (rttSeq, rttStart)
 }
 
 // NewConn returns a connection in CLOSED between local and remote, living
 // in env. env.Config must have its defaults applied.
 func NewConn(env *Env, local, remote netip.AddrPort) *Conn {
 	env.init()
-	c := &Conn{env: env, cfg: &env.Config, tracer: env.Trace, Local: local, Remote: remote, rto: env.Config.InitialRTO}
+	c := &Conn{env: env, cfg: &env.Config, Local: local, Remote: remote, rto: env.Config.InitialRTO}
 	c.sndBuf.limit = env.Config.SendBufferSize
 	c.rcvBuf.ring.limit = env.Config.ReceiveBufferSize
 	c.mss = DefaultMSS
@@ -231,7 +232,18 @@ func (c *Conn) RcvWnd() seqnum.Size { return seqnum.Size(c.rcvBuf.Free()) }
 
 // cwnd is the congestion window in force: the controller's, plus the
 // inflation of fast recovery.
-func (c *Conn) cwnd() int { return c.cc.CWND() + c.inflate }
+func (c *Conn) cwnd() int { return c.ccOf().CWND() + c.inflate }
+
+// ccOf is the connection's congestion controller, made at first use: when
+// the first data goes, with the MSS the handshake settled on. A connection
+// that never sends data, such as one of the many idle ones a server holds,
+// never pays for one.
+func (c *Conn) ccOf() CongestionControl {
+	if c.cc == nil {
+		c.cc = c.cfg.NewCongestionControl(c.mss)
+	}
+	return c.cc
+}
 
 // MSS is the largest payload this side sends in one segment.
 func (c *Conn) MSS() int { return c.mss }
@@ -269,7 +281,7 @@ func (c *Conn) setState(s State, cause string) {
 		if isEstab && c.ka.Enable {
 			c.armKeepAlive()
 		} else if !isEstab {
-			c.kaAt = time.Time{}
+			c.kaAt = 0
 		}
 		if isEstab {
 			st.CurrEstab.Add(1)
@@ -288,16 +300,17 @@ func (c *Conn) setState(s State, cause string) {
 			st.EstabResets.Add(1)
 		}
 	}
-	if c.tracer != nil {
+	if c.env.Trace != nil {
 		e := trace.Event{Kind: trace.KindStateChange, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
 			State: s.String(), From: old.String(), Cause: cause}
-		c.tracer.Event(&e)
+		c.env.Trace.Event(&e)
 	}
 	switch s {
 	case StateEstablished:
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
-		c.rtoAt, c.persistAt, c.closeAt, c.kaAt, c.delackAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		c.rtoAt, c.persistAt, c.kaAt, c.delackAt = 0, 0, 0, 0
+		c.closeAt = time.Time{}
 		c.loss = nil
 		c.sndBuf.Reset()
 		c.dropHeld()
@@ -321,25 +334,25 @@ func (c *Conn) fail(err error, cause string) {
 func (c *Conn) traceSegment(k trace.Kind, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int) {
 	e := trace.Event{Kind: k, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
 		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, State: c.state.String()}
-	c.tracer.Event(&e)
+	c.env.Trace.Event(&e)
 }
 
 // traceTimer records a timer that fired.
 func (c *Conn) traceTimer(cause string) {
-	if c.tracer != nil {
+	if c.env.Trace != nil {
 		e := trace.Event{Kind: trace.KindTimer, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
 			State: c.state.String(), Cause: cause}
-		c.tracer.Event(&e)
+		c.env.Trace.Event(&e)
 	}
 }
 
 // Deadline is when the engine next needs HandleTimer; zero when never.
 func (c *Conn) Deadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]time.Time{c.persistAt, c.closeAt, c.kaAt, c.delackAt} {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+	for _, t := range [...]mono{c.persistAt, monoAt(c.closeAt), c.kaAt, c.delackAt} {
+		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
 	}
-	return d
+	return d.Time()
 }

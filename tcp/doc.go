@@ -1,11 +1,12 @@
 // Package tcp is the TCP engine: the transmission control block (TCB) of
 // RFC 9293 with its 11 states, the send and receive sequence spaces, the
 // segment-arrival steps of §3.10.7, retransmission (RFC 6298), window
-// management, TIME-WAIT and the listen queues, with SYN cookies when the SYN
-// queue is full (RFC 4987 §3.6), and loss recovery: with SACK, RACK-TLP
-// (RFC 8985), Proportional Rate Reduction (RFC 6937) and the undo of
-// spurious reductions (RFC 3522, 3708, 5682); without it, NewReno (RFC
-// 6582). docs/LOSS_RECOVERY.md in the repository tells how they fit.
+// management, TIME-WAIT (also as a small record) and the listen queues,
+// with SYN cookies when the SYN queue is full (RFC 4987 §3.6), and loss
+// recovery: with SACK, RACK-TLP (RFC 8985), Proportional Rate Reduction
+// (RFC 6937) and the undo of spurious reductions (RFC 3522, 3708, 5682);
+// without it, NewReno (RFC 6582). docs/LOSS_RECOVERY.md in the repository
+// tells how they fit.
 //
 // The engine is sans-I/O. It is handed a segment ([Conn.HandleSegment]), an
 // application call ([Conn.Write], [Conn.Read], [Conn.Close], ...) or the
@@ -33,6 +34,16 @@
 //   - a stack's buffers (memory.go): the bytes all its connections hold
 //     received and to send, against Config.MaxStackReceiveMemory and
 //     MaxStackSendMemory.
+//
+// TIME-WAIT (timewait.go) has two forms. A Conn can wait out 2*MSL itself,
+// as the RFC describes; a host that holds many closed connections instead
+// turns the Conn into a [TimeWait] record as it enters TIME-WAIT
+// ([Conn.ToTimeWait]): 56 bytes with what the state needs (RCV.NXT,
+// SND.NXT, the window, the timestamp state, the deadline and the rate
+// limit's clock), which answers segments ([TimeWait.HandleSegment]),
+// reports a SYN that may open a new incarnation and its ISS, and ends by
+// RST, takeover or timeout, as Linux's tcp_timewait_sock does. The host
+// keeps the addresses as the record's key and bounds how many it holds.
 //
 // The engine must not know about goroutines, locks, time.Now, IP headers or
 // the link: the stack package owns those.

@@ -224,7 +224,7 @@ func fuzzEngine(t *testing.T, data []byte) {
 	in := fuzzInput(data)
 	e := fuzzFixtures[int(in.byte())%len(fuzzFixtures)](t, fuzzConfig)
 	sink := trace.SinkFunc(func(ev *trace.Event) { _ = ev.String() })
-	e.env.Trace, e.c.tracer = sink, sink
+	e.env.Trace = sink
 	st := newFuzzState()
 	now := e.now
 	buf := make([]byte, 256)

@@ -92,6 +92,11 @@ func (r *recorder) Send(c *Conn, h *wire.TCPFields, payload, more []byte) {
 	r.segs = append(r.segs, s)
 }
 
+// SendBare records a segment of no Conn (a TIME-WAIT record's).
+func (r *recorder) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
+	r.segs = append(r.segs, sentSeg{TCPFields: *h, remote: netip.AddrPortFrom(remote, h.DstPort)})
+}
+
 // takeFor removes and returns the segments sent towards remote.
 func (r *recorder) takeFor(remote netip.AddrPort) []sentSeg {
 	var got, rest []sentSeg

@@ -77,8 +77,8 @@ func (c *Conn) Info() Info {
 		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.ring.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
 		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax)),
 		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
-	if c.cc != nil {
-		in.CWND = c.cwnd()
+	if c.cc != nil || c.state.sending() {
+		in.CWND = c.cwnd() // the initial window, if nothing was sent yet
 	}
 	if l := c.loss; l != nil {
 		n := &l.count

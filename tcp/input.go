@@ -15,7 +15,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.now = now
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
-	if c.tracer != nil {
+	if c.env.Trace != nil {
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
 	}
 	switch c.state {
@@ -86,9 +86,8 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		st.DropBadFlags.Add(1)
 		return
 	}
-	c.lastRecv = now // a valid SYN: the peer is there (see peerAlive)
+	c.lastRecv = monoAt(now) // a valid SYN: the peer is there (see peerAlive)
 	c.learnPeer(now, seg)
-	c.cc = c.cfg.NewCongestionControl(c.mss)
 	if ackOK {
 		c.synAcked(now, seg.Ack)
 		c.establish("rcv SYN,ACK")
@@ -134,7 +133,7 @@ func (c *Conn) synAcked(now time.Time, ack seqnum.Value) {
 		// begins (Linux: TCP_TIMEOUT_FALLBACK), not left backed off.
 		c.rto = min(synFallbackRTO, c.cfg.MaxRTO)
 	}
-	c.retries, c.rtoAt = 0, time.Time{}
+	c.retries, c.rtoAt = 0, 0
 }
 
 // synFallbackRTO is the RTO of RFC 6298 §5.7 after a retransmitted SYN.

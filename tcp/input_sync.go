@@ -26,7 +26,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		// Simultaneous open, Figure 8 line 6: the peer's SYN,ACK acknowledges our
 		// SYN. (Linux accepts it here too rather than answering with an ACK.)
 		// It is also the RTT sample of our SYN (RFC 6298 §3).
-		c.lastRecv = now
+		c.lastRecv = monoAt(now)
 		c.synAcked(now, seg.Ack)
 		c.establish("rcv SYN,ACK")
 		return
@@ -171,7 +171,7 @@ func (c *Conn) ackSynReceived(now time.Time, seg *Segment) bool {
 	}
 	c.sndWnd, c.sndWl1, c.sndWl2 = c.segWnd(seg), seg.Seq, seg.Ack
 	c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
-	c.cc = c.cfg.NewCongestionControl(c.mss)
+	c.cc = nil // made at first use (ccOf), with the MSS now settled
 	c.establish("rcv ACK")
 	return c.state == StateEstablished || c.state == StateFinWait1
 }
@@ -248,9 +248,9 @@ func (c *Conn) rackTimer(now time.Time, wait time.Duration) {
 	l := c.loss
 	switch {
 	case wait > 0:
-		l.timer, c.rtoAt = timerReorder, now.Add(wait)
+		l.timer, c.rtoAt = timerReorder, after(now, wait)
 	case l.timer == timerReorder:
-		l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+		l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, after(now, c.rto))
 	}
 }
 
@@ -259,7 +259,7 @@ func (c *Conn) rackTimer(now time.Time, wait time.Duration) {
 // ACK, and a loss found starts recovery.
 func (c *Conn) reorderTimeout(now time.Time) {
 	l := c.loss
-	l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+	l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, after(now, c.rto))
 	c.traceTimer("reorder")
 	c.rackTimer(now, c.detectLoss(now))
 	if !c.inRecovery && !c.inLoss() && l.lostOut > 0 {
@@ -288,7 +288,7 @@ func (c *Conn) updateSendWindow(seg *Segment) {
 	c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.Seq, seg.Ack
 	c.maxSndWnd = max(c.maxSndWnd, wnd)
 	if c.sndWnd > 0 && !c.persistAt.IsZero() {
-		c.persistAt, c.probes = time.Time{}, 0
+		c.persistAt, c.probes = 0, 0
 	}
 }
 
@@ -371,7 +371,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 		// Linux's tcp_is_cwnd_limited): a window the peer's window or the
 		// application keeps half empty says nothing about the path.
 		if 2*inFlight >= c.cwnd() {
-			c.cc.OnAck(now, int(acked), inFlight, rtt)
+			c.ccOf().OnAck(now, int(acked), inFlight, rtt)
 		}
 	case ack.GreaterThanEq(c.recover):
 		// RFC 6582 §3.2 step 6 and RFC 6675 §5: a full ACK ends recovery;
@@ -389,9 +389,9 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 		c.recoveryEnded()
 	}
 	if c.sndUna == c.sndMax {
-		c.rtoAt = time.Time{}
+		c.rtoAt = 0
 	} else {
-		c.rtoAt = now.Add(c.rto)
+		c.rtoAt = after(now, c.rto)
 	}
 	if c.loss != nil {
 		c.loss.timer = timerRTO
@@ -433,7 +433,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 	flight := c.reductionFlight()
 	c.undoStart(false)
 	c.loss.count.recoveries++
-	c.cc.OnLoss(now, flight)
+	c.ccOf().OnLoss(now, flight)
 	c.inRecovery, c.recover = true, c.sndMax
 	c.rttTiming = false // Karn: the retransmitted segment gives no sample
 	if c.lossOn() {
@@ -445,7 +445,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 			// No probe goes in recovery: the slot is the RTO's again,
 			// restarted for the retransmission (as Linux's
 			// tcp_xmit_retransmit_queue), not after a futile probe timeout.
-			c.loss.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+			c.loss.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, after(now, c.rto))
 		}
 		return
 	}
@@ -645,7 +645,7 @@ func (c *Conn) processFIN(now time.Time) {
 // the other timers.
 func (c *Conn) enterTimeWait(now time.Time, cause string) {
 	c.setState(StateTimeWait, cause)
-	c.rtoAt, c.persistAt = time.Time{}, time.Time{}
+	c.rtoAt, c.persistAt = 0, 0
 	c.closeAt = now.Add(2 * c.cfg.MSL)
 	c.loss = nil // nothing will be in flight again
 }

@@ -49,8 +49,8 @@ func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 	c.now = now
 	c.ka = k.withDefaults()
 	c.kaProbes = 0
-	if c.lastRecv.Before(now) {
-		c.lastRecv = now
+	if c.lastRecv < monoAt(now) {
+		c.lastRecv = monoAt(now)
 	}
 	c.armKeepAlive()
 }
@@ -62,12 +62,12 @@ func (c *Conn) KeepAliveSetting() KeepAlive { return c.ka.withDefaults() }
 // segment received.
 func (c *Conn) armKeepAlive() {
 	if !c.ka.Enable || (c.state != StateEstablished && c.state != StateCloseWait) {
-		c.kaAt = time.Time{}
+		c.kaAt = 0
 		return
 	}
-	c.kaAt = c.lastRecv.Add(c.ka.Idle)
+	c.kaAt = c.lastRecv + mono(c.ka.Idle)
 	if c.kaProbes > 0 {
-		c.kaAt = c.lastProbe.Add(c.ka.Interval)
+		c.kaAt = c.lastProbe + mono(c.ka.Interval)
 	}
 }
 
@@ -76,14 +76,14 @@ func (c *Conn) armKeepAlive() {
 // alive: start over. With data
 // outstanding the retransmission timer watches the peer instead (Linux).
 func (c *Conn) keepAliveTimer(now time.Time) {
-	if c.kaProbes > 0 && !c.lastRecv.Before(c.lastProbe) { // an answer, even in the same instant
+	if c.kaProbes > 0 && c.lastRecv >= c.lastProbe { // an answer, even in the same instant
 		c.kaProbes = 0
 	}
-	if c.kaProbes == 0 && now.Sub(c.lastRecv) < c.ka.Idle || c.sndUna != c.sndMax {
+	if c.kaProbes == 0 && since(now, c.lastRecv) < c.ka.Idle || c.sndUna != c.sndMax {
 		c.kaProbes = 0
 		c.armKeepAlive()
-		if c.kaAt.Before(now) || c.kaAt.Equal(now) {
-			c.kaAt = now.Add(c.ka.Interval)
+		if c.kaAt.due(now) {
+			c.kaAt = after(now, c.ka.Interval)
 		}
 		return
 	}
@@ -98,6 +98,6 @@ func (c *Conn) keepAliveTimer(now time.Time) {
 	// must answer with an ACK (RFC 1122 §4.2.3.6).
 	c.sendProbe()
 	c.kaProbes++
-	c.lastProbe = now
-	c.kaAt = now.Add(c.ka.Interval)
+	c.lastProbe = monoAt(now)
+	c.kaAt = after(now, c.ka.Interval)
 }

@@ -110,13 +110,13 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	l.env.Stats.PassiveOpens.Add(1)
 	l.env.Stats.InSegs.Add(1)
 	c.segsIn++
-	if c.tracer != nil {
+	if c.env.Trace != nil {
 		// The SYN is the child's first event: the diagram shows it arriving.
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
 	}
 	c.setState(StateSynReceived, "rcv SYN")
 	c.sendSYN(false)
-	c.rtoAt = now.Add(c.rto)
+	c.rtoAt = after(now, c.rto)
 }
 
 // established moves c from the SYN queue to the accept queue.

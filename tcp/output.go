@@ -41,7 +41,7 @@ func (c *Conn) output(now time.Time) {
 	// us. The same timer is the override of sender SWS avoidance
 	// (§3.8.6.2.1) when a small window holds data back.
 	if c.sndNxt == c.sndUna && c.sndNxt.LessThan(c.dataEnd()) && c.rtoAt.IsZero() && c.persistAt.IsZero() {
-		c.persistAt = now.Add(c.rto)
+		c.persistAt = after(now, c.rto)
 	}
 	// New data sent by a Write as much as by an ACK restarts the probe
 	// timeout (RFC 8985 §7.2).
@@ -247,7 +247,7 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 		c.sndMax = next
 	}
 	if c.rtoAt.IsZero() {
-		c.rtoAt = now.Add(c.rto) // RFC 6298 §5.1
+		c.rtoAt = after(now, c.rto) // RFC 6298 §5.1
 	}
 }
 
@@ -319,7 +319,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 	syn := flags.Has(wire.FlagSYN)
 	if flags.Has(wire.FlagACK) {
 		h.Ack = c.rcvNxt
-		c.ackNow, c.delackAt, c.unacked = false, time.Time{}, 0
+		c.ackNow, c.delackAt, c.unacked = false, 0, 0
 		c.lastAckSent = c.rcvNxt
 	}
 	if !flags.Has(wire.FlagRST) {
@@ -342,7 +342,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 	}
 	c.segsOut++
 	c.env.Out.Send(c, h, payload, more)
-	if c.tracer != nil {
+	if c.env.Trace != nil {
 		c.traceSegment(trace.KindSegmentSent, flags, seq, h.Ack, h.Window, len(payload)+len(more))
 	}
 }

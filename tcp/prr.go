@@ -34,7 +34,7 @@ func (c *Conn) prrAck(delivered int) {
 	p := &c.loss.prr
 	p.delivered += delivered
 	pipe := c.rackPipe()
-	ssthresh := c.cc.CWND() // the controller set cwnd to ssthresh when recovery began
+	ssthresh := c.ccOf().CWND() // the controller set cwnd to ssthresh when recovery began
 	var sndcnt int
 	if pipe > ssthresh {
 		// Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out.

@@ -52,15 +52,11 @@ func (c *Conn) userTimedOut(now time.Time) bool {
 // when the user timeout runs out, if that is sooner, so the connection
 // ends on time rather than at the next backed-off expiry (Linux's
 // tcp_clamp_rto_to_user_timeout and tcp_clamp_probe0_to_user_timeout).
-func (c *Conn) clampToUserTimeout(now, t time.Time) time.Time {
+func (c *Conn) clampToUserTimeout(now time.Time, t mono) mono {
 	if c.userTimeout <= 0 || t.IsZero() {
 		return t
 	}
-	end := now.Add(time.Duration(c.stallAt-monoNanos(now)) + c.userTimeout)
-	if end.Before(t) {
-		return end
-	}
-	return t
+	return min(t, mono(c.stallAt+int64(c.userTimeout)))
 }
 
 // rtoGiveUp decides, at an expiry of the retransmission timer with data
@@ -150,7 +146,7 @@ func (c *Conn) probeGiveUp(now time.Time) bool {
 // icsk_probes_out = 0). The persist timer's backoff and the stall's start
 // stay until the window opens (tcp_ack_probe).
 func (c *Conn) peerAlive(now time.Time, ack seqnum.Value) {
-	c.lastRecv = now
+	c.lastRecv = monoAt(now)
 	if c.sndUna.LessThanEq(ack) {
 		c.probesOut = 0
 	}
@@ -161,7 +157,7 @@ func (c *Conn) peerAlive(now time.Time, ack seqnum.Value) {
 // it for the user timeout; without one, after KeepAlive.Count probes.
 func (c *Conn) keepAliveGiveUp(now time.Time) bool {
 	if c.userTimeout > 0 {
-		return c.kaProbes > 0 && now.Sub(c.lastRecv) >= c.userTimeout
+		return c.kaProbes > 0 && since(now, c.lastRecv) >= c.userTimeout
 	}
 	return c.kaProbes >= c.ka.Count
 }

@@ -8,6 +8,7 @@ package tcp
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 
 	"github.com/synack-net/synack/seqnum"
@@ -331,7 +332,8 @@ func TestEstablishedStackMemoryPrunesOutOfOrder(t *testing.T) {
 // nopSender drops what the engine sends, allocating nothing.
 type nopSender struct{}
 
-func (nopSender) Send(*Conn, *wire.TCPFields, []byte, []byte) {}
+func (nopSender) Send(*Conn, *wire.TCPFields, []byte, []byte)      {}
+func (nopSender) SendBare(netip.Addr, netip.Addr, *wire.TCPFields) {}
 
 // TestEstablishedReceiveAllocatesNothing: in steady state neither text in
 // order nor a hole filled after out-of-order text allocates: held text

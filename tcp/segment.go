@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"net/netip"
+
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
 )
@@ -54,8 +56,12 @@ func SegmentFrom(t wire.TCP, s *Segment) error {
 // more: two pieces where it crosses the end of the send buffer's ring, so
 // that it is copied once, into the packet. Neither h nor the text is kept
 // after the call.
+//
+// SendBare sends a segment without text that belongs to no Conn, from
+// local to remote: a TIME-WAIT record's ACK (timewait.go). h is not kept.
 type Sender interface {
 	Send(c *Conn, h *wire.TCPFields, payload, more []byte)
+	SendBare(local, remote netip.Addr, h *wire.TCPFields)
 }
 
 // ResetFor returns the RST to send for a segment that reached no connection

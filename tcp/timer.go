@@ -21,8 +21,8 @@ func (c *Conn) HandleTimer(now time.Time) {
 		}
 		return
 	}
-	if !c.rtoAt.IsZero() && !now.Before(c.rtoAt) {
-		c.rtoAt = time.Time{}
+	if c.rtoAt.due(now) {
+		c.rtoAt = 0
 		switch c.timerKind() {
 		case timerReorder:
 			c.reorderTimeout(now)
@@ -32,16 +32,16 @@ func (c *Conn) HandleTimer(now time.Time) {
 			c.retransmitTimeout(now)
 		}
 	}
-	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
-		c.persistAt = time.Time{}
+	if c.persistAt.due(now) {
+		c.persistAt = 0
 		c.probe(now)
 	}
-	if !c.delackAt.IsZero() && !now.Before(c.delackAt) {
-		c.delackAt = time.Time{}
+	if c.delackAt.due(now) {
+		c.delackAt = 0
 		c.ackNow = true // RFC 1122 §4.2.3.2: the delayed ACK is due
 	}
-	if !c.kaAt.IsZero() && !now.Before(c.kaAt) {
-		c.kaAt = time.Time{}
+	if c.kaAt.due(now) {
+		c.kaAt = 0
 		c.keepAliveTimer(now)
 	}
 	if c.state != StateClosed {
@@ -80,7 +80,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 		c.backoff()
 		c.env.Stats.RetransSegs.Add(1)
 		c.sendSYN(true)
-		c.rtoAt = c.clampToUserTimeout(now, now.Add(c.rto))
+		c.rtoAt = c.clampToUserTimeout(now, after(now, c.rto))
 		return
 	}
 	if c.sndUna == c.sndMax {
@@ -89,7 +89,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	if c.rtoGiveUp(now) {
 		return
 	}
-	c.cc.OnRetransmitTimeout(now, c.reductionFlight())
+	c.ccOf().OnRetransmitTimeout(now, c.reductionFlight())
 	c.undoStart(true)
 	c.loss.count.timeouts++
 	// A timeout ends any fast recovery; recover = SND.MAX keeps duplicate
@@ -119,7 +119,7 @@ func (c *Conn) retransmitTimeout(now time.Time) {
 	// backed-off RTO (§5.6).
 	c.output(now)
 	if c.rtoAt.IsZero() && c.sndUna != c.sndMax && c.persistAt.IsZero() {
-		c.rtoAt = now.Add(c.rto)
+		c.rtoAt = after(now, c.rto)
 	}
 	c.rtoAt = c.clampToUserTimeout(now, c.rtoAt)
 }
@@ -149,7 +149,7 @@ func (c *Conn) probe(now time.Time) {
 	c.probes++
 	c.probesOut++
 	d := c.rto << min(c.probes, 16)
-	c.persistAt = c.clampToUserTimeout(now, now.Add(min(d, c.cfg.MaxRTO)))
+	c.persistAt = c.clampToUserTimeout(now, after(now, min(d, c.cfg.MaxRTO)))
 }
 
 // sendProbe sends a bare ACK one byte below SND.UNA: a zero-window or

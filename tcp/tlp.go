@@ -64,17 +64,17 @@ func (c *Conn) armTimer(now time.Time) {
 	}
 	if !c.mayProbe() {
 		if l.timer == timerProbe {
-			l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, now.Add(c.rto))
+			l.timer, c.rtoAt = timerRTO, c.clampToUserTimeout(now, after(now, c.rto))
 		}
 		return
 	}
 	rto := c.rtoAt
 	if l.timer != timerRTO {
-		rto = now.Add(c.rto)
+		rto = after(now, c.rto)
 	}
-	l.rtoBase = monoNanos(rto) - int64(c.rto)
-	l.timer, c.rtoAt = timerProbe, now.Add(c.pto())
-	if rto.Before(c.rtoAt) {
+	l.rtoBase = int64(rto) - int64(c.rto)
+	l.timer, c.rtoAt = timerProbe, after(now, c.pto())
+	if rto < c.rtoAt {
 		c.rtoAt = rto // the probe goes when the RTO would have, instead of it
 	}
 }
@@ -100,7 +100,7 @@ func (c *Conn) sendLossProbe(now time.Time) {
 		c.stallAt, l.probed = l.rtoBase, true
 	}
 	l.timer = timerRTO
-	c.rtoAt = c.clampToUserTimeout(now, now.Add(c.rto))
+	c.rtoAt = c.clampToUserTimeout(now, after(now, c.rto))
 	if !c.mayProbe() {
 		return
 	}
@@ -146,7 +146,7 @@ func (c *Conn) tlpAck(now time.Time, seg *Segment, dsack, progress bool) {
 		// The probe repaired a loss at the tail: the window is reduced
 		// once, as for a recovery (Linux: CWR, TCPLossProbeRecovery).
 		t.out = false
-		c.cc.OnLoss(now, min(int(c.prevUna.Size(c.sndMax)), c.cwnd())) // the flight before this ACK, at most the window (reductionFlight)
+		c.ccOf().OnLoss(now, min(int(c.prevUna.Size(c.sndMax)), c.cwnd())) // the flight before this ACK, at most the window (reductionFlight)
 		c.env.Stats.TCPLossProbeRecovery.Add(1)
 	case !progress && len(seg.Payload) == 0 && !seg.Flags.Has(wire.FlagFIN):
 		t.out = false // a pure duplicate: the original and the probe both arrived

@@ -180,7 +180,7 @@ func (c *Conn) undo(stat interface{ Add(uint64) uint64 }, count *uint32) {
 	if !u.on {
 		return
 	}
-	if cu, ok := c.cc.(CongestionUndo); ok {
+	if cu, ok := c.ccOf().(CongestionUndo); ok {
 		cu.Undo()
 	}
 	stat.Add(1)

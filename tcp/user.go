@@ -23,11 +23,10 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 	if !c.cfg.NoWindowScaling {
 		c.rcvShift = windowShift(c.cfg.MaxReceiveBufferSize) // offered in the SYN
 	}
-	c.cc = c.cfg.NewCongestionControl(c.mss)
 	c.env.Stats.ActiveOpens.Add(1)
 	c.setState(StateSynSent, "connect")
 	c.sendSYN(false)
-	c.rtoAt = now.Add(c.rto)
+	c.rtoAt = after(now, c.rto)
 	return nil
 }
 
