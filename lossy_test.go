@@ -123,12 +123,15 @@ func (s *side) run(clk clock.Clock) {
 		for {
 			n, err := s.conn.Read(buf)
 			if n > 0 {
+				// The times are taken before read counts the bytes: blocked
+				// waits for the count, so the clock cannot move between a
+				// read and its time.
 				if s.read.Load() == 0 {
 					s.firstByte = clk.Now()
 				}
+				s.lastByte = clk.Now()
 				h.Write(buf[:n])
 				s.read.Add(int64(n))
-				s.lastByte = clk.Now()
 			}
 			if err == io.EOF {
 				break
@@ -145,11 +148,13 @@ func (s *side) run(clk clock.Clock) {
 }
 
 // blocked reports whether the side can make no progress until the network
-// does: its reader has taken everything received, and its writer is done
-// or has filled the send buffer.
+// does: its reader has taken and counted everything received, and its
+// writer is done or has filled the send buffer. The reader's count, not an
+// empty receive queue, says it is done with a read: between the two it
+// still takes the read's time, which must be the time of the read.
 func (s *side) blocked() bool {
 	info := s.conn.Info()
-	if !s.readOK.Load() && info.RecvQ > 0 {
+	if !s.readOK.Load() && (info.RecvQ > 0 || int64(info.TCP.BytesReceived) != s.read.Load()) {
 		return false
 	}
 	return s.writeDone.Load() || info.SendQ >= info.TCP.SndBuf

@@ -51,8 +51,14 @@ type pairConfig struct {
 // Both are closed, and the pipe with them, when the test ends.
 func newPair(t testing.TB, pc pairConfig) *pair {
 	t.Helper()
-	p := &pair{}
-	p.a, p.b = pipe.New(mtu)
+	a, b := pipe.New(mtu)
+	return newPairOn(t, pc, a, b)
+}
+
+// newPairOn is newPair on the pipe ends a and b.
+func newPairOn(t testing.TB, pc pairConfig, a, b *pipe.Endpoint) *pair {
+	t.Helper()
+	p := &pair{a: a, b: b}
 	var clk clock.Clock
 	if pc.virtual {
 		p.clk = clock.NewVirtual(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))

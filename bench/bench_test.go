@@ -26,6 +26,7 @@ var tiny = Sizes{
 	// As root (CI) the real-path workloads run too: 200 kB downloads keep
 	// them to about a second per target (a few RTOs at 5% loss).
 	PathBytes: 200_000,
+	TUNBytes:  200_000,
 }
 
 // tinyRun is one run of every workload at tiny sizes on every target,
@@ -52,8 +53,8 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 11 {
-		t.Fatalf("ran %d workloads, want 11", len(r.Workloads))
+	if len(r.Workloads) != 13 {
+		t.Fatalf("ran %d workloads, want 13", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
 		if why, ok := r.Skipped[w.Name]; ok {

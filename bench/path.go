@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,8 +18,9 @@ import (
 // pathSpec is a real-path loss workload: nftables drops pct% of the
 // packets each way on the client's device, and curl downloads bytes.
 type pathSpec struct {
-	pct   int
+	pct   int // 0: no nftables rules
 	bytes int64
+	plain bool // synack's TUN device without offloads (tun.Config.NoOffload)
 }
 
 // The addresses of every real path: the client (curl, the kernel's side
@@ -44,6 +47,25 @@ func pathWorkload(sz Sizes, pct int) Workload {
 			{Key: "timeouts_per_20mb", Label: "retransmission timeouts/20 MB", Prec: 1},
 			{Key: "retrans_per_lost", Label: "retransmitted segments/segment lost", Prec: 2},
 			{Key: "lost_pct", Label: "% of data packets lost", Prec: 2},
+		},
+	}
+}
+
+// tunWorkload is tun-offload or tun-plain: a download by curl from synack
+// on a TUN device with the offloads on (the default) or off, on a clean
+// path, to show what the offloads bring.
+func tunWorkload(sz Sizes, plain bool) Workload {
+	name, how := "tun-offload", "with the offloads on (virtio-net headers, TSO4 and checksum offload: segments of up to 64 KB both ways)"
+	if plain {
+		name, how = "tun-plain", "with the offloads off (one packet of at most the MTU per system call)"
+	}
+	return Workload{
+		Name: name, MTU: pathMTU, Only: []string{Synack}, path: &pathSpec{bytes: sz.TUNBytes, plain: plain},
+		About: fmt.Sprintf("a %s download by curl in a network namespace from synack on a TUN device %s, MTU %d, no loss. Needs root; skipped without",
+			sizeText(sz.TUNBytes), how, pathMTU),
+		Metrics: []Metric{
+			{Key: "gbps", Label: "download Gbit/s", Higher: true, Prec: 2},
+			{Key: "up_gbps", Label: "upload Gbit/s", Higher: true, Prec: 2},
 		},
 	}
 }
@@ -77,7 +99,7 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	var end *pathEnd
 	switch target {
 	case Synack:
-		end, err = synackPathEnd(ns)
+		end, err = synackPathEnd(ns, spec.plain)
 	case GVisor:
 		end, err = gvisorPathEnd(ctx, ns)
 	case Kernel:
@@ -93,6 +115,18 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	srv := &http.Server{Handler: download(spec.bytes), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(end.l)
 	defer srv.Close()
+
+	if spec.pct == 0 { // a clean path: goodput alone, each way
+		got, secs, err := curl(ctx, ns, spec.bytes)
+		if err != nil {
+			return nil, err
+		}
+		upSecs, err := upload(ns, spec.bytes)
+		if err != nil {
+			return nil, err
+		}
+		return Sample{"gbps": float64(got) * 8 / secs / 1e9, "up_gbps": float64(spec.bytes) * 8 / upSecs / 1e9}, nil
+	}
 
 	table := "synack_bench_" + randomHex(4)
 	if _, err := ns.run(ctx, []byte(nftRules(table, end.dev, spec.pct)), "nft", "-f", "-"); err != nil {
@@ -137,6 +171,15 @@ func download(n int64) http.Handler {
 		buf[i] = byte(i*7 + i>>8)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost { // an upload: read it all, answer its length
+			got, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r.Body}, make([]byte, 256<<10))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprint(w, got)
+			return
+		}
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		for left := n; left > 0; {
@@ -147,6 +190,47 @@ func download(n int64) http.Handler {
 			left -= k
 		}
 	})
+}
+
+// upload POSTs n bytes to the server from a kernel socket in ns, in
+// writes of 256 KiB, and returns the seconds from the dial to the answer,
+// which the server sends once it has read them all.
+func upload(ns *netns, n int64) (float64, error) {
+	var c net.Conn
+	t0 := time.Now()
+	if err := ns.do(func() (err error) {
+		c, err = net.Dial("tcp", net.JoinHostPort(pathServer.Addr().String(), "80"))
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", n); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 256<<10)
+	for i := range buf {
+		buf[i] = byte(i*7 + i>>8)
+	}
+	for left := n; left > 0; {
+		k := min(left, int64(len(buf)))
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, err
+		}
+		left -= k
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	secs := time.Since(t0).Seconds()
+	if err != nil || string(body) != strconv.FormatInt(n, 10) {
+		return 0, fmt.Errorf("upload of %d bytes answered %q (%v)", n, body, err)
+	}
+	return secs, nil
 }
 
 // nftRules is an nftables table that drops pct% of the packets each way

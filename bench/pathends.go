@@ -31,12 +31,12 @@ const pathDev = "bench0"
 const pathPort = 80
 
 // synackPathEnd is synack on a TUN device in ns, with default settings
-// (those of synack serve).
-func synackPathEnd(ns *netns) (*pathEnd, error) {
+// (those of synack serve), or without the TUN offloads if plain.
+func synackPathEnd(ns *netns, plain bool) (*pathEnd, error) {
 	var dev *tun.Device
 	err := ns.do(func() error {
 		var err error
-		dev, err = tun.Open(pathDev, tun.Config{MTU: pathMTU, HostAddr: pathClient})
+		dev, err = tun.Open(pathDev, tun.Config{MTU: pathMTU, HostAddr: pathClient, NoOffload: plain})
 		return err
 	})
 	if err != nil {

@@ -38,6 +38,8 @@ type Sizes struct {
 	// PathBytes is the download of one run of a real-path loss workload
 	// (the 20 MB).
 	PathBytes int64
+	// TUNBytes is the download of one run of tun-offload and tun-plain.
+	TUNBytes int64
 }
 
 // DefaultSizes are the sizes.
@@ -51,6 +53,7 @@ var DefaultSizes = Sizes{
 	ScaleRoundTrips: 20_000,
 	LossBytes:       32 << 20,
 	PathBytes:       20_000_000,
+	TUNBytes:        200_000_000,
 }
 
 // Sample is the figures one run of a workload produced, by metric key.
@@ -183,6 +186,8 @@ func Workloads(sz Sizes) []Workload {
 		lossWorkload(sz, 5),
 		pathWorkload(sz, 1),
 		pathWorkload(sz, 5),
+		tunWorkload(sz, false),
+		tunWorkload(sz, true),
 	}
 }
 

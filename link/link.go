@@ -1,7 +1,9 @@
 // Package link is the bottom layer of the stack: a network interface that
 // carries raw IPv4 packets, one whole packet per write and per delivery,
 // with no link-layer header. It knows nothing of IP or TCP: an Endpoint moves
-// opaque byte slices of at most MTU bytes and never looks inside them.
+// opaque byte slices of at most MTU bytes and never looks inside them (an
+// offloading one carries longer ones, described by offsets the stack gives;
+// see Segmentation offload below).
 //
 // The stack writes outbound packets with Endpoint.WritePacket and receives
 // inbound ones through the Dispatcher it installs with Endpoint.Attach.
@@ -30,6 +32,18 @@
 //     the call returns, so a buffer may be reused for the next packet; the
 //     Dispatcher copies what it keeps and never modifies it.
 //   - Close stops delivery; WritePacket after Close returns ErrClosed.
+//
+// # Segmentation offload
+//
+// An Endpoint may carry packets longer than its MTU when its far end cuts
+// them (GSOEndpoint) and deliver packets its far end glued together
+// (GSODispatcher): a TUN device with virtio-net headers does both. This is
+// the one place a link deals in what a packet holds, and only as offsets
+// the stack computes and checks: a GSO value says where the headers end,
+// how long each cut segment's payload is and where the transport checksum
+// lies, and the link copies those numbers into its own descriptor without
+// parsing IP or TCP. Building the large segment, and checking an arriving
+// one, is the stack's business (gso.go).
 //
 // A packet the link cannot carry (a full queue, nobody attached) is dropped
 // and counted, not reported as an error: IP is a best-effort service and

@@ -35,6 +35,11 @@ type batch struct {
 	pkts  [][]byte  // pkts[:len] are queued; pkts[len:cap] are spare buffers
 	store *bufStore // the stack's shared spares
 
+	// gso says the link takes large segments: meta[i] describes pkts[i]
+	// (gso.go).
+	gso  bool
+	meta []outMeta
+
 	// handoff, when the link takes buffers over (link.HandOff), is where
 	// packet buffers come from; they leave with the packets, so the batch
 	// keeps none.
@@ -77,9 +82,40 @@ func (s *bufStore) put(ps [][]byte) {
 	}
 }
 
+// getAtLeast returns a kept buffer of capacity at least n from among the
+// last few kept, leaving the others, or nil.
+func (s *bufStore) getAtLeast(n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := len(s.bufs) - 1; k >= 0 && k >= len(s.bufs)-16; k-- {
+		if p := s.bufs[k]; cap(p) >= n {
+			last := len(s.bufs) - 1
+			s.bufs[k] = s.bufs[last]
+			s.bufs[last] = nil
+			s.bufs = s.bufs[:last]
+			s.bytes -= cap(p)
+			return p
+		}
+	}
+	return nil
+}
+
+// putOne keeps p if the store has room.
+func (s *bufStore) putOne(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes+cap(p) <= storeLimit {
+		s.bufs = append(s.bufs, p)
+		s.bytes += cap(p)
+	}
+}
+
 // add queues a packet of n bytes and returns it for the caller to fill
 // before the batch is written.
 func (b *batch) add(n int) []byte {
+	if b.gso {
+		b.meta = append(b.meta, outMeta{})
+	}
 	if b.handoff != nil {
 		p := b.handoff.NewBuffer(n)
 		b.pkts = append(b.pkts, p)
@@ -130,4 +166,5 @@ func (b *batch) empty() {
 		}
 	}
 	b.pkts = b.pkts[:0]
+	b.meta = b.meta[:0]
 }

@@ -38,6 +38,10 @@ func (o *sender) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
 
 // sendTCP queues a TCP segment whose text is payload then more.
 func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+	if s.gso != nil {
+		s.sendTCPGSO(src, dst, h, payload, more) // gso.go
+		return
+	}
 	hl := h.Len()
 	n := wire.IPv4MinHeaderLen + hl + len(payload) + len(more)
 	p := s.packet(n)
@@ -51,10 +55,12 @@ func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 // tcpInput validates a segment (RFC 9293 §3.10.7: checksum first) and
 // hands it to its connection, its listener, or answers it as CLOSED does.
 // lent is the packet's buffer when the link lends it; tcpInput reports
-// whether a connection kept it (tcp.Segment.Lent).
-func (st *Stack) tcpInput(ip wire.IPv4, lent []byte) (kept bool) {
+// whether a connection kept it (tcp.Segment.Lent). partial says the
+// checksum is partial, from the host at the link's far end: not verified
+// (gso.go).
+func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
-	if err != nil || !t.IsChecksumValid(ip.Src(), ip.Dst()) {
+	if err != nil || (!partial && !t.IsChecksumValid(ip.Src(), ip.Dst())) {
 		st.stats.TCPInErrs.Add(1)
 		return
 	}

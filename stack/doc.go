@@ -71,6 +71,14 @@
 // listener collects its children under its mu, then takes each child's
 // shard mu and the listener's mu again, in order, to reset it.
 //
+// On a link that offloads segmentation (link.GSOEndpoint), TCP segments
+// leave with partial checksums and contiguous runs of one connection's
+// segments queued in one batch are merged into segments of up to 64 KB for
+// the link's far end to cut; large and partially checksummed segments
+// arriving (link.GSODispatcher) are checked and handed to the engine whole.
+// The engine still makes MSS-sized segments and never knows. The rules
+// are in gso.go.
+//
 // A connection that enters TIME-WAIT is replaced at once by a record of
 // about 150 bytes (tcp.TimeWait, in its shard's table of records keyed by
 // 4-tuple, expired from their own deadline heap by the shard's clock

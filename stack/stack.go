@@ -59,16 +59,18 @@ type Config struct {
 // connections live in shards by 4-tuple (shard.go); the locks and their
 // order are in the package doc.
 type Stack struct {
-	ep    link.Endpoint
-	hand  link.HandOff // ep, when it takes packet buffers over; else nil
-	clk   clock.Clock
-	addr  netip.Addr
-	bcast netip.Addr // the directed broadcast address of the link's prefix
-	ttl   uint8
-	stats Stats
-	tcp   tcp.Env // the listeners' Env; each shard's is shared from it
-	isn   *tcp.ISNGenerator
-	ports portAllocator // its own lock
+	ep     link.Endpoint
+	hand   link.HandOff     // ep, when it takes packet buffers over; else nil
+	gso    link.GSOEndpoint // ep, when it carries large segments; else nil (gso.go)
+	gsoMax int              // the longest packet gso takes
+	clk    clock.Clock
+	addr   netip.Addr
+	bcast  netip.Addr // the directed broadcast address of the link's prefix
+	ttl    uint8
+	stats  Stats
+	tcp    tcp.Env // the listeners' Env; each shard's is shared from it
+	isn    *tcp.ISNGenerator
+	ports  portAllocator // its own lock
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -118,6 +120,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s.ports.init()
 	s.hand, _ = ep.(link.HandOff)
+	s.initGSO(ep)
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Host: cfg.Host}
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
@@ -215,14 +218,8 @@ func (s *shard) unlockAndFlush() {
 	q := s.outq
 	s.outq = s.spareBatch()
 	s.mu.Unlock()
-	for _, p := range q.pkts {
-		var err error
-		if s.hand != nil {
-			err = s.hand.WriteOwned(p)
-		} else {
-			err = s.ep.WritePacket(p)
-		}
-		if err != nil {
+	for i := range q.pkts {
+		if err := s.writeOut(q, i); err != nil {
 			s.stats.OutDiscards.Add(1)
 		}
 	}
@@ -244,7 +241,9 @@ func (s *shard) spareBatch() *batch {
 	return s.newBatch()
 }
 
-func (s *Stack) newBatch() *batch { return &batch{store: &s.store, handoff: s.hand} }
+func (s *Stack) newBatch() *batch {
+	return &batch{store: &s.store, handoff: s.hand, gso: s.gso != nil}
+}
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
 // (mu held): it goes to the link, in order, once mu is released.
@@ -268,6 +267,12 @@ func (s *Stack) DeliverPacket(pkt []byte) {
 	s.deliver(pkt, nil)
 }
 
+// deliver is IPv4 input; lent is pkt when the link lends it. It reports
+// whether pkt was kept.
+func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
+	return s.deliverOffload(pkt, lent, link.GSO{})
+}
+
 // DeliverBorrowed is DeliverPacket from a link that lends its buffers
 // (link.Borrower): a connection may keep pkt in its receive buffer and
 // give it back through the link's Recycle once the data is read. It
@@ -280,9 +285,9 @@ func (s *Stack) DeliverBorrowed(pkt []byte) bool {
 	return s.deliver(pkt, pkt)
 }
 
-// deliver is IPv4 input; lent is pkt when the link lends it. It reports
-// whether pkt was kept.
-func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
+// deliverOffload is IPv4 input for a packet the link describes with g
+// (zero for an ordinary one; gso.go).
+func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 	st := &s.stats
 	st.InReceives.Add(1)
 	ip, err := wire.ParseIPv4(pkt)
@@ -302,10 +307,17 @@ func (s *Stack) deliver(pkt, lent []byte) (kept bool) {
 		st.ReasmFails.Add(1) // no reassembly yet: the MSS keeps peers from fragmenting
 		return
 	}
+	if g != (link.GSO{}) {
+		if !offloadMatches(ip, g) {
+			st.GSOInErrors.Add(1)
+			return
+		}
+		st.GSOInPackets.Add(1)
+	}
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		return s.tcpInput(ip, lent)
+		return s.tcpInput(ip, lent, g.NeedsCsum)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)

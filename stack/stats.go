@@ -30,6 +30,15 @@ type Stats struct {
 	ICMPInErrors atomic.Uint64
 	// ICMPOutEchoReps counts echo replies sent.
 	ICMPOutEchoReps atomic.Uint64
+	// GSOInPackets counts packets the link delivered as large segments or
+	// with a partial checksum (link.GSODispatcher) and the stack took.
+	GSOInPackets atomic.Uint64
+	// GSOInErrors counts packets dropped because the link's description
+	// of them (link.GSO) does not fit their headers.
+	GSOInErrors atomic.Uint64
+	// GSOOutMerged counts TCP segments sent within a larger one, to be
+	// cut by the link's far end (gso.go); they are in OutRequests too.
+	GSOOutMerged atomic.Uint64
 	// TCPInErrs counts segments dropped for a bad header, checksum or option (TCP-MIB tcpInErrs).
 	TCPInErrs atomic.Uint64
 	// ConnLimitDrops counts SYNs and SYN cookie ACKs that opened no connection, and dials refused, because the stack held MaxConnections connections.

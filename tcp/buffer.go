@@ -116,13 +116,13 @@ func (q *byteQueue) grow(need int) {
 	q.st, q.head = st, 0
 }
 
-// keptStorage is the largest storage a queue keeps when it drains: small
-// enough that an idle connection that once exchanged a few bytes costs
-// little, large enough that request-response traffic does not go to the
-// pool on every message.
-const keptStorage = 16 << 10
-
-// Discard drops the first n queued bytes.
+// Discard drops the first n queued bytes. A queue that drains gives its
+// storage back to the pool at once, whatever its size, as Linux frees a
+// socket's buffers once they are acknowledged or read: an idle connection
+// holds no buffer memory, however it was used (a request and response
+// each way left 16 KiB a pair behind when small storage was kept). The
+// pool makes the next fill's storage cheap: request-response traffic, which
+// drains on every message, measured no slower (BENCHMARKS.md, rr).
 func (q *byteQueue) Discard(n int) {
 	if n <= 0 {
 		return
@@ -131,11 +131,9 @@ func (q *byteQueue) Discard(n int) {
 	if q.n <= 0 {
 		q.n, q.head = 0, 0
 		if q.st != nil {
-			q.last, q.st.high = max(q.st.high, q.last/2), 0
-			if len(q.st.b) > keptStorage {
-				putStorage(q.st)
-				q.st = nil
-			}
+			q.last = max(q.st.high, q.last/2)
+			putStorage(q.st)
+			q.st = nil
 		}
 		return
 	}

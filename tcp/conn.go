@@ -309,17 +309,25 @@ func (c *Conn) setState(s State, cause string) {
 	case StateEstablished:
 		c.events |= EventEstablished | EventWritable
 	case StateClosed:
-		c.rtoAt, c.persistAt, c.kaAt, c.delackAt = 0, 0, 0, 0
-		c.closeAt = time.Time{}
-		c.loss = nil
-		c.sndBuf.Reset()
-		c.dropHeld()
-		c.charge()
+		c.release()
 		if c.listener != nil {
 			c.listener.forget(c)
 		}
 		c.events |= EventClosed | EventReadable | EventWritable | EventEstablished
 	}
+}
+
+// release stops the connection's timers and lets go of what only a live
+// connection needs: the loss-recovery records, the send buffer and the
+// held out-of-order text (text received and not yet read stays, for the
+// user's reads). It runs at CLOSED and when TIME-WAIT's record takes over.
+func (c *Conn) release() {
+	c.rtoAt, c.persistAt, c.kaAt, c.delackAt = 0, 0, 0, 0
+	c.closeAt = time.Time{}
+	c.loss = nil
+	c.sndBuf.Reset()
+	c.dropHeld()
+	c.charge()
 }
 
 // fail ends the connection with err: CLOSED, waking every waiter.

@@ -69,10 +69,11 @@ type cubic struct {
 	cubicWindow
 	prior   cubicPrior // before the last reduction, for Undo (§4.9)
 	srtt    time.Duration
-	lastAck time.Time
+	lastAck mono // the time of the last ACK, 0 before the first
+	inEpoch bool // a congestion avoidance stage began at epoch (t_epoch)
+	probe   bool // no W_max to return to: the next stage starts at K = 0 (§4.8, §4.10)
 	rtoHeld bool // a timeout with no ACK since: another is a backoff of the same segment
 	hasRTT  bool
-	acked   bool // lastAck holds the time of an ACK
 }
 
 // cubicPrior is what an undo restores (RFC 9438 §4.9): the window and
@@ -99,9 +100,7 @@ type cubicWindow struct {
 	k         float64 // §4.1.2 K, seconds
 	cwndEpoch float64 // §4.1.2 cwnd_epoch, bytes
 	wEst      float64 // §4.3 W_est, bytes
-	epoch     time.Time
-	inEpoch   bool // a congestion avoidance stage began at epoch (t_epoch)
-	probe     bool // no W_max to return to: the next stage starts at K = 0 (§4.8, §4.10)
+	epoch     mono    // §4.2 t_epoch, when inEpoch
 }
 
 var _ CongestionControl = (*cubic)(nil)
@@ -118,8 +117,9 @@ func NewCUBIC(mss int) CongestionControl {
 		wnd:      10 * mss, // RFC 6928 IW10
 		cwnd:     float64(10 * mss),
 		ssthresh: cubicMaxW, // RFC 5681 §3.1: arbitrarily high
-		probe:    true,      // §4.10: no W_max before the first congestion event
-	}}
+	},
+		probe: true, // §4.10: no W_max before the first congestion event
+	}
 }
 
 func (c *cubic) CWND() int { return c.wnd }
@@ -129,10 +129,10 @@ func (c *cubic) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {
 		c.sampleRTT(rtt)
 	}
 	var gap time.Duration
-	if c.acked && now.After(c.lastAck) {
-		gap = now.Sub(c.lastAck)
+	if c.lastAck != 0 {
+		gap = max(since(now, c.lastAck), 0)
 	}
-	c.lastAck, c.acked = now, true
+	c.lastAck = monoAt(now)
 	c.rtoHeld = false
 	if acked <= 0 {
 		return
@@ -164,7 +164,7 @@ func (c *cubic) avoid(now time.Time, gap time.Duration, acked, inFlight int) {
 	if r := c.rtt(); gap > r {
 		c.skip(now, gap-r) // §4.2: an idle period is not part of t either
 	}
-	t := max(now.Sub(c.epoch).Seconds(), 0)       // §4.2: t = t_current - t_epoch
+	t := max(since(now, c.epoch).Seconds(), 0)    // §4.2: t = t_current - t_epoch
 	target := c.wCubic(t + c.rtt().Seconds())     // §4.2: W_cubic(t+RTT) ...
 	target = min(max(target, c.cwnd), 1.5*c.cwnd) // ... bounded to [cwnd, 1.5*cwnd]
 	a := min(float64(acked), c.cwnd)              // one ACK counts for at most a window
@@ -186,9 +186,9 @@ func (c *cubic) avoid(now time.Time, gap time.Duration, acked, inFlight int) {
 
 // startEpoch begins a congestion avoidance stage at now (RFC 9438 §4.2).
 func (c *cubic) startEpoch(now time.Time) {
-	c.epoch, c.inEpoch = now, true // §4.2: t_epoch
-	c.cwndEpoch = c.cwnd           // §4.2: cwnd_epoch
-	c.wEst = c.cwnd                // §4.3: W_est = cwnd_epoch at the start of the stage
+	c.epoch, c.inEpoch = monoAt(now), true // §4.2: t_epoch
+	c.cwndEpoch = c.cwnd                   // §4.2: cwnd_epoch
+	c.wEst = c.cwnd                        // §4.3: W_est = cwnd_epoch at the start of the stage
 	if c.probe || c.wMax <= c.cwndEpoch {
 		// §4.8 after a timeout, §4.10 after a slow start that saw no loss:
 		// K = 0 and W_max = cwnd_epoch. So too when fast convergence or a
@@ -203,10 +203,7 @@ func (c *cubic) startEpoch(now time.Time) {
 
 // skip cuts d out of the current stage's t, without moving t_epoch past now.
 func (c *cubic) skip(now time.Time, d time.Duration) {
-	c.epoch = c.epoch.Add(d)
-	if c.epoch.After(now) {
-		c.epoch = now
-	}
+	c.epoch = min(c.epoch+mono(d), monoAt(now))
 }
 
 // wCubic is W_cubic(t) in bytes (RFC 9438 §4.2 Figure 1; C is in segments).

@@ -49,7 +49,7 @@ func (s *cubicSim) round() { s.acks(max(s.c.wnd/cubicTestMSS, 1)) }
 func (s *cubicSim) segs() float64 { return s.c.cwnd / cubicTestMSS }
 
 // t is the time since the congestion avoidance stage began, in seconds.
-func (s *cubicSim) t() float64 { return s.now.Sub(s.c.epoch).Seconds() }
+func (s *cubicSim) t() float64 { return since(s.now, s.c.epoch).Seconds() }
 
 // lossAt grows the window by slow start to w segments and has three
 // duplicate ACKs report a loss with that whole window in flight.
@@ -513,7 +513,7 @@ func TestCUBICRobustInputs(t *testing.T) {
 			if w := c.CWND(); w < c.mss || w > 1<<30 || c.ssthresh < 2*c.mss || c.ssthresh > 1<<30 {
 				t.Fatalf("mss %d, step %d: cwnd %d ssthresh %d", mss, i, w, c.ssthresh)
 			}
-			for _, v := range []float64{c.cwnd, c.cwndPrior, c.wMax, c.k, c.cwndEpoch, c.wEst, c.wCubic(now.Sub(c.epoch).Seconds())} {
+			for _, v := range []float64{c.cwnd, c.cwndPrior, c.wMax, c.k, c.cwndEpoch, c.wEst, c.wCubic(since(now, c.epoch).Seconds())} {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					t.Fatalf("mss %d, step %d: state %+v", mss, i, *c)
 				}

@@ -29,28 +29,29 @@ type lossState struct {
 	rtxHint    seqnum.Value // no lost segment waiting to be resent starts below it
 	scan       seqnum.Value // every segment below it sent once is judged: lost or delivered
 
-	// RACK (RFC 8985 §6.1): the most recently sent segment delivered.
-	xmit     int64         // RACK.xmit_ts
-	end      seqnum.Value  // RACK.end_seq
-	rtt      time.Duration // RACK.rtt
-	fack     seqnum.Value  // RACK.fack: the highest end delivered
-	ackFack  seqnum.Value  // RACK.fack before the ACK being processed
-	advanced bool          // RACK.xmit_ts moved: losses may be found
-	minRTT   minRTT        // RACK.min_RTT
+	// RACK (RFC 8985 §6.1): the most recently sent segment delivered
+	// (its flag advanced is with the others below, out of the padding).
+	xmit    int64         // RACK.xmit_ts
+	rtt     time.Duration // RACK.rtt
+	end     seqnum.Value  // RACK.end_seq
+	fack    seqnum.Value  // RACK.fack: the highest end delivered
+	ackFack seqnum.Value  // RACK.fack before the ACK being processed
+	minRTT  minRTT        // RACK.min_RTT
 
-	reordSeen  bool         // RACK.reordering_seen
+	dsackRound seqnum.Value // RACK.dsack_round, when dsackOn
 	reoMult    int32        // RACK.reo_wnd_mult
 	reoPersist int32        // RACK.reo_wnd_persist
-	dsackRound seqnum.Value // RACK.dsack_round, when dsackOn
-	dsackOn    bool
-	dsackDups  uint64 // segments the peer reported received twice (Linux dsack_dups)
+	dsackDups  uint64       // segments the peer reported received twice (Linux dsack_dups)
 
 	lastXmit int64 // the latest send time given to a segment
+	rtoBase  int64 // monoNanos when the RTO a probe timeout stands in for was armed
 
-	timer   timerKind // what rtoAt is armed for
-	rtoBase int64     // monoNanos when the RTO a probe timeout stands in for was armed
-	probed  bool      // a probe went in the current stall, which began at rtoBase (reap.go)
-	rearm   bool      // new data went or was acknowledged: the probe timeout restarts
+	advanced  bool      // RACK.xmit_ts moved: losses may be found
+	reordSeen bool      // RACK.reordering_seen
+	dsackOn   bool      // dsackRound is set
+	timer     timerKind // what rtoAt is armed for
+	probed    bool      // a probe went in the current stall, which began at rtoBase (reap.go)
+	rearm     bool      // new data went or was acknowledged: the probe timeout restarts
 
 	count lossCounts // for Info
 

@@ -175,8 +175,12 @@ func (c *Conn) rstSeq() seqnum.Value { return c.ackSeq() }
 // duplicate of it can fall in the new one's window. It is Linux's choice in
 // tcp_timewait_state_process: the old SND.NXT (our SND.MAX) + 65535 + 2,
 // never 0 (the stack reads 0 as "none").
-func (c *Conn) NextISS() seqnum.Value {
-	iss := c.sndMax.Add(65535 + 2)
+func (c *Conn) NextISS() seqnum.Value { return nextISS(c.sndMax) }
+
+// nextISS is the ISS after an incarnation whose highest sequence number
+// sent is sndMax.
+func nextISS(sndMax seqnum.Value) seqnum.Value {
+	iss := sndMax.Add(65535 + 2)
 	if iss == 0 {
 		iss = 1
 	}

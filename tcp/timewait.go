@@ -90,12 +90,7 @@ func (c *Conn) ToTimeWait() TimeWait {
 	if c.closeAt.IsZero() {
 		tw.deadline = monoNanos(c.now.Add(2 * c.cfg.MSL))
 	}
-	c.rtoAt, c.persistAt, c.kaAt, c.delackAt = 0, 0, 0, 0
-	c.closeAt = time.Time{}
-	c.loss = nil
-	c.sndBuf.Reset()
-	c.dropHeld()
-	c.charge()
+	c.release()
 	return tw
 }
 
@@ -104,13 +99,7 @@ func (tw *TimeWait) Deadline() time.Time { return monoEpoch.Add(time.Duration(tw
 
 // NextISS is the ISS for a new incarnation that takes the 4-tuple over:
 // as Conn.NextISS, the old SND.NXT + 65535 + 2, never 0.
-func (tw *TimeWait) NextISS() seqnum.Value {
-	iss := tw.sndNxt.Add(65535 + 2)
-	if iss == 0 {
-		iss = 1
-	}
-	return iss
-}
+func (tw *TimeWait) NextISS() seqnum.Value { return nextISS(tw.sndNxt) }
 
 // AcceptsNewSYN reports whether seg is a SYN that may end TIME-WAIT and
 // open a new incarnation: the rule of Conn.newIncarnation (RFC 6191 §2

@@ -57,14 +57,21 @@ const kernelZeroAsFFFF = `ip.dst == ` + serveAddr + ` && tcp.checksum == 0xffff`
 // the capture (tshark -r FILE -z expert -q, checksums checked) and finds no
 // malformed packet, no bad checksum and no error-level expert item. The
 // same checks on a copy with one byte changed do find the bad checksum,
-// so they can fail.
+// so they can fail. It runs with the TUN offloads on (the default), where
+// the capture shows segments longer than the MTU both ways (before the
+// kernel cuts them, after it glued them), and off, where it shows none.
 func TestServeCaptureIsClean(t *testing.T) {
+	t.Run("offload", func(t *testing.T) { captureIsClean(t, true) })
+	t.Run("plain", func(t *testing.T) { captureIsClean(t, false) })
+}
+
+func captureIsClean(t *testing.T, offload bool) {
 	ns := tuntest.Namespace(t)
 	requireTools(t, "tshark", "curl", "nc")
 	python(t)
 	script := writeScript(t, "bulk.py", pyBulk)
 	pcap := filepath.Join(t.TempDir(), "serve.pcap")
-	s := startServe(t, ns, "--pcap", pcap)
+	s := startServe(t, ns, "--pcap", pcap, "--tun-offload="+strconv.FormatBool(offload))
 
 	mustRunIn(t, ns, 20*time.Second, "curl", "-sS", "--fail", "http://"+serveAddr+"/")
 	if err := curlBytes(t, ns, 3, 5_000_000); err != nil {
@@ -91,8 +98,25 @@ func TestServeCaptureIsClean(t *testing.T) {
 	// Every TCP segment's checksum was checked and found good.
 	tcpFrames := countLines(tshark(t, pcap, "-Y", "tcp"))
 	good := countLines(tshark(t, pcap, "-Y", `tcp.checksum.status == "Good" || (`+kernelZeroAsFFFF+`)`))
-	if tcpFrames < 1000 || good != tcpFrames {
-		t.Errorf("capture holds %d TCP segments, %d with a good checksum; want over 1000, all good", tcpFrames, good)
+	// Over 9 MB of data in all: over 1000 segments of at most the MTU,
+	// and at least 140 of at most 64 KB with the offloads.
+	least := 1000
+	if offload {
+		least = 140
+	}
+	if tcpFrames < least || good != tcpFrames {
+		t.Errorf("capture holds %d TCP segments, %d with a good checksum; want over %d, all good", tcpFrames, good, least)
+	}
+
+	// Segments longer than the MTU, each way, only with the offloads.
+	for _, dir := range []string{"ip.src", "ip.dst"} {
+		n := countLines(tshark(t, pcap, "-Y", "frame.len > 1500 && tcp && "+dir+" == "+serveAddr))
+		if offload && n == 0 {
+			t.Errorf("no segment longer than the MTU with %s %s in the capture", dir, serveAddr)
+		}
+		if !offload && n != 0 {
+			t.Errorf("%d segments longer than the MTU with %s %s without offloads", n, dir, serveAddr)
+		}
 	}
 
 	// The control: one payload byte changed, and tshark sees it.

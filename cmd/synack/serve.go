@@ -86,6 +86,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer func() {
 		ts.close()
 		logFaults(log, ts) // after the last packet, the closes' included
+		log.Info("tun", ts.deviceStats()...)
 	}()
 	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim,
 		cap: newClientCap(lim.maxPerClient, log, time.Now)}
@@ -106,7 +107,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	attrs := []any{"tun", ts.dev.Name(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
+	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
 		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout, "max-per-client", lim.maxPerClient}
 	if ts.fault != nil {
 		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)

@@ -24,6 +24,7 @@ type tunFlags struct {
 	hostAddr string
 	mtu      int
 	pcap     string
+	offload  bool
 	fault    faultFlags
 	// log, when set, is told of the stack's limits reached (connections,
 	// buffer memory, out-of-order text, SACK scoreboard), once a minute
@@ -36,6 +37,7 @@ func (f *tunFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix")
 	fs.StringVar(&f.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
 	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
+	fs.BoolVar(&f.offload, "tun-offload", true, "exchange segments of up to 64 KB and partial checksums with the kernel (virtio-net headers, TSO), where it has them; false: one packet of at most the MTU per system call")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r); with fault flags, as the kernel's side sees them")
 	f.fault.register(fs)
 }
@@ -74,7 +76,7 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 		return nil, err
 	}
 	ts := &tunStack{failed: make(chan error, 1)}
-	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, OnError: func(err error) {
+	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: func(err error) {
 		select {
 		case ts.failed <- err:
 		default:
@@ -117,6 +119,23 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 		ts.st.Internals().AddRoute(stack.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0)})
 	}
 	return ts, nil
+}
+
+// offloads names the offloads in force on the device: "off" without
+// virtio-net headers, else what the kernel took ("csum|tso4|uso4").
+func (ts *tunStack) offloads() string {
+	if ts.dev.GSOMaxSize() == 0 {
+		return "off"
+	}
+	return ts.dev.Offloads().String()
+}
+
+// deviceStats are the device's counters as log attributes.
+func (ts *tunStack) deviceStats() []any {
+	st := ts.dev.Stats()
+	return []any{"in-packets", st.InPackets, "in-gso", st.InGSOPackets, "in-longest", st.InLongest,
+		"in-bad-gso-type", st.InBadGSOType, "in-bad-csum", st.InBadCsum, "in-bad-hdr-len", st.InBadHdrLen,
+		"out-packets", st.OutPackets, "out-gso", st.OutGSOPackets, "out-longest", st.OutLongest}
 }
 
 // closeAndSay closes ts and then, when the device has faults, writes to w

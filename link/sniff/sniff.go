@@ -3,7 +3,8 @@
 // every packet through unchanged, writing a record of each one on the way:
 // outbound packets in WritePacket, before the inner endpoint sends them,
 // and inbound ones in DeliverPacket, before the Dispatcher sees them. Like
-// every link, it treats packets as opaque bytes.
+// every link, it treats packets as opaque bytes (a partial checksum is
+// completed at the offsets an offload description gives, not by parsing).
 //
 // The file is the classic pcap format with nanosecond timestamps (magic
 // 0xa1b23c4d, version 2.4, little-endian) and link type LINKTYPE_RAW (101):
@@ -11,6 +12,20 @@
 // lines, rather than through a pcap library, which would pull a packet
 // decoding framework into the core module for a fixed 24-byte header and a
 // 16-byte record header.
+//
+// # Offloads
+//
+// When the inner endpoint offloads segmentation (link.GSOEndpoint), so does
+// the wrapper, and when the Dispatcher takes offloaded packets
+// (link.GSODispatcher), the wrapper passes them on: a capture never turns
+// the offloads off. The capture then shows the packets as they pass, that
+// is the large segments BEFORE the far end cuts them (synack's, up to 64
+// KB) and AFTER it glued them together (the kernel's), as tcpdump on a
+// device with TSO and GRO shows them; it does not show the MTU-sized
+// segments on the far side. A packet with a partial checksum is recorded
+// with the checksum completed (link.CompleteChecksum, the checksum of the
+// whole before cutting), so that tools verifying checksums find them
+// right; the packet passed on is untouched.
 //
 // Timestamps come from a clock that tests replace (WithClock), so captures
 // are deterministic. Records are written under a mutex, in the order the
@@ -93,6 +108,7 @@ type Endpoint struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
 	hdr     [recordHeaderLen]byte // scratch record header
+	scratch []byte                // a copy whose checksum is completed, made on first use
 	err     error                 // the first write error; nothing is written after it
 	stopped bool                  // Close has flushed: nothing is written after it
 
@@ -101,7 +117,11 @@ type Endpoint struct {
 	in, out, lost atomic.Uint64
 }
 
-var _ link.Endpoint = (*Endpoint)(nil)
+var (
+	_ link.Endpoint      = (*Endpoint)(nil)
+	_ link.GSOEndpoint   = (*Endpoint)(nil)
+	_ link.GSODispatcher = (*dispatcher)(nil)
+)
 
 // New returns an Endpoint that wraps inner and records its packets to w,
 // starting with the pcap file header. It returns an error, and wraps
@@ -186,6 +206,61 @@ func (x *dispatcher) DeliverPacket(pkt []byte) {
 	x.d.DeliverPacket(pkt)
 }
 
+// AcceptsGSO answers for the wrapped Dispatcher.
+func (x *dispatcher) AcceptsGSO() bool {
+	g, ok := x.d.(link.GSODispatcher)
+	return ok && g.AcceptsGSO()
+}
+
+// DeliverGSO records pkt, its checksum completed, then hands it to the
+// wrapped Dispatcher. The inner endpoint uses it only when AcceptsGSO
+// said yes; should it anyway, the packet is dropped after the record.
+func (x *dispatcher) DeliverGSO(pkt []byte, g link.GSO) {
+	x.e.recordGSO(pkt, g, &x.e.in)
+	if d, ok := x.d.(link.GSODispatcher); ok {
+		d.DeliverGSO(pkt, g)
+	}
+}
+
+// GSOMaxSize returns the inner endpoint's, or zero if it offloads nothing.
+func (e *Endpoint) GSOMaxSize() int {
+	if g, ok := e.inner.(link.GSOEndpoint); ok {
+		return g.GSOMaxSize()
+	}
+	return 0
+}
+
+// WriteGSO records pkt, its checksum completed, and hands it to the inner
+// endpoint as g describes it, returning what that returns; without an
+// offloading inner endpoint it returns link.ErrTooBig and records nothing.
+func (e *Endpoint) WriteGSO(pkt []byte, g link.GSO) error {
+	if e.closed.Load() {
+		return link.ErrClosed
+	}
+	in, ok := e.inner.(link.GSOEndpoint)
+	if !ok || len(pkt) > in.GSOMaxSize() {
+		return link.ErrTooBig
+	}
+	e.recordGSO(pkt, g, &e.out)
+	return in.WriteGSO(pkt, g)
+}
+
+// recordGSO records pkt with its partial checksum, if any, completed.
+func (e *Endpoint) recordGSO(pkt []byte, g link.GSO, n *atomic.Uint64) {
+	if !g.NeedsCsum {
+		e.record(pkt, n)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.scratch == nil {
+		e.scratch = make([]byte, link.MaxGSOSize)
+	}
+	c := e.scratch[:copy(e.scratch, pkt)]
+	link.CompleteChecksum(c, g)
+	e.recordLocked(c, n)
+}
+
 // WritePacket records pkt and hands it to the inner endpoint, returning
 // what that returns. A packet longer than the MTU is not recorded (the
 // inner endpoint refuses it with link.ErrTooBig). pkt is neither kept nor
@@ -204,6 +279,11 @@ func (e *Endpoint) WritePacket(pkt []byte) error {
 func (e *Endpoint) record(pkt []byte, n *atomic.Uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.recordLocked(pkt, n)
+}
+
+// recordLocked is record with mu held.
+func (e *Endpoint) recordLocked(pkt []byte, n *atomic.Uint64) {
 	if e.stopped {
 		return
 	}

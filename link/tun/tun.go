@@ -6,6 +6,30 @@
 // link, a Device carries raw IPv4 packets (IFF_TUN|IFF_NO_PI: no link header,
 // no packet-information prefix) and knows nothing of IP or TCP.
 //
+// # Offloads
+//
+// Unless Config.NoOffload is set, the device is opened with IFF_VNET_HDR:
+// every packet read and written is prefixed by a virtio-net header (10
+// bytes, vnet.go), which lets the kernel and synack pass each other TCP
+// segments of up to 64 KB and packets with a partial checksum. Open asks
+// the kernel (TUNSETOFFLOAD) for checksum offload, TSO4 and, where the
+// kernel has it (Linux 6.2 on), UDP segmentation, dropping what it refuses
+// one step at a time; Offloads reports what it took. An old kernel that
+// refuses all of them still takes large segments written to it.
+//
+// The Device implements link.GSOEndpoint: WriteGSO writes a packet with
+// the header the stack's description gives, and the kernel takes the large
+// segment in whole (its TCP receives it as one; it would cut it only to
+// forward it out of a device that cannot carry it). On the way in, the
+// kernel hands over large segments and partial checksums only while the
+// Dispatcher is a link.GSODispatcher that accepts them: Attach turns the
+// offloads on or off accordingly. Such packets go to DeliverGSO; a header
+// the kernel should not have sent (a GSO type not asked for, checksum
+// offsets outside the packet, headers longer than the packet) drops the
+// packet, counted by reason in Stats. The header is link business: the
+// Device checks offsets against the packet's length, never what they
+// point to, which the stack checks.
+//
 // Open creates the device (or attaches to an existing one), sets its MTU,
 // brings it up and, optionally, gives the kernel's side of the link an
 // address, so that the host can reach the stack by routing through it. It
@@ -41,10 +65,11 @@ const (
 	maxMTU = 65535
 )
 
-// readBufSize is the size of the reader's buffer: the largest IPv4 packet.
-// The kernel sends the reader nothing longer than the device MTU, but if
-// someone raises the MTU from outside the buffer must still hold a whole
-// packet, or the read fails; 64 KiB once per device is cheap.
+// readBufSize is the size of the reader's buffer (after the virtio-net
+// header, if any): the largest IPv4 packet. With TSO the kernel hands over
+// segments of up to 64 KB; without, nothing longer than the device MTU,
+// but if someone raises the MTU from outside the buffer must still hold a
+// whole packet, or the read fails. 64 KiB once per device is cheap.
 const readBufSize = maxMTU
 
 // Config describes the device Open creates.
@@ -58,6 +83,12 @@ type Config struct {
 	// prefix through the device. The stack uses another address of the
 	// prefix. If the device already has it, that is not an error.
 	HostAddr netip.Prefix
+
+	// NoOffload opens the device without virtio-net headers: one packet
+	// of at most the MTU per read and per write, checksums complete both
+	// ways, no link.GSOEndpoint. By default the offloads are on where the
+	// kernel has them.
+	NoOffload bool
 
 	// OnError, when set, is called once, from the reader goroutine, with
 	// the error that ended the reader (the device was deleted, for
@@ -76,6 +107,24 @@ type Stats struct {
 	InDiscards uint64
 	// InErrors counts failed reads; the first one ends the reader.
 	InErrors uint64
+	// InGSOPackets counts packets delivered with DeliverGSO as the
+	// kernel's virtio-net header described them: segments glued together
+	// (GSO type TCPv4 or UDPv4) or with a partial checksum.
+	InGSOPackets uint64
+	// InLongest is the length of the longest packet delivered.
+	InLongest uint64
+	// InBadGSOType counts packets dropped for a virtio-net header with a
+	// GSO type that was not asked for or is unknown, or that came when
+	// the Dispatcher no longer takes offloaded packets.
+	InBadGSOType uint64
+	// InBadCsum counts packets dropped for a virtio-net header whose
+	// checksum offsets lie outside the packet, or a GSO packet whose
+	// checksum is not partial.
+	InBadCsum uint64
+	// InBadHdrLen counts packets dropped for a virtio-net header whose
+	// header length exceeds the packet, or a GSO packet with no segment
+	// size, or a read too short to hold the header.
+	InBadHdrLen uint64
 
 	// OutPackets counts packets WritePacket handed to the kernel.
 	OutPackets uint64
@@ -86,6 +135,45 @@ type Stats struct {
 	// OutErrors counts writes the kernel refused (a malformed packet, a
 	// deleted device).
 	OutErrors uint64
+	// OutGSOPackets counts packets written with WriteGSO with a GSO type
+	// (segments for the kernel to take whole or cut); they are also in
+	// OutPackets.
+	OutGSOPackets uint64
+	// OutLongest is the length of the longest packet written.
+	OutLongest uint64
+}
+
+// Offloads are the offloads the kernel took (TUNSETOFFLOAD).
+type Offloads uint8
+
+const (
+	// OffloadCsum: packets may carry a partial checksum (TUN_F_CSUM).
+	OffloadCsum Offloads = 1 << iota
+	// OffloadTSO4: TCP segments over IPv4 up to 64 KB (TUN_F_TSO4).
+	OffloadTSO4
+	// OffloadUSO4: UDP datagrams over IPv4 to be cut (TUN_F_USO4, with
+	// TUN_F_USO6, which the kernel takes only together).
+	OffloadUSO4
+)
+
+// String lists the offloads, as "csum|tso4", or "none".
+func (o Offloads) String() string {
+	if o == 0 {
+		return "none"
+	}
+	s := ""
+	for _, x := range []struct {
+		o    Offloads
+		name string
+	}{{OffloadCsum, "csum"}, {OffloadTSO4, "tso4"}, {OffloadUSO4, "uso4"}} {
+		if o&x.o != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += x.name
+		}
+	}
+	return s
 }
 
 // Device is an open TUN device. It implements link.Endpoint and is safe for
@@ -95,6 +183,16 @@ type Device struct {
 	mtu     int
 	f       *os.File // the non-blocking /dev/net/tun descriptor
 	onError func(error)
+
+	// vnet says every packet read and written carries a virtio-net
+	// header (IFF_VNET_HDR); offloads is what the kernel took at Open,
+	// and inOffloads what it is asked for now (Attach sets it), which
+	// the reader reads.
+	vnet        bool
+	offloads    Offloads
+	inOffloads  atomic.Uint32
+	setOffloads func(*os.File, Offloads) error // TUNSETOFFLOAD; tests replace it
+	w           vnetWriter                     // writes header and packet in one system call (vnet set)
 
 	d atomic.Pointer[dispatcherBox] // nil box: detached
 
@@ -108,22 +206,59 @@ type Device struct {
 
 	inPackets, inOctets, inDiscards, inErrors     atomic.Uint64
 	outPackets, outOctets, outDiscards, outErrors atomic.Uint64
+
+	inGSO, inLongest, inBadGSOType, inBadCsum, inBadHdrLen atomic.Uint64
+	outGSO, outLongest                                     atomic.Uint64
 }
 
-var _ link.Endpoint = (*Device)(nil)
+var (
+	_ link.Endpoint    = (*Device)(nil)
+	_ link.GSOEndpoint = (*Device)(nil)
+)
 
-type dispatcherBox struct{ d link.Dispatcher }
+type dispatcherBox struct {
+	d   link.Dispatcher
+	gso link.GSODispatcher // d, when it takes offloaded packets; else nil
+}
 
-// newDevice wraps an open, configured, non-blocking descriptor.
-func newDevice(f *os.File, name string, mtu int, onError func(error)) *Device {
-	return &Device{
-		name:    name,
-		mtu:     mtu,
-		f:       f,
-		onError: onError,
-		done:    make(chan struct{}),
+// setInOffloads asks the kernel for the offloads o on the packets it sends
+// (mu held). The reader checks headers against what was asked last: a
+// packet the kernel queued before a change that turned an offload off is
+// dropped as one not asked for.
+func (d *Device) setInOffloads(o Offloads) {
+	if !d.vnet || Offloads(d.inOffloads.Load()) == o {
+		return
 	}
+	if err := d.setOffloads(d.f, o); err != nil {
+		o = 0 // the kernel took these at Open: not expected
+	}
+	d.inOffloads.Store(uint32(o))
 }
+
+// newDevice wraps an open, configured, non-blocking descriptor; vnet says
+// it was opened with IFF_VNET_HDR and offloads what the kernel took.
+func newDevice(f *os.File, name string, mtu int, onError func(error), vnet bool, offloads Offloads) *Device {
+	d := &Device{
+		name:     name,
+		mtu:      mtu,
+		f:        f,
+		onError:  onError,
+		vnet:     vnet,
+		offloads: offloads,
+		done:     make(chan struct{}),
+
+		setOffloads: setOffloads,
+	}
+	if vnet {
+		d.w.init(f)
+	}
+	return d
+}
+
+// Offloads returns the offloads the kernel took at Open (none with
+// Config.NoOffload). The kernel uses them on the way in only while the
+// Dispatcher accepts offloaded packets.
+func (d *Device) Offloads() Offloads { return d.offloads }
 
 // Name returns the interface name the kernel gave the device (tun0, say),
 // which differs from the name passed to Open when that was empty or a
@@ -144,6 +279,14 @@ func (d *Device) Stats() Stats {
 		OutOctets:   d.outOctets.Load(),
 		OutDiscards: d.outDiscards.Load(),
 		OutErrors:   d.outErrors.Load(),
+
+		InGSOPackets:  d.inGSO.Load(),
+		InLongest:     d.inLongest.Load(),
+		InBadGSOType:  d.inBadGSOType.Load(),
+		InBadCsum:     d.inBadCsum.Load(),
+		InBadHdrLen:   d.inBadHdrLen.Load(),
+		OutGSOPackets: d.outGSO.Load(),
+		OutLongest:    d.outLongest.Load(),
 	}
 }
 
@@ -159,7 +302,9 @@ func (d *Device) Err() error {
 // Attach installs disp as the receiver of the packets the kernel sends
 // through the device and starts the reader goroutine on first use.
 // Attach(nil) detaches: packets read while detached are dropped and
-// counted in InDiscards. Attach after Close does nothing.
+// counted in InDiscards. Attach after Close does nothing. With offloads,
+// Attach asks the kernel for them if disp is a link.GSODispatcher that
+// accepts them, and stops them otherwise.
 func (d *Device) Attach(disp link.Dispatcher) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -168,9 +313,17 @@ func (d *Device) Attach(disp link.Dispatcher) {
 	}
 	if disp == nil {
 		d.d.Store(nil)
+		d.setInOffloads(0)
 		return
 	}
-	d.d.Store(&dispatcherBox{disp})
+	box := &dispatcherBox{d: disp}
+	if g, ok := disp.(link.GSODispatcher); ok && d.offloads != 0 && g.AcceptsGSO() {
+		box.gso = g
+		d.setInOffloads(d.offloads)
+	} else {
+		d.setInOffloads(0)
+	}
+	d.d.Store(box)
 	if !d.started {
 		d.started = true
 		go d.readLoop()
@@ -181,7 +334,10 @@ func (d *Device) Attach(disp link.Dispatcher) {
 // and hands it to the Dispatcher, until Close or a read error.
 func (d *Device) readLoop() {
 	defer close(d.done)
-	buf := make([]byte, readBufSize)
+	buf := make([]byte, vnetHdrLen+readBufSize)
+	if !d.vnet {
+		buf = buf[:readBufSize]
+	}
 	for {
 		n, err := d.f.Read(buf)
 		if err != nil {
@@ -196,9 +352,54 @@ func (d *Device) readLoop() {
 			d.inDiscards.Add(1)
 			continue
 		}
-		box.d.DeliverPacket(buf[:n])
-		d.inPackets.Add(1)
-		d.inOctets.Add(uint64(n))
+		if !d.vnet {
+			box.d.DeliverPacket(buf[:n])
+			d.delivered(n)
+			continue
+		}
+		d.deliverVnet(box, buf[:n])
+	}
+}
+
+// deliverVnet checks the virtio-net header in front of the packet in b
+// and delivers the packet as the header describes it, or drops it.
+func (d *Device) deliverVnet(box *dispatcherBox, b []byte) {
+	if len(b) < vnetHdrLen {
+		d.inBadHdrLen.Add(1)
+		return
+	}
+	pkt := b[vnetHdrLen:]
+	g, why := decodeVnet(b, len(pkt), Offloads(d.inOffloads.Load()))
+	switch why {
+	case vnetBadGSOType:
+		d.inBadGSOType.Add(1)
+		return
+	case vnetBadCsum:
+		d.inBadCsum.Add(1)
+		return
+	case vnetBadHdrLen:
+		d.inBadHdrLen.Add(1)
+		return
+	}
+	if g == (link.GSO{}) {
+		box.d.DeliverPacket(pkt)
+	} else {
+		if box.gso == nil {
+			d.inBadGSOType.Add(1) // asked for while another Dispatcher was attached
+			return
+		}
+		box.gso.DeliverGSO(pkt, g)
+		d.inGSO.Add(1)
+	}
+	d.delivered(len(pkt))
+}
+
+// delivered counts a packet of n bytes delivered.
+func (d *Device) delivered(n int) {
+	d.inPackets.Add(1)
+	d.inOctets.Add(uint64(n))
+	if uint64(n) > d.inLongest.Load() {
+		d.inLongest.Store(uint64(n)) // one reader: no race to lose
 	}
 }
 
@@ -227,7 +428,50 @@ func (d *Device) WritePacket(pkt []byte) error {
 		d.outDiscards.Add(1)
 		return link.ErrTooBig
 	}
+	if d.vnet {
+		return d.writeVnet(pkt, link.GSO{})
+	}
 	n, err := d.f.Write(pkt)
+	return d.wrote(n, err)
+}
+
+// GSOMaxSize returns link.MaxGSOSize when the device has virtio-net headers
+// (the kernel takes large segments written to it whatever offloads it took
+// for the way out), else zero.
+func (d *Device) GSOMaxSize() int {
+	if d.vnet {
+		return link.MaxGSOSize
+	}
+	return 0
+}
+
+// WriteGSO writes pkt with a virtio-net header that g describes: a segment
+// of up to link.MaxGSOSize bytes, or a packet of at most the MTU with a
+// partial checksum. Like WritePacket, it neither keeps nor modifies pkt.
+// It returns link.ErrTooBig for a packet too long, or for any packet if
+// the device has no virtio-net headers (GSOMaxSize is zero).
+func (d *Device) WriteGSO(pkt []byte, g link.GSO) error {
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	if !d.vnet || len(pkt) > link.MaxGSOSize || (g.Type == link.GSONone && len(pkt) > d.mtu) {
+		d.outDiscards.Add(1)
+		return link.ErrTooBig
+	}
+	return d.writeVnet(pkt, g)
+}
+
+// writeVnet writes pkt behind the header for g.
+func (d *Device) writeVnet(pkt []byte, g link.GSO) error {
+	n, err := d.w.write(pkt, g)
+	if err == nil && g.Type != link.GSONone {
+		d.outGSO.Add(1)
+	}
+	return d.wrote(n, err)
+}
+
+// wrote counts the outcome of writing n bytes of a packet.
+func (d *Device) wrote(n int, err error) error {
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return link.ErrClosed
@@ -237,6 +481,9 @@ func (d *Device) WritePacket(pkt []byte) error {
 	}
 	d.outPackets.Add(1)
 	d.outOctets.Add(uint64(n))
+	if l := d.outLongest.Load(); uint64(n) > l {
+		d.outLongest.CompareAndSwap(l, uint64(n)) // a lost race leaves a near miss
+	}
 	return nil
 }
 

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
+	"syscall"
+	"unsafe"
 
+	"github.com/synack-net/synack/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,12 +54,26 @@ func Open(name string, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, openError(name, &fs.PathError{Op: "open", Path: cloneDevice, Err: err})
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if !cfg.NoOffload {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, setIffError(name, os.NewSyscallError("ioctl TUNSETIFF", err))
 	}
 	name = ifr.Name()
+	var offloads Offloads
+	if !cfg.NoOffload {
+		// A persistent device may keep a header size set by another
+		// user: ours is the 10-byte legacy header.
+		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("tun: setting the virtio-net header size of %s: %w", name, os.NewSyscallError("ioctl TUNSETVNETHDRSZ", err))
+		}
+		offloads = probeOffloads(fd)
+	}
 	if err := configure(name, mtu, cfg); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -64,7 +82,126 @@ func Open(name string, cfg Config) (*Device, error) {
 	// runtime poller: reads park the goroutine, not a thread, and Close
 	// wakes a pending read.
 	f := os.NewFile(uintptr(fd), cloneDevice)
-	return newDevice(f, name, mtu, cfg.OnError), nil
+	return newDevice(f, name, mtu, cfg.OnError, !cfg.NoOffload, offloads), nil
+}
+
+// The TUNSETOFFLOAD flags (linux/if_tun.h); golang.org/x/sys has none.
+const (
+	tunFCsum = 0x01 // TUN_F_CSUM
+	tunFTSO4 = 0x02 // TUN_F_TSO4
+	tunFUSO4 = 0x20 // TUN_F_USO4 (Linux 6.2)
+	tunFUSO6 = 0x40 // TUN_F_USO6: the kernel takes UDP segmentation only with both
+)
+
+// offloadFlags returns the TUNSETOFFLOAD argument for o.
+func offloadFlags(o Offloads) int {
+	f := 0
+	if o&OffloadCsum != 0 {
+		f |= tunFCsum
+	}
+	if o&OffloadTSO4 != 0 {
+		f |= tunFTSO4
+	}
+	if o&OffloadUSO4 != 0 {
+		f |= tunFUSO4 | tunFUSO6
+	}
+	return f
+}
+
+// probeOffloads asks the kernel for checksum offload, TSO4 and UDP
+// segmentation, then for less each time it refuses (an unknown flag is
+// EINVAL: UDP segmentation before Linux 6.2), and returns what it took. It
+// leaves the offloads off: Attach turns them on for a Dispatcher that
+// takes them.
+func probeOffloads(fd int) Offloads {
+	var took Offloads
+	for _, o := range []Offloads{OffloadCsum | OffloadTSO4 | OffloadUSO4, OffloadCsum | OffloadTSO4, OffloadCsum} {
+		if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloadFlags(o)) == nil {
+			took = o
+			break
+		}
+	}
+	unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0)
+	return took
+}
+
+// setOffloads asks the kernel for the offloads o on what it sends.
+func setOffloads(f *os.File, o Offloads) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, offloadFlags(o))
+	}); err != nil {
+		return err
+	}
+	return ioErr
+}
+
+// vnetWriter writes a virtio-net header and a packet in one writev, which
+// the kernel takes as one packet, without copying the packet or
+// allocating: the header, the iovecs and the function the poller calls
+// are kept here, under mu.
+type vnetWriter struct {
+	mu  sync.Mutex
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // w.writev, made once
+	hdr [vnetHdrLen]byte
+	iov [2]unix.Iovec
+	cnt uintptr // iovecs in use
+	n   int
+	err error
+}
+
+func (w *vnetWriter) init(f *os.File) {
+	w.rc, _ = f.SyscallConn() // an *os.File always has one
+	w.fn = w.writev
+}
+
+// write writes pkt behind the header for g and returns the packet bytes
+// written.
+func (w *vnetWriter) write(pkt []byte, g link.GSO) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	encodeVnet(w.hdr[:], g)
+	w.iov[0].Base = &w.hdr[0]
+	w.iov[0].SetLen(vnetHdrLen)
+	w.cnt = 1
+	if len(pkt) > 0 {
+		w.iov[1].Base = &pkt[0]
+		w.iov[1].SetLen(len(pkt))
+		w.cnt = 2
+	}
+	err := w.rc.Write(w.fn)
+	w.iov[1].Base = nil // keep nothing of pkt
+	if err != nil {
+		return 0, os.ErrClosed // rc.Write fails only on a closed file
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	return max(w.n-vnetHdrLen, 0), nil
+}
+
+// writev is the poller's callback: it reports false to wait for the
+// descriptor to be writable.
+func (w *vnetWriter) writev(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), w.cnt)
+		switch e {
+		case 0:
+			w.n, w.err = int(n), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			w.n, w.err = 0, os.NewSyscallError("writev", e)
+		}
+		return true
+	}
 }
 
 // configure sets the MTU, the host address and the up flag of the

@@ -192,9 +192,11 @@ func kernelPing(t *testing.T, ns *tuntest.NS, dst netip.Addr) {
 	})
 }
 
-func TestKernelEchoRequestDelivered(t *testing.T) {
+func TestKernelEchoRequestDelivered(t *testing.T) { bothPaths(t, testKernelEchoRequestDelivered) }
+
+func testKernelEchoRequestDelivered(t *testing.T, plain bool) {
 	ns := tuntest.Namespace(t)
-	dev := ns.OpenTUN(t, "", tun.Config{HostAddr: hostPrefix})
+	dev := ns.OpenTUN(t, "", tun.Config{HostAddr: hostPrefix, NoOffload: plain})
 	c := make(collector, 64)
 	dev.Attach(c)
 
@@ -221,8 +223,12 @@ func TestKernelEchoRequestDelivered(t *testing.T) {
 }
 
 func TestWritePacketGetsKernelEchoReply(t *testing.T) {
+	bothPaths(t, testWritePacketGetsKernelEchoReply)
+}
+
+func testWritePacketGetsKernelEchoReply(t *testing.T, plain bool) {
 	ns := tuntest.Namespace(t)
-	dev := ns.OpenTUN(t, "", tun.Config{HostAddr: hostPrefix})
+	dev := ns.OpenTUN(t, "", tun.Config{HostAddr: hostPrefix, NoOffload: plain})
 	c := make(collector, 64)
 	dev.Attach(c)
 
@@ -262,9 +268,11 @@ func TestWritePacketTooBigRefused(t *testing.T) {
 	}
 }
 
-func TestWritePacketNotIPCountsError(t *testing.T) {
+func TestWritePacketNotIPCountsError(t *testing.T) { bothPaths(t, testWritePacketNotIPCountsError) }
+
+func testWritePacketNotIPCountsError(t *testing.T, plain bool) {
 	ns := tuntest.Namespace(t)
-	dev := ns.OpenTUN(t, "", tun.Config{})
+	dev := ns.OpenTUN(t, "", tun.Config{NoOffload: plain})
 	err := dev.WritePacket(make([]byte, 40)) // version 0: the kernel refuses it
 	if !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("WritePacket(zeros) = %v, want EINVAL", err)
@@ -425,5 +433,32 @@ func TestOpenWithoutCapNetAdmin(t *testing.T) {
 	err := openInNS(t, ns, "", tun.Config{}, dropNetAdmin)
 	if !errors.Is(err, unix.EPERM) || !strings.Contains(err.Error(), "needs CAP_NET_ADMIN (run as root)") {
 		t.Errorf("Open without CAP_NET_ADMIN = %v, want EPERM and a message naming CAP_NET_ADMIN", err)
+	}
+}
+
+// bothPaths runs test with the offloads on (virtio-net headers; the
+// Dispatchers here take no offloaded packets, so the kernel is asked for
+// none) and on the plain path (Config.NoOffload).
+func bothPaths(t *testing.T, test func(t *testing.T, plain bool)) {
+	t.Run("offload", func(t *testing.T) { test(t, false) })
+	t.Run("plain", func(t *testing.T) { test(t, true) })
+}
+
+func TestOpenOffloads(t *testing.T) {
+	ns := tuntest.Namespace(t)
+	dev := ns.OpenTUN(t, "", tun.Config{})
+	// Every kernel since 2.6.27 has checksum offload and TSO4 on TUN.
+	if o := dev.Offloads(); o&(tun.OffloadCsum|tun.OffloadTSO4) != tun.OffloadCsum|tun.OffloadTSO4 {
+		t.Errorf("Offloads() = %v, want csum and tso4 at least", o)
+	}
+	if got := dev.GSOMaxSize(); got != link.MaxGSOSize {
+		t.Errorf("GSOMaxSize() = %d, want %d", got, link.MaxGSOSize)
+	}
+	plain := ns.OpenTUN(t, "", tun.Config{NoOffload: true})
+	if o, n := plain.Offloads(), plain.GSOMaxSize(); o != 0 || n != 0 {
+		t.Errorf("with NoOffload: Offloads() = %v, GSOMaxSize() = %d; want none, 0", o, n)
+	}
+	if err := plain.WriteGSO(make([]byte, 100), link.GSO{}); !errors.Is(err, link.ErrTooBig) {
+		t.Errorf("WriteGSO with NoOffload = %v, want ErrTooBig", err)
 	}
 }

@@ -5,7 +5,10 @@ package tun
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+
+	"github.com/synack-net/synack/link"
 )
 
 // Open is available on Linux only; elsewhere it returns an error that
@@ -24,3 +27,13 @@ func readError(name string, err error) error {
 func writeError(name string, err error) error {
 	return fmt.Errorf("tun: writing to %s: %w", name, err)
 }
+
+// setOffloads is never reached: Open always fails here.
+func setOffloads(f *os.File, o Offloads) error { return errors.ErrUnsupported }
+
+// vnetWriter is never used: Open always fails here.
+type vnetWriter struct{}
+
+func (w *vnetWriter) init(f *os.File) {}
+
+func (w *vnetWriter) write(pkt []byte, g link.GSO) (int, error) { return 0, errors.ErrUnsupported }

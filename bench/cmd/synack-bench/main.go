@@ -51,8 +51,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	scaleRR := fs.Int("scale-rr", d.ScaleRoundTrips, "round trips measured at each size of the scale workload")
 	lossMiB := fs.Int64("loss-mib", d.LossBytes>>20, "MiB moved by each run of the in-memory loss workloads (bulk-loss-1, bulk-loss-5)")
 	pathBytes := fs.Int64("path-bytes", d.PathBytes, "bytes curl downloads in each run of the real-path loss workloads (path-loss-1, path-loss-5; need root)")
+	tunBytes := fs.Int64("tun-bytes", d.TUNBytes, "bytes curl downloads in each run of tun-offload and tun-plain (need root)")
 	runs := fs.Int("runs", 3, "runs of each workload on each target (the table shows medians)")
-	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale, bulk-loss-1, bulk-loss-5, path-loss-1, path-loss-5)")
+	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale, bulk-loss-1, bulk-loss-5, path-loss-1, path-loss-5, tun-offload, tun-plain)")
 	targets := fs.String("targets", "synack,gvisor,kernel", "comma-separated targets, in the order each run measures them")
 	gvisorCopy := fs.Bool("gvisor-copy", false, "copy each packet on gVisor's link, as a link that cannot take buffers over must, instead of sharing the buffer")
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit on one run of one workload on one target")
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Sizes: bench.Sizes{
 			BulkBytes: *bulkMiB << 20, RoundTrips: *rr, Connections: *crr, Idle: *idle,
 			Scale: *scale, ScaleBytes: *scaleMiB << 20, ScaleRoundTrips: *scaleRR,
-			LossBytes: *lossMiB << 20, PathBytes: *pathBytes,
+			LossBytes: *lossMiB << 20, PathBytes: *pathBytes, TUNBytes: *tunBytes,
 		},
 		Runs:       *runs,
 		Timeout:    *timeout,

@@ -1,0 +1,241 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/wire"
+)
+
+// Segmentation offload (link.GSOEndpoint, link.GSODispatcher).
+//
+// Output. When the link carries large segments, TCP segments leave with a
+// partial checksum (the pseudo-header sum, for the link's far end to
+// complete) and a segment that continues the one queued just before it in
+// the same batch is appended to it instead of queued on its own, so that
+// one write carries up to 64 KB. The engine is not involved: it still
+// produces one MSS-sized segment per Send, and the merge happens as each is
+// queued, straight into the buffer of the first, so the text is copied once
+// as without offload. Segment b merges into the queued segment a when
+//
+//   - a is a TCP segment this stack built with a partial checksum, is
+//     the last one queued, and its flags are exactly ACK (so a has no SYN,
+//     FIN, RST, URG or PSH, and neither has any segment merged into it);
+//   - b's flags are ACK, with PSH or FIN or both allowed: it then ends
+//     the run, and the kernel's cutting keeps PSH and FIN on the last
+//     segment only, where they were;
+//   - b goes between the same addresses and ports, its sequence number
+//     is the one following a's last byte (RFC 9293 §3.4), and its
+//     acknowledgment number, window, urgent pointer, header length and
+//     options are a's byte for byte, so that every segment cut from the
+//     whole carries exactly the header it would have carried alone
+//     (timestamps included: segments queued in one batch share them);
+//   - every segment merged so far carried a's payload length (the cut
+//     size) and b carries no more, and the whole stays within the link's
+//     GSOMaxSize.
+//
+// The whole keeps a's IPv4 ID; each merged segment still takes an ID from
+// the stack's counter, so the IDs the far end gives the cut segments (the
+// first's plus the index) are those they would have had, unless another
+// shard numbered a packet meanwhile: the segments all carry DF, and the ID
+// of such an atomic datagram identifies no fragments (RFC 6864 §4). The IPv4 header
+// of the whole gets its total length and a valid checksum, and the TCP
+// checksum field the pseudo-header sum for the whole's length, once, when
+// the batch is written (sealMerged): until then they are a's.
+//
+// Input. A packet the link delivers with DeliverGSO is checked like any
+// other (IPv4 header and its checksum, addresses, fragments) and against
+// its description (offloadMatches): a partial checksum must lie where the
+// protocol's does (for TCP, CsumStart the IPv4 header length and
+// CsumOffset 16) and a TCPv4 segment must be TCP. Such a
+// segment never crossed a wire, and its checksum field holds only the
+// pseudo-header sum, so it is the one checksum not verified. A large
+// segment is handed to the engine whole, like a segment of the peer's
+// largest size: the engine accepts any length within the window.
+
+// Header offsets a merge rewrites in place.
+const (
+	ipv4TotalLengthAt = 2  // RFC 791 §3.1: the IPv4 total length
+	tcpFlagsAt        = 13 // RFC 9293 §3.1: the TCP control bits
+	tcpCsumOffset     = 16 // RFC 9293 §3.1: the TCP checksum
+	udpCsumOffset     = 6  // RFC 768: the UDP checksum
+)
+
+// outMeta is what a batch knows of a queued packet on an offloading link.
+type outMeta struct {
+	g    link.GSO // how to write it; zero for a packet written as it is
+	last uint16   // payload of its last (or only) segment, for TCP ones
+}
+
+// initGSO turns output offload on if ep carries large segments.
+func (s *Stack) initGSO(ep link.Endpoint) {
+	g, ok := ep.(link.GSOEndpoint)
+	if !ok || s.hand != nil {
+		return
+	}
+	if n := min(g.GSOMaxSize(), link.MaxGSOSize); n > ep.MTU() {
+		s.gso, s.gsoMax = g, n
+	}
+}
+
+// sendTCPGSO is sendTCP on an offloading link (the shard's mu held): the
+// segment is merged into the one queued before it when it may be, else
+// queued with a partial checksum.
+func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+	if s.mergeTCP(src, dst, h, payload, more) {
+		return
+	}
+	hl := h.Len()
+	plen := len(payload) + len(more)
+	n := wire.IPv4MinHeaderLen + hl + plen
+	p := s.packet(n)
+	s.ipv4Header(p, wire.ProtocolTCP, src, dst, n)
+	t := wire.TCP(p[wire.IPv4MinHeaderLen:])
+	h.Encode(t)
+	copy(t[hl+copy(t[hl:], payload):], more)
+	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, src, dst, uint16(hl+plen)))
+	b := s.outq
+	b.meta[len(b.meta)-1] = outMeta{
+		g: link.GSO{NeedsCsum: true, HdrLen: uint16(wire.IPv4MinHeaderLen + hl),
+			CsumStart: wire.IPv4MinHeaderLen, CsumOffset: tcpCsumOffset},
+		last: uint16(plen),
+	}
+}
+
+// mergeTCP appends the segment to the last one queued if the rules above
+// allow, and reports whether it did.
+func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) bool {
+	b := s.outq
+	i := len(b.pkts) - 1
+	plen := len(payload) + len(more)
+	if i < 0 || plen == 0 || h.Flags&^(wire.FlagPSH|wire.FlagFIN) != wire.FlagACK {
+		return false
+	}
+	m := &b.meta[i]
+	if !m.g.NeedsCsum {
+		return false // not a TCP segment of ours
+	}
+	a := b.pkts[i]
+	hdr := int(m.g.HdrLen)
+	size := m.g.Size
+	if m.g.Type == link.GSONone {
+		size = m.last // a lone segment: its payload is the cut size
+	}
+	if m.last != size || plen > int(size) || len(a)+plen > s.gsoMax || hdr != wire.IPv4MinHeaderLen+h.Len() {
+		return false
+	}
+	if !sameFlow(a, src, dst, h, hdr) {
+		return false
+	}
+	if cap(a) < len(a)+plen {
+		a = b.grow(i, s.gsoMax)
+	}
+	n := len(a) + plen
+	a = a[:n]
+	copy(a[len(a)-plen+copy(a[len(a)-plen:], payload):], more)
+	b.pkts[i] = a
+	s.stats.OutRequests.Add(1)
+	s.stats.GSOOutMerged.Add(1)
+	s.ipID.Add(1)                                       // the ID this segment takes when cut (see above)
+	a[wire.IPv4MinHeaderLen+tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
+	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
+	return true // the lengths and checksums are set once, by sealMerged
+}
+
+// sealMerged gives a merged segment, once no more can join it, its IPv4
+// total length and header checksum and its partial TCP checksum, for its
+// length (wmu held: the batch is being written).
+func sealMerged(a []byte) {
+	ip := wire.IPv4(a)
+	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(len(a)))
+	ip.FillChecksum()
+	t := wire.TCP(a[wire.IPv4MinHeaderLen:])
+	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, ip.Src(), ip.Dst(), uint16(len(t))))
+}
+
+// sameFlow reports whether the header h, between src and dst, continues
+// the queued segment a (headers hdr bytes long, flags exactly ACK): same
+// addresses, ports, acknowledgment, window, urgent pointer and options,
+// and a sequence number right after a's text.
+func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr int) bool {
+	ip := wire.IPv4(a)
+	if ip.Src() != src || ip.Dst() != dst {
+		return false
+	}
+	t := wire.TCP(a[wire.IPv4MinHeaderLen:hdr])
+	if t.Flags() != wire.FlagACK || t.SrcPort() != h.SrcPort || t.DstPort() != h.DstPort ||
+		t.AckNum() != h.Ack || t.Window() != h.Window || t.UrgentPointer() != h.Urgent {
+		return false
+	}
+	if t.SeqNum().Add(seqnum.Size(len(a)-hdr)) != h.Seq {
+		return false
+	}
+	var opts [40]byte // wire.TCP options are at most 40 bytes
+	h.Options.Encode(opts[:h.Options.Len()])
+	return string(t.Options()) == string(opts[:h.Options.Len()])
+}
+
+// grow moves packet i to a buffer of capacity n, copying what it holds,
+// and keeps the old buffer in the store.
+func (b *batch) grow(i, n int) []byte {
+	old := b.pkts[i]
+	p := b.store.getAtLeast(n)
+	if p == nil {
+		p = make([]byte, 0, n)
+	}
+	p = append(p[:0], old...)
+	b.pkts[i] = p
+	b.store.putOne(old)
+	return p
+}
+
+// writeOut writes packet i of q to the link (wmu held).
+func (s *Stack) writeOut(q *batch, i int) error {
+	p := q.pkts[i]
+	if s.gso != nil {
+		if g := q.meta[i].g; g.NeedsCsum {
+			if g.Type == link.GSOTCPv4 {
+				sealMerged(p)
+			}
+			return s.gso.WriteGSO(p, g)
+		}
+	}
+	if s.hand != nil {
+		return s.hand.WriteOwned(p)
+	}
+	return s.ep.WritePacket(p)
+}
+
+// AcceptsGSO reports that the stack takes offloaded packets from its link
+// (link.GSODispatcher).
+func (s *Stack) AcceptsGSO() bool { return true }
+
+// DeliverGSO is DeliverPacket for a packet the link describes with g: a
+// large segment, or a packet whose TCP checksum is partial.
+func (s *Stack) DeliverGSO(pkt []byte, g link.GSO) {
+	s.deliverOffload(pkt, nil, g)
+}
+
+// offloadMatches reports whether the description g of an inbound packet
+// fits its headers: a TCPv4 segment is TCP and a UDPv4 one UDP, a large
+// one has a partial checksum, and a partial checksum lies where the
+// protocol's does. The stack has no UDP: a UDP datagram that fits goes on
+// to be counted as a protocol it does not speak.
+func offloadMatches(ip wire.IPv4, g link.GSO) bool {
+	var want link.GSOType
+	var csumAt uint16
+	switch ip.Protocol() {
+	case wire.ProtocolTCP:
+		want, csumAt = link.GSOTCPv4, tcpCsumOffset
+	case wire.ProtocolUDP:
+		want, csumAt = link.GSOUDPv4, udpCsumOffset
+	default:
+		return false // nothing else is ever offloaded
+	}
+	if g.Type != link.GSONone && (g.Type != want || !g.NeedsCsum) {
+		return false
+	}
+	return !g.NeedsCsum || (int(g.CsumStart) == ip.HeaderLen() && g.CsumOffset == csumAt)
+}
