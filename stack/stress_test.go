@@ -26,6 +26,9 @@ type multiQueue struct {
 	*pipe.Endpoint
 	queues []chan []byte
 	wg     sync.WaitGroup
+
+	mu      sync.RWMutex // held to read while queuing, to write while stopping
+	stopped bool
 }
 
 func newMultiQueue(ep *pipe.Endpoint, n int) *multiQueue {
@@ -52,11 +55,15 @@ func (m *multiQueue) Attach(d link.Dispatcher) {
 	m.Endpoint.Attach(spread{m})
 }
 
-// stop ends the queues' goroutines once the inner endpoint is closed.
+// stop ends the queues' goroutines; what the inner endpoint delivers
+// after is dropped.
 func (m *multiQueue) stop() {
+	m.mu.Lock()
+	m.stopped = true
 	for _, q := range m.queues {
 		close(q)
 	}
+	m.mu.Unlock()
 	m.wg.Wait()
 }
 
@@ -74,7 +81,11 @@ func (s spread) DeliverPacket(pkt []byte) {
 		}
 		h ^= h >> 16
 	}
-	s.m.queues[h%uint32(len(s.m.queues))] <- bytes.Clone(pkt)
+	s.m.mu.RLock()
+	defer s.m.mu.RUnlock()
+	if !s.m.stopped {
+		s.m.queues[h%uint32(len(s.m.queues))] <- bytes.Clone(pkt)
+	}
 }
 
 // closings counts the connections of one stack that reached CLOSED and
