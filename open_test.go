@@ -85,7 +85,10 @@ func TestEstablishedPeerRebootedResets(t *testing.T) {
 	defer c.Close()
 	_ = s // forgotten with its stack
 	p.b.Attach(nil)
-	fresh, err := synack.New(p.b, synack.Config{Addr: serverAddr, Host: "server"})
+	// The old stack is not closed (that would reset its connections): it
+	// is just gone from the wire. New refuses an endpoint a live stack
+	// holds, so the fresh one gets the same pipe end under another name.
+	fresh, err := synack.New(rewired{p.b}, synack.Config{Addr: serverAddr, Host: "server"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,3 +133,6 @@ func TestEstablishedPeerMSSRespected(t *testing.T) {
 		t.Errorf("server MSS %d, want 536", st.MSS)
 	}
 }
+
+// rewired is a link endpoint under a name of its own: the same wire.
+type rewired struct{ link.Endpoint }

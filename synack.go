@@ -42,7 +42,11 @@ type Stack struct {
 	s *stack.Stack
 }
 
-// New starts a stack on ep. cfg.Addr is required, e.g. 10.0.0.1/24.
+// New starts a stack on ep. cfg.Addr is required, e.g. 10.0.0.1/24; zero
+// fields take their defaults. A configuration that makes no sense (a
+// negative size, an MSS outside 88..MTU-40, MinRTO above MaxRTO, an
+// address that cannot be a host's, an endpoint another live stack holds)
+// is an error naming each wrong field, a *tcp.ConfigError (errors.As).
 func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s, err := stack.New(ep, cfg)
 	if err != nil {

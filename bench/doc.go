@@ -20,6 +20,10 @@
 // the kernel over a veth pair, while nftables drops packets on the device;
 // they need root and are skipped, saying why, without it.
 //
+// Every kernel socket the benchmark opens runs CUBIC (kernelCC), set per
+// socket, whatever the host's default: the comparison is of TCPs with the
+// same congestion controller.
+//
 // tun-offload and tun-plain (issue 14) run synack alone on a clean real
 // path: curl downloads 200 MB from it and a kernel socket uploads as much,
 // over its TUN device with the offloads on (virtio-net headers, segments

@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // KernelTarget is the kernel's TCP over 127.0.0.1 through Go's net
@@ -43,19 +46,40 @@ func newKernelPair(mtu int) (Pair, error) {
 	return p, nil
 }
 
-// control sets TCP_MAXSEG on a socket before it listens or connects.
+// control sets TCP_MAXSEG and the congestion control (kernelCC) on a
+// socket before it listens or connects.
 func (p *kernelPair) control(network, address string, rc syscall.RawConn) error {
-	if p.mss == 0 {
-		return nil
-	}
 	var serr error
 	err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, p.mss)
+		if p.mss != 0 {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, p.mss)
+		}
+		if serr == nil {
+			serr = setKernelCC(int(fd))
+		}
 	})
 	if err != nil {
 		return err
 	}
 	return serr
+}
+
+// kernelCC is the congestion control every kernel socket of the benchmark
+// uses, set on each (TCP_CONGESTION; accepted sockets take their
+// listener's): CUBIC, which synack and gVisor run and which most
+// distributions default to. A host may default to another (this one's
+// net.ipv4.tcp_congestion_control says bbr, and new network namespaces
+// take it): BBR keeps its window through random loss, which no RFC
+// 9438/5681 sender does, so a comparison with it would be of two
+// different congestion controllers, not of two TCPs.
+const kernelCC = "cubic"
+
+// setKernelCC sets kernelCC on the socket fd.
+func setKernelCC(fd int) error {
+	if err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, kernelCC); err != nil {
+		return fmt.Errorf("setsockopt TCP_CONGESTION %s: %w", kernelCC, err)
+	}
+	return nil
 }
 
 func (p *kernelPair) Listen(port uint16) (net.Listener, error) {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link/tun"
@@ -156,7 +157,14 @@ func kernelPathEnd(ctx context.Context, ns *netns) (*pathEnd, error) {
 	var l net.Listener
 	err = srv.do(func() error {
 		var err error
-		l, err = net.Listen("tcp4", net.JoinHostPort(pathServer.Addr().String(), strconv.Itoa(pathPort)))
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) { serr = setKernelCC(int(fd)) }); err != nil {
+				return err
+			}
+			return serr
+		}}
+		l, err = lc.Listen(ctx, "tcp4", net.JoinHostPort(pathServer.Addr().String(), strconv.Itoa(pathPort)))
 		return err
 	})
 	if err != nil {

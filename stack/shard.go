@@ -34,11 +34,16 @@ type shard struct {
 	spare *batch     // the batch last written, emptied, for outq to reuse (wmu held)
 }
 
+// maxShards bounds Config.Shards: each shard costs its table, heaps,
+// batches and a clock timer, and more shards than goroutines that can run
+// at once buy nothing.
+const maxShards = 1 << 12
+
 // makeShards cuts the connection table into n shards (rounded up to a
 // power of two; 0: the default of Config.Shards).
 func (s *Stack) makeShards(n int) {
 	if n <= 0 {
-		n = 2 * runtime.GOMAXPROCS(0)
+		n = min(2*runtime.GOMAXPROCS(0), maxShards)
 	}
 	n = 1 << bits.Len(uint(n-1))
 	s.shards = make([]*shard, n)

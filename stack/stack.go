@@ -1,8 +1,6 @@
 package stack
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -41,8 +39,8 @@ type Config struct {
 	// Shards is the number of parts the connection table is cut into,
 	// each with its own lock, timers and output queue, so that
 	// connections in different shards run in parallel; it is rounded up
-	// to a power of two. 0 is the default: the power of two at or above
-	// twice GOMAXPROCS.
+	// to a power of two, at most 4096. 0 is the default: the power of two
+	// at or above twice GOMAXPROCS.
 	Shards int
 	// MaxTimeWait bounds the TIME-WAIT records the stack holds (default
 	// DefaultMaxTimeWait; Linux's tcp_max_tw_buckets): a connection that
@@ -90,24 +88,21 @@ type Stack struct {
 	store bufStore // packet buffers the shards' batches share
 }
 
-var errNoAddr = errors.New("stack needs an IPv4 address, such as 10.0.0.1/24")
-
 // New creates a stack on ep with the address in cfg and attaches to ep.
+// It refuses a configuration that makes no sense, naming each wrong field
+// (config.go).
 func New(ep link.Endpoint, cfg Config) (*Stack, error) {
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, errNoAddr
+	if err := validate(ep, &cfg); err != nil {
+		return nil, err
 	}
 	mtu := ep.MTU()
-	if mtu < 68 { // RFC 791: every host must accept 68-byte datagrams
-		return nil, fmt.Errorf("link MTU %d is below the IPv4 minimum of 68", mtu)
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 64
 	}
-	if cfg.TCP.MSS <= 0 || cfg.TCP.MSS > mtu-40 {
+	if cfg.TCP.MSS == 0 {
 		cfg.TCP.MSS = mtu - 40 // RFC 9293 §3.7.1: MTU less the IP and TCP headers
 	}
 	s := &Stack{
@@ -146,6 +141,9 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s.routes.Store(&routes)
 	s.makeShards(cfg.Shards) // shard.go
+	if err := claim(ep, s); err != nil {
+		return nil, err
+	}
 	ep.Attach(s)
 	return s, nil
 }
@@ -202,6 +200,7 @@ func (s *Stack) Close() error {
 		sh.unlockAndFlush()
 	}
 	s.ep.Attach(nil)
+	release(s.ep, s)
 	return nil
 }
 

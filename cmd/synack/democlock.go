@@ -42,12 +42,16 @@ import (
 // An application that has read part of a message waits for the rest,
 // which may need a retransmission: the driver takes an answer owed for
 // owedPatience of real time, with everything else quiet, for such a wait.
+// Not the answer a dial owes, its first write, which always comes: a
+// loaded machine may take longer than owedPatience to hand the dialer its
+// connection, and moving the clock meanwhile would move the write.
 type clockDriver struct {
 	clk    *clock.Virtual
 	a, b   *pipe.Endpoint   // the client's end and the server's
 	fault  *fault.Endpoint  // on a, under the client
 	stacks [2]*synack.Stack // client, server
 	owed   atomic.Int64     // answers the applications owe
+	sure   atomic.Int64     // of them, those certain to come: dials' first writes
 	moves  atomic.Uint64    // trace events and application calls so far
 
 	// mu guards apps; it is taken before an appConn's mu, never under it.
@@ -71,6 +75,7 @@ func (d *clockDriver) event(e *trace.Event) {
 	d.moves.Add(1)
 	if e.Kind == trace.KindStateChange && e.From == tcp.StateSynSent.String() && e.State == tcp.StateEstablished.String() {
 		d.owed.Add(1)
+		d.sure.Add(1)
 	}
 }
 
@@ -88,7 +93,13 @@ func (d *clockDriver) watch(c net.Conn, owes bool) *appConn {
 
 // dialed watches the connection a dial returned: the answer the dial owed
 // since it reached ESTABLISHED, its first write, is now the connection's.
-func (d *clockDriver) dialed(c net.Conn) net.Conn { return d.watch(c, true) }
+func (d *clockDriver) dialed(c net.Conn) net.Conn {
+	ac := d.watch(c, true)
+	ac.mu.Lock()
+	ac.sure = true
+	ac.mu.Unlock()
+	return ac
+}
 
 // listener wraps l so that the connections it accepts are watched.
 func (d *clockDriver) listener(l net.Listener) net.Listener {
@@ -152,6 +163,9 @@ func (d *clockDriver) quietness() int {
 		if a.consumed < received[a.key] {
 			return busy // a Read has taken bytes it has not returned yet
 		}
+	}
+	if d.sure.Load() != 0 {
+		return busy // a dialer's first write is on its way
 	}
 	if d.owed.Load() != 0 {
 		return owing
@@ -218,6 +232,7 @@ type appConn struct {
 	consumed int64 // bytes Read returned, the end of the stream counting as one
 	eof      bool
 	owes     bool
+	sure     bool // what it owes is a dial's first write (clockDriver.sure)
 	closed   bool
 }
 
@@ -268,6 +283,10 @@ func (c *appConn) setOwes(owes bool) {
 		c.d.owed.Add(1)
 	} else {
 		c.d.owed.Add(-1)
+		if c.sure {
+			c.sure = false
+			c.d.sure.Add(-1)
+		}
 	}
 }
 
