@@ -53,8 +53,8 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 13 {
-		t.Fatalf("ran %d workloads, want 13", len(r.Workloads))
+	if len(r.Workloads) != 15 {
+		t.Fatalf("ran %d workloads, want 15", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
 		if why, ok := r.Skipped[w.Name]; ok {

@@ -22,7 +22,7 @@ func KernelTarget() Target {
 	return Target{
 		Name: Kernel,
 		New:  newKernelPair,
-		Link: "lo (MTU 65536) through Go's net; TCP_MAXSEG=MTU-40 below that; checksums and segmentation offloaded (not computed)",
+		Link: "lo (MTU 65536) through Go's net, CUBIC on every socket (TCP_CONGESTION: this host defaults to BBR); TCP_MAXSEG=MTU-40 below that; checksums and segmentation offloaded (not computed)",
 	}
 }
 

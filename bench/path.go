@@ -18,9 +18,10 @@ import (
 // pathSpec is a real-path loss workload: nftables drops pct% of the
 // packets each way on the client's device, and curl downloads bytes.
 type pathSpec struct {
-	pct   int // 0: no nftables rules
-	bytes int64
-	plain bool // synack's TUN device without offloads (tun.Config.NoOffload)
+	pct     int // 0: no nftables rules
+	bytes   int64
+	plain   bool // synack's TUN device without offloads (tun.Config.NoOffload)
+	offload bool // the kernel's veth with its offloads on
 }
 
 // The addresses of every real path: the client (curl, the kernel's side
@@ -53,17 +54,26 @@ func pathWorkload(sz Sizes, pct int) Workload {
 	}
 }
 
-// tunWorkload is tun-offload or tun-plain: a download by curl from synack
-// on a TUN device with the offloads on (the default) or off, on a clean
-// path, to show what the offloads bring.
+// tunWorkload is tun-offload or tun-plain: a download by curl, and an
+// upload by a kernel socket, on a clean real path. tun-offload runs each
+// target with what its link can offload: synack on a TUN device with its
+// offloads on (the default), gVisor on a TUN device through fdbased, and
+// the kernel over a veth pair with TSO, GSO and GRO on. fdbased takes its
+// GSO options only for socket descriptors (AF_PACKET), not for a TUN
+// device, so gVisor's TUN path moves one packet per system call however
+// it is set. tun-plain is synack alone with its offloads off, to show what
+// they bring.
 func tunWorkload(sz Sizes, plain bool) Workload {
-	name, how := "tun-offload", "with the offloads on (virtio-net headers, TSO4 and checksum offload: segments of up to 64 KB both ways)"
+	name, how := "tun-offload", "each with what its link offloads: synack on a TUN device with virtio-net headers, TSO4 and checksum offload (segments of up to 64 KB both ways); "+
+		"gVisor on a TUN device through fdbased (which takes GSO options only for sockets, so none); the kernel over a veth pair with TSO, GSO and GRO on"
+	only := []string{Synack, GVisor, Kernel}
 	if plain {
-		name, how = "tun-plain", "with the offloads off (one packet of at most the MTU per system call)"
+		name, how = "tun-plain", "from synack on a TUN device with the offloads off (one packet of at most the MTU per system call)"
+		only = []string{Synack}
 	}
 	return Workload{
-		Name: name, MTU: pathMTU, Only: []string{Synack}, path: &pathSpec{bytes: sz.TUNBytes, plain: plain},
-		About: fmt.Sprintf("a %s download by curl in a network namespace from synack on a TUN device %s, MTU %d, no loss. Needs root; skipped without",
+		Name: name, MTU: pathMTU, Only: only, path: &pathSpec{bytes: sz.TUNBytes, plain: plain, offload: !plain},
+		About: fmt.Sprintf("a %s download by curl in a network namespace, and as much uploaded by a kernel socket, %s; MTU %d, no loss. Needs root; skipped without",
 			sizeText(sz.TUNBytes), how, pathMTU),
 		Metrics: []Metric{
 			{Key: "gbps", Label: "download Gbit/s", Higher: true, Prec: 2},
@@ -105,7 +115,7 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	case GVisor:
 		end, err = gvisorPathEnd(ctx, ns)
 	case Kernel:
-		end, err = kernelPathEnd(ctx, ns)
+		end, err = kernelPathEnd(ctx, ns, spec.offload)
 	default:
 		err = fmt.Errorf("no real path for target %q", target)
 	}

@@ -128,8 +128,8 @@ func gvisorPathEnd(ctx context.Context, ns *netns) (*pathEnd, error) {
 // kernelPathEnd is the kernel's TCP in a namespace of its own, joined to
 // ns by a veth pair with segmentation and receive offloads off on both
 // ends, so that the kernel sends and receives MTU-sized packets as the
-// TUN paths do.
-func kernelPathEnd(ctx context.Context, ns *netns) (*pathEnd, error) {
+// TUN paths do, or, with offload, on.
+func kernelPathEnd(ctx context.Context, ns *netns, offload bool) (*pathEnd, error) {
 	srv, err := newNetns(ctx)
 	if err != nil {
 		return nil, err
@@ -142,11 +142,11 @@ func kernelPathEnd(ctx context.Context, ns *netns) (*pathEnd, error) {
 		{ns, []string{"ip", "link", "add", pathDev, "mtu", strconv.Itoa(pathMTU), "type", "veth", "peer", "name", peer, "netns", srv.name}},
 		{ns, []string{"ip", "addr", "add", pathClient.String(), "dev", pathDev}},
 		{ns, []string{"ip", "link", "set", pathDev, "up"}},
-		{ns, []string{"ethtool", "-K", pathDev, "tso", "off", "gso", "off", "gro", "off"}},
+		{ns, ethtool(pathDev, offload)},
 		{srv, []string{"ip", "link", "set", peer, "mtu", strconv.Itoa(pathMTU)}},
 		{srv, []string{"ip", "addr", "add", pathServer.String(), "dev", peer}},
 		{srv, []string{"ip", "link", "set", peer, "up"}},
-		{srv, []string{"ethtool", "-K", peer, "tso", "off", "gso", "off", "gro", "off"}},
+		{srv, ethtool(peer, offload)},
 	}
 	for _, s := range steps {
 		if _, err := s.in.run(ctx, nil, s.args...); err != nil {
@@ -178,6 +178,16 @@ func kernelPathEnd(ctx context.Context, ns *netns) (*pathEnd, error) {
 		},
 		close: func() error { l.Close(); return srv.delete() },
 	}, nil
+}
+
+// ethtool is the command that turns dev's segmentation and receive
+// offloads on or off.
+func ethtool(dev string, on bool) []string {
+	v := "off"
+	if on {
+		v = "on"
+	}
+	return []string{"ethtool", "-K", dev, "tso", v, "gso", v, "gro", v}
 }
 
 // nstat reads the kernel's TcpExtTCPTimeouts and TcpRetransSegs in ns

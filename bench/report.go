@@ -133,7 +133,13 @@ var Goals = []Goal{
 	{"rr-kernel", "rr", "rt_per_s", Kernel, ">=", 1},
 	{"crr", "crr", "conn_per_s", GVisor, ">=", 2},
 	{"crr-timewait-heap", "crr", "tw_heap_per_conn", "", "<=", 512}, // issue 14
-	{"idle-heap", "idle", "heap_per_pair", GVisor, "<=", 0.2},       // issue 14
+	// Issue 14: real links and many connections.
+	{"tun-offload", "tun-offload", "gbps", GVisor, ">=", 5},
+	{"tun-offload-kernel", "tun-offload", "gbps", Kernel, ">=", 0.5},
+	{"rr-x64", "rr-x64", "rt_per_s", GVisor, ">=", 2},
+	{"bulk-1500-x4-gvisor", "bulk-1500-x4", "gbps", GVisor, ">=", 2},
+	{"bulk-1500-x16-gvisor", "bulk-1500-x16", "gbps", GVisor, ">=", 2},
+	{"idle-heap", "idle", "heap_per_pair", GVisor, "<=", 0.2}, // issue 14
 	{"idle-goroutines", "idle", "goroutines_per_pair", "", "<=", 0},
 	{"bulk-allocs", "bulk-1500", "allocs_per_seg", "", "<=", 0},
 	{"rr-allocs", "rr", "allocs_per_rt", "", "<=", 0},

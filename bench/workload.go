@@ -135,6 +135,21 @@ func Workloads(sz Sizes) []Workload {
 			run:   func(e *env) (Sample, error) { return bulk(e, 4, sz.BulkBytes) },
 		},
 		{
+			Name: "bulk-1500-x16", MTU: 1500, Metrics: bulkMetrics,
+			About: "sixteen connections at once, each a sixteenth of the bytes, MTU 1500",
+			run:   func(e *env) (Sample, error) { return bulk(e, 16, sz.BulkBytes) },
+		},
+		{
+			Name: "rr-x64", MTU: 1500,
+			About: "64 connections at once, each making 1-byte round trips in turn, the round trips shared out among them",
+			Metrics: []Metric{
+				{Key: "rt_per_s", Label: "round trips/s (all)", Higher: true, Prec: 0},
+				{Key: "cpu_us_per_rt", Label: "CPU µs/round trip", Prec: 2},
+				{Key: "allocs_per_rt", Label: "allocs/round trip", Prec: 3},
+			},
+			run: func(e *env) (Sample, error) { return rrMany(e, 64, sz.RoundTrips) },
+		},
+		{
 			Name: "rr", MTU: 1500,
 			About: "one connection, 1-byte request and 1-byte response, in turn",
 			Metrics: []Metric{
@@ -443,6 +458,66 @@ func rr(e *env, n int) (Sample, error) {
 		"allocs_per_rt": float64(iv.mallocs) / float64(n),
 	}
 	return smp, nil
+}
+
+// rrMany makes n round trips of one byte each way over conns connections
+// at once, n/conns on each (after a tenth as many to warm up), each
+// connection's client on a goroutine of its own.
+func rrMany(e *env, conns, n int) (Sample, error) {
+	l, err := e.p.Listen(0)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	clients, servers, err := dialAccept(e, l, conns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(clients)
+	defer closeAll(servers)
+	for _, s := range servers {
+		go echo(s)
+	}
+	per := max(n/conns, 1)
+	trips := func(c net.Conn, k int) error {
+		var b [1]byte
+		for range k {
+			if _, err := c.Write(b[:]); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			if err := readByte(c, b[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	all := func(k int) error {
+		errc := make(chan error, conns)
+		for _, c := range clients {
+			go func() { errc <- trips(c, k) }()
+		}
+		var first error
+		for range conns {
+			if err := <-errc; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	if err := all(max(per/10, 1)); err != nil {
+		return nil, err
+	}
+	s := e.begin()
+	if err := all(per); err != nil {
+		return nil, err
+	}
+	iv := e.end(s)
+	total := float64(per * conns)
+	return Sample{
+		"rt_per_s":      total / iv.wall.Seconds(),
+		"cpu_us_per_rt": iv.cpu.Seconds() * 1e6 / total,
+		"allocs_per_rt": float64(iv.mallocs) / total,
+	}, nil
 }
 
 // echo answers every byte read from c with itself until c ends.

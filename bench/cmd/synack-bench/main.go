@@ -53,7 +53,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	pathBytes := fs.Int64("path-bytes", d.PathBytes, "bytes curl downloads in each run of the real-path loss workloads (path-loss-1, path-loss-5; need root)")
 	tunBytes := fs.Int64("tun-bytes", d.TUNBytes, "bytes curl downloads in each run of tun-offload and tun-plain (need root)")
 	runs := fs.Int("runs", 3, "runs of each workload on each target (the table shows medians)")
-	only := fs.String("only", "", "comma-separated workloads to run (default all: bulk-1500, bulk-65535, bulk-1500-x4, rr, crr, idle, scale, bulk-loss-1, bulk-loss-5, path-loss-1, path-loss-5, tun-offload, tun-plain)")
+	var names []string
+	for _, w := range bench.Workloads(d) {
+		names = append(names, w.Name)
+	}
+	only := fs.String("only", "", "comma-separated workloads to run (default all: "+strings.Join(names, ", ")+")")
 	targets := fs.String("targets", "synack,gvisor,kernel", "comma-separated targets, in the order each run measures them")
 	gvisorCopy := fs.Bool("gvisor-copy", false, "copy each packet on gVisor's link, as a link that cannot take buffers over must, instead of sharing the buffer")
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit on one run of one workload on one target")
