@@ -8,8 +8,9 @@ import (
 	"runtime/pprof"
 )
 
-// profiler writes a CPU profile of one measured interval, and heap
-// profiles at its start and end: their difference (go tool pprof
+// profiler writes a CPU profile and a mutex profile (where goroutines
+// waited for locks) of one measured interval, and heap profiles at its
+// start and end: their difference (go tool pprof
 // -sample_index=alloc_objects -diff_base) is what the interval allocated.
 type profiler struct {
 	base string // path prefix: DIR/TARGET-WORKLOAD
@@ -23,6 +24,7 @@ func newProfiler(dir, target, workload string) *profiler {
 
 func (p *profiler) start() {
 	p.writeHeap("-allocs-base.pprof")
+	runtime.SetMutexProfileFraction(mutexProfileFraction)
 	f, err := os.Create(p.base + "-cpu.pprof")
 	if err != nil {
 		p.err = err
@@ -44,7 +46,25 @@ func (p *profiler) stop() {
 		}
 		p.cpu = nil
 	}
+	p.writeProfile("mutex", "-mutex.pprof")
+	runtime.SetMutexProfileFraction(0)
 	p.writeHeap("-allocs.pprof")
+}
+
+// mutexProfileFraction samples one lock wait in this many.
+const mutexProfileFraction = 10
+
+// writeProfile writes the named runtime profile to the file base+suffix.
+func (p *profiler) writeProfile(name, suffix string) {
+	f, err := os.Create(p.base + suffix)
+	if err != nil {
+		p.err = err
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil && p.err == nil {
+		p.err = fmt.Errorf("%s profile: %w", name, err)
+	}
 }
 
 func (p *profiler) writeHeap(suffix string) {

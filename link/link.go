@@ -89,7 +89,12 @@ type HandOff interface {
 }
 
 // Dispatcher receives the packets an Endpoint delivers. The stack is the
-// usual Dispatcher.
+// usual Dispatcher. An Endpoint with one receive queue delivers from one
+// goroutine at a time; one with several (a multi-queue TUN device, a card
+// with receive-side scaling) may deliver from one goroutine per queue at
+// once, when its Dispatcher is safe for concurrent calls. synack's stack
+// is: its DeliverPacket and DeliverBorrowed may run on several goroutines,
+// and packets of different connections then proceed in parallel.
 type Dispatcher interface {
 	// DeliverPacket hands over one inbound IP packet. pkt is valid only
 	// during the call: the receiver never modifies it and copies what it

@@ -31,7 +31,7 @@ func benchClient(i int) netip.AddrPort {
 func BenchmarkDemux(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
-			s := &Stack{conns: make(map[connKey]*TCPConn)} // the table alone
+			s := &shard{conns: make(map[connKey]*TCPConn)} // the table alone
 			for i := range n {
 				s.conns[keyOf(benchServer, benchClient(i))] = &TCPConn{s: s, heapIdx: -1}
 			}

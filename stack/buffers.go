@@ -7,11 +7,12 @@ import (
 	"github.com/synack-net/synack/link"
 )
 
-// Output batches: the packets made under the stack's lock, written to the
+// Output batches: the packets made under a shard's lock, written to the
 // link in order after it is released. A batch keeps its packet buffers when
-// it is written and emptied, and the stack keeps its batches (Stack.spare),
-// so a steady flow reuses the same buffers and the hot path allocates
-// nothing. A link that takes buffers over (link.HandOff) provides them
+// it is written and emptied, and each shard keeps its two batches
+// (shard.spare), so a steady flow reuses the same buffers and the hot path
+// allocates nothing. So a stack keeps at most 2 * keptBatchBytes per shard
+// plus storeLimit of packet buffers. A link that takes buffers over (link.HandOff) provides them
 // instead, and the batch keeps none.
 
 // packetCap is the capacity of a new packet buffer: a full segment at the

@@ -44,6 +44,9 @@ func validate(ep link.Endpoint, cfg *Config) error {
 	if cfg.MaxTimeWait < 0 {
 		bad("MaxTimeWait", "is %d: it cannot be negative (0 takes the default)", cfg.MaxTimeWait)
 	}
+	if cfg.Shards < 0 || cfg.Shards > maxShards {
+		bad("Shards", "is %d: it must be 0 (the default) to %d", cfg.Shards, maxShards)
+	}
 	errs = append(errs, cfg.TCP.Validate())
 	return errors.Join(errs...)
 }

@@ -44,6 +44,8 @@ func TestNewRefusesNonsense(t *testing.T) {
 		{"unknown SYN cookie mode", Config{Addr: good, TCP: tcp.Config{SYNCookies: 7}}, 1500, "TCP.SYNCookies", "not a SYNCookieMode"},
 		{"negative MaxConnections", Config{Addr: good, MaxConnections: -1}, 1500, "MaxConnections", "negative"},
 		{"negative MaxTimeWait", Config{Addr: good, MaxTimeWait: -1}, 1500, "MaxTimeWait", "negative"},
+		{"negative Shards", Config{Addr: good, Shards: -1}, 1500, "Shards", "0 (the default) to 4096"},
+		{"too many Shards", Config{Addr: good, Shards: 5000}, 1500, "Shards", "0 (the default) to 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := pipe.New(tc.mtu)

@@ -20,24 +20,24 @@ func keyOf(local, remote netip.AddrPort) connKey {
 	return connKey{laddr: local.Addr().As4(), raddr: remote.Addr().As4(), lport: local.Port(), rport: remote.Port()}
 }
 
-// sender is the stack seen as the engine's tcp.Sender.
-type sender Stack
+// sender is a shard seen as the engine's tcp.Sender.
+type sender shard
 
-// Send wraps one segment in an IPv4 packet and queues it (mu is held: the
-// engine is only ever called under it). Headers are written in place in
+// Send wraps one segment in an IPv4 packet and queues it (the shard's mu
+// is held: the engine is only ever called under it). Headers are written in place in
 // front of the payload in one pooled buffer.
 func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
-	s := (*Stack)(o)
+	s := (*shard)(o)
 	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
 // SendBare queues a segment of no connection: a TIME-WAIT record's ACK.
 func (o *sender) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
-	(*Stack)(o).sendTCP(local, remote, h, nil, nil)
+	(*shard)(o).sendTCP(local, remote, h, nil, nil)
 }
 
 // sendTCP queues a TCP segment whose text is payload then more.
-func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	if s.gso != nil {
 		s.sendTCPGSO(src, dst, h, payload, more) // gso.go
 		return
@@ -58,35 +58,35 @@ func (s *Stack) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 // whether a connection kept it (tcp.Segment.Lent). partial says the
 // checksum is partial, from the host at the link's far end: not verified
 // (gso.go).
-func (s *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
+func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
 	if err != nil || (!partial && !t.IsChecksumValid(ip.Src(), ip.Dst())) {
-		s.stats.TCPInErrs.Add(1)
+		st.stats.TCPInErrs.Add(1)
 		return
 	}
 	var seg tcp.Segment
 	if err := tcp.SegmentFrom(t, &seg); err != nil {
-		s.stats.TCPInErrs.Add(1) // an option with a bad length
+		st.stats.TCPInErrs.Add(1) // an option with a bad length
 		return
 	}
 	seg.Lent = lent
 	local := netip.AddrPortFrom(ip.Dst(), t.DstPort())
 	remote := netip.AddrPortFrom(ip.Src(), t.SrcPort())
+	k := keyOf(local, remote)
+	s := st.shardOf(k)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	now := s.clk.Now()
-	l := s.listeners[local.Port()]
-	if l != nil && l.addr.IsValid() && l.addr != local.Addr() {
-		l = nil
-	}
+	l := s.listenerFor(local)
 	// A connection, then a TIME-WAIT record, then a listener.
-	k := keyOf(local, remote)
 	if c := s.conns[k]; c != nil {
+		cl := c.lockListener()
 		c.conn.HandleSegment(now, &seg)
 		s.afterLocked(c)
+		unlockListener(cl)
 		s.unlockAndFlush()
 		return seg.Kept
 	}
@@ -107,7 +107,7 @@ func (s *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 }
 
 // resetLocked answers a segment for no connection (RFC 9293 §3.10.7.1).
-func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
+func (s *shard) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 	h, ok := tcp.ResetFor(seg)
 	if !ok {
 		return
@@ -123,8 +123,17 @@ func (s *Stack) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 
 // listenInput is a segment for a listener (RFC 9293 §3.10.7.2). tw is
 // the TIME-WAIT record that seg, a SYN, may take the 4-tuple over from
-// (tcp.TimeWait.AcceptsNewSYN), or nil.
-func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *twEntry) {
+// (tcp.TimeWait.AcceptsNewSYN), or nil. It runs under the shard's mu and
+// takes l's.
+func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment, tw *twEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		// Closed since it was looked up: as if it had not been there.
+		s.stats.TCPNoSocket.Add(1)
+		s.resetLocked(local, remote, seg)
+		return
+	}
 	switch l.l.Classify(seg) {
 	case tcp.ListenReset:
 		if !s.cookieACKLocked(l, now, local, remote, seg) {
@@ -146,7 +155,7 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 			iss = s.isn.ISN(now, local, remote)
 		}
 		c := s.newConnLocked(local, remote)
-		c.listener = l
+		l.adopt(c)
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
 		l.l.Open(now, c.conn, seg, iss)
 		s.afterLocked(c)
@@ -154,17 +163,30 @@ func (s *Stack) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 }
 
 // newConnLocked makes and registers a connection for the 4-tuple.
-func (s *Stack) newConnLocked(local, remote netip.AddrPort) *TCPConn {
+func (s *shard) newConnLocked(local, remote netip.AddrPort) *TCPConn {
 	c := &TCPConn{s: s, conn: tcp.NewConn(&s.tcp, local, remote), heapIdx: -1}
 	s.conns[keyOf(local, remote)] = c
 	return c
 }
 
+// listenerFor is the listener local reaches, or nil.
+func (s *Stack) listenerFor(local netip.AddrPort) *TCPListener {
+	l := (*s.listeners.Load())[local.Port()]
+	if l != nil && l.addr.IsValid() && l.addr != local.Addr() {
+		return nil
+	}
+	return l
+}
+
 // removeLocked forgets a connection that reached CLOSED.
-func (s *Stack) removeLocked(c *TCPConn) {
+func (s *shard) removeLocked(c *TCPConn) {
 	k := keyOf(c.conn.Local, c.conn.Remote)
 	if s.conns[k] == c {
 		delete(s.conns, k)
+		s.nconns.Add(-1)
+	}
+	if c.listener != nil {
+		delete(c.listener.children, c.conn) // its lock is held (lockListener)
 	}
 	s.timers.remove(c)
 }
@@ -173,7 +195,7 @@ func (s *Stack) removeLocked(c *TCPConn) {
 // move the connection's timer, replace it by its record in TIME-WAIT,
 // forget it when CLOSED. For an ended socket, it lets the tcp.Conn go
 // once its text is read.
-func (s *Stack) afterLocked(c *TCPConn) {
+func (s *shard) afterLocked(c *TCPConn) {
 	if c.conn == nil {
 		return
 	}
@@ -205,11 +227,15 @@ func (s *Stack) afterLocked(c *TCPConn) {
 
 // icmpError hands an ICMP destination unreachable to the connection whose
 // segment it quotes (RFC 1122 §4.2.3.9: it aborts a connection in SYN-SENT).
-func (s *Stack) icmpError(src, dst netip.Addr, sport, dport uint16, err error) {
+func (st *Stack) icmpError(src, dst netip.Addr, sport, dport uint16, err error) {
+	k := keyOf(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))
+	s := st.shardOf(k)
 	s.mu.Lock()
-	if c := s.conns[keyOf(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))]; c != nil {
+	if c := s.conns[k]; c != nil {
+		l := c.lockListener()
 		c.conn.ICMPError(err)
 		s.afterLocked(c)
+		unlockListener(l)
 	}
 	s.unlockAndFlush()
 }

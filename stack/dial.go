@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,39 +30,42 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 	if local.Addr().IsValid() && !local.Addr().IsUnspecified() && local.Addr() != s.addr {
 		return nil, syscall.EADDRNOTAVAIL
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	if _, err := s.route(remote.Addr()); err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	port := local.Port()
 	if port == 0 {
 		p, err := s.pickPort(s.addr, remote)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		port = p
 	}
 	la := netip.AddrPortFrom(s.addr, port)
-	if k := keyOf(la, remote); s.conns[k] != nil || s.tws[k] != nil {
-		s.mu.Unlock()
+	k := keyOf(la, remote)
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if sh.conns[k] != nil || sh.tws[k] != nil {
+		sh.mu.Unlock()
 		return nil, syscall.EADDRINUSE
 	}
 	now := s.clk.Now()
 	if !s.admitConnLocked(now) {
-		s.mu.Unlock()
+		sh.mu.Unlock()
 		return nil, ErrConnectionLimit
 	}
-	c := s.newConnLocked(la, remote)
+	c := sh.newConnLocked(la, remote)
 	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
-	s.afterLocked(c)
-	s.unlockAndFlush()
+	sh.afterLocked(c)
+	sh.unlockAndFlush()
 	if err := c.waitEstablished(ctx); err != nil {
 		return nil, err
 	}
@@ -67,14 +73,20 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 }
 
 // TCPListener is a listening socket: the engine's Listener and its queues.
+// Its mu guards the engine's Listener and what the engine's calls on the
+// connections still in its queues change (lockListener); it is taken
+// after the shard lock of such a connection, never before.
 type TCPListener struct {
-	s      *Stack
-	l      *tcp.Listener
-	addr   netip.Addr // unspecified: any local address
-	port   uint16
-	ready  waiter // signalled when the accept queue grows or the listener closes
-	closed bool
-	dl     deadline
+	s    *Stack
+	addr netip.Addr // unspecified: any local address
+	port uint16
+	dl   deadline
+
+	mu       sync.Mutex
+	l        *tcp.Listener
+	ready    waiter                 // signalled when the accept queue grows or the listener closes
+	children map[*tcp.Conn]*TCPConn // the connections it made, until accepted or closed
+	closed   bool
 }
 
 // ListenTCP opens a listener on local (RFC 9293 §3.10.1, passive OPEN) with
@@ -86,29 +98,40 @@ func (s *Stack) ListenTCP(local netip.AddrPort, backlog int) (*TCPListener, erro
 	if backlog < 0 {
 		return nil, fmt.Errorf("listen: negative backlog %d", backlog)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	old := *s.listeners.Load()
 	port := local.Port()
 	if port == 0 {
 		for p := uint16(ephemeralFirst); p <= ephemeralLast; p++ {
-			if s.listeners[p] == nil {
+			if old[p] == nil {
 				port = p
 				break
 			}
 		}
 	}
-	if port == 0 || s.listeners[port] != nil {
+	if port == 0 || old[port] != nil {
 		return nil, syscall.EADDRINUSE
 	}
-	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: local.Addr(), port: port}
+	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: local.Addr(), port: port,
+		children: make(map[*tcp.Conn]*TCPConn)}
 	if l.addr.IsValid() && l.addr.IsUnspecified() {
 		l.addr = netip.Addr{}
 	}
-	s.listeners[port] = l
+	m := maps.Clone(old)
+	m[port] = l
+	s.listeners.Store(&m)
 	return l, nil
+}
+
+// adopt makes c, just made in its shard, a child of l until it is
+// accepted or closed (the shard's mu and l's held).
+func (l *TCPListener) adopt(c *TCPConn) {
+	c.listener = l
+	l.children[c.conn] = c
 }
 
 // Addr is the address the listener is bound to (the stack's, if it took any).
@@ -123,9 +146,9 @@ func (l *TCPListener) Addr() netip.AddrPort {
 // SetDeadline sets when blocked and future Accept calls fail with os.ErrDeadlineExceeded.
 func (l *TCPListener) SetDeadline(t time.Time) {
 	l.dl.set(t)
-	l.s.mu.Lock()
+	l.mu.Lock()
 	l.ready.signal()
-	l.s.mu.Unlock()
+	l.mu.Unlock()
 }
 
 // Backlog, HalfOpen and Ready report the listener's bound and queue lengths.
@@ -133,39 +156,45 @@ func (l *TCPListener) Backlog() int { return l.l.Backlog() }
 
 // HalfOpen is the number of connections in SYN-RECEIVED (the SYN queue).
 func (l *TCPListener) HalfOpen() int {
-	l.s.mu.Lock()
-	defer l.s.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.l.HalfOpen()
 }
 
 // Ready is the number of established connections waiting for Accept.
 func (l *TCPListener) Ready() int {
-	l.s.mu.Lock()
-	defer l.s.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.l.Ready()
 }
 
 // Accept waits for and returns the next established connection.
 func (l *TCPListener) Accept(ctx context.Context) (*TCPConn, error) {
-	s := l.s
 	for {
 		if l.dl.expired() {
 			return nil, os.ErrDeadlineExceeded
 		}
-		s.mu.Lock()
+		l.mu.Lock()
 		if l.closed {
-			s.mu.Unlock()
+			l.mu.Unlock()
 			return nil, ErrClosed
 		}
 		if tc := l.l.Accept(); tc != nil {
-			c := s.conns[keyOf(tc.Local, tc.Remote)]
+			c := l.children[tc]
+			delete(l.children, tc)
+			l.mu.Unlock()
+			// Until c.listener is cleared, under c's shard lock (taken
+			// after l's is let go: the lock order), the engine's calls on
+			// c still take l's lock; they find it out of every queue.
+			sh := c.s
+			sh.mu.Lock()
 			c.listener = nil
-			s.mu.Unlock()
+			sh.mu.Unlock()
 			return c, nil
 		}
 		ch := l.ready.add()
-		s.mu.Unlock()
-		if l.ready.block(&s.mu, ch, l.dl.wait(), ctx.Done()) {
+		l.mu.Unlock()
+		if l.ready.block(&l.mu, ch, l.dl.wait(), ctx.Done()) {
 			return nil, ctx.Err()
 		}
 	}
@@ -173,27 +202,46 @@ func (l *TCPListener) Accept(ctx context.Context) (*TCPConn, error) {
 
 // Close stops listening; connections not yet accepted are reset.
 func (l *TCPListener) Close() error {
-	s := l.s
-	s.mu.Lock()
-	if l.closed {
-		s.mu.Unlock()
+	if !l.close(l.s.clk.Now()) {
 		return ErrClosed
 	}
-	s.closeListenerLocked(l, s.clk.Now())
-	s.unlockAndFlush()
 	return nil
 }
 
-func (s *Stack) closeListenerLocked(l *TCPListener, now time.Time) {
+// close stops listening and resets the connections not yet accepted; it
+// reports false if l was closed already. No new child is made once closed
+// is set (listenInput checks it under l's lock), so the children taken
+// then are all there are; each is reset under its shard's lock, then l's.
+func (l *TCPListener) close(now time.Time) bool {
+	s := l.s
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
 	l.closed = true
 	l.ready.signal()
-	if s.listeners[l.port] == l {
-		delete(s.listeners, l.port)
+	kids := slices.Collect(maps.Values(l.children))
+	l.mu.Unlock()
+	s.lmu.Lock()
+	if old := *s.listeners.Load(); old[l.port] == l {
+		m := maps.Clone(old)
+		delete(m, l.port)
+		s.listeners.Store(&m)
 	}
-	for _, c := range s.conns {
+	s.lmu.Unlock()
+	for _, c := range kids {
+		sh := c.s
+		sh.mu.Lock()
 		if c.listener == l {
-			c.conn.Abort(now)
-			s.afterLocked(c)
+			l.mu.Lock()
+			if c.conn.Listener() != nil { // not taken off the accept queue meanwhile
+				c.conn.Abort(now)
+				sh.afterLocked(c)
+			}
+			l.mu.Unlock()
 		}
+		sh.unlockAndFlush()
 	}
+	return true
 }

@@ -2,14 +2,75 @@
 // interface address and routes, IPv4 input and output (header checks,
 // checksums, TTL), ICMP (echo, echo requests for Ping, unreachable), the
 // demultiplexing of TCP segments by 4-tuple, the UDP socket table, port
-// allocation (RFC 6056), one timer structure for all connections, and the
-// blocking sockets the application uses.
+// allocation (RFC 6056), the connections' timers, and the blocking sockets
+// the application uses.
 //
 // It drives the TCP engine (package tcp) through its API only and must not
 // know TCP internals: it hands the engine segments, calls and the time, and
-// carries out what the engine answers. All protocol state of a stack is
-// guarded by one mutex; packets produced under it are written to the link
-// after it is released, in order.
+// carries out what the engine answers.
+//
+// # Shards and locks
+//
+// There is no lock over the whole stack on the data path. The connection
+// table is cut into shards (Config.Shards, a power of two; by default the
+// one at or above twice GOMAXPROCS), and a connection lives in the shard
+// its 4-tuple hashes to for its whole life (shard.go). Each shard has:
+//
+//   - mu, which guards its table of connections, its table and heap of
+//     TIME-WAIT records, its timer heap and the one clock timer that
+//     serves both heaps, its output batch, and every tcp.Conn in it: the engine is only ever called with its connection's shard
+//     mu held;
+//   - its own tcp.Env (tcp.Env.Share): the engine's scratch space is the
+//     shard's, and what the engine counts for the whole stack (tcp.Stats,
+//     tcp.Memory, the half-open count, the challenge-ACK budget) is shared
+//     through atomics;
+//   - wmu, held while one of its batches is written to the link.
+//
+// Connections in different shards never wait for each other, and the link
+// may deliver packets from several goroutines at once (DeliverPacket is
+// safe for concurrent callers: a link with several queues may use one
+// goroutine per queue).
+//
+// Link writes happen outside every shard's mu. The packets a shard's
+// connections produce are queued in its batch under mu; unlockAndFlush
+// takes wmu, swaps the batch for an empty one, releases mu and only then
+// writes the batch. Taking wmu before mu is let go keeps the shard's
+// batches, and so the segments of each of its connections, in the order
+// they were made, while the shard's connections run on during the write.
+// Two shards' writes may interleave, which reorders nothing within a
+// connection.
+//
+// The other locks, each guarding one thing:
+//
+//   - TCPListener.mu guards a listener's engine state (its SYN and accept
+//     queues, SYN cookie secrets), its list of children not yet accepted
+//     and its ready waiter. A connection made by a listener is that
+//     listener's child until Accept takes it: until then every engine call
+//     on it is made with the listener's mu held too (lockListener), as the
+//     engine moves it between the listener's queues. A SYN for a new
+//     4-tuple is handled under its 4-tuple's shard mu, then the listener's
+//     mu, and the new connection lives in that shard; a SYN cookie's ACK
+//     and a SYN that takes a 4-tuple over from TIME-WAIT likewise
+//     (syncookie.go, timewait.go).
+//   - Stack.lmu is taken to change the table of listeners, which is
+//     read without a lock: it is replaced whole (copy on write). Routes
+//     are kept the same way under Stack.rmu.
+//   - portAllocator.mu guards the ephemeral port walk (ports.go).
+//   - limitLog.mu guards the logging of limits hit; bufStore.mu the
+//     packet buffers the shards' batches share; stamper.mu hands trace
+//     events to the sink one at a time.
+//   - The IPv4 ID, the connection count (against Config.MaxConnections),
+//     the TIME-WAIT record count (against Config.MaxTimeWait) and the
+//     counters are atomics.
+//
+// The lock order: portAllocator.mu, then a shard's mu, then a listener's
+// mu, then the shard's wmu; Stack.lmu, Stack.rmu, limitLog.mu,
+// bufStore.mu and stamper.mu are taken last, with nothing taken under
+// them. A goroutine holds at most one shard's mu at a time. So Accept,
+// which finds its connection under the listener's mu, lets it go before
+// it takes the connection's shard mu to mark it accepted, and closing a
+// listener collects its children under its mu, then takes each child's
+// shard mu and the listener's mu again, in order, to reset it.
 //
 // UDP (udp.go, udpsock.go) and Ping (ping.go) keep tables of their own,
 // each under its own lock, never held with mu: a datagram is checked by
@@ -28,8 +89,9 @@
 // are in gso.go.
 //
 // A connection that enters TIME-WAIT is replaced at once by a record of
-// about 150 bytes (tcp.TimeWait, in a table of its own keyed by 4-tuple,
-// expired from its own deadline heap by the stack's one clock timer), and
+// about 150 bytes (tcp.TimeWait, in its shard's table of records keyed by
+// 4-tuple, expired from their own deadline heap by the shard's clock
+// timer), and
 // its tcp.Conn, buffers and timer slot are let go; the socket the user may
 // still hold answers from the record (timewait.go). Segments are
 // demultiplexed to a connection, then a TIME-WAIT record, then a listener.

@@ -216,15 +216,15 @@ func (h *fuzzHarness) sent(p []byte) {
 	if n > 0 {
 		// The link is written with the stack's lock released: were it
 		// held, TryLock would fail on this one goroutine.
-		if !h.s.mu.TryLock() {
-			t.Fatalf("stack wrote to the link with its lock held")
+		if !h.s.tryLockAll() {
+			t.Fatalf("stack wrote to the link with a shard's lock held")
 		}
 		kc, ok := h.known[k]
-		if c := h.s.conns[k]; c != nil {
+		if c := h.s.shardOf(k).conns[k]; c != nil {
 			kc, ok = connFacts{c.conn.MSS(), c.conn.ISS()}, true
 			h.known[k] = kc
 		}
-		h.s.mu.Unlock()
+		h.s.unlockAll()
 		if !ok || n > kc.mss {
 			t.Fatalf("stack sent %d bytes of text to %v, above the connection's MSS %d (known %v)", n, remote, kc.mss, ok)
 		}
@@ -489,14 +489,16 @@ func (h *fuzzHarness) advance(in *fzInput) {
 // engine runs an application call on c's engine under the stack's lock,
 // as the socket does, but never blocks.
 func (h *fuzzHarness) engine(c *TCPConn, call func(now time.Time)) {
-	s := h.s
+	s := c.s
 	s.mu.Lock()
 	if c.conn == nil {
 		s.mu.Unlock() // ended in TIME-WAIT and let go: no engine to call
 		return
 	}
+	l := c.lockListener()
 	call(s.clk.Now())
 	s.afterLocked(c)
+	unlockListener(l)
 	s.unlockAndFlush()
 }
 
@@ -586,16 +588,17 @@ func (h *fuzzHarness) fuzzStep(in *fzInput) (advanced bool) {
 // stack; after the clock moved, no timer may be left in the past.
 func (h *fuzzHarness) check(advanced bool) {
 	t, s := h.t, h.s
-	if !s.mu.TryLock() {
-		t.Fatal("the stack's lock is held between calls")
+	if !s.tryLockAll() {
+		t.Fatal("a shard's lock is held between calls")
 	}
-	defer s.mu.Unlock()
+	defer s.unlockAll()
 	now := s.clk.Now()
-	if len(s.conns) > fzMaxConns {
-		t.Fatalf("the stack holds %d connections, above MaxConnections %d", len(s.conns), fzMaxConns)
+	conns := s.connsLocked()
+	if len(conns) > fzMaxConns || int(s.nconns.Load()) != len(conns) {
+		t.Fatalf("the stack holds %d connections (counted %d), above MaxConnections %d", len(conns), s.nconns.Load(), fzMaxConns)
 	}
 	halfOpen := map[*TCPListener]int{}
-	for k, c := range s.conns {
+	for k, c := range conns {
 		cc := c.conn
 		st := cc.State()
 		where := fmt.Sprintf("%v-%v %v", cc.Local, cc.Remote, st)
@@ -655,11 +658,13 @@ func (h *fuzzHarness) check(advanced bool) {
 		}
 	}
 	h.checkTimeWait(advanced)
-	h.checkMemory()
-	if len(s.timers) > 0 && (s.armedAt.IsZero() || s.armedAt.After(s.timers[0].deadline)) {
-		t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", s.timers[0].deadline, s.armedAt)
+	h.checkMemory(conns)
+	for _, sh := range s.shards {
+		if len(sh.timers) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(sh.timers[0].deadline)) {
+			t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", sh.timers[0].deadline, sh.armedAt)
+		}
 	}
-	for _, l := range s.listeners {
+	for _, l := range *s.listeners.Load() {
 		if l.l.Ready() > l.l.Backlog() {
 			t.Fatalf("listener %d: %d in the accept queue, above the backlog %d", l.port, l.l.Ready(), l.l.Backlog())
 		}
@@ -678,23 +683,36 @@ func (h *fuzzHarness) check(advanced bool) {
 // due after the clock moved; the clock timer armed for the earliest.
 func (h *fuzzHarness) checkTimeWait(advanced bool) {
 	t, s := h.t, h.s
-	if len(s.tws) > s.maxTW || len(s.tws) != len(s.twHeap) {
-		t.Fatalf("%d TIME-WAIT records, %d in the heap, cap %d", len(s.tws), len(s.twHeap), s.maxTW)
+	if n := s.ntw.Load(); n > int64(s.maxTW) {
+		t.Fatalf("%d TIME-WAIT records, cap %d", n, s.maxTW)
 	}
 	now := s.clk.Now()
-	for k, e := range s.tws {
-		if e.key != k || e.idx < 0 || int(e.idx) >= len(s.twHeap) || s.twHeap[e.idx] != e {
-			t.Fatalf("TIME-WAIT record %v filed wrongly (index %d)", k, e.idx)
+	total := 0
+	for _, sh := range s.shards {
+		if len(sh.tws) != len(sh.twHeap) {
+			t.Fatalf("%d TIME-WAIT records in a shard, %d in its heap", len(sh.tws), len(sh.twHeap))
 		}
-		if s.conns[k] != nil {
-			t.Fatalf("TIME-WAIT record %v alongside a connection of the same 4-tuple", k)
+		total += len(sh.tws)
+		for k, e := range sh.tws {
+			if e.key != k || e.idx < 0 || int(e.idx) >= len(sh.twHeap) || sh.twHeap[e.idx] != e {
+				t.Fatalf("TIME-WAIT record %v filed wrongly (index %d)", k, e.idx)
+			}
+			if s.shardOf(k) != sh {
+				t.Fatalf("TIME-WAIT record %v in another shard than its 4-tuple's", k)
+			}
+			if sh.conns[k] != nil {
+				t.Fatalf("TIME-WAIT record %v alongside a connection of the same 4-tuple", k)
+			}
+			if advanced && !e.rec.Deadline().After(now) {
+				t.Fatalf("TIME-WAIT record %v due at %v, left after the clock reached %v", k, e.rec.Deadline(), now)
+			}
 		}
-		if advanced && !e.rec.Deadline().After(now) {
-			t.Fatalf("TIME-WAIT record %v due at %v, left after the clock reached %v", k, e.rec.Deadline(), now)
+		if len(sh.twHeap) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(sh.twHeap[0].rec.Deadline())) {
+			t.Fatalf("earliest TIME-WAIT deadline %v, but the clock timer is armed for %v", sh.twHeap[0].rec.Deadline(), sh.armedAt)
 		}
 	}
-	if len(s.twHeap) > 0 && (s.armedAt.IsZero() || s.armedAt.After(s.twHeap[0].rec.Deadline())) {
-		t.Fatalf("earliest TIME-WAIT deadline %v, but the clock timer is armed for %v", s.twHeap[0].rec.Deadline(), s.armedAt)
+	if int64(total) != s.ntw.Load() {
+		t.Fatalf("%d TIME-WAIT records in the shards, counted %d", total, s.ntw.Load())
 	}
 }
 
@@ -709,7 +727,7 @@ const fzTimestampsLen = 12
 // application holds count even once they left the table (CLOSED with
 // unread text); one neither in the table nor held by the application
 // must hold nothing, and so any difference is a charge leaked or missed.
-func (h *fuzzHarness) checkMemory() {
+func (h *fuzzHarness) checkMemory(conns map[connKey]*TCPConn) {
 	var rcv, snd int64
 	seen := map[*tcp.Conn]bool{}
 	add := func(cc *tcp.Conn) {
@@ -720,7 +738,7 @@ func (h *fuzzHarness) checkMemory() {
 		rcv += int64(cc.RecvQueue() + cc.OutOfOrderBytes())
 		snd += int64(cc.SendQueue())
 	}
-	for _, c := range h.s.conns {
+	for _, c := range conns {
 		add(c.conn)
 	}
 	for _, a := range h.app {

@@ -38,7 +38,9 @@ import (
 //
 // The whole keeps a's IPv4 ID; each merged segment still takes an ID from
 // the stack's counter, so the IDs the far end gives the cut segments (the
-// first's plus the index) are those they would have had. The IPv4 header
+// first's plus the index) are those they would have had, unless another
+// shard numbered a packet meanwhile: the segments all carry DF, and the ID
+// of such an atomic datagram identifies no fragments (RFC 6864 §4). The IPv4 header
 // of the whole gets its total length and a valid checksum, and the TCP
 // checksum field the pseudo-header sum for the whole's length, once, when
 // the batch is written (sealMerged): until then they are a's.
@@ -78,10 +80,10 @@ func (s *Stack) initGSO(ep link.Endpoint) {
 	}
 }
 
-// sendTCPGSO is sendTCP on an offloading link (mu held): the segment is
-// merged into the one queued before it when it may be, else queued with a
-// partial checksum.
-func (s *Stack) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+// sendTCPGSO is sendTCP on an offloading link (the shard's mu held): the
+// segment is merged into the one queued before it when it may be, else
+// queued with a partial checksum.
+func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	if s.mergeTCP(src, dst, h, payload, more) {
 		return
 	}
@@ -104,7 +106,7 @@ func (s *Stack) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more
 
 // mergeTCP appends the segment to the last one queued if the rules above
 // allow, and reports whether it did.
-func (s *Stack) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) bool {
+func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) bool {
 	b := s.outq
 	i := len(b.pkts) - 1
 	plen := len(payload) + len(more)
@@ -136,7 +138,7 @@ func (s *Stack) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 	b.pkts[i] = a
 	s.stats.OutRequests.Add(1)
 	s.stats.GSOOutMerged.Add(1)
-	s.ipID++                                            // the ID this segment takes when cut (see above)
+	s.ipID.Add(1)                                       // the ID this segment takes when cut (see above)
 	a[wire.IPv4MinHeaderLen+tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
 	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
 	return true // the lengths and checksums are set once, by sealMerged

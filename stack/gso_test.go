@@ -112,23 +112,25 @@ func sendAll(t *testing.T, n *gsoNet, segs []seg) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
+	sh := s.shards[0] // one shard's batch, whichever the 4-tuples' shards
+	sh.mu.Lock()
 	for _, x := range segs {
 		h := x.h
 		h.SrcPort, h.DstPort = gsoLocal.Port(), x.remote.Port()
 		if x.n < 0 {
-			s.icmpEcho(x.remote.Addr()) // a packet of another protocol
+			sh.icmpEcho(x.remote.Addr()) // a packet of another protocol
 			continue
 		}
 		p := data(h.Seq, x.n)
-		s.sendTCP(gsoLocal.Addr(), x.remote.Addr(), &h, p[:x.n/2], p[x.n/2:])
+		sh.sendTCP(gsoLocal.Addr(), x.remote.Addr(), &h, p[:x.n/2], p[x.n/2:])
 	}
-	s.unlockAndFlush()
+	sh.unlockAndFlush()
 	return s
 }
 
-// icmpEcho queues an echo request (mu held), a packet that is not TCP.
-func (s *Stack) icmpEcho(dst netip.Addr) {
+// icmpEcho queues an echo request (the shard's mu held), a packet that is
+// not TCP.
+func (s *shard) icmpEcho(dst netip.Addr) {
 	n := wire.IPv4MinHeaderLen + 8
 	p := s.packet(n)
 	s.ipv4Header(p, wire.ProtocolICMPv4, s.addr, dst, n)
@@ -277,15 +279,16 @@ func TestGSOSteadyStateAllocs(t *testing.T) {
 	n.pkts = make([][]byte, 0, 1)
 	payload := make([]byte, 1448)
 	seq := seqnum.Value(1000)
+	sh := s.shards[0]
 	flush := func() {
-		s.mu.Lock()
+		sh.mu.Lock()
 		for range 60 {
 			h := ack(uint32(seq), 5, a)
 			h.SrcPort, h.DstPort = 80, 40000
-			s.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, nil)
+			sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, nil)
 			seq = seq.Add(1448)
 		}
-		s.unlockAndFlush()
+		sh.unlockAndFlush()
 	}
 	sink := &countNet{}
 	s.gso = sink

@@ -19,15 +19,18 @@ func (s *Stack) icmpInput(ip wire.IPv4) {
 	switch m.Type() {
 	case wire.ICMPv4EchoRequest:
 		n := wire.IPv4MinHeaderLen + len(m)
-		s.mu.Lock()
-		p := s.packet(n)
+		// Any shard's output queue will do; the peer's address spreads
+		// the replies over them.
+		sh := s.shardOf(connKey{raddr: ip.Src().As4()})
+		sh.mu.Lock()
+		p := sh.packet(n)
 		s.ipv4Header(p, wire.ProtocolICMPv4, s.addr, ip.Src(), n)
 		r := wire.ICMPv4(p[wire.IPv4MinHeaderLen:])
 		(&wire.ICMPv4Fields{Type: wire.ICMPv4EchoReply, Rest: m.Rest()}).Encode(r)
 		copy(r[wire.ICMPv4HeaderLen:], m.Payload())
 		r.FillChecksum()
 		st.ICMPOutEchoReps.Add(1)
-		s.unlockAndFlush()
+		sh.unlockAndFlush()
 	case wire.ICMPv4EchoReply:
 		st.ICMPInEchoReps.Add(1)
 		s.pings.reply(m, s.clk.Now())

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,8 +41,10 @@ const (
 	numLimits
 )
 
-// limitLog rate-limits the logging of limit hits (mu held).
+// limitLog rate-limits the logging of limit hits. Shards hit limits at
+// the same time: it has its own lock, taken last.
 type limitLog struct {
+	mu     sync.Mutex
 	log    *slog.Logger
 	last   [numLimits]time.Time // when each kind was last logged
 	missed [numLimits]uint64    // hits of each kind since, not logged
@@ -53,6 +56,8 @@ func (l *limitLog) hit(now time.Time, k int, name string) {
 	if l.log == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.last[k].IsZero() && now.Sub(l.last[k]) < limitLogInterval {
 		l.missed[k]++
 		return
@@ -61,17 +66,26 @@ func (l *limitLog) hit(now time.Time, k int, name string) {
 	l.last[k], l.missed[k] = now, 0
 }
 
-// tcpLimitHit is the stack's tcp.Env.LimitHit (mu held: the engine runs
-// under it).
+// tcpLimitHit is the stack's tcp.Env.LimitHit (a shard's mu held: the
+// engine runs under it).
 func (s *Stack) tcpLimitHit(now time.Time, l tcp.Limit) {
 	s.limits.hit(now, int(l), l.String())
 }
 
-// admitConnLocked reports whether the stack may open one more connection
-// (mu held); when not, the refusal is counted and logged.
+// admitConnLocked reports whether the stack may open one more connection,
+// and if so counts it (the caller's shard mu held, and the connection made
+// under it); when not, the refusal is counted and logged. The count is the
+// stack's, kept with a compare-and-swap, so shards at the limit at the
+// same moment cannot together pass it.
 func (s *Stack) admitConnLocked(now time.Time) bool {
-	if len(s.conns) < s.maxConns {
-		return true
+	for {
+		n := s.nconns.Load()
+		if n >= int64(s.maxConns) {
+			break
+		}
+		if s.nconns.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 	s.stats.ConnLimitDrops.Add(1)
 	s.limits.hit(now, limitConnections, "connections")

@@ -91,7 +91,7 @@ func stateOf(c *tcp.Conn) string {
 }
 
 func (n *wireNet) conn(local, remote netip.AddrPort) *tcp.Conn {
-	if c := n.s.conns[keyOf(local, remote)]; c != nil {
+	if c := n.s.lookup(keyOf(local, remote)); c != nil {
 		return c.conn
 	}
 	return nil
@@ -99,7 +99,7 @@ func (n *wireNet) conn(local, remote netip.AddrPort) *tcp.Conn {
 
 // timeWait is the TIME-WAIT record of a 4-tuple, or nil.
 func (n *wireNet) timeWait(local, remote netip.AddrPort) *tcp.TimeWait {
-	if e := n.s.tws[keyOf(local, remote)]; e != nil {
+	if e := n.s.twLookup(keyOf(local, remote)); e != nil {
 		return &e.rec
 	}
 	return nil
@@ -123,7 +123,7 @@ func TestListenCookieACKPastMaxConnectionsDropped(t *testing.T) {
 		if len(out) != 0 {
 			t.Fatalf("client %d: the final ACK was answered with %d segments, want none", i, len(out))
 		}
-		if got := len(n.s.conns); got > limit {
+		if got := n.s.connCount(); got > limit {
 			t.Fatalf("client %d: the stack holds %d connections, above MaxConnections %d", i, got, limit)
 		}
 		if established := n.conn(local, remote) != nil; established != (i < limit) {

@@ -68,26 +68,32 @@ func WriteSockets(w io.Writer, t []SocketInfo) error {
 
 // Sockets returns the socket table: every listener and every connection
 // the stack holds (TIME-WAIT included), sorted by local then remote
-// address.
+// address. Each shard is read under its lock in turn, so the table is not
+// one instant's when connections come and go meanwhile.
 func (s *Stack) Sockets() []SocketInfo {
-	s.mu.Lock()
-	t := make([]SocketInfo, 0, len(s.listeners)+len(s.conns)+len(s.tws))
-	for _, l := range s.listeners {
+	ls := *s.listeners.Load()
+	t := make([]SocketInfo, 0, len(ls)+int(s.nconns.Load()+s.ntw.Load()))
+	for _, l := range ls {
 		a := l.addr
 		if !a.IsValid() {
 			a = netip.IPv4Unspecified()
 		}
+		l.mu.Lock()
 		t = append(t, SocketInfo{Local: netip.AddrPortFrom(a, l.port), State: tcp.StateListen,
 			SendQ: l.l.Backlog(), RecvQ: l.l.Ready()})
+		l.mu.Unlock()
 	}
-	for _, c := range s.conns {
-		t = append(t, c.info())
+	for _, sh := range s.shards {
+		sh.mu.Lock()
+		for _, c := range sh.conns {
+			t = append(t, c.info())
+		}
+		for _, e := range sh.tws {
+			local, remote := e.addrs()
+			t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait})
+		}
+		sh.mu.Unlock()
 	}
-	for _, e := range s.tws {
-		local, remote := e.addrs()
-		t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait})
-	}
-	s.mu.Unlock()
 	slices.SortFunc(t, func(a, b SocketInfo) int {
 		return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
+	"sync"
 	"syscall"
 )
 
@@ -18,25 +19,27 @@ const (
 // secret, hashed offset, so ports are hard to guess and a port is reused
 // for a destination only after the whole range has gone round.
 type portAllocator struct {
+	mu   sync.Mutex // taken before a shard's, to check a 4-tuple is free
 	seed maphash.Seed
 	next uint32 // next_ephemeral: moves on with every allocation
 }
 
 func (p *portAllocator) init() { p.seed = maphash.MakeSeed() }
 
-// pick returns a free ephemeral port for local->remote; inUse reports a
-// 4-tuple already taken (mu held).
+// pickPort returns a free ephemeral port for local->remote: one no listener
+// holds and no connection uses with remote. It takes the allocator's lock
+// and, one at a time, the lock of each candidate's shard; the caller takes
+// the chosen one's shard again to make the connection and checks anew.
 func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error) {
 	p := &s.ports
 	offset := p.offset(local, remote)
 	const n = ephemeralLast - ephemeralFirst + 1
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	listeners := *s.listeners.Load()
 	for i := uint32(0); i < n; i++ {
 		port := uint16(ephemeralFirst + (offset+p.next+i)%n)
-		k := keyOf(netip.AddrPortFrom(local, port), remote)
-		if s.conns[k] != nil || s.tws[k] != nil { // TIME-WAIT holds its 4-tuple
-			continue
-		}
-		if s.listeners[port] != nil {
+		if listeners[port] != nil || s.inUse(keyOf(netip.AddrPortFrom(local, port), remote)) {
 			continue
 		}
 		p.next += i + 1
@@ -58,4 +61,13 @@ func (p *portAllocator) offset(local netip.Addr, remote netip.AddrPort) uint32 {
 	}
 	binary.BigEndian.PutUint16(b[8:], remote.Port())
 	return uint32(maphash.Bytes(p.seed, b[:]))
+}
+
+// inUse reports whether a connection or a TIME-WAIT record holds the
+// 4-tuple k.
+func (s *Stack) inUse(k connKey) bool {
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.conns[k] != nil || sh.tws[k] != nil // TIME-WAIT holds its 4-tuple
 }

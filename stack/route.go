@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"slices"
 	"syscall"
 )
 
@@ -12,11 +13,12 @@ type Route struct {
 	Gateway netip.Addr
 }
 
-// route finds the route to dst: the longest matching prefix.
+// route finds the route to dst: the longest matching prefix. The table is
+// read without a lock: it is replaced whole when it changes.
 func (s *Stack) route(dst netip.Addr) (Route, error) {
 	best := -1
 	var r Route
-	for _, rt := range s.routes {
+	for _, rt := range *s.routes.Load() {
 		if rt.Dst.Contains(dst) && rt.Dst.Bits() > best {
 			best, r = rt.Dst.Bits(), rt
 		}
@@ -29,14 +31,13 @@ func (s *Stack) route(dst netip.Addr) (Route, error) {
 
 // AddRoute adds a route; a default route is 0.0.0.0/0.
 func (s *Stack) AddRoute(r Route) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.routes = append(s.routes, Route{Dst: r.Dst.Masked(), Gateway: r.Gateway})
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	t := append(slices.Clip(*s.routes.Load()), Route{Dst: r.Dst.Masked(), Gateway: r.Gateway})
+	s.routes.Store(&t)
 }
 
 // Routes returns the routing table.
 func (s *Stack) Routes() []Route {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Route(nil), s.routes...)
+	return slices.Clone(*s.routes.Load())
 }

@@ -21,10 +21,10 @@ var ErrClosed = net.ErrClosed
 // set, and conn is let go as soon as no unread text keeps it
 // (timewait.go); an ended socket answers from tw alone.
 type TCPConn struct {
-	s        *Stack
+	s        *shard       // the shard of its 4-tuple, for its whole life
 	conn     *tcp.Conn    // nil once ended and released (read and written under s.mu)
 	tw       *twEntry     // the TIME-WAIT record it ended in, once ended
-	listener *TCPListener // the listener it came from, until accepted
+	listener *TCPListener // the listener it came from, until accepted (changed under s.mu and listener.mu)
 
 	// Under s.mu:
 	rd, wr   waiter

@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
@@ -36,6 +36,12 @@ type Config struct {
 	// past it a SYN or a SYN cookie ACK opens nothing and a dial fails
 	// (limits.go). TIME-WAIT records have their own bound, MaxTimeWait.
 	MaxConnections int
+	// Shards is the number of parts the connection table is cut into,
+	// each with its own lock, timers and output queue, so that
+	// connections in different shards run in parallel; it is rounded up
+	// to a power of two, at most 4096. 0 is the default: the power of two
+	// at or above twice GOMAXPROCS.
+	Shards int
 	// MaxTimeWait bounds the TIME-WAIT records the stack holds (default
 	// DefaultMaxTimeWait; Linux's tcp_max_tw_buckets): a connection that
 	// enters TIME-WAIT with the table full closes at once instead,
@@ -47,7 +53,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stack is one host: an address on one link, and its sockets.
+// Stack is one host: an address on one link, and its sockets. Its
+// connections live in shards by 4-tuple (shard.go); the locks and their
+// order are in the package doc.
 type Stack struct {
 	ep     link.Endpoint
 	hand   link.HandOff     // ep, when it takes packet buffers over; else nil
@@ -58,32 +66,28 @@ type Stack struct {
 	bcast  netip.Addr // the directed broadcast address of the link's prefix
 	ttl    uint8
 	stats  Stats
-	tcp    tcp.Env
+	tcp    tcp.Env // the listeners' Env; each shard's is shared from it
 	isn    *tcp.ISNGenerator
-	ports  portAllocator
-	udp    udpTable // UDP sockets, under a lock of their own (udp.go)
+	ports  portAllocator // its own lock
+	udp    udpTable      // UDP sockets, under a lock of their own (udp.go)
 	pings  pingTable
 
-	maxConns int      // Config.MaxConnections
-	maxTW    int      // Config.MaxTimeWait
-	limits   limitLog // mu held
+	maxConns int          // Config.MaxConnections
+	maxTW    int          // Config.MaxTimeWait
+	nconns   atomic.Int64 // connections in every shard but TIME-WAIT records, against maxConns
+	ntw      atomic.Int64 // TIME-WAIT records in every shard, against maxTW
+	limits   limitLog     // its own lock
 
-	mu        sync.Mutex // guards everything below and every tcp.Conn of the stack
-	routes    []Route
-	conns     map[connKey]*TCPConn
-	tws       map[connKey]*twEntry // TIME-WAIT records (timewait.go)
-	twHeap    twHeap               // the records by deadline
-	listeners map[uint16]*TCPListener
-	timers    timerHeap
-	timer     clock.Timer // the one clock timer, armed for armedAt
-	armedAt   time.Time
-	ipID      uint16
-	outq      *batch // packets produced under mu, written after it is released
-	closed    bool
+	shards []*shard // a power of two of them, by hash of the 4-tuple
+	closed atomic.Bool
 
-	wmu   sync.Mutex // held while a batch is written to the link: keeps batches in order
-	spare *batch     // the batch last written, emptied, for outq to reuse (wmu held)
-	store bufStore   // packet buffers the batches share
+	lmu       sync.Mutex                              // taken to change listeners
+	listeners atomic.Pointer[map[uint16]*TCPListener] // read without a lock; replaced whole under lmu
+	rmu       sync.Mutex                              // taken to change routes
+	routes    atomic.Pointer[[]Route]                 // read without a lock; replaced whole under rmu
+	ipID      atomic.Uint32
+
+	store bufStore // packet buffers the shards' batches share
 }
 
 // New creates a stack on ep with the address in cfg and attaches to ep.
@@ -104,21 +108,17 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		cfg.TCP.MSS = mtu - 40 // RFC 9293 §3.7.1: MTU less the IP and TCP headers
 	}
 	s := &Stack{
-		ep:        ep,
-		clk:       cfg.Clock,
-		addr:      cfg.Addr.Addr(),
-		bcast:     broadcast(cfg.Addr),
-		ttl:       cfg.TTL,
-		conns:     make(map[connKey]*TCPConn),
-		tws:       make(map[connKey]*twEntry),
-		listeners: make(map[uint16]*TCPListener),
-		isn:       tcp.NewISNGenerator(cfg.Clock.Now()),
+		ep:    ep,
+		clk:   cfg.Clock,
+		addr:  cfg.Addr.Addr(),
+		bcast: broadcast(cfg.Addr),
+		ttl:   cfg.TTL,
+		isn:   tcp.NewISNGenerator(cfg.Clock.Now()),
 	}
 	s.ports.init()
 	s.hand, _ = ep.(link.HandOff)
 	s.initGSO(ep)
-	s.outq = s.newBatch()
-	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Out: (*sender)(s), Host: cfg.Host}
+	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Host: cfg.Host}
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConnections
@@ -134,12 +134,15 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
 	}
 	if cfg.Trace != nil {
-		s.tcp.Trace = stamper{cfg.Trace, cfg.Clock}
+		s.tcp.Trace = &stamper{sink: cfg.Trace, clk: cfg.Clock}
 	}
-	s.routes = append(s.routes, Route{Dst: cfg.Addr.Masked()})
+	s.listeners.Store(&map[uint16]*TCPListener{})
+	routes := []Route{{Dst: cfg.Addr.Masked()}}
 	if cfg.Gateway.IsValid() {
-		s.routes = append(s.routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
+		routes = append(routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
 	}
+	s.routes.Store(&routes)
+	s.makeShards(cfg.Shards) // shard.go
 	if err := claim(ep, s); err != nil {
 		return nil, err
 	}
@@ -157,10 +160,10 @@ func (s *Stack) Clock() clock.Clock { return s.clk }
 func (s *Stack) Stats() *Stats { return &s.stats }
 
 // TCPStats returns the TCP engine's counters.
-func (s *Stack) TCPStats() *tcp.Stats { return &s.tcp.Stats }
+func (s *Stack) TCPStats() *tcp.Stats { return s.tcp.Stats }
 
 // TCPMemory is the bytes the stack's connections hold in their buffers.
-func (s *Stack) TCPMemory() *tcp.Memory { return &s.tcp.Memory }
+func (s *Stack) TCPMemory() *tcp.Memory { return s.tcp.Memory }
 
 // TCPConfig is the engine configuration in force, defaults applied.
 func (s *Stack) TCPConfig() tcp.Config { return s.tcp.Config }
@@ -168,29 +171,36 @@ func (s *Stack) TCPConfig() tcp.Config { return s.tcp.Config }
 // Close aborts every connection, closes every listener and detaches from
 // the link (the link itself stays open; its owner closes it).
 func (s *Stack) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	s.lmu.Lock() // no listener is added after closed is set
+	if s.closed.Swap(true) {
+		s.lmu.Unlock()
 		return nil
 	}
-	s.closed = true
+	ls := *s.listeners.Load()
+	s.lmu.Unlock()
 	now := s.clk.Now()
-	for _, l := range s.listeners {
-		s.closeListenerLocked(l, now)
+	for _, l := range ls {
+		l.close(now)
 	}
-	for _, c := range s.conns {
-		c.conn.Abort(now)
-		s.afterLocked(c)
+	for _, sh := range s.shards {
+		sh.mu.Lock()
+		sh.closed = true
+		for _, c := range sh.conns {
+			l := c.lockListener()
+			c.conn.Abort(now)
+			sh.afterLocked(c)
+			unlockListener(l)
+		}
+		for _, e := range sh.tws {
+			local, remote := e.addrs()
+			e.rec.End(local, remote, "stack closed")
+			sh.removeTWLocked(e)
+		}
+		if sh.timer != nil {
+			sh.timer.Stop()
+		}
+		sh.unlockAndFlush()
 	}
-	for _, e := range s.tws {
-		local, remote := e.addrs()
-		e.rec.End(local, remote, "stack closed")
-		s.removeTWLocked(e)
-	}
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.unlockAndFlush()
 	s.closeUDP()
 	s.pings.close()
 	s.ep.Attach(nil)
@@ -198,9 +208,11 @@ func (s *Stack) Close() error {
 	return nil
 }
 
-// unlockAndFlush releases mu and writes the packets produced under it, in
-// order: wmu is taken before mu is let go, so batches cannot overtake.
-func (s *Stack) unlockAndFlush() {
+// unlockAndFlush releases the shard's mu and writes the packets produced
+// under it, in order: wmu is taken before mu is let go, so the shard's
+// batches cannot overtake one another, and the link is written with mu
+// free, so the shard's connections go on meanwhile.
+func (s *shard) unlockAndFlush() {
 	if len(s.outq.pkts) == 0 {
 		s.mu.Unlock()
 		return
@@ -221,10 +233,10 @@ func (s *Stack) unlockAndFlush() {
 
 // spareBatch returns an empty batch for outq: the one last written, if
 // any (wmu held). outq is swapped only under wmu and the written batch is
-// back before wmu is let go, so a stack has just two batches, taking turns;
-// they and their buffers are its own, so no collection of the heap takes
-// them away and a steady flow allocates nothing.
-func (s *Stack) spareBatch() *batch {
+// back before wmu is let go, so a shard has just two batches, taking
+// turns; they and their buffers are its own, so no collection of the heap
+// takes them away and a steady flow allocates nothing.
+func (s *shard) spareBatch() *batch {
 	if b := s.spare; b != nil {
 		s.spare = nil
 		return b
@@ -238,21 +250,22 @@ func (s *Stack) newBatch() *batch {
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
 // (mu held): it goes to the link, in order, once mu is released.
-func (s *Stack) packet(n int) []byte {
+func (s *shard) packet(n int) []byte {
 	s.stats.OutRequests.Add(1)
 	return s.outq.add(n)
 }
 
 // ipv4Header writes the IPv4 header for a packet of total length n.
 func (s *Stack) ipv4Header(b []byte, proto uint8, src, dst netip.Addr, n int) {
-	s.ipID++
-	f := wire.IPv4Fields{TotalLength: uint16(n), ID: s.ipID, Flags: wire.IPv4FlagDontFragment,
+	f := wire.IPv4Fields{TotalLength: uint16(n), ID: uint16(s.ipID.Add(1)), Flags: wire.IPv4FlagDontFragment,
 		TTL: s.ttl, Protocol: proto, Src: src, Dst: dst}
 	f.Encode(b)
 }
 
 // DeliverPacket is the link's way in: IPv4 input (RFC 791, RFC 1122 §3.2.1).
 // pkt is only read, and only during the call (DeliverBorrowed may keep it).
+// It may be called from several goroutines at once (a link with several
+// queues): packets of different connections then run in parallel.
 func (s *Stack) DeliverPacket(pkt []byte) {
 	s.deliver(pkt, nil)
 }
@@ -347,15 +360,20 @@ func broadcast(p netip.Prefix) netip.Addr {
 }
 
 // stamper gives each trace event the stack's time: the engine passes time
-// in but does not stamp what it reports.
+// in but does not stamp what it reports. Shards trace at the same time,
+// and a sink need not be safe for that: stamper hands it one event at a
+// time.
 type stamper struct {
+	mu   sync.Mutex
 	sink trace.Sink
 	clk  clock.Clock
 }
 
-func (st stamper) Event(e *trace.Event) {
+func (st *stamper) Event(e *trace.Event) {
 	if e.Time.IsZero() {
 		e.Time = st.clk.Now()
 	}
+	st.mu.Lock()
 	st.sink.Event(e)
+	st.mu.Unlock()
 }

@@ -13,8 +13,8 @@ import (
 // connection when an ACK brings a valid cookie back.
 
 // sendCookieLocked answers seg, a SYN to l, with a cookie SYN,ACK and
-// keeps nothing.
-func (s *Stack) sendCookieLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
+// keeps nothing (the shard's mu and l's held).
+func (s *shard) sendCookieLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
 	h := l.l.CookieSYNACK(now, seg, local, remote, s.isn.TimestampOffset(local, remote))
 	if s.tcp.Trace != nil {
 		e := trace.Event{Kind: trace.KindSegmentSent, Host: s.tcp.Host, Local: local, Remote: remote, Flags: h.Flags,
@@ -30,7 +30,7 @@ func (s *Stack) sendCookieLocked(l *TCPListener, now time.Time, local, remote ne
 // connection made, or the segment dropped while the accept queue is full
 // or the stack holds Config.MaxConnections); if not, the caller answers it
 // as LISTEN does.
-func (s *Stack) cookieACKLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) bool {
+func (s *shard) cookieACKLocked(l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) bool {
 	ck, act := l.l.CheckCookie(now, seg, local, remote)
 	switch act {
 	case tcp.ListenOpen:
@@ -42,7 +42,7 @@ func (s *Stack) cookieACKLocked(l *TCPListener, now time.Time, local, remote net
 			return true
 		}
 		c := s.newConnLocked(local, remote)
-		c.listener = l
+		l.adopt(c)
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
 		l.l.OpenFromCookie(now, c.conn, seg, ck)
 		s.afterLocked(c)

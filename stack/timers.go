@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// timerHeap is the stack's one timer structure: connections ordered by the
+// timerHeap is a shard's one timer structure: connections ordered by the
 // deadline their engine asks for. One clock timer is armed for the earliest;
 // an idle connection costs a heap slot at most, never a runtime timer.
 type timerHeap []*TCPConn
@@ -40,7 +40,7 @@ func (h *timerHeap) remove(c *TCPConn) {
 // arms the clock timer earlier if needed (mu held). The clock timer is only
 // ever moved earlier here; when it fires late work is simply re-armed, so a
 // deadline pushed back on every ACK costs no timer reset.
-func (s *Stack) schedule(c *TCPConn) {
+func (s *shard) schedule(c *TCPConn) {
 	d := c.conn.Deadline()
 	if d.Equal(c.deadline) && (c.heapIdx >= 0) == !d.IsZero() {
 		return
@@ -59,7 +59,7 @@ func (s *Stack) schedule(c *TCPConn) {
 }
 
 // arm makes sure the clock timer fires no later than d.
-func (s *Stack) arm(d time.Time) {
+func (s *shard) arm(d time.Time) {
 	if !s.armedAt.IsZero() && !d.Before(s.armedAt) {
 		return
 	}
@@ -74,7 +74,7 @@ func (s *Stack) arm(d time.Time) {
 
 // fire runs every connection timer and ends every TIME-WAIT record that
 // is due, and re-arms for the next.
-func (s *Stack) fire() {
+func (s *shard) fire() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -84,8 +84,10 @@ func (s *Stack) fire() {
 	s.armedAt = time.Time{}
 	for len(s.timers) > 0 && !s.timers[0].deadline.After(now) {
 		c := s.timers[0]
+		l := c.lockListener()
 		c.conn.HandleTimer(now) // clears or moves every deadline that was due
 		s.afterLocked(c)
+		unlockListener(l)
 	}
 	s.expireTimeWaitLocked(now)
 	if len(s.timers) > 0 {

@@ -14,8 +14,9 @@ import (
 //
 // When a connection enters TIME-WAIT (afterLocked sees the state), the
 // stack replaces it at once by its record, as Linux replaces a full socket
-// by a tcp_timewait_sock: the record goes into s.tws, keyed by 4-tuple,
-// and the tcp.Conn leaves s.conns and the timer heap. The socket the user
+// by a tcp_timewait_sock: the record goes into its shard's tws, keyed by
+// 4-tuple (the record stays in the connection's shard), and the tcp.Conn
+// leaves the shard's conns and timer heap. The socket the user
 // may still hold (TCPConn) lets its tcp.Conn go too: it keeps only a
 // pointer to the record, from which it answers LocalAddr, RemoteAddr,
 // State (TIME-WAIT while the record lives, then CLOSED) and Info; Read
@@ -25,8 +26,8 @@ import (
 // or the socket closed (as Linux keeps the full socket until close).
 //
 // Demultiplexing looks for a connection, then a record, then a listener.
-// Records expire from their own heap, ordered by deadline, which the
-// stack's one clock timer serves along with the connections' heap: no
+// Records expire from their shard's own heap, ordered by deadline, which
+// the shard's one clock timer serves along with its connections' heap: no
 // clock timer per record. A retransmitted FIN moves a record's deadline
 // (heap.Fix); a takeover or a RST removes it.
 //
@@ -105,16 +106,17 @@ func (h *twHeap) Pop() any {
 // enterTimeWaitLocked replaces c, which has just entered TIME-WAIT, by
 // its record (or, at Config.MaxTimeWait, closes it), and lets the socket
 // drop its tcp.Conn unless unread text keeps it.
-func (s *Stack) enterTimeWaitLocked(c *TCPConn) {
+func (s *shard) enterTimeWaitLocked(c *TCPConn) {
 	now := s.clk.Now()
 	k := keyOf(c.conn.Local, c.conn.Remote)
 	if s.conns[k] == c {
 		delete(s.conns, k)
+		s.nconns.Add(-1) // a record is no connection (limits.go)
 	}
 	s.timers.remove(c)
 	e := &twEntry{rec: c.conn.ToTimeWait(), key: k, idx: -1}
 	c.tw = e
-	if len(s.tws) >= s.maxTW {
+	if !s.admitTimeWait() {
 		// Linux's tcp_time_wait past tcp_max_tw_buckets: no TIME-WAIT.
 		s.stats.TCPTimeWaitOverflow.Add(1)
 		s.limits.hit(now, limitTimeWait, "TIME-WAIT records")
@@ -129,9 +131,10 @@ func (s *Stack) enterTimeWaitLocked(c *TCPConn) {
 }
 
 // removeTWLocked forgets a record that ended.
-func (s *Stack) removeTWLocked(e *twEntry) {
+func (s *shard) removeTWLocked(e *twEntry) {
 	if s.tws[e.key] == e {
 		delete(s.tws, e.key)
+		s.ntw.Add(-1)
 	}
 	if e.idx >= 0 {
 		heap.Remove(&s.twHeap, int(e.idx))
@@ -140,7 +143,7 @@ func (s *Stack) removeTWLocked(e *twEntry) {
 
 // timeWaitInput hands seg to the record e of its 4-tuple; l is the
 // listener of the local port, if any.
-func (s *Stack) timeWaitInput(e *twEntry, l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
+func (s *shard) timeWaitInput(e *twEntry, l *TCPListener, now time.Time, local, remote netip.AddrPort, seg *tcp.Segment) {
 	before := e.rec.Deadline()
 	switch e.rec.HandleSegment(now, local, remote, seg, l != nil) {
 	case tcp.TimeWaitClosed:
@@ -156,7 +159,7 @@ func (s *Stack) timeWaitInput(e *twEntry, l *TCPListener, now time.Time, local, 
 }
 
 // expireTimeWaitLocked ends the records whose deadline has passed.
-func (s *Stack) expireTimeWaitLocked(now time.Time) {
+func (s *shard) expireTimeWaitLocked(now time.Time) {
 	for len(s.twHeap) > 0 {
 		e := s.twHeap[0]
 		local, remote := e.addrs()
@@ -171,7 +174,7 @@ func (s *Stack) expireTimeWaitLocked(now time.Time) {
 // takes over, and returns the new one's ISS (tcp.TimeWait.NextISS). A nil
 // tw is nothing to end, and its ISS comes from the ISN generator (the
 // caller's choice): endTimeWaitLocked returns 0 for it.
-func (s *Stack) endTimeWaitLocked(tw *twEntry) seqnum.Value {
+func (s *shard) endTimeWaitLocked(tw *twEntry) seqnum.Value {
 	if tw == nil {
 		return 0
 	}
@@ -180,4 +183,19 @@ func (s *Stack) endTimeWaitLocked(tw *twEntry) seqnum.Value {
 	tw.rec.End(local, remote, "new incarnation")
 	s.removeTWLocked(tw)
 	return iss
+}
+
+// admitTimeWait reports whether the stack may hold one more TIME-WAIT
+// record, and if so counts it: the cap is the stack's, over every shard,
+// taken by compare-and-swap so shards at it together cannot pass it.
+func (s *Stack) admitTimeWait() bool {
+	for {
+		n := s.ntw.Load()
+		if n >= int64(s.maxTW) {
+			return false
+		}
+		if s.ntw.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }

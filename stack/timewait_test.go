@@ -88,10 +88,10 @@ func TestTimeWaitSocketEndsAndAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, fin := n.closeFirst(ln, local, twPeer, 1000, nil, []byte("bye"))
-	n.s.mu.Lock()
-	inConns, e := n.s.conns[keyOf(local, twPeer)] != nil, n.s.tws[keyOf(local, twPeer)]
+	inConns, e := n.s.lookup(keyOf(local, twPeer)) != nil, n.s.twLookup(keyOf(local, twPeer))
+	c.s.mu.Lock()
 	held := c.conn != nil
-	n.s.mu.Unlock()
+	c.s.mu.Unlock()
 	if inConns || e == nil || !held {
 		t.Fatalf("in TIME-WAIT: connection in the table %v, record %v, socket holds its tcp.Conn %v; want false, a record, true (unread text)", inConns, e != nil, held)
 	}
@@ -105,9 +105,9 @@ func TestTimeWaitSocketEndsAndAnswers(t *testing.T) {
 	if k, err := c.Read(b); err != nil || string(b[:k]) != "bye" {
 		t.Fatalf("Read = %q, %v; want the unread text", b[:k], err)
 	}
-	n.s.mu.Lock()
+	c.s.mu.Lock()
 	held = c.conn != nil
-	n.s.mu.Unlock()
+	c.s.mu.Unlock()
 	if held {
 		t.Fatal("the socket kept its tcp.Conn after the text was read")
 	}
@@ -144,8 +144,8 @@ func TestTimeWaitSocketEndsAndAnswers(t *testing.T) {
 		t.Fatal("TIME-WAIT ended 2*MSL after entering, though a FIN restarted it")
 	}
 	n.clk.AdvanceTo(start.Add(25 * time.Second))
-	if c.State() != tcp.StateClosed || timeWaitRows(n.s) != 0 || len(n.s.tws) != 0 || len(n.s.twHeap) != 0 {
-		t.Fatalf("2*MSL after the FIN: socket %v, %d TIME-WAIT rows, %d records", c.State(), timeWaitRows(n.s), len(n.s.tws))
+	if recs, heaped := n.s.twCount(); c.State() != tcp.StateClosed || timeWaitRows(n.s) != 0 || recs != 0 || heaped != 0 {
+		t.Fatalf("2*MSL after the FIN: socket %v, %d TIME-WAIT rows, %d records", c.State(), timeWaitRows(n.s), n.s.twRecords())
 	}
 	if _, err := c.Write([]byte("x")); !errors.Is(err, tcp.ErrNotConnected) {
 		t.Fatalf("Write after TIME-WAIT = %v, want ErrNotConnected", err)
@@ -195,8 +195,8 @@ func TestTimeWaitRecordHoldsItsFourTuple(t *testing.T) {
 	if out := n.send(local, twPeer, wire.TCPFields{Seq: 1002, Flags: wire.FlagRST}); len(out) != 0 {
 		t.Fatalf("RST answered with %d segments", len(out))
 	}
-	if len(n.s.tws) != 0 || c.State() != tcp.StateClosed {
-		t.Fatalf("after a RST at RCV.NXT: %d records, socket %v; want none, CLOSED", len(n.s.tws), c.State())
+	if n.s.twRecords() != 0 || c.State() != tcp.StateClosed {
+		t.Fatalf("after a RST at RCV.NXT: %d records, socket %v; want none, CLOSED", n.s.twRecords(), c.State())
 	}
 }
 
@@ -206,21 +206,25 @@ func TestTimeWaitRecordHoldsItsFourTuple(t *testing.T) {
 func TestTimeWaitRecordPortNotPicked(t *testing.T) {
 	n := newWireNet(t, Config{})
 	s := n.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer clear(s.tws) // the records are bare: never ended through the engine
+	// The records are bare, never ended through the engine: put in each
+	// 4-tuple's shard by hand (nothing else runs), and cleared at the end.
+	defer func() {
+		for _, sh := range s.shards {
+			clear(sh.tws)
+		}
+	}()
 	const free = ephemeralFirst + 1234
 	for p := ephemeralFirst; p <= ephemeralLast; p++ {
 		if p != free {
 			k := keyOf(netip.AddrPortFrom(fzAddr, uint16(p)), twPeer)
-			s.tws[k] = &twEntry{key: k, idx: -1}
+			s.shardOf(k).tws[k] = &twEntry{key: k, idx: -1}
 		}
 	}
 	if p, err := s.pickPort(fzAddr, twPeer); err != nil || p != free {
 		t.Fatalf("pickPort = %d, %v; want the one port not in TIME-WAIT, %d", p, err, free)
 	}
 	k := keyOf(netip.AddrPortFrom(fzAddr, free), twPeer)
-	s.tws[k] = &twEntry{key: k, idx: -1}
+	s.shardOf(k).tws[k] = &twEntry{key: k, idx: -1}
 	if p, err := s.pickPort(fzAddr, twPeer); !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Fatalf("pickPort with every 4-tuple in TIME-WAIT = %d, %v; want EADDRNOTAVAIL", p, err)
 	}
@@ -237,15 +241,15 @@ func TestTimeWaitSocketAbortEndsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := n.closeFirst(ln, local, twPeer, 1000, nil, []byte("x"))
-	if err := c.Close(); err != nil || c.State() != tcp.StateTimeWait || len(n.s.tws) != 1 {
-		t.Fatalf("Close in TIME-WAIT: %v, socket %v, %d records; want TIME-WAIT kept", err, c.State(), len(n.s.tws))
+	if err := c.Close(); err != nil || c.State() != tcp.StateTimeWait || n.s.twRecords() != 1 {
+		t.Fatalf("Close in TIME-WAIT: %v, socket %v, %d records; want TIME-WAIT kept", err, c.State(), n.s.twRecords())
 	}
 	other := netip.AddrPortFrom(fzPeers[1], 40000)
 	c, _ = n.closeFirst(ln, local, other, 1000, nil, []byte("x"))
 	n.got = nil
-	if err := c.Abort(); err != nil || c.State() != tcp.StateClosed || len(n.s.tws) != 1 || len(n.got) != 0 {
+	if err := c.Abort(); err != nil || c.State() != tcp.StateClosed || n.s.twRecords() != 1 || len(n.got) != 0 {
 		t.Fatalf("Abort in TIME-WAIT: %v, socket %v, %d records, %d segments; want CLOSED, its record gone, nothing sent",
-			err, c.State(), len(n.s.tws), len(n.got))
+			err, c.State(), n.s.twRecords(), len(n.got))
 	}
 	if m := n.s.TCPMemory().Receive(); m != 0 {
 		t.Fatalf("%d bytes of unread text still charged after Close and Abort", m)
@@ -270,8 +274,8 @@ func TestTimeWaitCapClosesWithoutTimeWait(t *testing.T) {
 	for i := range conns {
 		c, _ := n.closeFirst(ln, local, netip.AddrPortFrom(fzPeers[0], uint16(41000+i)), 1000, nil, nil)
 		socks = append(socks, c)
-		if len(n.s.tws) > limit {
-			t.Fatalf("connection %d: %d records, above MaxTimeWait %d", i, len(n.s.tws), limit)
+		if n.s.twRecords() > limit {
+			t.Fatalf("connection %d: %d records, above MaxTimeWait %d", i, n.s.twRecords(), limit)
 		}
 	}
 	if got := n.s.Stats().TCPTimeWaitOverflow.Load(); got != conns-limit {
@@ -290,8 +294,8 @@ func TestTimeWaitCapClosesWithoutTimeWait(t *testing.T) {
 		t.Fatalf("the cap was logged %d times, want once a minute: %q", k, logged.String())
 	}
 	n.clk.Advance(2 * tcp.DefaultMSL)
-	if len(n.s.tws) != 0 {
-		t.Fatalf("%d records after 2*MSL", len(n.s.tws))
+	if n.s.twRecords() != 0 {
+		t.Fatalf("%d records after 2*MSL", n.s.twRecords())
 	}
 	if c, _ := n.closeFirst(ln, local, netip.AddrPortFrom(fzPeers[1], 41000), 1000, nil, nil); c.State() != tcp.StateTimeWait {
 		t.Fatalf("after the records expired a closed connection is %v, want TIME-WAIT", c.State())
@@ -323,8 +327,8 @@ func TestTimeWaitHeapPerConnection(t *testing.T) {
 	}
 	n.got = nil
 	after := heapInUse()
-	if len(n.s.tws) != conns+1 {
-		t.Fatalf("%d records, want %d", len(n.s.tws), conns+1)
+	if n.s.twRecords() != conns+1 {
+		t.Fatalf("%d records, want %d", n.s.twRecords(), conns+1)
 	}
 	per := float64(after-before) / conns
 	t.Logf("heap per connection in TIME-WAIT: %.0f bytes", per)

@@ -3,7 +3,6 @@ package stack
 import (
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/synack-net/synack/link"
@@ -22,7 +21,6 @@ type udpTable struct {
 	mu    sync.Mutex
 	socks map[uint16]*UDPSocket // under mu
 	next  uint32                // RFC 6056 next_ephemeral for UDP (mu held)
-	ipID  atomic.Uint32         // IPv4 IDs of the packets sent without mu
 	stats udp.Stats
 	icmp  tokenBucket // ICMP errors sent (ratelimit.go)
 	shut  bool        // the stack is closed (mu held)
@@ -154,13 +152,10 @@ func (s *Stack) sendDestUnreachable(ip wire.IPv4, code uint8) {
 	s.writeDirect(p)
 }
 
-// directIPv4Header is ipv4Header for packets written without mu: the ID
-// comes from UDP's own counter (with DF set it identifies no fragments,
-// RFC 6864 §4.1).
+// directIPv4Header is ipv4Header from the stack's address, for the packets
+// written to the link at once, holding no lock.
 func (s *Stack) directIPv4Header(b []byte, proto uint8, dst netip.Addr, n int) {
-	f := wire.IPv4Fields{TotalLength: uint16(n), ID: uint16(s.udp.ipID.Add(1)), Flags: wire.IPv4FlagDontFragment,
-		TTL: s.ttl, Protocol: proto, Src: s.addr, Dst: dst}
-	f.Encode(b)
+	s.ipv4Header(b, proto, s.addr, dst, n)
 }
 
 // writeDirect writes p to the link at once, holding no lock of the

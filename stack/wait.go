@@ -7,7 +7,8 @@ import (
 
 // waiter wakes the goroutines blocked on a socket. It is a broadcast:
 // signal wakes every goroutine waiting at the time, and each re-checks its
-// condition under the stack's mutex. (One channel that a signal fills would
+// condition under the lock signal is called under (the socket shard's or
+// the listener's mu). (One channel that a signal fills would
 // wake only one of several readers, writers or Accept calls, leaving the
 // others blocked after a Close or with data still readable.)
 //

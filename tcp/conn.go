@@ -184,6 +184,7 @@ type Conn struct {
 // NewConn returns a connection in CLOSED between local and remote, living
 // in env. env.Config must have its defaults applied.
 func NewConn(env *Env, local, remote netip.AddrPort) *Conn {
+	env.init()
 	c := &Conn{env: env, cfg: &env.Config, Local: local, Remote: remote, rto: env.Config.InitialRTO}
 	c.sndBuf.limit = env.Config.SendBufferSize
 	c.rcvBuf.ring.limit = env.Config.ReceiveBufferSize
@@ -273,7 +274,7 @@ func (c *Conn) setState(s State, cause string) {
 		return
 	}
 	c.state = s
-	st := &c.env.Stats
+	st := c.env.Stats
 	wasEstab := old == StateEstablished || old == StateCloseWait
 	isEstab := s == StateEstablished || s == StateCloseWait
 	if wasEstab != isEstab {

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/synack-net/synack/trace"
@@ -9,45 +10,87 @@ import (
 )
 
 // Env is what a stack gives each of its connections: the settings, the way
-// out, where to report and the counters. Connections share one Env.
+// out, where to report and the counters. A stack whose connections run on
+// several goroutines at once gives each group that runs one at a time (a
+// shard of the stack, under its own lock) an Env of its own made with
+// Share: the counters, the memory count and the stack-wide bounds are then
+// shared, and the scratch space is not. The engine itself takes no lock:
+// what is shared is counted with atomics.
 type Env struct {
 	// Config is the stack's TCP settings, defaults applied.
 	Config Config
 	// Out carries the segments the engine sends.
 	Out Sender
-	// Trace receives segment and state events; nil for none.
+	// Trace receives segment and state events; nil for none. Shared Envs
+	// call it from several goroutines at once.
 	Trace trace.Sink
 	// Host names this side in traces ("client", "server").
 	Host string
-	// Stats are the counters the engine updates.
-	Stats Stats
+	// Stats are the counters the engine updates; nil is made at the first
+	// NewConn or NewListener. Shared by the Envs made with Share.
+	Stats *Stats
 	// Recycle, when the host lends the buffers segments arrive in
 	// (Segment.Lent), takes back one the engine kept; nil if it never
 	// lends.
 	Recycle func(buf []byte)
 	// ChallengeRand draws the stack's challenge-ACK budget each second
 	// (ratelimit.go); nil means ChaCha8 seeded from crypto/rand, made at
-	// first use. Tests set a source of their own for exact bounds.
+	// first use by each Env. Tests set a source of their own for exact
+	// bounds; one set here is shared by Share, so it must then be safe for
+	// concurrent use.
 	ChallengeRand rand.Source
-	// Memory counts the bytes in the connections' buffers (memory.go).
-	Memory Memory
+	// Memory counts the bytes in the connections' buffers (memory.go);
+	// nil is made at the first NewConn or NewListener. Shared by the Envs
+	// made with Share.
+	Memory *Memory
 	// LimitHit, if not nil, is told each time a connection hits a limit
 	// (memory.go), with the time of the call; the stack logs them. It runs
-	// under the stack's lock and must not call into the engine.
+	// under the lock of the caller's connection, possibly on several
+	// goroutines at once, and must not call into the engine.
 	LimitHit func(now time.Time, l Limit)
 
-	// halfOpen counts the connections in SYN-RECEIVED of every listener
-	// (Config.MaxHalfOpen; synqueue.go).
-	halfOpen int
+	// shared is what every Env of a stack counts together.
+	shared *envShared
 
 	// hdr is where a connection builds the header it hands to Out: one per
-	// Env, as connections sharing an Env run one at a time (the stack's
-	// lock), and Send must not keep it.
+	// Env, as connections sharing an Env run one at a time, and Send must
+	// not keep it.
 	hdr wire.TCPFields
+}
 
-	// The challenge ACKs left in the budget of the second challengeSecond
-	// (Unix time), once challengeDrawn (ratelimit.go).
-	challengeSecond int64
-	challengeLeft   int
-	challengeDrawn  bool
+// envShared is the state the Envs of one stack share, kept with atomics.
+type envShared struct {
+	// halfOpen counts the connections in SYN-RECEIVED of every listener
+	// (Config.MaxHalfOpen; synqueue.go).
+	halfOpen atomic.Int64
+	// challenge is the challenge-ACK budget of the current second
+	// (ratelimit.go): the second, a drawn bit and the ACKs left, packed so
+	// that one compare-and-swap takes an ACK or draws a new budget.
+	challenge atomic.Uint64
+}
+
+// init makes the shared parts a zero Env lacks. Once they are made it
+// only reads, so Envs in use on several goroutines may call it.
+func (e *Env) init() {
+	if e.Stats == nil {
+		e.Stats = new(Stats)
+	}
+	if e.Memory == nil {
+		e.Memory = new(Memory)
+	}
+	if e.shared == nil {
+		e.shared = new(envShared)
+	}
+}
+
+// Share returns an Env for another part of the same stack, sending through
+// out: the settings, trace, hooks, counters, memory count, half-open count
+// and challenge-ACK budget are e's, and the scratch space its own. The
+// connections of the new Env may run at the same time as e's.
+func (e *Env) Share(out Sender) *Env {
+	e.init()
+	n := *e
+	n.Out = out
+	n.hdr = wire.TCPFields{}
+	return &n
 }

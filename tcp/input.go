@@ -57,7 +57,7 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 
 // synSent is RFC 9293 §3.10.7.3, SYN-SENT.
 func (c *Conn) synSent(now time.Time, seg *Segment) {
-	st := &c.env.Stats
+	st := c.env.Stats
 	// First: check the ACK bit.
 	ackOK := false
 	if seg.Flags.Has(wire.FlagACK) {

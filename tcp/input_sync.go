@@ -10,7 +10,7 @@ import (
 // synchronizedInput is RFC 9293 §3.10.7.4: SYN-RECEIVED and every state
 // after it, step by step.
 func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
-	st := &c.env.Stats
+	st := c.env.Stats
 	// Before the sequence check, two segments that are "old" by it but
 	// need an answer of their own:
 	switch {
@@ -152,7 +152,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 // ESTABLISHED (or FIN-WAIT-1, with a close requested). It reports whether
 // processing goes on, in the state entered.
 func (c *Conn) ackSynReceived(now time.Time, seg *Segment) bool {
-	st := &c.env.Stats
+	st := c.env.Stats
 	// If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED; else send a reset.
 	if !seg.Ack.InRange(c.sndUna.Add(1), c.sndNxt.Add(1)) {
 		st.DropBadACK.Add(1)
@@ -428,7 +428,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 	if !c.mayEnterRecovery() {
 		return
 	}
-	st := &c.env.Stats
+	st := c.env.Stats
 	st.FastRetransmits.Add(1)
 	flight := c.reductionFlight()
 	c.undoStart(false)
@@ -560,7 +560,7 @@ func (c *Conn) holdText(seq seqnum.Value, payload []byte, fin bool) {
 	if len(payload) == 0 && !fin {
 		return
 	}
-	st := &c.env.Stats
+	st := c.env.Stats
 	if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
 		if c.holdOutOfOrder(seq, payload, fin) {
 			st.OutOfOrderQueued.Add(1)

@@ -28,6 +28,7 @@ type Listener struct {
 // NewListener returns a listener whose accept queue holds at most backlog
 // connections (at least 1).
 func NewListener(env *Env, backlog int) *Listener {
+	env.init()
 	return &Listener{env: env, backlog: max(backlog, 1)}
 }
 
@@ -65,7 +66,7 @@ const (
 // SYNCookiesAlways every other SYN gets a cookie; a SYN that finds the SYN
 // queue full gets a cookie, or with SYNCookiesOff is dropped.
 func (l *Listener) Classify(seg *Segment) ListenAction {
-	st := &l.env.Stats
+	st := l.env.Stats
 	switch {
 	case seg.Flags.Has(wire.FlagRST):
 		return ListenDrop

@@ -79,7 +79,7 @@ func TestListenRecvSYNAcceptQueueFullDropped(t *testing.T) {
 	b.flow(at(time.Second), b.client, is(syn, 200, 0))
 	b.server.expectNone()
 	queues(t, s.l, 0, 1)
-	if st := &s.env.Stats; st.ListenDrops.Load() != 2 || st.ListenOverflows.Load() != 2 { // Classify above counted too
+	if st := s.env.Stats; st.ListenDrops.Load() != 2 || st.ListenOverflows.Load() != 2 { // Classify above counted too
 		t.Fatalf("ListenDrops %d ListenOverflows %d, want 2 and 2", st.ListenDrops.Load(), st.ListenOverflows.Load())
 	}
 	s.l.Accept()

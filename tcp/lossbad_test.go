@@ -37,7 +37,7 @@ func TestEstablishedRenegedSACKResentOnRTO(t *testing.T) {
 	f.expectNone()
 	f.fire()
 	f.expectSegs(1)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.Timeouts) != 1 || f.c.sack.sacked != 0 {
 		t.Fatalf("timeouts %d, SACKed %d after the RTO; want 1, the scoreboard forgotten", stat(&st.Timeouts), f.c.sack.sacked)
 	}
@@ -64,7 +64,7 @@ func TestEstablishedSACKBeyondSentIgnored(t *testing.T) {
 	f := newLossFlight(t, 10)
 	f.ack(f.t0.Add(rtt), 0, [2]int{12, 13}, [2]int{14, 15}, [2]int{16, 17})
 	f.expectNone()
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.BadSACKBlocks) != 3 || f.c.sack.sacked != 0 || f.c.loss.lostOut != 0 || f.c.inRecovery {
 		t.Fatalf("bad blocks %d, SACKed %d, lost %d, recovery %v; want 3, 0, 0, false",
 			stat(&st.BadSACKBlocks), f.c.sack.sacked, f.c.loss.lostOut, f.c.inRecovery)
@@ -92,7 +92,7 @@ func TestEstablishedRecoveryDSACKNeverResentNoUndo(t *testing.T) {
 	now = now.Add(rtt)
 	f.ack(now, 10, [2]int{5, 6})
 	f.ack(now, 10, [2]int{0, 10})
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPDSACKUndo) != 0 || f.c.cwnd() != 5*int(f.mss) {
 		t.Fatalf("D-SACK undos %d, cwnd %d; want no undo, 5 MSS", stat(&st.TCPDSACKUndo), f.c.cwnd())
 	}
@@ -127,7 +127,7 @@ func TestEstablishedEchoGoesBackAfterRecoveryNoUndo(t *testing.T) {
 		t.Fatal("no new data sent")
 	}
 	f.ackEcr(now.Add(rtt), 10+len(sent), f.c.tsVal(f.t0))
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPFullUndo) != 0 || stat(&st.TCPLossUndo) != 0 || f.c.cwnd() > 6*int(f.mss) {
 		t.Fatalf("timestamp undos %d/%d, cwnd %d; want none, about 5 MSS",
 			stat(&st.TCPFullUndo), stat(&st.TCPLossUndo), f.c.cwnd())
@@ -148,7 +148,7 @@ func TestEstablishedRecoveryTSvalGoesBackDropped(t *testing.T) {
 	f.expectSegs(0)
 	f.c.HandleSegment(now.Add(5*time.Millisecond), in(ack, y+1, f.seq(10), ts(f.tsv-10, f.c.tsVal(f.t0))))
 	f.take() // the answer to an invalid segment, rate limited
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.DropPAWS) != 1 || stat(&st.TCPFullUndo) != 0 || f.c.SndUna() != f.seq(0) || !f.c.inRecovery {
 		t.Fatalf("PAWS drops %d, undos %d, SND.UNA at %d, recovery %v; want 1, 0, 0, true",
 			stat(&st.DropPAWS), stat(&st.TCPFullUndo), f.idx(f.c.SndUna()), f.c.inRecovery)
@@ -288,7 +288,7 @@ func TestEstablishedHostilePeerBoundedNoStall(t *testing.T) {
 		now = now.Add(rtt)
 		deliver(segs)
 	}
-	st := &f.env.Stats
+	st := f.env.Stats
 	t.Logf("timeouts %d, retransmissions %d, probes %d, recoveries %d, bad SACK blocks %d, D-SACK undos %d, timestamp undos %d",
 		stat(&st.Timeouts), stat(&st.RetransSegs), stat(&st.TCPLossProbes), stat(&st.TCPSackRecovery),
 		stat(&st.BadSACKBlocks), stat(&st.TCPDSACKUndo), stat(&st.TCPFullUndo)+stat(&st.TCPLossUndo))

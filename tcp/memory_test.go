@@ -23,7 +23,7 @@ func TestEstablishedStackMemoryOthersFullKeepsHeld(t *testing.T) {
 	const others = 9500
 	p.e.env.Memory.rcv.Add(others)
 	p.e.c.HandleSegment(at(sec), in(pshack, y+1, x+1, data(p.stream[:1000]), ts(peerTS+1, 0)))
-	st := &p.e.env.Stats
+	st := p.e.env.Stats
 	if st.RcvQDrop.Load() != 1 || st.OfoPruned.Load() != 0 || p.e.c.heldBytes() != 2000 || p.off() != 0 {
 		t.Fatalf("RcvQDrop %d OfoPruned %d, held %d, RCV.NXT at %d: want 1, 0, 2000, 0",
 			st.RcvQDrop.Load(), st.OfoPruned.Load(), p.e.c.heldBytes(), p.off())

@@ -210,7 +210,7 @@ func TestEstablishedReorderingSeenLossWaitsReorderWindow(t *testing.T) {
 	f.expectNone()
 	f.fire()
 	f.expectSegs(2)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPSackRecovery) != 1 || stat(&st.Timeouts) != 0 || !f.c.inRecovery {
 		t.Fatalf("recoveries %d, timeouts %d, in recovery %v; want 1, 0, true",
 			stat(&st.TCPSackRecovery), stat(&st.Timeouts), f.c.inRecovery)
@@ -316,7 +316,7 @@ func TestEstablishedLostRetransmissionResentWithoutRTO(t *testing.T) {
 	if len(got) == 0 || got[0].Seq != f.seq(0) {
 		t.Fatalf("sent %v, want segment 0 again first", got)
 	}
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLostRetransmit) != 1 || stat(&st.Timeouts) != 0 || stat(&st.TCPSackRecovery) != 1 {
 		t.Fatalf("lost retransmissions %d, timeouts %d, recoveries %d; want 1, 0, 1",
 			stat(&st.TCPLostRetransmit), stat(&st.Timeouts), stat(&st.TCPSackRecovery))

@@ -90,7 +90,7 @@ func (c *Conn) invalidRateLimited(now time.Time, kind invalidKind) bool {
 	// 0 is "never"; a clock that went back does not hold ACKs back.
 	if c.lastInvalidACK != 0 {
 		if d := time.Duration(t - c.lastInvalidACK); d >= 0 && d < limit {
-			st := &c.env.Stats
+			st := c.env.Stats
 			switch {
 			case c.state == StateSynReceived:
 				st.TCPACKSkippedSynRecv.Add(1)
@@ -159,25 +159,51 @@ func (c *Conn) unacceptableACK(now time.Time, seg *Segment) {
 // tcp_challenge_ack_limit after CVE-2016-5696). Each second the budget is
 // drawn anew from [limit/2, limit/2+limit), so an attacker who counts the
 // challenge ACKs a connection sends cannot tell how many others took from
-// the same budget. Env is used under the stack's lock, as the engine is.
+// the same budget. The budget is the stack's, shared by the Envs made with
+// Share, which may run at once: it is one atomic word, the second, a drawn
+// bit and the ACKs left, changed by compare-and-swap only.
 func (e *Env) challengeBudget(now time.Time) bool {
 	limit := e.Config.ChallengeACKLimit
 	if limit < 0 {
 		return true
 	}
-	if sec := now.Unix(); sec != e.challengeSecond || !e.challengeDrawn {
-		if e.ChallengeRand == nil {
-			e.ChallengeRand = newChallengeRand()
+	e.init()
+	b := &e.shared.challenge
+	sec := uint32(now.Unix())
+	for {
+		old := b.Load()
+		if old&challengeDrawn == 0 || uint32(old>>32) != sec {
+			// The first call of a second draws its budget, and takes one.
+			if e.ChallengeRand == nil {
+				e.ChallengeRand = newChallengeRand()
+			}
+			n := min(uint64(limit/2)+e.ChallengeRand.Uint64()%uint64(max(limit, 1)), challengeLeftMask)
+			if n == 0 {
+				// A zero limit gives no budget at all.
+				if b.CompareAndSwap(old, uint64(sec)<<32|challengeDrawn) {
+					return false
+				}
+				continue
+			}
+			if b.CompareAndSwap(old, uint64(sec)<<32|challengeDrawn|(n-1)) {
+				return true
+			}
+			continue
 		}
-		e.challengeSecond, e.challengeDrawn = sec, true
-		e.challengeLeft = limit/2 + int(e.ChallengeRand.Uint64()%uint64(limit))
+		if old&challengeLeftMask == 0 {
+			return false
+		}
+		if b.CompareAndSwap(old, old-1) {
+			return true
+		}
 	}
-	if e.challengeLeft <= 0 {
-		return false
-	}
-	e.challengeLeft--
-	return true
 }
+
+// The packing of envShared.challenge below the second's 32 bits.
+const (
+	challengeDrawn    = 1 << 31   // the budget of that second is drawn
+	challengeLeftMask = 1<<31 - 1 // the ACKs left in it
+)
 
 // newChallengeRand returns a ChaCha8 generator seeded from crypto/rand:
 // the budget must not be predictable from outside.

@@ -27,7 +27,7 @@ func wantCounter(t *testing.T, name string, got uint64, want uint64) {
 // 500 ms draws none and is counted; after 500 ms one is sent again.
 func TestEstablishedRecvRSTInWindowChallengeACKRateLimited(t *testing.T) {
 	e := established(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	e.c.HandleSegment(at(sec), in(rst, y+100, 0))
 	e.expect(is(ack, x+1, y+1))
 	e.c.HandleSegment(at(sec+499*time.Millisecond), in(rst, y+200, 0))
@@ -56,7 +56,7 @@ func TestEstablishedRecvRSTAtRcvNxtResetsWhileLimited(t *testing.T) {
 // the others.
 func TestEstablishedRecvSYNChallengeACKRateLimited(t *testing.T) {
 	e := established(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	e.c.HandleSegment(at(sec), in(syn, y+77, 0))
 	e.expect(is(ack, x+1, y+1))
 	e.c.HandleSegment(at(sec+100*time.Millisecond), in(synack, y-5000, x+1)) // out of window: a challenge all the same
@@ -73,7 +73,7 @@ func TestEstablishedRecvSYNChallengeACKRateLimited(t *testing.T) {
 // window draws a duplicate ACK at most once per 500 ms (TCPACKSkippedSeq).
 func TestEstablishedRecvOutOfWindowACKRateLimited(t *testing.T) {
 	e := established(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	for i, seq := range []seqnum.Value{y - 1000, y + 1<<20, y + 1<<31, y - 5} {
 		e.c.HandleSegment(at(sec+time.Duration(i)*100*time.Millisecond), in(ack, seq, x+1))
 		if i == 0 {
@@ -93,7 +93,7 @@ func TestEstablishedRecvOutOfWindowACKRateLimited(t *testing.T) {
 // limit is the connection's, shared with the sequence check's.
 func TestEstablishedRecvPAWSRejectedACKRateLimited(t *testing.T) {
 	e := establishedFull(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	old := func() *Segment { return in(ack, y+1, x+1, ts(peerTS-1, 0)) }
 	e.c.HandleSegment(at(sec), old())
 	e.expect(is(ack, x+1, y+1))
@@ -114,7 +114,7 @@ func TestEstablishedRecvPAWSRejectedACKRateLimited(t *testing.T) {
 // challenge ACK (rate limited as the others) and counted.
 func TestEstablishedRecvDataACKTooOldDropped(t *testing.T) {
 	e := established(t) // SND.UNA = x+1, MAX.SND.WND = peerWnd
-	st := &e.env.Stats
+	st := e.env.Stats
 	for i, a := range []seqnum.Value{(x + 1).Sub(peerWnd + 1), (x + 1).Sub(1 << 30), (x + 1).Sub(1<<31 - 1)} {
 		e.c.HandleSegment(at(sec+time.Duration(i)*sec), in(pshack, y+1, a, data([]byte("injected"))))
 		e.expect(is(ack, x+1, y+1))
@@ -148,7 +148,7 @@ func TestEstablishedRecvDataOldACKInWindowAccepted(t *testing.T) {
 // range, SEG.ACK beyond SND.MAX, is answered the same way and limited too.
 func TestEstablishedRecvACKOfUnsentRateLimited(t *testing.T) {
 	e := established(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	e.c.HandleSegment(at(sec), in(ack, y+1, x+100))
 	e.expect(is(ack, x+1, y+1))
 	e.c.HandleSegment(at(sec+time.Millisecond), in(pshack, y+1, x+1<<20, data([]byte("x"))))
@@ -167,7 +167,7 @@ func TestEstablishedRecvACKOfUnsentRateLimited(t *testing.T) {
 // limited and reports no D-SACK.
 func TestEstablishedRecvRetransmissionAlwaysDSACKed(t *testing.T) {
 	e := establishedFull(t)
-	st := &e.env.Stats
+	st := e.env.Stats
 	seg := in(pshack, y+1, x+1, data(bytesN(100)), ts(peerTS+1, 0))
 	e.c.HandleSegment(at(sec), seg)
 	e.expect(is(ack, x+1, y+101), hasSACK())
@@ -263,7 +263,7 @@ func TestEstablishedChallengeACKBudgetPerStack(t *testing.T) {
 				t.Fatalf("r=%d, second %d: %d challenge ACKs, want the budget %d", tc.r, s, sent, tc.budget)
 			}
 		}
-		st := &env.Stats
+		st := env.Stats
 		wantCounter(t, "TCPChallengeACK", st.TCPChallengeACK.Load(), uint64(3*tc.budget))
 		wantCounter(t, "TCPChallengeACKOverBudget", st.TCPChallengeACKOverBudget.Load(), uint64(3*(conns-tc.budget)))
 	}

@@ -54,7 +54,7 @@ func TestEstablishedZeroWindowSilentPeerTimesOut(t *testing.T) {
 	e.fire()
 	e.expectNone()
 	e.timedOut()
-	st := &e.env.Stats
+	st := e.env.Stats
 	if st.WinProbes.Load() != DefaultRetries || st.WinProbeAborts.Load() != 1 {
 		t.Fatalf("WinProbes %d WinProbeAborts %d, want %d 1", st.WinProbes.Load(), st.WinProbeAborts.Load(), DefaultRetries)
 	}

@@ -199,7 +199,7 @@ func TestEstablishedHostileOutOfOrderStaysInBuffer(t *testing.T) {
 			p.hostile(rng, 4000)
 			p.fill()
 		}
-		st := &p.e.env.Stats
+		st := p.e.env.Stats
 		if st.OfoPruned.Load()+st.OFODrop.Load() == 0 {
 			t.Fatalf("limit %d: pruned %d, dropped %d: the cap was never reached", limit, st.OfoPruned.Load(), st.OFODrop.Load())
 		}
@@ -302,7 +302,7 @@ func TestEstablishedStackMemoryPrunesOutOfOrder(t *testing.T) {
 		t.Fatalf("held %d, want 7000", p.e.c.heldBytes())
 	}
 	p.send(10000, 12000) // above the rest: not held
-	st := &p.e.env.Stats
+	st := p.e.env.Stats
 	if st.OFODrop.Load() != 1 || st.RcvMemoryLimited.Load() == 0 {
 		t.Fatalf("OFODrop %d RcvMemoryLimited %d", st.OFODrop.Load(), st.RcvMemoryLimited.Load())
 	}

@@ -118,7 +118,7 @@ func TestEstablishedRecvRSTAtRcvNxtResets(t *testing.T) {
 		if ev := e.c.TakeEvents(); ev&(EventClosed|EventReadable|EventWritable) != EventClosed|EventReadable|EventWritable {
 			t.Errorf("events = %b, want closed, readable and writable", ev)
 		}
-		st := &e.env.Stats
+		st := e.env.Stats
 		if st.EstabResets.Load() != 1 || st.CurrEstab.Load() != 0 {
 			t.Errorf("EstabResets %d CurrEstab %d, want 1 and 0", st.EstabResets.Load(), st.CurrEstab.Load())
 		}
@@ -326,7 +326,7 @@ func TestEstablishedFailCountsEstabResets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.run(t)
 			e.state(StateClosed)
-			st := &e.env.Stats
+			st := e.env.Stats
 			if st.EstabResets.Load() != 1 || st.AttemptFails.Load() != 0 || st.CurrEstab.Load() != 0 {
 				t.Fatalf("EstabResets %d AttemptFails %d CurrEstab %d, want 1 0 0",
 					st.EstabResets.Load(), st.AttemptFails.Load(), st.CurrEstab.Load())

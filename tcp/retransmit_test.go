@@ -34,7 +34,7 @@ func TestSynSentTimeoutRetransmitsSYNWithBackoff(t *testing.T) {
 	if !errors.Is(e.c.Err(), syscall.ETIMEDOUT) {
 		t.Fatalf("Err = %v, want ETIMEDOUT", e.c.Err())
 	}
-	st := &e.env.Stats
+	st := e.env.Stats
 	if st.RetransSegs.Load() != 6 || st.Timeouts.Load() != 7 || st.OutSegs.Load() != 1 || st.AttemptFails.Load() != 1 {
 		t.Fatalf("RetransSegs %d Timeouts %d OutSegs %d AttemptFails %d; want 6 7 1 1",
 			st.RetransSegs.Load(), st.Timeouts.Load(), st.OutSegs.Load(), st.AttemptFails.Load())

@@ -119,7 +119,7 @@ const dupThresh = 3
 // D-SACK came; the segments newly SACKed are delivered to RACK.
 func (c *Conn) takeSACK(now time.Time, seg *Segment) (newly seqnum.Size, dsack bool) {
 	o := &seg.Options
-	st := &c.env.Stats
+	st := c.env.Stats
 	for i, b := range o.SACKBlocks[:o.NumSACKBlocks] {
 		r := sackRange{b.Left, b.Right}
 		if !r.left.LessThan(r.right) || r.right.GreaterThan(c.sndMax) ||

@@ -173,7 +173,7 @@ func TestEstablishedSACKRecoveryRepairsSeveralLosses(t *testing.T) {
 			t.Errorf("segment %d sent %d times, want %d", i, sends[start(i)], want)
 		}
 	}
-	st := &e.env.Stats
+	st := e.env.Stats
 	if st.FastRetransmits.Load() != 1 || st.Timeouts.Load() != 0 || st.RetransSegs.Load() != 3 {
 		t.Fatalf("recoveries %d, timeouts %d, retransmissions %d; want 1, 0, 3",
 			st.FastRetransmits.Load(), st.Timeouts.Load(), st.RetransSegs.Load())

@@ -249,7 +249,7 @@ func (l *Listener) CookieSYNACK(now time.Time, seg *Segment, local, remote netip
 // find room), and ListenOpen with the cookie for a valid one: make a
 // connection and call OpenFromCookie.
 func (l *Listener) CheckCookie(now time.Time, seg *Segment, local, remote netip.AddrPort) (Cookie, ListenAction) {
-	cfg, st := &l.env.Config, &l.env.Stats
+	cfg, st := &l.env.Config, l.env.Stats
 	if cfg.SYNCookies == SYNCookiesOff || seg.Flags&(wire.FlagSYN|wire.FlagRST|wire.FlagACK) != wire.FlagACK ||
 		l.cookieAt.IsZero() || now.Sub(l.cookieAt) > cookieRecent {
 		return Cookie{}, ListenReset

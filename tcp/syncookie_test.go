@@ -96,7 +96,7 @@ func TestListenRecvSYNCookieRoundTripsOptions(t *testing.T) {
 			if s.l.Accept() != c {
 				t.Fatal("Accept did not return the cookie connection")
 			}
-			st := &s.env.Stats
+			st := s.env.Stats
 			if st.SyncookiesSent.Load() != 1 || st.SyncookiesRecv.Load() != 1 || st.SyncookiesFailed.Load() != 0 || st.PassiveOpens.Load() != 1 {
 				t.Fatalf("SyncookiesSent %d Recv %d Failed %d PassiveOpens %d", st.SyncookiesSent.Load(),
 					st.SyncookiesRecv.Load(), st.SyncookiesFailed.Load(), st.PassiveOpens.Load())
@@ -335,8 +335,8 @@ func TestSynReceivedTimeoutQueueUnderPressurePruned(t *testing.T) {
 		}
 	}
 	// The first 9 to time out a third time leave 8: half of max(8, 16).
-	if closed != 9 || s.l.HalfOpen() != 8 || s.env.halfOpen != 8 {
-		t.Fatalf("after 8 s: %d closed, %d half-open (stack %d); want 9 and 8", closed, s.l.HalfOpen(), s.env.halfOpen)
+	if closed != 9 || s.l.HalfOpen() != 8 || s.env.shared.halfOpen.Load() != 8 {
+		t.Fatalf("after 8 s: %d closed, %d half-open (stack %d); want 9 and 8", closed, s.l.HalfOpen(), s.env.shared.halfOpen.Load())
 	}
 	if n := s.env.Stats.SYNQueuePruned.Load(); n != 9 {
 		t.Fatalf("SYNQueuePruned = %d, want 9", n)
@@ -376,8 +376,8 @@ func TestSynReceivedYoungCountBalances(t *testing.T) {
 	b.flow(at(2*time.Second), b.server, hasFlags(synack))
 	b.flow(at(2*time.Second), b.client, hasFlags(ack))
 	b.server.state(StateEstablished)
-	if s.l.young != 0 || s.l.HalfOpen() != 0 || s.env.halfOpen != 0 {
-		t.Fatalf("young %d half-open %d stack %d", s.l.young, s.l.HalfOpen(), s.env.halfOpen)
+	if s.l.young != 0 || s.l.HalfOpen() != 0 || s.env.shared.halfOpen.Load() != 0 {
+		t.Fatalf("young %d half-open %d stack %d", s.l.young, s.l.HalfOpen(), s.env.shared.halfOpen.Load())
 	}
 }
 

@@ -13,7 +13,7 @@ package tcp
 // synQueueFull reports whether a SYN may not add a half-open connection.
 func (l *Listener) synQueueFull() bool {
 	return l.halfOpen > l.backlog || l.halfOpen >= l.env.Config.MaxSYNBacklog ||
-		l.env.halfOpen >= l.env.Config.MaxHalfOpen
+		l.env.shared.halfOpen.Load() >= int64(l.env.Config.MaxHalfOpen)
 }
 
 // addHalfOpen counts a new half-open connection: young, as its SYN,ACK has
@@ -21,13 +21,13 @@ func (l *Listener) synQueueFull() bool {
 func (l *Listener) addHalfOpen() {
 	l.halfOpen++
 	l.young++
-	l.env.halfOpen++
+	l.env.shared.halfOpen.Add(1)
 }
 
 // removeHalfOpen counts one out of the SYN queue.
 func (l *Listener) removeHalfOpen(young bool) {
 	l.halfOpen--
-	l.env.halfOpen--
+	l.env.shared.halfOpen.Add(-1)
 	if young {
 		l.young--
 	}

@@ -121,7 +121,7 @@ func (tw *TimeWait) AcceptsNewSYN(seg *Segment) bool {
 // could take a new incarnation; without one, a SYN that could start it is
 // answered as any other SYN.
 func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, seg *Segment, reopen bool) TimeWaitVerdict {
-	st := &tw.env.Stats
+	st := tw.env.Stats
 	st.InSegs.Add(1)
 	if tw.env.Trace != nil {
 		tw.trace(trace.KindSegmentReceived, local, remote, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))

@@ -27,7 +27,7 @@ func TestEstablishedSilenceProbesNewData(t *testing.T) {
 	}
 	when := f.fire()
 	f.expectSegs(10)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLossProbes) != 1 || stat(&st.RetransSegs) != 0 || stat(&st.Timeouts) != 0 {
 		t.Fatalf("probes %d, retransmissions %d, timeouts %d; want 1, 0, 0",
 			stat(&st.TCPLossProbes), stat(&st.RetransSegs), stat(&st.Timeouts))
@@ -46,7 +46,7 @@ func TestEstablishedSilenceOneSegmentProbesIt(t *testing.T) {
 	f.deadline(f.t0.Add(2*rtt + 200*time.Millisecond))
 	f.fire()
 	f.expectSegs(0)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLossProbes) != 1 || stat(&st.RetransSegs) != 1 || stat(&st.Timeouts) != 0 {
 		t.Fatalf("probes %d, retransmissions %d, timeouts %d; want 1, 1, 0",
 			stat(&st.TCPLossProbes), stat(&st.RetransSegs), stat(&st.Timeouts))
@@ -69,7 +69,7 @@ func TestEstablishedProbeDueAfterRTOProbesAtRTO(t *testing.T) {
 	f.deadline(f.t0.Add(rto))
 	f.fire()
 	f.expectSegs(0)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLossProbes) != 1 || stat(&st.Timeouts) != 0 || f.c.RTO() != rto {
 		t.Fatalf("probes %d, timeouts %d, RTO %v; want 1, 0, %v (not backed off)",
 			stat(&st.TCPLossProbes), stat(&st.Timeouts), f.c.RTO(), rto)
@@ -98,7 +98,7 @@ func TestEstablishedProbeACKShowsLossRecoveryRepairs(t *testing.T) {
 	now = now.Add(rtt)
 	f.ack(now, 8, [2]int{9, 10})
 	f.expectSegs(8)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPSackRecovery) != 1 || stat(&st.TCPLossProbes) != 1 {
 		t.Fatalf("recoveries %d, probes %d; want 1, 1", stat(&st.TCPSackRecovery), stat(&st.TCPLossProbes))
 	}
@@ -141,7 +141,7 @@ func TestEstablishedProbeRepairsTailLossReducesOnce(t *testing.T) {
 	f.expectSegs(9)
 	now = now.Add(rtt)
 	f.ack(now, 10)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLossProbeRecovery) != 0 {
 		t.Fatal("the window was reduced before an ACK went past the probe")
 	}
@@ -183,7 +183,7 @@ func TestEstablishedProbeDSACKedNoReduction(t *testing.T) {
 		t.Fatalf("sent %d segments, want 10", len(sent))
 	}
 	f.ack(now.Add(rtt), 20)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPLossProbeRecovery) != 0 || f.c.cwnd() < cwnd || stat(&st.TCPLossProbes) != 1 {
 		t.Fatalf("probe recoveries %d, cwnd %d (was %d), probes %d; want 0, no reduction, 1",
 			stat(&st.TCPLossProbeRecovery), f.c.cwnd(), cwnd, stat(&st.TCPLossProbes))

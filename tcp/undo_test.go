@@ -28,7 +28,7 @@ func TestEstablishedRecoveryEveryResendDSACKedUndoes(t *testing.T) {
 	f.ack(now, 0, [2]int{1, 5}, [2]int{6, 8})
 	f.expectSegs(5)
 	f.ack(now.Add(time.Millisecond), 10)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if f.c.inRecovery || f.c.cwnd() != 5*mss {
 		t.Fatalf("in recovery %v, cwnd %d after the full ACK; want false, 5 MSS", f.c.inRecovery, f.c.cwnd())
 	}
@@ -75,7 +75,7 @@ func TestEstablishedRecoveryEchoOfOriginalUndoes(t *testing.T) {
 				t.Fatal("no recovery")
 			}
 			f.ackEcr(now.Add(5*time.Millisecond), 10, tc.echo(f))
-			st := &f.env.Stats
+			st := f.env.Stats
 			if stat(&st.TCPFullUndo) != tc.undos || f.c.cwnd() != tc.cwnd*int(f.mss) || f.c.inRecovery {
 				t.Fatalf("timestamp undos %d, cwnd %d, in recovery %v; want %d, %d MSS, false",
 					stat(&st.TCPFullUndo), f.c.cwnd(), f.c.inRecovery, tc.undos, tc.cwnd)
@@ -97,7 +97,7 @@ func rtoFlight(t *testing.T, extra int) (*lossFlight, time.Time) {
 	f.expectSegs(10)
 	now := f.fire()
 	f.expectSegs(0)
-	if st := &f.env.Stats; stat(&st.Timeouts) != 1 || stat(&st.TCPLossProbes) != 1 || f.c.cwnd() != int(f.mss) {
+	if st := f.env.Stats; stat(&st.Timeouts) != 1 || stat(&st.TCPLossProbes) != 1 || f.c.cwnd() != int(f.mss) {
 		t.Fatalf("timeouts %d, probes %d, cwnd %d; want 1, 1, one segment",
 			stat(&st.Timeouts), stat(&st.TCPLossProbes), f.c.cwnd())
 	}
@@ -120,7 +120,7 @@ func TestEstablishedSpuriousTimeoutFRTOUndoes(t *testing.T) {
 	now = now.Add(10 * time.Millisecond)
 	f.ack(now, 2)
 	f.expectNone()
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPSpuriousRTOs) != 1 || stat(&st.TCPLossUndo) != 1 || f.c.cwnd() != 10*int(f.mss) || f.c.inLoss() {
 		t.Fatalf("spurious RTOs %d, loss undos %d, cwnd %d, in loss %v; want 1, 1, 10 MSS, false",
 			stat(&st.TCPSpuriousRTOs), stat(&st.TCPLossUndo), f.c.cwnd(), f.c.inLoss())
@@ -152,7 +152,7 @@ func TestEstablishedTimeoutRealLossFRTONoUndo(t *testing.T) {
 	if len(got) == 0 || got[0].Seq != f.seq(1) {
 		t.Fatalf("sent %v, want segment 1 resent", got)
 	}
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.TCPSpuriousRTOs) != 0 || stat(&st.TCPLossUndo) != 0 || f.c.cwnd() > 3*int(f.mss) || !f.c.inLoss() {
 		t.Fatalf("spurious RTOs %d, loss undos %d, cwnd %d, in loss %v; want 0, 0, slow start from one segment, true",
 			stat(&st.TCPSpuriousRTOs), stat(&st.TCPLossUndo), f.c.cwnd(), f.c.inLoss())
@@ -178,7 +178,7 @@ func TestEstablishedSpuriousTimeoutUndoKeepsJudgingResends(t *testing.T) {
 	f.expectSegs(2, 6, 10, 11)
 	now = f.fire()
 	f.expectSegs(2)
-	st := &f.env.Stats
+	st := f.env.Stats
 	if stat(&st.Timeouts) != 1 {
 		t.Fatalf("timeouts %d, want the RTO", stat(&st.Timeouts))
 	}

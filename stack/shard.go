@@ -1,0 +1,90 @@
+package stack
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/tcp"
+)
+
+// shard is a part of the stack's connection table: the connections whose
+// 4-tuple hashes to it, with their TIME-WAIT records, their timers and
+// the packets they produce, under one lock. Connections in different shards run in parallel. A
+// shard sees the stack's settings and shared parts through the embedded
+// Stack.
+type shard struct {
+	*Stack
+
+	mu      sync.Mutex // guards everything below and every tcp.Conn of the shard
+	tcp     tcp.Env    // the shard's Env: its own scratch space and way out (tcp.Env.Share)
+	conns   map[connKey]*TCPConn
+	tws     map[connKey]*twEntry // TIME-WAIT records (timewait.go)
+	twHeap  twHeap               // the records by deadline
+	timers  timerHeap
+	timer   clock.Timer // the shard's one clock timer, armed for armedAt
+	armedAt time.Time
+	outq    *batch // packets produced under mu, written after it is released
+	closed  bool
+
+	wmu   sync.Mutex // held while a batch is written to the link: keeps the shard's batches in order
+	spare *batch     // the batch last written, emptied, for outq to reuse (wmu held)
+}
+
+// maxShards bounds Config.Shards: each shard costs its table, heaps,
+// batches and a clock timer, and more shards than goroutines that can run
+// at once buy nothing.
+const maxShards = 1 << 12
+
+// makeShards cuts the connection table into n shards (rounded up to a
+// power of two; 0: the default of Config.Shards).
+func (s *Stack) makeShards(n int) {
+	if n <= 0 {
+		n = min(2*runtime.GOMAXPROCS(0), maxShards)
+	}
+	n = 1 << bits.Len(uint(n-1))
+	s.shards = make([]*shard, n)
+	for i := range s.shards {
+		sh := &shard{Stack: s, conns: make(map[connKey]*TCPConn), tws: make(map[connKey]*twEntry)}
+		sh.tcp = *s.tcp.Share((*sender)(sh))
+		sh.outq = s.newBatch()
+		s.shards[i] = sh
+	}
+}
+
+// shardOf is the shard of a 4-tuple. The hash has no secret: a peer that
+// picks its ports to land in one shard only takes parallelism away, and a
+// fixed hash keeps runs on the virtual clock the same from run to run.
+func (s *Stack) shardOf(k connKey) *shard {
+	if len(s.shards) == 1 {
+		return s.shards[0]
+	}
+	h := uint64(binary.LittleEndian.Uint32(k.raddr[:]))<<32 | uint64(k.rport)<<16 | uint64(k.lport)
+	h ^= uint64(binary.LittleEndian.Uint32(k.laddr[:])) * 0x9e3779b97f4a7c15
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 29
+	return s.shards[h&uint64(len(s.shards)-1)]
+}
+
+// lockListener takes the lock of the listener c came from while c is not
+// yet accepted, and returns it (nil when there is none): the engine's
+// calls on such a connection move it between the listener's queues. The
+// shard's mu must be held; c.listener only changes under it.
+func (c *TCPConn) lockListener() *TCPListener {
+	l := c.listener
+	if l != nil {
+		l.mu.Lock()
+	}
+	return l
+}
+
+// unlockListener undoes lockListener.
+func unlockListener(l *TCPListener) {
+	if l != nil {
+		l.mu.Unlock()
+	}
+}
