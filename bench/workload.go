@@ -304,21 +304,30 @@ func wait(ctx context.Context, wg *sync.WaitGroup, errc <-chan error) error {
 	}
 }
 
+// connected opens a listener and n connections to it, and returns both
+// ends of each and what closes them all.
+func connected(e *env, n int) (clients, servers []net.Conn, done func(), err error) {
+	l, err := e.p.Listen(0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	clients, servers, err = dialAccept(e, l, n)
+	if err != nil {
+		l.Close()
+		return nil, nil, nil, err
+	}
+	return clients, servers, func() { closeAll(clients); closeAll(servers); l.Close() }, nil
+}
+
 // bulk moves total bytes over conns connections at once, each writing its
 // share in 64 KiB writes that the server reads and discards. Each
 // connection first moves a warm-up that is not measured.
 func bulk(e *env, conns int, total int64) (Sample, error) {
-	l, err := e.p.Listen(0)
+	clients, servers, closeConns, err := connected(e, conns)
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	clients, servers, err := dialAccept(e, l, conns)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(clients)
-	defer closeAll(servers)
+	defer closeConns()
 
 	per := total / int64(conns)
 	warm := max(chunk, min(per/8, 64<<20))
@@ -424,17 +433,11 @@ func discard(c net.Conn, warm, want int64, warmed, done *sync.WaitGroup, errc ch
 // rr makes n round trips of one byte each way on one connection, after
 // n/10 to warm up.
 func rr(e *env, n int) (Sample, error) {
-	l, err := e.p.Listen(0)
+	clients, servers, closeConns, err := connected(e, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	clients, servers, err := dialAccept(e, l, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(clients)
-	defer closeAll(servers)
+	defer closeConns()
 	c := clients[0]
 
 	go echo(servers[0])
@@ -470,17 +473,11 @@ func rr(e *env, n int) (Sample, error) {
 // at once, n/conns on each (after a tenth as many to warm up), each
 // connection's client on a goroutine of its own.
 func rrMany(e *env, conns, n int) (Sample, error) {
-	l, err := e.p.Listen(0)
+	clients, servers, closeConns, err := connected(e, conns)
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	clients, servers, err := dialAccept(e, l, conns)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(clients)
-	defer closeAll(servers)
+	defer closeConns()
 	for _, s := range servers {
 		go echo(s)
 	}
