@@ -231,7 +231,9 @@ func TestClosedBadArgumentsClearErrors(t *testing.T) {
 		op, network, addr string
 		want              string // in the message
 	}{
-		{"dial", "udp", "10.0.0.2:80", `network "udp" not supported`},
+		{"dial", "udp6", "10.0.0.2:80", `network "udp6" not supported`},
+		{"dial", "udp", "10.0.0.2:0", "invalid argument"},
+		{"dial", "udp", ":53", "invalid argument"},
 		{"dial", "tcp6", "10.0.0.2:80", `network "tcp6" not supported`},
 		{"dial", "tcp", "10.0.0.2", "missing port"},
 		{"dial", "tcp", "nonsense", "missing port"},

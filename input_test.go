@@ -95,10 +95,10 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		{"from loopback", synFrom("127.0.0.1"), plus(ip, "InAddrErrors")},
 		{"from the stack's own address", synFrom("10.0.0.2"), plus(ip, "InAddrErrors")},
 		{"to the link's broadcast", withIPv4(syn, func(h []byte) { copy(h[16:20], []byte{10, 0, 0, 255}) }), plus(ip, "InAddrErrors")},
-		{"first fragment", withIPv4(syn, func(h []byte) { h[6] = 0x20 }), plus(ip, "ReasmFails")},             // MF
-		{"later fragment", withIPv4(syn, func(h []byte) { h[6], h[7] = 0x40, 0x03 }), plus(ip, "ReasmFails")}, // DF, offset 24
-		{"last fragment", withIPv4(syn, func(h []byte) { h[7] = 0x10 }), plus(ip, "ReasmFails")},              // offset 128
-		{"UDP", ipv4Packet(wire.ProtocolUDP, peerAddr, serverAddr.Addr(), make([]byte, 8)), plus(ip, "InUnknownProtos")},
+		{"first fragment", withIPv4(syn, func(h []byte) { h[6] = 0x20 }), plus(ip, "ReasmFails")},                                  // MF
+		{"later fragment", withIPv4(syn, func(h []byte) { h[6], h[7] = 0x40, 0x03 }), plus(ip, "ReasmFails")},                      // DF, offset 24
+		{"last fragment", withIPv4(syn, func(h []byte) { h[7] = 0x10 }), plus(ip, "ReasmFails")},                                   // offset 128
+		{"UDP length field 0", ipv4Packet(wire.ProtocolUDP, peerAddr, serverAddr.Addr(), make([]byte, 8)), plus(ip, "InDelivers")}, // then udp.Stats.InErrors
 		{"protocol 253", ipv4Packet(253, peerAddr, serverAddr.Addr(), nil), plus(ip, "InUnknownProtos")},
 		{"truncated TCP header", ipv4Packet(wire.ProtocolTCP, peerAddr, serverAddr.Addr(), make([]byte, 19)), tcpDrop},
 		{"TCP data offset below 5", rawTCP(tcpHeader(4)), tcpDrop},

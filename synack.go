@@ -4,7 +4,8 @@
 // way the articles behind this project draw them:
 //
 //	application   net.Conn / net.Listener from this package; net/http runs on it unchanged
-//	transport     package tcp: the sans-I/O engine, RFC 9293's state machine
+//	transport     package tcp: the sans-I/O engine, RFC 9293's state machine;
+//	              package udp: datagrams, checksums, bounded receive queues
 //	network       package stack: IPv4, ICMP, routes, demultiplexing, sockets, timers
 //	link          package link: an Endpoint carrying raw IPv4 packets
 //	              (link/pipe joins two stacks in memory; anyone can implement one)
@@ -12,6 +13,10 @@
 // Package wire holds the header formats, seqnum the sequence arithmetic,
 // clock the real and virtual clocks and trace the events every segment and
 // state change produces.
+//
+// UDPConn is UDP (ListenUDP, DialUDP, ListenPacket, DialContext with
+// "udp"), Resolver gives Go's own DNS resolver dialing through the stack,
+// and Ping sends ICMP echo requests.
 //
 // Errors returned by this package are *net.OpError values that errors.Is
 // matches to syscall.ECONNREFUSED, syscall.ETIMEDOUT, syscall.ECONNRESET,
@@ -39,7 +44,8 @@ type Config = stack.Config
 
 // Stack is a host running synack's TCP/IP on one link endpoint.
 type Stack struct {
-	s *stack.Stack
+	s        *stack.Stack
+	resolver atomic.Pointer[net.Resolver] // SetResolver's; nil for none
 }
 
 // New starts a stack on ep. cfg.Addr is required, e.g. 10.0.0.1/24; zero
@@ -87,13 +93,27 @@ func (st *Stack) DialTCPFrom(ctx context.Context, laddr, raddr netip.AddrPort) (
 	return newConn(c), nil
 }
 
-// DialContext is DialTCP for a "tcp" or "tcp4" network and an "ip:port"
-// address, with net.Dialer's signature, for http.Transport.DialContext and
-// the like. There is no name resolution: the host must be an IPv4 address.
+// DialContext dials with net.Dialer's signature, for
+// http.Transport.DialContext and the like: a "tcp" or "tcp4" network
+// gives a *TCPConn, "udp" or "udp4" a connected *UDPConn. The address is
+// "host:port"; a host that is not an IPv4 address is looked up with the
+// resolver set by SetResolver (see Resolver), and the first IPv4 address
+// it gives is dialed.
 func (st *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	ap, err := parseAddr(network, address)
+	kind := "tcp"
+	if network == "udp" || network == "udp4" {
+		kind = "udp"
+	}
+	ap, err := st.resolve(ctx, network, address, kind)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	if kind == "udp" {
+		c, err := st.DialUDP(ap)
+		if err != nil {
+			return nil, err // a nil net.Conn, not a nil *UDPConn in one
+		}
+		return c, nil
 	}
 	c, err := st.DialTCP(ctx, ap)
 	if err != nil {
@@ -116,7 +136,7 @@ func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, err
 // ":port" address, with a backlog of 128 (Linux's default somaxconn is 4096;
 // Go asks for that).
 func (st *Stack) Listen(network, address string) (net.Listener, error) {
-	ap, err := parseAddr(network, address)
+	ap, err := parseAddrFor(network, address, "tcp")
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -127,26 +147,36 @@ func (st *Stack) Listen(network, address string) (net.Listener, error) {
 	return l, nil
 }
 
-// parseAddr reads "ip:port" or ":port" for a TCP network.
-func parseAddr(network, address string) (netip.AddrPort, error) {
-	if network != "tcp" && network != "tcp4" {
-		return netip.AddrPort{}, fmt.Errorf("network %q not supported: use \"tcp\" or \"tcp4\"", network)
-	}
-	host, port, err := net.SplitHostPort(address)
+// parseAddrFor reads "ip:port" or ":port" for a network of kind "tcp"
+// or "udp" (and their "4" forms).
+func parseAddrFor(network, address, kind string) (netip.AddrPort, error) {
+	host, port, err := splitFor(network, address, kind)
 	if err != nil {
 		return netip.AddrPort{}, err
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q in %q", port, address)
 	}
 	a := netip.IPv4Unspecified()
 	if host != "" {
 		if a, err = netip.ParseAddr(host); err != nil || !a.Is4() {
-			return netip.AddrPort{}, fmt.Errorf("host %q is not an IPv4 address (synack does no name resolution)", host)
+			return netip.AddrPort{}, fmt.Errorf("host %q is not an IPv4 address", host)
 		}
 	}
-	return netip.AddrPortFrom(a, uint16(p)), nil
+	return netip.AddrPortFrom(a, port), nil
+}
+
+// splitFor splits "host:port" for a network of kind "tcp" or "udp".
+func splitFor(network, address, kind string) (string, uint16, error) {
+	if network != kind && network != kind+"4" {
+		return "", 0, fmt.Errorf("network %q not supported here: use %q or %q (Listen is TCP's; ListenPacket UDP's)", network, kind, kind+"4")
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port %q in %q", port, address)
+	}
+	return host, uint16(p), nil
 }
 
 // TCPConn is a TCP connection implementing net.Conn, with CloseWrite for

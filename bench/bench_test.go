@@ -25,8 +25,9 @@ var tiny = Sizes{
 	LossBytes: 512 << 10,
 	// As root (CI) the real-path workloads run too: 200 kB downloads keep
 	// them to about a second per target (a few RTOs at 5% loss).
-	PathBytes: 200_000,
-	TUNBytes:  200_000,
+	PathBytes:    200_000,
+	TUNBytes:     200_000,
+	UDPDatagrams: 200,
 }
 
 // tinyRun is one run of every workload at tiny sizes on every target,
@@ -53,8 +54,8 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 15 {
-		t.Fatalf("ran %d workloads, want 15", len(r.Workloads))
+	if len(r.Workloads) != 17 {
+		t.Fatalf("ran %d workloads, want 17", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
 		if why, ok := r.Skipped[w.Name]; ok {
@@ -89,6 +90,8 @@ func TestFiguresAreSane(t *testing.T) {
 		{"rr", "rt_per_s"}, {"rr", "latency_us"}, {"rr", "cpu_us_per_rt"},
 		{"crr", "conn_per_s"}, {"crr", "cpu_us_per_conn"},
 		{"idle", "heap_per_pair"}, {"idle", "pairs"},
+		{"udp-stream", "dgram_per_s"}, {"udp-stream", "cpu_us_per_dgram"},
+		{"udp-rr", "rt_per_s"}, {"udp-rr", "latency_us"},
 	}
 	for _, tg := range []string{Synack, GVisor, Kernel} {
 		for _, p := range positive {

@@ -29,6 +29,13 @@
 // over its TUN device with the offloads on (virtio-net headers, segments
 // of up to 64 KB each way) and off, to show what they bring.
 //
+// udp-stream and udp-rr (issue 15) run UDP on the same pairs: 1,400-byte
+// datagrams one way with at most 32 unacknowledged, and 1-byte requests
+// and responses in turn. synack's and the kernel's server sockets are read
+// and written with ReadFromUDPAddrPort/WriteToUDPAddrPort; gVisor's
+// gonet.UDPConn has only net.PacketConn's ReadFrom, whose net.Addr costs
+// it two allocations a datagram.
+//
 // This is a module of its own so that the core module never depends on
 // gVisor. The command is cmd/synack-bench; BENCHMARKS.md at the repository
 // root is its -markdown output.

@@ -15,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
 // queueDepth is the packets each direction of an in-memory link holds:
@@ -91,7 +92,7 @@ func newGVisorStacks(mtu int) (*gvisorPair, error) {
 func newGVisorStack(mtu int, addr tcpip.Address) (*stack.Stack, *channel.Endpoint, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	ep := channel.New(queueDepth, uint32(mtu), "")
 	if err := s.CreateNIC(nicID, ep); err != nil {

@@ -120,8 +120,8 @@ type Goal struct {
 }
 
 // Goals are the targets of issue 4 (speed on a clean link), issue 13
-// (loss recovery) and issue 14 (memory per idle connection, and the heap
-// TIME-WAIT keeps). A bound of 0 on an absolute figure is met when the
+// (loss recovery), issue 14 (memory per idle connection, and the heap
+// TIME-WAIT keeps) and issue 15 (UDP). A bound of 0 on an absolute figure is met when the
 // figure is 0 at the precision the table prints; so is a bound of at most
 // a multiple of a reference whose figure is 0 (no timeouts where the
 // kernel had none).
@@ -153,6 +153,11 @@ var Goals = []Goal{
 	{"path-loss-5-timeouts", "path-loss-5", "timeouts_per_20mb", Kernel, "<=", 1},
 	{"path-loss-1-retrans", "path-loss-1", "retrans_per_lost", Kernel, "<=", 1},
 	{"path-loss-5-retrans", "path-loss-5", "retrans_per_lost", Kernel, "<=", 1},
+	// Issue 15: UDP.
+	{"udp-stream", "udp-stream", "dgram_per_s", GVisor, ">=", 2},
+	{"udp-rr", "udp-rr", "rt_per_s", GVisor, ">=", 2},
+	{"udp-stream-allocs", "udp-stream", "allocs_per_dgram", "", "<=", 0},
+	{"udp-rr-allocs", "udp-rr", "allocs_per_rt", "", "<=", 0},
 }
 
 // GoalLine is a checked goal: the line the command ends with.

@@ -40,6 +40,9 @@ type Sizes struct {
 	PathBytes int64
 	// TUNBytes is the download of one run of tun-offload and tun-plain.
 	TUNBytes int64
+	// UDPDatagrams is the datagrams of one udp-stream run (1,000,000),
+	// after a tenth as many to warm up; udp-rr makes RoundTrips.
+	UDPDatagrams int
 }
 
 // DefaultSizes are the sizes.
@@ -54,6 +57,7 @@ var DefaultSizes = Sizes{
 	LossBytes:       32 << 20,
 	PathBytes:       20_000_000,
 	TUNBytes:        200_000_000,
+	UDPDatagrams:    1_000_000,
 }
 
 // Sample is the figures one run of a workload produced, by metric key.
@@ -203,6 +207,8 @@ func Workloads(sz Sizes) []Workload {
 		pathWorkload(sz, 5),
 		tunWorkload(sz, false),
 		tunWorkload(sz, true),
+		udpWorkloads(sz)[0],
+		udpWorkloads(sz)[1],
 	}
 }
 

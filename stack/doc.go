@@ -1,8 +1,9 @@
 // Package stack is the network layer and the socket table: it owns the
 // interface address and routes, IPv4 input and output (header checks,
-// checksums, TTL), ICMP (echo, unreachable), the demultiplexing of TCP
-// segments by 4-tuple, port allocation (RFC 6056), the connections'
-// timers, and the blocking sockets the application uses.
+// checksums, TTL), ICMP (echo, echo requests for Ping, unreachable), the
+// demultiplexing of TCP segments by 4-tuple, the UDP socket table, port
+// allocation (RFC 6056), the connections' timers, and the blocking sockets
+// the application uses.
 //
 // It drives the TCP engine (package tcp) through its API only and must not
 // know TCP internals: it hands the engine segments, calls and the time, and
@@ -70,6 +71,14 @@
 // it takes the connection's shard mu to mark it accepted, and closing a
 // listener collects its children under its mu, then takes each child's
 // shard mu and the listener's mu again, in order, to reset it.
+//
+// UDP (udp.go, udpsock.go) and Ping (ping.go) keep tables of their own,
+// each under its own lock, never held with mu: a datagram is checked by
+// package udp, queued on its socket and the reader woken under the UDP
+// table's lock, and a datagram sent, an ICMP error or an echo request is
+// built in a buffer of its own and written to the link holding no lock
+// of the stack's. ICMP errors the stack sends are rate limited by a token
+// bucket (ratelimit.go, RFC 1812 §4.3.2.8).
 //
 // On a link that offloads segmentation (link.GSOEndpoint), TCP segments
 // leave with partial checksums and contiguous runs of one connection's

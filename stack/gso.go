@@ -221,8 +221,9 @@ func (s *Stack) DeliverGSO(pkt []byte, g link.GSO) {
 // offloadMatches reports whether the description g of an inbound packet
 // fits its headers: a TCPv4 segment is TCP and a UDPv4 one UDP, a large
 // one has a partial checksum, and a partial checksum lies where the
-// protocol's does. The stack has no UDP: a UDP datagram that fits goes on
-// to be counted as a protocol it does not speak.
+// protocol's does. A UDP datagram that fits goes on to udpInput, which
+// takes a partial checksum as none to verify and drops a large one (the
+// stack never asks the link for UDP segmentation).
 func offloadMatches(ip wire.IPv4, g link.GSO) bool {
 	var want link.GSOType
 	var csumAt uint16

@@ -160,16 +160,39 @@ func FuzzDeliverGSO(f *testing.F) {
 	})
 }
 
-// TestGSOInputUDPIsUnknownProtocol: a UDP datagram the kernel offloaded
-// fits its description and is counted as a protocol the stack does not
-// speak, not as a bad description.
-func TestGSOInputUDPIsUnknownProtocol(t *testing.T) {
+// TestGSOInputUDPLargeDropped: a large UDP datagram the kernel offloaded
+// fits its description, so it is no bad description, but the stack never
+// asked for UDP segmentation: UDP drops it and counts it in InErrors.
+func TestGSOInputUDPLargeDropped(t *testing.T) {
 	n, _, local, remote, _, _ := gsoInput(t)
 	udp := make([]byte, 3028)
 	(&wire.IPv4Fields{TotalLength: 3028, TTL: 64, Protocol: wire.ProtocolUDP, Src: remote.Addr(), Dst: local.Addr()}).Encode(udp)
 	n.s.DeliverGSO(udp, link.GSO{Type: link.GSOUDPv4, NeedsCsum: true, HdrLen: 28, Size: 1472, CsumStart: 20, CsumOffset: 6})
-	st := n.s.Stats()
-	if st.InUnknownProtos.Load() != 1 || st.GSOInErrors.Load() != 0 {
-		t.Fatalf("InUnknownProtos %d, GSOInErrors %d; want 1, 0", st.InUnknownProtos.Load(), st.GSOInErrors.Load())
+	st, us := n.s.Stats(), n.s.UDPStats()
+	if us.InErrors.Load() != 1 || st.GSOInErrors.Load() != 0 || st.InUnknownProtos.Load() != 0 {
+		t.Fatalf("UDP InErrors %d, GSOInErrors %d, InUnknownProtos %d; want 1, 0, 0", us.InErrors.Load(), st.GSOInErrors.Load(), st.InUnknownProtos.Load())
+	}
+}
+
+// TestGSOInputUDPPartialChecksumAccepted: a UDP datagram whose checksum
+// field holds only the pseudo-header sum (the kernel built it and left the
+// checksum to the device) is taken, not counted as a bad checksum, while
+// the same bytes delivered as an ordinary packet fail the check.
+func TestGSOInputUDPPartialChecksumAccepted(t *testing.T) {
+	n, _, local, remote, _, _ := gsoInput(t)
+	sk, err := n.s.ListenUDP(netip.AddrPortFrom(netip.Addr{}, 5353))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := make([]byte, 20+8+5)
+	(&wire.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: wire.ProtocolUDP, Src: remote.Addr(), Dst: local.Addr()}).Encode(pkt)
+	(&wire.UDPFields{SrcPort: 999, DstPort: 5353, Length: 13}).Encode(pkt[20:])
+	copy(pkt[28:], "hello")
+	wire.UDP(pkt[20:]).SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolUDP, remote.Addr(), local.Addr(), 13))
+	n.s.DeliverGSO(pkt, link.GSO{NeedsCsum: true, CsumStart: 20, CsumOffset: 6})
+	n.s.DeliverPacket(pkt)
+	us := n.s.UDPStats()
+	if d, _ := sk.Pending(); d != 1 || us.InCsumErrors.Load() != 1 {
+		t.Fatalf("%d datagrams queued, InCsumErrors %d; want 1 (the offloaded one), 1 (the ordinary one)", d, us.InCsumErrors.Load())
 	}
 }

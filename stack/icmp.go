@@ -31,10 +31,13 @@ func (s *Stack) icmpInput(ip wire.IPv4) {
 		r.FillChecksum()
 		st.ICMPOutEchoReps.Add(1)
 		sh.unlockAndFlush()
+	case wire.ICMPv4EchoReply:
+		st.ICMPInEchoReps.Add(1)
+		s.pings.reply(m, s.clk.Now())
 	case wire.ICMPv4DestUnreachable:
 		// The payload holds the IP header and first 8 bytes of our segment.
 		inner, err := wire.ParseIPv4Prefix(m.Payload())
-		if err != nil || inner.Protocol() != wire.ProtocolTCP || len(inner.Payload()) < 8 {
+		if err != nil || (inner.Protocol() != wire.ProtocolTCP && inner.Protocol() != wire.ProtocolUDP) || len(inner.Payload()) < 8 {
 			st.ICMPInErrors.Add(1)
 			return
 		}
@@ -48,6 +51,10 @@ func (s *Stack) icmpInput(ip wire.IPv4) {
 			return // path MTU discovery is not done yet; the MSS keeps us under the MTU
 		}
 		h := inner.Payload()
+		if inner.Protocol() == wire.ProtocolUDP {
+			s.udpICMPError(inner, h, e)
+			return
+		}
 		s.icmpError(inner.Src(), inner.Dst(), uint16(h[0])<<8|uint16(h[1]), uint16(h[2])<<8|uint16(h[3]), e)
 	}
 }

@@ -32,12 +32,7 @@ func (p *portAllocator) init() { p.seed = maphash.MakeSeed() }
 // the chosen one's shard again to make the connection and checks anew.
 func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error) {
 	p := &s.ports
-	var b [10]byte
-	l, r := local.As4(), remote.Addr().As4()
-	copy(b[0:4], l[:])
-	copy(b[4:8], r[:])
-	binary.BigEndian.PutUint16(b[8:], remote.Port())
-	offset := uint32(maphash.Bytes(p.seed, b[:]))
+	offset := p.offset(local, remote)
 	const n = ephemeralLast - ephemeralFirst + 1
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -51,6 +46,21 @@ func (s *Stack) pickPort(local netip.Addr, remote netip.AddrPort) (uint16, error
 		return port, nil
 	}
 	return 0, syscall.EADDRNOTAVAIL
+}
+
+// offset is F(local, remote, secret) of RFC 6056 §3.3.3: where the walk
+// through the range starts for this pair. A remote that is not IPv4 (an
+// unconnected UDP socket's) hashes as 0.0.0.0:0.
+func (p *portAllocator) offset(local netip.Addr, remote netip.AddrPort) uint32 {
+	var b [10]byte
+	l := local.As4()
+	copy(b[0:4], l[:])
+	if remote.Addr().Is4() {
+		r := remote.Addr().As4()
+		copy(b[4:8], r[:])
+	}
+	binary.BigEndian.PutUint16(b[8:], remote.Port())
+	return uint32(maphash.Bytes(p.seed, b[:]))
 }
 
 // inUse reports whether a connection or a TIME-WAIT record holds the

@@ -69,6 +69,8 @@ type Stack struct {
 	tcp    tcp.Env // the listeners' Env; each shard's is shared from it
 	isn    *tcp.ISNGenerator
 	ports  portAllocator // its own lock
+	udp    udpTable      // UDP sockets, under a lock of their own (udp.go)
+	pings  pingTable
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -199,6 +201,8 @@ func (s *Stack) Close() error {
 		}
 		sh.unlockAndFlush()
 	}
+	s.closeUDP()
+	s.pings.close()
 	s.ep.Attach(nil)
 	release(s.ep, s)
 	return nil
@@ -320,6 +324,9 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)
+	case wire.ProtocolUDP:
+		st.InDelivers.Add(1)
+		s.udpInput(ip, g)
 	default:
 		st.InUnknownProtos.Add(1)
 	}

@@ -30,6 +30,14 @@ type Stats struct {
 	ICMPInErrors atomic.Uint64
 	// ICMPOutEchoReps counts echo replies sent.
 	ICMPOutEchoReps atomic.Uint64
+	// ICMPOutDestUnreachs counts destination unreachables sent (port unreachable for UDP).
+	ICMPOutDestUnreachs atomic.Uint64
+	// ICMPRateLimited counts ICMP errors not sent for the rate limit (RFC 1812 §4.3.2.8; Linux IcmpOutRateLimitGlobal).
+	ICMPRateLimited atomic.Uint64
+	// ICMPOutEchos counts echo requests sent (Ping).
+	ICMPOutEchos atomic.Uint64
+	// ICMPInEchoReps counts echo replies received, matched to a ping or not.
+	ICMPInEchoReps atomic.Uint64
 	// GSOInPackets counts packets the link delivered as large segments or
 	// with a partial checksum (link.GSODispatcher) and the stack took.
 	GSOInPackets atomic.Uint64

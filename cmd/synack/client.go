@@ -17,7 +17,8 @@ import (
 const getAbout = `get fetches URL over HTTP with synack as the client on a Linux TUN device, so
 the kernel (or anything the host routes to) is the server. It prints the
 status line, then the body when it is short text, else its size and SHA-256.
-The host must be an IPv4 address: synack does no name resolution. Needs root.
+The host is an IPv4 address, or a name that Go's resolver, running over
+synack, looks up by asking the DNS server given with --dns. Needs root.
 
   sudo synack get --tun synack0 http://10.7.0.1:8000/`
 
@@ -27,6 +28,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	tf.register(fs)
 	sum := fs.Bool("sum", false, "print the body's size and SHA-256 even when it is short text")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	dns := fs.String("dns", "", "resolve a host name in the URL with Go's resolver over synack, asking this DNS server (ip:port)")
 	if err := fs.Parse(args); err != nil {
 		return flagErr(err)
 	}
@@ -39,12 +41,20 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("%q is not an http:// URL", fs.Arg(0))
 	}
-	if _, err := netip.ParseAddr(u.Hostname()); err != nil {
-		return fmt.Errorf("host %q in the URL is not an IPv4 address (synack does no name resolution)", u.Hostname())
+	var server netip.AddrPort
+	if *dns != "" {
+		if server, err = netip.ParseAddrPort(*dns); err != nil || !server.Addr().Is4() {
+			return fmt.Errorf("--dns %q is not an IPv4 ip:port, such as 10.7.0.1:53", *dns)
+		}
+	} else if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+		return fmt.Errorf("host %q in the URL is not an IPv4 address (give a DNS server with --dns to resolve names)", u.Hostname())
 	}
 	ts, err := tf.open("get", nil)
 	if err != nil {
 		return err
+	}
+	if server.IsValid() {
+		ts.st.SetResolver(ts.st.Resolver(server)) // Go's resolver, over synack's UDP (and TCP)
 	}
 	defer ts.closeAndSay(stderr, "get")
 	defer finishCloses(ts) // after the body and the connection are closed

@@ -23,6 +23,7 @@ var commands = []command{
 	{"demo", "show the journey of one HTTP request over two stacks in one process (the default)", runDemo},
 	{"serve", "run a stack on a TUN device with echo, discard and HTTP services", runServe},
 	{"get", "fetch a URL over HTTP with synack as the client on a TUN device", runGet},
+	{"ping", "send ICMP echo requests from synack on a TUN device and print the round trips", runPing},
 	{"dial", "netcat over synack on a TUN device: stdin to the connection, the connection to stdout", runDial},
 }
 

@@ -24,7 +24,8 @@ const serveAbout = `serve runs a synack stack on a Linux TUN device, so that the
 which close every connection cleanly:
 
   echo     TCP port 7: sends back everything it reads, closes on EOF
-  discard  TCP port 9: reads and throws away
+           UDP port 7: sends each datagram back to its source (RFC 862)
+  discard  TCP port 9: reads and throws away; UDP port 9 too (RFC 863)
   http     TCP port 80: Go's net/http on a synack listener
              /           which connection served you: addresses, state, segments
              /bytes/N    N pseudo-random bytes; ?seed=S picks them (see /bytes/)
@@ -96,9 +97,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if err := srv.listen(*echo, "echo", echoConn); err != nil {
 			return err
 		}
+		if err := srv.listenUDP(*echo, "echo", true); err != nil {
+			return err
+		}
 	}
 	if *discard > 0 {
 		if err := srv.listen(*discard, "discard", discardConn); err != nil {
+			return err
+		}
+		if err := srv.listenUDP(*discard, "discard", false); err != nil {
 			return err
 		}
 	}
@@ -143,6 +150,7 @@ type server struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{} // open echo and discard connections
 	listeners []net.Listener
+	udp       []*synack.UDPConn // the UDP services' sockets (serveudp.go)
 	http      *http.Server
 	wg        sync.WaitGroup
 	limits    *serveLimits
@@ -227,6 +235,9 @@ func (s *server) shutdown(graceful bool) {
 	}
 	s.mu.Lock()
 	for c := range s.conns {
+		c.Close()
+	}
+	for _, c := range s.udp {
 		c.Close()
 	}
 	s.mu.Unlock()

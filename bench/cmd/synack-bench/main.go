@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	lossMiB := fs.Int64("loss-mib", d.LossBytes>>20, "MiB moved by each run of the in-memory loss workloads (bulk-loss-1, bulk-loss-5)")
 	pathBytes := fs.Int64("path-bytes", d.PathBytes, "bytes curl downloads in each run of the real-path loss workloads (path-loss-1, path-loss-5; need root)")
 	tunBytes := fs.Int64("tun-bytes", d.TUNBytes, "bytes curl downloads in each run of tun-offload and tun-plain (need root)")
+	udpN := fs.Int("udp-datagrams", d.UDPDatagrams, "datagrams of one udp-stream run (udp-rr makes -rr round trips)")
 	runs := fs.Int("runs", 3, "runs of each workload on each target (the table shows medians)")
 	var names []string
 	for _, w := range bench.Workloads(d) {
@@ -76,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Sizes: bench.Sizes{
 			BulkBytes: *bulkMiB << 20, RoundTrips: *rr, Connections: *crr, Idle: *idle,
 			Scale: *scale, ScaleBytes: *scaleMiB << 20, ScaleRoundTrips: *scaleRR,
-			LossBytes: *lossMiB << 20, PathBytes: *pathBytes, TUNBytes: *tunBytes,
+			LossBytes: *lossMiB << 20, PathBytes: *pathBytes, TUNBytes: *tunBytes, UDPDatagrams: *udpN,
 		},
 		Runs:       *runs,
 		Timeout:    *timeout,

@@ -1,0 +1,221 @@
+package stack
+
+import (
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/synack-net/synack/udp"
+	"github.com/synack-net/synack/wire"
+)
+
+// UDPSocket is a UDP socket of the stack, bound to a local port and, when
+// connected, to one peer. Its methods are safe for concurrent use.
+type UDPSocket struct {
+	s      *Stack
+	local  netip.AddrPort // its address may be unspecified: any of ours
+	remote netip.AddrPort // the peer, when connected; else invalid
+
+	// Under s.udp.mu:
+	q       udp.Queue
+	rd      waiter
+	softErr error // an ICMP error for a connected socket, reported once
+	closed  bool
+
+	rdl, wrl deadline
+
+	wmu  sync.Mutex
+	wbuf []byte // the packet being built, when the link copies (wmu held)
+}
+
+// ListenUDP opens a UDP socket on laddr: its address unspecified or the
+// stack's, its port 0 for an ephemeral one.
+func (s *Stack) ListenUDP(laddr netip.AddrPort) (*UDPSocket, error) {
+	return s.openUDP(laddr, netip.AddrPort{})
+}
+
+// DialUDP opens a UDP socket connected to raddr, from laddr if valid
+// (else an ephemeral port): it sends to raddr alone, receives from raddr
+// alone, and reports ICMP errors about its datagrams on its next call.
+func (s *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
+	if !raddr.Addr().Is4() || raddr.Addr().IsUnspecified() || raddr.Port() == 0 {
+		return nil, syscall.EINVAL
+	}
+	if err := s.reachable(raddr.Addr()); err != nil {
+		return nil, err
+	}
+	return s.openUDP(laddr, raddr)
+}
+
+func (s *Stack) openUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
+	a := laddr.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() || (!a.IsUnspecified() && a != s.addr) {
+		return nil, syscall.EADDRNOTAVAIL
+	}
+	sk := &UDPSocket{s: s, local: netip.AddrPortFrom(a, laddr.Port()), remote: raddr}
+	if err := s.bindUDP(sk, laddr.Port()); err != nil {
+		return nil, err
+	}
+	return sk, nil
+}
+
+// LocalAddr is the socket's local address and port; a connected socket
+// names the stack's address.
+func (sk *UDPSocket) LocalAddr() netip.AddrPort {
+	if sk.remote.IsValid() {
+		return netip.AddrPortFrom(sk.s.addr, sk.local.Port())
+	}
+	return sk.local
+}
+
+// RemoteAddr is the peer of a connected socket; else the invalid AddrPort.
+func (sk *UDPSocket) RemoteAddr() netip.AddrPort { return sk.remote }
+
+// SetReadBuffer sets the receive queue's byte budget; it takes effect only
+// before the first datagram arrives.
+func (sk *UDPSocket) SetReadBuffer(n int) {
+	sk.s.udp.mu.Lock()
+	sk.q.SetSize(n)
+	sk.s.udp.mu.Unlock()
+}
+
+// SetReadDeadline sets when blocked and future reads fail with os.ErrDeadlineExceeded.
+func (sk *UDPSocket) SetReadDeadline(t time.Time) {
+	sk.rdl.set(t)
+	sk.s.udp.mu.Lock()
+	sk.rd.signal()
+	sk.s.udp.mu.Unlock()
+}
+
+// SetWriteDeadline sets when future writes fail with
+// os.ErrDeadlineExceeded (writes never block: a datagram the link cannot
+// take is dropped).
+func (sk *UDPSocket) SetWriteDeadline(t time.Time) { sk.wrl.set(t) }
+
+// ReadFrom takes the next datagram, blocking until one arrives, the
+// socket is closed, the read deadline passes or an ICMP error is pending
+// (ECONNREFUSED and the like, on a connected socket). A datagram longer
+// than p is cut to len(p) and the rest lost; full is its length.
+func (sk *UDPSocket) ReadFrom(p []byte) (n, full int, src netip.AddrPort, err error) {
+	t := &sk.s.udp
+	t.mu.Lock()
+	for {
+		if sk.closed {
+			t.mu.Unlock()
+			return 0, 0, netip.AddrPort{}, ErrClosed
+		}
+		if err := sk.softErr; err != nil {
+			sk.softErr = nil
+			t.mu.Unlock()
+			return 0, 0, netip.AddrPort{}, err
+		}
+		if n, full, src, ok := sk.q.Pop(p); ok {
+			t.mu.Unlock()
+			return n, full, src, nil
+		}
+		if sk.rdl.expired() {
+			t.mu.Unlock()
+			return 0, 0, netip.AddrPort{}, os.ErrDeadlineExceeded
+		}
+		ch := sk.rd.add()
+		t.mu.Unlock()
+		sk.rd.block(&t.mu, ch, sk.rdl.wait(), nil)
+		t.mu.Lock()
+	}
+}
+
+// WriteTo sends p to dst, or to the peer of a connected socket when dst is
+// invalid (a connected socket sends nowhere else: EISCONN). A payload too
+// big for one packet on the link is EMSGSIZE: synack does not fragment.
+func (sk *UDPSocket) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
+	if sk.remote.IsValid() {
+		if dst.IsValid() && dst != sk.remote {
+			return 0, syscall.EISCONN
+		}
+		dst = sk.remote
+	} else if !dst.IsValid() {
+		return 0, syscall.EDESTADDRREQ
+	}
+	if !dst.Addr().Is4() || dst.Addr().IsUnspecified() || dst.Port() == 0 {
+		return 0, syscall.EINVAL
+	}
+	s, t := sk.s, &sk.s.udp
+	t.mu.Lock()
+	closed, err := sk.closed, sk.softErr
+	sk.softErr = nil
+	t.mu.Unlock()
+	switch {
+	case closed:
+		return 0, ErrClosed
+	case err != nil:
+		return 0, err
+	case sk.wrl.expired():
+		return 0, os.ErrDeadlineExceeded
+	}
+	const hdr = wire.IPv4MinHeaderLen + wire.UDPHeaderLen
+	n := hdr + len(p)
+	if n > s.ep.MTU() {
+		return 0, syscall.EMSGSIZE
+	}
+	sk.wmu.Lock()
+	defer sk.wmu.Unlock()
+	var b []byte
+	if s.hand != nil {
+		b = s.hand.NewBuffer(n)
+	} else {
+		if cap(sk.wbuf) < n {
+			sk.wbuf = make([]byte, n)
+		}
+		b = sk.wbuf[:n]
+	}
+	copy(b[hdr:], p)
+	udp.Encode(b[wire.IPv4MinHeaderLen:], netip.AddrPortFrom(s.addr, sk.local.Port()), dst)
+	s.directIPv4Header(b, wire.ProtocolUDP, dst.Addr(), n)
+	if s.writeDirect(b) != nil {
+		t.stats.SndbufErrors.Add(1) // dropped, as a full device queue drops: no error
+	} else {
+		t.stats.OutDatagrams.Add(1)
+	}
+	return len(p), nil
+}
+
+// Close closes the socket: blocked and later calls return ErrClosed and
+// its port is free again.
+func (sk *UDPSocket) Close() error {
+	t := &sk.s.udp
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if sk.closed {
+		return ErrClosed
+	}
+	sk.closed = true
+	if t.socks[sk.local.Port()] == sk {
+		delete(t.socks, sk.local.Port())
+	}
+	sk.rd.signal()
+	return nil
+}
+
+// Pending is the number of datagrams queued for reading and their bytes.
+func (sk *UDPSocket) Pending() (datagrams, bytes int) {
+	sk.s.udp.mu.Lock()
+	defer sk.s.udp.mu.Unlock()
+	return sk.q.Len(), sk.q.Bytes()
+}
+
+// reachable reports ENETUNREACH when no route leads to dst. It reads the
+// table through Routes, once per dial or ping: never per datagram, and
+// never holding UDP's lock.
+func (s *Stack) reachable(dst netip.Addr) error {
+	for _, r := range s.Routes() {
+		if r.Dst.Contains(dst) {
+			return nil
+		}
+	}
+	return syscall.ENETUNREACH
+}
