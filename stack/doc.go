@@ -18,8 +18,8 @@
 //
 //   - mu, which guards its table of connections, its table and heap of
 //     TIME-WAIT records, its timer heap and the one clock timer that
-//     serves both heaps, its output batch, and every tcp.Conn in it: the engine is only ever called with its connection's shard
-//     mu held;
+//     serves both heaps, its output batch, and every tcp.Conn in it: the
+//     engine is only ever called with its connection's shard mu held;
 //   - its own tcp.Env (tcp.Env.Share): the engine's scratch space is the
 //     shard's, and what the engine counts for the whole stack (tcp.Stats,
 //     tcp.Memory, the half-open count, the challenge-ACK budget) is shared
