@@ -266,14 +266,9 @@ func udpWorkloads(sz Sizes) []Workload {
 		},
 		{
 			Name: "udp-rr", MTU: 1500,
-			About: "UDP: a 1-byte request and a 1-byte response, in turn",
-			Metrics: []Metric{
-				{Key: "rt_per_s", Label: "round trips/s", Higher: true, Prec: 0},
-				{Key: "latency_us", Label: "mean latency µs", Prec: 2},
-				{Key: "cpu_us_per_rt", Label: "CPU µs/round trip", Prec: 2},
-				{Key: "allocs_per_rt", Label: "allocs/round trip", Prec: 3},
-			},
-			run: func(e *env) (Sample, error) { return udpRR(e, sz.RoundTrips, 1) },
+			About:   "UDP: a 1-byte request and a 1-byte response, in turn",
+			Metrics: rrMetrics,
+			run:     func(e *env) (Sample, error) { return udpRR(e, sz.RoundTrips, 1) },
 		},
 	}
 }

@@ -111,6 +111,15 @@ const scaleSmall = 10
 // (Linux's and synack's 28,232 ports, gVisor's 49,536).
 const portsPerListener = 20_000
 
+// rrMetrics are the figures of a request/response workload on one
+// connection or socket.
+var rrMetrics = []Metric{
+	{Key: "rt_per_s", Label: "round trips/s", Higher: true, Prec: 0},
+	{Key: "latency_us", Label: "mean latency µs", Prec: 2},
+	{Key: "cpu_us_per_rt", Label: "CPU µs/round trip", Prec: 2},
+	{Key: "allocs_per_rt", Label: "allocs/round trip", Prec: 3},
+}
+
 var bulkMetrics = []Metric{
 	{Key: "gbps", Label: "Gbit/s", Higher: true, Prec: 2},
 	{Key: "cpu_s_per_gib", Label: "CPU s/GiB", Prec: 3},
@@ -155,14 +164,9 @@ func Workloads(sz Sizes) []Workload {
 		},
 		{
 			Name: "rr", MTU: 1500,
-			About: "one connection, 1-byte request and 1-byte response, in turn",
-			Metrics: []Metric{
-				{Key: "rt_per_s", Label: "round trips/s", Higher: true, Prec: 0},
-				{Key: "latency_us", Label: "mean latency µs", Prec: 2},
-				{Key: "cpu_us_per_rt", Label: "CPU µs/round trip", Prec: 2},
-				{Key: "allocs_per_rt", Label: "allocs/round trip", Prec: 3},
-			},
-			run: func(e *env) (Sample, error) { return rr(e, sz.RoundTrips) },
+			About:   "one connection, 1-byte request and 1-byte response, in turn",
+			Metrics: rrMetrics,
+			run:     func(e *env) (Sample, error) { return rr(e, sz.RoundTrips) },
 		},
 		{
 			Name: "crr", MTU: 1500,
