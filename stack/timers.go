@@ -5,34 +5,55 @@ import (
 	"time"
 )
 
-// timerHeap is a shard's one timer structure: connections ordered by the
-// deadline their engine asks for. One clock timer is armed for the earliest;
-// an idle connection costs a heap slot at most, never a runtime timer.
-type timerHeap []*TCPConn
+// deadlineHeap orders what a shard must wake for by deadline: its
+// connections by the deadline their engine asks for (timerHeap), and its
+// TIME-WAIT records by when they end (twHeap). Each item keeps its place
+// in the heap, -1 when it is in none, so that it can be moved or removed
+// in O(log n). One clock timer is armed for the earliest of both; an idle
+// connection costs a heap slot at most, never a runtime timer.
+type deadlineHeap[T heapItem] []T
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h timerHeap) Swap(i, j int) {
+// heapItem is an item of a deadlineHeap.
+type heapItem interface {
+	heapDeadline() time.Time
+	heapIndex() *int32
+}
+
+type (
+	timerHeap = deadlineHeap[*TCPConn]
+	twHeap    = deadlineHeap[*twEntry]
+)
+
+func (c *TCPConn) heapDeadline() time.Time { return c.deadline }
+func (c *TCPConn) heapIndex() *int32       { return &c.heapIdx }
+func (e *twEntry) heapDeadline() time.Time { return e.rec.Deadline() }
+func (e *twEntry) heapIndex() *int32       { return &e.idx }
+
+func (h deadlineHeap[T]) Len() int           { return len(h) }
+func (h deadlineHeap[T]) Less(i, j int) bool { return h[i].heapDeadline().Before(h[j].heapDeadline()) }
+func (h deadlineHeap[T]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = int32(i), int32(j)
+	*h[i].heapIndex(), *h[j].heapIndex() = int32(i), int32(j)
 }
-func (h *timerHeap) Push(x any) {
-	c := x.(*TCPConn)
-	c.heapIdx = int32(len(*h))
-	*h = append(*h, c)
+func (h *deadlineHeap[T]) Push(x any) {
+	e := x.(T)
+	*e.heapIndex() = int32(len(*h))
+	*h = append(*h, e)
 }
-func (h *timerHeap) Pop() any {
+func (h *deadlineHeap[T]) Pop() any {
 	old := *h
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
+	e := old[len(old)-1]
+	var none T
+	old[len(old)-1] = none
 	*h = old[:len(old)-1]
-	c.heapIdx = -1
-	return c
+	*e.heapIndex() = -1
+	return e
 }
 
-func (h *timerHeap) remove(c *TCPConn) {
-	if c.heapIdx >= 0 {
-		heap.Remove(h, int(c.heapIdx))
+// remove takes e out of the heap, if it is in it.
+func (h *deadlineHeap[T]) remove(e T) {
+	if i := *e.heapIndex(); i >= 0 {
+		heap.Remove(h, int(i))
 	}
 }
 

@@ -80,29 +80,6 @@ func (e *twEntry) addrs() (local, remote netip.AddrPort) {
 // live reports whether the record is still in the table.
 func (e *twEntry) live() bool { return e.idx >= 0 }
 
-// twHeap orders the records by deadline.
-type twHeap []*twEntry
-
-func (h twHeap) Len() int           { return len(h) }
-func (h twHeap) Less(i, j int) bool { return h[i].rec.Deadline().Before(h[j].rec.Deadline()) }
-func (h twHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = int32(i), int32(j)
-}
-func (h *twHeap) Push(x any) {
-	e := x.(*twEntry)
-	e.idx = int32(len(*h))
-	*h = append(*h, e)
-}
-func (h *twHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.idx = -1
-	return e
-}
-
 // enterTimeWaitLocked replaces c, which has just entered TIME-WAIT, by
 // its record (or, at Config.MaxTimeWait, closes it), and lets the socket
 // drop its tcp.Conn unless unread text keeps it.
