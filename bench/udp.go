@@ -230,24 +230,7 @@ func udpRR(e *env, n, size int) (Sample, error) {
 		}
 		return nil
 	}
-	for range max(n/10, 1) {
-		if err := trip(); err != nil {
-			return nil, err
-		}
-	}
-	s := e.begin()
-	for range n {
-		if err := trip(); err != nil {
-			return nil, err
-		}
-	}
-	iv := e.end(s)
-	return Sample{
-		"rt_per_s":      float64(n) / iv.wall.Seconds(),
-		"latency_us":    iv.wall.Seconds() * 1e6 / float64(n),
-		"cpu_us_per_rt": iv.cpu.Seconds() * 1e6 / float64(n),
-		"allocs_per_rt": float64(iv.mallocs) / float64(n),
-	}, nil
+	return timeTrips(e, n, trip)
 }
 
 // udpWorkloads are udp-stream and udp-rr.

@@ -452,6 +452,12 @@ func rr(e *env, n int) (Sample, error) {
 		}
 		return readByte(c, b[:])
 	}
+	return timeTrips(e, n, trip)
+}
+
+// timeTrips makes n/10 round trips with trip to warm up, then n measured:
+// the figures of rrMetrics.
+func timeTrips(e *env, n int, trip func() error) (Sample, error) {
 	for range max(n/10, 1) {
 		if err := trip(); err != nil {
 			return nil, err
@@ -464,13 +470,12 @@ func rr(e *env, n int) (Sample, error) {
 		}
 	}
 	iv := e.end(s)
-	smp := Sample{
+	return Sample{
 		"rt_per_s":      float64(n) / iv.wall.Seconds(),
 		"latency_us":    iv.wall.Seconds() * 1e6 / float64(n),
 		"cpu_us_per_rt": iv.cpu.Seconds() * 1e6 / float64(n),
 		"allocs_per_rt": float64(iv.mallocs) / float64(n),
-	}
-	return smp, nil
+	}, nil
 }
 
 // rrMany makes n round trips of one byte each way over conns connections
