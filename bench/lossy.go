@@ -99,7 +99,7 @@ type gvisorLossyPair struct {
 }
 
 func newGVisorLossyPair(mtu int, im Impairment) (Pair, error) {
-	p, err := newGVisorStacks(mtu)
+	p, err := newGVisorStacks(mtu, false)
 	if err != nil {
 		return nil, err
 	}

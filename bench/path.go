@@ -102,7 +102,7 @@ type pathEnd struct {
 
 // runPath runs spec once on target: a fresh client namespace, the
 // target's server on its device, the nftables rules, one curl download.
-func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, err error) {
+func runPath(ctx context.Context, spec *pathSpec, target string, prof *profiler) (smp Sample, err error) {
 	ns, err := newNetns(ctx)
 	if err != nil {
 		return nil, err
@@ -129,7 +129,13 @@ func runPath(ctx context.Context, spec *pathSpec, target string) (smp Sample, er
 	defer srv.Close()
 
 	if spec.pct == 0 { // a clean path: goodput alone, each way
+		if prof != nil { // the download is profiled: it is the figure with a goal
+			prof.start()
+		}
 		got, secs, err := curl(ctx, ns, spec.bytes)
+		if prof != nil {
+			prof.stop()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -134,7 +134,7 @@ func runOne(w *Workload, t Target, timeout time.Duration, prof *profiler) (Sampl
 	if w.path != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		s, err := runPath(ctx, w.path, t.Name)
+		s, err := runPath(ctx, w.path, t.Name, prof)
 		if err != nil && ctx.Err() != nil {
 			return nil, fmt.Errorf("timed out after %v (%v)", timeout, err)
 		}

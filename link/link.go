@@ -88,6 +88,22 @@ type HandOff interface {
 	WriteOwned(pkt []byte) error
 }
 
+// ChecksumOffloader is implemented by an Endpoint that can leave the
+// transport checksums out, as Linux's loopback does: one whose packets
+// reach the far end byte for byte, never crossing a wire that could
+// corrupt them, and whose far end knows it. When ChecksumOffload reports
+// true, the stack writes each TCP segment with only the pseudo-header sum
+// in its checksum field (the partial checksum a GSOEndpoint's packets
+// carry) and takes the TCP segments and UDP datagrams the link delivers
+// without verifying their checksums (the IPv4 header checksum is still
+// written and verified). A capture of such a link shows the partial sums,
+// as a capture on a host with checksum offload shows them. Both ends of
+// the link must agree; wrappers that change packets (fault injection)
+// must not pass it on.
+type ChecksumOffloader interface {
+	ChecksumOffload() bool
+}
+
 // Dispatcher receives the packets an Endpoint delivers. The stack is the
 // usual Dispatcher. An Endpoint with one receive queue delivers from one
 // goroutine at a time; one with several (a multi-queue TUN device, a card

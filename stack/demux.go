@@ -49,6 +49,10 @@ func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 	t := wire.TCP(p[wire.IPv4MinHeaderLen:])
 	h.Encode(t)
 	copy(t[hl+copy(t[hl:], payload):], more)
+	if s.csumOffload { // link.ChecksumOffloader: the pseudo-header sum alone
+		t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, src, dst, uint16(len(t))))
+		return
+	}
 	t.FillChecksum(src, dst)
 }
 

@@ -24,21 +24,22 @@
 //     shard's, and what the engine counts for the whole stack (tcp.Stats,
 //     tcp.Memory, the half-open count, the challenge-ACK budget) is shared
 //     through atomics;
-//   - wmu, held while one of its batches is written to the link.
+//   - a flusher: which goroutine writes its batch to the link (flush.go).
 //
 // Connections in different shards never wait for each other, and the link
 // may deliver packets from several goroutines at once (DeliverPacket is
 // safe for concurrent callers: a link with several queues may use one
 // goroutine per queue).
 //
-// Link writes happen outside every shard's mu. The packets a shard's
-// connections produce are queued in its batch under mu; unlockAndFlush
-// takes wmu, swaps the batch for an empty one, releases mu and only then
-// writes the batch. Taking wmu before mu is let go keeps the shard's
-// batches, and so the segments of each of its connections, in the order
-// they were made, while the shard's connections run on during the write.
-// Two shards' writes may interleave, which reorders nothing within a
-// connection.
+// Link writes happen outside every shard's mu, and nobody waits for the
+// link holding it. The packets a shard's connections produce are queued
+// in its batch under mu; the goroutine that finds no write under way
+// swaps the batch for an empty one, releases mu and writes the batch
+// (flush.go). One that finds a write under way waits for it with mu free
+// and then writes what is left. So the shard's batches, and the segments
+// of each of its connections, leave in the order they were made, while
+// the shard's connections run on during the write. Two shards' writes may
+// interleave, which reorders nothing within a connection.
 //
 // The other locks, each guarding one thing:
 //
@@ -64,9 +65,8 @@
 //     counters are atomics.
 //
 // The lock order: portAllocator.mu, then a shard's mu, then a listener's
-// mu, then the shard's wmu; Stack.lmu, Stack.rmu, limitLog.mu,
-// bufStore.mu and stamper.mu are taken last, with nothing taken under
-// them. A goroutine holds at most one shard's mu at a time. So Accept,
+// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu and stamper.mu are
+// taken last, with nothing taken under them. A goroutine holds at most one shard's mu at a time. So Accept,
 // which finds its connection under the listener's mu, lets it go before
 // it takes the connection's shard mu to mark it accepted, and closing a
 // listener collects its children under its mu, then takes each child's

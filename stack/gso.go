@@ -69,8 +69,13 @@ type outMeta struct {
 	last uint16   // payload of its last (or only) segment, for TCP ones
 }
 
-// initGSO turns output offload on if ep carries large segments.
+// initGSO turns output offload on if ep carries large segments, and
+// checksum offload if ep leaves transport checksums out
+// (link.ChecksumOffloader).
 func (s *Stack) initGSO(ep link.Endpoint) {
+	if c, ok := ep.(link.ChecksumOffloader); ok && c.ChecksumOffload() {
+		s.csumOffload = true
+	}
 	g, ok := ep.(link.GSOEndpoint)
 	if !ok || s.hand != nil {
 		return
@@ -146,7 +151,7 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 
 // sealMerged gives a merged segment, once no more can join it, its IPv4
 // total length and header checksum and its partial TCP checksum, for its
-// length (wmu held: the batch is being written).
+// length (the shard's writing owned: the batch is being written).
 func sealMerged(a []byte) {
 	ip := wire.IPv4(a)
 	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(len(a)))
@@ -191,7 +196,7 @@ func (b *batch) grow(i, n int) []byte {
 	return p
 }
 
-// writeOut writes packet i of q to the link (wmu held).
+// writeOut writes packet i of q to the link (the shard's writing owned).
 func (s *Stack) writeOut(q *batch, i int) error {
 	p := q.pkts[i]
 	if s.gso != nil {

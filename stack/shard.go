@@ -28,10 +28,9 @@ type shard struct {
 	timer   clock.Timer // the shard's one clock timer, armed for armedAt
 	armedAt time.Time
 	outq    *batch // packets produced under mu, written after it is released
+	spare   *batch // the batch last written, emptied, for outq to reuse
 	closed  bool
-
-	wmu   sync.Mutex // held while a batch is written to the link: keeps the shard's batches in order
-	spare *batch     // the batch last written, emptied, for outq to reuse (wmu held)
+	flusher // who writes outq to the link, and when (flush.go)
 }
 
 // maxShards bounds Config.Shards: each shard costs its table, heaps,
@@ -51,6 +50,7 @@ func (s *Stack) makeShards(n int) {
 		sh := &shard{Stack: s, conns: make(map[connKey]*TCPConn), tws: make(map[connKey]*twEntry)}
 		sh.tcp = *s.tcp.Share((*sender)(sh))
 		sh.outq = s.newBatch()
+		sh.idle.L = &sh.mu
 		s.shards[i] = sh
 	}
 }

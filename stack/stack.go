@@ -57,20 +57,21 @@ type Config struct {
 // connections live in shards by 4-tuple (shard.go); the locks and their
 // order are in the package doc.
 type Stack struct {
-	ep     link.Endpoint
-	hand   link.HandOff     // ep, when it takes packet buffers over; else nil
-	gso    link.GSOEndpoint // ep, when it carries large segments; else nil (gso.go)
-	gsoMax int              // the longest packet gso takes
-	clk    clock.Clock
-	addr   netip.Addr
-	bcast  netip.Addr // the directed broadcast address of the link's prefix
-	ttl    uint8
-	stats  Stats
-	tcp    tcp.Env // the listeners' Env; each shard's is shared from it
-	isn    *tcp.ISNGenerator
-	ports  portAllocator // its own lock
-	udp    udpTable      // UDP sockets, under a lock of their own (udp.go)
-	pings  pingTable
+	ep          link.Endpoint
+	hand        link.HandOff     // ep, when it takes packet buffers over; else nil
+	gso         link.GSOEndpoint // ep, when it carries large segments; else nil (gso.go)
+	gsoMax      int              // the longest packet gso takes
+	csumOffload bool             // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
+	clk         clock.Clock
+	addr        netip.Addr
+	bcast       netip.Addr // the directed broadcast address of the link's prefix
+	ttl         uint8
+	stats       Stats
+	tcp         tcp.Env // the listeners' Env; each shard's is shared from it
+	isn         *tcp.ISNGenerator
+	ports       portAllocator // its own lock
+	udp         udpTable      // UDP sockets, under a lock of their own (udp.go)
+	pings       pingTable
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -208,34 +209,8 @@ func (s *Stack) Close() error {
 	return nil
 }
 
-// unlockAndFlush releases the shard's mu and writes the packets produced
-// under it, in order: wmu is taken before mu is let go, so the shard's
-// batches cannot overtake one another, and the link is written with mu
-// free, so the shard's connections go on meanwhile.
-func (s *shard) unlockAndFlush() {
-	if len(s.outq.pkts) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	s.wmu.Lock()
-	q := s.outq
-	s.outq = s.spareBatch()
-	s.mu.Unlock()
-	for i := range q.pkts {
-		if err := s.writeOut(q, i); err != nil {
-			s.stats.OutDiscards.Add(1)
-		}
-	}
-	q.empty()
-	s.spare = q
-	s.wmu.Unlock()
-}
-
 // spareBatch returns an empty batch for outq: the one last written, if
-// any (wmu held). outq is swapped only under wmu and the written batch is
-// back before wmu is let go, so a shard has just two batches, taking
-// turns; they and their buffers are its own, so no collection of the heap
-// takes them away and a steady flow allocates nothing.
+// any (mu held).
 func (s *shard) spareBatch() *batch {
 	if b := s.spare; b != nil {
 		s.spare = nil
@@ -320,12 +295,15 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		return s.tcpInput(ip, lent, g.NeedsCsum)
+		return s.tcpInput(ip, lent, g.NeedsCsum || s.csumOffload)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)
 	case wire.ProtocolUDP:
 		st.InDelivers.Add(1)
+		if s.csumOffload {
+			g.NeedsCsum = true // link.ChecksumOffloader: nothing to verify
+		}
 		s.udpInput(ip, g)
 	default:
 		st.InUnknownProtos.Add(1)

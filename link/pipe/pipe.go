@@ -56,6 +56,7 @@ type Endpoint struct {
 	peer  *Endpoint
 	mtu   atomic.Int64
 	depth int
+	csum  bool // Options.ChecksumOffload
 
 	d atomic.Pointer[dispatcherBox] // nil box or nil d: detached
 
@@ -81,6 +82,8 @@ var (
 	_ link.Endpoint = (*Endpoint)(nil)
 	_ link.HandOff  = (*Endpoint)(nil)
 	_ link.Lender   = (*Endpoint)(nil)
+
+	_ link.ChecksumOffloader = (*Endpoint)(nil)
 )
 
 // dispatcherBox is the attached Dispatcher, and the same as a Borrower
@@ -100,14 +103,38 @@ func New(mtu int) (a, b *Endpoint) {
 // NewWithQueue is New with inbound queues of depth packets each
 // (DefaultQueueDepth if depth <= 0).
 func NewWithQueue(mtu, depth int) (a, b *Endpoint) {
+	return NewWithOptions(mtu, Options{QueueDepth: depth})
+}
+
+// Options are a pipe's settings beyond its MTU.
+type Options struct {
+	// QueueDepth is how many packets each end's inbound queue holds
+	// (DefaultQueueDepth if <= 0).
+	QueueDepth int
+	// ChecksumOffload makes both ends link.ChecksumOffloaders: the
+	// stacks on them leave the TCP checksums out and trust what arrives,
+	// as two sockets on Linux's loopback do. A pipe carries every byte as
+	// written, so only a packet written with a wrong checksum on purpose
+	// (a test of checksum handling) needs the option off.
+	ChecksumOffload bool
+}
+
+// NewWithOptions is New with the settings of o.
+func NewWithOptions(mtu int, o Options) (a, b *Endpoint) {
+	depth := o.QueueDepth
 	if depth <= 0 {
 		depth = DefaultQueueDepth
 	}
 	a = newEndpoint(mtu, depth)
 	b = newEndpoint(mtu, depth)
+	a.csum, b.csum = o.ChecksumOffload, o.ChecksumOffload
 	a.peer, b.peer = b, a
 	return a, b
 }
+
+// ChecksumOffload reports whether the pipe was made with
+// Options.ChecksumOffload (link.ChecksumOffloader).
+func (e *Endpoint) ChecksumOffload() bool { return e.csum }
 
 func newEndpoint(mtu, depth int) *Endpoint {
 	e := &Endpoint{

@@ -1,0 +1,50 @@
+package stack
+
+import "sync"
+
+// Writing a shard's packets to the link.
+//
+// One goroutine at a time writes a shard's batch (flusher.writing, under
+// the shard's mu), so the batches leave in the order they were made. The
+// goroutine that queued packets and finds no write under way swaps the
+// batch for the empty spare and writes it with mu free. One that finds a
+// write under way waits for it on a condition variable, which lets mu go
+// while it waits, and then writes what is still queued (the previous
+// writer may have taken its packets along). So nobody waits for the link
+// holding mu: the shard's connections (an application copying into its
+// send buffer, the ACKs the link delivers) go on while it is written. And
+// when unlockAndFlush returns, the packets queued before it are on the
+// link, which is what lets a test see an idle pipe as a quiet network. A
+// shard has just two batches, taking turns: they and their buffers are
+// its own, so no collection of the heap takes them away and a steady flow
+// allocates nothing.
+type flusher struct {
+	writing bool      // a batch is being written to the link
+	idle    sync.Cond // signalled when a write ends (on the shard's mu)
+}
+
+// unlockAndFlush releases the shard's mu and sees the packets produced
+// under it written to the link, in order (see above).
+func (s *shard) unlockAndFlush() {
+	for len(s.outq.pkts) > 0 {
+		if s.writing {
+			s.idle.Wait()
+			continue
+		}
+		s.writing = true
+		q := s.outq
+		s.outq = s.spareBatch()
+		s.mu.Unlock()
+		for i := range q.pkts {
+			if err := s.writeOut(q, i); err != nil {
+				s.stats.OutDiscards.Add(1)
+			}
+		}
+		q.empty()
+		s.mu.Lock()
+		s.spare = q
+		s.writing = false
+		s.idle.Broadcast()
+	}
+	s.mu.Unlock()
+}
