@@ -51,7 +51,6 @@ func defaultOptions() options {
 	return options{keepIdle: 7200, keepIntvl: 75, keepCnt: 9}
 }
 
-
 // applyConnOpts gives a new connection the socket's options (s.mu held
 // or s not yet shared).
 func (s *socket) applyConnOpts(c *stack.TCPConn) {
