@@ -178,10 +178,10 @@ func TestNonblockingConnectRefused(t *testing.T) {
 func TestEAGAIN(t *testing.T) {
 	h := newHosts(t)
 	lfd := h.listener(t, 7, 8)
+	cfd, sfd := h.connected(t, lfd, 7)
 	must(t, h.s.SetNonblock(lfd, true))
 	_, _, err := h.s.Accept(lfd)
 	wantErr(t, "accept with none ready", err, syscall.EAGAIN)
-	cfd, sfd := h.connected(t, lfd, 7)
 	buf := make([]byte, 64)
 	_, err = h.c.Recv(cfd, buf, MSG_DONTWAIT)
 	wantErr(t, "recv MSG_DONTWAIT with nothing", err, syscall.EAGAIN)
