@@ -71,7 +71,10 @@ func (h *Host) bindable(self *socket, port uint16, reuse bool) error {
 
 // ephemeral picks a free port of Linux's ephemeral range for s.
 func (h *Host) ephemeral(s *socket) (uint16, error) {
-	start := uint16(32768 + (len(h.fds)*7919)%(61000-32768))
+	h.mu.Lock()
+	h.nextPort++
+	start := uint16(32768 + (h.nextPort*7919)%(61000-32768))
+	h.mu.Unlock()
 	for i := 0; i < 61000-32768; i++ {
 		p := 32768 + (start-32768+uint16(i))%(61000-32768)
 		if h.bindable(s, p, false) == nil {

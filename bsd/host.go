@@ -19,8 +19,9 @@ type Host struct {
 	st  *stack.Stack
 	clk clock.Clock
 
-	mu  sync.Mutex
-	fds []*socket // by descriptor; nil: free
+	mu       sync.Mutex
+	fds      []*socket // by descriptor; nil: free
+	nextPort int       // moves the start of Bind's ephemeral walk
 }
 
 // firstFD is the lowest descriptor handed out: 0, 1 and 2 are a

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestOptionsRoundTrip: each int option reads back what was set, with
@@ -158,6 +159,8 @@ func TestOptionsInheritedAndInfo(t *testing.T) {
 	_, err := h.c.Send(cfd, make([]byte, 5000), 0)
 	must(t, err)
 	recvAll(t, h.s, sfd, 5000)
+	h.settle(t)
+	h.clk.Advance(time.Second) // the server's delayed ACK of the last segment
 	h.settle(t)
 	ti, err := h.c.GetsockoptTCPInfo(cfd, IPPROTO_TCP, TCP_INFO)
 	must(t, err)
