@@ -50,8 +50,10 @@ func TestWrongState(t *testing.T) {
 	fd, _ := h.c.Socket(AF_INET, SOCK_STREAM, 0)
 	_, _, err := h.c.Accept(fd)
 	wantErr(t, "accept before listen", err, syscall.EINVAL)
+	// send(2) names ENOTCONN; Linux's kernel answers EPIPE (checked
+	// against it: sk_stream_wait_connect), and so does bsd.
 	_, err = h.c.Send(fd, []byte("x"), 0)
-	wantErr(t, "send before connect", err, syscall.ENOTCONN)
+	wantErr(t, "send before connect", err, syscall.EPIPE)
 	_, err = h.c.Recv(fd, make([]byte, 1), 0)
 	wantErr(t, "recv before connect", err, syscall.ENOTCONN)
 	_, err = h.c.Getpeername(fd)
@@ -63,7 +65,7 @@ func TestWrongState(t *testing.T) {
 	_, _, err = h.c.Accept(fd)
 	wantErr(t, "accept on a connection", err, syscall.EINVAL)
 	_, err = h.s.Send(lfd, []byte("x"), 0)
-	wantErr(t, "send on a listener", err, syscall.ENOTCONN)
+	wantErr(t, "send on a listener", err, syscall.EPIPE)
 	wantErr(t, "connect a listener", h.s.Connect(lfd, netip.AddrPortFrom(clientIP, 7)), syscall.EISCONN)
 	_, err = h.c.Send(fd, []byte("x"), MSG_PEEK)
 	wantErr(t, "send with MSG_PEEK", err, syscall.EOPNOTSUPP)
@@ -118,8 +120,15 @@ func TestBadOptions(t *testing.T) {
 	wantErr(t, "reading a TCP option on UDP", err, syscall.ENOPROTOOPT)
 	wantErr(t, "SO_ERROR is read-only", h.c.SetsockoptInt(fd, SOL_SOCKET, SO_ERROR, 1), syscall.ENOPROTOOPT)
 	wantErr(t, "SO_LINGER as an int", h.c.SetsockoptInt(fd, SOL_SOCKET, SO_LINGER, 1), syscall.EINVAL)
-	_, err = h.c.GetsockoptInt(fd, SOL_SOCKET, SO_LINGER)
-	wantErr(t, "reading SO_LINGER as an int", err, syscall.EINVAL)
+	// Reading a struct option as an int gets its first 4 bytes, as
+	// Linux copies what fits: l_onoff, and tcpi_state (7, CLOSE) and its
+	// neighbours.
+	if v, err := h.c.GetsockoptInt(fd, SOL_SOCKET, SO_LINGER); v != 0 || err != nil {
+		t.Errorf("SO_LINGER as an int = %d, %v", v, err)
+	}
+	if v, err := h.c.GetsockoptInt(fd, IPPROTO_TCP, TCP_INFO); v != 7 || err != nil {
+		t.Errorf("TCP_INFO as an int = %d, %v; want 7", v, err)
+	}
 	wantErr(t, "SO_LINGER at IPPROTO_TCP", h.c.SetsockoptLinger(fd, IPPROTO_TCP, SO_LINGER, &Linger{}), syscall.ENOPROTOOPT)
 	wantErr(t, "2-byte int option", h.c.Setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, []byte{1, 0}), syscall.EINVAL)
 	wantErr(t, "4-byte linger", h.c.Setsockopt(fd, SOL_SOCKET, SO_LINGER, []byte{1, 0, 0, 0}), syscall.EINVAL)
@@ -133,8 +142,6 @@ func TestBadOptions(t *testing.T) {
 	}
 	_, err = h.c.GetsockoptTCPInfo(u, IPPROTO_TCP, TCP_INFO)
 	wantErr(t, "TCP_INFO on UDP", err, syscall.ENOPROTOOPT)
-	_, err = h.c.GetsockoptInt(fd, IPPROTO_TCP, TCP_INFO)
-	wantErr(t, "TCP_INFO as an int", err, syscall.EINVAL)
 	wantErr(t, "nil linger", h.c.SetsockoptLinger(fd, SOL_SOCKET, SO_LINGER, nil), syscall.EFAULT)
 }
 

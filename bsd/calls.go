@@ -24,9 +24,14 @@ func (h *Host) Bind(fd int, addr netip.AddrPort) error {
 	if s.typ == SOCK_DGRAM {
 		return s.bindUDP(addr)
 	}
+	// bindMu makes the check and the binding one step; no socket's mu is
+	// held while bindable takes the others'.
+	h.bindMu.Lock()
+	defer h.bindMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.bound || s.conn != nil || s.ln != nil {
+	busy, reuse := s.bound || s.conn != nil || s.ln != nil || s.connecting, s.opts.reuseAddr
+	s.mu.Unlock()
+	if busy {
 		return syscall.EINVAL
 	}
 	if addr.Port() == 0 {
@@ -35,8 +40,13 @@ func (h *Host) Bind(fd int, addr netip.AddrPort) error {
 			return err
 		}
 		addr = netip.AddrPortFrom(addr.Addr(), p)
-	} else if err := h.bindable(s, addr.Port(), s.opts.reuseAddr); err != nil {
+	} else if err := h.bindable(s, addr.Port(), reuse); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bound || s.conn != nil || s.ln != nil || s.connecting {
+		return syscall.EINVAL // connected meanwhile
 	}
 	s.local, s.bound = addr, true
 	return nil
@@ -57,14 +67,33 @@ func (h *Host) bindable(self *socket, port uint16, reuse bool) error {
 			others = append(others, o)
 		}
 	}
+	var closed [][2]netip.AddrPort
+	if reuse {
+		for k := range h.noReuse {
+			if k[0].Port() == port {
+				closed = append(closed, k)
+			}
+		}
+	}
 	h.mu.Unlock()
 	for _, o := range others {
 		o.mu.Lock()
 		clash := o.bound && o.local.Port() == port && o.conn == nil && o.ln == nil && !(reuse && o.opts.reuseAddr)
+		// With SO_REUSEADDR the stack let a connection on the port pass;
+		// Linux does only if that connection's socket has it too.
+		clash = clash || reuse && o.conn != nil && !o.opts.reuseAddr && o.conn.LocalAddr().Port() == port
 		o.mu.Unlock()
 		if clash {
 			return syscall.EADDRINUSE
 		}
+	}
+	for _, k := range closed {
+		if h.st.TCPTupleInUse(k[0], k[1]) {
+			return syscall.EADDRINUSE // its TIME-WAIT came from a socket without SO_REUSEADDR
+		}
+		h.mu.Lock()
+		delete(h.noReuse, k)
+		h.mu.Unlock()
 	}
 	return nil
 }
@@ -96,6 +125,9 @@ func (h *Host) Listen(fd, backlog int) error {
 	if s.typ != SOCK_STREAM {
 		return syscall.EOPNOTSUPP
 	}
+	if err := h.autobind(s); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	switch {
 	case s.ln != nil:
@@ -105,14 +137,6 @@ func (h *Host) Listen(fd, backlog int) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	if !s.bound {
-		p, err := h.ephemeral(s)
-		if err != nil {
-			s.mu.Unlock()
-			return err
-		}
-		s.local, s.bound = netip.AddrPortFrom(netip.IPv4Unspecified(), p), true
-	}
 	ln, err := h.st.ListenTCP(s.local, clampBacklog(backlog)+1)
 	if err != nil {
 		s.mu.Unlock()
@@ -121,6 +145,29 @@ func (h *Host) Listen(fd, backlog int) error {
 	s.ln = ln
 	s.mu.Unlock()
 	s.attach()
+	return nil
+}
+
+// autobind binds an unbound, unconnected socket to an ephemeral port, as
+// Linux's listen does.
+func (h *Host) autobind(s *socket) error {
+	h.bindMu.Lock()
+	defer h.bindMu.Unlock()
+	s.mu.Lock()
+	skip := s.bound || s.conn != nil || s.ln != nil || s.connecting
+	s.mu.Unlock()
+	if skip {
+		return nil
+	}
+	p, err := h.ephemeral(s)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if !s.bound {
+		s.local, s.bound = netip.AddrPortFrom(netip.IPv4Unspecified(), p), true
+	}
+	s.mu.Unlock()
 	return nil
 }
 

@@ -10,10 +10,11 @@ import (
 // Send sends p on a connected socket with flags MSG_DONTWAIT and
 // MSG_NOSIGNAL (others: EOPNOTSUPP). A blocking TCP send returns once all
 // of p is queued; a non-blocking one queues what fits (EAGAIN when
-// nothing does). Errors: ENOTCONN (TCP) or EDESTADDRREQ (UDP) before
-// connect, EPIPE after SHUT_WR or once a failed connection's error has
-// been reported, ECONNRESET (once) after the peer reset, EMSGSIZE for a
-// datagram too large.
+// nothing does). Errors: EPIPE on a TCP socket that is not connected (a
+// listener included: what Linux's kernel returns, where send(2) names
+// ENOTCONN), after SHUT_WR or once a failed connection's error has been
+// reported; EDESTADDRREQ on an unconnected UDP socket; ECONNRESET (once)
+// after the peer reset; EMSGSIZE for a datagram too large.
 func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -34,7 +35,7 @@ func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 		case closed:
 			return done, syscall.EBADF
 		case c == nil:
-			return done, syscall.ENOTCONN
+			return done, syscall.EPIPE // Linux's sk_stream_wait_connect: not SYN-SENT, not connected
 		case shutWR:
 			return done, syscall.EPIPE
 		}
@@ -111,10 +112,13 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 			return done, syscall.EBADF
 		case c == nil:
 			return done, syscall.ENOTCONN
-		case shutRD:
-			return done, nil // Linux: reads after SHUT_RD end at once
 		}
 		n, err := c.TryRead(p[done:], peek)
+		if shutRD && (err == stack.ErrWouldBlock || n == 0) {
+			// Linux: after SHUT_RD what is queued is still read, then
+			// reads end (0) instead of waiting.
+			return done, nil
+		}
 		done += n
 		switch {
 		case err == nil && n == 0:
@@ -143,7 +147,8 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 	}
 }
 
-// Shutdown shuts down reading (SHUT_RD: later reads return 0), writing
+// Shutdown shuts down reading (SHUT_RD: reads return what is queued,
+// then 0 instead of waiting), writing
 // (SHUT_WR: a FIN after the queued data; later sends EPIPE) or both.
 // Errors: EBADF, EINVAL (how), ENOTCONN (not connected).
 func (h *Host) Shutdown(fd, how int) error {
@@ -179,23 +184,20 @@ func (h *Host) Shutdown(fd, how int) error {
 			s.ln = nil
 			s.mu.Unlock()
 			s.notify()
-			return nil
 		}
-		return syscall.ENOTCONN
+		return nil // Linux: SHUT_WR alone does nothing to a listener
 	}
 	if c == nil {
 		s.mu.Unlock()
 		return syscall.ENOTCONN
 	}
-	rd, wr := how != SHUT_WR && !s.shutRD, how != SHUT_RD && !s.shutWR
+	wr := how != SHUT_RD && !s.shutWR
 	s.shutRD = s.shutRD || how != SHUT_WR
 	s.shutWR = s.shutWR || how != SHUT_RD
 	s.mu.Unlock()
-	if rd {
-		if r, ok := any(c).(closeReader); ok {
-			r.CloseRead()
-		}
-	}
+	// SHUT_RD is bsd's alone: Linux leaves the queued text readable (and
+	// goes on queueing), which the stack's CloseRead, discarding it, would
+	// not.
 	if wr {
 		if err := c.CloseWrite(); err != nil && errnoOf(err) != syscall.EPIPE {
 			return errnoOf(err)

@@ -20,6 +20,17 @@
 // have Linux's values on every system, and errors are syscall.Errno values
 // (errors.Is(err, syscall.ECONNREFUSED)), as Linux's calls return them.
 //
+// The behaviour was checked against Linux's kernel (Python's socket
+// module on loopback) where the man pages leave room: send on a TCP
+// socket that is not connected is EPIPE, not the ENOTCONN send(2) names;
+// a fresh TCP socket polls POLLOUT|POLLHUP; after a reset the first send
+// is ECONNRESET and the next EPIPE, recv then returns 0; a non-blocking
+// connect's second call after success returns 0 and the third EISCONN,
+// after a failure already read by SO_ERROR it is ECONNABORTED; after
+// SHUT_RD the queued text is still read, then recv returns 0; reading a
+// struct option (SO_LINGER, TCP_INFO) as an int gets its first four
+// bytes; a negative SO_RCVBUF is taken as the largest.
+//
 // Where it differs from Linux, and why:
 //   - Addresses are netip.AddrPort, not sockaddr structures; only AF_INET.
 //   - Listen's backlog is clamped as Linux clamps it: a value above
@@ -31,9 +42,11 @@
 //     reported, but a second listener on a port is EADDRINUSE.
 //   - SO_REUSEADDR: without it, Bind fails with EADDRINUSE while any
 //     connection or TIME-WAIT record of the stack has the port as its
-//     local port; with it only a listener on the port does. (Linux also
-//     wants the old sockets to have had SO_REUSEADDR; synack's TIME-WAIT
-//     records do not remember it.)
+//     local port; with it, while a listener holds the port or a
+//     connection (live, or closed and still in TIME-WAIT) of one of this
+//     Host's sockets that did not have it, as Linux wants both sockets to
+//     have it. Connections the root package's API made count as having
+//     it (Go sets it on its listeners).
 //   - TCP_MAXSEG set before connect is kept and reported, not applied:
 //     the stack's MSS is its configuration's.
 //   - Connecting a UDP socket that is already bound closes and reopens it

@@ -19,9 +19,20 @@ type Host struct {
 	st  *stack.Stack
 	clk clock.Clock
 
+	bindMu sync.Mutex // one Bind (or listen's autobind) at a time: taken before any socket's mu
+
 	mu       sync.Mutex
 	fds      []*socket // by descriptor; nil: free
 	nextPort int       // moves the start of Bind's ephemeral walk
+
+	// noReuse are the connections closed from sockets without
+	// SO_REUSEADDR (local, remote), for as long as the stack may still
+	// hold them (in TIME-WAIT, mostly): Linux lets a socket with
+	// SO_REUSEADDR bind over a TIME-WAIT only if the old socket had it
+	// too. Dead entries are pruned when the map doubles, so it holds at
+	// most twice what the stack's connections and TIME-WAIT records bound.
+	noReuse map[[2]netip.AddrPort]struct{}
+	pruneAt int
 }
 
 // firstFD is the lowest descriptor handed out: 0, 1 and 2 are a
@@ -149,7 +160,11 @@ func (h *Host) Close(fd int) error {
 	s.mu.Lock()
 	s.closed = true
 	conn, ln, u, lg := s.conn, s.ln, s.udp, s.opts.linger
+	reuse := s.opts.reuseAddr
 	s.mu.Unlock()
+	if conn != nil && !reuse {
+		h.remember(conn.LocalAddr(), conn.RemoteAddr())
+	}
 	var err error
 	switch {
 	case conn != nil && lg.Onoff != 0 && lg.Linger == 0:
@@ -171,6 +186,24 @@ func (h *Host) Close(fd int) error {
 	}
 	s.notify() // wake blocked calls and pollers: they see the descriptor gone
 	return err
+}
+
+// remember records a connection closed without SO_REUSEADDR.
+func (h *Host) remember(local, remote netip.AddrPort) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.noReuse == nil {
+		h.noReuse = make(map[[2]netip.AddrPort]struct{})
+	}
+	h.noReuse[[2]netip.AddrPort{local, remote}] = struct{}{}
+	if len(h.noReuse) > max(h.pruneAt, 1024) {
+		for k := range h.noReuse {
+			if !h.st.TCPTupleInUse(k[0], k[1]) {
+				delete(h.noReuse, k)
+			}
+		}
+		h.pruneAt = 2 * len(h.noReuse)
+	}
 }
 
 // errnoOf maps an error of the stack to the errno Linux returns.

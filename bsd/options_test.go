@@ -59,7 +59,7 @@ func TestBufferOptionsDoubled(t *testing.T) {
 		t.Errorf("TCP SO_SNDBUF default %d, want 16384 (tcp_wmem[1])", v)
 	}
 	cases := []struct{ opt, set, want int }{
-		{SO_RCVBUF, 100000, 200000}, {SO_RCVBUF, 1000, 2304}, {SO_RCVBUF, 1 << 30, 425984}, {SO_RCVBUF, -5, 2304},
+		{SO_RCVBUF, 100000, 200000}, {SO_RCVBUF, 1000, 2304}, {SO_RCVBUF, 1 << 30, 425984}, {SO_RCVBUF, -5, 425984},
 		{SO_SNDBUF, 100000, 200000}, {SO_SNDBUF, 1000, 4608},
 	}
 	for _, sock := range []int{u, fd} {

@@ -8,43 +8,55 @@ import (
 )
 
 // TestReuseAddrTimeWait: after the server closes first, its connection
-// sits in TIME-WAIT on the port; a new server's bind fails with
-// EADDRINUSE unless it sets SO_REUSEADDR, and succeeds without it once
-// TIME-WAIT (2 MSL, on the virtual clock) is over.
+// sits in TIME-WAIT on the port. A new server's bind fails with
+// EADDRINUSE unless both it and the old socket had SO_REUSEADDR (as on
+// Linux: an accepted socket has its listener's), and succeeds without it
+// once TIME-WAIT (2 MSL, on the virtual clock) is over.
 func TestReuseAddrTimeWait(t *testing.T) {
-	h := newHosts(t)
-	lfd := h.listener(t, 8080, 8)
-	cfd, sfd := h.connected(t, lfd, 8080)
-	must(t, h.s.Close(sfd)) // the server closes first: TIME-WAIT is its
-	if n, _ := h.c.Recv(cfd, make([]byte, 1), 0); n != 0 {
-		t.Fatal("no EOF at the client")
-	}
-	must(t, h.c.Close(cfd))
-	must(t, h.s.Close(lfd))
-	h.settle(t)
-	if len(h.sst.Sockets()) != 1 {
-		t.Fatalf("server sockets: %v, want one in TIME-WAIT", h.sst.Sockets())
-	}
+	for _, oldReuse := range []bool{false, true} {
+		h := newHosts(t)
+		lfd, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
+		if oldReuse {
+			must(t, h.s.SetsockoptInt(lfd, SOL_SOCKET, SO_REUSEADDR, 1))
+		}
+		must(t, h.s.Bind(lfd, netip.AddrPortFrom(anyIP, 8080)))
+		must(t, h.s.Listen(lfd, 8))
+		cfd, sfd := h.connected(t, lfd, 8080)
+		must(t, h.s.Close(sfd)) // the server closes first: TIME-WAIT is its
+		if n, _ := h.c.Recv(cfd, make([]byte, 1), 0); n != 0 {
+			t.Fatal("no EOF at the client")
+		}
+		must(t, h.c.Close(cfd))
+		must(t, h.s.Close(lfd))
+		h.settle(t)
+		if len(h.sst.Sockets()) != 1 {
+			t.Fatalf("server sockets: %v, want one in TIME-WAIT", h.sst.Sockets())
+		}
 
-	fd, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
-	wantErr(t, "bind without SO_REUSEADDR over TIME-WAIT", h.s.Bind(fd, netip.AddrPortFrom(anyIP, 8080)), syscall.EADDRINUSE)
-	must(t, h.s.SetsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1))
-	if v, _ := h.s.GetsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR); v != 1 {
-		t.Errorf("SO_REUSEADDR reads %d", v)
-	}
-	must(t, h.s.Bind(fd, netip.AddrPortFrom(anyIP, 8080)))
-	must(t, h.s.Listen(fd, 8))
-	// A live listener holds the port whatever the option.
-	fd2, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, h.s.SetsockoptInt(fd2, SOL_SOCKET, SO_REUSEADDR, 1))
-	wantErr(t, "bind over a listener", h.s.Bind(fd2, netip.AddrPortFrom(anyIP, 8080)), syscall.EADDRINUSE)
-	must(t, h.s.Close(fd))
+		fd, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
+		wantErr(t, "bind without SO_REUSEADDR over TIME-WAIT", h.s.Bind(fd, netip.AddrPortFrom(anyIP, 8080)), syscall.EADDRINUSE)
+		must(t, h.s.SetsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1))
+		if v, _ := h.s.GetsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR); v != 1 {
+			t.Errorf("SO_REUSEADDR reads %d", v)
+		}
+		err := h.s.Bind(fd, netip.AddrPortFrom(anyIP, 8080))
+		if !oldReuse {
+			wantErr(t, "SO_REUSEADDR over the TIME-WAIT of a socket without it", err, syscall.EADDRINUSE)
+		} else {
+			must(t, err)
+			must(t, h.s.Listen(fd, 8))
+			// A live listener holds the port whatever the option.
+			fd2, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
+			must(t, h.s.SetsockoptInt(fd2, SOL_SOCKET, SO_REUSEADDR, 1))
+			wantErr(t, "bind over a listener", h.s.Bind(fd2, netip.AddrPortFrom(anyIP, 8080)), syscall.EADDRINUSE)
+		}
+		must(t, h.s.Close(fd))
 
-	h.clk.Advance(2 * time.Minute) // TIME-WAIT ends (2 MSL = 60 s)
-	waitFor(t, "TIME-WAIT to end", func() bool { return len(h.sst.Sockets()) == 0 })
-	must(t, h.s.Bind(fd2, netip.AddrPortFrom(anyIP, 8080)))
-	fd3, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, h.s.Bind(fd3, netip.AddrPortFrom(anyIP, 8081)))
+		h.clk.Advance(2 * time.Minute) // TIME-WAIT ends (2 MSL = 60 s)
+		waitFor(t, "TIME-WAIT to end", func() bool { return len(h.sst.Sockets()) == 0 })
+		fd3, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
+		must(t, h.s.Bind(fd3, netip.AddrPortFrom(anyIP, 8080)))
+	}
 }
 
 // TestBindConflicts: two sockets bound to one port need SO_REUSEADDR on

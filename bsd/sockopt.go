@@ -10,13 +10,12 @@ import (
 )
 
 // The connection calls that the root package's Go-net parity work adds to
-// stack.TCPConn (SO_LINGER with a time, SHUT_RD, per-connection buffer
+// stack.TCPConn (SO_LINGER with a time, per-connection buffer
 // sizes). bsd asks for them at run time: until the stack has them,
-// SO_LINGER above 0 and SO_RCVBUF/SO_SNDBUF on TCP are ENOPROTOOPT, and
-// SHUT_RD is bsd's alone (reads return 0; the stack still queues text).
+// SO_LINGER above 0 and SO_RCVBUF/SO_SNDBUF on TCP are ENOPROTOOPT.
+// (SHUT_RD is bsd's alone either way: see Shutdown.)
 type (
 	lingerer    interface{ SetLinger(sec int) }
-	closeReader interface{ CloseRead() error }
 	bufferSizer interface {
 		SetReceiveBufferSize(n int) error
 		SetSendBufferSize(n int) error
@@ -76,7 +75,8 @@ func (s *socket) applyUDPOpts(u *stack.UDPSocket) {
 	}
 }
 
-// SetsockoptInt sets an int option. SOL_SOCKET: SO_REUSEADDR,
+// SetsockoptInt sets an int option (the buffer sizes' bound is Linux's
+// default rmem_max and wmem_max, 212,992). SOL_SOCKET: SO_REUSEADDR,
 // SO_REUSEPORT, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF (the value is doubled,
 // as Linux doubles it, within Linux's bounds). IPPROTO_TCP: TCP_NODELAY,
 // TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_USER_TIMEOUT.
@@ -163,7 +163,10 @@ func (s *socket) setBuf(field *int, value, maxv, minv int, rcv bool) error {
 	if s.typ == SOCK_STREAM && !tcpHas[bufferSizer]() {
 		return syscall.ENOPROTOOPT // the stack cannot size one connection's buffers yet
 	}
-	v := min(max(value, 0), maxv) * 2
+	v := maxv * 2 // a negative value is a huge one to Linux (it compares unsigned)
+	if value >= 0 {
+		v = min(value, maxv) * 2
+	}
 	*field = max(v, minv)
 	switch {
 	case s.conn != nil:
@@ -214,7 +217,8 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 			}
 			return IPPROTO_TCP, nil
 		case SO_LINGER:
-			return 0, syscall.EINVAL // a struct linger: GetsockoptLinger
+			// Linux copies what fits of the struct linger: l_onoff.
+			return int(o.linger.Onoff), nil
 		}
 	case IPPROTO_TCP:
 		if s.typ != SOCK_STREAM {
@@ -242,7 +246,15 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 			}
 			return tcpMSSDefault, nil
 		case TCP_INFO:
-			return 0, syscall.EINVAL // a struct: GetsockoptTCPInfo
+			// Linux copies what fits of struct tcp_info: its first four
+			// bytes (tcpi_state, ca_state, retransmits, probes).
+			s.mu.Unlock()
+			ti, err := h.GetsockoptTCPInfo(fd, level, opt)
+			s.mu.Lock()
+			if err != nil {
+				return 0, err
+			}
+			return int(ti.State) | int(ti.Ca_state)<<8 | int(ti.Retransmits)<<16, nil
 		}
 	}
 	return 0, syscall.ENOPROTOOPT

@@ -348,10 +348,29 @@ func TestShutdown(t *testing.T) {
 	}
 	_, err = h.c.Send(cfd, []byte("x"), 0)
 	wantErr(t, "send after SHUT_WR", err, syscall.EPIPE)
-	must(t, h.s.Shutdown(sfd, SHUT_RD))
-	if n, err := h.s.Recv(sfd, make([]byte, 4), 0); n != 0 || err != nil {
-		t.Errorf("recv after SHUT_RD = %d, %v", n, err)
+	// Linux: after SHUT_RD the queued text is still read, then reads
+	// return 0 at once.
+	must(t, h.s.SetsockoptInt(sfd, IPPROTO_TCP, TCP_NODELAY, 1)) // no waiting for the frozen clock's delayed ACK
+	_, err = h.s.Send(sfd, []byte("queued"), 0)
+	must(t, err)
+	h.c.Poll([]PollFd{{Fd: cfd, Events: POLLIN}}, -1)
+	must(t, h.c.Shutdown(cfd, SHUT_RD))
+	pf = []PollFd{{Fd: cfd, Events: POLLIN | POLLOUT | POLLRDHUP}}
+	if h.c.Poll(pf, 0); pf[0].Revents != POLLIN|POLLOUT|POLLRDHUP|POLLHUP {
+		t.Errorf("revents after SHUT_RDWR %#x, want POLLIN|POLLOUT|POLLRDHUP|POLLHUP", pf[0].Revents)
 	}
+	buf := make([]byte, 16)
+	if n, err := h.c.Recv(cfd, buf, 0); string(buf[:n]) != "queued" || err != nil {
+		t.Errorf("recv after SHUT_RD = %q, %v; want the queued text", buf[:n], err)
+	}
+	if n, err := h.c.Recv(cfd, buf, 0); n != 0 || err != nil {
+		t.Errorf("second recv after SHUT_RD = %d, %v; want 0", n, err)
+	}
+	// A listener: SHUT_WR does nothing, SHUT_RD stops it (accept: EINVAL).
+	must(t, h.s.Shutdown(lfd, SHUT_WR))
+	must(t, h.s.Shutdown(lfd, SHUT_RD))
+	_, _, err = h.s.Accept(lfd)
+	wantErr(t, "accept after SHUT_RD", err, syscall.EINVAL)
 	wantErr(t, "shutdown how=3", h.s.Shutdown(sfd, 3), syscall.EINVAL)
 	fd, _ := h.c.Socket(AF_INET, SOCK_STREAM, 0)
 	wantErr(t, "shutdown unconnected", h.c.Shutdown(fd, SHUT_RDWR), syscall.ENOTCONN)

@@ -266,3 +266,9 @@ func (sk *UDPSocket) TakeErr() error {
 	sk.softErr = nil
 	return err
 }
+
+// TCPTupleInUse reports whether a connection or a TIME-WAIT record holds
+// the 4-tuple local, remote.
+func (s *Stack) TCPTupleInUse(local, remote netip.AddrPort) bool {
+	return s.inUse(keyOf(local, remote))
+}
