@@ -348,7 +348,9 @@ func (p *Poller) EpollCtl(op, fd int, events uint32) error {
 
 // drop forgets w (p.mu held).
 func (p *Poller) drop(w *watch) {
-	delete(p.interest, w.fd)
+	if p.interest[w.fd] == w { // not a reused descriptor's new watch
+		delete(p.interest, w.fd)
+	}
 	p.set.mu.Lock()
 	w.gone = true
 	p.set.mu.Unlock()

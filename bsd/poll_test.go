@@ -196,3 +196,28 @@ func echoLoop(h *Host, lfd, n int) error {
 	}
 	return nil
 }
+
+// TestEpollForgetsClosed: a descriptor closed while in an interest set
+// leaves it; its number, reused, may be added again and is reported for
+// the new socket.
+func TestEpollForgetsClosed(t *testing.T) {
+	h := newHosts(t)
+	lfd := h.listener(t, 7, 8)
+	cfd, sfd := h.connected(t, lfd, 7)
+	p := h.s.EpollCreate()
+	must(t, p.EpollCtl(EPOLL_CTL_ADD, sfd, EPOLLIN))
+	must(t, h.s.Close(sfd))
+	u, _ := h.s.Socket(AF_INET, SOCK_DGRAM, 0) // takes sfd's number
+	if u != sfd {
+		t.Fatalf("new descriptor %d, want the reused %d", u, sfd)
+	}
+	must(t, p.EpollCtl(EPOLL_CTL_ADD, u, EPOLLOUT))
+	ev := make([]EpollEvent, 4)
+	if n, _ := p.EpollWait(ev, 0); n != 1 || ev[0].Fd != int32(u) || ev[0].Events != EPOLLOUT {
+		t.Fatalf("wait = %+v", ev[:n])
+	}
+	if n, _ := p.EpollWait(ev, 0); n != 1 {
+		t.Fatalf("the reused descriptor's interest was lost: %d", n)
+	}
+	_ = cfd
+}

@@ -182,6 +182,15 @@ func TestEAGAIN(t *testing.T) {
 	must(t, h.s.SetNonblock(lfd, true))
 	_, _, err := h.s.Accept(lfd)
 	wantErr(t, "accept with none ready", err, syscall.EAGAIN)
+	// Accept4 with SOCK_NONBLOCK: the new descriptor does not block.
+	c2, err := h.c.Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	must(t, h.c.Connect(c2, netip.AddrPortFrom(serverIP, 7)))
+	h.s.Poll([]PollFd{{Fd: lfd, Events: POLLIN}}, -1) // the handshake's last ACK has arrived
+	a2, _, err := h.s.Accept4(lfd, SOCK_NONBLOCK)
+	must(t, err)
+	_, err = h.s.Recv(a2, make([]byte, 1), 0)
+	wantErr(t, "recv on an Accept4(SOCK_NONBLOCK) socket", err, syscall.EAGAIN)
 	buf := make([]byte, 64)
 	_, err = h.c.Recv(cfd, buf, MSG_DONTWAIT)
 	wantErr(t, "recv MSG_DONTWAIT with nothing", err, syscall.EAGAIN)
