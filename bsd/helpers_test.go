@@ -76,6 +76,30 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// runUntil moves the virtual clock from timer to timer, each time the
+// pipe is quiet, until ch yields, and returns what it yielded.
+func (h *hosts) runUntil(t testing.TB, ch <-chan error) error {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-ch:
+			return err
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not done after 20 s of wall time")
+		}
+		h.settle(t)
+		for range 10 {
+			runtime.Gosched()
+		}
+		if next, ok := h.clk.Next(); ok && h.quiet() {
+			h.clk.AdvanceTo(next)
+		}
+	}
+}
+
 // must fails the test on err.
 func must(t testing.TB, err error) {
 	t.Helper()

@@ -114,7 +114,9 @@ func TestLingerTimed(t *testing.T) {
 	}
 	_, err = h.c.Send(cfd, []byte("bye"), 0)
 	must(t, err)
-	must(t, h.c.Close(cfd)) // returns once the FIN is acknowledged
+	closed := make(chan error, 1)
+	go func() { closed <- h.c.Close(cfd) }() // returns once the FIN is acknowledged
+	must(t, h.runUntil(t, closed))
 	if b := recvAll(t, h.s, sfd, 3); string(b) != "bye" {
 		t.Errorf("the peer read %q", b)
 	}

@@ -124,23 +124,12 @@ func TestNonblockingConnectTimesOut(t *testing.T) {
 	if n, _ := h.c.Poll(pf, 0); n != 0 {
 		t.Fatalf("poll while connecting: revents %#x", pf[0].Revents)
 	}
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		h.c.Poll(pf, -1)
+		_, err := h.c.Poll(pf, -1)
+		done <- err
 	}()
-	for {
-		select {
-		case <-done:
-		default:
-			h.settle(t)
-			if next, ok := h.clk.Next(); ok {
-				h.clk.AdvanceTo(next)
-			}
-			continue
-		}
-		break
-	}
+	must(t, h.runUntil(t, done))
 	want := int16(POLLOUT | POLLIN | POLLERR | POLLHUP)
 	if pf[0].Revents != want {
 		t.Errorf("revents %#x, want %#x", pf[0].Revents, want)
