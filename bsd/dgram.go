@@ -35,8 +35,9 @@ func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, er
 }
 
 // RecvFrom reads one datagram into p and returns its length (the rest of
-// a longer one is lost, unless MSG_PEEK) and source; on a TCP socket it is
-// Recv and the source the peer. Flags as Recv's.
+// a longer one is lost, unless MSG_PEEK; with MSG_TRUNC the datagram's
+// whole length is returned, as Linux does) and source; on a TCP socket it
+// is Recv and the source the peer. Flags as Recv's, and MSG_TRUNC.
 func (h *Host) RecvFrom(fd int, p []byte, flags int) (int, netip.AddrPort, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -47,7 +48,7 @@ func (h *Host) RecvFrom(fd int, p []byte, flags int) (int, netip.AddrPort, error
 		peer, _ := h.Getpeername(fd)
 		return n, peer, err
 	}
-	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_WAITALL|MSG_NOSIGNAL) != 0 {
+	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_WAITALL|MSG_NOSIGNAL|MSG_TRUNC) != 0 {
 		return 0, netip.AddrPort{}, syscall.EOPNOTSUPP
 	}
 	return s.recvUDP(fd, p, flags)
@@ -146,7 +147,10 @@ func (s *socket) recvUDP(fd int, p []byte, flags int) (int, netip.AddrPort, erro
 			return 0, netip.AddrPort{}, syscall.EAGAIN
 		}
 		if u != nil {
-			n, _, src, err := u.TryReadFrom(p, flags&MSG_PEEK != 0)
+			n, full, src, err := u.TryReadFrom(p, flags&MSG_PEEK != 0)
+			if flags&MSG_TRUNC != 0 {
+				n = full
+			}
 			if err != stack.ErrWouldBlock {
 				return n, src, errnoOf(err)
 			}

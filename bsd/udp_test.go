@@ -34,6 +34,9 @@ func TestUDPSendToRecvFrom(t *testing.T) {
 	if err != nil || string(buf[:n]) != "que" || from.Port() != local.Port() {
 		t.Fatalf("peek = %q from %v, %v", buf[:n], from, err)
 	}
+	if n, _, _ := h.s.RecvFrom(srv, buf[:3], MSG_PEEK|MSG_TRUNC); n != 5 {
+		t.Errorf("MSG_TRUNC gave %d, want the datagram's length 5", n)
+	}
 	n, _, _ = h.s.RecvFrom(srv, buf[:3], 0)
 	if string(buf[:n]) != "que" {
 		t.Fatalf("short recvfrom = %q", buf[:n])
