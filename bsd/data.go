@@ -93,12 +93,12 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if s.typ == SOCK_DGRAM {
+		n, _, err := h.RecvFrom(fd, p, flags)
+		return n, err
+	}
 	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_WAITALL|MSG_NOSIGNAL) != 0 {
 		return 0, syscall.EOPNOTSUPP
-	}
-	if s.typ == SOCK_DGRAM {
-		n, _, err := s.recvUDP(fd, p, flags)
-		return n, err
 	}
 	peek := flags&MSG_PEEK != 0
 	waitAll := flags&MSG_WAITALL != 0 && !peek
