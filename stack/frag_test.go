@@ -328,3 +328,47 @@ func TestUDPWriteFragments(t *testing.T) {
 		t.Errorf("with DF asked: %d packets sent, FragFails %d; want 1, 1", len(got), st.FragFails.Load())
 	}
 }
+
+// discardLink drops what the stack writes.
+type discardLink struct{}
+
+func (discardLink) MTU() int                   { return 1500 }
+func (discardLink) Attach(link.Dispatcher)     {}
+func (discardLink) Close() error               { return nil }
+func (discardLink) WritePacket(p []byte) error { return nil }
+
+// TestFragmentedUDPAllocs: once warm, sending a 4,000-byte datagram in
+// fragments, and taking one in and reading it, allocate nothing.
+func TestFragmentedUDPAllocs(t *testing.T) {
+	s, err := New(discardLink{}, Config{Addr: netip.PrefixFrom(fragLocal, 24), Clock: clock.NewVirtual(fragStart)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sk, err := s.ListenUDP(netip.AddrPortFrom(netip.Addr{}, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := payloadOf(4000)
+	dst := netip.AddrPortFrom(fragPeer, 9)
+	fs := fragmentsOf(wire.ProtocolUDP, 3, udpDatagram(7, msg), 1480)
+	buf := make([]byte, 5000)
+	round := func() {
+		if _, err := sk.WriteTo(msg, dst); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			s.DeliverPacket(f)
+		}
+		if n, _, _, err := sk.ReadFrom(buf); err != nil || n != 4000 {
+			t.Fatalf("ReadFrom: %d, %v", n, err)
+		}
+	}
+	round()
+	if a := testing.AllocsPerRun(200, round); a > 0 {
+		t.Errorf("%.1f allocations per fragmented datagram sent and received, want 0", a)
+	}
+	if s.Stats().FragOKs.Load() != 202 || s.Stats().ReasmOKs.Load() != 202 { // AllocsPerRun runs once more to warm up
+		t.Errorf("FragOKs %d ReasmOKs %d, want 202", s.Stats().FragOKs.Load(), s.Stats().ReasmOKs.Load())
+	}
+}
