@@ -294,7 +294,8 @@ func (r *Reassembler) Expire(now time.Time) (quote []byte, expired bool) {
 	}
 	if d.hlen > 0 {
 		n := copy(r.quote[:], d.hdr[:d.hlen])
-		n += copy(r.quote[n:], d.frags[0].data()[:8]) // offset 0, MF set: at least 8 bytes
+		first := d.frags[0].data() // offset 0 with MF set: at least 8 bytes
+		n += copy(r.quote[n:], first[:min(8, len(first))])
 		quote = r.quote[:n]
 	}
 	r.drop(d)
