@@ -64,7 +64,20 @@ func ParseRefusal(s string) (Refusal, error) {
 	case "reset":
 		return RefuseReset, nil
 	}
-	return 0, fmt.Errorf("refusal %q is neither close nor reset", s)
+	return 0, fmt.Errorf("%q is neither close nor reset", s)
+}
+
+// MarshalText is String's text (for flag.TextVar and encodings).
+func (r Refusal) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText is ParseRefusal.
+func (r *Refusal) UnmarshalText(b []byte) error {
+	v, err := ParseRefusal(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
 }
 
 // DefaultLogInterval is how often, at most, a Policy logs what it did when
