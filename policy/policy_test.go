@@ -375,3 +375,118 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		t.Fatalf("zero Config: %v, %+v; want defaults", err, p.Config())
 	}
 }
+
+// pipeListener hands out the server ends of net.Pipe pairs, whose remote
+// address is not IP, then net.ErrClosed once conns is closed. A nil sent on
+// conns is a barrier: it is answered on passed when the connections before
+// it have been dealt with (the policy asks for the next only then).
+type pipeListener struct {
+	net.Listener
+	conns  chan net.Conn
+	passed chan struct{}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	for {
+		c, ok := <-l.conns
+		if !ok {
+			return nil, net.ErrClosed
+		}
+		if c != nil {
+			return c, nil
+		}
+		l.passed <- struct{}{}
+	}
+}
+
+// ipConn is a net.Pipe end that says its remote address is addr.
+type ipConn struct {
+	net.Conn
+	addr netip.AddrPort
+}
+
+func (c ipConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.addr) }
+
+// TestNonIPRemoteCountsOnlyInTotal: a connection whose remote address is
+// not IP (net.Pipe's "pipe") has no per-address entry, so the per-address
+// cap does not apply to it, but the total cap does.
+func TestNonIPRemoteCountsOnlyInTotal(t *testing.T) {
+	p := newPolicy(t, policy.Config{MaxConnsPerAddr: 1, MaxConns: 2, Clock: clock.NewVirtual(start)})
+	pl := &pipeListener{conns: make(chan net.Conn, 3), passed: make(chan struct{})}
+	var clients []net.Conn
+	for range 3 {
+		s, c := net.Pipe()
+		pl.conns <- s
+		clients = append(clients, c)
+	}
+	close(pl.conns)
+	l := p.Listener(pl)
+	for i := range 2 {
+		if _, err := l.Accept(); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+	}
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("third Accept: %v, want the third refused and then ErrClosed", err)
+	}
+	if _, err := clients[2].Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("third client: %v, want EOF", err)
+	}
+	if st := p.Stats(); st.Accepted != 2 || st.RefusedTotal != 1 || st.RefusedPerAddr != 0 || st.CurrAddrs != 0 {
+		t.Fatalf("stats %+v, want 2 accepted, 1 over the total, no per-address entry", st)
+	}
+}
+
+// TestRefusalFloodLogsOneLinePerInterval: 1,000 refusals a virtual second
+// for 25 seconds give one line at once and then one line per 10 s with the
+// count since the last, not 25,000 lines; a quiet interval ends the series.
+func TestRefusalFloodLogsOneLinePerInterval(t *testing.T) {
+	clk := clock.NewVirtual(start)
+	var logb syncBuf
+	p := newPolicy(t, policy.Config{MaxConnsPerAddr: 1, Clock: clk, Log: slog.New(slog.NewTextHandler(&logb, nil))})
+	pl := &pipeListener{conns: make(chan net.Conn), passed: make(chan struct{})}
+	l := p.Listener(pl)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := l.Accept(); err != nil { // the first is admitted
+			t.Error(err)
+		}
+		l.Accept() // refuses every other until pl.conns is closed
+	}()
+	from := netip.MustParseAddrPort("192.0.2.7:1")
+	var clients []net.Conn
+	accept := func() {
+		s, c := net.Pipe()
+		clients = append(clients, c)
+		pl.conns <- ipConn{Conn: s, addr: from}
+	}
+	accept()
+	for range 25 {
+		for range 1000 {
+			accept()
+		}
+		pl.conns <- nil // wait until the policy has dealt with them
+		<-pl.passed
+		clk.Advance(time.Second)
+	}
+	clk.Advance(20 * time.Second)
+	close(pl.conns)
+	<-done
+	for _, c := range clients {
+		c.Close()
+	}
+	got := logb.lines("msg=policy")
+	want := []string{"refused-per-addr=1 ", "refused-per-addr=9999 ", "refused-per-addr=10000 ", "refused-per-addr=5000 "}
+	if len(got) != len(want) {
+		t.Fatalf("%d lines:\n%s\nwant %d", len(got), strings.Join(got, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) || !strings.Contains(got[i], "last-refused=192.0.2.7") {
+			t.Errorf("line %d %q, want %s", i+1, got[i], w)
+		}
+	}
+	if st := p.Stats(); st.RefusedPerAddr != 25000 || st.CurrAddrs != 1 {
+		t.Fatalf("stats %+v, want 25,000 refused and one address in the table", st)
+	}
+}
