@@ -226,6 +226,7 @@ func remoteIP(c net.Conn) netip.Addr {
 }
 
 // admit counts c in and returns it wrapped, or refuses it and returns nil.
+// A connection over both caps counts as over the total.
 func (p *Policy) admit(c net.Conn) *Conn {
 	addr := remoteIP(c)
 	p.mu.Lock()
@@ -265,16 +266,23 @@ func (p *Policy) admit(c net.Conn) *Conn {
 	return pc
 }
 
-// refuse closes c, with a RST when so configured and c can send one.
+// refuse closes c, with a RST when so configured and c, or a connection
+// it wraps (Unwrap), can send one.
 func (p *Policy) refuse(c net.Conn) {
-	if p.cfg.Refuse == RefuseReset {
-		if a, ok := c.(interface{ Abort() error }); ok { // synack's TCPConn
+	for inner := c; p.cfg.Refuse == RefuseReset && inner != nil; {
+		if a, ok := inner.(interface{ Abort() error }); ok { // synack's TCPConn
 			a.Abort()
-			return
+			break
 		}
-		if l, ok := c.(interface{ SetLinger(int) error }); ok { // Go's *net.TCPConn
+		if l, ok := inner.(interface{ SetLinger(int) error }); ok { // Go's *net.TCPConn
 			l.SetLinger(0)
+			break
 		}
+		u, ok := inner.(interface{ Unwrap() net.Conn })
+		if !ok {
+			break
+		}
+		inner = u.Unwrap()
 	}
 	c.Close()
 }
