@@ -41,7 +41,7 @@ func (s *server) startHTTP(l net.Listener, root string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		stack.WriteSockets(w, s.st.Sockets())
 	})
-	mux.HandleFunc("/stats", statsPage(s.st))
+	mux.HandleFunc("/stats", statsPage(s.st, s.pol))
 	if root != "" {
 		mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(root))))
 	}

@@ -192,3 +192,18 @@ func TestServeHTTPGetsTimeouts(t *testing.T) {
 		t.Fatalf("http.Server timeouts %v %v %v %v, want 1s 2s 3s 4s", h.ReadHeaderTimeout, h.ReadTimeout, h.WriteTimeout, h.IdleTimeout)
 	}
 }
+
+// TestServeStatsPageHasPolicy: /stats ends with the policy's counters,
+// "Policy: Name value" as netstat -s prints its own.
+func TestServeStatsPageHasPolicy(t *testing.T) {
+	pol, err := (&serveLimits{maxConns: 1}).policy(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writePolicyStats(&b, pol)
+	want := "Policy: Accepted 0\nPolicy: RefusedPerAddr 0\nPolicy: RefusedTotal 0\nPolicy: IdleClosed 0\nPolicy: CurrConns 0\nPolicy: CurrAddrs 0\n"
+	if b.String() != want {
+		t.Fatalf("policy stats:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
