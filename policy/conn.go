@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -64,6 +65,17 @@ func (c *Conn) Close() error {
 		c.p.release(c, false /* idle */)
 	}
 	return c.Conn.Close()
+}
+
+// CloseWrite shuts the sending side of the wrapped connection, when it
+// can (synack's TCPConn, Go's *net.TCPConn: net/http uses it to close
+// gracefully), and is errors.ErrUnsupported otherwise. The connection
+// keeps its place until Close.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // Unwrap returns the wrapped connection (to reach its own methods, e.g.

@@ -490,3 +490,29 @@ func TestRefusalFloodLogsOneLinePerInterval(t *testing.T) {
 		t.Fatalf("stats %+v, want 25,000 refused and one address in the table", st)
 	}
 }
+
+// TestConnCloseWriteHalfCloses: CloseWrite reaches the connection under
+// the policy: the client reads EOF and can still send, and the connection
+// keeps its place under the cap until Close.
+func TestConnCloseWriteHalfCloses(t *testing.T) {
+	l, dial := goLoopback(t)
+	p := newPolicy(t, policy.Config{MaxConns: 1, Clock: clock.NewVirtual(start)})
+	s := serve(t, p, l)
+	c := dial("127.0.0.1")
+	if got := outcome(t, c); got != "ok" {
+		t.Fatalf("not served: %s", got)
+	}
+	sc := <-s.conns
+	if err := sc.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcome(t, c); got != "eof" {
+		t.Fatalf("after CloseWrite the client read %s, want eof", got)
+	}
+	if st := p.Stats(); st.CurrConns != 1 {
+		t.Fatalf("half-closed: %d open, want 1", st.CurrConns)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatalf("the client cannot send after the server's CloseWrite: %v", err)
+	}
+}
