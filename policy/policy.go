@@ -5,16 +5,18 @@
 //
 // Layer: it sits above any net.Listener, synack's (*synack.TCPListener) or
 // Go's own (*net.TCPListener), and below the application that accepts. It
-// sees only net.Conn: the remote address, Read, Write and Close. It knows
-// nothing of TCP's internals (segments, states, windows) nor of what the
+// sees only net.Conn (the remote address, Read, Write, Close) and, where a
+// connection has them, Abort or SetLinger(0) to reset it and CloseWrite to
+// pass on. It knows nothing of TCP's internals (segments, states, windows) nor of what the
 // application speaks over the connection (HTTP's timeouts are net/http's).
 //
 // A Policy is shared by the listeners it wraps (Policy.Listener), so a cap
-// counts a client's connections across all of a server's ports. It uses
-// no goroutine: idle connections are found by one timer on the Policy's
-// clock, armed at the earliest moment a connection may have gone idle, and
-// the per-interval log line by another. The clock is injectable, so tests
-// run idle reaping on synack's virtual clock.
+// counts a client's connections across all of a server's ports. It keeps
+// no goroutine and no timer per connection: Reads and Writes stamp the
+// time, and idle connections are found by one timer on the Policy's clock,
+// armed at the earliest moment a connection may have gone idle; the
+// per-interval log line has another. The clock is injectable, so tests run
+// idle reaping on synack's virtual clock.
 //
 // Bounds: the per-address table has an entry only for an address with at
 // least one open connection, so it holds at most as many entries as there
