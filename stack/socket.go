@@ -31,6 +31,7 @@ type TCPConn struct {
 	deadline time.Time
 	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
 	closed   bool  // the user called Close
+	linger   int16 // SO_LINGER: 0 off, else 1 + the seconds Close waits (sockopt.go)
 
 	rdl, wrl deadline
 }
@@ -200,6 +201,8 @@ func (c *TCPConn) CloseWrite() error {
 // Close closes the connection: queued data is sent, then a FIN; the stack
 // completes the close (FIN-WAIT, TIME-WAIT) on its own. Blocked calls
 // return ErrClosed.
+// With SetLinger, Close resets instead (0 seconds) or waits for the FIN
+// to be acknowledged (sockopt.go).
 func (c *TCPConn) Close() error { return c.shut(false) }
 
 // Abort resets the connection at once (RFC 9293 §3.10.5): it is Close
@@ -219,6 +222,10 @@ func (c *TCPConn) shut(abort bool) error {
 		return ErrClosed
 	}
 	c.closed = true
+	linger := c.linger
+	if linger == 1 {
+		abort = true // SO_LINGER 0: Close is ABORT
+	}
 	switch now := s.clk.Now(); {
 	case c.tw != nil:
 		if c.conn != nil {
@@ -242,6 +249,9 @@ func (c *TCPConn) shut(abort bool) error {
 	s.unlockAndFlush()
 	c.rdl.set(time.Time{})
 	c.wrl.set(time.Time{})
+	if !abort && linger > 1 {
+		return c.lingerWait(time.Duration(linger-1) * time.Second)
+	}
 	return nil
 }
 
