@@ -90,6 +90,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	ctx, stop, timedOut := d.withDeadline(ctx)
 	defer stop()
+	if timedOut.Load() {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Err: errDialTimeout}
+	}
 	c, err := d.dial(ctx, network, address)
 	if err != nil {
 		if timedOut.Load() {
@@ -135,23 +138,35 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (net.Conn, e
 // localFor is LocalAddr as an AddrPort for a network of kind "tcp" or
 // "udp", the zero AddrPort for none.
 func (d *Dialer) localFor(kind string) (netip.AddrPort, error) {
-	var ap netip.AddrPort
+	var ip net.IP
+	var port int
 	switch a := d.LocalAddr.(type) {
 	case nil:
-		return ap, nil
+		return netip.AddrPort{}, nil
 	case *net.TCPAddr:
-		if kind == "tcp" {
-			ap = a.AddrPort()
+		if kind != "tcp" || a == nil {
+			return netip.AddrPort{}, fmt.Errorf("mismatched local address type %T for a %s dial", d.LocalAddr, kind)
 		}
+		ip, port = a.IP, a.Port
 	case *net.UDPAddr:
-		if kind == "udp" {
-			ap = a.AddrPort()
+		if kind != "udp" || a == nil {
+			return netip.AddrPort{}, fmt.Errorf("mismatched local address type %T for a %s dial", d.LocalAddr, kind)
+		}
+		ip, port = a.IP, a.Port
+	default:
+		return netip.AddrPort{}, fmt.Errorf("mismatched local address type %T for a %s dial", d.LocalAddr, kind)
+	}
+	a := netip.IPv4Unspecified()
+	if len(ip) > 0 {
+		var ok bool
+		if a, ok = netip.AddrFromSlice(ip); !ok || !a.Unmap().Is4() {
+			return netip.AddrPort{}, fmt.Errorf("local address %v is not IPv4", ip)
 		}
 	}
-	if !ap.IsValid() {
-		return ap, fmt.Errorf("mismatched local address type %T for a %s dial", d.LocalAddr, kind)
+	if port < 0 || port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("local port %d out of range", port)
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
 // withDeadline returns ctx cancelled at the earlier of Timeout and

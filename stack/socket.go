@@ -222,11 +222,15 @@ func (c *TCPConn) shut(abort bool) error {
 		return ErrClosed
 	}
 	c.closed = true
-	linger := c.linger
-	if linger == 1 {
+	now := s.clk.Now()
+	var lingerEnd time.Time // SO_LINGER > 0: Close waits until then at most
+	switch {
+	case c.linger == 1:
 		abort = true // SO_LINGER 0: Close is ABORT
+	case c.linger > 1 && !abort:
+		lingerEnd = now.Add(time.Duration(c.linger-1) * time.Second)
 	}
-	switch now := s.clk.Now(); {
+	switch {
 	case c.tw != nil:
 		if c.conn != nil {
 			c.conn.Close(now) // drops the unread text; the Conn stays in TIME-WAIT
@@ -249,8 +253,8 @@ func (c *TCPConn) shut(abort bool) error {
 	s.unlockAndFlush()
 	c.rdl.set(time.Time{})
 	c.wrl.set(time.Time{})
-	if !abort && linger > 1 {
-		return c.lingerWait(time.Duration(linger-1) * time.Second)
+	if !lingerEnd.IsZero() {
+		return c.lingerWait(lingerEnd)
 	}
 	return nil
 }

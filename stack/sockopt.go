@@ -32,15 +32,15 @@ func (c *TCPConn) SetLinger(sec int) {
 }
 
 // lingerWait is a lingering Close: it waits until the FIN is
-// acknowledged (or the connection ended otherwise) or d passes on the
-// stack's clock. When d passes first, as Linux does, the close goes on in
+// acknowledged (or the connection ended otherwise) or the stack's clock
+// reaches end. When end comes first, as Linux does, the close goes on in
 // the background (the data and FIN are still sent and resent; nothing is
 // reset), and the error is EWOULDBLOCK, as the BSDs' close returns (Linux's
 // returns 0, which leaves a caller no way to know): its Timeout() is true.
-func (c *TCPConn) lingerWait(d time.Duration) error {
+func (c *TCPConn) lingerWait(end time.Time) error {
 	s := c.s
 	done := make(chan struct{})
-	t := s.clk.AfterFunc(d, func() { close(done) })
+	t := s.clk.AfterFunc(end.Sub(s.clk.Now()), func() { close(done) })
 	defer t.Stop()
 	for {
 		s.mu.Lock()
