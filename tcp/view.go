@@ -34,9 +34,11 @@ func (v *View) Release() {
 
 // ReadView takes the text at the front of the receive buffer as a View,
 // with no copy: all the ring's bytes, its storage with them, when no kept
-// segment lies among them; else the first kept segment's text. It returns
-// ok false, taking nothing, when text there is ring bytes before a kept
-// segment (Read then copies it) or when nothing is queued; then err is
+// segment lies among them; else the first kept segment's text, if it is
+// at least MinViewSize bytes. It returns ok false, taking nothing, when
+// the text there is ring bytes before a kept segment or a small kept
+// segment (Read then copies it, many segments at once), or when nothing
+// is queued; then err is
 // what Read would return (io.EOF, the connection's error, ErrWouldBlock),
 // nil when Read would find text.
 func (c *Conn) ReadView(now time.Time) (v View, ok bool, err error) {
@@ -61,9 +63,16 @@ func (c *Conn) ReadView(now time.Time) (v View, ok bool, err error) {
 	return v, true, nil
 }
 
+// MinViewSize is the smallest kept segment ReadView hands over whole: a
+// writer called once per 1,460-byte segment costs more (a system call
+// each, for a kernel socket or a file) than the copy that gathers many.
+// Segments the link coalesced (GRO, 64 KB) pass without a copy.
+const MinViewSize = 16 << 10
+
 // takeFront moves the front of q into v without copying (ReadView): the
 // whole ring when no view is queued, else the first view when no ring
-// bytes come before it. It reports whether it took anything.
+// bytes come before it and it is not small. It reports whether it took
+// anything.
 func (q *recvQueue) takeFront(v *View) bool {
 	k := q.kept
 	if k == nil || k.head == len(k.views) {
@@ -75,7 +84,7 @@ func (q *recvQueue) takeFront(v *View) bool {
 		return true
 	}
 	f := &k.views[k.head]
-	if f.before > 0 {
+	if f.before > 0 || len(f.data) < MinViewSize {
 		return false
 	}
 	v.A, v.buf, v.recycle = f.data, f.buf, k.recycle
