@@ -14,6 +14,11 @@
 // clock the real and virtual clocks and trace the events every segment and
 // state change produces.
 //
+// Dialer and ListenConfig are net.Dialer's and net.ListenConfig's
+// counterparts (timeouts on the stack's clock, Go's keepalive defaults),
+// and TCPConn has net.TCPConn's calls: CloseRead, CloseWrite, SetLinger,
+// SetReadBuffer, SetWriteBuffer, ReadFrom and WriteTo.
+//
 // UDPConn is UDP (ListenUDP, DialUDP, ListenPacket, DialContext with
 // "udp"), Resolver gives Go's own DNS resolver dialing through the stack,
 // and Ping sends ICMP echo requests.
@@ -95,7 +100,8 @@ func (st *Stack) DialTCPFrom(ctx context.Context, laddr, raddr netip.AddrPort) (
 // gives a *TCPConn, "udp" or "udp4" a connected *UDPConn. The address is
 // "host:port"; a host that is not an IPv4 address is looked up with the
 // resolver set by SetResolver (see Resolver), and the first IPv4 address
-// it gives is dialed.
+// it gives is dialed. Unlike net.Dial's, its connections have no
+// keepalive unless set; a Dialer gives Go's default (15 s).
 func (st *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	kind := "tcp"
 	if network == "udp" || network == "udp4" {
@@ -131,7 +137,8 @@ func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, err
 
 // Listen is ListenTCP for a "tcp" or "tcp4" network and an "ip:port" or
 // ":port" address, with a backlog of 128 (Linux's default somaxconn is 4096;
-// Go asks for that).
+// Go asks for that). Accepted connections have no keepalive unless set; a
+// ListenConfig gives them Go's default (15 s) or its own.
 func (st *Stack) Listen(network, address string) (net.Listener, error) {
 	ap, err := parseAddrFor(network, address, "tcp")
 	if err != nil {
