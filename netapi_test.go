@@ -144,6 +144,20 @@ func TestDialerLocalAddr(t *testing.T) {
 	if _, err := d.Dial("tcp", "10.0.0.2:80"); err == nil {
 		t.Fatal("a TCP dial from a *net.UDPAddr was accepted")
 	}
+	// For UDP, a *net.UDPAddr.
+	d.LocalAddr = &net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5353}
+	u, err := d.Dial("udp", "10.0.0.2:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if got := u.LocalAddr().String(); got != "10.0.0.1:5353" {
+		t.Fatalf("UDP local address %s, want 10.0.0.1:5353", got)
+	}
+	d.LocalAddr = &net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 5354}
+	if _, err := d.Dial("udp", "10.0.0.2:53"); err == nil {
+		t.Fatal("a dial from an address the stack does not have was accepted")
+	}
 }
 
 // keepAliveDeath has the peer of c go silent and runs the clock until
