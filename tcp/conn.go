@@ -179,6 +179,7 @@ type Conn struct {
 	rcvStalled bool         // see rcvFullAt
 	hasRTT     bool         // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
 	rttTiming  bool         // timing a segment for an RTT sample (rttSeq, rttStart)
+	user       userFlags    // what the user's socket calls set (sockopt.go); the last byte of padding
 }
 
 // NewConn returns a connection in CLOSED between local and remote, living

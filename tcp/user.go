@@ -87,6 +87,9 @@ func (c *Conn) Writable() bool {
 // failed, and ErrWouldBlock when nothing is there yet.
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	c.now = now
+	if c.user&userReadShut != 0 {
+		return 0, io.EOF // CloseRead (sockopt.go)
+	}
 	if c.rcvBuf.Len() > 0 {
 		if len(p) == 0 {
 			return 0, nil
@@ -115,7 +118,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 
 // Readable reports whether Read would return something now.
 func (c *Conn) Readable() bool {
-	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed
+	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed || c.user&userReadShut != 0
 }
 
 // windowUpdate sends an ACK announcing a larger window after a read, when
