@@ -71,6 +71,7 @@ type Stack struct {
 	ports  portAllocator // its own lock
 	udp    udpTable      // UDP sockets, under a lock of their own (udp.go)
 	pings  pingTable
+	pmtu   pmtuCache // path MTUs learned (pmtu.go), its own leaf lock
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -130,6 +131,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	if cfg.Logger != nil {
 		s.tcp.LimitHit = s.tcpLimitHit
 	}
+	s.tcp.PathMTU = s.cachedPathMTU // RFC 1191: new connections start from what was learned (pmtu.go)
 	if l, ok := ep.(link.Lender); ok {
 		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
 	}
