@@ -103,11 +103,15 @@ func (s *Stack) icmpErrorInput(m wire.ICMPv4) {
 	if fragNeeded {
 		// RFC 1191 §4: the next-hop MTU is the low 16 bits of the header's
 		// second word.
-		mtu := s.fragNeededMTU(uint16(m.Rest()), int(q.ip.TotalLength()))
+		mtu, clamped := fragNeededMTU(uint16(m.Rest()), int(q.ip.TotalLength()))
+		matched := false
 		if q.ip.Protocol() == wire.ProtocolTCP {
-			s.tcpFragNeeded(q, mtu)
-		} else if s.udpQuoteMatches(q) {
+			matched = s.tcpFragNeeded(q, mtu)
+		} else if matched = s.udpQuoteMatches(q); matched {
 			s.lowerPathMTU(q.remote.Addr(), mtu)
+		}
+		if matched && clamped {
+			st.PMTUClamped.Add(1)
 		}
 		return
 	}
@@ -142,8 +146,9 @@ func (s *Stack) tcpICMPError(q quote, errno syscall.Errno, drop bool) {
 
 // tcpFragNeeded is RFC 1191 for TCP: the quote is checked by the
 // connection, and only then is the MTU learned for its destination (under
-// the shard's mu, so that a SYN,ACK handled next already finds it).
-func (s *Stack) tcpFragNeeded(q quote, mtu int) {
+// the shard's mu, so that a SYN,ACK handled next already finds it). It
+// reports whether the quote matched the connection.
+func (s *Stack) tcpFragNeeded(q quote, mtu int) bool {
 	k := keyOf(q.local, q.remote)
 	sh := s.shardOf(k)
 	sh.mu.Lock()
@@ -151,19 +156,18 @@ func (s *Stack) tcpFragNeeded(q quote, mtu int) {
 	if c == nil {
 		sh.mu.Unlock()
 		s.stats.ICMPInErrorsNoSocket.Add(1)
-		return
+		return false
 	}
 	l := c.lockListener()
-	now := s.clk.Now()
-	if v := c.conn.SetPathMTU(now, q.seq, mtu); v == tcp.ICMPOutOfWindow {
-		s.countVerdict(v)
-	} else {
+	v := c.conn.SetPathMTU(s.clk.Now(), q.seq, mtu)
+	if v != tcp.ICMPOutOfWindow {
 		s.lowerPathMTU(q.remote.Addr(), mtu)
-		s.countVerdict(v)
 	}
+	s.countVerdict(v)
 	sh.afterLocked(c)
 	unlockListener(l)
 	sh.unlockAndFlush()
+	return v != tcp.ICMPOutOfWindow
 }
 
 // countVerdict counts what a connection made of an ICMP error.

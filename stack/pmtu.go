@@ -80,10 +80,10 @@ func (s *Stack) pathMTU(dst netip.Addr) int {
 // fragNeededMTU is the MTU a "fragmentation needed" reports: its next-hop
 // MTU field (RFC 1191 §4), or where that is 0 the plateau below the quoted
 // datagram's total length (§5). Values below Linux's min_pmtu (552) are
-// raised to it, counted in PMTUClamped: a forged tiny MTU would make every
-// segment tiny.
-func (s *Stack) fragNeededMTU(field uint16, quotedLen int) int {
-	mtu := int(field)
+// raised to it (clamped true): a forged tiny MTU would make every segment
+// tiny.
+func fragNeededMTU(field uint16, quotedLen int) (mtu int, clamped bool) {
+	mtu = int(field)
 	if mtu == 0 {
 		mtu = 68
 		for _, p := range pmtuPlateaus {
@@ -94,10 +94,9 @@ func (s *Stack) fragNeededMTU(field uint16, quotedLen int) int {
 		}
 	}
 	if mtu < tcp.MinPathMTU {
-		s.stats.PMTUClamped.Add(1)
-		mtu = tcp.MinPathMTU
+		return tcp.MinPathMTU, true
 	}
-	return mtu
+	return mtu, false
 }
 
 // lowerPathMTU records mtu for dst if it is below what is known (the
