@@ -15,6 +15,7 @@ import (
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
+	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -199,6 +200,34 @@ func pmtuRouter(g *gate, clk *clock.Virtual, mtu int, report uint16, sent, first
 	}
 }
 
+// chunk sends size seeded bytes from the server to the client over p,
+// without closing, moving the virtual clock only when nothing else can
+// happen, and checks them byte for byte once all have been read.
+func chunk(t *testing.T, p *pair, server, client *synack.TCPConn, size int64, seed uint64) {
+	t.Helper()
+	want, _, _ := sum(seededReader(seed, size))
+	var read atomic.Int64
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(server, seededReader(seed, size))
+		errc <- err
+	}()
+	var got [32]byte
+	var rerr error
+	var finished atomic.Bool
+	go func() {
+		got, _, rerr = sum(io.LimitReader(counting{client, &read}, size))
+		finished.Store(true)
+	}()
+	p.runClock(t, 10000, read.Load, finished.Load)
+	if err := <-errc; err != nil || rerr != nil {
+		t.Fatalf("sending: %v; receiving: %v", err, rerr)
+	}
+	if got != want {
+		t.Fatalf("received %d bytes with SHA-256 %x, want %x", read.Load(), got, want)
+	}
+}
+
 // download sends size seeded bytes from the server to the client over p,
 // moving the virtual clock only when nothing else can happen, and checks
 // them byte for byte.
@@ -270,7 +299,7 @@ func TestEstablishedFragNeededTransferCompletes(t *testing.T) {
 			client, server := p.connect(t, l)
 			defer client.Close()
 			defer server.Close()
-			download(t, p, server, client, 2<<20, 7)
+			download(t, p, server, client, 1<<20, 7)
 			st := p.server.Internals()
 			if icmps.Load() == 0 {
 				t.Fatal("the router sent no fragmentation needed")
@@ -331,3 +360,108 @@ func TestSynSentCachedPathMTUSetsMSS(t *testing.T) {
 }
 
 var _ link.Endpoint = (*gate)(nil)
+
+// TestEstablishedICMPSoftError: a host unreachable quoting a data segment
+// of an established connection is soft (RFC 1122 §4.2.3.9). Where the path
+// comes back, the download completes; where it stays black, the
+// connection times out with EHOSTUNREACH, the ICMP's error, not ETIMEDOUT.
+func TestEstablishedICMPSoftError(t *testing.T) {
+	for _, recovers := range []bool{true, false} {
+		t.Run(map[bool]string{true: "path recovers", false: "path stays black"}[recovers], func(t *testing.T) {
+			pc, cg, _ := gates(true)
+			pc.tcp.Retries = 4 // a shorter timeout
+			p := newPair(t, pc)
+			l := p.listen(t, 80, 8)
+			client, server := p.connect(t, l)
+			defer client.Close()
+			defer server.Close()
+			var dropped atomic.Int64
+			cg.drop = func(pkt []byte) bool {
+				if seg := tcpOf(pkt); seg == nil || len(seg.Payload()) == 0 {
+					return false
+				}
+				n := dropped.Add(1)
+				if n == 1 {
+					cg.Endpoint.WritePacket(icmpError(wire.ICMPv4DestUnreachable, wire.ICMPv4HostUnreachable, 0,
+						routerAddr, serverAddr.Addr(), quoteOf(pkt)))
+				}
+				return !recovers || n <= 3
+			}
+			if recovers {
+				download(t, p, server, client, 200_000, 3)
+			} else {
+				errc := make(chan error, 1)
+				go func() {
+					_, err := server.Write(make([]byte, 50_000))
+					if err == nil {
+						_, err = server.Read(make([]byte, 1))
+					}
+					errc <- err
+				}()
+				var ended atomic.Bool
+				var err error
+				go func() { err = <-errc; ended.Store(true) }()
+				p.runClock(t, 1000, dropped.Load, ended.Load)
+				if !errors.Is(err, syscall.EHOSTUNREACH) {
+					t.Fatalf("server's call ended with %v, want EHOSTUNREACH (the ICMP's soft error)", err)
+				}
+			}
+			if n := p.server.Internals().Stats().ICMPSoftErrors.Load(); n != 1 {
+				t.Errorf("ICMPSoftErrors = %d, want 1", n)
+			}
+		})
+	}
+}
+
+// sizeRecorder is an offloader that records the largest cut size of the
+// large segments written while watching is set.
+type sizeRecorder struct {
+	*offloader
+	watching atomic.Bool
+	largest  atomic.Int64
+	written  atomic.Int64
+}
+
+func (r *sizeRecorder) WriteGSO(p []byte, g link.GSO) error {
+	if g.Type != link.GSONone && r.watching.Load() {
+		r.written.Add(1)
+		if int64(g.Size) > r.largest.Load() {
+			r.largest.Store(int64(g.Size))
+		}
+	}
+	return r.offloader.WriteGSO(p, g)
+}
+
+// TestOffloadFragNeededCutSizeFollowsMSS: on a link that offloads
+// segmentation, the cut size of the large segments follows the MSS a
+// "fragmentation needed" lowered: after it, every large segment is cut
+// into pieces that fit the 1280-byte path, and the download completes.
+func TestOffloadFragNeededCutSizeFollowsMSS(t *testing.T) {
+	var rec *sizeRecorder
+	var cg *gate
+	a, b := pipe.New(link.MaxGSOSize)
+	p := newPairOn(t, pairConfig{virtual: true,
+		clientLink: func(ep link.Endpoint) link.Endpoint { cg = newGate(ep); return cg },
+		serverLink: func(ep link.Endpoint) link.Endpoint {
+			rec = &sizeRecorder{offloader: &offloader{Endpoint: ep, mtu: mtu, cut: true}}
+			return rec
+		}}, a, b)
+	var icmps, first atomic.Int64
+	pmtuRouter(cg, p.clk, 1280, 1280, &icmps, &first)
+	l := p.listen(t, 80, 8)
+	client, server := p.connect(t, l)
+	defer client.Close()
+	defer server.Close()
+	chunk(t, p, server, client, 1<<20, 4) // learns the path MTU
+	if p.server.Internals().Stats().PMTUMSSLowered.Load() != 1 {
+		t.Fatal("the first chunk lowered no MSS")
+	}
+	rec.watching.Store(true) // everything before is written and read
+	download(t, p, server, client, 2<<20, 5)
+	if rec.written.Load() == 0 {
+		t.Fatal("no large segment written after the path MTU was learned")
+	}
+	if got, max := rec.largest.Load(), int64(1280-40-12); got > max {
+		t.Errorf("large segments cut at %d bytes after frag-needed, want at most %d (MTU 1280 less headers and timestamps)", got, max)
+	}
+}
