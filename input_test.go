@@ -113,7 +113,8 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		{"option without its length", rawTCP(tcpHeader(6, 1, 1, 1, 2)), tcpDrop},
 		{"truncated ICMP", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), []byte{8, 0, 0}), icmpDrop},
 		{"bad ICMP checksum", badICMP, icmpDrop},
-		{"ICMP unreachable quoting no IP header", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), icmpUnreach), icmpDrop},
+		{"ICMP unreachable quoting no IP header", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), icmpUnreach),
+			map[string]uint64{"InReceives": 1, "InDelivers": 1, "ICMPInMsgs": 1, "ICMPInDestUnreachs": 1, "ICMPInErrorsBadQuote": 1}},
 	} {
 		before := snapshot(r.st)
 		if got := r.send(t, tc.pkt); len(got) != 0 {

@@ -123,8 +123,8 @@ func TestUDPUnreachableForOtherSocketIgnored(t *testing.T) {
 			t.Errorf("%v: Read %v, want only the deadline", u.LocalAddr(), err)
 		}
 	}
-	if n := r.st.Internals().Stats().ICMPInErrors.Load(); n != 2 {
-		t.Errorf("ICMPInErrors = %d, want 2", n)
+	if n := r.st.Internals().Stats().ICMPInErrorsNoSocket.Load(); n != 2 {
+		t.Errorf("ICMPInErrorsNoSocket = %d, want 2", n)
 	}
 }
 

@@ -372,3 +372,39 @@ func TestFragmentedUDPAllocs(t *testing.T) {
 		t.Errorf("FragOKs %d ReasmOKs %d, want 202", s.Stats().FragOKs.Load(), s.Stats().ReasmOKs.Load())
 	}
 }
+
+// TestUDPFragmentsFollowPathMTU: a path MTU learned for a destination
+// (RFC 1191) cuts that destination's datagrams smaller than the link
+// would, and DF asked makes a datagram over it EMSGSIZE.
+func TestUDPFragmentsFollowPathMTU(t *testing.T) {
+	s, l, _ := newFragStack(t)
+	sk, err := s.DialUDP(netip.AddrPort{}, netip.AddrPortFrom(fragPeer, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.lowerPathMTU(fragPeer, 1280) {
+		t.Fatal("lowerPathMTU(1280) not taken")
+	}
+	if _, err := sk.WriteTo(payloadOf(1300), netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	got := l.take()
+	if len(got) != 2 {
+		t.Fatalf("1,300 bytes toward a 1,280-byte path: %d packets, want 2 fragments", len(got))
+	}
+	for i, p := range got {
+		if len(p) > 1280 {
+			t.Fatalf("fragment %d is %d bytes, over the path MTU 1280", i, len(p))
+		}
+	}
+	if off := wire.IPv4(got[1]).FragmentOffset(); off != 1256 {
+		t.Fatalf("second fragment at offset %d, want 1256 (1280 less the IPv4 header, in 8-byte units)", off)
+	}
+	sk.SetDontFragment(true)
+	if _, err := sk.WriteTo(payloadOf(1253), netip.AddrPort{}); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Fatalf("1,253 bytes with DF toward a 1,280-byte path: %v, want EMSGSIZE", err)
+	}
+	if _, err := sk.WriteTo(payloadOf(1252), netip.AddrPort{}); err != nil {
+		t.Fatalf("1,252 bytes with DF toward a 1,280-byte path: %v", err)
+	}
+}

@@ -8,10 +8,11 @@ import (
 	"github.com/synack-net/synack/wire"
 )
 
-// sendMTU is the largest IPv4 packet to send toward dst: the link's MTU
-// for now. It is the one place UDP output asks, so that a per-destination
-// path MTU (RFC 1191) takes effect here once the stack keeps one.
-func (s *Stack) sendMTU(dst netip.Addr) int { return s.ep.MTU() }
+// sendMTU is the largest IPv4 packet to send toward dst: the path MTU
+// learned for it (RFC 1191, pmtu.go), else the link's. It is the one
+// place UDP output asks: a datagram over it is cut into fragments, or is
+// EMSGSIZE when the socket asks for DF.
+func (s *Stack) sendMTU(dst netip.Addr) int { return s.pathMTU(dst) }
 
 // packetBuf is a buffer of n bytes for the next packet the socket writes
 // (wmu held): the link's own when it takes buffers over, else the

@@ -73,6 +73,7 @@ type Stack struct {
 	udp         udpTable      // UDP sockets, under a lock of their own (udp.go)
 	pings       pingTable
 	frag        fragTable // IPv4 reassembly, under a lock of its own (frag.go)
+	pmtu        pmtuCache // path MTUs learned (pmtu.go), its own leaf lock
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -132,6 +133,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	if cfg.Logger != nil {
 		s.tcp.LimitHit = s.tcpLimitHit
 	}
+	s.tcp.PathMTU = s.cachedPathMTU // RFC 1191: new connections start from what was learned (pmtu.go)
 	if l, ok := ep.(link.Lender); ok {
 		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
 	}

@@ -78,6 +78,32 @@ type Stats struct {
 	// ICMPOutTimeExcds counts time exceeded messages sent: fragment
 	// reassembly time exceeded (Linux OutTimeExcds).
 	ICMPOutTimeExcds atomic.Uint64
+	// ICMPInDestUnreachs counts destination unreachables received (ICMP-MIB icmpInDestUnreachs).
+	ICMPInDestUnreachs atomic.Uint64
+	// ICMPInTimeExcds counts time exceededs received (ICMP-MIB icmpInTimeExcds).
+	ICMPInTimeExcds atomic.Uint64
+	// ICMPInErrorsBadCode counts destination unreachables dropped for a code RFC 792 and RFC 1812 do not define.
+	ICMPInErrorsBadCode atomic.Uint64
+	// ICMPInErrorsBadQuote counts ICMP errors dropped because their quote is not a datagram this stack sent: truncated, not from its address, not the first fragment, not TCP or UDP, or under 8 bytes of transport header.
+	ICMPInErrorsBadQuote atomic.Uint64
+	// ICMPInErrorsNoSocket counts ICMP errors whose quote names no connection, or no UDP socket that could have sent it.
+	ICMPInErrorsNoSocket atomic.Uint64
+	// ICMPInErrorsOutOfWindow counts ICMP errors dropped because the quoted TCP sequence number is outside SND.UNA..SND.MAX (RFC 5927 §4.1; Linux OutOfWindowIcmps).
+	ICMPInErrorsOutOfWindow atomic.Uint64
+	// ICMPHardErrors counts connects (and half-open passive connections) ended by an ICMP error (RFC 1122 §4.2.3.9).
+	ICMPHardErrors atomic.Uint64
+	// ICMPSoftErrors counts ICMP errors stored on a connection as its soft error, or on a connected UDP socket for its next call.
+	ICMPSoftErrors atomic.Uint64
+	// PMTUUpdates counts path MTUs lowered in the cache by a checked "fragmentation needed" (RFC 1191).
+	PMTUUpdates atomic.Uint64
+	// PMTUClamped counts "fragmentation needed" MTUs below 552 raised to it (Linux min_pmtu).
+	PMTUClamped atomic.Uint64
+	// PMTUIgnored counts checked "fragmentation needed" whose MTU is no lower than the path MTU already in use.
+	PMTUIgnored atomic.Uint64
+	// PMTUMSSLowered counts connections whose MSS a "fragmentation needed" lowered, resending what no longer fit.
+	PMTUMSSLowered atomic.Uint64
+	// PMTUCacheEvictions counts path MTU entries dropped unexpired because the cache held its bound (1024).
+	PMTUCacheEvictions atomic.Uint64
 	// GSOInPackets counts packets the link delivered as large segments or
 	// with a partial checksum (link.GSODispatcher) and the stack took.
 	GSOInPackets atomic.Uint64

@@ -60,6 +60,7 @@ type Conn struct {
 	state    State
 	passive  bool // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
 	events   Events
+	softErr  uint8        // the last ICMP error's errno, 0 for none: the error of a timeout (icmp.go; here to fill padding)
 	prevUna  seqnum.Value // SND.UNA before the ACK that last moved it: prev_highest_ack of RFC 6582 §4.1 (here to fill padding)
 	listener *Listener    // while half-open or waiting in the accept queue
 	err      error        // why the connection ended, if it failed

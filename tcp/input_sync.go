@@ -332,6 +332,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	c.sndBuf.Discard(data)
 	c.bytesAcked += uint64(data)
 	c.prevUna, c.sndUna = c.sndUna, ack
+	c.softErr = 0 // the path works again: an ICMP error before this is forgotten (as Linux's tcp_ack)
 	c.sack.trim(ack)
 	var sentRTT time.Duration
 	var timed bool

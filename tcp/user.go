@@ -198,13 +198,3 @@ func (c *Conn) Abort(now time.Time) {
 	c.rcvBuf.Reset() // nothing will read it: give lent buffers back now
 	c.charge()
 }
-
-// ICMPError is told that an ICMP destination unreachable quoted one of this
-// connection's segments. In SYN-SENT it ends the connect with err, as Linux
-// does (RFC 1122 §4.2.3.9); in synchronized states it is only a soft error
-// and the connection goes on retransmitting.
-func (c *Conn) ICMPError(err error) {
-	if c.state == StateSynSent {
-		c.fail(err, "ICMP unreachable")
-	}
-}
