@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"syscall"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link"
@@ -30,12 +31,18 @@ type tunFlags struct {
 	// buffer memory, out-of-order text, SACK scoreboard), once a minute
 	// each at most.
 	log *slog.Logger
+	// given records which of --tun, --addr and --host-addr were set: a
+	// default that is taken gives way to a free one (tunpick.go).
+	given struct{ tun, addr, hostAddr bool }
+	// notes, when set, is told in a line when a default was taken and
+	// another device or subnet is used.
+	notes io.Writer
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.tun, "tun", "synack0", "TUN device to use, created if absent")
-	fs.StringVar(&f.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix")
-	fs.StringVar(&f.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
+	stringFlagGiven(fs, &f.tun, &f.given.tun, "tun", "synack0", "TUN device to use, created if absent; without it, the first synackN no process holds")
+	stringFlagGiven(fs, &f.addr, &f.given.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix; without it and --host-addr, 10.7.N.2/24 and 10.7.N.1/24 for the first 10.7.N.0/24 no interface uses")
+	stringFlagGiven(fs, &f.hostAddr, &f.given.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
 	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
 	fs.BoolVar(&f.offload, "tun-offload", true, "exchange segments of up to 64 KB and partial checksums with the kernel (virtio-net headers, TSO), where it has them; false: one packet of at most the MTU per system call")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r); with fault flags, as the kernel's side sees them")
@@ -75,15 +82,35 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	if err != nil {
 		return nil, err
 	}
+	addr, hostAddr, note, err := f.pickAddrs(addr, hostAddr)
+	if err != nil {
+		return nil, err
+	}
+	f.addr, f.hostAddr = addr.String(), prefixString(hostAddr)
+	name := f.tun
+	if !f.given.tun {
+		name = "synack%d" // the kernel takes the first free number
+	}
 	ts := &tunStack{failed: make(chan error, 1)}
-	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: func(err error) {
+	ts.dev, err = tun.Open(name, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: func(err error) {
 		select {
 		case ts.failed <- err:
 		default:
 		}
 	}})
+	if errors.Is(err, syscall.EBUSY) {
+		return nil, fmt.Errorf("%w (a running synack?): leave --tun out to get a free device", err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	f.tun = ts.dev.Name()
+	if f.notes != nil && (note != "" || f.tun != "synack0" && !f.given.tun) {
+		fmt.Fprintf(f.notes, "synack %s: on %s, synack %v, the kernel %v", host, f.tun, addr, f.hostAddr)
+		if note != "" {
+			fmt.Fprintf(f.notes, " (%s)", note)
+		}
+		fmt.Fprintln(f.notes)
 	}
 	ts.ep = ts.dev
 	if f.pcap != "" {
@@ -151,6 +178,14 @@ func (ts *tunStack) closeAndSay(w io.Writer, cmd string) {
 func (ts *tunStack) close() error {
 	ts.st.Close()
 	return ts.ep.Close()
+}
+
+// prefixString is p as a flag takes it, "" for none.
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }
 
 var errDeviceGone = errors.New("TUN device failed")
