@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -136,5 +137,26 @@ func TestFlagErrorsOfParseArgs(t *testing.T) {
 	fs.Int("n", 0, "the n")
 	if err := parseArgs(fs, []string{"a", "--help"}); err != flag.ErrHelp || !strings.Contains(errb.String(), "Usage: synack test ARGS") || !strings.Contains(errb.String(), "the n") {
 		t.Errorf("--help: %v, stderr %q; want flag.ErrHelp and the usage", err, errb.String())
+	}
+}
+
+// TestReadmeListsEveryCommand: the README's Commands section has a line
+// for every command of the table, so a new command cannot go unlisted.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Commands\n")
+	if !ok {
+		t.Fatal("README.md has no ## Commands section")
+	}
+	if i := strings.Index(sec, "\n## "); i >= 0 {
+		sec = sec[:i]
+	}
+	for _, c := range commands {
+		if !strings.Contains(sec, "\n- `synack "+c.name+"`") && !strings.Contains(sec, "\n- `synack "+c.name+" ") {
+			t.Errorf("README.md's Commands section has no line \"- `synack %s ...`: ...\"", c.name)
+		}
 	}
 }
