@@ -115,8 +115,9 @@ func newFlags(name, about string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// flagErr maps a flag parse error: --help stays itself, anything else has
-// been reported with the usage already.
+// flagErr maps an error of fs.Parse: --help stays itself, anything else
+// has been reported with the usage already. Commands use parseArgs or
+// wantArgs (flags.go) instead, which take flags after the arguments too.
 func flagErr(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
