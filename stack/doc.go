@@ -1,6 +1,7 @@
 // Package stack is the network layer and the socket table: it owns the
 // interface address and routes, IPv4 input and output (header checks,
-// checksums, TTL), ICMP (echo, echo requests for Ping, unreachable), the
+// checksums, TTL, reassembly of fragments and fragmentation of UDP
+// datagrams over the MTU, with package ipfrag), ICMP (echo, echo requests for Ping, unreachable), the
 // demultiplexing of TCP segments by 4-tuple, the UDP socket table, port
 // allocation (RFC 6056), the connections' timers, and the blocking sockets
 // the application uses.
@@ -57,6 +58,10 @@
 //     read without a lock: it is replaced whole (copy on write). Routes
 //     are kept the same way under Stack.rmu.
 //   - portAllocator.mu guards the ephemeral port walk (ports.go).
+//   - fragTable.mu guards IPv4 reassembly (frag.go, package ipfrag): the
+//     fragments held, their buffers and the one clock timer that times
+//     them out. A completed datagram is delivered, and an ICMP time
+//     exceeded sent, after it is let go.
 //   - limitLog.mu guards the logging of limits hit; bufStore.mu the
 //     packet buffers the shards' batches share; stamper.mu hands trace
 //     events to the sink one at a time.
@@ -65,8 +70,9 @@
 //     counters are atomics.
 //
 // The lock order: portAllocator.mu, then a shard's mu, then a listener's
-// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu and stamper.mu are
-// taken last, with nothing taken under them. A goroutine holds at most one shard's mu at a time. So Accept,
+// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu, stamper.mu and
+// fragTable.mu are taken last, with nothing taken under them. A goroutine
+// holds at most one shard's mu at a time. So Accept,
 // which finds its connection under the listener's mu, lets it go before
 // it takes the connection's shard mu to mark it accepted, and closing a
 // listener collects its children under its mu, then takes each child's

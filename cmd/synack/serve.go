@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/policy"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
 )
@@ -34,10 +36,12 @@ which close every connection cleanly:
              /stats      synack's counters, as netstat -s prints them
              /files/     the files of --root, when given
 
-Every accepted connection gets keepalive, as Go's net listeners give it;
-HTTP requests have read and write timeouts, idle connections are closed, and
-one client address may hold at most --max-per-client connections at once
-(more are closed at once, counted and logged at most every 10 s).
+Every accepted connection gets keepalive, as Go's net listeners give it, and
+HTTP requests have header, read and write timeouts. Over all services, a
+connection that moves nothing for --idle-timeout is closed, one client
+address may hold at most --max-conns-per-ip connections at once and all
+clients --max-conns; more are closed or reset at once (--over-cap). What
+these rules do is counted, and logged at most once every 10 s.
 
 Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
 
@@ -89,8 +93,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		logFaults(log, ts) // after the last packet, the closes' included
 		log.Info("tun", ts.deviceStats()...)
 	}()
-	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim,
-		cap: newClientCap(lim.maxPerClient, log, time.Now)}
+	pol, err := lim.policy(log, clock.Real())
+	if err != nil {
+		return err
+	}
+	defer func() { log.Info("policy totals", policyStats(pol)...) }()
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim, pol: pol}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *echo > 0 {
@@ -115,7 +123,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
-		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout, "max-per-client", lim.maxPerClient}
+		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout,
+		"max-conns-per-ip", lim.maxConnsPerIP, "max-conns", lim.maxConns, "over-cap", lim.overCap.String()}
 	if ts.fault != nil {
 		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
 	}
@@ -154,12 +163,19 @@ type server struct {
 	http      *http.Server
 	wg        sync.WaitGroup
 	limits    *serveLimits
-	cap       *clientCap // shared by the services: the cap is per client, not per port
+	pol       *policy.Policy // shared by the services: the caps are per client, not per port
 }
 
 // limit wraps a service's listener in serve's limits (servelimits.go).
-func (s *server) limit(l net.Listener, service string) net.Listener {
-	return &limitListener{Listener: l, service: service, limits: s.limits, cap: s.cap}
+func (s *server) limit(l net.Listener) net.Listener {
+	return &limitListener{Listener: s.pol.Listener(l), limits: s.limits}
+}
+
+// policyStats are the policy's counters as log attributes.
+func policyStats(p *policy.Policy) []any {
+	st := p.Stats()
+	return []any{"accepted", st.Accepted, "refused-per-addr", st.RefusedPerAddr, "refused-total", st.RefusedTotal,
+		"idle-closed", st.IdleClosed, "open", st.CurrConns}
 }
 
 // listen starts a service that hands each connection to handle, which
@@ -170,7 +186,7 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 		return fmt.Errorf("%s service: %w", name, err)
 	}
 	s.listeners = append(s.listeners, l)
-	ll := s.limit(l, name)
+	ll := s.limit(l)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -184,7 +200,7 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				n, err := handle(withIdleTimeout(c, s.limits.idleTimeout, time.Now))
+				n, err := handle(c) // the policy closes it when idle
 				c.Close()
 				s.track(c, false)
 				if err != nil {
