@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"syscall"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link"
@@ -82,35 +81,15 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, hostAddr, note, err := f.pickAddrs(addr, hostAddr)
-	if err != nil {
-		return nil, err
-	}
-	f.addr, f.hostAddr = addr.String(), prefixString(hostAddr)
-	name := f.tun
-	if !f.given.tun {
-		name = "synack%d" // the kernel takes the first free number
-	}
 	ts := &tunStack{failed: make(chan error, 1)}
-	ts.dev, err = tun.Open(name, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: func(err error) {
+	addr, hostAddr, ts.dev, err = f.openDevice(host, addr, hostAddr, func(err error) {
 		select {
 		case ts.failed <- err:
 		default:
 		}
-	}})
-	if errors.Is(err, syscall.EBUSY) {
-		return nil, fmt.Errorf("%w (a running synack?): leave --tun out to get a free device", err)
-	}
+	})
 	if err != nil {
 		return nil, err
-	}
-	f.tun = ts.dev.Name()
-	if f.notes != nil && (note != "" || f.tun != "synack0" && !f.given.tun) {
-		fmt.Fprintf(f.notes, "synack %s: on %s, synack %v, the kernel %v", host, f.tun, addr, f.hostAddr)
-		if note != "" {
-			fmt.Fprintf(f.notes, " (%s)", note)
-		}
-		fmt.Fprintln(f.notes)
 	}
 	ts.ep = ts.dev
 	if f.pcap != "" {
@@ -178,14 +157,6 @@ func (ts *tunStack) closeAndSay(w io.Writer, cmd string) {
 func (ts *tunStack) close() error {
 	ts.st.Close()
 	return ts.ep.Close()
-}
-
-// prefixString is p as a flag takes it, "" for none.
-func prefixString(p netip.Prefix) string {
-	if !p.IsValid() {
-		return ""
-	}
-	return p.String()
 }
 
 var errDeviceGone = errors.New("TUN device failed")

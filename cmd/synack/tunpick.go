@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
+
+	"github.com/synack-net/synack/link/tun"
 )
 
 // Two synack processes on one machine (a serve, and a get or dial beside
@@ -126,4 +130,43 @@ func (f *tunFlags) pickAddrs(addr, hostAddr netip.Prefix) (netip.Prefix, netip.P
 		}
 	}
 	return addr, hostAddr, "", fmt.Errorf("%s, and every 10.7.N.0/24 is taken: give --addr and --host-addr", why)
+}
+
+// openDevice picks the addresses (pickAddrs) and the device's name, opens
+// the device with onError, and returns the addresses it has. When a
+// default was taken and f.notes is set, it says there what it took.
+func (f *tunFlags) openDevice(host string, addr, hostAddr netip.Prefix, onError func(error)) (netip.Prefix, netip.Prefix, *tun.Device, error) {
+	addr, hostAddr, note, err := f.pickAddrs(addr, hostAddr)
+	if err != nil {
+		return addr, hostAddr, nil, err
+	}
+	f.addr, f.hostAddr = addr.String(), prefixString(hostAddr)
+	name := f.tun
+	if !f.given.tun {
+		name = "synack%d" // the kernel takes the first free number
+	}
+	dev, err := tun.Open(name, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: onError})
+	if errors.Is(err, syscall.EBUSY) {
+		return addr, hostAddr, nil, fmt.Errorf("%w (a running synack?): leave --tun out to get a free device", err)
+	}
+	if err != nil {
+		return addr, hostAddr, nil, err
+	}
+	f.tun = dev.Name()
+	if f.notes != nil && (note != "" || f.tun != "synack0" && !f.given.tun) {
+		fmt.Fprintf(f.notes, "synack %s: on %s, synack %v, the kernel %v", host, f.tun, addr, f.hostAddr)
+		if note != "" {
+			fmt.Fprintf(f.notes, " (%s)", note)
+		}
+		fmt.Fprintln(f.notes)
+	}
+	return addr, hostAddr, dev, nil
+}
+
+// prefixString is p as a flag takes it, "" for none.
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }
