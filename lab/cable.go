@@ -20,11 +20,11 @@ type cable struct {
 	mtu int
 
 	mu      sync.Mutex
-	queue   [][]byte      // packets written, not yet delivered, oldest first
-	plugs   []*plug       // the ends, by address
+	queue   [][]byte           // packets written, not yet delivered, oldest first
+	plugs   []*plug            // the ends, by address
 	drop    func(*tcpSeg) bool // the scenario's choice of segments to lose; nil for none
-	dropped int           // packets drop took
-	nowhere int           // packets for an address no end has
+	dropped int                // packets drop took
+	nowhere int                // packets for an address no end has
 }
 
 // plug is one end of the cable: a link.Endpoint with an address.
@@ -35,7 +35,6 @@ type plug struct {
 }
 
 type dispatcherBox struct{ d link.Dispatcher }
-
 
 // newCable returns a cable of the given MTU.
 func newCable(mtu int) *cable { return &cable{mtu: mtu} }

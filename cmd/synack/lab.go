@@ -73,4 +73,3 @@ func parsePercent(s string) (float64, error) {
 	}
 	return v, nil
 }
-
