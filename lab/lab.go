@@ -2,11 +2,13 @@ package lab
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/synack-net/synack/trace"
@@ -188,4 +190,18 @@ func wrap(text string, width int) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// errnoName names the errno err wraps, as C programs print it.
+func errnoName(err error) string {
+	for _, e := range []struct {
+		errno syscall.Errno
+		name  string
+	}{{syscall.ECONNREFUSED, "ECONNREFUSED"}, {syscall.ETIMEDOUT, "ETIMEDOUT"}, {syscall.ECONNRESET, "ECONNRESET"},
+		{syscall.EHOSTUNREACH, "EHOSTUNREACH"}, {syscall.EPIPE, "EPIPE"}} {
+		if errors.Is(err, e.errno) {
+			return e.name
+		}
+	}
+	return "no errno"
 }

@@ -2,6 +2,11 @@ package lab
 
 import (
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
 )
 
 // The scenarios of opening a connection: article 004's experiments.
@@ -49,5 +54,101 @@ the connection moves to the accept queue, where accept finds it; the handshake i
 not the application calls accept. Three segments, not two, because each side must see its own number acknowledged:
 that is what protects a connection from an old duplicate SYN (see old-duplicate-syn).`,
 		rfc: "RFC 9293 §3.5 (Figure 6, the basic three-way handshake) and §3.10.1 (OPEN)",
+	}, nil
+}
+
+func init() {
+	register(&Scenario{Name: "refused", Summary: "connect to a port with no socket: SYN, then RST,ACK; connection refused", run: runRefused})
+	register(&Scenario{Name: "bound-not-listening", Summary: "a port bound but not listening: RST as on Linux; why macOS stays silent", run: runBoundNotListening})
+	register(&Scenario{Name: "timeout", Summary: "a server that never answers: the SYN sent again with back-off, then ETIMEDOUT", run: runTimeout})
+}
+
+// dialFails dials the server, runs until the dial is over and returns
+// the outcome line of its error.
+func (w *world) dialFails() (string, error) {
+	d, err := w.dialClient()
+	if err != nil {
+		return "", err
+	}
+	if err := w.runUntil(maxWait, "the end of the dial", w.opened(w.clientEnd(), w.serverEnd())); err != nil {
+		return "", err
+	}
+	c, err := d.result()
+	if err == nil {
+		c.Close()
+		return "", fmt.Errorf("the dial succeeded, the scenario wants it to fail")
+	}
+	return fmt.Sprintf("client: %v (%s) after %v", err, errnoName(err), w.elapsed()), nil
+}
+
+func runRefused(w *world) (*report, error) {
+	line, err := w.dialFails()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns:   []drawing{{left: w.clientEnd(), right: w.serverEnd()}},
+		outcome: []string{line},
+		story: `Nothing on the server holds port 8000: no listener, no connection. A segment that reaches no connection meets
+a CLOSED state, and to anything but a reset a CLOSED port answers with a reset. Since the SYN had no ACK bit, the
+reset is <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>: it acknowledges the SYN, so the client can tell it answers this
+very SYN and not an old one. The client takes a reset that acknowledges its SYN as a refusal: it goes back to CLOSED
+and connect fails at once with ECONNREFUSED. No retransmission, no waiting: one round trip. The server keeps nothing.`,
+		rfc: "RFC 9293 §3.10.7.1 (segment arrives, CLOSED) and §3.10.7.3 (SYN-SENT: an acceptable RST, \"connection reset\")",
+	}, nil
+}
+
+func runBoundNotListening(w *world) (*report, error) {
+	line, err := w.dialFails()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns:   []drawing{{left: w.clientEnd(), right: w.serverEnd()}},
+		outcome: []string{line},
+		story: `Article 004 bound a socket to port 8000 without calling listen. On Linux the client's SYN is answered with
+RST,ACK at once, just as for a port with no socket (see refused): Linux looks a SYN up among listening sockets and
+established ones only, a socket that is merely bound is neither, and a segment for no connection meets the CLOSED
+state, which answers with a reset. synack has no bind without listen (a port belongs to a listener or to a
+connection), so what the server does here is what Linux does, and the diagram is the refused one. The article,
+run on macOS, saw no answer at all: the client sent its SYN again and again and connect timed out, while netstat
+showed the bound socket in CLOSED. macOS's TCP comes from BSD, whose input finds the bound socket for the SYN, sees
+that its control block is in the CLOSED state, and drops the segment without a reply. RFC 9293 asks for the reset
+(a CLOSED state answers every segment but a reset with one); BSD's silence makes the client wait for ETIMEDOUT, as
+in the timeout scenario.`,
+		rfc: "RFC 9293 §3.10.7.1 (segment arrives, CLOSED: \"an incoming segment not containing a RST causes a RST to be sent in response\")",
+	}, nil
+}
+
+func runTimeout(w *world) (*report, error) {
+	// The server is silent: the cable loses everything sent to it, as a
+	// firewall that drops does, or macOS with the port bound (see
+	// bound-not-listening).
+	to := w.serverEnd()
+	w.cable.setDrop(func(s *tcpSeg) bool { return s.dst == to })
+	line, err := w.dialFails()
+	if err != nil {
+		return nil, err
+	}
+	var times []string
+	var first time.Time
+	for _, e := range w.rec.Events() {
+		if e.Kind == trace.KindSegmentSent && e.Local == w.clientEnd() && e.Flags.Has(wire.FlagSYN) {
+			if first.IsZero() {
+				first = e.Time
+			}
+			times = append(times, e.Time.Sub(first).String())
+		}
+	}
+	return &report{
+		conns:   []drawing{{left: w.clientEnd(), right: w.serverEnd()}},
+		outcome: []string{line, fmt.Sprintf("the SYN was sent at %s", strings.Join(times, ", "))},
+		story: fmt.Sprintf(`Nothing answers the client's SYN: the server's host drops it, as a firewall that drops does, or a
+macOS host with the port bound but not listening (see bound-not-listening). The SYN is covered by the retransmission
+timer like any segment: the first timeout is 1 second, as RFC 6298 sets the initial RTO (there is no round-trip
+sample yet), and each time it fires the SYN is sent again and the timeout doubled (exponential back-off). After the
+last of %d transmissions, the client gives up: connect fails with ETIMEDOUT, after %v, as Linux's default of six
+retries (tcp_syn_retries) does. The server's side of the diagram stays empty: its stack never saw a segment of this connection.`, len(times), w.elapsed().Round(time.Second)),
+		rfc: "RFC 9293 §3.8.1 and RFC 6298 §5 (retransmission timeout, back-off), RFC 1122 §4.2.3.5 (R2 for a SYN: at least 3 minutes)",
 	}, nil
 }
