@@ -149,6 +149,6 @@ timer like any segment: the first timeout is 1 second, as RFC 6298 sets the init
 sample yet), and each time it fires the SYN is sent again and the timeout doubled (exponential back-off). After the
 last of %d transmissions, the client gives up: connect fails with ETIMEDOUT, after %v, as Linux's default of six
 retries (tcp_syn_retries) does. The server's side of the diagram stays empty: its stack never saw a segment of this connection.`, len(times), w.elapsed().Round(time.Second)),
-		rfc: "RFC 9293 §3.8.1 and RFC 6298 §5 (retransmission timeout, back-off), RFC 1122 §4.2.3.5 (R2 for a SYN: at least 3 minutes)",
+		rfc: "RFC 9293 §3.8.1 and RFC 6298 §5 (retransmission timeout, back-off), RFC 1122 §4.2.3.5 (R2, when to give up; it asks for at least 3 minutes for a SYN, where Linux and synack stop after about 2)",
 	}, nil
 }

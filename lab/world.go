@@ -234,3 +234,34 @@ func readAvailable(c *synack.TCPConn) ([]byte, bool) {
 // maxWait bounds, in protocol time, how long a scenario waits for a step
 // that should come: a step that never comes is an error, not a hang.
 const maxWait = 10 * time.Minute
+
+// connect opens the scenario's connection: the server listens with
+// backlog, the client dials, and the server accepts.
+func (w *world) connect(backlog int) (c, s *synack.TCPConn, l *synack.TCPListener, err error) {
+	if l, err = w.server.ListenTCP(w.serverEnd(), backlog); err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := w.dialClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err = w.runUntil(maxWait, "the handshake", w.opened(w.clientEnd(), w.serverEnd())); err != nil {
+		return nil, nil, nil, err
+	}
+	if c, err = d.result(); err != nil {
+		return nil, nil, nil, err
+	}
+	if err = w.runUntil(maxWait, "the server's ESTABLISHED", func() bool { return l.Ready() > 0 }); err != nil {
+		return nil, nil, nil, err
+	}
+	if s, err = l.AcceptTCP(); err != nil {
+		return nil, nil, nil, err
+	}
+	return c, s, l, nil
+}
+
+// in returns a condition for runUntil: local's connection to remote is in
+// state.
+func (w *world) in(local, remote netip.AddrPort, state string) func() bool {
+	return func() bool { return w.state(local, remote) == state }
+}
