@@ -188,6 +188,6 @@ reset, and the server would report an error for a connection that closed well. I
 the connection: it acknowledges the FIN again and restarts its 2*MSL timer, and this time the server hears it and
 is CLOSED. The wait also lets every old segment of this connection die on the network before the same four numbers
 (addresses and ports) can be used again.`,
-		rfc: "RFC 9293 §3.6.1 (half-closed connections and TIME-WAIT) and §3.10.7.4 (TIME-WAIT STATE: \"the only thing that can arrive in this state is a retransmission of the remote FIN. Acknowledge it, and restart the 2 MSL timeout\"), RFC 8985 §7 (tail loss probe)",
+		rfc: "RFC 9293 §3.6 (closing a connection) and §3.10.7.4 (TIME-WAIT STATE: \"the only thing that can arrive in this state is a retransmission of the remote FIN. Acknowledge it, and restart the 2 MSL timeout\"), RFC 8985 §7 (tail loss probe)",
 	}, nil
 }

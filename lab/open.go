@@ -152,3 +152,47 @@ retries (tcp_syn_retries) does. The server's side of the diagram stays empty: it
 		rfc: "RFC 9293 §3.8.1 and RFC 6298 §5 (retransmission timeout, back-off), RFC 1122 §4.2.3.5 (R2, when to give up; it asks for at least 3 minutes for a SYN, where Linux and synack stop after about 2)",
 	}, nil
 }
+
+func init() {
+	register(&Scenario{Name: "simultaneous-open", Summary: "both sides connect to each other at once: SYNs cross, one connection", run: runSimultaneousOpen})
+}
+
+func runSimultaneousOpen(w *world) (*report, error) {
+	ce, se := w.clientEnd(), w.serverEnd()
+	// Each dials the other from the port the other dials, before either
+	// SYN is delivered: they cross on the link.
+	dc, err := w.startDial(w.client, w.cw, ce, se)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := w.startDial(w.server, w.sw, se, ce)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "both dials", func() bool { return w.opened(ce, se)() && w.opened(se, ce)() }); err != nil {
+		return nil, err
+	}
+	c, err := dc.result()
+	if err != nil {
+		return nil, err
+	}
+	s, err := ds.result()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("client: connect to %v returned: %s", se, c.State()),
+			fmt.Sprintf("server: connect to %v returned: %s (no listener, no accept)", ce, s.State()),
+		},
+		story: `Neither side listens: both connect, each to the port the other connects from, at the same moment, so both
+SYNs are on the link before either arrives. Each side, in SYN-SENT, receives a SYN without an ACK: not the answer it
+waits for, but a peer opening too. RFC 9293 allows this: the side records the peer's initial sequence number, enters
+SYN-RECEIVED and sends SYN,ACK, its own SYN again with an acknowledgement of the peer's. Each SYN,ACK acknowledges
+the other's SYN, so both sides reach ESTABLISHED. Four segments instead of three, and one connection, not two: a
+connection is named by its four numbers, which both SYNs share. It is rare (peer-to-peer programs use it to get
+through NATs), but it is why a SYN in SYN-SENT is not an error.`,
+		rfc: "RFC 9293 §3.5 (Figure 7, simultaneous connection synchronization) and §3.10.7.3 (SYN-SENT, fourth: check the SYN bit)",
+	}, nil
+}
