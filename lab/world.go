@@ -265,3 +265,8 @@ func (w *world) connect(backlog int) (c, s *synack.TCPConn, l *synack.TCPListene
 func (w *world) in(local, remote netip.AddrPort, state string) func() bool {
 	return func() bool { return w.state(local, remote) == state }
 }
+
+// untilQuiet returns how long the scenario lets the clock run after its
+// last step so that the acknowledgements a delayed-ACK timer holds go
+// out: a little over the longest delayed-ACK time.
+func (w *world) untilQuiet() time.Duration { return 500 * time.Millisecond }

@@ -1,0 +1,129 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/seqnum"
+)
+
+// The scenarios of moving data: article 003's sliding window, losses and
+// retransmissions.
+
+func init() {
+	register(&Scenario{Name: "lost-segment", Summary: "a data segment lost twice: the loss probe, then the retransmission timeout", run: runLostSegment})
+	register(&Scenario{Name: "fast-retransmit", Summary: "one segment of ten lost: duplicate ACKs with SACK resend it at once", run: runFastRetransmit})
+}
+
+// loseSegment returns a drop filter that loses the first times
+// transmissions of the k-th data segment src sends (k from 1, segments
+// told apart by their sequence numbers).
+func loseSegment(src netip.AddrPort, k, times int) func(*tcpSeg) bool {
+	var seen []seqnum.Value
+	var target seqnum.Value
+	found, lost := false, 0
+	return func(s *tcpSeg) bool {
+		if s.src != src || s.n == 0 {
+			return false
+		}
+		if !found && !slices.Contains(seen, s.seq) {
+			seen = append(seen, s.seq)
+			target, found = s.seq, len(seen) == k
+		}
+		if found && s.seq == target && lost < times {
+			lost++
+			return true
+		}
+		return false
+	}
+}
+
+// receive reads from s until it has n bytes, settling the link and moving
+// the clock from timer to timer until they have come.
+func (w *world) receive(s *synack.TCPConn, n int) ([]byte, error) {
+	var got []byte
+	err := w.runUntil(maxWait, fmt.Sprintf("the arrival of %d bytes", n), func() bool {
+		b, _ := readAvailable(s)
+		got = append(got, b...)
+		return len(got) >= n
+	})
+	return got, err
+}
+
+func runLostSegment(w *world) (*report, error) {
+	c, s, _, err := w.connect(128)
+	if err != nil {
+		return nil, err
+	}
+	ce, se := w.clientEnd(), w.serverEnd()
+	w.cable.setDrop(loseSegment(ce, 1, 2))
+	msg := []byte("hello, server")
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	start := w.elapsed()
+	got, err := w.receive(s, len(msg))
+	if err != nil {
+		return nil, err
+	}
+	took := w.elapsed() - start
+	w.settle()
+	w.advance(w.untilQuiet())
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("server: read %q, %v after the client wrote it", got, took),
+			fmt.Sprintf("client: retransmitted segments: %d", c.Info().TCP.Retransmits),
+		},
+		story: `The client writes one short message and the segment is lost (the X), and so is its first copy. Nothing else
+is in flight, so no later segment can make the server's ACKs tell of the loss: only a timer can. First the tail
+loss probe (RACK-TLP): about two smoothed round trips after the last send, at least 200 ms here, the client sends
+the last segment again, to draw an acknowledgement that would reveal the loss quickly. That probe is lost too.
+Then the retransmission timeout fires: the RTO, computed from the round-trip time measured on the handshake and
+never less than 200 ms (Linux's floor; RFC 6298 suggests 1 s), and the segment goes out a third time. Had that been
+lost, the RTO would have doubled (back-off) each time. The server acknowledges the data as soon as it arrives, and
+its application reads it; TCP hides the loss, not the delay.`,
+		rfc: "RFC 6298 §5 (managing the retransmission timer), RFC 8985 §7 (tail loss probe) and RFC 9293 §3.8.1",
+	}, nil
+}
+
+func runFastRetransmit(w *world) (*report, error) {
+	c, s, _, err := w.connect(128)
+	if err != nil {
+		return nil, err
+	}
+	ce, se := w.clientEnd(), w.serverEnd()
+	w.cable.setDrop(loseSegment(ce, 2, 1))
+	mss := c.Info().TCP.MSS
+	msg := bytes.Repeat([]byte("0123456789"), 10*mss/10)
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	start := w.elapsed()
+	if _, err := w.receive(s, len(msg)); err != nil {
+		return nil, err
+	}
+	took := w.elapsed() - start
+	w.advance(w.untilQuiet())
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("server: read all %d bytes, %v after the client wrote them", len(msg), took),
+			fmt.Sprintf("client: retransmitted segments: %d, with no timeout", c.Info().TCP.Retransmits),
+		},
+		story: `The client writes ten segments' worth at once; its initial congestion window lets all ten go (RFC 6928),
+and they all leave before the first ACK comes back, which is why the diagram (in the order segments were sent)
+shows the ACKs together. The second segment is lost. The server acknowledges the first, and each segment after the
+hole draws an ACK at once that still says ack=1449: a duplicate ACK, carrying a SACK block that names what did
+arrive beyond the hole. The client does not wait for a timer. RFC 5681's rule resends on the third duplicate ACK;
+synack, as Linux, uses RACK, which needs only one: the first duplicate's SACK block shows that the third segment,
+sent after the second, arrived, and once a reordering window (a quarter of the minimum round trip, next to nothing
+on this link) has passed, the second is taken for lost, not late, and sent again at once: fast retransmit. The
+client also cuts its congestion window and enters fast recovery. The server's next ACK covers all ten segments: one
+round trip lost, and no retransmission timeout.`,
+		rfc: "RFC 5681 §3.2 (fast retransmit and fast recovery), RFC 2018 (SACK), RFC 8985 (RACK) and RFC 6675",
+	}, nil
+}
