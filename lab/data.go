@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/seqnum"
@@ -125,5 +126,49 @@ on this link) has passed, the second is taken for lost, not late, and sent again
 client also cuts its congestion window and enters fast recovery. The server's next ACK covers all ten segments: one
 round trip lost, and no retransmission timeout.`,
 		rfc: "RFC 5681 §3.2 (fast retransmit and fast recovery), RFC 2018 (SACK), RFC 8985 (RACK) and RFC 6675",
+	}, nil
+}
+
+func init() {
+	register(&Scenario{Name: "zero-window", Summary: "a receiver that does not read: the window closes, the sender probes, then it opens", run: runZeroWindow,
+		setup: [2]stackSetup{nil, func(c *synack.Config) { c.TCP.ReceiveBufferSize, c.TCP.MaxReceiveBufferSize = 4096, 4096 }}})
+}
+
+func runZeroWindow(w *world) (*report, error) {
+	c, s, _, err := w.connect(128)
+	if err != nil {
+		return nil, err
+	}
+	ce, se := w.clientEnd(), w.serverEnd()
+	msg := bytes.Repeat([]byte("z"), 6000)
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	// The server's application reads nothing for 5 seconds.
+	w.advance(5 * time.Second)
+	stuck := c.Info().SendQ
+	got, err := w.receive(s, len(msg))
+	if err != nil {
+		return nil, err
+	}
+	w.advance(w.untilQuiet())
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("client: wrote %d bytes; %d of them waited 5s for the window to open", len(msg), stuck),
+			fmt.Sprintf("client: window probes at %s", w.timesOf(timer(ce, "persist"))),
+			fmt.Sprintf("server: read all %d bytes once its application started reading, at 5s", len(got)),
+		},
+		story: `The server's receive buffer holds 4096 bytes and its application does not read. The window it advertises
+is the room left in that buffer. The client sends two full segments; the server's ACK leaves room for 1200 bytes,
+less than a segment, and the client holds them back rather than send a small segment (silly window syndrome
+avoidance) until its override timer fires, 200 ms later. The next ACK says win=0: a zero window. The client must
+stop, but not forever: if the ACK that opens the window were lost, both sides would wait for each other. So its
+persist timer sends a window probe from time to time, with exponential back-off like a retransmission. As Linux
+does, the probe carries no data and the sequence number just below the next one expected (seq=4096), which the
+receiver must answer with an ACK giving its window: still zero. The probes go on for as long as answers come. When
+the application reads, the buffer empties and the server sends a window update (win=4096) at once; the client sends
+the rest. The window is flow control: a sender never overruns a receiver's buffer.`,
+		rfc: "RFC 9293 §3.8.6.1 (zero-window probing) and §3.8.6.2 (silly window syndrome avoidance), RFC 1122 §4.2.2.17 (probing zero windows)",
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/synack-net/synack"
@@ -270,3 +271,21 @@ func (w *world) in(local, remote netip.AddrPort, state string) func() bool {
 // last step so that the acknowledgements a delayed-ACK timer holds go
 // out: a little over the longest delayed-ACK time.
 func (w *world) untilQuiet() time.Duration { return 500 * time.Millisecond }
+
+// timesOf returns the protocol times, from the world's start, of the
+// events match chooses, joined for an outcome line.
+func (w *world) timesOf(match func(e *trace.Event) bool) string {
+	var out []string
+	for _, e := range w.rec.Events() {
+		if match(&e) {
+			out = append(out, e.Time.Sub(w.start).String())
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// timer returns a matcher of the timer events called cause of local's
+// connection.
+func timer(local netip.AddrPort, cause string) func(e *trace.Event) bool {
+	return func(e *trace.Event) bool { return e.Kind == trace.KindTimer && e.Local == local && e.Cause == cause }
+}
