@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -170,5 +171,58 @@ receiver must answer with an ACK giving its window: still zero. The probes go on
 the application reads, the buffer empties and the server sends a window update (win=4096) at once; the client sends
 the rest. The window is flow control: a sender never overruns a receiver's buffer.`,
 		rfc: "RFC 9293 §3.8.6.1 (zero-window probing) and §3.8.6.2 (silly window syndrome avoidance), RFC 1122 §4.2.2.17 (probing zero windows)",
+	}, nil
+}
+
+func init() {
+	register(&Scenario{Name: "keepalive", Summary: "an idle connection probed; when the peer falls silent, ETIMEDOUT", run: runKeepalive})
+}
+
+// Keepalive settings of the scenario: shorter than the defaults so that
+// the diagram stays short; the story gives Linux's.
+const (
+	kaIdle     = 30 * time.Second
+	kaInterval = 10 * time.Second
+	kaCount    = 3
+)
+
+func runKeepalive(w *world) (*report, error) {
+	c, _, _, err := w.connect(128)
+	if err != nil {
+		return nil, err
+	}
+	ce, se := w.clientEnd(), w.serverEnd()
+	if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: kaIdle, Interval: kaInterval, Count: kaCount}); err != nil {
+		return nil, err
+	}
+	// One probe answered: the connection is alive.
+	w.advance(kaIdle + time.Second)
+	// Then the server's host vanishes (unplugged, crashed, or a NAT
+	// forgot the connection): nothing reaches it or comes from it.
+	silentAt := w.elapsed()
+	w.cable.setDrop(func(s *tcpSeg) bool { return s.src == se || s.dst == se })
+	w.advance(kaIdle)
+	if err := w.runUntil(maxWait, "the keepalive timeout", w.in(ce, se, "CLOSED")); err != nil {
+		return nil, err
+	}
+	_, rerr := c.Read(make([]byte, 1))
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("client: keepalive probes at %s; the server vanished at %v", w.timesOf(timer(ce, "keepalive")), silentAt),
+			fmt.Sprintf("client: read: %v (%s) at %v", rerr, errnoName(rerr), w.elapsed()),
+		},
+		story: fmt.Sprintf(`TCP sends nothing on an idle connection, so a peer that vanished (its host crashed or unplugged, or a NAT
+or firewall on the way forgot the connection) goes unnoticed until the next write. Keepalive finds it: after %v of
+silence the client sends a probe, a segment with no data and the sequence number just below the next one
+(seq=snd.nxt-1), which the peer must answer with an ACK since the byte is an old one. The server answers and the
+idle timer starts again. Then the server's host vanishes: nothing reaches it or comes from it. The next probe goes
+unanswered, and so do %d more, %v apart; one interval after the last the client gives up: it resets the connection
+(an RST that never arrives) and the application's next call fails with ETIMEDOUT. The server's side, had its host
+lived on without the link, would stay ESTABLISHED: a half-open connection, which only its own keepalive or a write
+would find. Keepalive is off unless asked for; Linux's defaults, when it is on,
+are 2 hours idle, 75 s between probes and 9 probes, Go's net package asks for 15 s, 15 s and 9; this scenario uses
+%v, %v and %d to keep the diagram short.`, kaIdle, kaCount-1, kaInterval, kaIdle, kaInterval, kaCount),
+		rfc: "RFC 1122 §4.2.3.6 (TCP keep-alives) and RFC 9293 §3.8.4",
 	}, nil
 }
