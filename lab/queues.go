@@ -1,0 +1,83 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/synack-net/synack/trace"
+)
+
+// The scenarios of a listener's two queues: article 002 and 004's backlog,
+// and a SYN flood.
+
+func init() {
+	register(&Scenario{Name: "backlog-full", Summary: "the accept queue is full: the final ACK is dropped, and retried until there is room", run: runBacklogFull})
+}
+
+// clientEndN is the client's n-th end (0 is clientEnd), for scenarios with
+// several connections.
+func (w *world) clientEndN(n int) netip.AddrPort {
+	return netip.AddrPortFrom(clientAddr.Addr(), w.clientPort()+uint16(n))
+}
+
+func runBacklogFull(w *world) (*report, error) {
+	se := w.serverEnd()
+	l, err := w.server.ListenTCP(se, 1)
+	if err != nil {
+		return nil, err
+	}
+	first, second := w.clientEndN(0), w.clientEndN(1)
+	d1, err := w.startDial(w.client, w.cw, first, se)
+	if err != nil {
+		return nil, err
+	}
+	d2, err := w.startDial(w.client, w.cw, second, se)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "both dials", func() bool { return w.opened(first, se)() && w.opened(second, se)() }); err != nil {
+		return nil, err
+	}
+	if _, err := d1.result(); err != nil {
+		return nil, err
+	}
+	if _, err := d2.result(); err != nil {
+		return nil, err
+	}
+	secondIn := w.state(se, second)
+	// The server's application is busy: it accepts only after 2.5 s.
+	w.advance(2500 * time.Millisecond)
+	a1, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	acceptedAt := w.elapsed()
+	if err := w.runUntil(maxWait, "the second connection's ESTABLISHED", func() bool { return l.Ready() > 0 }); err != nil {
+		return nil, err
+	}
+	a2, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns: []drawing{{caption: fmt.Sprintf("The second connection, from port %d:", second.Port()), left: second, right: se}},
+		outcome: []string{
+			fmt.Sprintf("client: both connects returned at once, ESTABLISHED; on the server the second stayed %s", secondIn),
+			fmt.Sprintf("server: SYN,ACK of the second sent again at %s", w.timesOf(func(e *trace.Event) bool { return timer(se, "retransmit")(e) && e.Remote == second })),
+			fmt.Sprintf("server: accepted %v at %v, then %v (%s) at %v", a1.RemoteAddr(), acceptedAt, a2.RemoteAddr(), a2.State(), w.elapsed()),
+		},
+		story: `The server listens with a backlog of 1: its accept queue holds one established connection, and its
+application is busy and does not call accept for 2.5 seconds. Two connections arrive at once. Both SYNs find room
+(the first connection is still half-open), both get their SYN,ACK, and the client, which cannot see the server's
+queues, is ESTABLISHED on both: connect returned. The first final ACK fills the accept queue. The second final ACK
+finds it full, and the server drops it (counted in ListenOverflows), keeping the half-open connection in
+SYN-RECEIVED. That is what Linux does by default (tcp_abort_on_overflow=0): the server's SYN,ACK timer fires, it
+sends SYN,ACK again, and the client answers it with the ACK again; the first retry is dropped as well. Once the
+application accepts the first connection the queue has room, and the next retry's ACK completes the second one. The
+client never knew: the wait is invisible to it until it sends data. BSD stacks, like macOS, drop the SYN instead
+when the queue is full, and the client times out if the queue stays full (article 004). A SYN that finds the
+accept queue already full is dropped by synack too, as Linux does.`,
+		rfc: "RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (SYN-RECEIVED), RFC 6298 §5 (the SYN,ACK's retransmission)",
+	}, nil
+}
