@@ -2,10 +2,14 @@ package lab
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
 )
 
 // The scenarios of a listener's two queues: article 002 and 004's backlog,
@@ -80,4 +84,78 @@ when the queue is full, and the client times out if the queue stays full (articl
 accept queue already full is dropped by synack too, as Linux does.`,
 		rfc: "RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (SYN-RECEIVED), RFC 6298 §5 (the SYN,ACK's retransmission)",
 	}, nil
+}
+
+func init() {
+	register(&Scenario{Name: "syn-flood", Summary: "spoofed SYNs fill the SYN queue; SYN cookies still let a real client in", run: runSYNFlood,
+		setup: [2]stackSetup{nil, func(c *synack.Config) { c.TCP.MaxSYNBacklog = floodBacklog }}})
+}
+
+// The flood: floodSYNs spoofed SYNs against a SYN queue of floodBacklog.
+const (
+	floodSYNs    = 12
+	floodBacklog = 8
+)
+
+func runSYNFlood(w *world) (*report, error) {
+	ce, se := w.clientEnd(), w.serverEnd()
+	l, err := w.server.ListenTCP(se, 128)
+	if err != nil {
+		return nil, err
+	}
+	// SYNs from addresses nobody holds: the SYN,ACKs go nowhere and no
+	// handshake ever ends.
+	rng := rand.New(rand.NewPCG(w.opts.Seed, 0x5f1d))
+	for i := range floodSYNs {
+		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}), uint16(1024+rng.IntN(60000)))
+		w.cable.inject(synPacket(from, se, seqnum.Value(rng.Uint32())))
+	}
+	w.settle()
+	halfOpen, cookies := l.HalfOpen(), w.server.Internals().TCPStats().TCPReqQFullDoCookies.Load()
+	d, err := w.dialClient()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "the handshake", w.opened(ce, se)); err != nil {
+		return nil, err
+	}
+	c, err := d.result()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "the server's ESTABLISHED", func() bool { return l.Ready() > 0 }); err != nil {
+		return nil, err
+	}
+	s, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns: []drawing{{caption: "The real client's connection:", left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("server: after %d spoofed SYNs, %d half-open connections (the SYN queue's bound) and %d SYNs answered with a cookie", floodSYNs, halfOpen, cookies),
+			fmt.Sprintf("client: connect returned: %s; server: accept returned it: %s", c.State(), s.State()),
+		},
+		story: fmt.Sprintf(`An attacker sends SYNs from addresses that are not its own. Each SYN makes the server keep a half-open
+connection in SYN-RECEIVED and send a SYN,ACK that goes nowhere, so no handshake ever ends; without a defence, the
+SYN queue (bounded, %d here; Linux's tcp_max_syn_backlog) fills and real clients are turned away. With the queue
+full, synack answers a SYN with a SYN cookie, as Linux does: the SYN,ACK's sequence number encodes the connection's
+addresses, a coarse time, the peer's MSS and a secret hash, and the server keeps nothing. A real client answers with
+the final ACK, whose ack=cookie+1 brings the cookie back; the server checks it and only then makes the connection,
+ESTABLISHED at once. A spoofed source never answers, and costs no memory. The price: a cookie cannot hold
+everything a SYN said (only a few MSS values, and the window scale and SACK only when timestamps carry them).`, floodBacklog),
+		rfc: "RFC 4987 §3.6 (SYN cookies) and §2 (the attack), RFC 9293 §3.10.7.2 (LISTEN)",
+	}, nil
+}
+
+// synPacket returns an IPv4 packet holding a bare SYN from src to dst, as a
+// spoofing attacker sends it.
+func synPacket(src, dst netip.AddrPort, seq seqnum.Value) []byte {
+	t := wire.TCPFields{SrcPort: src.Port(), DstPort: dst.Port(), Seq: seq, Flags: wire.FlagSYN, Window: 64240}
+	pkt := make([]byte, wire.IPv4MinHeaderLen+t.Len())
+	ip := wire.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: wire.ProtocolTCP, Src: src.Addr(), Dst: dst.Addr()}
+	ip.Encode(pkt)
+	t.Encode(pkt[wire.IPv4MinHeaderLen:])
+	wire.TCP(pkt[wire.IPv4MinHeaderLen:]).FillChecksum(src.Addr(), dst.Addr())
+	return pkt
 }
