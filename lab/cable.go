@@ -191,3 +191,22 @@ func (c *counter) waitFor(n int) error {
 		}
 	}
 }
+
+// take removes from the queue the packets f chooses and returns them, in
+// order: a scenario holds a segment back this way and injects it later.
+func (c *cable) take(f func(*tcpSeg) bool) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out [][]byte
+	kept := c.queue[:0]
+	for _, pkt := range c.queue {
+		if s, ok := parseSeg(pkt); ok && f(&s) {
+			out = append(out, pkt)
+		} else {
+			kept = append(kept, pkt)
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
+	return out
+}

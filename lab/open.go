@@ -196,3 +196,71 @@ through NATs), but it is why a SYN in SYN-SENT is not an error.`,
 		rfc: "RFC 9293 §3.5 (Figure 7, simultaneous connection synchronization) and §3.10.7.3 (SYN-SENT, fourth: check the SYN bit)",
 	}, nil
 }
+
+func init() {
+	register(&Scenario{Name: "old-duplicate-syn", Summary: "an old SYN arrives first: the client resets it, then its real SYN opens", run: runOldDuplicateSYN})
+}
+
+func runOldDuplicateSYN(w *world) (*report, error) {
+	ce, se := w.clientEnd(), w.serverEnd()
+	l, err := w.server.ListenTCP(se, 128)
+	if err != nil {
+		return nil, err
+	}
+	d, err := w.dialClient()
+	if err != nil {
+		return nil, err
+	}
+	// The client's SYN is slow on the network; a SYN of an earlier
+	// connection between the same two ports, delayed even longer, arrives
+	// first.
+	held := w.cable.take(func(s *tcpSeg) bool { return s.src == ce && s.flags == wire.FlagSYN })
+	if len(held) != 1 {
+		return nil, fmt.Errorf("found %d SYNs of the client on the link, want 1", len(held))
+	}
+	syn, _ := parseSeg(held[0])
+	w.cable.inject(synPacket(ce, se, syn.seq.Sub(oldSYNDistance)))
+	w.settle()
+	serverAfterRST := w.state(se, ce)
+	for _, p := range held {
+		w.cable.inject(p)
+	}
+	if err := w.runUntil(maxWait, "the handshake", w.opened(ce, se)); err != nil {
+		return nil, err
+	}
+	c, err := d.result()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "the server's ESTABLISHED", func() bool { return l.Ready() > 0 }); err != nil {
+		return nil, err
+	}
+	s, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return &report{
+		conns: []drawing{{left: ce, right: se}},
+		outcome: []string{
+			fmt.Sprintf("server: the old SYN's half-open connection ended %s, reset by the client", serverAfterRST),
+			fmt.Sprintf("client: connect returned: %s; server: accept returned it: %s", c.State(), s.State()),
+		},
+		story: fmt.Sprintf(`Why three segments and not two. The client connects, but before its SYN arrives, an old SYN between the
+same two ports does: a duplicate from an earlier connection, delayed in the network (here the lab forges it, %d
+below the client's initial sequence number, hence seq=-%d; the client's stack never sent it). The diagram's rows
+are in the order segments were sent, so the client's SYN is drawn first, but the network holds it back and it
+arrives only after the reset. The
+server cannot tell it is old: it enters SYN-RECEIVED and answers SYN,ACK, acknowledging the old number. The client,
+in SYN-SENT, sees an acknowledgement of a number it never sent (ack is not its ISS+1), so the SYN,ACK is not the
+answer to its SYN: it sends a reset carrying the acknowledgement as its sequence number, <SEQ=SEG.ACK><CTL=RST>,
+and stays in SYN-SENT. The reset is acceptable to the server (its sequence number is the one the server expects),
+and a half-open connection made by a passive OPEN goes back to LISTEN: the server's child is CLOSED and freed. Then
+the client's real SYN arrives and the handshake completes as usual. With a two-way handshake the server would have
+opened a connection the client never wanted.`, oldSYNDistance, oldSYNDistance),
+		rfc: "RFC 9293 §3.5 (Figure 8, recovery from old duplicate SYN), §3.10.7.3 (SYN-SENT: an unacceptable ACK) and §3.10.7.4 (SYN-RECEIVED: an RST)",
+	}, nil
+}
+
+// oldSYNDistance is how far below the client's initial sequence number the
+// old duplicate SYN's is.
+const oldSYNDistance = 100000

@@ -192,11 +192,11 @@ func (w *world) state(local, remote netip.AddrPort) string {
 }
 
 // opened returns a condition for runUntil: local's dial to remote is over,
-// its connection out of SYN-SENT.
+// its connection past the handshake (ESTABLISHED or later) or CLOSED.
 func (w *world) opened(local, remote netip.AddrPort) func() bool {
 	return func() bool {
 		s := w.state(local, remote)
-		return s != "" && s != "SYN-SENT"
+		return s != "" && s != "SYN-SENT" && s != "SYN-RECEIVED"
 	}
 }
 

@@ -54,7 +54,12 @@ func Diagram(w io.Writer, events []Event, left, right netip.AddrPort) error {
 //
 // A segment that the peer reported dropping, or never reported receiving
 // although it reported receiving others, is drawn ending in an X short of the
-// peer's timeline.
+// peer's timeline. A segment that a side reported receiving but the other
+// side never reported sending (a copy the network made, an old duplicate, a
+// forged segment) is drawn where it arrived.
+//
+// With Relative, a number below the side's initial sequence number (an old
+// duplicate's) is written negative: seq=-99999.
 func DiagramWith(w io.Writer, events []Event, left, right netip.AddrPort, opts DiagramOptions) error {
 	d := diagram{ends: [2]netip.AddrPort{left, right}, opts: opts, unseen: make(map[segKey][]int)}
 	d.scan(events)
@@ -214,14 +219,16 @@ func (d *diagram) add(s int, e *Event) {
 	case KindSegmentSent:
 		d.addSegment(s, e)
 	case KindSegmentReceived, KindDrop:
-		var i int
+		i := -1
 		if d.traced[o] {
 			i = d.match(o, e)
-		} else {
-			i = d.addSegment(o, e)
 		}
 		if i < 0 {
-			return
+			// The sender did not report it: it reported nothing at all, or
+			// the segment is not one it sent (a copy the network made, an
+			// old duplicate, a forgery). Drawn from the receiver's event,
+			// where it arrived.
+			i = d.addSegment(o, e)
 		}
 		r := &d.rows[i]
 		r.got = true
@@ -261,7 +268,7 @@ func (d *diagram) addSegment(s int, e *Event) int {
 	r := &d.rows[last]
 	r.seg, r.from = true, s
 	r.flags, r.seq, r.ack, r.win, r.n = e.Flags, e.Seq, e.Ack, e.Window, e.Len
-	if d.traced[s] {
+	if d.traced[s] && e.Kind == KindSegmentSent {
 		k := keyOf(s, e)
 		d.unseen[k] = append(d.unseen[k], last)
 	}
@@ -479,9 +486,13 @@ func (d *diagram) bases() (base [2]seqnum.Value, have [2]bool) {
 	return base, have
 }
 
-// appendSeq appends v, relative to base when relative.
+// appendSeq appends v, relative to base when relative: negative when v
+// is before base.
 func appendSeq(b []byte, v, base seqnum.Value, relative bool) []byte {
 	if relative {
+		if v.LessThan(base) {
+			return strconv.AppendInt(b, -int64(v.Size(base)), 10)
+		}
 		return strconv.AppendUint(b, uint64(base.Size(v)), 10)
 	}
 	return strconv.AppendUint(b, uint64(v), 10)

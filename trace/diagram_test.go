@@ -327,3 +327,31 @@ func TestDiagramWhenStatesComeBeforeReceipts(t *testing.T) {
 		t.Errorf("%d arrows right and %d left, want 6 and 5", right, left)
 	}
 }
+
+// TestDiagramDrawsSegmentsTheSenderNeverSent checks that a segment one side
+// received but the other never reported sending (an old duplicate SYN, a
+// copy the network made) is drawn where it arrived, and that with Relative
+// its number below the sender's ISN is written negative.
+func TestDiagramDrawsSegmentsTheSenderNeverSent(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.to(c, "SYN-SENT", "connect")
+	tp.sent(c, seg{syn, 1000, 0, 0})
+	// An old duplicate SYN, 100 below the client's ISN, arrives first.
+	tp.rcvd(s, seg{syn, 900, 0, 0})
+	tp.to(s, "SYN-RECEIVED", "rcv SYN")
+	tp.sent(s, seg{synack, 5000, 901, 0})
+	tp.rcvd(c, seg{synack, 5000, 901, 0})
+	got := draw(t, tp.events, DiagramOptions{Relative: true})
+	right, left := countArrows(got)
+	if right != 2 || left != 1 {
+		t.Fatalf("%d arrows right, %d left; want the client's SYN, the old SYN and the SYN,ACK:\n%s", right, left, got)
+	}
+	lines := strings.Split(string(got), "\n")
+	if !strings.Contains(lines[3], "SYN seq=-100 ") || !strings.Contains(lines[3], "SYN-RECEIVED") {
+		t.Errorf("the old SYN's row is %q, want seq=-100 and the server's SYN-RECEIVED", lines[3])
+	}
+	if !strings.Contains(lines[4], "ack=-99") {
+		t.Errorf("the SYN,ACK's row is %q, want ack=-99", lines[4])
+	}
+}
