@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
@@ -46,8 +47,9 @@ func Diagram(w io.Writer, events []Event, left, right netip.AddrPort) error {
 //
 // A state is written in its side's column where it changes. A change shares
 // the row of the segment that explains it: the segment the side reported
-// receiving just before the change (the receiver's column), or the segment
-// the side sends right after it (the sender's column: close, then FIN). Any
+// receiving just before the change, when the change's Cause says a received
+// segment made it ("rcv FIN"; the receiver's column), or the segment the
+// side sends right after it (the sender's column: close, then FIN). Any
 // other change gets a row of its own with its Cause as a note. So a stack
 // should report a received segment before the change it causes, and a change
 // before the segment it makes the side send.
@@ -241,7 +243,7 @@ func (d *diagram) add(s int, e *Event) {
 		d.cur[s] = e.State
 		last := len(d.rows) - 1
 		r := &d.rows[last]
-		if last > 0 && got == last && r.state[s] == "" {
+		if last > 0 && got == last && r.state[s] == "" && causedByReceipt(e.Cause) {
 			r.state[s] = e.State // the segment it just received moved it
 			return
 		}
@@ -256,6 +258,12 @@ func (d *diagram) add(s int, e *Event) {
 		}
 	}
 }
+
+// causedByReceipt reports whether a state change's cause is the segment
+// just received: its Cause starts with "rcv " (or is not given). A change
+// a call or a timer made ("close", "timeout 2MSL") is not drawn on the row
+// of a segment that happened to arrive before it.
+func causedByReceipt(cause string) bool { return cause == "" || strings.HasPrefix(cause, "rcv ") }
 
 // addSegment draws the segment of e as sent by side s and returns its row.
 // A segment sent right after its sender's state changed shares that row.

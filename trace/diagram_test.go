@@ -355,3 +355,30 @@ func TestDiagramDrawsSegmentsTheSenderNeverSent(t *testing.T) {
 		t.Errorf("the SYN,ACK's row is %q, want ack=-99", lines[4])
 	}
 }
+
+// TestDiagramCloseByACallGoesOnItsFIN checks that a state change made by a
+// call (close) right after a segment arrived is drawn on the row of the FIN
+// it sends, not on the row of the segment received before it, while a
+// change a received segment made stays on that segment's row.
+func TestDiagramCloseByACallGoesOnItsFIN(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.handshake(c, s)
+	tp.exchange(s, c, seg{pshack, 5001, 1001, 200}) // the response arrives
+	tp.to(c, "FIN-WAIT-1", "close")                 // then the application closes
+	tp.sent(c, seg{finack, 1001, 5201, 0})
+	tp.rcvd(s, seg{finack, 1001, 5201, 0})
+	tp.to(s, "CLOSE-WAIT", "rcv FIN")
+	got := string(draw(t, tp.events, DiagramOptions{Relative: true}))
+	for line := range strings.Lines(got) {
+		switch {
+		case strings.Contains(line, "PSH,ACK") && strings.Contains(line, "FIN-WAIT-1"):
+			t.Errorf("FIN-WAIT-1 is on the row of the segment received before the close: %q", line)
+		case strings.Contains(line, "FIN,ACK") && !(strings.HasPrefix(line, "FIN-WAIT-1 ") && strings.HasSuffix(line, "CLOSE-WAIT\n")):
+			t.Errorf("the FIN's row is %q, want the client's FIN-WAIT-1 and the server's CLOSE-WAIT on it", line)
+		}
+	}
+	if !strings.Contains(got, "FIN-WAIT-1") {
+		t.Errorf("no FIN-WAIT-1 in\n%s", got)
+	}
+}
