@@ -38,6 +38,7 @@ type Scenario struct {
 	Summary string // one line: what it shows
 	run     func(w *world) (*report, error)
 	setup   [2]stackSetup // the client's and the server's configuration changes
+	delay   time.Duration // the one-way delay when Options give none
 }
 
 // report is what a scenario found: the connections to draw and what to say.
@@ -129,6 +130,9 @@ func Run(out io.Writer, name string, opts Options) error {
 	}
 	if opts.Delay < 0 {
 		return fmt.Errorf("delay %v is negative", opts.Delay)
+	}
+	if opts.Delay == 0 {
+		opts.Delay = s.delay
 	}
 	w, err := newWorld(opts, s.setup[0], s.setup[1])
 	if err != nil {
