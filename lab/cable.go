@@ -23,6 +23,8 @@ type cable struct {
 	queue   [][]byte           // packets written, not yet delivered, oldest first
 	plugs   []*plug            // the ends, by address
 	drop    func(*tcpSeg) bool // the scenario's choice of segments to lose; nil for none
+	hold    func(*tcpSeg) bool // the scenario's choice of segments to hold back; nil for none
+	held    [][]byte           // the packets hold took, oldest first
 	dropped int                // packets drop took
 	nowhere int                // packets for an address no end has
 }
@@ -57,15 +59,24 @@ func (p *plug) WritePacket(pkt []byte) error {
 	if len(pkt) > p.c.mtu {
 		return link.ErrTooBig
 	}
-	p.c.inject(pkt)
+	p.c.write(pkt)
 	return nil
 }
 
 func (p *plug) Close() error { p.d.Store(nil); return nil }
 
-// inject queues a copy of pkt as if an end had written it: the scenario's
-// own segments (an old duplicate, a flood) enter the link here.
+// inject queues pkt, the scenario's own segment (an old duplicate, a
+// flood), behind what is queued; the scenario's drops and holds do not
+// apply to it.
 func (c *cable) inject(pkt []byte) {
+	c.mu.Lock()
+	c.queue = append(c.queue, pkt)
+	c.mu.Unlock()
+}
+
+// write queues a copy of pkt, written by an end, unless the scenario
+// chose to lose it or hold it back.
+func (c *cable) write(pkt []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.drop != nil {
@@ -74,7 +85,37 @@ func (c *cable) inject(pkt []byte) {
 			return
 		}
 	}
+	if c.hold != nil {
+		if s, ok := parseSeg(pkt); ok && c.hold(&s) {
+			c.held = append(c.held, append([]byte(nil), pkt...))
+			return
+		}
+	}
 	c.queue = append(c.queue, append([]byte(nil), pkt...))
+}
+
+// setHold makes the cable hold back the segments f chooses from now on,
+// as a slow path would, until release; nil holds none.
+func (c *cable) setHold(f func(*tcpSeg) bool) {
+	c.mu.Lock()
+	c.hold = f
+	c.mu.Unlock()
+}
+
+// heldCount returns how many packets are held back.
+func (c *cable) heldCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+// release stops holding and queues the held packets, in order.
+func (c *cable) release() {
+	c.mu.Lock()
+	c.hold = nil
+	c.queue = append(c.queue, c.held...)
+	c.held = nil
+	c.mu.Unlock()
 }
 
 // setDrop makes the cable lose the segments f chooses from now on; nil
@@ -190,23 +231,4 @@ func (c *counter) waitFor(n int) error {
 			return errors.New("lab: a packet the scenario waited for was never written")
 		}
 	}
-}
-
-// take removes from the queue the packets f chooses and returns them, in
-// order: a scenario holds a segment back this way and injects it later.
-func (c *cable) take(f func(*tcpSeg) bool) [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out [][]byte
-	kept := c.queue[:0]
-	for _, pkt := range c.queue {
-		if s, ok := parseSeg(pkt); ok && f(&s) {
-			out = append(out, pkt)
-		} else {
-			kept = append(kept, pkt)
-		}
-	}
-	clear(c.queue[len(kept):])
-	c.queue = kept
-	return out
 }

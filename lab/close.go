@@ -22,13 +22,16 @@ func runClose(w *world) (*report, error) {
 	if err := c.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
-	_, eof := readAvailable(s)
+	if _, err := w.readToEOF(s); err != nil {
+		return nil, err
+	}
 	serverSaw := w.state(se, ce)
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
+	if err := w.runUntil(maxWait, "the client's TIME-WAIT", w.in(ce, se, "TIME-WAIT")); err != nil {
+		return nil, err
+	}
 	tw := w.elapsed()
 	if err := w.runUntil(maxWait, "the end of TIME-WAIT", w.in(ce, se, "CLOSED")); err != nil {
 		return nil, err
@@ -36,7 +39,7 @@ func runClose(w *world) (*report, error) {
 	return &report{
 		conns: []drawing{{left: ce, right: se}},
 		outcome: []string{
-			fmt.Sprintf("server: read returned end of stream: %v, in %s; then the server closed", eof, serverSaw),
+			fmt.Sprintf("server: read returned the end of the stream in %s; then the server closed", serverSaw),
 			fmt.Sprintf("client: TIME-WAIT from %v to %v (2*MSL), then CLOSED", tw, w.elapsed()),
 		},
 		story: `The client closes first: it sends FIN (seq=1, the FIN takes one sequence number) and enters FIN-WAIT-1. The
@@ -69,21 +72,24 @@ func runHalfClose(w *world) (*report, error) {
 	if err := c.CloseWrite(); err != nil {
 		return nil, err
 	}
-	w.settle()
-	req, eof := readAvailable(s)
-	if !eof {
-		return nil, fmt.Errorf("the server did not see the end of the request")
+	req, err := w.readToEOF(s)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := fmt.Fprintf(s, "%d\n", len(req)); err != nil {
 		return nil, err
 	}
-	w.settle()
+	answer, err := w.receive(c, len(fmt.Sprint(len(req)))+1)
+	if err != nil {
+		return nil, err
+	}
 	clientIn := w.state(ce, se)
-	answer, _ := readAvailable(c)
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
+	if err := w.runUntil(maxWait, "the client's TIME-WAIT", w.in(ce, se, "TIME-WAIT")); err != nil {
+		return nil, err
+	}
 	if err := c.Close(); err != nil {
 		return nil, err
 	}
@@ -119,8 +125,12 @@ func runSimultaneousClose(w *world) (*report, error) {
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
-	both := w.state(ce, se) + " and " + w.state(se, ce)
+	if err := w.runUntil(maxWait, "both TIME-WAITs", func() bool {
+		return w.state(ce, se) == "TIME-WAIT" && w.state(se, ce) == "TIME-WAIT"
+	}); err != nil {
+		return nil, err
+	}
+	bothAt := w.elapsed()
 	if err := w.runUntil(maxWait, "the end of TIME-WAIT", func() bool {
 		return w.state(ce, se) == "CLOSED" && w.state(se, ce) == "CLOSED"
 	}); err != nil {
@@ -129,7 +139,7 @@ func runSimultaneousClose(w *world) (*report, error) {
 	return &report{
 		conns: []drawing{{left: ce, right: se}},
 		outcome: []string{
-			fmt.Sprintf("client and server: both closed at 0s; %s once each FIN was acknowledged", both),
+			fmt.Sprintf("client and server: both closed at once; both in TIME-WAIT at %v, once each FIN was acknowledged", bothAt),
 			fmt.Sprintf("both CLOSED at %v, after 2*MSL", w.elapsed()),
 		},
 		story: `Both applications close at the same moment, so both FINs are on the link before either arrives: each side
@@ -150,8 +160,9 @@ func runTimeWait(w *world) (*report, error) {
 	if err := c.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
-	readAvailable(s)
+	if _, err := w.readToEOF(s); err != nil {
+		return nil, err
+	}
 	// The client's ACK of the server's FIN is lost, once.
 	lost := false
 	w.cable.setDrop(func(seg *tcpSeg) bool {
@@ -164,7 +175,9 @@ func runTimeWait(w *world) (*report, error) {
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	w.settle()
+	if err := w.runUntil(maxWait, "the client's TIME-WAIT", w.in(ce, se, "TIME-WAIT")); err != nil {
+		return nil, err
+	}
 	twAt := w.elapsed()
 	if err := w.runUntil(maxWait, "the server's CLOSED", w.in(se, ce, "CLOSED")); err != nil {
 		return nil, err

@@ -24,6 +24,9 @@ type Options struct {
 	Loss float64
 	// Delay is the one-way delay of every packet (link/fault).
 	Delay time.Duration
+	// Events, when set, also prints every trace event of both stacks, one
+	// a line, with its protocol time.
+	Events bool
 }
 
 // DefaultSeed is the seed a scenario runs with when none is given.
@@ -171,6 +174,13 @@ func Run(out io.Writer, name string, opts Options) error {
 	b.WriteString(wrap(rep.story, 76))
 	b.WriteString("\n")
 	b.WriteString(wrap("Follows "+rep.rfc+".", 76))
+	if opts.Events {
+		b.WriteString("\nEvents:\n")
+		for i := range events {
+			e := &events[i]
+			fmt.Fprintf(&b, "%9v  %s\n", e.Time.Sub(w.start), e.String())
+		}
+	}
 	_, err = out.Write(b.Bytes())
 	return err
 }

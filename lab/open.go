@@ -207,24 +207,30 @@ func runOldDuplicateSYN(w *world) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The client's SYN is slow on the network; a SYN of an earlier
+	// connection between the same two ports, delayed even longer, arrives
+	// first.
+	var syn tcpSeg
+	w.cable.setHold(func(s *tcpSeg) bool {
+		if s.src == ce && s.flags == wire.FlagSYN {
+			syn = *s
+			return true
+		}
+		return false
+	})
 	d, err := w.dialClient()
 	if err != nil {
 		return nil, err
 	}
-	// The client's SYN is slow on the network; a SYN of an earlier
-	// connection between the same two ports, delayed even longer, arrives
-	// first.
-	held := w.cable.take(func(s *tcpSeg) bool { return s.src == ce && s.flags == wire.FlagSYN })
-	if len(held) != 1 {
-		return nil, fmt.Errorf("found %d SYNs of the client on the link, want 1", len(held))
+	if err := w.runUntil(maxWait, "the client's SYN", func() bool { return w.cable.heldCount() > 0 }); err != nil {
+		return nil, err
 	}
-	syn, _ := parseSeg(held[0])
 	w.cable.inject(synPacket(ce, se, syn.seq.Sub(oldSYNDistance)))
-	w.settle()
-	serverAfterRST := w.state(se, ce)
-	for _, p := range held {
-		w.cable.inject(p)
+	if err := w.runUntil(maxWait, "the reset of the old SYN's connection", w.in(se, ce, "CLOSED")); err != nil {
+		return nil, err
 	}
+	serverAfterRST := w.state(se, ce)
+	w.cable.release()
 	if err := w.runUntil(maxWait, "the handshake", w.opened(ce, se)); err != nil {
 		return nil, err
 	}

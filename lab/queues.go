@@ -40,18 +40,13 @@ func runBacklogFull(w *world) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := w.runUntil(maxWait, "both dials", func() bool { return w.opened(first, se)() && w.opened(second, se)() }); err != nil {
-		return nil, err
-	}
-	if _, err := d1.result(); err != nil {
-		return nil, err
-	}
-	if _, err := d2.result(); err != nil {
-		return nil, err
-	}
+	w.settle()
 	secondIn := w.state(se, second)
 	// The server's application is busy: it accepts only after 2.5 s.
 	w.advance(2500 * time.Millisecond)
+	if err := w.runUntil(maxWait, "a connection to accept", func() bool { return l.Ready() > 0 }); err != nil {
+		return nil, err
+	}
 	a1, err := l.AcceptTCP()
 	if err != nil {
 		return nil, err
@@ -62,6 +57,15 @@ func runBacklogFull(w *world) (*report, error) {
 	}
 	a2, err := l.AcceptTCP()
 	if err != nil {
+		return nil, err
+	}
+	if err := w.runUntil(maxWait, "both dials", func() bool { return w.opened(first, se)() && w.opened(second, se)() }); err != nil {
+		return nil, err
+	}
+	if _, err := d1.result(); err != nil {
+		return nil, err
+	}
+	if _, err := d2.result(); err != nil {
 		return nil, err
 	}
 	return &report{

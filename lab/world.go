@@ -289,3 +289,15 @@ func (w *world) timesOf(match func(e *trace.Event) bool) string {
 func timer(local netip.AddrPort, cause string) func(e *trace.Event) bool {
 	return func(e *trace.Event) bool { return e.Kind == trace.KindTimer && e.Local == local && e.Cause == cause }
 }
+
+// readToEOF reads s until the end of the stream, moving the clock from
+// timer to timer until it comes, and returns what it read.
+func (w *world) readToEOF(s *synack.TCPConn) ([]byte, error) {
+	var got []byte
+	err := w.runUntil(maxWait, "the end of the stream", func() bool {
+		b, eof := readAvailable(s)
+		got = append(got, b...)
+		return eof
+	})
+	return got, err
+}

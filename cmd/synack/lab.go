@@ -25,6 +25,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", lab.DefaultSeed, "seed of the client's port and of the faults' decisions")
 	loss := fs.String("loss", "0", "share of packets lost each way, at random by the seed: 2% or 0.02")
 	delay := fs.Duration("delay", 0, "one-way delay of every packet (100ms)")
+	events := fs.Bool("events", false, "also print every trace event of both stacks with its protocol time (absolute sequence numbers: they change from run to run)")
 	// The name may come before the flags or after them.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -48,7 +49,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--loss %q: %v", *loss, err)
 	}
-	err = lab.Run(stdout, name, lab.Options{Seed: *seed, Loss: pct, Delay: *delay})
+	err = lab.Run(stdout, name, lab.Options{Seed: *seed, Loss: pct, Delay: *delay, Events: *events})
 	var unknown *lab.UnknownError
 	if errors.As(err, &unknown) {
 		fmt.Fprintf(stderr, "synack lab: no scenario %q. The scenarios are:\n", name)
@@ -69,7 +70,7 @@ func parsePercent(s string) (float64, error) {
 		v *= 100
 	}
 	if v < 0 || v > 100 {
-		return 0, errors.New("a share is from 0% to 100%")
+		return 0, errors.New("a share is from 0% to 100%: write 20% or 0.2")
 	}
 	return v, nil
 }
