@@ -87,14 +87,8 @@ func runShortVsLong(w *world) (*report, error) {
 	long.took = w.elapsed() - start
 	long.timeWait = w.timeWaits() - short.timeWait
 
-	events := w.rec.Events()
-	for _, p := range []*phase{&short, &long} {
-		for _, e := range events {
-			if e.Kind == trace.KindSegmentSent && (containsEnd(p.conns, e.Local) || e.Local == se && containsEnd(p.conns, e.Remote)) {
-				p.segments++
-			}
-		}
-	}
+	short.count(w.rec.Events(), se)
+	long.count(w.rec.Events(), se)
 	rtt := 2 * w.opts.Delay
 	rounds := func(d time.Duration) string {
 		if rtt == 0 {
@@ -124,6 +118,16 @@ ten records (and ten ports the client cannot reuse with this server for a minute
 delay is 10 ms each way unless --delay says otherwise, so that round trips have a length.`,
 		rfc: "RFC 9293 §3.5 and §3.6 (the handshake and close each connection pays), RFC 1122 §4.2.3.2 (delayed ACKs) and RFC 9112 §9.3 (persistent connections)",
 	}, nil
+}
+
+// count counts the segments either side sent on p's connections to the
+// server's end se.
+func (p *phase) count(events []trace.Event, se netip.AddrPort) {
+	for _, e := range events {
+		if e.Kind == trace.KindSegmentSent && (containsEnd(p.conns, e.Local) || e.Local == se && containsEnd(p.conns, e.Remote)) {
+			p.segments++
+		}
+	}
 }
 
 // containsEnd reports whether ends holds e.
