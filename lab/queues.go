@@ -146,7 +146,7 @@ SYN queue (bounded, %d here; Linux's tcp_max_syn_backlog) fills and real clients
 full, synack answers a SYN with a SYN cookie, as Linux does: the SYN,ACK's sequence number encodes the connection's
 addresses, a coarse time, the peer's MSS and a secret hash, and the server keeps nothing. A real client answers with
 the final ACK, whose ack=cookie+1 brings the cookie back; the server checks it and only then makes the connection,
-ESTABLISHED at once. A spoofed source never answers, and costs no memory. The price: a cookie cannot hold
+which passes through SYN-RECEIVED and is ESTABLISHED on that same ACK. A spoofed source never answers, and costs no memory. The price: a cookie cannot hold
 everything a SYN said (only a few MSS values, and the window scale and SACK only when timestamps carry them).`, floodBacklog),
 		rfc: "RFC 4987 §3.6 (SYN cookies) and §2 (the attack), RFC 9293 §3.10.7.2 (LISTEN)",
 	}, nil
