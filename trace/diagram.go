@@ -138,6 +138,7 @@ type diagram struct {
 	receives [2]bool // the side reported receiving or dropping at least one segment
 	cur      [2]string
 	justGot  [2]int // row of the segment each side's last event received, -1 if that event was no receipt
+	lastGot  [2]int // row of the last segment each side reported receiving, -1 before any
 	rows     []row
 	unseen   map[segKey][]int // rows of segments sent, not yet reported by their receiver, oldest first
 }
@@ -158,6 +159,7 @@ func (d *diagram) sideOf(e *Event) (int, bool) {
 // anything, and the state it starts in.
 func (d *diagram) scan(events []Event) {
 	d.justGot = [2]int{-1, -1}
+	d.lastGot = [2]int{-1, -1}
 	var first [2]int // index+1 of each side's first event
 	var initial [2]string
 	var fromKnown [2]bool
@@ -222,7 +224,9 @@ func (d *diagram) add(s int, e *Event) {
 		d.addSegment(s, e)
 	case KindSegmentReceived, KindDrop:
 		i := -1
-		if d.traced[o] {
+		if k := d.lastGot[s]; e.Kind == KindDrop && k >= 0 && d.rows[k].key() == keyOf(o, e) {
+			i = k // the segment it reported receiving, then dropped
+		} else if d.traced[o] {
 			i = d.match(o, e)
 		}
 		if i < 0 {
@@ -235,7 +239,7 @@ func (d *diagram) add(s int, e *Event) {
 		r := &d.rows[i]
 		r.got = true
 		r.dropped = r.dropped || e.Kind == KindDrop
-		d.justGot[s] = i
+		d.justGot[s], d.lastGot[s] = i, i
 	case KindStateChange:
 		if e.State == "" || e.State == d.cur[s] {
 			return
@@ -292,6 +296,9 @@ type segKey struct {
 	win      uint16
 	n        int
 }
+
+// key returns the key of the row's segment.
+func (r *row) key() segKey { return segKey{r.from, r.flags, r.seq, r.ack, r.win, r.n} }
 
 // keyOf returns the key of e's segment as sent by side from.
 func keyOf(from int, e *Event) segKey {

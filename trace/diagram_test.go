@@ -382,3 +382,24 @@ func TestDiagramCloseByACallGoesOnItsFIN(t *testing.T) {
 		t.Errorf("no FIN-WAIT-1 in\n%s", got)
 	}
 }
+
+// TestDiagramReceivedThenDropped checks that a segment its receiver reports
+// receiving and then dropping is one arrow, ending in an X, and that a copy
+// the network made, received after the original, is an arrow of its own.
+func TestDiagramReceivedThenDropped(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.handshake(c, s)
+	tp.sent(c, seg{pshack, 1001, 5001, 10})
+	tp.rcvd(s, seg{pshack, 1001, 5001, 10})
+	tp.add(s, Event{Kind: KindDrop, Flags: pshack, Seq: 1001, Ack: 5001, Window: 65535, Len: 10, Cause: "accept queue full"})
+	tp.rcvd(s, seg{pshack, 1001, 5001, 10}) // a duplicate the network made
+	got := draw(t, tp.events, DiagramOptions{Relative: true})
+	right, _ := countArrows(got)
+	if right != 4 {
+		t.Fatalf("%d arrows right, want the SYN, the ACK, the dropped segment and its copy:\n%s", right, got)
+	}
+	if n := strings.Count(string(got), "X  |"); n != 1 {
+		t.Errorf("%d arrows end in X, want the dropped one only:\n%s", n, got)
+	}
+}
