@@ -25,6 +25,10 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", lab.DefaultSeed, "seed of the client's port and of the faults' decisions")
 	loss := fs.String("loss", "0", "share of packets lost each way, at random by the seed: 2% or 0.02")
 	delay := fs.Duration("delay", 0, "one-way delay of every packet (100ms)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: synack lab [NAME] [flags]\n\n%s\n\nFlags:\n", labAbout)
+		fs.PrintDefaults()
+	}
 	events := fs.Bool("events", false, "also print every trace event of both stacks with its protocol time (absolute sequence numbers: they change from run to run)")
 	// The name may come before the flags or after them.
 	var name string
