@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/trace"
 )
 
@@ -19,11 +20,10 @@ type Options struct {
 	// Seed picks the client's port and seeds link/fault's decisions; the
 	// same seed gives the same run.
 	Seed uint64
-	// Loss is the percentage of packets lost, each way, at random by the
-	// seed (link/fault on the client's end).
-	Loss float64
-	// Delay is the one-way delay of every packet (link/fault).
-	Delay time.Duration
+	// Faults, when either direction is not zero, puts link/fault on the
+	// client's end of the link: Out disturbs what the client sends, In
+	// what it receives. The lab sets its Clock and Seed.
+	Faults fault.Config
 	// Events, when set, also prints every trace event of both stacks, one
 	// a line, with its protocol time.
 	Events bool
@@ -32,8 +32,11 @@ type Options struct {
 // DefaultSeed is the seed a scenario runs with when none is given.
 const DefaultSeed = 1
 
-// mtu is the link's MTU: small segments keep the diagrams short.
+// mtu is the link's MTU.
 func (o Options) mtu() int { return 1500 }
+
+// faulty reports whether the options put link/fault on the link.
+func (o Options) faulty() bool { return !o.Faults.Out.IsZero() || !o.Faults.In.IsZero() }
 
 // Scenario is one experiment.
 type Scenario struct {
@@ -128,14 +131,8 @@ func Run(out io.Writer, name string, opts Options) error {
 	if s == nil {
 		return &UnknownError{Name: name}
 	}
-	if opts.Loss < 0 || opts.Loss > 100 {
-		return fmt.Errorf("loss %v%% is not a percentage from 0 to 100", opts.Loss)
-	}
-	if opts.Delay < 0 {
-		return fmt.Errorf("delay %v is negative", opts.Delay)
-	}
-	if opts.Delay == 0 {
-		opts.Delay = s.delay
+	if opts.faulty() == false && s.delay > 0 {
+		opts.Faults.Out.Delay, opts.Faults.In.Delay = s.delay, s.delay
 	}
 	w, err := newWorld(opts, s.setup[0], s.setup[1])
 	if err != nil {
@@ -150,13 +147,10 @@ func Run(out io.Writer, name string, opts Options) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "synack lab %s: %s\n", s.Name, s.Summary)
 	fmt.Fprintf(&b, "client %v and server %v on an in-memory link, seed %d", clientAddr.Addr(), serverAddr.Addr(), opts.Seed)
-	if opts.Loss > 0 {
-		fmt.Fprintf(&b, ", %v%% loss each way", opts.Loss)
-	}
-	if opts.Delay > 0 {
-		fmt.Fprintf(&b, ", %v one-way delay", opts.Delay)
-	}
 	b.WriteString("\n")
+	if opts.faulty() {
+		fmt.Fprintf(&b, "link/fault at the client's end: client->server %v; server->client %v\n", opts.Faults.Out, opts.Faults.In)
+	}
 	for _, d := range rep.conns {
 		b.WriteString("\n")
 		if d.caption != "" {

@@ -89,7 +89,7 @@ func runShortVsLong(w *world) (*report, error) {
 
 	short.count(w.rec.Events(), se)
 	long.count(w.rec.Events(), se)
-	rtt := 2 * w.opts.Delay
+	rtt := w.opts.Faults.Out.Delay + w.opts.Faults.In.Delay
 	rounds := func(d time.Duration) string {
 		if rtt == 0 {
 			return "no delay, so no round trips to count"
@@ -115,7 +115,7 @@ after the first, its acknowledgements ride on the responses: the server delays t
 with the response (RFC 9293 §3.8.6.3), where a young connection acknowledges at once (quick ACKs, as Linux does),
 one more segment for each short connection. The active closer keeps each connection in TIME-WAIT for 2*MSL: ten short connections leave
 ten records (and ten ports the client cannot reuse with this server for a minute), the long one leaves one. The
-delay is 10 ms each way unless --delay says otherwise, so that round trips have a length.`,
+delay is 10 ms each way unless fault flags say otherwise, so that round trips have a length.`,
 		rfc: "RFC 9293 §3.5 and §3.6 (the handshake and close each connection pays), RFC 1122 §4.2.3.2 (delayed ACKs) and RFC 9112 §9.3 (persistent connections)",
 	}, nil
 }

@@ -50,9 +50,10 @@ func newWorld(opts Options, client, server stackSetup) (*world, error) {
 	w := &world{opts: opts, clk: clock.NewVirtual(labEpoch), cable: newCable(opts.mtu())}
 	w.start = w.clk.Now()
 	var cep link.Endpoint = w.cable.plug(clientAddr.Addr())
-	if opts.Loss > 0 || opts.Delay > 0 {
-		d := fault.Direction{Loss: opts.Loss / 100, Delay: opts.Delay}
-		w.fault = fault.New(cep, fault.Config{Clock: w.clk, Seed: opts.Seed, Out: d, In: d})
+	if opts.faulty() {
+		cfg := opts.Faults
+		cfg.Clock, cfg.Seed = w.clk, opts.Seed
+		w.fault = fault.New(cep, cfg)
 		cep = w.fault
 	}
 	w.cw = newCounter(cep)

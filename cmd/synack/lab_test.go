@@ -44,7 +44,7 @@ func TestLabListsAndRuns(t *testing.T) {
 	if code := run([]string{"lab", "handshake", "--seed", "7", "--delay", "50ms"}, &out, &errb); code != 0 {
 		t.Fatalf("lab handshake exited %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"seed 7", "50ms one-way delay", "connect returned after 100ms", "SYN,ACK"} {
+	for _, want := range []string{"seed 7", "client->server delay 50ms; server->client delay 50ms", "connect returned after 100ms", "SYN,ACK"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
