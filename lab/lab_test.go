@@ -128,3 +128,44 @@ func TestSeedPicksThePort(t *testing.T) {
 		t.Errorf("seed 1 and 2 should dial from ports 49153 and 49154:\n%s\n%s", one.String(), two.String())
 	}
 }
+
+// TestScenariosShowWhatTheyClaim checks, beyond the golden files (which
+// -update rewrites), that each scenario's output shows the behaviour its
+// story tells: a golden file rewritten after a regression still fails here.
+func TestScenariosShowWhatTheyClaim(t *testing.T) {
+	want := map[string][]string{
+		"handshake":           {"---- SYN seq=0", "<--- SYN,ACK seq=0 ack=1", "---- ACK seq=1 ack=1", "server: accept returned the connection"},
+		"close":               {"FIN-WAIT-1   |---- FIN,ACK", "FIN-WAIT-2   |<--- ACK", "TIME-WAIT    |<--- FIN,ACK", "|  CLOSE-WAIT", "|  LAST-ACK", "(timeout 2MSL)", "then CLOSED"},
+		"refused":             {"<--- RST,ACK seq=0 ack=1", "(ECONNREFUSED) after 0s"},
+		"bound-not-listening": {"<--- RST,ACK seq=0 ack=1", "(ECONNREFUSED)", "macOS"},
+		"timeout":             {"the SYN was sent at 0s, 1s, 3s, 7s, 15s, 31s, 1m3s", "(ETIMEDOUT) after 2m7s"},
+		"half-close":          {"read the answer \"15\\n\" in FIN-WAIT-2", "|<--- PSH,ACK seq=1 ack=17 len=3"},
+		"simultaneous-close":  {"|  CLOSING", "CLOSING      |", "|  TIME-WAIT", "TIME-WAIT    |"},
+		"simultaneous-open":   {"|<--- SYN seq=0", "SYN-RECEIVED  |", "|  SYN-RECEIVED", "(no listener, no accept)"},
+		"lost-segment":        {"len=13 ----X", "(timer loss probe)", "(timer retransmit)", "retransmitted segments: 2"},
+		"fast-retransmit":     {"seq=1449 ack=1 len=1448 ------X", "retransmitted segments: 1, with no timeout"},
+		"zero-window":         {"win=0", "(timer persist)", "window probes at 440ms, 840ms, 1.64s, 3.24s", "win=4096"},
+		"time-wait":           {"---- ACK seq=2 ack=2 ---------------X", "acknowledged again", "CLOSED at 1m0.2s"},
+		"keepalive":           {"(timer keepalive)", "RST seq=1", "(ETIMEDOUT) at 1m30s"},
+		"backlog-full":        {"SYN,ACK of the second sent again at 1s, 3s", "(ESTABLISHED) at 3s", "stayed SYN-RECEIVED"},
+		"syn-flood":           {"8 half-open connections", "4 SYNs answered with a cookie", "(rcv ACK of SYN cookie)", "client: connect returned: ESTABLISHED"},
+		"old-duplicate-syn":   {"SYN seq=-100000", "ack=-99999", "RST seq=-99999", "ended CLOSED, reset by the client"},
+		"short-vs-long":       {"ten connections: 100 segments", "one connection:  28 segments", "10 connections in TIME-WAIT against 1"},
+	}
+	for _, s := range Scenarios() {
+		lines, ok := want[s.Name]
+		if !ok {
+			t.Errorf("scenario %s has no claims to check here", s.Name)
+			continue
+		}
+		var b bytes.Buffer
+		if err := Run(&b, s.Name, Options{Seed: DefaultSeed}); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		for _, w := range lines {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", s.Name, w, b.String())
+			}
+		}
+	}
+}
