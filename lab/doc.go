@@ -7,8 +7,9 @@
 // why, with the RFC section it follows. `synack lab` is its command.
 //
 // It is a layer above the stack: it runs stacks through the root package's
-// API (Dial, Listen, Read, Write, Close, their options and Info) and knows
-// of them nothing but that API and the trace events they report. Its link,
+// API (Dial, Listen, Read, Write, Close, their options, Info, Sockets and
+// the counters Internals shows) and knows of them nothing but that API and
+// the trace events they report. Its link,
 // the cable (cable.go), is a test bench and so may look at headers: it
 // routes packets by destination address (a spoofed source's answers go
 // nowhere), drops the segments a scenario chooses, and injects segments a
