@@ -26,6 +26,7 @@ var commands = []command{
 	{"get", "fetch a URL over HTTP with synack as the client on a TUN device", runGet},
 	{"ping", "send ICMP echo requests from synack on a TUN device and print the round trips", runPing},
 	{"dial", "netcat over synack on a TUN device: stdin to the connection, the connection to stdout", runDial},
+	{"lab", "run the articles' experiments (handshake, refused, backlog-full, ...) as scenarios on two stacks", runLab},
 }
 
 func main() {
