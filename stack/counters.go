@@ -298,7 +298,8 @@ func ReadCounters(ip *Stats, tc *tcp.Stats, uc *udp.Stats) Counters {
 
 // StructCounters reads a link's counters from v, a struct (or pointer to
 // one) of plain uint64 fields such as tun.Stats or pipe.Stats, into a
-// section named section, each counter under its field name.
+// section named section, each counter under its field name; a field whose
+// name holds "Longest" (a largest size seen) is a gauge.
 func StructCounters(section string, v any) Section {
 	rv := reflect.Indirect(reflect.ValueOf(v))
 	s := Section{Name: section}
@@ -306,7 +307,7 @@ func StructCounters(section string, v any) Section {
 		f := rv.Type().Field(i)
 		if f.IsExported() && f.Type.Kind() == reflect.Uint64 {
 			s.Counters = append(s.Counters, Counter{Name: f.Name, Value: rv.Field(i).Uint(),
-				Field: rv.Type().String() + "." + f.Name})
+				Field: rv.Type().String() + "." + f.Name, Gauge: strings.Contains(f.Name, "Longest")})
 		}
 	}
 	return s

@@ -25,6 +25,8 @@ var commands = []command{
 	{"get", "fetch a URL over HTTP with synack as the client on a TUN device", runGet},
 	{"ping", "send ICMP echo requests from synack on a TUN device and print the round trips", runPing},
 	{"dial", "netcat over synack on a TUN device: stdin to the connection, the connection to stdout", runDial},
+	{"ss", "print a running serve's sockets as ss -tanoei does (from its admin endpoint)", runSS},
+	{"netstat", "print a running serve's sockets, or with -s its counters as netstat -s does", runNetstat},
 }
 
 func main() {
