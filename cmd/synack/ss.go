@@ -50,7 +50,7 @@ var ssStates = [...]string{
 
 // writeSS prints the sockets of snap as ss -tanoei does.
 func writeSS(w io.Writer, snap stack.Snapshot) error {
-	if _, err := fmt.Fprintf(w, "%-11s %-6s %-6s %-21s %-21s\n", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"); err != nil {
+	if _, err := fmt.Fprintf(w, "%-11s %-6s %-6s %-21s %s\n", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"); err != nil {
 		return err
 	}
 	for _, r := range snap.Sockets {

@@ -1,0 +1,520 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/link/pipe"
+	"github.com/synack-net/synack/stack"
+	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
+)
+
+// observed is two stacks over a pipe, on one virtual clock (no timer is
+// needed: every exchange here is driven by segments), each with its admin
+// endpoint served by httptest on loopback.
+type observed struct {
+	client, server       *synack.Stack
+	a, b                 *pipe.Endpoint
+	clientURL, serverURL string
+}
+
+func newObserved(t *testing.T) *observed {
+	t.Helper()
+	o := &observed{}
+	o.a, o.b = pipe.New(1500)
+	clk := clock.NewVirtual(time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC))
+	var err error
+	if o.client, err = synack.New(o.a, synack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Clock: clk}); err != nil {
+		t.Fatal(err)
+	}
+	if o.server, err = synack.New(o.b, synack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clk}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	serve := func(st *synack.Stack, ep *pipe.Endpoint, name string) string {
+		links := func() []stack.Section { return []stack.Section{stack.StructCounters("LinkPipe", ep.Stats())} }
+		a := newAdmin(stackSnapshot{st: st.Internals(), links: links}, log)
+		hs := httptest.NewServer(a.srv.Handler)
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	o.clientURL = serve(o.client, o.a, "client")
+	o.serverURL = serve(o.server, o.b, "server")
+	t.Cleanup(func() {
+		o.client.Close()
+		o.server.Close()
+		o.a.Close()
+		o.b.Close()
+	})
+	return o
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// jsonCounters reads /snapshot's counters.
+func jsonCounters(t *testing.T, base string) stack.Counters {
+	t.Helper()
+	code, b := get(t, base+"/snapshot")
+	if code != http.StatusOK {
+		t.Fatalf("/snapshot: %d %s", code, b)
+	}
+	var snap stack.Snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatalf("/snapshot: %v", err)
+	}
+	return snap.Counters
+}
+
+// promMetrics reads /metrics with Prometheus's own text parser.
+func promMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, b := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, b)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return mfs
+}
+
+// promValue is the value of the unlabelled metric name, and whether it is there.
+func promValue(mfs map[string]*dto.MetricFamily, name string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil || len(mf.Metric) != 1 {
+		return 0, false
+	}
+	m := mf.Metric[0]
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue(), true
+	case m.Gauge != nil:
+		return m.Gauge.GetValue(), true
+	}
+	return 0, false
+}
+
+// counterRef names a counter of one side.
+type counterRef struct {
+	server        bool
+	section, name string
+}
+
+func (r counterRef) String() string {
+	side := "client"
+	if r.server {
+		side = "server"
+	}
+	return side + " " + r.section + "." + r.name
+}
+
+// reading is every counter of both sides, from JSON and from Prometheus.
+type reading struct {
+	json [2]stack.Counters
+	prom [2]map[string]*dto.MetricFamily
+}
+
+func (o *observed) read(t *testing.T) reading {
+	var r reading
+	for i, u := range []string{o.clientURL, o.serverURL} {
+		r.json[i], r.prom[i] = jsonCounters(t, u), promMetrics(t, u)
+	}
+	return r
+}
+
+func (r reading) get(t *testing.T, c counterRef) (uint64, float64) {
+	t.Helper()
+	i := 0
+	if c.server {
+		i = 1
+	}
+	j, ok := r.json[i].Get(c.section, c.name)
+	if !ok {
+		t.Fatalf("%v is not in /snapshot", c)
+	}
+	p, ok := promValue(r.prom[i], "synack_"+c.section+"_"+c.name)
+	if !ok {
+		t.Fatalf("%v is not in /metrics as synack_%s_%s", c, c.section, c.name)
+	}
+	return j, p
+}
+
+// TestAdminCountersMove: each exchange moves the counters it must, and
+// each is seen to move both in /snapshot's JSON and in /metrics as the
+// Prometheus text parser reads it.
+func TestAdminCountersMove(t *testing.T) {
+	o := newObserved(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := netip.MustParseAddr("10.0.0.2")
+	// barrier: a ping's reply comes after everything the client sent
+	// before it has been handled by the server, and what the server sent
+	// before the reply by the client (the pipe keeps order).
+	seq := uint16(0)
+	barrier := func() {
+		seq++
+		if _, err := o.client.Ping(ctx, srv, seq, []byte("barrier")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := o.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	udpSrv, err := o.server.ListenUDP(netip.MustParseAddrPort("0.0.0.0:53"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpSrv.Close()
+
+	c, s := func(server bool, sec, name string) counterRef { return counterRef{server, sec, name} }, true
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	steps := []struct {
+		what  string
+		do    func()
+		moves []counterRef
+	}{
+		{"a connection opened and data sent", func() {
+			accepted := make(chan net.Conn, 1)
+			go func() { sc, _ := l.Accept(); accepted <- sc }()
+			cc, err := o.client.DialTCP(ctx, netip.MustParseAddrPort("10.0.0.2:80"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := <-accepted
+			held = append(held, cc, sc)
+			if _, err := cc.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(sc, buf); err != nil {
+				t.Fatal(err)
+			}
+		}, []counterRef{c(!s, "Tcp", "ActiveOpens"), c(s, "Tcp", "PassiveOpens"), c(s, "Tcp", "CurrEstab"),
+			c(!s, "Tcp", "CurrEstab"), c(s, "Tcp", "InSegs"), c(s, "Tcp", "OutSegs"), c(s, "Ip", "InReceives"),
+			c(s, "Ip", "InDelivers"), c(s, "Ip", "OutRequests"), c(s, "LinkPipe", "Delivered"), c(!s, "LinkPipe", "Sent")}},
+		{"a connection refused", func() {
+			_, err := o.client.DialTCP(ctx, netip.MustParseAddrPort("10.0.0.2:81"))
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dial to a closed port: %v, want ECONNREFUSED", err)
+			}
+		}, []counterRef{c(!s, "Tcp", "AttemptFails"), c(s, "Tcp", "OutRsts"), c(s, "TcpExt", "TCPNoSocket")}},
+		{"a datagram to a closed port", func() {
+			if _, err := udpClient(t, o).WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("10.0.0.2:54")); err != nil {
+				t.Fatal(err)
+			}
+			barrier()
+		}, []counterRef{c(s, "Udp", "NoPorts"), c(s, "Icmp", "OutDestUnreachs"), c(!s, "Icmp", "InMsgs"), c(!s, "Udp", "OutDatagrams")}},
+		{"a datagram echoed", func() {
+			uc := udpClient(t, o)
+			if _, err := uc.WriteToUDPAddrPort([]byte("q"), netip.MustParseAddrPort("10.0.0.2:53")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			n, from, err := udpSrv.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := udpSrv.WriteToUDPAddrPort(buf[:n], from); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := uc.ReadFromUDPAddrPort(buf); err != nil {
+				t.Fatal(err)
+			}
+		}, []counterRef{c(s, "Udp", "InDatagrams"), c(s, "Udp", "OutDatagrams"), c(!s, "Udp", "InDatagrams")}},
+		{"a ping", barrier, []counterRef{c(!s, "Icmp", "OutEchos"), c(!s, "Icmp", "InEchoReps"), c(s, "Icmp", "InMsgs"), c(s, "Icmp", "OutEchoReps")}},
+		{"a packet with a bad IPv4 header", func() {
+			bad := make([]byte, 20)
+			bad[0] = 0x46 // version 4, but a header of 24 bytes in a packet of 20
+			if err := o.a.WritePacket(bad); err != nil {
+				t.Fatal(err)
+			}
+			barrier()
+		}, []counterRef{c(s, "Ip", "InHdrErrors"), c(s, "Ip", "InReceives")}},
+		{"a close with unread data resets", func() {
+			cc, sc := held[0], held[1]
+			if _, err := sc.Write([]byte("unread")); err != nil {
+				t.Fatal(err)
+			}
+			barrier() // the data reached the client, unread
+			cc.Close()
+			barrier()
+		}, []counterRef{c(!s, "TcpExt", "TCPAbortOnClose"), c(!s, "Tcp", "OutRsts"), c(s, "Tcp", "EstabResets")}},
+	}
+	for _, st := range steps {
+		before := o.read(t)
+		st.do()
+		after := o.read(t)
+		for _, ref := range st.moves {
+			j0, p0 := before.get(t, ref)
+			j1, p1 := after.get(t, ref)
+			if j1 <= j0 {
+				t.Errorf("%s: %v stayed at %d in JSON", st.what, ref, j0)
+			}
+			if p1 <= p0 {
+				t.Errorf("%s: %v stayed at %v in Prometheus", st.what, ref, p0)
+			}
+		}
+	}
+}
+
+// udpClient is a UDP socket of the client, closed when the test ends.
+func udpClient(t *testing.T, o *observed) *synack.UDPConn {
+	uc, err := o.client.ListenUDP(netip.MustParseAddrPort("0.0.0.0:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	return uc
+}
+
+// TestAdminMetricsHoldEveryCounter: every counter of /snapshot (every
+// atomic of the Stats structs: TestCountersHoldEveryField) is in /metrics
+// under its name, of the right type, with the same value, and the sockets
+// per state are gauges.
+func TestAdminMetricsHoldEveryCounter(t *testing.T) {
+	o := newObserved(t)
+	if _, err := o.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 16); err != nil {
+		t.Fatal(err)
+	}
+	cs := o.server.Internals().Counters()
+	mfs := promMetrics(t, o.serverURL)
+	n := 0
+	for _, s := range cs {
+		for _, c := range s.Counters {
+			name := "synack_" + s.Name + "_" + c.Name
+			mf := mfs[name]
+			if mf == nil {
+				t.Errorf("%s is not in /metrics", name)
+				continue
+			}
+			want := dto.MetricType_COUNTER
+			if c.Gauge {
+				want = dto.MetricType_GAUGE
+			}
+			if mf.GetType() != want {
+				t.Errorf("%s is a %v, want %v", name, mf.GetType(), want)
+			}
+			if v, _ := promValue(mfs, name); v != float64(c.Value) {
+				t.Errorf("%s = %v, want %d", name, v, c.Value)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no counters")
+	}
+	states := mfs["synack_tcp_sockets"]
+	if states == nil || len(states.Metric) != int(tcp.StateTimeWait)+1 {
+		t.Fatalf("synack_tcp_sockets: %v, want one series per state", states)
+	}
+	for _, m := range states.Metric {
+		if m.Label[0].GetValue() == "LISTEN" && m.Gauge.GetValue() != 1 {
+			t.Errorf("synack_tcp_sockets{state=LISTEN} = %v, want 1", m.Gauge.GetValue())
+		}
+	}
+}
+
+// TestAdminBadQuery: a bad parameter is a 400 with a message that says
+// what is wrong, never a crash or a silent default.
+func TestAdminBadQuery(t *testing.T) {
+	o := newObserved(t)
+	for _, c := range []struct{ path, says string }{
+		{"/sockets?state=FOO", "unknown state"},
+		{"/sockets?state=ESTABLISHED,", "unknown state"},
+		{"/sockets?colour=red", `unknown query parameter "colour"`},
+		{"/snapshot?x=1", `unknown query parameter "x"`},
+	} {
+		code, b := get(t, o.serverURL+c.path)
+		if code != http.StatusBadRequest || !strings.Contains(string(b), c.says) {
+			t.Errorf("GET %s: %d %q, want 400 saying %q", c.path, code, b, c.says)
+		}
+	}
+	code, _ := get(t, o.serverURL+"/nothing-here")
+	if code != http.StatusNotFound {
+		t.Errorf("GET /nothing-here: %d, want 404", code)
+	}
+}
+
+// TestAdminSocketsAndTools: /sockets filters by state, and ss and netstat
+// -s, run as commands, print what the admin endpoint holds.
+func TestAdminSocketsAndTools(t *testing.T) {
+	o := newObserved(t)
+	l, err := o.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	cc, err := o.client.DialTCP(context.Background(), netip.MustParseAddrPort("10.0.0.2:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cc.Write([]byte("x"))
+	var est []stack.SocketInfo
+	_, b := get(t, o.serverURL+"/sockets?state=established")
+	if err := json.Unmarshal(b, &est); err != nil {
+		t.Fatalf("/sockets: %v in %s", err, b)
+	}
+	if len(est) != 1 || est[0].State != tcp.StateEstablished || est[0].Remote != cc.LocalAddr().(*net.TCPAddr).AddrPort() {
+		t.Fatalf("/sockets?state=established: %+v, want the one connection", est)
+	}
+	if est[0].TCP.MSS == 0 || est[0].TCP.RTO == 0 || est[0].TCP.CongestionControl == "" {
+		t.Errorf("the connection's tcp.Info is empty: %+v", est[0].TCP)
+	}
+	addr := strings.TrimPrefix(o.serverURL, "http://")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"ss", "--admin", addr}, &out, &errOut); code != 0 {
+		t.Fatalf("ss: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "LISTEN") || !strings.Contains(out.String(), "ESTAB ") ||
+		!strings.Contains(out.String(), " mss:") {
+		t.Errorf("ss printed no listener, connection or -i line:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"netstat", "-s", "--admin", addr}, &out, &errOut); code != 0 {
+		t.Fatalf("netstat -s: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Tcp:\n") || !strings.Contains(out.String(), "1 passive connection openings") {
+		t.Errorf("netstat -s printed:\n%s", out.String())
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/vars", "/"} {
+		if code, b := get(t, o.serverURL+path); code != http.StatusOK || len(b) == 0 {
+			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+	_, b = get(t, o.serverURL+"/debug/vars")
+	var vars map[string]json.RawMessage
+	if err := json.Unmarshal(b, &vars); err != nil || vars["synack"] == nil {
+		t.Errorf("/debug/vars has no synack snapshot (%v)", err)
+	}
+}
+
+// TestAdminAddressChecked: an address in use, one that is not loopback,
+// or no address at all ends serve with one line saying so, before it
+// touches a TUN device.
+func TestAdminAddressChecked(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, c := range []struct{ addr, says string }{
+		{busy.Addr().String(), "is in use"},
+		{"0.0.0.0:7070", "not a loopback address"},
+		{"10.7.0.1:7070", "not a loopback address"},
+		{"localhost", "not an address and port"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run([]string{"serve", "--admin", c.addr}, &out, &errOut)
+		msg := errOut.String()
+		if code != 1 || !strings.Contains(msg, c.says) || strings.Count(msg, "\n") != 1 {
+			t.Errorf("serve --admin %s: exit %d, %q; want 1 and one line saying %q", c.addr, code, msg, c.says)
+		}
+	}
+	var a adminFlags
+	a.addr = ""
+	if l, err := a.listen(); l != nil || err != nil {
+		t.Errorf(`--admin "": %v, %v; want off`, l, err)
+	}
+}
+
+// TestAdminNotOnTheStack: the stack serve runs has nothing on the admin
+// port, so a peer on the TUN side that reaches the stack cannot reach
+// the admin endpoint through it; the endpoint itself listens on the host's
+// loopback (TestAdminAddressChecked), which Linux does not route packets
+// from the TUN device to (a loopback destination on another interface is
+// a martian).
+func TestAdminNotOnTheStack(t *testing.T) {
+	o := newObserved(t)
+	_, err := o.client.DialTCP(context.Background(), netip.MustParseAddrPort("10.0.0.2:7070"))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial to the stack's 7070: %v, want ECONNREFUSED", err)
+	}
+}
+
+// TestEventSinkLogsAttributes: with -v, each event is one log record whose
+// fields are attributes (JSON with --log-format json).
+func TestEventSinkLogsAttributes(t *testing.T) {
+	var b bytes.Buffer
+	log, err := newLogger("json", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := eventSink(log)
+	sink.Event(&trace.Event{Kind: trace.KindSegmentSent, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
+		Remote: netip.MustParseAddrPort("10.0.0.2:80"), Flags: wire.FlagSYN, Seq: 1000, Window: 65535, State: "SYN-SENT"})
+	sink.Event(&trace.Event{Kind: trace.KindStateChange, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
+		Remote: netip.MustParseAddrPort("10.0.0.2:80"), From: "SYN-SENT", State: "ESTABLISHED", Cause: "rcv SYN,ACK"})
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		recs = append(recs, m)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2:\n%s", len(recs), b.String())
+	}
+	for k, v := range map[string]any{"msg": "tcp", "kind": "sent", "flags": "SYN", "seq": 1000.0, "win": 65535.0,
+		"local": "10.0.0.1:40000", "remote": "10.0.0.2:80", "state": "SYN-SENT"} {
+		if recs[0][k] != v {
+			t.Errorf("segment record: %s = %v, want %v", k, recs[0][k], v)
+		}
+	}
+	for k, v := range map[string]any{"kind": "state", "from": "SYN-SENT", "state": "ESTABLISHED", "cause": "rcv SYN,ACK"} {
+		if recs[1][k] != v {
+			t.Errorf("state record: %s = %v, want %v", k, recs[1][k], v)
+		}
+	}
+	if _, err := newLogger("xml", io.Discard); err == nil || !strings.Contains(err.Error(), "text or json") {
+		t.Errorf("--log-format xml: %v, want an error naming text and json", err)
+	}
+}
