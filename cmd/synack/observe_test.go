@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -271,6 +273,18 @@ func TestAdminCountersMove(t *testing.T) {
 			}
 			barrier()
 		}, []counterRef{c(s, "Ip", "InHdrErrors"), c(s, "Ip", "InReceives")}},
+		{"a packet to another address", rawStep(o, barrier, 6, "10.0.0.99", 0, tcpHeader(0x1234)),
+			[]counterRef{c(s, "Ip", "InAddrErrors")}},
+		{"a packet of an unknown protocol", rawStep(o, barrier, 99, "10.0.0.2", 0, make([]byte, 8)),
+			[]counterRef{c(s, "Ip", "InUnknownProtos")}},
+		{"a fragment", rawStep(o, barrier, 17, "10.0.0.2", 1, make([]byte, 16)),
+			[]counterRef{c(s, "Ip", "ReasmFails")}},
+		{"a TCP segment with a bad checksum", rawStep(o, barrier, 6, "10.0.0.2", 0, tcpHeader(0x1234)),
+			[]counterRef{c(s, "Tcp", "InErrs")}},
+		{"a UDP datagram with a bad checksum", rawStep(o, barrier, 17, "10.0.0.2", 0, []byte{0, 53, 0, 53, 0, 9, 0x12, 0x34, 'x'}),
+			[]counterRef{c(s, "Udp", "InCsumErrors"), c(s, "Udp", "InErrors")}},
+		{"an ICMP message with a bad checksum", rawStep(o, barrier, 1, "10.0.0.2", 0, []byte{8, 0, 0x12, 0x34, 0, 1, 0, 1}),
+			[]counterRef{c(s, "Icmp", "InErrors")}},
 		{"a close with unread data resets", func() {
 			cc, sc := held[0], held[1]
 			if _, err := sc.Write([]byte("unread")); err != nil {
@@ -298,6 +312,34 @@ func TestAdminCountersMove(t *testing.T) {
 	}
 }
 
+// rawStep returns a step that writes, from the client's end of the pipe,
+// an IPv4 packet of protocol proto to dst with payload (a fragment when
+// more is 1), then waits for the server to have handled it.
+func rawStep(o *observed, barrier func(), proto uint8, dst string, more uint8, payload []byte) func() {
+	return func() {
+		pkt := make([]byte, 20+len(payload))
+		f := wire.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: proto, Flags: more,
+			Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr(dst)}
+		f.Encode(pkt)
+		copy(pkt[20:], payload)
+		if err := o.a.WritePacket(pkt); err != nil {
+			panic(err)
+		}
+		barrier()
+	}
+}
+
+// tcpHeader is a 20-byte TCP header, an ACK from port 40000 to 80, with
+// the checksum sum (wrong for any packet but by chance).
+func tcpHeader(sum uint16) []byte {
+	h := make([]byte, 20)
+	h[0], h[1], h[2], h[3] = 0x9c, 0x40, 0, 80
+	h[12], h[13] = 5<<4, 0x10
+	h[14], h[15] = 0xff, 0xff
+	h[16], h[17] = byte(sum>>8), byte(sum)
+	return h
+}
+
 // udpClient is a UDP socket of the client, closed when the test ends.
 func udpClient(t *testing.T, o *observed) *synack.UDPConn {
 	uc, err := o.client.ListenUDP(netip.MustParseAddrPort("0.0.0.0:0"))
@@ -308,41 +350,74 @@ func udpClient(t *testing.T, o *observed) *synack.UDPConn {
 	return uc
 }
 
-// TestAdminMetricsHoldEveryCounter: every counter of /snapshot (every
-// atomic of the Stats structs: TestCountersHoldEveryField) is in /metrics
-// under its name, of the right type, with the same value, and the sockets
-// per state are gauges.
+// TestAdminMetricsHoldEveryCounter: every atomic counter of the stack's
+// Stats structs (stack, tcp, udp), each set to a value of its own, shows
+// that value in /snapshot's JSON and in /metrics under its name, of the
+// right type (TestCountersHoldEveryField checks that Counters has every
+// field): a counter added later cannot be forgotten by either. The
+// sockets per state are gauges.
 func TestAdminMetricsHoldEveryCounter(t *testing.T) {
 	o := newObserved(t)
 	if _, err := o.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 16); err != nil {
 		t.Fatal(err)
 	}
-	cs := o.server.Internals().Counters()
+	in := o.server.Internals()
+	want := map[string]uint64{} // by field
+	next := uint64(1000)
+	for _, p := range []any{in.Stats(), in.TCPStats(), in.UDPStats()} {
+		v := reflect.ValueOf(p).Elem()
+		for i := range v.NumField() {
+			switch a := v.Field(i).Addr().Interface().(type) {
+			case *atomic.Uint64:
+				a.Store(next)
+			case *atomic.Int64:
+				a.Store(int64(next))
+			default:
+				continue
+			}
+			want[v.Type().String()+"."+v.Type().Field(i).Name] = next
+			next += 7
+		}
+	}
+	cs := in.Counters()
+	js := jsonCounters(t, o.serverURL)
 	mfs := promMetrics(t, o.serverURL)
 	n := 0
 	for _, s := range cs {
 		for _, c := range s.Counters {
+			w, ok := want[c.Field]
+			if !ok {
+				t.Errorf("%s.%s is read from %q, not a Stats field", s.Name, c.Name, c.Field)
+				continue
+			}
+			delete(want, c.Field)
+			if v, _ := js.Get(s.Name, c.Name); v != w {
+				t.Errorf("%s (%s.%s) is %d in /snapshot, want %d", c.Field, s.Name, c.Name, v, w)
+			}
 			name := "synack_" + s.Name + "_" + c.Name
 			mf := mfs[name]
 			if mf == nil {
-				t.Errorf("%s is not in /metrics", name)
+				t.Errorf("%s (%s) is not in /metrics", name, c.Field)
 				continue
 			}
-			want := dto.MetricType_COUNTER
+			typ := dto.MetricType_COUNTER
 			if c.Gauge {
-				want = dto.MetricType_GAUGE
+				typ = dto.MetricType_GAUGE
 			}
-			if mf.GetType() != want {
-				t.Errorf("%s is a %v, want %v", name, mf.GetType(), want)
+			if mf.GetType() != typ {
+				t.Errorf("%s is a %v, want %v", name, mf.GetType(), typ)
 			}
-			if v, _ := promValue(mfs, name); v != float64(c.Value) {
-				t.Errorf("%s = %v, want %d", name, v, c.Value)
+			if v, _ := promValue(mfs, name); v != float64(w) {
+				t.Errorf("%s = %v in /metrics, want %d", name, v, w)
 			}
 			n++
 		}
 	}
-	if n == 0 {
-		t.Error("no counters")
+	for f := range want {
+		t.Errorf("%s is in no section", f)
+	}
+	if n < 90 {
+		t.Errorf("only %d counters", n)
 	}
 	states := mfs["synack_tcp_sockets"]
 	if states == nil || len(states.Metric) != int(tcp.StateTimeWait)+1 {
