@@ -87,10 +87,13 @@ type Info struct {
 	//     the next keepalive probe, DelayedACKAt the delayed ACK
 	//     (RFC 1122 §4.2.3.2), CloseAt the end of TIME-WAIT or of an
 	//     orphaned FIN-WAIT-2.
-	RetransmitAt                                  time.Time
-	RetransmitTimer                               string
-	Backoff                                       int
-	PersistAt, KeepaliveAt, DelayedACKAt, CloseAt time.Time
+	RetransmitAt    time.Time `json:",omitzero"`
+	RetransmitTimer string    `json:",omitempty"`
+	Backoff         int
+	PersistAt       time.Time `json:",omitzero"`
+	KeepaliveAt     time.Time `json:",omitzero"`
+	DelayedACKAt    time.Time `json:",omitzero"`
+	CloseAt         time.Time `json:",omitzero"`
 }
 
 // Info returns the connection's inner state.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"flag"
 	"net/netip"
 	"os"
@@ -98,4 +100,27 @@ func TestNetstatSGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "netstat-s.golden", b.Bytes())
+}
+
+// TestSnapshotJSONRoundTrip: what ss and netstat -s print from a snapshot
+// fetched as JSON is what they print from the snapshot itself: the JSON
+// loses nothing they show.
+func TestSnapshotJSONRoundTrip(t *testing.T) {
+	snap := goldenSnapshot()
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back stack.Snapshot
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	for _, w := range []func(io.Writer, stack.Snapshot) error{writeSS, writeNetstatS} {
+		var want, got bytes.Buffer
+		w(&want, snap)
+		w(&got, back)
+		if got.String() != want.String() {
+			t.Errorf("after JSON:\n%s\nbefore:\n%s", got.String(), want.String())
+		}
+	}
 }
