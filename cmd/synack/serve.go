@@ -97,12 +97,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	defer startAdmin(al, ts, log)()
 	defer func() {
 		ts.close()
 		logFaults(log, ts) // after the last packet, the closes' included
 		log.Info("tun", ts.deviceStats()...)
 	}()
+	defer startAdmin(al, ts, log)() // admin.go; stops before the stack does
 	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim,
 		cap: newClientCap(lim.maxPerClient, log, time.Now)}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
