@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,7 @@ import (
 type observed struct {
 	client, server       *synack.Stack
 	a, b                 *pipe.Endpoint
+	clk                  *clock.Virtual
 	clientURL, serverURL string
 }
 
@@ -45,6 +47,7 @@ func newObserved(t *testing.T) *observed {
 	o := &observed{}
 	o.a, o.b = pipe.New(1500)
 	clk := clock.NewVirtual(time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC))
+	o.clk = clk
 	var err error
 	if o.client, err = synack.New(o.a, synack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Clock: clk}); err != nil {
 		t.Fatal(err)
@@ -285,6 +288,43 @@ func TestAdminCountersMove(t *testing.T) {
 			[]counterRef{c(s, "Udp", "InCsumErrors"), c(s, "Udp", "InErrors")}},
 		{"an ICMP message with a bad checksum", rawStep(o, barrier, 1, "10.0.0.2", 0, []byte{8, 0, 0x12, 0x34, 0, 1, 0, 1}),
 			[]counterRef{c(s, "Icmp", "InErrors")}},
+		{"a SYN that goes unanswered", func() {
+			dctx, dcancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				_, err := o.client.DialTCP(dctx, netip.MustParseAddrPort("10.0.0.3:80")) // no such host
+				done <- err
+			}()
+			ts := o.client.Internals().TCPStats()
+			o.drive(t, func() bool { return ts.Timeouts.Load() > 0 })
+			dcancel()
+			<-done
+		}, []counterRef{c(!s, "Tcp", "RetransSegs"), c(!s, "TcpExt", "TCPTimeouts"), c(!s, "Tcp", "ActiveOpens"),
+			c(!s, "Tcp", "AttemptFails"), c(s, "Ip", "InAddrErrors")}},
+		{"a full accept queue", func() {
+			full, err := o.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:8080"), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer full.Close()
+			dctx, dcancel := context.WithCancel(ctx)
+			done := make(chan error, 2)
+			for range 2 {
+				go func() {
+					c, err := o.client.DialTCP(dctx, netip.MustParseAddrPort("10.0.0.2:8080"))
+					if err == nil { // the first, or the second whose final ACK was dropped
+						<-dctx.Done()
+						c.Close()
+					}
+					done <- err
+				}()
+			}
+			ts := o.server.Internals().TCPStats()
+			o.drive(t, func() bool { return ts.ListenOverflows.Load() > 0 })
+			dcancel()
+			<-done
+			<-done
+		}, []counterRef{c(s, "TcpExt", "ListenOverflows"), c(s, "TcpExt", "ListenDrops")}},
 		{"a close with unread data resets", func() {
 			cc, sc := held[0], held[1]
 			if _, err := sc.Write([]byte("unread")); err != nil {
@@ -308,6 +348,23 @@ func TestAdminCountersMove(t *testing.T) {
 			if p1 <= p0 {
 				t.Errorf("%s: %v stayed at %v in Prometheus", st.what, ref, p0)
 			}
+		}
+	}
+}
+
+// drive moves the virtual clock from timer to timer, giving the
+// goroutines turns in between, until done; it fails the test after ten
+// seconds of wall time.
+func (o *observed) drive(t *testing.T, done func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !done() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("not done after 10 s (virtual %v)", o.clk.Now())
+		}
+		runtime.Gosched()
+		if next, ok := o.clk.Next(); ok && !done() {
+			o.clk.AdvanceTo(next)
 		}
 	}
 }
