@@ -267,6 +267,24 @@ func TestAdminCountersMove(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []counterRef{c(s, "Udp", "InDatagrams"), c(s, "Udp", "OutDatagrams"), c(!s, "Udp", "InDatagrams")}},
+		{"a datagram burst to a socket that does not read", func() {
+			uc := udpClient(t, o)
+			for range 300 { // past udp.MaxDatagrams queued
+				if _, err := uc.WriteToUDPAddrPort([]byte("z"), netip.MustParseAddrPort("10.0.0.2:53")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			barrier()
+		}, []counterRef{c(s, "Udp", "RcvbufErrors"), c(s, "Udp", "InErrors")}},
+		{"a datagram burst to a closed port", func() {
+			uc := udpClient(t, o)
+			for range 60 { // past the ICMP burst of 50; the virtual clock stands still
+				if _, err := uc.WriteToUDPAddrPort([]byte("z"), netip.MustParseAddrPort("10.0.0.2:55")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			barrier()
+		}, []counterRef{c(s, "Icmp", "OutRateLimitGlobal"), c(s, "Udp", "NoPorts")}},
 		{"a ping", barrier, []counterRef{c(!s, "Icmp", "OutEchos"), c(!s, "Icmp", "InEchoReps"), c(s, "Icmp", "InMsgs"), c(s, "Icmp", "OutEchoReps")}},
 		{"a packet with a bad IPv4 header", func() {
 			bad := make([]byte, 20)
