@@ -63,26 +63,35 @@ func (a *adminFlags) register(fs interface {
 	fs.BoolVar(&a.public, "admin-public", false, "allow an --admin address that is not loopback (reachable from elsewhere, the TUN side included)")
 }
 
-// listen opens the admin endpoint's socket, before the stack starts, so
-// that an address in use ends serve at once with one clear line. It
-// returns nil when the endpoint is off.
-func (a *adminFlags) listen() (net.Listener, error) {
+// check refuses an --admin that is not an address and port, or not
+// loopback without --admin-public. It opens nothing.
+func (a *adminFlags) check() error {
 	if a.addr == "" {
-		return nil, nil
+		return nil
 	}
 	ap, err := netip.ParseAddrPort(a.addr)
 	if err != nil {
-		return nil, fmt.Errorf("--admin %q is not an address and port, such as %s", a.addr, defaultAdmin)
+		return fmt.Errorf("--admin %q is not an address and port, such as %s", a.addr, defaultAdmin)
 	}
 	if !ap.Addr().IsLoopback() && !a.public {
-		return nil, fmt.Errorf("--admin %s is not a loopback address: it would be reachable from the TUN side and beyond; add --admin-public to mean it", ap)
+		return fmt.Errorf("--admin %s is not a loopback address: it would be reachable from the TUN side and beyond; add --admin-public to mean it", ap)
 	}
-	l, err := net.Listen("tcp", ap.String())
+	return nil
+}
+
+// listen opens the admin endpoint's socket, so that an address in use
+// ends serve at once with one clear line. It returns nil when the
+// endpoint is off.
+func (a *adminFlags) listen() (net.Listener, error) {
+	if err := a.check(); err != nil || a.addr == "" {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", a.addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("--admin %s is in use (another synack serve?): pick another address, or --admin \"\" to run without", ap)
+		return nil, fmt.Errorf("--admin %s is in use (another synack serve?): pick another address, or --admin \"\" to run without", a.addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--admin %s: %w", ap, err)
+		return nil, fmt.Errorf("--admin %s: %w", a.addr, err)
 	}
 	return l, nil
 }

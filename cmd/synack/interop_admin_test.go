@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,19 @@ func TestServeAdmin(t *testing.T) {
 	}
 	if _, err := runIn(t, ns, 20*time.Second, nil, nil, "curl", "-sS", "--fail", "http://"+admin+"/sockets?state=NOPE"); err == nil {
 		t.Error("/sockets?state=NOPE did not fail")
+	}
+
+	// A second serve with the same admin address says so in one line
+	// and leaves no device behind.
+	tun := tunName()
+	stderr, err := runIn(t, ns, 20*time.Second, nil, nil, bin, "serve", "--tun", tun, "--addr", "10.8.0.2/24",
+		"--host-addr", "10.8.0.1/24", "--admin", admin)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || stderr != "synack serve: --admin "+admin+
+		" is in use (another synack serve?): pick another address, or --admin \"\" to run without\n" {
+		t.Errorf("a second serve on --admin %s: %v, stderr:\n%s\nwant exit 1 and one line saying it is in use", admin, err, stderr)
+	}
+	if out, err := exec.Command("ip", "-n", ns.Name, "link", "show", "dev", tun).CombinedOutput(); err == nil {
+		t.Errorf("device %s still exists after serve exited:\n%s", tun, out)
 	}
 
 	for _, host := range []string{serveAddr, serveHost} {

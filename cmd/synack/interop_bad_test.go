@@ -70,7 +70,7 @@ func TestServePortInUse(t *testing.T) {
 	}
 
 	s := startServe(t, ns)
-	stderr, err = runIn(t, ns, 20*time.Second, nil, nil, bin, "serve", "--tun", s.tun, "--addr", "10.7.0.3/24", "--admin", "")
+	stderr, err = runIn(t, ns, 20*time.Second, nil, nil, bin, "serve", "--tun", s.tun, "--addr", "10.7.0.3/24")
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr, "tun: "+s.tun+" is busy") {
 		t.Errorf("a second serve on %s: %v, stderr:\n%s\nwant exit 1 and the device busy", s.tun, err, stderr)
 	}

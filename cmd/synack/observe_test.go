@@ -586,17 +586,12 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	}
 }
 
-// TestAdminAddressChecked: an address in use, one that is not loopback,
-// or no address at all ends serve with one line saying so, before it
-// touches a TUN device.
+// TestAdminAddressChecked: an address that is not loopback, or not an
+// address, ends serve with one line saying so before it touches a TUN
+// device; an address in use is refused with one line (TestServeAdmin sees
+// serve say it), and "" turns the endpoint off.
 func TestAdminAddressChecked(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
 	for _, c := range []struct{ addr, says string }{
-		{busy.Addr().String(), "is in use"},
 		{"0.0.0.0:7070", "not a loopback address"},
 		{"10.7.0.1:7070", "not a loopback address"},
 		{"localhost", "not an address and port"},
@@ -608,7 +603,25 @@ func TestAdminAddressChecked(t *testing.T) {
 			t.Errorf("serve --admin %s: exit %d, %q; want 1 and one line saying %q", c.addr, code, msg, c.says)
 		}
 	}
-	var a adminFlags
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	a := adminFlags{addr: busy.Addr().String()}
+	if l, err := a.listen(); err == nil || !strings.Contains(err.Error(), "is in use") || strings.Contains(err.Error(), "\n") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("--admin %s, in use: %v; want one line saying it is in use", a.addr, err)
+	}
+	a.public = true
+	a.addr = "127.0.0.1:0"
+	if l, err := a.listen(); err != nil {
+		t.Errorf("--admin 127.0.0.1:0: %v", err)
+	} else {
+		l.Close()
+	}
 	a.addr = ""
 	if l, err := a.listen(); l != nil || err != nil {
 		t.Errorf(`--admin "": %v, %v; want off`, l, err)

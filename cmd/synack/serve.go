@@ -86,15 +86,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		sink = eventSink(log)
 	}
-	al, err := adm.listen() // before the device: an address in use ends serve at once
-	if err != nil {
+	if err := adm.check(); err != nil { // admin.go
 		return err
 	}
 	ts, err := tf.open("serve", sink)
 	if err != nil {
-		if al != nil {
-			al.Close()
-		}
+		return err
+	}
+	al, err := adm.listen()
+	if err != nil {
+		ts.close()
 		return err
 	}
 	defer func() {
