@@ -95,3 +95,39 @@ func TestCountersReadValuesAndRoundTrip(t *testing.T) {
 		t.Error("a counter that is not a number was taken")
 	}
 }
+
+type statsEP struct{}
+
+type epStats struct {
+	InPackets, OutPackets uint64
+	InLongest             uint64
+	note                  string
+}
+
+func (statsEP) Stats() epStats { return epStats{InPackets: 3, OutPackets: 4, InLongest: 1500} }
+
+type twoStatsEP struct{}
+
+func (twoStatsEP) Stats() (epStats, epStats) { return epStats{}, epStats{} }
+
+// TestLinkCountersFromStats: an endpoint whose Stats method returns a
+// struct of uint64 counters gives section Link, its largest sizes as
+// gauges; one without such a method gives none.
+func TestLinkCountersFromStats(t *testing.T) {
+	sec, ok := linkCounters(statsEP{})
+	if !ok || sec.Name != "Link" || len(sec.Counters) != 3 {
+		t.Fatalf("linkCounters = %+v, %v; want section Link with 3 counters", sec, ok)
+	}
+	cs := Counters{sec}
+	if v, _ := cs.Get("Link", "OutPackets"); v != 4 {
+		t.Errorf("Link.OutPackets = %d, want 4", v)
+	}
+	if !sec.Counters[2].Gauge || sec.Counters[0].Gauge {
+		t.Errorf("gauges: %+v; want InLongest alone", sec.Counters)
+	}
+	for _, ep := range []any{twoStatsEP{}, struct{}{}} {
+		if _, ok := linkCounters(ep); ok {
+			t.Errorf("linkCounters(%T) took it", ep)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"reflect"
 	"time"
 
 	"github.com/synack-net/synack/tcp"
@@ -26,9 +27,25 @@ type Snapshot struct {
 	Sockets []SocketInfo `json:"sockets"`
 }
 
-// Counters reads the stack's IP, ICMP, TCP and UDP counters.
+// Counters reads the stack's IP, ICMP, TCP and UDP counters and, when its
+// link endpoint has a Stats method that returns a struct of uint64
+// counters (link/pipe, link/tun, link/sniff), the link's as section Link.
 func (s *Stack) Counters() Counters {
-	return ReadCounters(&s.stats, s.tcp.Stats, &s.udp.stats)
+	cs := ReadCounters(&s.stats, s.tcp.Stats, &s.udp.stats)
+	if l, ok := linkCounters(s.ep); ok {
+		cs = append(cs, l)
+	}
+	return cs
+}
+
+// linkCounters reads ep's counters if it has a Stats() method returning
+// a struct.
+func linkCounters(ep any) (Section, bool) {
+	m := reflect.ValueOf(ep).MethodByName("Stats")
+	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 || m.Type().Out(0).Kind() != reflect.Struct {
+		return Section{}, false
+	}
+	return StructCounters("Link", m.Call(nil)[0].Interface()), true
 }
 
 // Snapshot returns the stack's counters and socket table. The counters

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -234,25 +235,27 @@ func fetchSnapshot(addr string) (stack.Snapshot, error) {
 	return snap, nil
 }
 
-// stackSnapshot is a snapshotter of a stack and its link's counters.
+// stackSnapshot is a snapshotter of a stack and, when links is set, its
+// link's counters, which then stand for the stack's own Link section (the
+// outermost endpoint's only).
 type stackSnapshot struct {
 	st    *stack.Stack
-	links func() []stack.Section // nil: none
+	links func() []stack.Section // nil: the stack's Link section
 }
 
-func (s stackSnapshot) Counters() stack.Counters {
-	cs := s.st.Counters()
-	if s.links != nil {
-		cs = append(cs, s.links()...)
+func (s stackSnapshot) withLinks(cs stack.Counters) stack.Counters {
+	if s.links == nil {
+		return cs
 	}
-	return cs
+	cs = slices.DeleteFunc(cs, func(sec stack.Section) bool { return sec.Name == "Link" })
+	return append(cs, s.links()...)
 }
+
+func (s stackSnapshot) Counters() stack.Counters { return s.withLinks(s.st.Counters()) }
 
 func (s stackSnapshot) Snapshot() stack.Snapshot {
 	snap := s.st.Snapshot()
-	if s.links != nil {
-		snap.Counters = append(snap.Counters, s.links()...)
-	}
+	snap.Counters = s.withLinks(snap.Counters)
 	return snap
 }
 
