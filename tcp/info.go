@@ -94,6 +94,13 @@ type Info struct {
 	KeepaliveAt     time.Time `json:",omitzero"`
 	DelayedACKAt    time.Time `json:",omitzero"`
 	CloseAt         time.Time `json:",omitzero"`
+	// Probes is the zero-window or keepalive probes sent since the peer
+	// last answered (Linux icsk_probes_out, the count ss prints in the
+	// persist and keepalive timers).
+	Probes int
+	// LastReceived is when the last acceptable segment arrived (Linux
+	// rcv_tstamp; ss's lastrcv), the zero time before any did.
+	LastReceived time.Time `json:",omitzero"`
 }
 
 // Info returns the connection's inner state.
@@ -148,6 +155,7 @@ func (c *Conn) infoTimers(in *Info) {
 		}
 	}
 	in.PersistAt, in.KeepaliveAt, in.DelayedACKAt, in.CloseAt = c.persistAt.Time(), c.kaAt.Time(), c.delackAt.Time(), c.closeAt
+	in.Probes, in.LastReceived = int(c.probesOut)+c.kaProbes, c.lastRecv.Time()
 }
 
 // String prints the state as `ss -ti` does, e.g.

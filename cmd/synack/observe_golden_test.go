@@ -53,10 +53,10 @@ func goldenSnapshot() stack.Snapshot {
 		Retransmits: 3, Backoff: 1, BytesAcked: 12000, BytesReceived: 345, Timeouts: 1, Recoveries: 2,
 		Lost: 1448, Sacked: 2896, MinRTT: 1200 * time.Microsecond, CongestionControl: "cubic", NoDelay: true,
 		RetransmitAt: now.Add(180 * time.Millisecond), RetransmitTimer: "retransmit",
-		KeepaliveAt: now.Add(14*time.Second + 500*time.Millisecond)}
+		KeepaliveAt: now.Add(14*time.Second + 500*time.Millisecond), LastReceived: now.Add(-120 * time.Millisecond)}
 	closing := tcp.Info{MSS: 536, SRTT: 40 * time.Millisecond, RTTVar: 20 * time.Millisecond, RTO: 240 * time.Millisecond,
 		CWND: 10 * 536, SndWnd: 65535, RcvWnd: 65535, SndBuf: 16384, RcvBuf: 16384, CongestionControl: "reno",
-		FinReceived: true, DelayedACKAt: now.Add(40 * time.Millisecond), PersistAt: now.Add(90 * time.Second)}
+		FinReceived: true, DelayedACKAt: now.Add(40 * time.Millisecond), PersistAt: now.Add(90 * time.Second), Probes: 2}
 	return stack.Snapshot{
 		Time: now,
 		Sockets: []stack.SocketInfo{

@@ -70,7 +70,7 @@ func writeSS(w io.Writer, snap stack.Snapshot) error {
 			return err
 		}
 		if r.State != tcp.StateListen && r.State != tcp.StateTimeWait && r.TCP.MSS > 0 {
-			fmt.Fprintf(w, "\t %s\n", ssInfo(r))
+			fmt.Fprintf(w, "\t %s\n", ssInfo(r, snap.Time))
 		}
 	}
 	return nil
@@ -93,8 +93,8 @@ func ssTimers(in tcp.Info, now time.Time) string {
 		on = "reorder"
 	}
 	add(on, in.RetransmitAt, in.Backoff)
-	add("persist", in.PersistAt, 0)
-	add("keepalive", in.KeepaliveAt, 0)
+	add("persist", in.PersistAt, in.Probes)
+	add("keepalive", in.KeepaliveAt, in.Probes)
 	add("delack", in.DelayedACKAt, 0)
 	add("timewait", in.CloseAt, 0)
 	return strings.Join(ts, " ")
@@ -117,7 +117,7 @@ func ms(d time.Duration) string {
 }
 
 // ssInfo is the indented line of ss -i for one connection.
-func ssInfo(r stack.SocketInfo) string {
+func ssInfo(r stack.SocketInfo, now time.Time) string {
 	in := r.TCP
 	var f []string
 	add := func(format string, a ...any) { f = append(f, fmt.Sprintf(format, a...)) }
@@ -156,6 +156,9 @@ func ssInfo(r stack.SocketInfo) string {
 	}
 	if in.MinRTT > 0 {
 		add("minrtt:%s", ms(in.MinRTT))
+	}
+	if !in.LastReceived.IsZero() && !now.IsZero() {
+		add("lastrcv:%d", now.Sub(in.LastReceived).Milliseconds())
 	}
 	add("snd_wnd:%d rcv_wnd:%d inflight:%d sndbuf:%d rcvbuf:%d", in.SndWnd, in.RcvWnd, in.InFlight, in.SndBuf, in.RcvBuf)
 	if in.InRecovery {
