@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"expvar"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/synack-net/synack/link/sniff"
 	"github.com/synack-net/synack/stack"
+	"github.com/synack-net/synack/tcp"
 )
 
 // defaultAdmin is where serve's admin endpoint listens, and where ss and
@@ -47,7 +49,7 @@ type snapshotter interface {
 	// Counters is the snapshot's counters alone.
 	Counters() stack.Counters
 	// States counts the sockets per state, without the socket table.
-	States() [11]int
+	States() [tcp.StateTimeWait + 1]int
 }
 
 // adminFlags are serve's flags for the admin endpoint.
@@ -56,10 +58,7 @@ type adminFlags struct {
 	public bool
 }
 
-func (a *adminFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (a *adminFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.addr, "admin", defaultAdmin, "serve the admin endpoint (JSON, Prometheus /metrics, pprof) on this host address; \"\" turns it off")
 	fs.BoolVar(&a.public, "admin-public", false, "allow an --admin address that is not loopback (reachable from elsewhere, the TUN side included)")
 }
@@ -259,7 +258,7 @@ func (s stackSnapshot) Snapshot() stack.Snapshot {
 	return snap
 }
 
-func (s stackSnapshot) States() [11]int { return s.st.States() }
+func (s stackSnapshot) States() [tcp.StateTimeWait + 1]int { return s.st.States() }
 
 // linkSections are the counters of ts's link: the device's, what the
 // faults did each way, and the capture's.
