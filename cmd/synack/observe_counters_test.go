@@ -221,7 +221,15 @@ func (sc *counterScene) timerSteps() []counterStep {
 				sc.t.Fatal(err)
 			}
 			defer full.Close()
-			sc.dialUntil(2, "10.0.0.2:8080", func() bool { return ss.ListenOverflows.Load() > 0 })
+			// One connection fills the queue of one; once its final ACK
+			// has been handled, the next SYN finds the queue full.
+			c, err := sc.o.client.DialTCP(sc.ctx, netip.MustParseAddrPort("10.0.0.2:8080"))
+			if err != nil {
+				sc.t.Fatal(err)
+			}
+			defer c.Close()
+			sc.barrier()
+			sc.dialUntil(1, "10.0.0.2:8080", func() bool { return ss.ListenDrops.Load() > 0 })
 		}, []counterRef{onServer("TcpExt", "ListenOverflows"), onServer("TcpExt", "ListenDrops")}},
 	}
 }
