@@ -212,7 +212,7 @@ func (sc *counterScene) timerSteps() []counterStep {
 	cs, ss := sc.o.client.Internals().TCPStats(), sc.o.server.Internals().TCPStats()
 	return []counterStep{
 		{"a SYN that goes unanswered", func() {
-			sc.dialUntil(1, "10.0.0.3:80", func() bool { return cs.Timeouts.Load() > 0 }) // no such host
+			sc.dialUntil(1, "10.0.0.3:80", func() bool { return cs.Timeouts.Load() > 0 && cs.RetransSegs.Load() > 0 }) // no such host
 		}, []counterRef{onClient("Tcp", "RetransSegs"), onClient("TcpExt", "TCPTimeouts"), onClient("Tcp", "ActiveOpens"),
 			onClient("Tcp", "AttemptFails"), onServer("Ip", "InAddrErrors")}},
 		{"a full accept queue", func() {
@@ -229,7 +229,7 @@ func (sc *counterScene) timerSteps() []counterStep {
 			}
 			defer c.Close()
 			sc.barrier()
-			sc.dialUntil(1, "10.0.0.2:8080", func() bool { return ss.ListenDrops.Load() > 0 })
+			sc.dialUntil(1, "10.0.0.2:8080", func() bool { return ss.ListenDrops.Load() > 0 && ss.ListenOverflows.Load() > 0 })
 		}, []counterRef{onServer("TcpExt", "ListenOverflows"), onServer("TcpExt", "ListenDrops")}},
 	}
 }
