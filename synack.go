@@ -72,6 +72,10 @@ func (st *Stack) Addr() netip.Addr { return st.s.Addr() }
 // Sockets is the socket table: every listener and connection, as netstat shows them.
 func (st *Stack) Sockets() []stack.SocketInfo { return st.s.Sockets() }
 
+// Snapshot is the stack's counters and socket table as plain values, which
+// encoding/json renders and expvar.Func publishes (stack.Snapshot).
+func (st *Stack) Snapshot() stack.Snapshot { return st.s.Snapshot() }
+
 // Internals returns the stack package's view of this stack: counters,
 // socket table and routes.
 func (st *Stack) Internals() *stack.Stack { return st.s }

@@ -140,4 +140,14 @@
 // of limit reached (connections, TIME-WAIT records, buffer memory,
 // out-of-order text, SACK scoreboard) to Config.Logger at most once a
 // minute (limits.go).
+//
+// # Seeing inside
+//
+// Stack.Snapshot is the stack at one moment as plain values: the socket
+// table with each connection's tcp.Info, and Counters, the counters of
+// Stats, tcp.Stats and udp.Stats read by reflection into the sections
+// netstat -s prints (Ip, Icmp, Tcp, Udp, IpExt, TcpExt) under their MIB or
+// Linux names (counters.go), so that a counter added to one of those
+// structs needs no list updated. It marshals to JSON and is what serve's
+// admin endpoint, `synack ss` and `synack netstat -s` show.
 package stack

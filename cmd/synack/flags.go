@@ -122,3 +122,11 @@ func wantArgs(fs *flag.FlagSet, args []string, n int, what string) error {
 	}
 	return nil
 }
+
+// flagGiven reports whether the flag name was set on the command line
+// (after fs has parsed it), rather than left at its default.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

@@ -27,6 +27,8 @@ var commands = []command{
 	{"ping", "send ICMP echo requests from synack on a TUN device and print the round trips", runPing},
 	{"dial", "netcat over synack on a TUN device: stdin to the connection, the connection to stdout", runDial},
 	{"lab", "run the articles' experiments (handshake, refused, backlog-full, ...) as scenarios on two stacks", runLab},
+	{"ss", "print a running serve's sockets as ss -tanoei does (from its admin endpoint)", runSS},
+	{"netstat", "print a running serve's sockets, or with -s its counters as netstat -s does", runNetstat},
 }
 
 func main() {

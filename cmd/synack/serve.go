@@ -49,14 +49,17 @@ Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
   curl http://10.7.0.2/`
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", serveAbout+"\n\n"+faultAbout, stderr)
+	fs := newFlags("serve", serveAbout+"\n\n"+adminAbout+"\n\n"+faultAbout, stderr)
 	var tf tunFlags
 	tf.register(fs)
 	echo := fs.Int("echo", 7, "port of the echo service (0: off)")
 	discard := fs.Int("discard", 9, "port of the discard service (0: off)")
 	httpPort := fs.Int("http", 80, "port of the HTTP service (0: off)")
 	root := fs.String("root", "", "serve the files of this directory under /files/")
-	verbose := fs.Bool("v", false, "log every segment and state change too")
+	verbose := fs.Bool("v", false, "log every segment and state change too, with their fields as attributes")
+	logFormat := fs.String("log-format", "text", "log as text (key=value) or json lines")
+	var adm adminFlags // admin.go
+	adm.register(fs)
 	var lim serveLimits
 	lim.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -78,14 +81,26 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--root %q is not a directory", *root)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		return err
+	}
 	tf.log = log // the stack's limits reached, once a minute each
 	var sink trace.Sink
 	if *verbose {
-		sink = trace.SinkFunc(func(e *trace.Event) { log.Info("tcp", "event", e.String()) })
+		sink = eventSink(log)
+	}
+	adm.given = flagGiven(fs, "admin")
+	if err := adm.check(); err != nil { // admin.go
+		return err
 	}
 	ts, err := tf.open("serve", sink)
 	if err != nil {
+		return err
+	}
+	al, err := adm.listen()
+	if err != nil {
+		ts.close()
 		return err
 	}
 	defer func() {
@@ -93,6 +108,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		logFaults(log, ts) // after the last packet, the closes' included
 		log.Info("tun", ts.deviceStats()...)
 	}()
+	defer startAdmin(al, ts, log)() // admin.go; stops before the stack does
 	pol, err := lim.policy(log, clock.Real())
 	if err != nil {
 		return err
