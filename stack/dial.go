@@ -23,6 +23,18 @@ var errBadRemote = errors.New("need an IPv4 unicast address and a nonzero port t
 // resets the SYN, ETIMEDOUT when SYN retries run out, EHOSTUNREACH or
 // ENETUNREACH on an ICMP error or missing route, or ctx's error.
 func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCPConn, error) {
+	c, err := s.dialTCP(local, remote)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitEstablished(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialTCP is DialTCP up to the SYN sent: the socket in SYN-SENT.
+func (s *Stack) dialTCP(local, remote netip.AddrPort) (*TCPConn, error) {
 	if ra := remote.Addr(); !remote.IsValid() || !ra.Is4() || ra.IsUnspecified() || ra.IsMulticast() ||
 		ra == limitedBroadcast || ra == s.bcast || remote.Port() == 0 {
 		return nil, errBadRemote
@@ -66,9 +78,6 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
 	sh.afterLocked(c)
 	sh.unlockAndFlush()
-	if err := c.waitEstablished(ctx); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 

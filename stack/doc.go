@@ -80,6 +80,12 @@
 // listener collects its children under its mu, then takes each child's
 // shard mu and the listener's mu again, in order, to reset it.
 //
+// A socket's readiness hook (SetNotify, ready.go; package bsd's poll and
+// epoll use it) is called by every wakeup of the socket's waiters, under
+// the lock they are signalled under (the shard's mu, the listener's mu or
+// UDP's): it must take only locks of its own, never call into the stack,
+// and never block.
+//
 // UDP (udp.go, udpsock.go) and Ping (ping.go) keep tables of their own,
 // each under its own lock, never held with mu: a datagram is checked by
 // package udp, queued on its socket and the reader woken under the UDP

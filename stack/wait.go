@@ -18,7 +18,16 @@ import (
 // state (a channel made per wait and closed by the signal cost an
 // allocation per round trip). The list is made when someone first waits, so
 // a socket nobody blocks on costs one pointer.
-type waiter struct{ list *[]chan struct{} }
+//
+// A waiter may also carry a readiness hook (setNotify, ready.go), called by
+// every signal: how a descriptor layer (package bsd) learns, without a
+// goroutine per socket, that a socket's readiness may have changed.
+type waiter struct{ list *waitList }
+
+type waitList struct {
+	chans  []chan struct{}
+	notify func() // called by signal under the same lock; nil for none
+}
 
 var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
@@ -27,22 +36,25 @@ func (w *waiter) signal() {
 	if w.list == nil {
 		return
 	}
-	l := *w.list
+	l := w.list.chans
 	for i, ch := range l {
 		ch <- struct{}{} // never blocks: each channel is listed once, and the list is emptied here
 		l[i] = nil
 	}
-	*w.list = l[:0]
+	w.list.chans = l[:0]
+	if f := w.list.notify; f != nil {
+		f()
+	}
 }
 
 // add lists a goroutine about to block and returns the channel it waits on
 // with block (mu held).
 func (w *waiter) add() chan struct{} {
 	if w.list == nil {
-		w.list = new([]chan struct{})
+		w.list = new(waitList)
 	}
 	ch := wakePool.Get().(chan struct{})
-	*w.list = append(*w.list, ch)
+	w.list.chans = append(w.list.chans, ch)
 	return ch
 }
 
@@ -62,13 +74,13 @@ func (w *waiter) block(mu *sync.Mutex, ch chan struct{}, dl, done <-chan struct{
 	// Woken by something else: ch may still be listed, and a signal may have
 	// come in between. Take it off under mu, then empty it.
 	mu.Lock()
-	l := *w.list
+	l := w.list.chans
 	for i, c := range l {
 		if c == ch {
 			last := len(l) - 1
 			l[i] = l[last]
 			l[last] = nil
-			*w.list = l[:last]
+			w.list.chans = l[:last]
 			break
 		}
 	}
@@ -79,6 +91,18 @@ func (w *waiter) block(mu *sync.Mutex, ch chan struct{}, dl, done <-chan struct{
 	}
 	wakePool.Put(ch)
 	return stopped
+}
+
+// setNotify sets the readiness hook signal calls (nil: none), under the
+// lock signal is called under.
+func (w *waiter) setNotify(f func()) {
+	if w.list == nil {
+		if f == nil {
+			return
+		}
+		w.list = new(waitList)
+	}
+	w.list.notify = f
 }
 
 // deadline is a settable point in real time after which blocked calls fail

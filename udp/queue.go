@@ -124,3 +124,15 @@ func (q *Queue) Pop(p []byte) (n, full int, src netip.AddrPort, ok bool) {
 	}
 	return n, e.len, e.src, true
 }
+
+// Peek is Pop that leaves the datagram queued (recvfrom with MSG_PEEK).
+func (q *Queue) Peek(p []byte) (n, full int, src netip.AddrPort, ok bool) {
+	if q.n == 0 {
+		return 0, 0, netip.AddrPort{}, false
+	}
+	e := q.ents[q.first]
+	n = min(len(p), e.len)
+	k := copy(p[:n], q.data[q.head:min(q.head+e.len, len(q.data))])
+	copy(p[k:n], q.data)
+	return n, e.len, e.src, true
+}

@@ -1,0 +1,57 @@
+// Package bsd is descriptor-style sockets on a synack stack: socket,
+// bind, listen, accept, connect, send, recv, shutdown, close, the socket
+// options, poll and an epoll-like interest set, with the errno values and
+// the behaviour Linux's man pages give, so that a program written the way
+// the articles write theirs (and the way C or Python write them) runs on
+// synack unchanged in shape.
+//
+// Layer: above package stack, beside the root package's net.Conn API. It
+// knows sockets, descriptors and errno; it does not know TCP's internals
+// (states, sequence numbers, timers): it asks the stack's sockets for
+// their readiness (stack.Readiness) and calls their non-blocking attempts
+// (TryRead, TryWrite, TryAccept). No goroutine runs per socket: each socket
+// carries a hook the stack calls when its readiness may have changed, which
+// wakes the pollers waiting on it; blocking calls are a non-blocking
+// attempt and a wait on that hook.
+//
+// A Host is one descriptor table on one stack, as a process is on Linux:
+// descriptors are small integers from 3 up, the lowest free one first.
+// Constants (AF_INET, SOCK_STREAM, SO_REUSEADDR, MSG_PEEK, POLLIN, ...)
+// have Linux's values on every system, and errors are syscall.Errno values
+// (errors.Is(err, syscall.ECONNREFUSED)), as Linux's calls return them.
+//
+// The behaviour was checked against Linux's kernel (Python's socket
+// module on loopback) where the man pages leave room: send on a TCP
+// socket that is not connected is EPIPE, not the ENOTCONN send(2) names;
+// a fresh TCP socket polls POLLOUT|POLLHUP; after a reset the first send
+// is ECONNRESET and the next EPIPE, recv then returns 0; a non-blocking
+// connect's second call after success returns 0 and the third EISCONN,
+// after a failure already read by SO_ERROR it is ECONNABORTED; after
+// SHUT_RD the queued text is still read, then recv returns 0; reading a
+// struct option (SO_LINGER, TCP_INFO) as an int gets its first four
+// bytes; a negative SO_RCVBUF is taken as the largest.
+//
+// Where it differs from Linux, and why:
+//   - Addresses are netip.AddrPort, not sockaddr structures; only AF_INET.
+//   - Listen's backlog is clamped as Linux clamps it: a value above
+//     somaxconn (4096) or negative (Linux compares it unsigned) becomes
+//     4096; the accept queue then holds backlog+1 connections, as Linux's
+//     (its "full" test is "more than backlog"), so a backlog of 0 still
+//     takes one. A second Listen keeps the first backlog (Linux changes it).
+//   - A stack has one listener per port: SO_REUSEPORT is accepted and
+//     reported, but a second listener on a port is EADDRINUSE.
+//   - SO_REUSEADDR: without it, Bind fails with EADDRINUSE while any
+//     connection or TIME-WAIT record of the stack has the port as its
+//     local port; with it, while a listener holds the port or a
+//     connection (live, or closed and still in TIME-WAIT) of one of this
+//     Host's sockets that did not have it, as Linux wants both sockets to
+//     have it. Connections the root package's API made count as having
+//     it (Go sets it on its listeners).
+//   - TCP_MAXSEG set before connect is kept and reported, not applied:
+//     the stack's MSS is its configuration's.
+//   - Connecting a UDP socket that is already bound closes and reopens it
+//     on the same port, and sendto with an address on a connected UDP
+//     socket is EISCONN (Linux sends to the address given).
+//   - SIGPIPE does not exist here: MSG_NOSIGNAL is accepted and changes
+//     nothing, and a send after a reset is EPIPE.
+package bsd
