@@ -1,0 +1,110 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Main runs an example as a command: it parses the command line (the
+// lab's flags and those register adds to fs), opens the lab, runs run
+// and exits 1 on an error, saying it on stderr.
+func Main(name string, register func(fs *flag.FlagSet), run func(l *Lab, out io.Writer) error) {
+	if err := Run(name, os.Args[1:], os.Stdout, register, run); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		}
+		os.Exit(1)
+	}
+}
+
+// Run is Main with its arguments and output given, for tests: it returns
+// run's error, or the peer's. Over the pipe, after run it stops the peer,
+// waits for it and writes what the peer saw, each line after "peer: ".
+func Run(name string, args []string, out io.Writer, register func(fs *flag.FlagSet), run func(l *Lab, out io.Writer) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var f Flags
+	f.Register(fs)
+	if register != nil {
+		register(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	l, err := Open(f)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	err = run(l, out)
+	return errors.Join(err, l.Finish(out))
+}
+
+// peer is what the in-process peer is doing: its goroutines, the
+// functions that stop it (closing its listeners) and its transcript.
+type peer struct {
+	mu    sync.Mutex
+	wg    sync.WaitGroup
+	stops []func() error
+	errs  []error
+	lines []string
+}
+
+// Go runs f as the peer's, in a goroutine; Finish waits for it.
+func (l *Lab) Go(f func() error) {
+	l.peer.wg.Add(1)
+	go func() {
+		defer l.peer.wg.Done()
+		if err := f(); err != nil {
+			l.peer.mu.Lock()
+			l.peer.errs = append(l.peer.errs, err)
+			l.peer.mu.Unlock()
+		}
+	}()
+}
+
+// onFinish makes Finish call stop before it waits for the peer.
+func (l *Lab) onFinish(stop func() error) {
+	l.peer.mu.Lock()
+	l.peer.stops = append(l.peer.stops, stop)
+	l.peer.mu.Unlock()
+}
+
+// Say adds a line to the peer's transcript.
+func (l *Lab) Say(format string, args ...any) {
+	l.peer.mu.Lock()
+	l.peer.lines = append(l.peer.lines, fmt.Sprintf(format, args...))
+	l.peer.mu.Unlock()
+}
+
+// Finish stops the peer (its listeners close), waits for its goroutines,
+// writes its transcript to out and returns its errors.
+func (l *Lab) Finish(out io.Writer) error {
+	l.peer.mu.Lock()
+	stops := l.peer.stops
+	l.peer.stops = nil
+	l.peer.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	l.peer.wg.Wait()
+	l.peer.mu.Lock()
+	defer l.peer.mu.Unlock()
+	var b bytes.Buffer
+	for _, line := range l.peer.lines {
+		for _, s := range strings.Split(line, "\n") {
+			fmt.Fprintf(&b, "peer: %s\n", s)
+		}
+	}
+	l.peer.lines = nil
+	_, err := out.Write(b.Bytes())
+	return errors.Join(append(l.peer.errs, err)...)
+}
