@@ -57,6 +57,7 @@ type Lab struct {
 
 	closers []func() error
 	peer    peer
+	a, b    *pipe.Endpoint // over the pipe: the example's end and the peer's
 }
 
 // Start is the virtual clock's fixed time over the pipe.
@@ -87,7 +88,7 @@ func Open(f Flags) (*Lab, error) {
 func openPipe(addr, peer netip.Prefix) (*Lab, error) {
 	clk := clock.NewVirtual(Start)
 	a, b := pipe.New(1500)
-	l := &Lab{Addr: addr.Addr(), PeerAddr: peer.Addr()}
+	l := &Lab{Addr: addr.Addr(), PeerAddr: peer.Addr(), a: a, b: b}
 	l.closers = append(l.closers, a.Close, b.Close)
 	var err error
 	if l.Stack, err = synack.New(a, synack.Config{Addr: addr, Clock: clk, Host: "example"}); err != nil {

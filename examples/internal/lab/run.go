@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Main runs an example as a command: it parses the command line (the
@@ -88,14 +90,7 @@ func (l *Lab) Say(format string, args ...any) {
 // Finish stops the peer (its listeners close), waits for its goroutines,
 // writes its transcript to out and returns its errors.
 func (l *Lab) Finish(out io.Writer) error {
-	l.peer.mu.Lock()
-	stops := l.peer.stops
-	l.peer.stops = nil
-	l.peer.mu.Unlock()
-	for _, stop := range stops {
-		stop()
-	}
-	l.peer.wg.Wait()
+	l.stopPeer()
 	l.peer.mu.Lock()
 	defer l.peer.mu.Unlock()
 	var b bytes.Buffer
@@ -107,4 +102,59 @@ func (l *Lab) Finish(out io.Writer) error {
 	l.peer.lines = nil
 	_, err := out.Write(b.Bytes())
 	return errors.Join(append(l.peer.errs, err)...)
+}
+
+// Settle stops the peer and waits for its goroutines, then, over the
+// pipe, for the last packets to be exchanged (the close's ACKs), so that
+// the stacks' counters hold the whole exchange. Over TUN it only stops
+// the peer (there is none): the kernel may still be closing.
+func (l *Lab) Settle() error {
+	l.stopPeer()
+	if l.a == nil {
+		return nil
+	}
+	// Every caller that could still make a packet has returned: what is
+	// left is packets in flight and the answers they draw, which the
+	// pipe's goroutines make. Wait (yielding, never sleeping) until none
+	// is left; quiet twice in a row guards against a packet made between
+	// the reads.
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; n < 2; {
+		if time.Now().After(deadline) {
+			return errors.New("lab: the pipe did not go quiet within 10 s")
+		}
+		if l.quiet() {
+			n++
+		} else {
+			n = 0
+		}
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// quiet reports whether no packet is on its way: each stack has written
+// every packet it made, and each end has handled every packet the other
+// sent. The counters are read so that a packet moving between two reads
+// makes it report false (deliveries before sends, links before stacks).
+func (l *Lab) quiet() bool {
+	as, bs := l.a.Stats(), l.b.Stats()
+	if l.Stack.Internals().Stats().OutRequests.Load() != as.Sent+as.DroppedTooBig ||
+		l.Peer.Internals().Stats().OutRequests.Load() != bs.Sent+bs.DroppedTooBig {
+		return false
+	}
+	return l.a.Stats().Sent == bs.Delivered+bs.DroppedQueueFull+bs.DroppedDetached &&
+		l.b.Stats().Sent == as.Delivered+as.DroppedQueueFull+as.DroppedDetached
+}
+
+// stopPeer stops the peer (its listeners close) and waits for its goroutines.
+func (l *Lab) stopPeer() {
+	l.peer.mu.Lock()
+	stops := l.peer.stops
+	l.peer.stops = nil
+	l.peer.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	l.peer.wg.Wait()
 }
