@@ -140,14 +140,17 @@ func (l *Lab) Close() error {
 	return nil
 }
 
-// Cost is what a stack's TCP spent: the connections it opened (each a
-// three-way handshake) and the segments it sent and received.
+// Cost is what a stack spent: the TCP connections it opened (each a
+// three-way handshake), the segments it sent (retransmissions included)
+// and received, and the UDP datagrams it sent and received.
 type Cost struct {
 	Handshakes, SegsOut, SegsIn uint64
+	DatagramsOut, DatagramsIn   uint64
 }
 
 // Cost reads the example's stack's counters.
 func (l *Lab) Cost() Cost {
-	s := l.Stack.Internals().TCPStats()
-	return Cost{Handshakes: s.ActiveOpens.Load(), SegsOut: s.OutSegs.Load() + s.RetransSegs.Load(), SegsIn: s.InSegs.Load()}
+	s, u := l.Stack.Internals().TCPStats(), l.Stack.Internals().UDPStats()
+	return Cost{Handshakes: s.ActiveOpens.Load(), SegsOut: s.OutSegs.Load() + s.RetransSegs.Load(), SegsIn: s.InSegs.Load(),
+		DatagramsOut: u.OutDatagrams.Load(), DatagramsIn: u.InDatagrams.Load()}
 }
