@@ -49,11 +49,9 @@ func serve(l *lab.Lab, out io.Writer) error {
 		return err
 	}
 	n := conns
-	if l.Peer != nil {
-		l.Clients(8000, 1, "hello-world")
-		if n == 0 {
-			n = 1
-		}
+	l.Clients(8000, 1, "hello-world") // over the pipe: the peer's; over TUN, nothing
+	if l.Peer != nil && n == 0 {
+		n = 1
 	}
 	data := make([]byte, 1024)
 	for served := 0; n == 0 || served < n; served++ {

@@ -61,11 +61,9 @@ func serve(l *lab.Lab, out io.Writer) error {
 		return err
 	}
 	n := conns
-	if l.Peer != nil {
-		l.Clients(8000, peers, "hello-world")
-		if n == 0 {
-			n = peers
-		}
+	l.Clients(8000, peers, "hello-world") // over the pipe: the peer's; over TUN, nothing
+	if l.Peer != nil && n == 0 {
+		n = peers
 	}
 	clients := make(map[int]*client)
 	var fds []bsd.PollFd

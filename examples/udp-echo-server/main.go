@@ -42,11 +42,9 @@ func serve(l *lab.Lab, out io.Writer) error {
 		return err
 	}
 	n := datagrams
-	if l.Peer != nil {
-		l.UDPClient(9999, "hello-udp")
-		if n == 0 {
-			n = 1
-		}
+	l.UDPClient(9999, "hello-udp") // over the pipe: the peer's; over TUN, nothing
+	if l.Peer != nil && n == 0 {
+		n = 1
 	}
 	data := make([]byte, 65535)
 	for echoed := 0; n == 0 || echoed < n; echoed++ {

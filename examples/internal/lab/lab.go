@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/synack-net/synack"
@@ -58,6 +59,10 @@ type Lab struct {
 	closers []func() error
 	peer    peer
 	a, b    *pipe.Endpoint // over the pipe: the example's end and the peer's
+
+	serveMu sync.Mutex
+	serveCh chan struct{} // Serving's
+	served  bool          // serveCh is closed
 }
 
 // Start is the virtual clock's fixed time over the pipe.

@@ -79,10 +79,12 @@ func (l *Lab) OneShotServer(port uint16) error {
 }
 
 // Clients connects n clients at once to the example's server at port,
-// once it listens: client i sends msg (with " i" after it when n > 1),
+// which a server calls once it listens (over TUN too: Serving is then
+// closed): client i sends msg (with " i" after it when n > 1),
 // reads until the server closes and closes. Each client's line of the
 // transcript says what it got back, in the order of i.
 func (l *Lab) Clients(port uint16, n int, msg string) {
+	l.serving()
 	if l.Peer == nil {
 		return
 	}
@@ -155,8 +157,10 @@ func (l *Lab) UDPEchoServer(port uint16) error {
 }
 
 // UDPClient sends msg in one datagram to the example's port and waits
-// for the answer, once the example has its socket bound.
+// for the answer; a server calls it once its socket is bound (over TUN
+// too: Serving is then closed).
 func (l *Lab) UDPClient(port uint16, msg string) {
+	l.serving()
 	if l.Peer == nil {
 		return
 	}
@@ -177,4 +181,26 @@ func (l *Lab) UDPClient(port uint16, msg string) {
 		l.Say("UDP client: sent %q, received %q", msg, buf[:n])
 		return nil
 	})
+}
+
+// Serving is closed once the example's server has its socket listening
+// (or bound, for UDP): a test over TUN starts the kernel's client then.
+func (l *Lab) Serving() <-chan struct{} {
+	l.serveMu.Lock()
+	defer l.serveMu.Unlock()
+	if l.serveCh == nil {
+		l.serveCh = make(chan struct{})
+	}
+	return l.serveCh
+}
+
+// serving closes Serving's channel.
+func (l *Lab) serving() {
+	l.Serving()
+	l.serveMu.Lock()
+	defer l.serveMu.Unlock()
+	if !l.served {
+		l.served = true
+		close(l.serveCh)
+	}
 }
