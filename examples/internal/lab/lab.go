@@ -34,7 +34,7 @@ type Flags struct {
 	// TUN is the TUN device's name; "" runs over the in-memory pipe.
 	TUN string
 	// Addr is the example's address and prefix; PeerAddr the peer's (over
-	// TUN, the kernel's side of the device; "" when already configured).
+	// TUN, given to the kernel's side of the device, unless it has it).
 	Addr, PeerAddr string
 }
 
@@ -74,17 +74,12 @@ func Open(f Flags) (*Lab, error) {
 	if err != nil || !addr.Addr().Is4() {
 		return nil, fmt.Errorf("--addr %q is not an IPv4 address with a prefix, such as 10.7.0.2/24", f.Addr)
 	}
-	var peer netip.Prefix
-	if f.PeerAddr != "" {
-		if peer, err = netip.ParsePrefix(f.PeerAddr); err != nil || !peer.Addr().Is4() || peer.Addr() == addr.Addr() {
-			return nil, fmt.Errorf("--peer-addr %q is not an IPv4 address with a prefix, other than --addr", f.PeerAddr)
-		}
+	peer, err := netip.ParsePrefix(f.PeerAddr)
+	if err != nil || !peer.Addr().Is4() || peer.Addr() == addr.Addr() {
+		return nil, fmt.Errorf("--peer-addr %q is not an IPv4 address with a prefix, other than --addr", f.PeerAddr)
 	}
 	if f.TUN != "" {
 		return openTUN(f.TUN, addr, peer)
-	}
-	if !peer.IsValid() {
-		return nil, fmt.Errorf("--peer-addr is needed over the pipe")
 	}
 	return openPipe(addr, peer)
 }
@@ -120,13 +115,11 @@ func openTUN(name string, addr, peer netip.Prefix) (*Lab, error) {
 	return OnLink(dev, addr, peer)
 }
 
-// OnLink runs the example's stack on ep, a link whose far end (the
-// kernel, over TUN) is the peer at peer; the lab closes ep.
+// OnLink runs the example's stack on ep, a point-to-point link whose far
+// end (the kernel, over TUN) is the peer at peer, also the stack's
+// gateway; the lab closes ep.
 func OnLink(ep link.Endpoint, addr, peer netip.Prefix) (*Lab, error) {
-	cfg := synack.Config{Addr: addr, Host: "example"}
-	if peer.IsValid() {
-		cfg.Gateway = peer.Addr()
-	}
+	cfg := synack.Config{Addr: addr, Host: "example", Gateway: peer.Addr()}
 	st, err := synack.New(ep, cfg)
 	if err != nil {
 		ep.Close()
