@@ -28,20 +28,26 @@ func (l *tapLink) record(p []byte) {
 func (l *tapLink) WritePacket(p []byte) error { l.record(p); return l.Endpoint.WritePacket(p) }
 func (l *tapLink) WriteOwned(p []byte) error  { l.record(p); return l.Endpoint.WriteOwned(p) }
 
-// TestChecksumOffloadPipe runs a transfer over a pipe made with
-// ChecksumOffload: every segment leaves with only the pseudo-header sum
-// in its checksum field (link.ChecksumOffloader), the receiver takes them
-// all, and the bytes arrive intact.
-func TestChecksumOffloadPipe(t *testing.T) {
-	a, b := pipe.NewWithOptions(mtu, pipe.Options{ChecksumOffload: true})
+// tappedTransfer sends size bytes from a client whose pipe end (made with
+// o) is tapped to a server, and returns the pair and the tap.
+func tappedTransfer(t *testing.T, o pipe.Options, size int64) (*pair, *tapLink) {
+	a, b := pipe.NewWithOptions(mtu, o)
 	tap := &tapLink{Endpoint: a}
 	p := newPairOn(t, pairConfig{clientLink: func(link.Endpoint) link.Endpoint { return tap }}, a, b)
 	l := p.listen(t, 80, 8)
 	c, s := p.connect(t, l)
 	defer c.Close()
 	defer s.Close()
-	transfer(t, c, s, 1<<20, 7)
+	transfer(t, c, s, size, 7)
+	return p, tap
+}
 
+// TestChecksumOffloadPipe runs a transfer over a pipe made with
+// ChecksumOffload: every segment leaves with only the pseudo-header sum
+// in its checksum field (link.ChecksumOffloader), the receiver takes them
+// all, and the bytes arrive intact.
+func TestChecksumOffloadPipe(t *testing.T) {
+	p, tap := tappedTransfer(t, pipe.Options{ChecksumOffload: true}, 1<<20)
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
 	data := 0
@@ -70,17 +76,10 @@ func TestChecksumOffloadPipe(t *testing.T) {
 // TestChecksumOffloadOffByDefault checks a plain pipe computes and
 // verifies full checksums: the option is the only way to turn them off.
 func TestChecksumOffloadOffByDefault(t *testing.T) {
-	a, b := pipe.New(mtu)
-	if a.ChecksumOffload() || b.ChecksumOffload() {
+	if a, b := pipe.New(mtu); a.ChecksumOffload() || b.ChecksumOffload() {
 		t.Fatal("pipe.New offloads checksums; only Options.ChecksumOffload may")
 	}
-	tap := &tapLink{Endpoint: a}
-	p := newPairOn(t, pairConfig{clientLink: func(link.Endpoint) link.Endpoint { return tap }}, a, b)
-	l := p.listen(t, 80, 8)
-	c, s := p.connect(t, l)
-	defer c.Close()
-	defer s.Close()
-	transfer(t, c, s, 64<<10, 8)
+	_, tap := tappedTransfer(t, pipe.Options{}, 64<<10)
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
 	for _, pkt := range tap.segs {

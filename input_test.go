@@ -68,6 +68,7 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		m[k]++
 		return m
 	}
+	fragBad := map[string]uint64{"InReceives": 1, "ReasmReqds": 1, "ReasmFails": 1, "ReasmBadFragments": 1}
 	other := netip.MustParseAddr("10.0.0.3")
 	icmpUnreach := make([]byte, wire.ICMPv4HeaderLen+4) // quotes 4 bytes, not an IP header
 	(&wire.ICMPv4Fields{Type: wire.ICMPv4DestUnreachable, Code: wire.ICMPv4PortUnreachable}).Encode(icmpUnreach)
@@ -95,9 +96,9 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		{"from loopback", synFrom("127.0.0.1"), plus(ip, "InAddrErrors")},
 		{"from the stack's own address", synFrom("10.0.0.2"), plus(ip, "InAddrErrors")},
 		{"to the link's broadcast", withIPv4(syn, func(h []byte) { copy(h[16:20], []byte{10, 0, 0, 255}) }), plus(ip, "InAddrErrors")},
-		{"first fragment", withIPv4(syn, func(h []byte) { h[6] = 0x20 }), plus(ip, "ReasmFails")},                                  // MF
-		{"later fragment", withIPv4(syn, func(h []byte) { h[6], h[7] = 0x40, 0x03 }), plus(ip, "ReasmFails")},                      // DF, offset 24
-		{"last fragment", withIPv4(syn, func(h []byte) { h[7] = 0x10 }), plus(ip, "ReasmFails")},                                   // offset 128
+		{"first fragment of 20 bytes", withIPv4(syn, func(h []byte) { h[6] = 0x20 }), fragBad},                                     // MF, not a multiple of 8
+		{"later fragment", withIPv4(syn, func(h []byte) { h[6], h[7] = 0x40, 0x03 }), plus(ip, "ReasmReqds")},                      // DF, offset 24: held
+		{"another end for that datagram", withIPv4(syn, func(h []byte) { h[7] = 0x10 }), fragBad},                                  // offset 128, last too: drops it
 		{"UDP length field 0", ipv4Packet(wire.ProtocolUDP, peerAddr, serverAddr.Addr(), make([]byte, 8)), plus(ip, "InDelivers")}, // then udp.Stats.InErrors
 		{"protocol 253", ipv4Packet(253, peerAddr, serverAddr.Addr(), nil), plus(ip, "InUnknownProtos")},
 		{"truncated TCP header", ipv4Packet(wire.ProtocolTCP, peerAddr, serverAddr.Addr(), make([]byte, 19)), tcpDrop},
@@ -112,7 +113,8 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		{"option without its length", rawTCP(tcpHeader(6, 1, 1, 1, 2)), tcpDrop},
 		{"truncated ICMP", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), []byte{8, 0, 0}), icmpDrop},
 		{"bad ICMP checksum", badICMP, icmpDrop},
-		{"ICMP unreachable quoting no IP header", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), icmpUnreach), icmpDrop},
+		{"ICMP unreachable quoting no IP header", ipv4Packet(wire.ProtocolICMPv4, peerAddr, serverAddr.Addr(), icmpUnreach),
+			map[string]uint64{"InReceives": 1, "InDelivers": 1, "ICMPInMsgs": 1, "ICMPInDestUnreachs": 1, "ICMPInErrorsBadQuote": 1}},
 	} {
 		before := snapshot(r.st)
 		if got := r.send(t, tc.pkt); len(got) != 0 {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,5 +190,30 @@ func TestPingRoundTrip(t *testing.T) {
 	defer cancel2()
 	if _, err := p.client.Ping(short, netip.MustParseAddr("10.0.0.9"), 1, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Ping of nobody: %v, want the context's deadline", err)
+	}
+}
+
+// TestPingLargerThanMTU pings with 4,000 bytes of data over a 1,500-byte
+// link, as `ping -s 4000` does: the request leaves in fragments, the
+// server reassembles it and answers in fragments too, and the reply's data
+// is checked by Ping. Over 65,535 bytes is EMSGSIZE.
+func TestPingLargerThanMTU(t *testing.T) {
+	p := newPair(t, pairConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	data := []byte(strings.Repeat("0123456789", 400))
+	if _, err := p.client.Ping(ctx, serverAddr.Addr(), 1, data); err != nil {
+		t.Fatalf("Ping with 4,000 bytes: %v", err)
+	}
+	cs, ss := p.client.Internals().Stats(), p.server.Internals().Stats()
+	if cs.FragOKs.Load() != 1 || ss.ReasmOKs.Load() != 1 || ss.FragOKs.Load() != 1 || cs.ReasmOKs.Load() != 1 {
+		t.Errorf("FragOKs client %d server %d, ReasmOKs server %d client %d; want 1 each",
+			cs.FragOKs.Load(), ss.FragOKs.Load(), ss.ReasmOKs.Load(), cs.ReasmOKs.Load())
+	}
+	if n := ss.ICMPOutEchoReps.Load(); n != 1 {
+		t.Errorf("server sent %d echo replies, want 1", n)
+	}
+	if _, err := p.client.Ping(ctx, serverAddr.Addr(), 2, make([]byte, 65535-28+1)); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("Ping with 65,508 bytes: %v, want EMSGSIZE", err)
 	}
 }

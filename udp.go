@@ -219,6 +219,13 @@ func (c *UDPConn) SetReadBuffer(n int) error {
 	return nil
 }
 
+// SetDontFragment(true) makes a write of a datagram too big for one
+// packet toward its destination (the MTU less 28 bytes of headers) fail
+// with EMSGSIZE, as Linux's IP_MTU_DISCOVER = IP_PMTUDISC_DO does. By
+// default (false, Linux's IP_PMTUDISC_WANT) such a datagram is sent in
+// IPv4 fragments without DF, and one that fits is sent with DF.
+func (c *UDPConn) SetDontFragment(on bool) { c.c.SetDontFragment(on) }
+
 // Pending is the number of datagrams queued for reading and their bytes.
 func (c *UDPConn) Pending() (datagrams, bytes int) { return c.c.Pending() }
 

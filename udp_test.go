@@ -60,8 +60,9 @@ func TestUDPRoundTrip(t *testing.T) {
 			t.Fatalf("client read %d bytes, %v; want %d", n, err, size)
 		}
 	}
+	cl.SetDontFragment(true)
 	if _, err := cl.Write(make([]byte, mtu-27)); !errors.Is(err, syscall.EMSGSIZE) {
-		t.Errorf("Write of a datagram over the MTU: %v, want EMSGSIZE", err)
+		t.Errorf("Write of a datagram over the MTU with DF asked: %v, want EMSGSIZE", err)
 	}
 	us := p.server.Internals().UDPStats()
 	if us.InDatagrams.Load() != 4 || us.OutDatagrams.Load() != 4 || us.InErrors.Load() != 0 {
@@ -122,8 +123,8 @@ func TestUDPUnreachableForOtherSocketIgnored(t *testing.T) {
 			t.Errorf("%v: Read %v, want only the deadline", u.LocalAddr(), err)
 		}
 	}
-	if n := r.st.Internals().Stats().ICMPInErrors.Load(); n != 2 {
-		t.Errorf("ICMPInErrors = %d, want 2", n)
+	if n := r.st.Internals().Stats().ICMPInErrorsNoSocket.Load(); n != 2 {
+		t.Errorf("ICMPInErrorsNoSocket = %d, want 2", n)
 	}
 }
 

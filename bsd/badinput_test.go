@@ -145,17 +145,31 @@ func TestBadOptions(t *testing.T) {
 	wantErr(t, "nil linger", h.c.SetsockoptLinger(fd, SOL_SOCKET, SO_LINGER, nil), syscall.EFAULT)
 }
 
-// TestDatagramTooLarge: a datagram above IPv4's limit, or above what the
-// link carries (synack does not fragment), is EMSGSIZE.
+// TestDatagramTooLarge: a datagram above IPv4's limit is EMSGSIZE; one
+// above the link's MTU is sent in fragments (IP_PMTUDISC_WANT, Linux's
+// default), or is EMSGSIZE once IP_MTU_DISCOVER asks for DF.
 func TestDatagramTooLarge(t *testing.T) {
 	h := newHosts(t)
 	u, _ := h.c.Socket(AF_INET, SOCK_DGRAM, 0)
 	dst := netip.AddrPortFrom(serverIP, 9)
-	for _, n := range []int{1500 - 28 + 1, 65507, 65508, 1 << 20} {
+	for _, n := range []int{65508, 1 << 20} {
 		_, err := h.c.SendTo(u, make([]byte, n), 0, dst)
-		wantErr(t, "sendto", err, syscall.EMSGSIZE)
+		wantErr(t, "sendto above 65,507 bytes", err, syscall.EMSGSIZE)
 	}
+	if v, _ := h.c.GetsockoptInt(u, IPPROTO_IP, IP_MTU_DISCOVER); v != IP_PMTUDISC_WANT {
+		t.Errorf("IP_MTU_DISCOVER default %d, want IP_PMTUDISC_WANT", v)
+	}
+	for _, n := range []int{1500 - 28, 1500 - 27, 65507} {
+		if _, err := h.c.SendTo(u, make([]byte, n), 0, dst); err != nil {
+			t.Errorf("a %d-byte datagram: %v", n, err)
+		}
+	}
+	must(t, h.c.SetsockoptInt(u, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO))
+	_, err := h.c.SendTo(u, make([]byte, 1500-27), 0, dst)
+	wantErr(t, "1,473 bytes with DF", err, syscall.EMSGSIZE)
 	if _, err := h.c.SendTo(u, make([]byte, 1500-28), 0, dst); err != nil {
-		t.Errorf("a datagram that fits: %v", err)
+		t.Errorf("1,472 bytes with DF: %v", err)
 	}
+	wantErr(t, "IP_MTU_DISCOVER 9", h.c.SetsockoptInt(u, IPPROTO_IP, IP_MTU_DISCOVER, 9), syscall.EINVAL)
+	wantErr(t, "unknown IP option", h.c.SetsockoptInt(u, IPPROTO_IP, 9999, 1), syscall.ENOPROTOOPT)
 }

@@ -13,8 +13,10 @@ const maxUDPPayload = 65535 - 20 - 8
 
 // SendTo sends p as one datagram to addr (UDP); on a TCP socket addr is
 // ignored and SendTo is Send, as Linux does for a connected stream. An
-// unbound UDP socket is bound to an ephemeral port first. Errors:
-// EMSGSIZE (larger than the link carries: synack does not fragment),
+// unbound UDP socket is bound to an ephemeral port first; a datagram
+// larger than the path carries goes in fragments. Errors: EMSGSIZE (above
+// 65,507 bytes, or above the path's MTU with IP_MTU_DISCOVER set to
+// IP_PMTUDISC_DO),
 // EISCONN (a connected UDP socket and another address), ECONNREFUSED (an
 // ICMP port unreachable about an earlier datagram of a connected socket).
 func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, error) {

@@ -43,11 +43,12 @@ type options struct {
 	userTimeout                              int // milliseconds; 0: off
 	rcvbuf, sndbuf                           int // as reported (doubled); 0: the default
 	maxseg                                   int // TCP_MAXSEG set by the user; 0: none
+	pmtudisc                                 int // IP_MTU_DISCOVER
 	linger                                   Linger
 }
 
 func defaultOptions() options {
-	return options{keepIdle: 7200, keepIntvl: 75, keepCnt: 9}
+	return options{keepIdle: 7200, keepIntvl: 75, keepCnt: 9, pmtudisc: IP_PMTUDISC_WANT}
 }
 
 // applyConnOpts gives a new connection the socket's options (s.mu held
@@ -73,6 +74,9 @@ func (s *socket) applyUDPOpts(u *stack.UDPSocket) {
 	if s.opts.rcvbuf > 0 {
 		u.SetReadBuffer(s.opts.rcvbuf)
 	}
+	// IP_PMTUDISC_DO and PROBE set DF: a datagram the path cannot carry
+	// whole is EMSGSIZE. WANT (Linux's default) and DONT fragment it.
+	u.SetDontFragment(s.opts.pmtudisc == IP_PMTUDISC_DO || s.opts.pmtudisc == IP_PMTUDISC_PROBE)
 }
 
 // SetsockoptInt sets an int option (the buffer sizes' bound is Linux's
@@ -111,6 +115,18 @@ func (h *Host) SetsockoptInt(fd, level, opt, value int) error {
 		default:
 			return syscall.ENOPROTOOPT
 		}
+	case IPPROTO_IP:
+		if opt != IP_MTU_DISCOVER {
+			return syscall.ENOPROTOOPT
+		}
+		if value < IP_PMTUDISC_DONT || value > 5 { // IP_PMTUDISC_OMIT is 5
+			return syscall.EINVAL
+		}
+		o.pmtudisc = value
+		if s.udp != nil {
+			s.applyUDPOpts(s.udp)
+		}
+		return nil // TCP: kept and reported; its segments always carry DF here
 	case IPPROTO_TCP:
 		if s.typ != SOCK_STREAM {
 			return syscall.ENOPROTOOPT // UDP hands it to IP, which knows no such level
@@ -219,6 +235,10 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 		case SO_LINGER:
 			// Linux copies what fits of the struct linger: l_onoff.
 			return int(o.linger.Onoff), nil
+		}
+	case IPPROTO_IP:
+		if opt == IP_MTU_DISCOVER {
+			return o.pmtudisc, nil
 		}
 	case IPPROTO_TCP:
 		if s.typ != SOCK_STREAM {
@@ -363,7 +383,7 @@ func (h *Host) Setsockopt(fd, level, opt int, val []byte) error {
 	if len(val) < 4 {
 		// Linux checks the length after the level: an unknown level is
 		// ENOPROTOOPT whatever the length.
-		if level != SOL_SOCKET && level != IPPROTO_TCP {
+		if level != SOL_SOCKET && level != IPPROTO_TCP && level != IPPROTO_IP {
 			return syscall.ENOPROTOOPT
 		}
 		return syscall.EINVAL

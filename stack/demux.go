@@ -229,21 +229,6 @@ func (s *shard) afterLocked(c *TCPConn) {
 	s.schedule(c)
 }
 
-// icmpError hands an ICMP destination unreachable to the connection whose
-// segment it quotes (RFC 1122 §4.2.3.9: it aborts a connection in SYN-SENT).
-func (st *Stack) icmpError(src, dst netip.Addr, sport, dport uint16, err error) {
-	k := keyOf(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))
-	s := st.shardOf(k)
-	s.mu.Lock()
-	if c := s.conns[k]; c != nil {
-		l := c.lockListener()
-		c.conn.ICMPError(err)
-		s.afterLocked(c)
-		unlockListener(l)
-	}
-	s.unlockAndFlush()
-}
-
 // traceEvent describes a segment the stack itself sends (a RST for no connection).
 func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) trace.Event {
 	return trace.Event{Kind: trace.KindSegmentSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,

@@ -1,6 +1,9 @@
 // Package stack is the network layer and the socket table: it owns the
 // interface address and routes, IPv4 input and output (header checks,
-// checksums, TTL), ICMP (echo, echo requests for Ping, unreachable), the
+// checksums, TTL, reassembly of fragments and fragmentation of UDP
+// datagrams over the MTU, with package ipfrag), ICMP (echo, echo requests
+// for Ping, unreachable, the errors that reach their sockets, path MTU
+// discovery), the
 // demultiplexing of TCP segments by 4-tuple, the UDP socket table, port
 // allocation (RFC 6056), the connections' timers, and the blocking sockets
 // the application uses.
@@ -57,6 +60,10 @@
 //     read without a lock: it is replaced whole (copy on write). Routes
 //     are kept the same way under Stack.rmu.
 //   - portAllocator.mu guards the ephemeral port walk (ports.go).
+//   - fragTable.mu guards IPv4 reassembly (frag.go, package ipfrag): the
+//     fragments held, their buffers and the one clock timer that times
+//     them out. A completed datagram is delivered, and an ICMP time
+//     exceeded sent, after it is let go.
 //   - limitLog.mu guards the logging of limits hit; bufStore.mu the
 //     packet buffers the shards' batches share; stamper.mu hands trace
 //     events to the sink one at a time.
@@ -65,8 +72,9 @@
 //     counters are atomics.
 //
 // The lock order: portAllocator.mu, then a shard's mu, then a listener's
-// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu and stamper.mu are
-// taken last, with nothing taken under them. A goroutine holds at most one shard's mu at a time. So Accept,
+// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu, stamper.mu,
+// fragTable.mu and pmtuCache.mu are taken last, with nothing taken under
+// them. A goroutine holds at most one shard's mu at a time. So Accept,
 // which finds its connection under the listener's mu, lets it go before
 // it takes the connection's shard mu to mark it accepted, and closing a
 // listener collects its children under its mu, then takes each child's
@@ -85,6 +93,36 @@
 // built in a buffer of its own and written to the link holding no lock
 // of the stack's. ICMP errors the stack sends are rate limited by a token
 // bucket (ratelimit.go, RFC 1812 §4.3.2.8).
+//
+// # ICMP errors and path MTU
+//
+// A destination unreachable or time exceeded is acted on only when it
+// quotes a datagram this stack sent (icmperr.go): a whole IPv4 header from
+// the stack's address, the first fragment, TCP or UDP, and the 8 bytes of
+// transport header RFC 792 promises; it must name a connection, or a UDP
+// socket, and for TCP the quoted sequence number must lie in SND.UNA..SND.MAX
+// (RFC 5927 §4.1; the engine checks it). Anything else is dropped and
+// counted by reason (ICMPInErrorsBadQuote, ICMPInErrorsBadCode,
+// ICMPInErrorsNoSocket, ICMPInErrorsOutOfWindow). A matching error ends
+// a connect with the errno Linux gives (ENETUNREACH, EHOSTUNREACH,
+// ECONNREFUSED, ...); on an established connection it is a soft error
+// (RFC 1122 §4.2.3.9), kept and returned only if the connection then
+// times out. A connected UDP socket gets a destination unreachable on its
+// next call, as on Linux.
+//
+// Every packet carries DF, so a "fragmentation needed" (RFC 1191) that
+// passes those checks lowers the path MTU for its destination in a cache
+// (pmtu.go) of at most 1024 entries (maxPMTUEntries; past it the entry
+// nearest expiry goes), each held ten minutes on the stack's clock, as
+// Linux's mtu_expires. A reported MTU below 552 counts as 552 (Linux's
+// min_pmtu); a 0 from an old router takes RFC 1191's plateau below the
+// quoted datagram's length; an MTU no lower than the one in force is
+// ignored. The connection quoted lowers its MSS at once and resends what
+// no longer fits, without a congestion window cut (tcp.Conn.SetPathMTU);
+// new connections to the destination take their MSS from the cache when
+// the peer's SYN arrives (tcp.Env.PathMTU); UDP sizes datagrams by
+// Stack.pathMTU. Segments merged for segmentation offload follow the MSS,
+// since the cut size is that of the segments the engine makes.
 //
 // On a link that offloads segmentation (link.GSOEndpoint), TCP segments
 // leave with partial checksums and contiguous runs of one connection's
@@ -108,4 +146,14 @@
 // of limit reached (connections, TIME-WAIT records, buffer memory,
 // out-of-order text, SACK scoreboard) to Config.Logger at most once a
 // minute (limits.go).
+//
+// # Seeing inside
+//
+// Stack.Snapshot is the stack at one moment as plain values: the socket
+// table with each connection's tcp.Info, and Counters, the counters of
+// Stats, tcp.Stats and udp.Stats read by reflection into the sections
+// netstat -s prints (Ip, Icmp, Tcp, Udp, IpExt, TcpExt) under their MIB or
+// Linux names (counters.go), so that a counter added to one of those
+// structs needs no list updated. It marshals to JSON and is what serve's
+// admin endpoint, `synack ss` and `synack netstat -s` show.
 package stack

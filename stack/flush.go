@@ -26,10 +26,16 @@ type flusher struct {
 // unlockAndFlush releases the shard's mu and sees the packets produced
 // under it written to the link, in order (see above).
 func (s *shard) unlockAndFlush() {
-	for len(s.outq.pkts) > 0 {
+	// Once it has packets queued, it returns only when no write is under
+	// way and nothing is queued: the writer it waited for may have taken
+	// its packets along in a write of its own, which must end first.
+	for queued := len(s.outq.pkts) > 0; queued; {
 		if s.writing {
 			s.idle.Wait()
 			continue
+		}
+		if len(s.outq.pkts) == 0 {
+			break
 		}
 		s.writing = true
 		q := s.outq

@@ -139,6 +139,8 @@ func fzSeeds() map[string]fzSeed {
 		"mss-1":            newSeed(hsMSS, 0).write(0, 10).seg(ack(fzSeg{ackBack: 0})).advance(1).nextTimer(),
 		"no-options":       newSeed(0, 0).seg(ack(fzSeg{n: 128 + 60})).write(0, 64).read(0, 64).advance(9),
 		"icmp-unreachable": newSeed(hsAll, 180).write(0, 5).icmp(tEst, 1).icmp(tEst, 3).icmp(tEst, 4),
+		"icmp-pmtu":        newSeed(hsAll, 180).write(0, 5).icmp(tEst, 4|0x20).icmp(tEst, 4|0x40).icmp(tEst, 4|0x60).write(0, 5),
+		"icmp-garbage":     newSeed(hsAll, 180).write(0, 5).icmp(tEst, 0x81).icmp(tEst, 0x11).icmp(tEst, 9).icmp(tEst, 13).icmp(tEst, 15),
 		"raw-garbage": newSeed(hsAll, 180).raw(0, []byte{0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x9c, 0x40, 0, 80}).
 			raw(1, []byte{0x46, 0, 0, 44, 0, 1, 0x20, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 1, 2, 3, 4}).
 			raw(6, []byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0, 1, 1, 1}),

@@ -456,20 +456,32 @@ func (h *fuzzHarness) raw(in *fzInput) {
 	h.deliver(p)
 }
 
-// icmp delivers a destination unreachable that quotes a segment the stack
-// sent on a tuple.
+// icmp delivers an ICMP error that quotes a segment the stack sent on a
+// tuple. The code byte's low four bits are the code; bit 4 makes it a time
+// exceeded; bits 5-6 pick the MTU a "fragmentation needed" reports (576,
+// 0 for RFC 1191's plateaus, 100 to be clamped, 1280); bit 7 cuts the
+// quote short (to 20 to 27 bytes, by the sequence byte).
 func (h *fuzzHarness) icmp(in *fzInput) {
 	local, remote := tuple(in.byte())
-	code := in.byte() % 6
+	c := in.byte()
+	typ, code := wire.ICMPv4DestUnreachable, c%16
+	if c&0x10 != 0 {
+		typ, code = wire.ICMPv4TimeExceeded, code%2
+	}
+	mtu := [...]uint32{576, 0, 100, 1280}[c>>5&3]
 	v := h.view(local, remote)
 	q := make([]byte, wire.IPv4MinHeaderLen+8)
 	(&wire.IPv4Fields{TotalLength: 40, ID: 3, TTL: 64, Protocol: wire.ProtocolTCP, Src: local.Addr(), Dst: remote.Addr()}).Encode(q)
 	tq := q[wire.IPv4MinHeaderLen:]
 	tq[0], tq[1], tq[2], tq[3] = byte(local.Port()>>8), byte(local.Port()), byte(remote.Port()>>8), byte(remote.Port())
-	s := uint32(v.sndMax.Add(-seqnum.Size(in.byte())))
+	back := in.byte()
+	s := uint32(v.sndMax.Add(-seqnum.Size(back)))
 	tq[4], tq[5], tq[6], tq[7] = byte(s>>24), byte(s>>16), byte(s>>8), byte(s)
+	if c&0x80 != 0 {
+		q = q[:wire.IPv4MinHeaderLen+int(back%8)]
+	}
 	m := make([]byte, wire.ICMPv4HeaderLen+len(q))
-	(&wire.ICMPv4Fields{Type: wire.ICMPv4DestUnreachable, Code: code, Rest: 576}).Encode(m)
+	(&wire.ICMPv4Fields{Type: typ, Code: code, Rest: mtu}).Encode(m)
 	copy(m[wire.ICMPv4HeaderLen:], q)
 	wire.ICMPv4(m).FillChecksum()
 	p := make([]byte, wire.IPv4MinHeaderLen+len(m))

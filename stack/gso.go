@@ -45,6 +45,15 @@ import (
 // checksum field the pseudo-header sum for the whole's length, once, when
 // the batch is written (sealMerged): until then they are a's.
 //
+// Fragments. A fragment is never offloaded either way. On input, one the
+// link delivers with any description (a partial checksum, a large
+// segment to cut) is dropped and counted in GSOInErrors: its transport
+// checksum covers the whole datagram, and a kernel completes a partial
+// checksum before it fragments (Linux's ip_do_fragment). On output, UDP
+// fragments are written as ordinary packets of at most the MTU with
+// their checksum complete (udpsock.go); the stack never asks the link for
+// UDP segmentation, whose cut datagrams would each get a UDP header.
+//
 // Input. A packet the link delivers with DeliverGSO is checked like any
 // other (IPv4 header and its checksum, addresses, fragments) and against
 // its description (offloadMatches): a partial checksum must lie where the

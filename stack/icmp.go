@@ -1,13 +1,12 @@
 package stack
 
 import (
-	"syscall"
-
 	"github.com/synack-net/synack/wire"
 )
 
 // icmpInput answers echo requests (RFC 792, RFC 1122 §3.2.2.6) and hands
-// destination-unreachable messages to the connection they are about.
+// destination unreachable and time exceeded messages to the connection or
+// socket they quote (icmperr.go).
 func (s *Stack) icmpInput(ip wire.IPv4) {
 	st := &s.stats
 	st.ICMPInMsgs.Add(1)
@@ -19,6 +18,12 @@ func (s *Stack) icmpInput(ip wire.IPv4) {
 	switch m.Type() {
 	case wire.ICMPv4EchoRequest:
 		n := wire.IPv4MinHeaderLen + len(m)
+		if n > s.pathMTU(ip.Src()) { // a request that came in fragments (frag.go)
+			if s.sendEcho(wire.ICMPv4EchoReply, ip.Src(), m.Rest(), m.Payload()) {
+				st.ICMPOutEchoReps.Add(1)
+			}
+			return
+		}
 		// Any shard's output queue will do; the peer's address spreads
 		// the replies over them.
 		sh := s.shardOf(connKey{raddr: ip.Src().As4()})
@@ -34,27 +39,7 @@ func (s *Stack) icmpInput(ip wire.IPv4) {
 	case wire.ICMPv4EchoReply:
 		st.ICMPInEchoReps.Add(1)
 		s.pings.reply(m, s.clk.Now())
-	case wire.ICMPv4DestUnreachable:
-		// The payload holds the IP header and first 8 bytes of our segment.
-		inner, err := wire.ParseIPv4Prefix(m.Payload())
-		if err != nil || (inner.Protocol() != wire.ProtocolTCP && inner.Protocol() != wire.ProtocolUDP) || len(inner.Payload()) < 8 {
-			st.ICMPInErrors.Add(1)
-			return
-		}
-		var e error = syscall.EHOSTUNREACH
-		switch m.Code() {
-		case wire.ICMPv4NetUnreachable:
-			e = syscall.ENETUNREACH
-		case wire.ICMPv4PortUnreachable, wire.ICMPv4ProtoUnreachable:
-			e = syscall.ECONNREFUSED
-		case wire.ICMPv4FragmentationNeeded:
-			return // path MTU discovery is not done yet; the MSS keeps us under the MTU
-		}
-		h := inner.Payload()
-		if inner.Protocol() == wire.ProtocolUDP {
-			s.udpICMPError(inner, h, e)
-			return
-		}
-		s.icmpError(inner.Src(), inner.Dst(), uint16(h[0])<<8|uint16(h[1]), uint16(h[2])<<8|uint16(h[3]), e)
+	case wire.ICMPv4DestUnreachable, wire.ICMPv4TimeExceeded:
+		s.icmpErrorInput(m) // icmperr.go
 	}
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -38,8 +39,8 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr, seq uint16, payload []
 		return 0, syscall.EINVAL
 	}
 	n := wire.IPv4MinHeaderLen + wire.ICMPv4HeaderLen + len(payload)
-	if n > s.ep.MTU() {
-		return 0, syscall.EMSGSIZE
+	if n > 65535 {
+		return 0, syscall.EMSGSIZE // more than one IPv4 datagram holds
 	}
 	if err := s.reachable(dst); err != nil {
 		return 0, err
@@ -50,20 +51,9 @@ func (s *Stack) Ping(ctx context.Context, dst netip.Addr, seq uint16, payload []
 		return 0, err
 	}
 	defer s.pings.remove(id, seq)
-	var p []byte
-	if s.hand != nil {
-		p = s.hand.NewBuffer(n)
-	} else {
-		p = make([]byte, n)
-	}
-	s.directIPv4Header(p, wire.ProtocolICMPv4, dst, n)
-	m := wire.ICMPv4(p[wire.IPv4MinHeaderLen:])
-	(&wire.ICMPv4Fields{Type: wire.ICMPv4EchoRequest, Rest: uint32(id)<<16 | uint32(seq)}).Encode(m)
-	copy(m[wire.ICMPv4HeaderLen:], payload)
-	m.FillChecksum()
 	sent := s.clk.Now()
 	s.stats.ICMPOutEchos.Add(1)
-	s.writeDirect(p)
+	s.sendEcho(wire.ICMPv4EchoRequest, dst, uint32(id)<<16|uint32(seq), payload)
 	select {
 	case at, ok := <-w.done:
 		if !ok {
@@ -122,4 +112,29 @@ func (t *pingTable) close() {
 		close(w.done)
 		delete(t.waits, k)
 	}
+}
+
+// sendEcho sends an echo request or reply of rest and payload to dst:
+// in one packet when it fits the path MTU, else in fragments (RFC 791),
+// as Linux sends and answers a ping larger than the MTU. It reports
+// whether the link took it all. Pings are rare: the buffers are made for
+// them rather than pooled, unless the link hands its own.
+func (s *Stack) sendEcho(typ uint8, dst netip.Addr, rest uint32, payload []byte) bool {
+	buf := func(n int) []byte {
+		if s.hand != nil {
+			return s.hand.NewBuffer(n)
+		}
+		return make([]byte, n)
+	}
+	var h [wire.ICMPv4HeaderLen]byte
+	(&wire.ICMPv4Fields{Type: typ, Rest: rest}).Encode(h[:])
+	binary.BigEndian.PutUint16(h[2:], ^wire.Checksum(payload, wire.Checksum(h[:], 0)))
+	n := wire.IPv4MinHeaderLen + len(h) + len(payload)
+	if mtu := s.pathMTU(dst); n > mtu {
+		return s.writeFragments(wire.ProtocolICMPv4, dst, h[:], payload, mtu, buf)
+	}
+	p := buf(n)
+	s.directIPv4Header(p, wire.ProtocolICMPv4, dst, n)
+	copy(p[wire.IPv4MinHeaderLen+copy(p[wire.IPv4MinHeaderLen:], h[:]):], payload)
+	return s.writeDirect(p) == nil
 }

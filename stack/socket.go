@@ -31,6 +31,7 @@ type TCPConn struct {
 	deadline time.Time
 	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
 	closed   bool  // the user called Close
+	linger   int16 // SO_LINGER: 0 off, else 1 + the seconds Close waits (sockopt.go)
 
 	rdl, wrl deadline
 }
@@ -200,6 +201,8 @@ func (c *TCPConn) CloseWrite() error {
 // Close closes the connection: queued data is sent, then a FIN; the stack
 // completes the close (FIN-WAIT, TIME-WAIT) on its own. Blocked calls
 // return ErrClosed.
+// With SetLinger, Close resets instead (0 seconds) or waits for the FIN
+// to be acknowledged (sockopt.go).
 func (c *TCPConn) Close() error { return c.shut(false) }
 
 // Abort resets the connection at once (RFC 9293 §3.10.5): it is Close
@@ -219,7 +222,15 @@ func (c *TCPConn) shut(abort bool) error {
 		return ErrClosed
 	}
 	c.closed = true
-	switch now := s.clk.Now(); {
+	now := s.clk.Now()
+	var lingerEnd time.Time // SO_LINGER > 0: Close waits until then at most
+	switch {
+	case c.linger == 1:
+		abort = true // SO_LINGER 0: Close is ABORT
+	case c.linger > 1 && !abort:
+		lingerEnd = now.Add(time.Duration(c.linger-1) * time.Second)
+	}
+	switch {
 	case c.tw != nil:
 		if c.conn != nil {
 			c.conn.Close(now) // drops the unread text; the Conn stays in TIME-WAIT
@@ -242,6 +253,9 @@ func (c *TCPConn) shut(abort bool) error {
 	s.unlockAndFlush()
 	c.rdl.set(time.Time{})
 	c.wrl.set(time.Time{})
+	if !lingerEnd.IsZero() {
+		return c.lingerWait(lingerEnd)
+	}
 	return nil
 }
 

@@ -72,6 +72,8 @@ type Stack struct {
 	ports       portAllocator // its own lock
 	udp         udpTable      // UDP sockets, under a lock of their own (udp.go)
 	pings       pingTable
+	frag        fragTable // IPv4 reassembly, under a lock of its own (frag.go)
+	pmtu        pmtuCache // path MTUs learned (pmtu.go), its own leaf lock
 
 	maxConns int          // Config.MaxConnections
 	maxTW    int          // Config.MaxTimeWait
@@ -131,6 +133,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	if cfg.Logger != nil {
 		s.tcp.LimitHit = s.tcpLimitHit
 	}
+	s.tcp.PathMTU = s.cachedPathMTU // RFC 1191: new connections start from what was learned (pmtu.go)
 	if l, ok := ep.(link.Lender); ok {
 		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
 	}
@@ -204,6 +207,7 @@ func (s *Stack) Close() error {
 	}
 	s.closeUDP()
 	s.pings.close()
+	s.closeFrag()
 	s.ep.Attach(nil)
 	release(s.ep, s)
 	return nil
@@ -282,7 +286,11 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 		return
 	}
 	if ip.FragmentOffset() != 0 || ip.Flags()&wire.IPv4FlagMoreFragments != 0 {
-		st.ReasmFails.Add(1) // no reassembly yet: the MSS keeps peers from fragmenting
+		if g != (link.GSO{}) {
+			st.GSOInErrors.Add(1) // a fragment is never offloaded (gso.go)
+			return
+		}
+		s.reassemble(ip) // frag.go
 		return
 	}
 	if g != (link.GSO{}) {
@@ -292,6 +300,12 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 		}
 		st.GSOInPackets.Add(1)
 	}
+	return s.transportInput(ip, lent, g)
+}
+
+// transportInput hands a datagram, whole or reassembled, to its protocol.
+func (s *Stack) transportInput(ip wire.IPv4, lent []byte, g link.GSO) (kept bool) {
+	st := &s.stats
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)

@@ -16,7 +16,11 @@ type Stats struct {
 	InAddrErrors atomic.Uint64
 	// InUnknownProtos counts packets for a protocol this stack does not speak.
 	InUnknownProtos atomic.Uint64
-	// ReasmFails counts fragments dropped: reassembly is not supported.
+	// ReasmFails counts failures of reassembly (RFC 2011 ipReasmFails, as
+	// Linux counts them): each datagram given up (timed out, overlapped,
+	// oversize, over a bound, its fragments disagreeing on its end) and
+	// each fragment dropped for a bad length. The reasons are counted
+	// again below (ReasmTimeout, ReasmOverlaps, ...).
 	ReasmFails atomic.Uint64
 	// InDelivers counts packets handed to TCP or ICMP.
 	InDelivers atomic.Uint64
@@ -24,6 +28,39 @@ type Stats struct {
 	OutRequests atomic.Uint64
 	// OutDiscards counts packets the link refused.
 	OutDiscards atomic.Uint64
+	// ReasmReqds counts fragments received (RFC 2011 ipReasmReqds).
+	ReasmReqds atomic.Uint64
+	// ReasmOKs counts datagrams reassembled (RFC 2011 ipReasmOKs).
+	ReasmOKs atomic.Uint64
+	// ReasmTimeout counts datagrams not complete within 30 s (Linux
+	// ReasmTimeout); also in ReasmFails.
+	ReasmTimeout atomic.Uint64
+	// ReasmOverlaps counts datagrams dropped for overlapping fragments
+	// (RFC 5722; Linux ReasmOverlaps); also in ReasmFails.
+	ReasmOverlaps atomic.Uint64
+	// ReasmDuplicates counts fragments dropped as exact copies of one
+	// held; their datagram goes on (not a failure).
+	ReasmDuplicates atomic.Uint64
+	// ReasmOversize counts datagrams dropped for claiming more than
+	// 65,535 bytes; also in ReasmFails.
+	ReasmOversize atomic.Uint64
+	// ReasmBadFragments counts fragments with a bad length (not a
+	// multiple of 8 with MF set, or empty) and datagrams dropped for
+	// fragments that disagree on where it ends; also in ReasmFails.
+	ReasmBadFragments atomic.Uint64
+	// ReasmOverLimit counts datagrams dropped for a bound of the
+	// reassembler (package ipfrag): evicted, oldest first, to make room
+	// for newer ones when the bytes or datagrams held are at their bound,
+	// or past the fragments one datagram may have; also in ReasmFails.
+	ReasmOverLimit atomic.Uint64
+	// FragOKs counts datagrams sent in fragments (RFC 2011 ipFragOKs).
+	FragOKs atomic.Uint64
+	// FragCreates counts the fragments sent (RFC 2011 ipFragCreates).
+	FragCreates atomic.Uint64
+	// FragFails counts datagrams that needed fragmenting and could not
+	// be: DF asked for (EMSGSIZE), or the link refused a fragment (RFC
+	// 2011 ipFragFails).
+	FragFails atomic.Uint64
 	// ICMPInMsgs counts ICMP messages received.
 	ICMPInMsgs atomic.Uint64
 	// ICMPInErrors counts ICMP messages dropped as malformed or with a bad checksum.
@@ -38,6 +75,35 @@ type Stats struct {
 	ICMPOutEchos atomic.Uint64
 	// ICMPInEchoReps counts echo replies received, matched to a ping or not.
 	ICMPInEchoReps atomic.Uint64
+	// ICMPOutTimeExcds counts time exceeded messages sent: fragment
+	// reassembly time exceeded (Linux OutTimeExcds).
+	ICMPOutTimeExcds atomic.Uint64
+	// ICMPInDestUnreachs counts destination unreachables received (ICMP-MIB icmpInDestUnreachs).
+	ICMPInDestUnreachs atomic.Uint64
+	// ICMPInTimeExcds counts time exceededs received (ICMP-MIB icmpInTimeExcds).
+	ICMPInTimeExcds atomic.Uint64
+	// ICMPInErrorsBadCode counts destination unreachables dropped for a code RFC 792 and RFC 1812 do not define.
+	ICMPInErrorsBadCode atomic.Uint64
+	// ICMPInErrorsBadQuote counts ICMP errors dropped because their quote is not a datagram this stack sent: truncated, not from its address, not the first fragment, not TCP or UDP, or under 8 bytes of transport header.
+	ICMPInErrorsBadQuote atomic.Uint64
+	// ICMPInErrorsNoSocket counts ICMP errors whose quote names no connection, or no UDP socket that could have sent it.
+	ICMPInErrorsNoSocket atomic.Uint64
+	// ICMPInErrorsOutOfWindow counts ICMP errors dropped because the quoted TCP sequence number is outside SND.UNA..SND.MAX (RFC 5927 §4.1; Linux OutOfWindowIcmps).
+	ICMPInErrorsOutOfWindow atomic.Uint64
+	// ICMPHardErrors counts connects (and half-open passive connections) ended by an ICMP error (RFC 1122 §4.2.3.9).
+	ICMPHardErrors atomic.Uint64
+	// ICMPSoftErrors counts ICMP errors stored on a connection as its soft error, or on a connected UDP socket for its next call.
+	ICMPSoftErrors atomic.Uint64
+	// PMTUUpdates counts path MTUs lowered in the cache by a checked "fragmentation needed" (RFC 1191).
+	PMTUUpdates atomic.Uint64
+	// PMTUClamped counts "fragmentation needed" MTUs below 552 raised to it (Linux min_pmtu).
+	PMTUClamped atomic.Uint64
+	// PMTUIgnored counts checked "fragmentation needed" whose MTU is no lower than the path MTU already in use.
+	PMTUIgnored atomic.Uint64
+	// PMTUMSSLowered counts connections whose MSS a "fragmentation needed" lowered, resending what no longer fit.
+	PMTUMSSLowered atomic.Uint64
+	// PMTUCacheEvictions counts path MTU entries dropped unexpired because the cache held its bound (1024).
+	PMTUCacheEvictions atomic.Uint64
 	// GSOInPackets counts packets the link delivered as large segments or
 	// with a partial checksum (link.GSODispatcher) and the stack took.
 	GSOInPackets atomic.Uint64

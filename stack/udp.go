@@ -59,21 +59,20 @@ func (s *Stack) udpInput(ip wire.IPv4, g link.GSO) {
 }
 
 // udpICMPError hands a destination unreachable quoting one of our
-// datagrams to the connected socket that sent it: its next call returns
-// err (Linux reports ICMP errors to connected UDP sockets only; an
-// unconnected one cannot tell which of its peers it is about). h is the
-// quoted UDP header.
-func (s *Stack) udpICMPError(inner wire.IPv4, h []byte, err error) {
-	local := netip.AddrPortFrom(inner.Src(), uint16(h[0])<<8|uint16(h[1]))
-	remote := netip.AddrPortFrom(inner.Dst(), uint16(h[2])<<8|uint16(h[3]))
+// datagrams, from local to remote, to the connected socket that sent it:
+// its next call returns err (Linux reports ICMP errors to connected UDP
+// sockets only; an unconnected one cannot tell which of its peers it is
+// about).
+func (s *Stack) udpICMPError(local, remote netip.AddrPort, err error) {
 	t := &s.udp
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sk := t.socks[local.Port()]
 	if sk == nil || sk.remote != remote || local.Addr() != s.addr {
-		s.stats.ICMPInErrors.Add(1) // about no socket of ours
+		s.stats.ICMPInErrorsNoSocket.Add(1) // about no connected socket of ours
 		return
 	}
+	s.stats.ICMPSoftErrors.Add(1)
 	sk.softErr = err
 	sk.rd.signal()
 }

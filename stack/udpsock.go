@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ type UDPSocket struct {
 	closed  bool
 
 	rdl, wrl deadline
+	dontFrag atomic.Bool // SetDontFragment: never fragment (IP_PMTUDISC_DO)
 
 	wmu  sync.Mutex
 	wbuf []byte // the packet being built, when the link copies (wmu held)
@@ -129,9 +131,17 @@ func (sk *UDPSocket) ReadFrom(p []byte) (n, full int, src netip.AddrPort, err er
 	}
 }
 
+// SetDontFragment says whether a datagram too big for one packet fails
+// with EMSGSIZE (true: Linux's IP_PMTUDISC_DO) or is cut into IPv4
+// fragments (false, the default: Linux's IP_PMTUDISC_WANT for UDP).
+// Either way a datagram that fits one packet is sent with DF set.
+func (sk *UDPSocket) SetDontFragment(on bool) { sk.dontFrag.Store(on) }
+
 // WriteTo sends p to dst, or to the peer of a connected socket when dst is
-// invalid (a connected socket sends nowhere else: EISCONN). A payload too
-// big for one packet on the link is EMSGSIZE: synack does not fragment.
+// invalid (a connected socket sends nowhere else: EISCONN). A payload
+// over udp.MaxPayload (65,507 bytes) is EMSGSIZE. One too big for a packet
+// of the MTU toward dst (sendMTU) is sent in fragments without DF (RFC
+// 791 §3.2), unless SetDontFragment asked for EMSGSIZE instead.
 func (sk *UDPSocket) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
 	if sk.remote.IsValid() {
 		if dst.IsValid() && dst != sk.remote {
@@ -159,20 +169,20 @@ func (sk *UDPSocket) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
 	}
 	const hdr = wire.IPv4MinHeaderLen + wire.UDPHeaderLen
 	n := hdr + len(p)
-	if n > s.ep.MTU() {
+	if len(p) > udp.MaxPayload {
 		return 0, syscall.EMSGSIZE
 	}
 	sk.wmu.Lock()
 	defer sk.wmu.Unlock()
-	var b []byte
-	if s.hand != nil {
-		b = s.hand.NewBuffer(n)
-	} else {
-		if cap(sk.wbuf) < n {
-			sk.wbuf = make([]byte, n)
+	if mtu := s.sendMTU(dst.Addr()); n > mtu {
+		if sk.dontFrag.Load() {
+			s.stats.FragFails.Add(1)
+			return 0, syscall.EMSGSIZE
 		}
-		b = sk.wbuf[:n]
+		sk.writeFragments(p, dst, mtu) // frag_send.go
+		return len(p), nil
 	}
+	b := sk.packetBuf(n)
 	copy(b[hdr:], p)
 	udp.Encode(b[wire.IPv4MinHeaderLen:], netip.AddrPortFrom(s.addr, sk.local.Port()), dst)
 	s.directIPv4Header(b, wire.ProtocolUDP, dst.Addr(), n)

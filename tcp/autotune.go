@@ -104,8 +104,8 @@ const rcvStall = minRcvSpacePeriod / 4
 // buffer must hold between two visits of the reader.
 func (c *Conn) autotune(now time.Time, n int) {
 	limit := c.rcvLimit()
-	if c.rcvBuf.ring.limit >= limit {
-		return // at the cap, or the size was fixed by the user
+	if c.rcvBuf.ring.limit >= limit || c.user&userRcvBuf != 0 {
+		return // at the cap, or the size was fixed by the user (SetReceiveBufferSize)
 	}
 	c.rcvCopied += n
 	if c.rcvFullAt != 0 && c.rcvBuf.Free() >= c.rcvMSS {
@@ -165,7 +165,7 @@ func (c *Conn) autotune(now time.Time, n int) {
 // always has the next window's data at hand, up to MaxSendBufferSize.
 func (c *Conn) growSendBuffer() {
 	want := 2 * min(c.cwnd(), int(c.sndWnd))
-	if want > c.sndBuf.limit && c.sndBuf.limit < c.cfg.MaxSendBufferSize &&
+	if want > c.sndBuf.limit && c.sndBuf.limit < c.cfg.MaxSendBufferSize && c.user&userSndBuf == 0 &&
 		c.mayGrowSendBuffer(min(want, c.cfg.MaxSendBufferSize)-c.sndBuf.limit) {
 		c.sndBuf.limit = min(want, c.cfg.MaxSendBufferSize)
 		c.events |= EventWritable

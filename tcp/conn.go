@@ -60,6 +60,7 @@ type Conn struct {
 	state    State
 	passive  bool // opened by a listener: SYN-RECEIVED falls back to LISTEN (i.e. is freed)
 	events   Events
+	softErr  uint8        // the last ICMP error's errno, 0 for none: the error of a timeout (icmp.go; here to fill padding)
 	prevUna  seqnum.Value // SND.UNA before the ACK that last moved it: prev_highest_ack of RFC 6582 §4.1 (here to fill padding)
 	listener *Listener    // while half-open or waiting in the accept queue
 	err      error        // why the connection ended, if it failed
@@ -179,6 +180,7 @@ type Conn struct {
 	rcvStalled bool         // see rcvFullAt
 	hasRTT     bool         // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)
 	rttTiming  bool         // timing a segment for an RTT sample (rttSeq, rttStart)
+	user       userFlags    // what the user's socket calls set (sockopt.go); the last byte of padding
 }
 
 // NewConn returns a connection in CLOSED between local and remote, living

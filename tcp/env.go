@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,12 @@ type Env struct {
 	// under the lock of the caller's connection, possibly on several
 	// goroutines at once, and must not call into the engine.
 	LimitHit func(now time.Time, l Limit)
+	// PathMTU, if not nil, is the path MTU the host knows to remote (its
+	// path MTU discovery cache; RFC 1191), 0 when it knows none: a
+	// connection's send MSS is fitted to it when the peer's SYN arrives.
+	// It runs under the caller's connection's lock and must not call
+	// into the engine.
+	PathMTU func(remote netip.Addr) int
 
 	// shared is what every Env of a stack counts together.
 	shared *envShared

@@ -247,7 +247,9 @@ func fuzzEngine(t *testing.T, data []byte) {
 			case 2:
 				c.Abort(now)
 			case 3:
-				c.ICMPError(syscall.EHOSTUNREACH)
+				c.ICMPError(now, c.SndUna(), syscall.EHOSTUNREACH, in.byte()&1 == 0)
+			case 5:
+				c.SetPathMTU(now, c.SndUna().Add(seqnum.Size(in.byte())), int(in.u16()))
 			case 4:
 				if e.l != nil && e.l.Accept() != nil && e.l.Ready() != 0 {
 					t.Fatal("Accept left the queue non-empty")

@@ -68,6 +68,39 @@ type Info struct {
 	MinRTT        time.Duration
 	ReorderSeen   bool
 	ReorderWindow time.Duration
+
+	// Ssthresh is the slow-start threshold in bytes (tcpi_snd_ssthresh);
+	// 0 while it is still "arbitrarily high" (RFC 5681 §3.1), when ss
+	// prints none, or when the congestion control does not say.
+	Ssthresh int
+	// CongestionControl names the algorithm: "cubic", "reno", or "" for
+	// one of the user's own (Config.NewCongestionControl) that has no
+	// Name method.
+	CongestionControl string
+	// The timers armed, each as its deadline (the zero time when not
+	// armed), as `ss -o` shows them:
+	//   - RetransmitAt is the retransmission timer slot, and
+	//     RetransmitTimer what it is armed for: "retransmit" (RFC 6298),
+	//     "reorder" (RACK, RFC 8985 §6.2) or "probe" (TLP, RFC 8985 §7);
+	//     Backoff is its consecutive expirations so far.
+	//   - PersistAt the zero-window probe (RFC 9293 §3.8.6.1), KeepaliveAt
+	//     the next keepalive probe, DelayedACKAt the delayed ACK
+	//     (RFC 1122 §4.2.3.2), CloseAt the end of TIME-WAIT or of an
+	//     orphaned FIN-WAIT-2.
+	RetransmitAt    time.Time `json:",omitzero"`
+	RetransmitTimer string    `json:",omitempty"`
+	Backoff         int
+	PersistAt       time.Time `json:",omitzero"`
+	KeepaliveAt     time.Time `json:",omitzero"`
+	DelayedACKAt    time.Time `json:",omitzero"`
+	CloseAt         time.Time `json:",omitzero"`
+	// Probes is the zero-window or keepalive probes sent since the peer
+	// last answered (Linux icsk_probes_out, the count ss prints in the
+	// persist and keepalive timers).
+	Probes int
+	// LastReceived is when the last acceptable segment arrived (Linux
+	// rcv_tstamp; ss's lastrcv), the zero time before any did.
+	LastReceived time.Time `json:",omitzero"`
 }
 
 // Info returns the connection's inner state.
@@ -80,6 +113,7 @@ func (c *Conn) Info() Info {
 	if c.cc != nil || c.state.sending() {
 		in.CWND = c.cwnd() // the initial window, if nothing was sent yet
 	}
+	c.infoTimers(&in)
 	if l := c.loss; l != nil {
 		n := &l.count
 		in.Timeouts, in.Recoveries, in.LossProbes, in.LostRetransmits = n.timeouts, n.recoveries, n.probes, n.lostRetrans
@@ -91,6 +125,37 @@ func (c *Conn) Info() Info {
 		}
 	}
 	return in
+}
+
+// infoTimers fills in's congestion control and timers.
+func (c *Conn) infoTimers(in *Info) {
+	switch cc := c.cc.(type) {
+	case *cubic:
+		in.CongestionControl = "cubic"
+		if cc.ssthresh < cubicMaxW {
+			in.Ssthresh = cc.ssthresh
+		}
+	case *reno:
+		in.CongestionControl = "reno"
+		if cc.ssthresh < 1<<30 {
+			in.Ssthresh = cc.ssthresh
+		}
+	case interface{ Name() string }:
+		in.CongestionControl = cc.Name()
+	}
+	if c.rtoAt != 0 {
+		in.RetransmitAt, in.RetransmitTimer, in.Backoff = c.rtoAt.Time(), "retransmit", c.retries
+		if c.loss != nil {
+			switch c.loss.timer {
+			case timerReorder:
+				in.RetransmitTimer = "reorder"
+			case timerProbe:
+				in.RetransmitTimer = "probe"
+			}
+		}
+	}
+	in.PersistAt, in.KeepaliveAt, in.DelayedACKAt, in.CloseAt = c.persistAt.Time(), c.kaAt.Time(), c.delackAt.Time(), c.closeAt
+	in.Probes, in.LastReceived = int(c.probesOut)+c.kaProbes, c.lastRecv.Time()
 }
 
 // String prints the state as `ss -ti` does, e.g.

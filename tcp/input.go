@@ -45,6 +45,11 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	c.rcvAdv = c.rcvNxt.Add(offered)
 	c.negotiate(now, &seg.Options)
 	c.mss = min(c.env.peerMSS(seg), c.cfg.MSS)
+	if f := c.env.PathMTU; f != nil {
+		if mtu := f(c.Remote.Addr()); mtu > 0 {
+			c.mss = min(c.mss, max(mtu, minPathMTU)-40) // RFC 1191 §3: a path MTU learned before
+		}
+	}
 	if c.tsOK {
 		// RFC 6691: the MSS counts no options; a segment carrying the
 		// timestamps option carries that much less data.

@@ -301,12 +301,14 @@ func (c *Conn) ackOfFIN(now time.Time) bool {
 	case StateFinWait1:
 		if finAcked {
 			c.setState(StateFinWait2, "rcv ACK of FIN")
+			c.events |= EventWritable // writes fail now; a lingering Close returns
 			if c.rdClosed {
 				c.closeAt = now.Add(c.cfg.FinWait2Timeout)
 			}
 		}
 	case StateClosing:
 		if finAcked {
+			c.events |= EventWritable // a lingering Close returns
 			c.enterTimeWait(now, "rcv ACK of FIN")
 		}
 		return false
@@ -330,6 +332,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	c.sndBuf.Discard(data)
 	c.bytesAcked += uint64(data)
 	c.prevUna, c.sndUna = c.sndUna, ack
+	c.softErr = 0 // the path works again: an ICMP error before this is forgotten (as Linux's tcp_ack)
 	c.sack.trim(ack)
 	var sentRTT time.Duration
 	var timed bool
@@ -561,7 +564,7 @@ func (c *Conn) holdText(seq seqnum.Value, payload []byte, fin bool) {
 		return
 	}
 	st := c.env.Stats
-	if c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2 {
+	if (c.state == StateEstablished || c.state == StateFinWait1 || c.state == StateFinWait2) && c.user&userReadShut == 0 {
 		if c.holdOutOfOrder(seq, payload, fin) {
 			st.OutOfOrderQueued.Add(1)
 			c.noteOutOfOrder(seq)
@@ -577,8 +580,8 @@ func (c *Conn) holdText(seq seqnum.Value, payload []byte, fin bool) {
 // follows it goes with it. It reports whether held text reached a FIN
 // (which then sits at RCV.NXT), and in ok whether the text was taken.
 func (c *Conn) segmentText(now time.Time, seg *Segment, payload []byte) (fin, ok bool) {
-	if c.rdClosed {
-		// The user closed and will never read it: RFC 1122 §4.2.2.13
+	if c.rdClosed || (c.user&userReadShut != 0 && c.state != StateEstablished) {
+		// The user closed (or shut both sides) and will never read it: RFC 1122 §4.2.2.13
 		// says send a RST to show data was lost, and Linux does
 		// (LINUX_MIB_TCPABORTONDATA) rather than let the peer write
 		// into the void until the FIN-WAIT-2 timeout.
@@ -586,6 +589,10 @@ func (c *Conn) segmentText(now time.Time, seg *Segment, payload []byte) (fin, ok
 		c.sendReset(c.rstSeq())
 		c.setState(StateClosed, "data after close")
 		return false, false
+	}
+	if c.user&userReadShut != 0 {
+		c.discardText(now, payload) // CloseRead (sockopt.go)
+		return false, true
 	}
 	if !c.admitInOrder(len(payload)) {
 		return false, false // no room in the stack's memory (memory.go)

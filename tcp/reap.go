@@ -36,10 +36,12 @@ func (c *Conn) SetUserTimeout(now time.Time, d time.Duration) {
 func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
 
 // timedOut ends the connection because the peer stopped answering: Linux's
-// tcp_write_err, counted as LINUX_MIB_TCPABORTONTIMEOUT.
+// tcp_write_err, counted as LINUX_MIB_TCPABORTONTIMEOUT. An ICMP error
+// reported since the peer last acknowledged data is the error, not
+// ETIMEDOUT (RFC 1122 §4.2.3.9; icmp.go).
 func (c *Conn) timedOut(cause string) {
 	c.env.Stats.AbortOnTimeout.Add(1)
-	c.fail(ErrTimeout, cause)
+	c.fail(c.timeoutErr(), cause)
 }
 
 // userTimedOut reports whether the user timeout has run out for the stall

@@ -141,4 +141,6 @@ type Stats struct {
 	WinProbeAborts atomic.Uint64
 	// FinWait2Timeouts counts orphaned FIN-WAIT-2 connections reset at Config.FinWait2Timeout (Linux tcp_fin_timeout).
 	FinWait2Timeouts atomic.Uint64
+	// ReadShutDiscards counts in-order segments whose text was acknowledged and discarded because the user shut the reading side (CloseRead).
+	ReadShutDiscards atomic.Uint64
 }

@@ -179,25 +179,6 @@ func TestSynSentCloseDeletesTCB(t *testing.T) {
 	}
 }
 
-// TestSynSentICMPUnreachableFails: an ICMP destination unreachable ends
-// the connect with its error (RFC 1122 §4.2.3.9, as Linux does).
-func TestSynSentICMPUnreachableFails(t *testing.T) {
-	e := synSent(t)
-	e.c.ICMPError(syscall.EHOSTUNREACH)
-	e.state(StateClosed)
-	if !errors.Is(e.c.Err(), syscall.EHOSTUNREACH) {
-		t.Fatalf("Err = %v, want EHOSTUNREACH", e.c.Err())
-	}
-}
-
-// TestEstablishedICMPUnreachableIgnored: in a synchronized state ICMP
-// unreachable is a soft error only.
-func TestEstablishedICMPUnreachableIgnored(t *testing.T) {
-	e := established(t)
-	e.c.ICMPError(syscall.EHOSTUNREACH)
-	e.state(StateEstablished)
-}
-
 // TestClosedWriteReadFail: a connection never opened cannot be used.
 func TestClosedWriteReadFail(t *testing.T) {
 	e := newClient(t)

@@ -87,6 +87,9 @@ func (c *Conn) Writable() bool {
 // failed, and ErrWouldBlock when nothing is there yet.
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	c.now = now
+	if c.user&userReadShut != 0 {
+		return 0, io.EOF // CloseRead (sockopt.go)
+	}
 	if c.rcvBuf.Len() > 0 {
 		if len(p) == 0 {
 			return 0, nil
@@ -115,7 +118,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 
 // Readable reports whether Read would return something now.
 func (c *Conn) Readable() bool {
-	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed
+	return c.rcvBuf.Len() > 0 || c.finRcvd || c.state == StateClosed || c.user&userReadShut != 0
 }
 
 // windowUpdate sends an ACK announcing a larger window after a read, when
@@ -194,14 +197,4 @@ func (c *Conn) Abort(now time.Time) {
 	c.fail(ErrConnectionAborted, "abort")
 	c.rcvBuf.Reset() // nothing will read it: give lent buffers back now
 	c.charge()
-}
-
-// ICMPError is told that an ICMP destination unreachable quoted one of this
-// connection's segments. In SYN-SENT it ends the connect with err, as Linux
-// does (RFC 1122 §4.2.3.9); in synchronized states it is only a soft error
-// and the connection goes on retransmitting.
-func (c *Conn) ICMPError(err error) {
-	if c.state == StateSynSent {
-		c.fail(err, "ICMP unreachable")
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
@@ -46,15 +47,21 @@ func Diagram(w io.Writer, events []Event, left, right netip.AddrPort) error {
 //
 // A state is written in its side's column where it changes. A change shares
 // the row of the segment that explains it: the segment the side reported
-// receiving just before the change (the receiver's column), or the segment
-// the side sends right after it (the sender's column: close, then FIN). Any
+// receiving just before the change, when the change's Cause says a received
+// segment made it ("rcv FIN"; the receiver's column), or the segment the
+// side sends right after it (the sender's column: close, then FIN). Any
 // other change gets a row of its own with its Cause as a note. So a stack
 // should report a received segment before the change it causes, and a change
 // before the segment it makes the side send.
 //
 // A segment that the peer reported dropping, or never reported receiving
 // although it reported receiving others, is drawn ending in an X short of the
-// peer's timeline.
+// peer's timeline. A segment that a side reported receiving but the other
+// side never reported sending (a copy the network made, an old duplicate, a
+// forged segment) is drawn where it arrived.
+//
+// With Relative, a number below the side's initial sequence number (an old
+// duplicate's) is written negative: seq=-99999.
 func DiagramWith(w io.Writer, events []Event, left, right netip.AddrPort, opts DiagramOptions) error {
 	d := diagram{ends: [2]netip.AddrPort{left, right}, opts: opts, unseen: make(map[segKey][]int)}
 	d.scan(events)
@@ -131,6 +138,7 @@ type diagram struct {
 	receives [2]bool // the side reported receiving or dropping at least one segment
 	cur      [2]string
 	justGot  [2]int // row of the segment each side's last event received, -1 if that event was no receipt
+	lastGot  [2]int // row of the last segment each side reported receiving, -1 before any
 	rows     []row
 	unseen   map[segKey][]int // rows of segments sent, not yet reported by their receiver, oldest first
 }
@@ -151,6 +159,7 @@ func (d *diagram) sideOf(e *Event) (int, bool) {
 // anything, and the state it starts in.
 func (d *diagram) scan(events []Event) {
 	d.justGot = [2]int{-1, -1}
+	d.lastGot = [2]int{-1, -1}
 	var first [2]int // index+1 of each side's first event
 	var initial [2]string
 	var fromKnown [2]bool
@@ -214,19 +223,23 @@ func (d *diagram) add(s int, e *Event) {
 	case KindSegmentSent:
 		d.addSegment(s, e)
 	case KindSegmentReceived, KindDrop:
-		var i int
-		if d.traced[o] {
+		i := -1
+		if k := d.lastGot[s]; e.Kind == KindDrop && k >= 0 && d.rows[k].key() == keyOf(o, e) {
+			i = k // the segment it reported receiving, then dropped
+		} else if d.traced[o] {
 			i = d.match(o, e)
-		} else {
-			i = d.addSegment(o, e)
 		}
 		if i < 0 {
-			return
+			// The sender did not report it: it reported nothing at all, or
+			// the segment is not one it sent (a copy the network made, an
+			// old duplicate, a forgery). Drawn from the receiver's event,
+			// where it arrived.
+			i = d.addSegment(o, e)
 		}
 		r := &d.rows[i]
 		r.got = true
 		r.dropped = r.dropped || e.Kind == KindDrop
-		d.justGot[s] = i
+		d.justGot[s], d.lastGot[s] = i, i
 	case KindStateChange:
 		if e.State == "" || e.State == d.cur[s] {
 			return
@@ -234,7 +247,7 @@ func (d *diagram) add(s int, e *Event) {
 		d.cur[s] = e.State
 		last := len(d.rows) - 1
 		r := &d.rows[last]
-		if last > 0 && got == last && r.state[s] == "" {
+		if last > 0 && got == last && r.state[s] == "" && causedByReceipt(e.Cause) {
 			r.state[s] = e.State // the segment it just received moved it
 			return
 		}
@@ -250,6 +263,12 @@ func (d *diagram) add(s int, e *Event) {
 	}
 }
 
+// causedByReceipt reports whether a state change's cause is the segment
+// just received: its Cause starts with "rcv " (or is not given). A change
+// a call or a timer made ("close", "timeout 2MSL") is not drawn on the row
+// of a segment that happened to arrive before it.
+func causedByReceipt(cause string) bool { return cause == "" || strings.HasPrefix(cause, "rcv ") }
+
 // addSegment draws the segment of e as sent by side s and returns its row.
 // A segment sent right after its sender's state changed shares that row.
 func (d *diagram) addSegment(s int, e *Event) int {
@@ -261,7 +280,7 @@ func (d *diagram) addSegment(s int, e *Event) int {
 	r := &d.rows[last]
 	r.seg, r.from = true, s
 	r.flags, r.seq, r.ack, r.win, r.n = e.Flags, e.Seq, e.Ack, e.Window, e.Len
-	if d.traced[s] {
+	if d.traced[s] && e.Kind == KindSegmentSent {
 		k := keyOf(s, e)
 		d.unseen[k] = append(d.unseen[k], last)
 	}
@@ -277,6 +296,9 @@ type segKey struct {
 	win      uint16
 	n        int
 }
+
+// key returns the key of the row's segment.
+func (r *row) key() segKey { return segKey{r.from, r.flags, r.seq, r.ack, r.win, r.n} }
 
 // keyOf returns the key of e's segment as sent by side from.
 func keyOf(from int, e *Event) segKey {
@@ -479,9 +501,13 @@ func (d *diagram) bases() (base [2]seqnum.Value, have [2]bool) {
 	return base, have
 }
 
-// appendSeq appends v, relative to base when relative.
+// appendSeq appends v, relative to base when relative: negative when v
+// is before base.
 func appendSeq(b []byte, v, base seqnum.Value, relative bool) []byte {
 	if relative {
+		if v.LessThan(base) {
+			return strconv.AppendInt(b, -int64(v.Size(base)), 10)
+		}
 		return strconv.AppendUint(b, uint64(base.Size(v)), 10)
 	}
 	return strconv.AppendUint(b, uint64(v), 10)

@@ -327,3 +327,79 @@ func TestDiagramWhenStatesComeBeforeReceipts(t *testing.T) {
 		t.Errorf("%d arrows right and %d left, want 6 and 5", right, left)
 	}
 }
+
+// TestDiagramDrawsSegmentsTheSenderNeverSent checks that a segment one side
+// received but the other never reported sending (an old duplicate SYN, a
+// copy the network made) is drawn where it arrived, and that with Relative
+// its number below the sender's ISN is written negative.
+func TestDiagramDrawsSegmentsTheSenderNeverSent(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.to(c, "SYN-SENT", "connect")
+	tp.sent(c, seg{syn, 1000, 0, 0})
+	// An old duplicate SYN, 100 below the client's ISN, arrives first.
+	tp.rcvd(s, seg{syn, 900, 0, 0})
+	tp.to(s, "SYN-RECEIVED", "rcv SYN")
+	tp.sent(s, seg{synack, 5000, 901, 0})
+	tp.rcvd(c, seg{synack, 5000, 901, 0})
+	got := draw(t, tp.events, DiagramOptions{Relative: true})
+	right, left := countArrows(got)
+	if right != 2 || left != 1 {
+		t.Fatalf("%d arrows right, %d left; want the client's SYN, the old SYN and the SYN,ACK:\n%s", right, left, got)
+	}
+	lines := strings.Split(string(got), "\n")
+	if !strings.Contains(lines[3], "SYN seq=-100 ") || !strings.Contains(lines[3], "SYN-RECEIVED") {
+		t.Errorf("the old SYN's row is %q, want seq=-100 and the server's SYN-RECEIVED", lines[3])
+	}
+	if !strings.Contains(lines[4], "ack=-99") {
+		t.Errorf("the SYN,ACK's row is %q, want ack=-99", lines[4])
+	}
+}
+
+// TestDiagramCloseByACallGoesOnItsFIN checks that a state change made by a
+// call (close) right after a segment arrived is drawn on the row of the FIN
+// it sends, not on the row of the segment received before it, while a
+// change a received segment made stays on that segment's row.
+func TestDiagramCloseByACallGoesOnItsFIN(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.handshake(c, s)
+	tp.exchange(s, c, seg{pshack, 5001, 1001, 200}) // the response arrives
+	tp.to(c, "FIN-WAIT-1", "close")                 // then the application closes
+	tp.sent(c, seg{finack, 1001, 5201, 0})
+	tp.rcvd(s, seg{finack, 1001, 5201, 0})
+	tp.to(s, "CLOSE-WAIT", "rcv FIN")
+	got := string(draw(t, tp.events, DiagramOptions{Relative: true}))
+	for line := range strings.Lines(got) {
+		switch {
+		case strings.Contains(line, "PSH,ACK") && strings.Contains(line, "FIN-WAIT-1"):
+			t.Errorf("FIN-WAIT-1 is on the row of the segment received before the close: %q", line)
+		case strings.Contains(line, "FIN,ACK") && !(strings.HasPrefix(line, "FIN-WAIT-1 ") && strings.HasSuffix(line, "CLOSE-WAIT\n")):
+			t.Errorf("the FIN's row is %q, want the client's FIN-WAIT-1 and the server's CLOSE-WAIT on it", line)
+		}
+	}
+	if !strings.Contains(got, "FIN-WAIT-1") {
+		t.Errorf("no FIN-WAIT-1 in\n%s", got)
+	}
+}
+
+// TestDiagramReceivedThenDropped checks that a segment its receiver reports
+// receiving and then dropping is one arrow, ending in an X, and that a copy
+// the network made, received after the original, is an arrow of its own.
+func TestDiagramReceivedThenDropped(t *testing.T) {
+	tp := newTape()
+	c, s := newPeers()
+	tp.handshake(c, s)
+	tp.sent(c, seg{pshack, 1001, 5001, 10})
+	tp.rcvd(s, seg{pshack, 1001, 5001, 10})
+	tp.add(s, Event{Kind: KindDrop, Flags: pshack, Seq: 1001, Ack: 5001, Window: 65535, Len: 10, Cause: "accept queue full"})
+	tp.rcvd(s, seg{pshack, 1001, 5001, 10}) // a duplicate the network made
+	got := draw(t, tp.events, DiagramOptions{Relative: true})
+	right, _ := countArrows(got)
+	if right != 4 {
+		t.Fatalf("%d arrows right, want the SYN, the ACK, the dropped segment and its copy:\n%s", right, got)
+	}
+	if n := strings.Count(string(got), "X  |"); n != 1 {
+		t.Errorf("%d arrows end in X, want the dropped one only:\n%s", n, got)
+	}
+}

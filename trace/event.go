@@ -58,7 +58,7 @@ type Event struct {
 	Len           int            // segments: payload bytes
 	State         string         // RFC spelling of the emitting side's state after the event ("SYN-RECEIVED")
 	From          string         // state changes: the old state
-	Cause         string         // why: "rcv SYN,ACK", "close", "timeout 2MSL", "retransmit", "bad checksum"
+	Cause         string         // why: "rcv SYN,ACK", "close", "timeout 2MSL", "retransmit", "bad checksum"; "rcv ..." when a received segment caused a state change
 }
 
 // String returns the event as one line, for example

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"time"
 	"unicode/utf8"
 )
@@ -29,13 +27,8 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	sum := fs.Bool("sum", false, "print the body's size and SHA-256 even when it is short text")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	dns := fs.String("dns", "", "resolve a host name in the URL with Go's resolver over synack, asking this DNS server (ip:port)")
-	if err := fs.Parse(args); err != nil {
-		return flagErr(err)
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "get needs exactly one URL")
-		fs.Usage()
-		return errUsage
+	if err := wantArgs(fs, args, 1, "one URL"); err != nil {
+		return err
 	}
 	u, err := url.Parse(fs.Arg(0))
 	if err != nil || u.Scheme != "http" || u.Host == "" {
@@ -49,6 +42,7 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	} else if _, err := netip.ParseAddr(u.Hostname()); err != nil {
 		return fmt.Errorf("host %q in the URL is not an IPv4 address (give a DNS server with --dns to resolve names)", u.Hostname())
 	}
+	tf.notes = stderr
 	ts, err := tf.open("get", nil)
 	if err != nil {
 		return err
@@ -92,69 +86,6 @@ func (w *capWriter) Write(p []byte) (int, error) {
 		*w.b = append(*w.b, p[:min(room, len(p))]...)
 	}
 	return len(p), nil
-}
-
-const dialAbout = `dial is a netcat over synack on a Linux TUN device: it connects to ADDR
-(ip:port), copies standard input to the connection and the connection to
-standard output. At the end of standard input it half-closes (sends its FIN)
-and goes on reading until the peer closes; when the peer closes first, it
-goes on sending until standard input ends (TCP's half-close works both
-ways). Needs root.
-
-  echo hello | sudo synack dial --tun synack0 10.7.0.1:7000`
-
-func runDial(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dial ADDR", dialAbout+"\n\n"+faultAbout, stderr)
-	var tf tunFlags
-	tf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return flagErr(err)
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "dial needs exactly one ADDR, such as 10.7.0.1:7000")
-		fs.Usage()
-		return errUsage
-	}
-	ap, err := netip.ParseAddrPort(fs.Arg(0))
-	if err != nil || !ap.Addr().Is4() {
-		return fmt.Errorf("%q is not an IPv4 ip:port, such as 10.7.0.1:7000", fs.Arg(0))
-	}
-	ts, err := tf.open("dial", nil)
-	if err != nil {
-		return err
-	}
-	defer ts.closeAndSay(stderr, "dial")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := ts.st.DialTCP(ctx, ap)
-	cancel()
-	if err != nil {
-		return err
-	}
-	sent := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(c, os.Stdin)
-		if err == nil {
-			err = c.CloseWrite() // stdin ended: half-close, keep reading
-		}
-		sent <- err
-	}()
-	if _, err := io.Copy(stdout, c); err != nil {
-		c.Close()
-		return err
-	}
-	// The peer has sent its FIN: it sends no more, but the connection is
-	// only half-closed (CLOSE-WAIT), and this side may go on sending
-	// (RFC 9293 §3.6): send the rest of stdin, then close. If the peer has
-	// closed altogether, it answers that data with a RST and the copy
-	// fails.
-	if err := <-sent; err != nil {
-		c.Close()
-		return err
-	}
-	// Close and let the FIN exchange finish before the device goes away.
-	c.Close()
-	finishCloses(ts)
-	return nil
 }
 
 // finishCloses waits, at most 2 s, until no connection of ts is still

@@ -26,6 +26,13 @@ func (s *server) serveHTTP(port int, root string) error {
 	if err != nil {
 		return fmt.Errorf("http service: %w", err)
 	}
+	s.startHTTP(l, root)
+	return nil
+}
+
+// startHTTP serves HTTP on l, under serve's limits, until s.http is shut
+// down.
+func (s *server) startHTTP(l net.Listener, root string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", connPage)
 	mux.HandleFunc("/bytes/", bytesPage)
@@ -34,7 +41,7 @@ func (s *server) serveHTTP(port int, root string) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		stack.WriteSockets(w, s.st.Sockets())
 	})
-	mux.HandleFunc("/stats", statsPage(s.st))
+	mux.HandleFunc("/stats", statsPage(s.st, s.pol))
 	if root != "" {
 		mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(root))))
 	}
@@ -45,7 +52,11 @@ func (s *server) serveHTTP(port int, root string) error {
 		WriteTimeout:      s.limits.writeTimeout,
 		IdleTimeout:       s.limits.idleTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+			for {
+				u, ok := c.(interface{ Unwrap() net.Conn })
+				if !ok {
+					break
+				}
 				c = u.Unwrap() // the synack connection under serve's limits
 			}
 			return context.WithValue(ctx, connKey{}, c)
@@ -59,8 +70,7 @@ func (s *server) serveHTTP(port int, root string) error {
 			}
 		},
 	}
-	go s.http.Serve(s.limit(l, "http"))
-	return nil
+	go s.http.Serve(s.limit(l))
 }
 
 // connPage says which connection served the request.

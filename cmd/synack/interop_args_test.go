@@ -25,12 +25,16 @@ func TestBadAddressesSayWhatWasWrong(t *testing.T) {
 		{[]string{"get", "http://localhost:8000/"}, 1, `host "localhost" in the URL is not an IPv4 address`},
 		{[]string{"get", "10.7.0.1:8000"}, 1, `"10.7.0.1:8000" is not an http:// URL`},
 		{[]string{"get", "--addr", "nonsense", "http://10.7.0.1/"}, 1, `--addr "nonsense" is not an IPv4 address with a prefix`},
-		{[]string{"get"}, 2, "get needs exactly one URL"},
+		{[]string{"get"}, 2, "synack get: needs exactly one URL, got 0 arguments"},
 		{[]string{"dial", "10.7.0.1"}, 1, `"10.7.0.1" is not an IPv4 ip:port, such as 10.7.0.1:7000`},
 		{[]string{"dial", "10.7.0.1:99999"}, 1, `"10.7.0.1:99999" is not an IPv4 ip:port`},
 		{[]string{"dial", "[::1]:7000"}, 1, `"[::1]:7000" is not an IPv4 ip:port`},
 		{[]string{"dial", "--host-addr", "10.7.0.1", "10.7.0.1:7000"}, 1, `--host-addr "10.7.0.1" is not an IPv4 address with a prefix`},
-		{[]string{"dial"}, 2, "dial needs exactly one ADDR"},
+		{[]string{"dial", "--timeout", "0s", "10.7.0.1:7000"}, 1, "--timeout 0s must be positive"},
+		{[]string{"dial", "--timeout", "soon", "10.7.0.1:7000"}, 2, `synack dial: invalid value "soon" for flag -timeout`},
+		{[]string{"get", "http://10.7.0.1/", "--addr", "nonsense"}, 1, `--addr "nonsense" is not an IPv4 address with a prefix`},
+		{[]string{"ping", "-c", "1"}, 2, "synack ping: needs exactly one ADDR, such as 10.7.0.1, got 0 arguments"},
+		{[]string{"dial"}, 2, "synack dial: needs exactly one ADDR, such as 10.7.0.1:7000, got 0 arguments"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer

@@ -699,11 +699,12 @@ func TestServeVerboseLogsEveryStep(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl: %v: %s", err, stderr)
 	}
-	conn := fmt.Sprintf("%s:80>%s:%s", serveAddr, serveHost, out.String())
-	in := fmt.Sprintf("%s:80<%s:%s", serveAddr, serveHost, out.String())
-	steps := []string{in + " received SYN ", conn + " state LISTEN->SYN-RECEIVED", conn + " sent SYN,ACK ",
-		conn + " state SYN-RECEIVED->ESTABLISHED", in + " received FIN,ACK ", conn + " state ESTABLISHED->CLOSE-WAIT",
-		conn + " state CLOSE-WAIT->LAST-ACK", conn + " state LAST-ACK->CLOSED"}
+	// Each event is one record with its fields as attributes (logging.go).
+	ends := fmt.Sprintf("host=serve local=%s:80 remote=%s:%s ", serveAddr, serveHost, out.String())
+	rcv, sent, state := "kind=received "+ends, "kind=sent "+ends, "kind=state "+ends
+	steps := []string{rcv + "flags=SYN ", state + "from=LISTEN state=SYN-RECEIVED", sent + "flags=SYN,ACK ",
+		state + "from=SYN-RECEIVED state=ESTABLISHED", rcv + "flags=FIN,ACK ", state + "from=ESTABLISHED state=CLOSE-WAIT",
+		state + "from=CLOSE-WAIT state=LAST-ACK", state + "from=LAST-ACK state=CLOSED"}
 	eventually(t, 10*time.Second, "serve -v logs the connection's last step", func() bool {
 		return strings.Contains(s.stderr.String(), steps[len(steps)-1])
 	})

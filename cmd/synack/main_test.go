@@ -82,7 +82,8 @@ func TestBadArgumentsSayWhatWasWrong(t *testing.T) {
 		{[]string{"demo", "--path", "x"}, 1, `--path "x" must start with /`},
 		{[]string{"demo", "--nosuch"}, 2, "flag provided but not defined: -nosuch"},
 		{[]string{"demo", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are demo, serve,`},
+		{[]string{"--mtu", "20"}, 2, `a flag before the command: "--mtu"`},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -93,9 +94,10 @@ func TestBadArgumentsSayWhatWasWrong(t *testing.T) {
 	}
 }
 
-func TestNoArgumentsRunsTheDemo(t *testing.T) {
+// TestNoArgumentsListsTheCommands: `synack` alone is help, not a command.
+func TestNoArgumentsListsTheCommands(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "TIME-WAIT") {
-		t.Fatalf("synack with no arguments: exit %d, output:\n%s%s", code, out.String(), errb.String())
+	if code := run(nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "  demo ") || strings.Contains(out.String(), "TIME-WAIT") {
+		t.Fatalf("synack with no arguments: exit %d, output:\n%s%s\nwant the list of commands", code, out.String(), errb.String())
 	}
 }

@@ -26,13 +26,8 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("i", time.Second, "time between requests")
 	wait := fs.Duration("W", 2*time.Second, "how long to wait for each reply")
 	size := fs.Int("s", 56, "bytes of data in each request")
-	if err := fs.Parse(args); err != nil {
-		return flagErr(err)
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "ping needs exactly one ADDR, such as 10.7.0.1")
-		fs.Usage()
-		return errUsage
+	if err := wantArgs(fs, args, 1, "one ADDR, such as 10.7.0.1"); err != nil {
+		return err
 	}
 	dst, err := netip.ParseAddr(fs.Arg(0))
 	if err != nil || !dst.Is4() {
@@ -41,6 +36,7 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	if *count < 0 || *size < 0 || *size > 65507 || *interval <= 0 || *wait <= 0 {
 		return errors.New("-c and -s must not be negative (-s at most 65507), -i and -W must be positive")
 	}
+	tf.notes = stderr
 	ts, err := tf.open("ping", nil)
 	if err != nil {
 		return err

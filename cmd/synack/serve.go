@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/policy"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
 )
@@ -34,10 +36,12 @@ which close every connection cleanly:
              /stats      synack's counters, as netstat -s prints them
              /files/     the files of --root, when given
 
-Every accepted connection gets keepalive, as Go's net listeners give it;
-HTTP requests have read and write timeouts, idle connections are closed, and
-one client address may hold at most --max-per-client connections at once
-(more are closed at once, counted and logged at most every 10 s).
+Every accepted connection gets keepalive, as Go's net listeners give it, and
+HTTP requests have header, read and write timeouts. Over all services, a
+connection that moves nothing for --idle-timeout is closed, one client
+address may hold at most --max-conns-per-ip connections at once and all
+clients --max-conns; more are closed or reset at once (--over-cap). What
+these rules do is counted, and logged at most once every 10 s.
 
 Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
 
@@ -45,14 +49,17 @@ Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
   curl http://10.7.0.2/`
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", serveAbout+"\n\n"+faultAbout, stderr)
+	fs := newFlags("serve", serveAbout+"\n\n"+adminAbout+"\n\n"+faultAbout, stderr)
 	var tf tunFlags
 	tf.register(fs)
 	echo := fs.Int("echo", 7, "port of the echo service (0: off)")
 	discard := fs.Int("discard", 9, "port of the discard service (0: off)")
 	httpPort := fs.Int("http", 80, "port of the HTTP service (0: off)")
 	root := fs.String("root", "", "serve the files of this directory under /files/")
-	verbose := fs.Bool("v", false, "log every segment and state change too")
+	verbose := fs.Bool("v", false, "log every segment and state change too, with their fields as attributes")
+	logFormat := fs.String("log-format", "text", "log as text (key=value) or json lines")
+	var adm adminFlags // admin.go
+	adm.register(fs)
 	var lim serveLimits
 	lim.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -74,14 +81,26 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--root %q is not a directory", *root)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		return err
+	}
 	tf.log = log // the stack's limits reached, once a minute each
 	var sink trace.Sink
 	if *verbose {
-		sink = trace.SinkFunc(func(e *trace.Event) { log.Info("tcp", "event", e.String()) })
+		sink = eventSink(log)
+	}
+	adm.given = flagGiven(fs, "admin")
+	if err := adm.check(); err != nil { // admin.go
+		return err
 	}
 	ts, err := tf.open("serve", sink)
 	if err != nil {
+		return err
+	}
+	al, err := adm.listen()
+	if err != nil {
+		ts.close()
 		return err
 	}
 	defer func() {
@@ -89,8 +108,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		logFaults(log, ts) // after the last packet, the closes' included
 		log.Info("tun", ts.deviceStats()...)
 	}()
-	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim,
-		cap: newClientCap(lim.maxPerClient, log, time.Now)}
+	defer startAdmin(al, ts, log)() // admin.go; stops before the stack does
+	pol, err := lim.policy(log, clock.Real())
+	if err != nil {
+		return err
+	}
+	defer func() { log.Info("policy totals", policyStats(pol)...) }()
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim, pol: pol}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *echo > 0 {
@@ -115,7 +139,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
-		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout, "max-per-client", lim.maxPerClient}
+		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout,
+		"max-conns-per-ip", lim.maxConnsPerIP, "max-conns", lim.maxConns, "over-cap", lim.overCap.String()}
 	if ts.fault != nil {
 		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
 	}
@@ -154,12 +179,19 @@ type server struct {
 	http      *http.Server
 	wg        sync.WaitGroup
 	limits    *serveLimits
-	cap       *clientCap // shared by the services: the cap is per client, not per port
+	pol       *policy.Policy // shared by the services: the caps are per client, not per port
 }
 
 // limit wraps a service's listener in serve's limits (servelimits.go).
-func (s *server) limit(l net.Listener, service string) net.Listener {
-	return &limitListener{Listener: l, service: service, limits: s.limits, cap: s.cap}
+func (s *server) limit(l net.Listener) net.Listener {
+	return &limitListener{Listener: s.pol.Listener(l), limits: s.limits}
+}
+
+// policyStats are the policy's counters as log attributes.
+func policyStats(p *policy.Policy) []any {
+	st := p.Stats()
+	return []any{"accepted", st.Accepted, "refused-per-addr", st.RefusedPerAddr, "refused-total", st.RefusedTotal,
+		"idle-closed", st.IdleClosed, "open", st.CurrConns}
 }
 
 // listen starts a service that hands each connection to handle, which
@@ -170,7 +202,7 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 		return fmt.Errorf("%s service: %w", name, err)
 	}
 	s.listeners = append(s.listeners, l)
-	ll := s.limit(l, name)
+	ll := s.limit(l)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -184,7 +216,7 @@ func (s *server) listen(port int, name string, handle func(net.Conn) (int64, err
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				n, err := handle(withIdleTimeout(c, s.limits.idleTimeout, time.Now))
+				n, err := handle(c) // the policy closes it when idle
 				c.Close()
 				s.track(c, false)
 				if err != nil {

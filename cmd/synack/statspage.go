@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/policy"
 )
 
 // writeStats prints every counter of st, one "Name value" line each, as
@@ -32,10 +33,21 @@ func writeCounters(w io.Writer, prefix string, v reflect.Value) {
 	}
 }
 
-// statsPage serves /stats: writeStats as plain text.
-func statsPage(st *synack.Stack) http.HandlerFunc {
+// writePolicyStats prints the policy's counters, prefixed "Policy:".
+func writePolicyStats(w io.Writer, p *policy.Policy) {
+	v := reflect.ValueOf(p.Stats())
+	for i := range v.NumField() {
+		fmt.Fprintf(w, "Policy: %s %v\n", v.Type().Field(i).Name, v.Field(i).Interface())
+	}
+}
+
+// statsPage serves /stats: writeStats and serve's policy as plain text.
+func statsPage(st *synack.Stack, p *policy.Policy) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		writeStats(w, st)
+		if p != nil {
+			writePolicyStats(w, p)
+		}
 	}
 }

@@ -30,12 +30,18 @@ type tunFlags struct {
 	// buffer memory, out-of-order text, SACK scoreboard), once a minute
 	// each at most.
 	log *slog.Logger
+	// given records which of --tun, --addr and --host-addr were set: a
+	// default that is taken gives way to a free one (tunpick.go).
+	given struct{ tun, addr, hostAddr bool }
+	// notes, when set, is told in a line when a default was taken and
+	// another device or subnet is used.
+	notes io.Writer
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.tun, "tun", "synack0", "TUN device to use, created if absent")
-	fs.StringVar(&f.addr, "addr", "10.7.0.2/24", "the stack's own address and prefix")
-	fs.StringVar(&f.hostAddr, "host-addr", "10.7.0.1/24", "address given to the kernel's side of the device (\"\" when it is already configured)")
+	stringFlagGiven(fs, &f.tun, &f.given.tun, "tun", "synack0", "TUN `device` to use, created if absent; without it, a new synackN, the first number free")
+	stringFlagGiven(fs, &f.addr, &f.given.addr, "addr", "10.7.0.2/24", "the stack's own `address/prefix`; without it and --host-addr, 10.7.N.2/24 and 10.7.N.1/24 for the first 10.7.N.0/24 no interface uses")
+	stringFlagGiven(fs, &f.hostAddr, &f.given.hostAddr, "host-addr", "10.7.0.1/24", "`address/prefix` given to the kernel's side of the device (\"\" when it is already configured)")
 	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
 	fs.BoolVar(&f.offload, "tun-offload", true, "exchange segments of up to 64 KB and partial checksums with the kernel (virtio-net headers, TSO), where it has them; false: one packet of at most the MTU per system call")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r); with fault flags, as the kernel's side sees them")
@@ -76,12 +82,12 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 		return nil, err
 	}
 	ts := &tunStack{failed: make(chan error, 1)}
-	ts.dev, err = tun.Open(f.tun, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: func(err error) {
+	addr, hostAddr, ts.dev, err = f.openDevice(host, addr, hostAddr, func(err error) {
 		select {
 		case ts.failed <- err:
 		default:
 		}
-	}})
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,102 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/synack-net/synack/seqnum"
+)
+
+// This file is what a socket's options and shutdown(SHUT_RD) change in the
+// engine: the read side shut (CloseRead), and buffer sizes the user fixed
+// (SetReceiveBufferSize, SetSendBufferSize), which autotuning then leaves
+// alone, as Linux's SO_RCVBUF and SO_SNDBUF lock theirs (SOCK_RCVBUF_LOCK,
+// SOCK_SNDBUF_LOCK).
+
+// userFlags are the user's settings a Conn keeps in one byte.
+type userFlags uint8
+
+const (
+	userReadShut userFlags = 1 << iota // CloseRead: reads end, text is discarded
+	userRcvBuf                         // the receive buffer's size was set: no autotuning
+	userSndBuf                         // the send buffer's size was set: no growing
+)
+
+// MinUserBufferSize is the least a buffer size set by the user is raised
+// to: about the payload room of Linux's smallest socket buffer
+// (SOCK_MIN_RCVBUF, which counts the kernel's per-packet overhead too).
+const MinUserBufferSize = 2304
+
+// CloseRead shuts the receiving side (shutdown SHUT_RD): text queued and
+// not read is discarded, reads return io.EOF from now on, and the peer is
+// not told. Text arriving afterwards is acknowledged and discarded, so the
+// window stays open and the peer can finish (BSD's behaviour, with
+// sorflush; Linux instead goes on queueing it, and its reads return it).
+// Once the sending side is closed too (FIN-WAIT-1, FIN-WAIT-2), new text is
+// answered with a RST, as Linux does for a socket shut both ways
+// (TCPAbortOnData; RFC 1122 §4.2.2.13).
+func (c *Conn) CloseRead(now time.Time) error {
+	c.now = now
+	switch c.state {
+	case StateClosed, StateListen:
+		if c.err != nil {
+			return c.err
+		}
+		return ErrNotConnected
+	}
+	c.user |= userReadShut
+	c.rcvBuf.Reset()
+	c.dropHeld()
+	c.rcvSACK = sackBlocks{}
+	c.events |= EventReadable
+	c.charge()
+	return nil
+}
+
+// ReadShut reports whether CloseRead was called.
+func (c *Conn) ReadShut() bool { return c.user&userReadShut != 0 }
+
+// discardText is step seven for text at RCV.NXT after CloseRead in
+// ESTABLISHED: acknowledged as if read at once, queued nowhere.
+func (c *Conn) discardText(now time.Time, payload []byte) {
+	c.env.Stats.ReadShutDiscards.Add(1)
+	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
+	c.bytesRcvd += uint64(len(payload))
+	c.unacked += len(payload)
+	c.delayAck(now)
+}
+
+// SetReceiveBufferSize fixes the receive buffer's limit at n bytes (as
+// Linux's SO_RCVBUF, without its doubling for overhead): n is raised to
+// MinUserBufferSize and capped at what the window can offer (the stack's
+// MaxReceiveBufferSize, 65,535 without window scaling). Autotuning leaves
+// it alone from then on. The window follows: a larger buffer is announced
+// at once; a smaller one shrinks the window as the peer fills it, never
+// moving its right edge back (RFC 9293 §3.8.6.2.2).
+func (c *Conn) SetReceiveBufferSize(now time.Time, n int) {
+	c.now = now
+	before := c.rcvWnd()
+	c.user |= userRcvBuf
+	c.rcvBuf.ring.limit = min(max(n, MinUserBufferSize), c.rcvLimit())
+	if c.state.synchronized() && !c.ReadShut() {
+		c.windowUpdate(before)
+	}
+}
+
+// SetSendBufferSize fixes the send buffer's limit at n bytes (as Linux's
+// SO_SNDBUF, without its doubling): raised to MinUserBufferSize, capped at
+// MaxSendBufferSize, and no longer grown with the window. Bytes already
+// queued past a smaller limit stay; Write waits until they drain below it.
+func (c *Conn) SetSendBufferSize(now time.Time, n int) {
+	c.now = now
+	c.user |= userSndBuf
+	c.sndBuf.limit = min(max(n, MinUserBufferSize), c.cfg.MaxSendBufferSize)
+	if c.sndBuf.Free() > 0 {
+		c.events |= EventWritable
+	}
+}
+
+// ReceiveBufferSize and SendBufferSize are the buffer limits in force.
+func (c *Conn) ReceiveBufferSize() int { return c.rcvBuf.ring.limit }
+
+// SendBufferSize is the send buffer's limit in force.
+func (c *Conn) SendBufferSize() int { return c.sndBuf.limit }
