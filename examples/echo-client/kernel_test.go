@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab/labtest"
+	"github.com/synack-net/synack/examples/internal/rig/rigtest"
 )
 
 // serverPy is article 004's echo server as the kernel's side runs it, in
@@ -45,8 +45,8 @@ server.close()
 // echo, as the article's client does, and the server saw it come from
 // synack's address and close.
 func TestKernelServerEchoClient(t *testing.T) {
-	l, ns := labtest.Kernel(t)
-	output := labtest.Start(t, ns, serverPy)
+	l, ns := rigtest.Kernel(t)
+	output := rigtest.Start(t, ns, serverPy)
 	var out bytes.Buffer
 	if err := run(l, &out); err != nil {
 		t.Fatal(err)

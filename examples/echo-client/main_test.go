@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // TestEchoClientPrintsEcho runs the example over the pipe against the
@@ -12,7 +12,7 @@ import (
 // one connection and echoed its 11 bytes.
 func TestEchoClientPrintsEcho(t *testing.T) {
 	var out bytes.Buffer
-	if err := lab.Run("echo-client", nil, &out, nil, run); err != nil {
+	if err := rig.Run("echo-client", nil, &out, nil, run); err != nil {
 		t.Fatal(err)
 	}
 	want := "hello-world\n" +

@@ -4,7 +4,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab/labtest"
+	"github.com/synack-net/synack/examples/internal/rig/rigtest"
 )
 
 // clientPy is article 004's client as the kernel's side runs it: Python's
@@ -30,7 +30,7 @@ client.close()
 // client, twice, in the kernel's Python: each run prints its echo, and the
 // server, having served both, ends.
 func TestKernelClientEchoServer(t *testing.T) {
-	l, ns := labtest.Kernel(t)
+	l, ns := rigtest.Kernel(t)
 	conns = 2
 	t.Cleanup(func() { conns = 0 })
 	done := make(chan error, 1)
@@ -41,7 +41,7 @@ func TestKernelClientEchoServer(t *testing.T) {
 		t.Fatalf("the server ended before it listened: %v", err)
 	}
 	for range 2 {
-		if got := labtest.Run(t, ns, clientPy); got != "hello-world\n" {
+		if got := rigtest.Run(t, ns, clientPy); got != "hello-world\n" {
 			t.Errorf("python client printed %q, want %q", got, "hello-world\n")
 		}
 	}

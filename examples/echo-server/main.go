@@ -17,18 +17,18 @@ import (
 	"net/netip"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 var conns = 0
 
-func main() { lab.Main("echo-server", flags, serve) }
+func main() { rig.Main("echo-server", flags, serve) }
 
 func flags(fs *flag.FlagSet) {
 	fs.IntVar(&conns, "n", 0, "connections to serve before stopping (0: forever; over the pipe: the peer's one)")
 }
 
-func serve(l *lab.Lab, out io.Writer) error {
+func serve(l *rig.Rig, out io.Writer) error {
 	h := l.Host
 	address := netip.AddrPortFrom(netip.IPv4Unspecified(), 8000)
 	// 创建 tcp socket: make a TCP socket

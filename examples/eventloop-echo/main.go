@@ -22,7 +22,7 @@ import (
 	"syscall"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 var (
@@ -30,7 +30,7 @@ var (
 	peers = 3 // clients the peer connects over the pipe (a test sets it)
 )
 
-func main() { lab.Main("eventloop-echo", flags, serve) }
+func main() { rig.Main("eventloop-echo", flags, serve) }
 
 func flags(fs *flag.FlagSet) {
 	fs.IntVar(&conns, "n", 0, "connections to serve before stopping (0: forever; over the pipe: the peer's)")
@@ -44,7 +44,7 @@ type client struct {
 	eof     bool // the client has closed its side
 }
 
-func serve(l *lab.Lab, out io.Writer) error {
+func serve(l *rig.Rig, out io.Writer) error {
 	h := l.Host
 	server, err := h.Socket(bsd.AF_INET, bsd.SOCK_STREAM|bsd.SOCK_NONBLOCK, 0)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // ports are the clients' ephemeral ports, which vary from run to run.
@@ -24,7 +24,7 @@ func TestEventLoopServesClientsAtOnce(t *testing.T) {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
 			peers = k
 			var out bytes.Buffer
-			if err := lab.Run("eventloop-echo", nil, &out, flags, serve); err != nil {
+			if err := rig.Run("eventloop-echo", nil, &out, flags, serve); err != nil {
 				t.Fatal(err)
 			}
 			var want []string

@@ -17,15 +17,15 @@ import (
 	"os"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // stdin is where the lines come from (a test sets it).
 var stdin io.Reader = os.Stdin
 
-func main() { lab.Main("long-conn", nil, run) }
+func main() { rig.Main("long-conn", nil, run) }
 
-func run(l *lab.Lab, out io.Writer) error {
+func run(l *rig.Rig, out io.Writer) error {
 	if err := l.EchoServer(9999); err != nil {
 		return err
 	}

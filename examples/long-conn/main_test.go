@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 func runWith(t *testing.T, input string) string {
 	t.Helper()
 	stdin = strings.NewReader(input)
 	var out bytes.Buffer
-	if err := lab.Run("long-conn", nil, &out, nil, run); err != nil {
+	if err := rig.Run("long-conn", nil, &out, nil, run); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
-func main() { lab.Main("oneshot-client", nil, run) }
+func main() { rig.Main("oneshot-client", nil, run) }
 
-func run(l *lab.Lab, out io.Writer) error {
+func run(l *rig.Rig, out io.Writer) error {
 	if err := l.OneShotServer(8080); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run(l *lab.Lab, out io.Writer) error {
 
 // sleep is the article's time.sleep(1): over TUN, real time; over the
 // pipe, where the clock is virtual and stands still, it does not wait.
-func sleep(l *lab.Lab, d time.Duration) {
+func sleep(l *rig.Rig, d time.Duration) {
 	if l.Peer == nil {
 		time.Sleep(d)
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // TestOneShotClientPrintsEmptyLine: against the one-shot server, which
@@ -12,7 +12,7 @@ import (
 // prints an empty line, and the server got the client's text.
 func TestOneShotClientPrintsEmptyLine(t *testing.T) {
 	var out bytes.Buffer
-	if err := lab.Run("oneshot-client", nil, &out, nil, run); err != nil {
+	if err := rig.Run("oneshot-client", nil, &out, nil, run); err != nil {
 		t.Fatal(err)
 	}
 	want := "\n" +

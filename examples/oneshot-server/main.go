@@ -13,12 +13,12 @@ import (
 	"net/netip"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
-func main() { lab.Main("oneshot-server", nil, run) }
+func main() { rig.Main("oneshot-server", nil, run) }
 
-func run(l *lab.Lab, out io.Writer) error {
+func run(l *rig.Rig, out io.Writer) error {
 	h := l.Host
 	// 指定协议: a TCP socket
 	server, err := h.Socket(bsd.AF_INET, bsd.SOCK_STREAM, 0)

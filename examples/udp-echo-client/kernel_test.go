@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab/labtest"
+	"github.com/synack-net/synack/examples/internal/rig/rigtest"
 )
 
 // udpServerPy is the UDP echo server beside article 004's, in the
@@ -27,8 +27,8 @@ server.close()
 // to the kernel's Python echo server and prints the answer, from the
 // kernel's address; one datagram each way and no TCP segment.
 func TestKernelServerUDPEchoClient(t *testing.T) {
-	l, ns := labtest.Kernel(t)
-	output := labtest.Start(t, ns, udpServerPy)
+	l, ns := rigtest.Kernel(t)
+	output := rigtest.Start(t, ns, udpServerPy)
 	var out bytes.Buffer
 	if err := run(l, &out); err != nil {
 		t.Fatal(err)

@@ -14,12 +14,12 @@ import (
 	"net/netip"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
-func main() { lab.Main("udp-echo-client", nil, run) }
+func main() { rig.Main("udp-echo-client", nil, run) }
 
-func run(l *lab.Lab, out io.Writer) error {
+func run(l *rig.Rig, out io.Writer) error {
 	if err := l.UDPEchoServer(9999); err != nil {
 		return err
 	}

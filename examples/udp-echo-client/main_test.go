@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // TestUDPEchoClientNoHandshake: the client gets its datagram back from
@@ -12,7 +12,7 @@ import (
 // and not one TCP segment.
 func TestUDPEchoClientNoHandshake(t *testing.T) {
 	var out bytes.Buffer
-	if err := lab.Run("udp-echo-client", nil, &out, nil, run); err != nil {
+	if err := rig.Run("udp-echo-client", nil, &out, nil, run); err != nil {
 		t.Fatal(err)
 	}
 	want := "hello-udp (from 10.7.0.1:9999)\n" +

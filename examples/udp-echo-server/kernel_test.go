@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab/labtest"
+	"github.com/synack-net/synack/examples/internal/rig/rigtest"
 )
 
 // udpClientPy is the UDP client beside article 004's, in the kernel's
@@ -25,7 +25,7 @@ client.close()
 // the example over TUN and gets it back from synack's address and port;
 // the example printed the kernel's address and the datagram.
 func TestKernelClientUDPEchoServer(t *testing.T) {
-	l, ns := labtest.Kernel(t)
+	l, ns := rigtest.Kernel(t)
 	datagrams = 1
 	t.Cleanup(func() { datagrams = 0 })
 	var out bytes.Buffer
@@ -36,7 +36,7 @@ func TestKernelClientUDPEchoServer(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the server ended before it was bound: %v", err)
 	}
-	if got, want := labtest.Run(t, ns, udpClientPy), "hello-udp ('10.7.0.2', 9999)\n"; got != want {
+	if got, want := rigtest.Run(t, ns, udpClientPy), "hello-udp ('10.7.0.2', 9999)\n"; got != want {
 		t.Errorf("python client printed %q, want %q", got, want)
 	}
 	if err := <-done; err != nil {

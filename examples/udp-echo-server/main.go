@@ -18,18 +18,18 @@ import (
 	"net/netip"
 
 	"github.com/synack-net/synack/bsd"
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 var datagrams = 0
 
-func main() { lab.Main("udp-echo-server", flags, serve) }
+func main() { rig.Main("udp-echo-server", flags, serve) }
 
 func flags(fs *flag.FlagSet) {
 	fs.IntVar(&datagrams, "n", 0, "datagrams to echo before stopping (0: forever; over the pipe: the peer's one)")
 }
 
-func serve(l *lab.Lab, out io.Writer) error {
+func serve(l *rig.Rig, out io.Writer) error {
 	h := l.Host
 	// 创建 udp socket: SOCK_DGRAM, no connection to make
 	server, err := h.Socket(bsd.AF_INET, bsd.SOCK_DGRAM, 0)

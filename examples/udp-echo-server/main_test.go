@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 )
 
 // TestUDPEchoServerEchoesDatagram: the server prints the peer's datagram
@@ -13,7 +13,7 @@ import (
 // back.
 func TestUDPEchoServerEchoesDatagram(t *testing.T) {
 	var out bytes.Buffer
-	if err := lab.Run("udp-echo-server", nil, &out, flags, serve); err != nil {
+	if err := rig.Run("udp-echo-server", nil, &out, flags, serve); err != nil {
 		t.Fatal(err)
 	}
 	want := regexp.MustCompile(`^10\.7\.0\.1:\d+: "hello-udp"\n` +

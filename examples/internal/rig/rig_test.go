@@ -1,4 +1,4 @@
-package lab
+package rig
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func TestRunBadArgumentsFail(t *testing.T) {
 		{[]string{"stray"}, `unexpected arguments ["stray"]`},
 	} {
 		ran := false
-		err := Run("x", tc.args, io.Discard, nil, func(*Lab, io.Writer) error { ran = true; return nil })
+		err := Run("x", tc.args, io.Discard, nil, func(*Rig, io.Writer) error { ran = true; return nil })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error with %q", tc.args, err, tc.want)
 		}
@@ -30,7 +30,7 @@ func TestRunBadArgumentsFail(t *testing.T) {
 			t.Errorf("%q: the example ran", tc.args)
 		}
 	}
-	err := Run("x", []string{"-h"}, io.Discard, nil, func(*Lab, io.Writer) error { return nil })
+	err := Run("x", []string{"-h"}, io.Discard, nil, func(*Rig, io.Writer) error { return nil })
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: got %v, want flag.ErrHelp", err)
 	}
@@ -43,9 +43,9 @@ func TestRunPipePeerAndErrors(t *testing.T) {
 	var out strings.Builder
 	boom := errors.New("boom")
 	err := Run("x", []string{"--addr", "192.168.5.9/24", "--peer-addr", "192.168.5.1/24"}, &out, nil,
-		func(l *Lab, out io.Writer) error {
+		func(l *Rig, out io.Writer) error {
 			if l.Addr.String() != "192.168.5.9" || l.PeerAddr.String() != "192.168.5.1" || l.Peer == nil {
-				t.Errorf("lab: addr %v, peer %v (%v)", l.Addr, l.PeerAddr, l.Peer)
+				t.Errorf("rig: addr %v, peer %v (%v)", l.Addr, l.PeerAddr, l.Peer)
 			}
 			io.WriteString(out, "mine\n")
 			l.Say("two\nlines")

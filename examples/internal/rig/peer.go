@@ -1,4 +1,4 @@
-package lab
+package rig
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // EchoServer listens on the peer's port and echoes every connection
 // until the client closes, one connection after another, until Finish:
 // the server of articles 004 and 001, for their clients.
-func (l *Lab) EchoServer(port uint16) error {
+func (l *Rig) EchoServer(port uint16) error {
 	if l.Peer == nil {
 		return nil
 	}
@@ -52,7 +52,7 @@ func (l *Lab) EchoServer(port uint16) error {
 // OneShotServer is article 000's server as the peer: it accepts one
 // connection on port, reads once (up to 1024 bytes) and closes, sending
 // nothing back.
-func (l *Lab) OneShotServer(port uint16) error {
+func (l *Rig) OneShotServer(port uint16) error {
 	if l.Peer == nil {
 		return nil
 	}
@@ -83,7 +83,7 @@ func (l *Lab) OneShotServer(port uint16) error {
 // closed): client i sends msg (with " i" after it when n > 1),
 // reads until the server closes and closes. Each client's line of the
 // transcript says what it got back, in the order of i.
-func (l *Lab) Clients(port uint16, n int, msg string) {
+func (l *Rig) Clients(port uint16, n int, msg string) {
 	l.serving()
 	if l.Peer == nil {
 		return
@@ -127,7 +127,7 @@ func (l *Lab) Clients(port uint16, n int, msg string) {
 
 // UDPEchoServer answers every datagram to the peer's port with the same
 // bytes, until Finish.
-func (l *Lab) UDPEchoServer(port uint16) error {
+func (l *Rig) UDPEchoServer(port uint16) error {
 	if l.Peer == nil {
 		return nil
 	}
@@ -159,7 +159,7 @@ func (l *Lab) UDPEchoServer(port uint16) error {
 // UDPClient sends msg in one datagram to the example's port and waits
 // for the answer; a server calls it once its socket is bound (over TUN
 // too: Serving is then closed).
-func (l *Lab) UDPClient(port uint16, msg string) {
+func (l *Rig) UDPClient(port uint16, msg string) {
 	l.serving()
 	if l.Peer == nil {
 		return
@@ -185,7 +185,7 @@ func (l *Lab) UDPClient(port uint16, msg string) {
 
 // Serving is closed once the example's server has its socket listening
 // (or bound, for UDP): a test over TUN starts the kernel's client then.
-func (l *Lab) Serving() <-chan struct{} {
+func (l *Rig) Serving() <-chan struct{} {
 	l.serveMu.Lock()
 	defer l.serveMu.Unlock()
 	if l.serveCh == nil {
@@ -195,7 +195,7 @@ func (l *Lab) Serving() <-chan struct{} {
 }
 
 // serving closes Serving's channel.
-func (l *Lab) serving() {
+func (l *Rig) serving() {
 	l.Serving()
 	l.serveMu.Lock()
 	defer l.serveMu.Unlock()

@@ -1,4 +1,4 @@
-package lab
+package rig
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 )
 
 // Main runs an example as a command: it parses the command line (the
-// lab's flags and those register adds to fs), opens the lab, runs run
+// lab's flags and those register adds to fs), opens the rig, runs run
 // and exits 1 on an error, saying it on stderr.
-func Main(name string, register func(fs *flag.FlagSet), run func(l *Lab, out io.Writer) error) {
+func Main(name string, register func(fs *flag.FlagSet), run func(l *Rig, out io.Writer) error) {
 	if err := Run(name, os.Args[1:], os.Stdout, register, run); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
@@ -28,7 +28,7 @@ func Main(name string, register func(fs *flag.FlagSet), run func(l *Lab, out io.
 // Run is Main with its arguments and output given, for tests: it returns
 // run's error, or the peer's. Over the pipe, after run it stops the peer,
 // waits for it and writes what the peer saw, each line after "peer: ".
-func Run(name string, args []string, out io.Writer, register func(fs *flag.FlagSet), run func(l *Lab, out io.Writer) error) error {
+func Run(name string, args []string, out io.Writer, register func(fs *flag.FlagSet), run func(l *Rig, out io.Writer) error) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var f Flags
 	f.Register(fs)
@@ -61,7 +61,7 @@ type peer struct {
 }
 
 // Go runs f as the peer's, in a goroutine; Finish waits for it.
-func (l *Lab) Go(f func() error) {
+func (l *Rig) Go(f func() error) {
 	l.peer.wg.Add(1)
 	go func() {
 		defer l.peer.wg.Done()
@@ -74,14 +74,14 @@ func (l *Lab) Go(f func() error) {
 }
 
 // onFinish makes Finish call stop before it waits for the peer.
-func (l *Lab) onFinish(stop func() error) {
+func (l *Rig) onFinish(stop func() error) {
 	l.peer.mu.Lock()
 	l.peer.stops = append(l.peer.stops, stop)
 	l.peer.mu.Unlock()
 }
 
 // Say adds a line to the peer's transcript.
-func (l *Lab) Say(format string, args ...any) {
+func (l *Rig) Say(format string, args ...any) {
 	l.peer.mu.Lock()
 	l.peer.lines = append(l.peer.lines, fmt.Sprintf(format, args...))
 	l.peer.mu.Unlock()
@@ -89,7 +89,7 @@ func (l *Lab) Say(format string, args ...any) {
 
 // Finish stops the peer (its listeners close), waits for its goroutines,
 // writes its transcript to out and returns its errors.
-func (l *Lab) Finish(out io.Writer) error {
+func (l *Rig) Finish(out io.Writer) error {
 	l.stopPeer()
 	l.peer.mu.Lock()
 	defer l.peer.mu.Unlock()
@@ -108,7 +108,7 @@ func (l *Lab) Finish(out io.Writer) error {
 // pipe, for the last packets to be exchanged (the close's ACKs), so that
 // the stacks' counters hold the whole exchange. Over TUN it only stops
 // the peer (there is none): the kernel may still be closing.
-func (l *Lab) Settle() error {
+func (l *Rig) Settle() error {
 	l.stopPeer()
 	if l.a == nil {
 		return nil
@@ -121,7 +121,7 @@ func (l *Lab) Settle() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for n := 0; n < 2; {
 		if time.Now().After(deadline) {
-			return errors.New("lab: the pipe did not go quiet within 10 s")
+			return errors.New("rig: the pipe did not go quiet within 10 s")
 		}
 		if l.quiet() {
 			n++
@@ -137,7 +137,7 @@ func (l *Lab) Settle() error {
 // every packet it made, and each end has handled every packet the other
 // sent. The counters are read so that a packet moving between two reads
 // makes it report false (deliveries before sends, links before stacks).
-func (l *Lab) quiet() bool {
+func (l *Rig) quiet() bool {
 	as, bs := l.a.Stats(), l.b.Stats()
 	if l.Stack.Internals().Stats().OutRequests.Load() != as.Sent+as.DroppedTooBig ||
 		l.Peer.Internals().Stats().OutRequests.Load() != bs.Sent+bs.DroppedTooBig {
@@ -148,7 +148,7 @@ func (l *Lab) quiet() bool {
 }
 
 // stopPeer stops the peer (its listeners close) and waits for its goroutines.
-func (l *Lab) stopPeer() {
+func (l *Rig) stopPeer() {
 	l.peer.mu.Lock()
 	stops := l.peer.stops
 	l.peer.stops = nil

@@ -1,4 +1,4 @@
-// Package lab is where an example of examples/ runs: a synack stack for
+// Package rig is where an example of examples/ runs: a synack stack for
 // the example, and its peer. By default both are in the process, two
 // stacks on an in-memory link (link/pipe), the peer playing the other
 // role of the article's exchange with synack's net API; with --tun the
@@ -12,7 +12,7 @@
 // Over the pipe the stacks run on a virtual clock that stands still: the
 // examples' exchanges need no timer (no packet is lost on the pipe), so
 // every run makes the same segments, and nothing waits for real time.
-package lab
+package rig
 
 import (
 	"flag"
@@ -45,8 +45,8 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.PeerAddr, "peer-addr", "10.7.0.1/24", "the peer's address and prefix (over TUN, given to the kernel's side of the device)")
 }
 
-// Lab is an example's stack and its peer.
-type Lab struct {
+// Rig is an example's stack and its peer.
+type Rig struct {
 	// Host is the example's descriptor table, on Stack.
 	Host  *bsd.Host
 	Stack *synack.Stack
@@ -68,8 +68,8 @@ type Lab struct {
 // Start is the virtual clock's fixed time over the pipe.
 var Start = time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 
-// Open makes the lab f describes.
-func Open(f Flags) (*Lab, error) {
+// Open makes the rig f describes.
+func Open(f Flags) (*Rig, error) {
 	addr, err := netip.ParsePrefix(f.Addr)
 	if err != nil || !addr.Addr().Is4() {
 		return nil, fmt.Errorf("--addr %q is not an IPv4 address with a prefix, such as 10.7.0.2/24", f.Addr)
@@ -85,10 +85,10 @@ func Open(f Flags) (*Lab, error) {
 }
 
 // openPipe makes two stacks on a pipe, on one still virtual clock.
-func openPipe(addr, peer netip.Prefix) (*Lab, error) {
+func openPipe(addr, peer netip.Prefix) (*Rig, error) {
 	clk := clock.NewVirtual(Start)
 	a, b := pipe.New(1500)
-	l := &Lab{Addr: addr.Addr(), PeerAddr: peer.Addr(), a: a, b: b}
+	l := &Rig{Addr: addr.Addr(), PeerAddr: peer.Addr(), a: a, b: b}
 	l.closers = append(l.closers, a.Close, b.Close)
 	var err error
 	if l.Stack, err = synack.New(a, synack.Config{Addr: addr, Clock: clk, Host: "example"}); err != nil {
@@ -107,7 +107,7 @@ func openPipe(addr, peer netip.Prefix) (*Lab, error) {
 
 // openTUN puts the example's stack on the TUN device name, opened in the
 // calling thread's network namespace, the kernel's side given peer.
-func openTUN(name string, addr, peer netip.Prefix) (*Lab, error) {
+func openTUN(name string, addr, peer netip.Prefix) (*Rig, error) {
 	dev, err := tun.Open(name, tun.Config{HostAddr: peer})
 	if err != nil {
 		return nil, err
@@ -117,20 +117,20 @@ func openTUN(name string, addr, peer netip.Prefix) (*Lab, error) {
 
 // OnLink runs the example's stack on ep, a point-to-point link whose far
 // end (the kernel, over TUN) is the peer at peer, also the stack's
-// gateway; the lab closes ep.
-func OnLink(ep link.Endpoint, addr, peer netip.Prefix) (*Lab, error) {
+// gateway; the rig closes ep.
+func OnLink(ep link.Endpoint, addr, peer netip.Prefix) (*Rig, error) {
 	cfg := synack.Config{Addr: addr, Host: "example", Gateway: peer.Addr()}
 	st, err := synack.New(ep, cfg)
 	if err != nil {
 		ep.Close()
 		return nil, err
 	}
-	return &Lab{Host: bsd.NewHost(st), Stack: st, Addr: addr.Addr(), PeerAddr: peer.Addr(),
+	return &Rig{Host: bsd.NewHost(st), Stack: st, Addr: addr.Addr(), PeerAddr: peer.Addr(),
 		closers: []func() error{st.Close, ep.Close}}, nil
 }
 
 // Close stops the stacks and closes the links.
-func (l *Lab) Close() error {
+func (l *Rig) Close() error {
 	for _, c := range l.closers {
 		c()
 	}
@@ -147,7 +147,7 @@ type Cost struct {
 }
 
 // Cost reads the example's stack's counters.
-func (l *Lab) Cost() Cost {
+func (l *Rig) Cost() Cost {
 	s, u := l.Stack.Internals().TCPStats(), l.Stack.Internals().UDPStats()
 	return Cost{Handshakes: s.ActiveOpens.Load(), SegsOut: s.OutSegs.Load() + s.RetransSegs.Load(), SegsIn: s.InSegs.Load(),
 		DatagramsOut: u.OutDatagrams.Load(), DatagramsIn: u.InDatagrams.Load()}

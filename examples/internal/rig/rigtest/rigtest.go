@@ -1,12 +1,12 @@
-// Package labtest runs the examples against the Linux kernel in tests:
+// Package rigtest runs the examples against the Linux kernel in tests:
 // the example's stack on a TUN device inside a network namespace made
 // for the test (link/tun/tuntest), and the kernel's side played by
 // Python's own socket module running the articles' programs. Tests using
 // it skip, saying why, without root, /dev/net/tun, the ip command or
 // python3; CI runs them as root.
 //
-// Layer: test harness over package lab and tuntest.
-package labtest
+// Layer: test harness over package rig and tuntest.
+package rigtest
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synack-net/synack/examples/internal/lab"
+	"github.com/synack-net/synack/examples/internal/rig"
 	"github.com/synack-net/synack/link/tun/tuntest"
 )
 
@@ -37,14 +37,14 @@ const limit = 20 * time.Second
 // Kernel makes a namespace, a TUN device in it and the example's stack on
 // the device, as `--tun` does: the kernel is the peer at 10.7.0.1, the
 // example at 10.7.0.2. Everything is removed in t.Cleanup.
-func Kernel(t *testing.T) (*lab.Lab, *tuntest.NS) {
+func Kernel(t *testing.T) (*rig.Rig, *tuntest.NS) {
 	t.Helper()
 	Python(t)
 	ns := tuntest.Namespace(t)
-	var l *lab.Lab
+	var l *rig.Rig
 	ns.Do(t, func() error {
 		var err error
-		l, err = lab.Open(lab.Flags{TUN: "snk0", Addr: Addr.String(), PeerAddr: PeerAddr.String()})
+		l, err = rig.Open(rig.Flags{TUN: "snk0", Addr: Addr.String(), PeerAddr: PeerAddr.String()})
 		return err
 	})
 	t.Cleanup(func() { l.Close() })
@@ -60,7 +60,7 @@ func Python(t *testing.T) string {
 	}
 	p, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("labtest: skipped: python3 is not installed (.ci/run installs it with apt-get)")
+		t.Skip("rigtest: skipped: python3 is not installed (.ci/run installs it with apt-get)")
 	}
 	return p
 }
