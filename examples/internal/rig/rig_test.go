@@ -4,8 +4,11 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/synack-net/synack/bsd"
 )
 
 // TestRunBadArgumentsFail: a wrong address, a stray argument and -h end
@@ -56,5 +59,36 @@ func TestRunPipePeerAndErrors(t *testing.T) {
 	}
 	if want := "mine\npeer: two\npeer: lines\n"; out.String() != want {
 		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}
+
+// TestRunFailingExampleEndsPeer: an example that fails while its peer
+// waits for it (a client connected to a listener nobody accepts from)
+// does not hang Run: the stacks close, the peer's calls end, and the
+// example's error is returned.
+func TestRunFailingExampleEndsPeer(t *testing.T) {
+	boom := errors.New("boom")
+	err := Run("x", nil, io.Discard, nil, func(l *Rig, out io.Writer) error {
+		fd, err := l.Host.Socket(bsd.AF_INET, bsd.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		if err := l.Host.Bind(fd, netip.AddrPortFrom(l.Addr, 8000)); err != nil {
+			return err
+		}
+		if err := l.Host.Listen(fd, 1); err != nil {
+			return err
+		}
+		l.Clients(8000, 1, "hello")
+		// Wait until the peer's connection is queued, then fail
+		// without accepting it.
+		fds := []bsd.PollFd{{Fd: fd, Events: bsd.POLLIN}}
+		if _, err := l.Host.Poll(fds, -1); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("got %v, want boom", err)
 	}
 }

@@ -46,8 +46,14 @@ func Run(name string, args []string, out io.Writer, register func(fs *flag.FlagS
 		return err
 	}
 	defer l.Close()
-	err = run(l, out)
-	return errors.Join(err, l.Finish(out))
+	if err = run(l, out); err != nil {
+		// The peer may wait for what the example will not do now:
+		// closing the stacks ends its calls, and Finish its goroutines.
+		l.Close()
+		l.Finish(out)
+		return err
+	}
+	return l.Finish(out)
 }
 
 // peer is what the in-process peer is doing: its goroutines, the
