@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -54,5 +57,43 @@ func TestEventLoopServesClientsAtOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventLoopSilentClientDoesNotBlock: a client that connects and says
+// nothing holds its connection open while the others are served, which
+// a blocking server (accept, then recv) would not do; the loop ends after
+// the others, closing the silent one, whose read then ends.
+func TestEventLoopSilentClientDoesNotBlock(t *testing.T) {
+	peers = 0 // the test's clients come after the silent one
+	t.Cleanup(func() { peers = 3 })
+	var out bytes.Buffer
+	err := rig.Run("eventloop-echo", []string{"-n", "3"}, &out, flags, func(l *rig.Rig, out io.Writer) error {
+		l.Go(func() error {
+			<-l.Serving()
+			c, err := l.Peer.DialTCP(context.Background(), netip.AddrPortFrom(l.Addr, 8000))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			l.Clients(8000, 3, "hello-world") // queued behind the silent one
+			b, err := io.ReadAll(c)           // nothing sent: only the server's close ends it
+			l.Say("silent client: received %q, %v", b, err)
+			return nil
+		})
+		return serve(l, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ports.ReplaceAllString(out.String(), "10.7.0.1:P")
+	if n := strings.Count(got, "accepted 10.7.0.1:P\n"); n != 4 {
+		t.Errorf("%d connections accepted, want 4 (3 clients and the silent one):\n%s", n, got)
+	}
+	if n := strings.Count(got, ": echoed 13 bytes, closed\n"); n != 3 {
+		t.Errorf("%d clients served, want 3:\n%s", n, got)
+	}
+	if !strings.Contains(got, "peer: silent client: received \"\", <nil>\n") {
+		t.Errorf("the silent client's read did not end with the server's close:\n%s", got)
 	}
 }
