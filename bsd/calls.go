@@ -267,7 +267,7 @@ func (h *Host) Connect(fd int, addr netip.AddrPort) error {
 	if s.bound {
 		local = s.local
 	}
-	c, err := h.st.StartDialTCP(local, addr)
+	c, err := h.st.StartDialTCPMaxSeg(local, addr, s.opts.maxseg) // 0: the stack's MSS
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)

@@ -47,8 +47,10 @@
 //     Host's sockets that did not have it, as Linux wants both sockets to
 //     have it. Connections the root package's API made count as having
 //     it (Go sets it on its listeners).
-//   - TCP_MAXSEG set before connect is kept and reported, not applied:
-//     the stack's MSS is its configuration's.
+//   - TCP_MAXSEG set before connect is announced in the SYN and bounds
+//     the connection's segments, as Linux's; on a listener it bounds the
+//     segments of the connections it accepts, but their SYN,ACK has
+//     already announced the stack's MSS (Linux announces the smaller).
 //   - Connecting a UDP socket that is already bound closes and reopens it
 //     on the same port, and sendto with an address on a connected UDP
 //     socket is EISCONN (Linux sends to the address given).

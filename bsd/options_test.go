@@ -178,3 +178,42 @@ func TestOptionsInheritedAndInfo(t *testing.T) {
 		t.Errorf("fresh socket TCP_INFO state %d, want 7 (TCP_CLOSE)", ti.State)
 	}
 }
+
+// TestMaxSegApplied: TCP_MAXSEG set before connect is announced in the
+// SYN, so both ends send at most that much (less the timestamp option, as
+// Linux reports it); set on a connected socket it lowers that end's MSS;
+// a listener's bounds the connections it accepts.
+func TestMaxSegApplied(t *testing.T) {
+	h := newHosts(t)
+	lfd := h.listener(t, 7, 4)
+	cfd, err := h.c.Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	must(t, h.c.SetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG, 600))
+	must(t, h.c.Connect(cfd, netip.AddrPortFrom(serverIP, 7)))
+	sfd, _, err := h.s.Accept(lfd)
+	must(t, err)
+	if v, _ := h.c.GetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG); v != 588 {
+		t.Errorf("client TCP_MAXSEG after connect = %d, want 588 (600 less the timestamp option)", v)
+	}
+	if v, _ := h.s.GetsockoptInt(sfd, IPPROTO_TCP, TCP_MAXSEG); v != 588 {
+		t.Errorf("server's MSS toward a client that announced 600 = %d, want 588", v)
+	}
+	must(t, h.c.SetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG, 300))
+	if v, _ := h.c.GetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG); v != 288 {
+		t.Errorf("client TCP_MAXSEG lowered on a connection = %d, want 288", v)
+	}
+	must(t, h.c.SetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG, 1000))
+	if v, _ := h.c.GetsockoptInt(cfd, IPPROTO_TCP, TCP_MAXSEG); v != 288 {
+		t.Errorf("TCP_MAXSEG raised on a connection to %d; it only ever lowers", v)
+	}
+
+	l2, err := h.s.Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	must(t, h.s.SetsockoptInt(l2, IPPROTO_TCP, TCP_MAXSEG, 700))
+	must(t, h.s.Bind(l2, netip.AddrPortFrom(anyIP, 8)))
+	must(t, h.s.Listen(l2, 4))
+	_, s2 := h.connected(t, l2, 8)
+	if v, _ := h.s.GetsockoptInt(s2, IPPROTO_TCP, TCP_MAXSEG); v != 688 {
+		t.Errorf("accepted socket of a listener with TCP_MAXSEG 700 = %d, want 688", v)
+	}
+}

@@ -59,6 +59,9 @@ func (s *socket) applyConnOpts(c *stack.TCPConn) {
 	c.SetKeepAlive(tcp.KeepAlive{Enable: o.keepAlive, Idle: time.Duration(o.keepIdle) * time.Second,
 		Interval: time.Duration(o.keepIntvl) * time.Second, Count: o.keepCnt})
 	c.SetUserTimeout(time.Duration(o.userTimeout) * time.Millisecond)
+	if o.maxseg > 0 {
+		c.SetMaxSegment(o.maxseg) // lowers only: a connect announced it already
+	}
 	if b, ok := any(c).(bufferSizer); ok {
 		if o.rcvbuf > 0 {
 			b.SetReceiveBufferSize(o.rcvbuf / 2)
@@ -152,8 +155,7 @@ func (h *Host) SetsockoptInt(fd, level, opt, value int) error {
 			if value != 0 && (value < 88 || value > 32767) { // TCP_MIN_MSS .. MAX_TCP_WINDOW
 				return syscall.EINVAL
 			}
-			o.maxseg = value
-			return nil // kept and reported, not applied (package doc)
+			o.maxseg = value // applied at connect, or now to a connected socket
 		case TCP_USER_TIMEOUT:
 			if value < 0 {
 				return syscall.EINVAL

@@ -23,7 +23,7 @@ var errBadRemote = errors.New("need an IPv4 unicast address and a nonzero port t
 // resets the SYN, ETIMEDOUT when SYN retries run out, EHOSTUNREACH or
 // ENETUNREACH on an ICMP error or missing route, or ctx's error.
 func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCPConn, error) {
-	c, err := s.dialTCP(local, remote)
+	c, err := s.dialTCP(local, remote, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,8 @@ func (s *Stack) DialTCP(ctx context.Context, local, remote netip.AddrPort) (*TCP
 }
 
 // dialTCP is DialTCP up to the SYN sent: the socket in SYN-SENT.
-func (s *Stack) dialTCP(local, remote netip.AddrPort) (*TCPConn, error) {
+// maxSeg, if not 0, is the socket's TCP_MAXSEG, set before the SYN.
+func (s *Stack) dialTCP(local, remote netip.AddrPort, maxSeg int) (*TCPConn, error) {
 	if ra := remote.Addr(); !remote.IsValid() || !ra.Is4() || ra.IsUnspecified() || ra.IsMulticast() ||
 		ra == limitedBroadcast || ra == s.bcast || remote.Port() == 0 {
 		return nil, errBadRemote
@@ -75,6 +76,7 @@ func (s *Stack) dialTCP(local, remote netip.AddrPort) (*TCPConn, error) {
 	}
 	c := sh.newConnLocked(la, remote)
 	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
+	c.conn.SetMaxSegment(maxSeg)
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
 	sh.afterLocked(c)
 	sh.unlockAndFlush()

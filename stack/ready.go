@@ -137,7 +137,14 @@ func (c *TCPConn) TryWrite(p []byte) (int, error) {
 // the socket in SYN-SENT. Readiness says when the handshake ends (Writable,
 // or Err), and SetNotify's hook is called then.
 func (s *Stack) StartDialTCP(local, remote netip.AddrPort) (*TCPConn, error) {
-	return s.dialTCP(local, remote)
+	return s.dialTCP(local, remote, 0)
+}
+
+// StartDialTCPMaxSeg is StartDialTCP for a socket whose TCP_MAXSEG was set
+// before connect: the SYN announces at most maxSeg and the connection's
+// segments carry at most that much (tcp.Conn.SetMaxSegment).
+func (s *Stack) StartDialTCPMaxSeg(local, remote netip.AddrPort, maxSeg int) (*TCPConn, error) {
+	return s.dialTCP(local, remote, maxSeg)
 }
 
 // WaitEstablished blocks until the handshake of a socket StartDialTCP

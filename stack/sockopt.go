@@ -151,3 +151,16 @@ func (c *TCPConn) ReadView() (v tcp.View, ok bool, err error) {
 		c.rd.block(&s.mu, ch, c.rdl.wait(), nil)
 	}
 }
+
+// SetMaxSegment lowers the largest segment payload the connection sends
+// to n (TCP_MAXSEG on a connected socket; tcp.Conn.SetMaxSegment). A
+// socket that sets it before connect uses StartDialTCPMaxSeg instead, so
+// that the SYN announces it too.
+func (c *TCPConn) SetMaxSegment(n int) {
+	s := c.s
+	s.mu.Lock()
+	if c.tw == nil {
+		c.conn.SetMaxSegment(n)
+	}
+	s.mu.Unlock()
+}

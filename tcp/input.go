@@ -44,7 +44,12 @@ func (c *Conn) learnPeer(now time.Time, seg *Segment) {
 	c.rcvNxt = seg.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(offered)
 	c.negotiate(now, &seg.Options)
+	user := c.userMaxSegment()
+	c.user &^= userMSS
 	c.mss = min(c.env.peerMSS(seg), c.cfg.MSS)
+	if user > 0 {
+		c.mss = min(c.mss, user) // TCP_MAXSEG set before the handshake (sockopt.go)
+	}
 	if f := c.env.PathMTU; f != nil {
 		if mtu := f(c.Remote.Addr()); mtu > 0 {
 			c.mss = min(c.mss, max(mtu, minPathMTU)-40) // RFC 1191 §3: a path MTU learned before

@@ -60,6 +60,9 @@ func (c *Conn) stampTS(o *wire.TCPOptions) {
 // SYN,ACK: an option is never sent in a SYN,ACK unless it was in the SYN).
 func (c *Conn) synOptions(o *wire.TCPOptions) {
 	o.HasMSS, o.MSS = true, uint16(min(c.cfg.MSS, 65535))
+	if u := c.userMaxSegment(); u > 0 && c.state == StateSynSent {
+		o.MSS = uint16(min(int(o.MSS), u)) // TCP_MAXSEG (sockopt.go)
+	}
 	offer := c.state == StateSynSent
 	if (offer && !c.cfg.NoWindowScaling) || c.wsOK {
 		o.HasWindowScale, o.WindowScale = true, c.rcvShift

@@ -19,7 +19,37 @@ const (
 	userReadShut userFlags = 1 << iota // CloseRead: reads end, text is discarded
 	userRcvBuf                         // the receive buffer's size was set: no autotuning
 	userSndBuf                         // the send buffer's size was set: no growing
+	userMSS                            // TCP_MAXSEG set before the handshake: mss holds it until then
 )
+
+// SetMaxSegment clamps the segments of the connection to n bytes of
+// payload, as Linux's TCP_MAXSEG does (the caller checks n against Linux's
+// bounds, 88 to 32,767). Set before Connect, the SYN announces at most n
+// (RFC 9293 §3.7.1) and the MSS the handshake settles on is at most n;
+// set later, the MSS in use is lowered to n (less the options every
+// segment carries, RFC 6691) when it is larger, and never raised.
+func (c *Conn) SetMaxSegment(n int) {
+	if n <= 0 {
+		return
+	}
+	if c.state == StateClosed {
+		c.mss, c.user = n, c.user|userMSS
+		return
+	}
+	if c.tsOK {
+		n = max(n-tsLen, 1)
+	}
+	c.mss = min(c.mss, n)
+}
+
+// userMaxSegment is the TCP_MAXSEG set before the handshake, or 0 (only
+// until the peer's SYN is learned: mss then holds what was settled).
+func (c *Conn) userMaxSegment() int {
+	if c.user&userMSS == 0 {
+		return 0
+	}
+	return c.mss
+}
 
 // MinUserBufferSize is the least a buffer size set by the user is raised
 // to: about the payload room of Linux's smallest socket buffer

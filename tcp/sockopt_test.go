@@ -4,6 +4,7 @@ package tcp
 // sizes fixed by the user, and ReadView.
 
 import (
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -140,5 +141,39 @@ func TestEstablishedReadViewTakesRing(t *testing.T) {
 	}
 	if _, ok, err := e.c.ReadView(at(time.Second)); ok || err != ErrWouldBlock {
 		t.Fatalf("ReadView of nothing: %v, %v, want ErrWouldBlock", ok, err)
+	}
+}
+
+// TestMaxSegmentBeforeConnect: TCP_MAXSEG set before Connect is the MSS
+// the SYN announces (under the configured one), and bounds the MSS settled
+// with a peer announcing more; on an established connection it only
+// lowers.
+func TestMaxSegmentBeforeConnect(t *testing.T) {
+	e := newClient(t)
+	e.c.SetMaxSegment(500)
+	if err := e.c.Connect(base, x); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(is(syn, x, 0), hasMSS(500))
+	e.c.HandleSegment(at(rtt), in(synack, y, x+1, mssOpt(1460)))
+	e.expect(is(ack, x+1, y+1))
+	if m := e.c.MSS(); m != 500 {
+		t.Fatalf("MSS after the handshake = %d, want 500 (TCP_MAXSEG, under the peer's 1460)", m)
+	}
+	e.c.SetMaxSegment(300)
+	if m := e.c.MSS(); m != 300 {
+		t.Fatalf("MSS lowered to %d, want 300", m)
+	}
+	e.c.SetMaxSegment(1000)
+	if m := e.c.MSS(); m != 300 {
+		t.Fatalf("MSS raised to %d: TCP_MAXSEG on a connection only lowers", m)
+	}
+	e.c.Write(at(rtt), make([]byte, 1000))
+	var lens []int
+	for _, sg := range e.take() {
+		lens = append(lens, len(sg.Payload))
+	}
+	if fmt.Sprint(lens) != "[300 300 300 100]" {
+		t.Fatalf("1,000 bytes sent as segments of %v, want [300 300 300 100]", lens)
 	}
 }
