@@ -44,6 +44,7 @@ func (s *shard) cookieACKLocked(l *TCPListener, now time.Time, local, remote net
 			// the connection would be made; the ACK is dropped (counted) as
 			// Linux drops a final ACK it has no room for, and the peer's
 			// retransmission may find room.
+			s.traceDrop("ConnLimitDrops", local, remote, seg, "LISTEN")
 			return true
 		}
 		c := s.newConnLocked(local, remote)

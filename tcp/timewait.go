@@ -147,7 +147,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 		}
 		// Not at RCV.NXT: dropped without the challenge ACK of RFC 5961
 		// §3.2, as Linux answers no RST in TIME-WAIT.
-		st.DropOutOfWindow.Add(1)
+		tw.env.dropFor(&st.DropOutOfWindow, "DropOutOfWindow", local, remote, seg, StateTimeWait)
 	case f.Has(wire.FlagFIN) && !f.Has(wire.FlagSYN) && seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == tw.rcvNxt:
 		// §3.10.7.4 eighth: a retransmission of the remote FIN.
 		// Acknowledge it, and restart the 2 MSL timeout.
@@ -167,7 +167,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 		// ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the rate limit
 		// (ratelimit.go). The deadline stays: only the FIN restarts it
 		// (Linux restarts it for any segment with ACK set).
-		st.DropOutOfWindow.Add(1)
+		tw.env.dropFor(&st.DropOutOfWindow, "DropOutOfWindow", local, remote, seg, StateTimeWait)
 		tw.answerInvalid(now, local, remote, tw.plausibleData(seg))
 	}
 	return TimeWaitKeep
@@ -211,7 +211,7 @@ func (tw *TimeWait) paws(now time.Time, local, remote netip.AddrPort, seg *Segme
 		if rst {
 			return true // RFC 7323 §3.2
 		}
-		tw.env.Stats.DropNoTimestamp.Add(1)
+		tw.env.dropFor(&tw.env.Stats.DropNoTimestamp, "DropNoTimestamp", local, remote, seg, StateTimeWait)
 		return false
 	}
 	if int32(o.TSVal-tw.tsRecent) < 0 && !rst {
@@ -219,7 +219,7 @@ func (tw *TimeWait) paws(now time.Time, local, remote netip.AddrPort, seg *Segme
 			tw.tsRecent, tw.tsRecentAt = o.TSVal, monoNanos(now)
 			return true
 		}
-		tw.env.Stats.DropPAWS.Add(1)
+		tw.env.dropFor(&tw.env.Stats.DropPAWS, "DropPAWS", local, remote, seg, StateTimeWait)
 		tw.answerInvalid(now, local, remote, tw.plausibleData(seg))
 		return false
 	}
