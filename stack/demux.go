@@ -238,5 +238,5 @@ func (s *shard) afterLocked(c *TCPConn) {
 // traceEvent describes a segment the stack itself sends (a RST for no connection).
 func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) trace.Event {
 	return trace.Event{Kind: trace.KindSegmentSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,
-		Window: h.Window, State: "CLOSED", Cause: "no socket"}
+		Window: h.Window, Options: h.Options, State: "CLOSED", Cause: "no socket"}
 }

@@ -29,7 +29,7 @@ func (c *Conn) traceDrop(reason string) {
 	e := trace.Event{Kind: trace.KindDrop, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
 		State: c.state.String(), Cause: reason}
 	if seg := c.env.handling; seg != nil {
-		e.Flags, e.Seq, e.Ack, e.Window, e.Len = seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload)
+		e.Flags, e.Seq, e.Ack, e.Window, e.Len, e.Options = seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), seg.Options
 	}
 	c.env.Trace.Event(&e)
 }
@@ -50,7 +50,7 @@ func (env *Env) dropFor(ctr *atomic.Uint64, reason string, local, remote netip.A
 func TraceDrop(sink trace.Sink, host, reason string, local, remote netip.AddrPort, seg *Segment, state string) {
 	e := trace.Event{Kind: trace.KindDrop, Host: host, Local: local, Remote: remote, State: state, Cause: reason}
 	if seg != nil {
-		e.Flags, e.Seq, e.Ack, e.Window, e.Len = seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload)
+		e.Flags, e.Seq, e.Ack, e.Window, e.Len, e.Options = seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), seg.Options
 	}
 	sink.Event(&e)
 }

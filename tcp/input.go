@@ -16,7 +16,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
 	if c.env.Trace != nil {
-		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
 		c.env.handling = seg // for the drops' trace (drop.go)
 	}
 	switch c.state {

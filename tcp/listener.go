@@ -119,7 +119,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.segsIn++
 	if c.env.Trace != nil {
 		// The SYN is the child's first event: the diagram shows it arriving.
-		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
 	}
 	c.setState(StateSynReceived, "rcv SYN")
 	c.sendSYN(false)

@@ -342,7 +342,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 	c.segsOut++
 	c.env.Out.Send(c, h, payload, more)
 	if c.env.Trace != nil {
-		c.traceSent(flags, seq, h.Ack, h.Window, len(payload)+len(more), retransmit)
+		c.traceSent(flags, seq, h.Ack, h.Window, len(payload)+len(more), &h.Options, retransmit)
 	}
 }
 

@@ -124,7 +124,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 	st := tw.env.Stats
 	st.InSegs.Add(1)
 	if tw.env.Trace != nil {
-		tw.trace(trace.KindSegmentReceived, local, remote, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		tw.trace(trace.KindSegmentReceived, local, remote, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
 	}
 	if reopen && tw.AcceptsNewSYN(seg) {
 		return TimeWaitNewSYN // the listener decides (RFC 6191, RFC 9293 §3.6.1 note)
@@ -295,13 +295,13 @@ func (tw *TimeWait) sendAck(now time.Time, local, remote netip.AddrPort) {
 	tw.env.Stats.OutSegs.Add(1)
 	tw.env.Out.SendBare(local.Addr(), remote.Addr(), h)
 	if tw.env.Trace != nil {
-		tw.trace(trace.KindSegmentSent, local, remote, h.Flags, h.Seq, h.Ack, h.Window, 0)
+		tw.trace(trace.KindSegmentSent, local, remote, h.Flags, h.Seq, h.Ack, h.Window, 0, &h.Options)
 	}
 }
 
 // trace records a segment the record received or sent.
-func (tw *TimeWait) trace(k trace.Kind, local, remote netip.AddrPort, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int) {
+func (tw *TimeWait) trace(k trace.Kind, local, remote netip.AddrPort, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int, opts *wire.TCPOptions) {
 	e := trace.Event{Kind: k, Host: tw.env.Host, Local: local, Remote: remote,
-		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, State: StateTimeWait.String()}
+		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, Options: *opts, State: StateTimeWait.String()}
 	tw.env.Trace.Event(&e)
 }

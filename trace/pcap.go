@@ -16,8 +16,8 @@ import (
 // dropped is written once.
 //
 // The records are rebuilt from the events, which keep the header fields
-// but neither the options nor the text: each is an IPv4 header and a
-// 20-byte TCP header, cut there, with the record's original length (and
+// and options but not the text: each is an IPv4 header and the TCP
+// header with its options, cut there, with the record's original length (and
 // the IPv4 total length) counting the text, as a capture with a short
 // snap length would be. The TCP checksum, which would need the text, is
 // zero. For the bytes themselves, capture the link (serve --pcap).
@@ -57,12 +57,14 @@ func sameSegment(a, b *Event) bool {
 
 // writeRecord writes e's segment as one pcap record.
 func writeRecord(w *bufio.Writer, e *Event) {
-	const n = wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen
+	tcp := wire.TCPFields{Seq: e.Seq, Ack: e.Ack, Flags: e.Flags, Window: e.Window, Options: e.Options}
+	n := wire.IPv4MinHeaderLen + tcp.Len()
 	src, dst := e.Local, e.Remote
 	if e.Kind != KindSegmentSent {
 		src, dst = dst, src
 	}
-	var rec [16 + n]byte
+	var buf [16 + wire.IPv4MinHeaderLen + 60]byte
+	rec := buf[:16+n]
 	le := binary.LittleEndian
 	ns := e.Time.UnixNano()
 	if e.Time.IsZero() {
@@ -70,11 +72,11 @@ func writeRecord(w *bufio.Writer, e *Event) {
 	}
 	le.PutUint32(rec[0:], uint32(ns/1e9))
 	le.PutUint32(rec[4:], uint32(ns%1e9))
-	le.PutUint32(rec[8:], n)
+	le.PutUint32(rec[8:], uint32(n))
 	le.PutUint32(rec[12:], uint32(n+e.Len))
 	ip := wire.IPv4Fields{TotalLength: uint16(min(n+e.Len, 65535)), TTL: 64, Protocol: wire.ProtocolTCP, Src: src.Addr(), Dst: dst.Addr()}
 	ip.Encode(rec[16:])
-	tcp := wire.TCPFields{SrcPort: src.Port(), DstPort: dst.Port(), Seq: e.Seq, Ack: e.Ack, Flags: e.Flags, Window: e.Window}
+	tcp.SrcPort, tcp.DstPort = src.Port(), dst.Port()
 	tcp.Encode(rec[16+wire.IPv4MinHeaderLen:])
-	w.Write(rec[:])
+	w.Write(rec)
 }

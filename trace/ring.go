@@ -32,8 +32,10 @@ const (
 // Events that belong to no connection the stack holds (a segment dropped
 // for a bad checksum, the RST answering a segment for no socket) get a
 // ring too, closed from its start, so a peer that sprays 4-tuples makes
-// rings that are the first to go. An event keeps about 80 bytes, so the
-// worst case is Size*Conns*80 bytes: 20 MB at the defaults.
+// rings that are the first to go. An event keeps about 150 bytes (its
+// options included), so the worst case is Size*Conns*150 bytes: 40 MB at
+// the defaults, reached only with that many connections alive or closed
+// within Keep.
 //
 // Rings is safe for concurrent use. Time is the events' own (a stack
 // stamps them with its clock) when they arrive, and Now's when a trace is
@@ -64,6 +66,7 @@ type rec struct {
 	n                  int32
 	seq, ack           seqnum.Value
 	state, from, cause string
+	opts               wire.TCPOptions
 }
 
 // ring is the events of one connection.
@@ -189,7 +192,7 @@ func (g *ring) add(e *Event, size int) {
 		t = e.Time.UnixNano()
 	}
 	x := rec{t: t, kind: e.Kind, flags: e.Flags, win: e.Window, n: int32(e.Len), seq: e.Seq, ack: e.Ack,
-		state: e.State, from: e.From, cause: e.Cause}
+		state: e.State, from: e.From, cause: e.Cause, opts: e.Options}
 	if e.Flags.Has(wire.FlagSYN) {
 		switch {
 		case e.Kind == KindSegmentSent && !g.haveISS:
@@ -242,7 +245,7 @@ func (r *Rings) Trace(local, remote netip.AddrPort) (ConnTrace, bool) {
 	for i := range g.recs {
 		x := &g.recs[(g.next+i)%len(g.recs)]
 		e := Event{Kind: x.kind, Host: g.host, Local: local, Remote: remote, Flags: x.flags, Seq: x.seq, Ack: x.ack,
-			Window: x.win, Len: int(x.n), State: x.state, From: x.from, Cause: x.cause}
+			Window: x.win, Len: int(x.n), Options: x.opts, State: x.state, From: x.from, Cause: x.cause}
 		if x.t != 0 {
 			e.Time = time.Unix(0, x.t).UTC()
 		}

@@ -136,6 +136,9 @@ func TestAdminTraceFormatsAndKeepTime(t *testing.T) {
 	for _, e := range tr.Events {
 		if e.Kind == trace.KindSegmentReceived && e.Flags.String() == "SYN" {
 			synSeen = e.Seq == 0 // relative: the SYN's seq is 0
+			if !e.Options.HasMSS || e.Options.MSS == 0 {
+				t.Errorf("the SYN's options are not in the trace: %+v", e.Options)
+			}
 		}
 		if e.Kind == trace.KindSegmentReceived && strings.Contains(e.Flags.String(), "FIN") {
 			fin = e.Seq == 6 // after the SYN and "hello"
@@ -166,8 +169,8 @@ func TestAdminTraceFormatsAndKeepTime(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err == nil {
 		path := filepath.Join(t.TempDir(), "conn.pcap")
 		os.WriteFile(path, pcap, 0o644)
-		out, err := exec.Command("tshark", "-n", "-r", path, "-T", "fields", "-e", "tcp.flags.str").Output()
-		if err != nil || !strings.Contains(string(out), "S") || strings.Contains(string(out), "Malformed") {
+		out, err := exec.Command("tshark", "-n", "-r", path, "-T", "fields", "-e", "tcp.flags.str", "-e", "tcp.options.mss_val").Output()
+		if err != nil || !strings.Contains(string(out), "S") || !strings.Contains(string(out), "1460") || strings.Contains(string(out), "Malformed") {
 			t.Errorf("tshark: %v\n%s", err, out)
 		}
 	} else {
