@@ -109,7 +109,7 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 		s.unlockAndFlush()
 		return seg.Kept
 	}
-	s.drop(&s.stats.TCPNoSocket, "TCPNoSocket", local, remote, &seg)
+	s.noSocket(local, remote, &seg)
 	s.resetLocked(local, remote, &seg)
 	s.unlockAndFlush()
 	return seg.Kept
@@ -139,7 +139,7 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 	defer l.mu.Unlock()
 	if l.closed {
 		// Closed since it was looked up: as if it had not been there.
-		s.drop(&s.stats.TCPNoSocket, "TCPNoSocket", local, remote, seg)
+		s.noSocket(local, remote, seg)
 		s.resetLocked(local, remote, seg)
 		return
 	}

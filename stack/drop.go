@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -13,12 +14,18 @@ import (
 // name, emitted only when Config.Trace is set. A segment too short to
 // name its ports is counted but not traced: it belongs to no connection.
 
-// drop counts seg, from remote to local, dropped for reason (ctr's name)
-// in state CLOSED: it reached no socket.
-func (s *shard) drop(ctr *atomic.Uint64, reason string, local, remote netip.AddrPort, seg *tcp.Segment) {
-	ctr.Add(1)
+// noSocket counts seg, from remote to local, as reaching no socket
+// (TCPNoSocket). It is traced as received in CLOSED, its Cause the
+// counter's name, not as a drop: CLOSED answers it (RFC 9293 §3.10.7.1,
+// the RST that follows in the trace), and the sequence diagram draws it
+// arriving, as the textbooks draw a refused connection.
+func (s *shard) noSocket(local, remote netip.AddrPort, seg *tcp.Segment) {
+	s.stats.TCPNoSocket.Add(1)
 	if s.tcp.Trace != nil {
-		s.traceDrop(reason, local, remote, seg, "CLOSED")
+		e := trace.Event{Kind: trace.KindSegmentReceived, Host: s.tcp.Host, Local: local, Remote: remote, Flags: seg.Flags,
+			Seq: seg.Seq, Ack: seg.Ack, Window: seg.Window, Len: len(seg.Payload), Options: seg.Options,
+			State: "CLOSED", Cause: "TCPNoSocket"}
+		s.tcp.Trace.Event(&e)
 	}
 }
 
