@@ -32,10 +32,11 @@ const (
 // Events that belong to no connection the stack holds (a segment dropped
 // for a bad checksum, the RST answering a segment for no socket) get a
 // ring too, closed from its start, so a peer that sprays 4-tuples makes
-// rings that are the first to go. An event keeps about 150 bytes (its
-// options included), so the worst case is Size*Conns*150 bytes: 40 MB at
-// the defaults, reached only with that many connections alive or closed
-// within Keep.
+// rings that are the first to go. An event keeps 128 bytes (its options
+// included; the strings it holds are the engine's constants), so the
+// worst case is Size*Conns*128 bytes: 32 MiB at the defaults, reached only
+// with that many connections alive or closed within Keep. A ring grows to
+// Size as its connection's events come, so a short connection costs less.
 //
 // Rings is safe for concurrent use. Time is the events' own (a stack
 // stamps them with its clock) when they arrive, and Now's when a trace is

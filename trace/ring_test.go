@@ -121,3 +121,26 @@ func TestRingsRelativeNumbers(t *testing.T) {
 		t.Error("Relative changed the trace's own events")
 	}
 }
+
+// TestRingsFullRingAllocatesNothing: once a connection's ring is full, an
+// event overwrites the oldest without allocating.
+func TestRingsFullRingAllocatesNothing(t *testing.T) {
+	r := NewRings(8, time.Minute, 4, nil)
+	r.Event(&Event{Time: ringStart, Kind: KindStateChange, Local: clientAddr, Remote: serverAddr, From: "CLOSED", State: "SYN-SENT"})
+	e := seg1(clientAddr, serverAddr, ringStart, KindSegmentSent, 1)
+	for range 8 {
+		r.Event(e)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.Event(e) }); n != 0 {
+		t.Fatalf("%v allocations per event", n)
+	}
+}
+
+func BenchmarkRingsEvent(b *testing.B) {
+	r := NewRings(256, time.Minute, 1024, nil)
+	e := seg1(clientAddr, serverAddr, ringStart, KindSegmentSent, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Event(e)
+	}
+}
