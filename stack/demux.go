@@ -64,13 +64,18 @@ func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 // (gso.go).
 func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
-	if err != nil || (!partial && !t.IsChecksumValid(ip.Src(), ip.Dst())) {
-		st.stats.TCPInErrs.Add(1)
+	if err != nil {
+		st.stats.TCPInErrs.Add(1) // no ports: a drop of no connection, not traced
 		return
 	}
 	var seg tcp.Segment
+	if !partial && !t.IsChecksumValid(ip.Src(), ip.Dst()) {
+		tcp.SegmentFrom(t, &seg)
+		st.dropTCP(&st.stats.TCPInErrs, "TCPInErrs", ip, t, &seg)
+		return
+	}
 	if err := tcp.SegmentFrom(t, &seg); err != nil {
-		st.stats.TCPInErrs.Add(1) // an option with a bad length
+		st.dropTCP(&st.stats.TCPInErrs, "TCPInErrs", ip, t, &seg) // an option with a bad length
 		return
 	}
 	seg.Lent = lent
@@ -104,7 +109,7 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 		s.unlockAndFlush()
 		return seg.Kept
 	}
-	s.stats.TCPNoSocket.Add(1)
+	s.noSocket(local, remote, &seg)
 	s.resetLocked(local, remote, &seg)
 	s.unlockAndFlush()
 	return seg.Kept
@@ -134,11 +139,11 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 	defer l.mu.Unlock()
 	if l.closed {
 		// Closed since it was looked up: as if it had not been there.
-		s.stats.TCPNoSocket.Add(1)
+		s.noSocket(local, remote, seg)
 		s.resetLocked(local, remote, seg)
 		return
 	}
-	switch l.l.Classify(seg) {
+	switch l.l.ClassifyFrom(local, remote, seg) {
 	case tcp.ListenReset:
 		if !s.cookieACKLocked(l, now, local, remote, seg) {
 			s.resetLocked(local, remote, seg)
@@ -150,6 +155,7 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 		// A takeover of TIME-WAIT needs room too: records are not
 		// connections. Without it TIME-WAIT stays as it was.
 		if !s.admitConnLocked(now) {
+			s.traceDrop("ConnLimitDrops", local, remote, seg, "LISTEN")
 			return // counted; the peer's SYN retries find room or time out
 		}
 		var iss seqnum.Value
@@ -232,5 +238,5 @@ func (s *shard) afterLocked(c *TCPConn) {
 // traceEvent describes a segment the stack itself sends (a RST for no connection).
 func traceEvent(host string, local, remote netip.AddrPort, h *wire.TCPFields) trace.Event {
 	return trace.Event{Kind: trace.KindSegmentSent, Host: host, Local: local, Remote: remote, Flags: h.Flags, Seq: h.Seq, Ack: h.Ack,
-		Window: h.Window, State: "CLOSED", Cause: "no socket"}
+		Window: h.Window, Options: h.Options, State: "CLOSED", Cause: "no socket"}
 }

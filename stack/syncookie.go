@@ -20,10 +20,10 @@ func (s *shard) sendCookieLocked(l *TCPListener, now time.Time, local, remote ne
 		// The SYN first, as a child's Open reports it: a diagram then shows
 		// it arriving rather than lost.
 		in := trace.Event{Kind: trace.KindSegmentReceived, Host: s.tcp.Host, Local: local, Remote: remote, Flags: seg.Flags,
-			Seq: seg.Seq, Ack: seg.Ack, Window: seg.Window, Len: len(seg.Payload), State: "LISTEN"}
+			Seq: seg.Seq, Ack: seg.Ack, Window: seg.Window, Len: len(seg.Payload), Options: seg.Options, State: "LISTEN"}
 		s.tcp.Trace.Event(&in)
 		e := trace.Event{Kind: trace.KindSegmentSent, Host: s.tcp.Host, Local: local, Remote: remote, Flags: h.Flags,
-			Seq: h.Seq, Ack: h.Ack, Window: h.Window, State: "LISTEN", Cause: "syncookie"}
+			Seq: h.Seq, Ack: h.Ack, Window: h.Window, Options: h.Options, State: "LISTEN", Cause: "syncookie"}
 		s.tcp.Trace.Event(&e)
 	}
 	s.tcp.Stats.OutSegs.Add(1)
@@ -44,6 +44,7 @@ func (s *shard) cookieACKLocked(l *TCPListener, now time.Time, local, remote net
 			// the connection would be made; the ACK is dropped (counted) as
 			// Linux drops a final ACK it has no room for, and the peer's
 			// retransmission may find room.
+			s.traceDrop("ConnLimitDrops", local, remote, seg, "LISTEN")
 			return true
 		}
 		c := s.newConnLocked(local, remote)

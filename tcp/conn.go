@@ -341,9 +341,31 @@ func (c *Conn) fail(err error, cause string) {
 }
 
 // traceSegment records a segment sent or received.
-func (c *Conn) traceSegment(k trace.Kind, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int) {
+func (c *Conn) traceSegment(k trace.Kind, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int, opts *wire.TCPOptions) {
 	e := trace.Event{Kind: k, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
-		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, State: c.state.String()}
+		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, Options: *opts, State: c.state.String()}
+	c.env.Trace.Event(&e)
+}
+
+// traceSent records a segment sent. A retransmission's Cause says why
+// it was sent again: "retransmit timeout" after the retransmission timer
+// fired (RFC 6298 §5.4; the SYN's too), "retransmit recovery" for the fast
+// retransmit and what loss recovery resends (RFC 5681 §3.2, RFC 6675,
+// RFC 8985), "retransmit probe" for a tail loss probe of data already
+// sent (RFC 8985 §7.3), whose timer event precedes it.
+func (c *Conn) traceSent(flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int, opts *wire.TCPOptions, retransmit bool) {
+	e := trace.Event{Kind: trace.KindSegmentSent, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
+		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, Options: *opts, State: c.state.String()}
+	if retransmit {
+		switch {
+		case c.inRecovery:
+			e.Cause = "retransmit recovery"
+		case c.retries > 0:
+			e.Cause = "retransmit timeout"
+		default:
+			e.Cause = "retransmit probe"
+		}
+	}
 	c.env.Trace.Event(&e)
 }
 

@@ -63,6 +63,10 @@ type Env struct {
 	// Env, as connections sharing an Env run one at a time, and Send must
 	// not keep it.
 	hdr wire.TCPFields
+	// handling is the segment a connection of this Env is processing,
+	// set only while tracing, so that a drop deep in the input path is
+	// traced with the segment's header (drop.go).
+	handling *Segment
 }
 
 // envShared is the state the Envs of one stack share, kept with atomics.
@@ -99,5 +103,6 @@ func (e *Env) Share(out Sender) *Env {
 	n := *e
 	n.Out = out
 	n.hdr = wire.TCPFields{}
+	n.handling = nil
 	return &n
 }

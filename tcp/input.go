@@ -16,7 +16,8 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
 	if c.env.Trace != nil {
-		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
+		c.env.handling = seg // for the drops' trace (drop.go)
 	}
 	switch c.state {
 	case StateClosed, StateListen:
@@ -26,6 +27,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	default:
 		c.synchronizedInput(now, seg)
 	}
+	c.env.handling = nil
 	if c.state != StateClosed {
 		c.flush(now)
 	}
@@ -74,7 +76,7 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		// If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
 		// segment is one) and drop it. This is the client's half of Figure 9.
 		if seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndNxt) {
-			st.DropBadACK.Add(1)
+			c.drop(&st.DropBadACK, "DropBadACK")
 			if !seg.Flags.Has(wire.FlagRST) {
 				c.sendReset(seg.Ack)
 			}
@@ -87,13 +89,13 @@ func (c *Conn) synSent(now time.Time, seg *Segment) {
 		if ackOK {
 			c.fail(ErrConnectionRefused, "rcv RST") // "error: connection reset": the port is closed
 		} else {
-			st.DropBadFlags.Add(1) // a RST without an acceptable ACK is dropped
+			c.drop(&st.DropBadFlags, "DropBadFlags") // a RST without an acceptable ACK is dropped
 		}
 		return
 	}
 	// Fourth: check the SYN bit.
 	if !seg.Flags.Has(wire.FlagSYN) {
-		st.DropBadFlags.Add(1)
+		c.drop(&st.DropBadFlags, "DropBadFlags")
 		return
 	}
 	c.lastRecv = monoAt(now) // a valid SYN: the peer is there (see peerAlive)

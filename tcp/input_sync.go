@@ -44,7 +44,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 		return
 	}
 	if !c.acceptable(seg) {
-		st.DropOutOfWindow.Add(1)
+		c.drop(&st.DropOutOfWindow, "DropOutOfWindow")
 		// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (ratelimit.go).
 		// A SYN draws RFC 5961 §4.2's challenge ACK "irrespective of the
 		// sequence number", counted and budgeted as one (as Linux).
@@ -80,7 +80,7 @@ func (c *Conn) synchronizedInput(now time.Time, seg *Segment) {
 	}
 	// Fifth: check the ACK field.
 	if !seg.Flags.Has(wire.FlagACK) {
-		st.DropNoACK.Add(1)
+		c.drop(&st.DropNoACK, "DropNoACK")
 		return
 	}
 	if !c.processAck(now, seg) {
@@ -155,14 +155,14 @@ func (c *Conn) ackSynReceived(now time.Time, seg *Segment) bool {
 	st := c.env.Stats
 	// If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED; else send a reset.
 	if !seg.Ack.InRange(c.sndUna.Add(1), c.sndNxt.Add(1)) {
-		st.DropBadACK.Add(1)
+		c.drop(&st.DropBadACK, "DropBadACK")
 		c.sendReset(seg.Ack)
 		return false
 	}
 	if c.listener != nil && c.listener.acceptQueueFull() {
 		// Linux's default (tcp_abort_on_overflow = 0): drop the final ACK;
 		// the peer's retransmissions or our SYN,ACK's complete it later.
-		st.ListenOverflows.Add(1)
+		c.drop(&st.ListenOverflows, "ListenOverflows")
 		return false
 	}
 	c.synAcked(now, seg.Ack)
@@ -570,7 +570,7 @@ func (c *Conn) holdText(seq seqnum.Value, payload []byte, fin bool) {
 			c.noteOutOfOrder(seq)
 		}
 	} else {
-		st.DropOutOfOrder.Add(1)
+		c.drop(&st.DropOutOfOrder, "DropOutOfOrder")
 	}
 	c.ackNow = true
 }
@@ -626,7 +626,7 @@ func (c *Conn) processFIN(now time.Time) {
 		// Nothing follows a FIN: text still held beyond it can never be
 		// delivered, so it is dropped now and its memory given back, not
 		// kept until CLOSED (Linux's tcp_fin purges the out-of-order queue).
-		c.env.Stats.DropOutOfOrder.Add(1)
+		c.drop(&c.env.Stats.DropOutOfOrder, "DropOutOfOrder")
 		c.dropHeld()
 		c.reportHeldOnly()
 	}

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
@@ -66,27 +67,33 @@ const (
 // SYNCookiesAlways every other SYN gets a cookie; a SYN that finds the SYN
 // queue full gets a cookie, or with SYNCookiesOff is dropped.
 func (l *Listener) Classify(seg *Segment) ListenAction {
-	st := l.env.Stats
+	return l.ClassifyFrom(netip.AddrPort{}, netip.AddrPort{}, seg)
+}
+
+// ClassifyFrom is Classify for seg from remote to local, which names the
+// segment in the trace of a drop.
+func (l *Listener) ClassifyFrom(local, remote netip.AddrPort, seg *Segment) ListenAction {
+	st, env := l.env.Stats, l.env
 	switch {
 	case seg.Flags.Has(wire.FlagRST):
 		return ListenDrop
 	case seg.Flags.Has(wire.FlagACK):
 		return ListenReset
 	case !seg.Flags.Has(wire.FlagSYN) || seg.Flags.Has(wire.FlagFIN):
-		st.DropBadFlags.Add(1)
+		env.dropFor(&st.DropBadFlags, "DropBadFlags", local, remote, seg, StateListen)
 		return ListenDrop
 	case l.acceptQueueFull():
 		// Linux's tcp_conn_request counts it in both (LINUX_MIB_LISTENOVERFLOWS,
 		// then LISTENDROPS at drop).
 		st.ListenOverflows.Add(1)
-		st.ListenDrops.Add(1)
+		env.dropFor(&st.ListenDrops, "ListenOverflows", local, remote, seg, StateListen)
 		return ListenDrop
 	case l.env.Config.SYNCookies == SYNCookiesAlways:
 		return ListenCookie
 	case l.synQueueFull():
 		if l.env.Config.SYNCookies == SYNCookiesOff {
-			st.TCPReqQFullDrop.Add(1)
 			st.ListenDrops.Add(1)
+			env.dropFor(&st.TCPReqQFullDrop, "TCPReqQFullDrop", local, remote, seg, StateListen)
 			return ListenDrop
 		}
 		st.TCPReqQFullDoCookies.Add(1)
@@ -112,7 +119,7 @@ func (l *Listener) Open(now time.Time, c *Conn, seg *Segment, iss seqnum.Value) 
 	c.segsIn++
 	if c.env.Trace != nil {
 		// The SYN is the child's first event: the diagram shows it arriving.
-		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
 	}
 	c.setState(StateSynReceived, "rcv SYN")
 	c.sendSYN(false)

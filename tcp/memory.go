@@ -139,7 +139,7 @@ func (c *Conn) rcvMemoryLimited() {
 // receive buffer's own limit.
 func (c *Conn) admitInOrder(n int) bool {
 	if short := c.rcvUsed() + int64(n) - int64(c.cfg.MaxStackReceiveMemory); short > int64(c.heldBytes()) {
-		c.env.Stats.RcvQDrop.Add(1)
+		c.drop(&c.env.Stats.RcvQDrop, "RcvQDrop")
 		c.rcvMemoryLimited()
 		c.ackNow = true
 		return false

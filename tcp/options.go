@@ -134,7 +134,7 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 		}
 		// §3.2: a non-RST segment without the option after both sides
 		// agreed to send it in every segment is dropped silently.
-		c.env.Stats.DropNoTimestamp.Add(1)
+		c.drop(&c.env.Stats.DropNoTimestamp, "DropNoTimestamp")
 		return false
 	}
 	// R1: SEG.TSval < TS.Recent means an old duplicate, unless TS.Recent
@@ -144,7 +144,7 @@ func (c *Conn) paws(now time.Time, seg *Segment) bool {
 			c.tsRecent, c.tsRecentAt = o.TSVal, monoNanos(now)
 			return true
 		}
-		c.env.Stats.DropPAWS.Add(1)
+		c.drop(&c.env.Stats.DropPAWS, "DropPAWS")
 		c.answerInvalid(now, c.plausibleData(seg), invalidPAWS) // rate limited (ratelimit.go)
 		return false
 	}

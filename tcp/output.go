@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
-	"github.com/synack-net/synack/trace"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -343,7 +342,7 @@ func (c *Conn) sendSegment(flags wire.TCPFlags, seq seqnum.Value, payload, more 
 	c.segsOut++
 	c.env.Out.Send(c, h, payload, more)
 	if c.env.Trace != nil {
-		c.traceSegment(trace.KindSegmentSent, flags, seq, h.Ack, h.Window, len(payload)+len(more))
+		c.traceSent(flags, seq, h.Ack, h.Window, len(payload)+len(more), &h.Options, retransmit)
 	}
 }
 

@@ -147,9 +147,9 @@ func (c *Conn) plausibleData(seg *Segment) bool {
 // first so, and the second is the other side of the same rule.
 func (c *Conn) unacceptableACK(now time.Time, seg *Segment) {
 	if seg.Ack.GreaterThan(c.sndMax) {
-		c.env.Stats.DropBadACK.Add(1)
+		c.drop(&c.env.Stats.DropBadACK, "DropBadACK")
 	} else {
-		c.env.Stats.DropACKTooOld.Add(1)
+		c.drop(&c.env.Stats.DropACKTooOld, "DropACKTooOld")
 	}
 	c.challengeACK(now)
 }

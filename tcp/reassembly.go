@@ -141,7 +141,7 @@ func (c *Conn) holdOutOfOrder(seq seqnum.Value, payload []byte, fin bool) bool {
 				if !c.rcvMemoryRoom(fresh) {
 					c.rcvMemoryLimited()
 				}
-				c.env.Stats.OFODrop.Add(1)
+				c.drop(&c.env.Stats.OFODrop, "OFODrop")
 				c.limitHit(LimitOutOfOrder)
 				c.dropHeldIfEmpty()
 				return false

@@ -88,7 +88,7 @@ func (c *Conn) ReadShut() bool { return c.user&userReadShut != 0 }
 // discardText is step seven for text at RCV.NXT after CloseRead in
 // ESTABLISHED: acknowledged as if read at once, queued nowhere.
 func (c *Conn) discardText(now time.Time, payload []byte) {
-	c.env.Stats.ReadShutDiscards.Add(1)
+	c.drop(&c.env.Stats.ReadShutDiscards, "ReadShutDiscards")
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(payload)))
 	c.bytesRcvd += uint64(len(payload))
 	c.unacked += len(payload)

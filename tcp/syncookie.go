@@ -270,12 +270,12 @@ func (l *Listener) CheckCookie(now time.Time, seg *Segment, local, remote netip.
 		}
 	}
 	if !ok {
-		st.SyncookiesFailed.Add(1)
+		l.env.dropFor(&st.SyncookiesFailed, "SyncookiesFailed", local, remote, seg, StateListen)
 		return Cookie{}, ListenReset
 	}
 	st.SyncookiesRecv.Add(1)
 	if l.acceptQueueFull() {
-		st.ListenOverflows.Add(1) // as a final ACK to a half-open connection
+		l.env.dropFor(&st.ListenOverflows, "ListenOverflows", local, remote, seg, StateListen) // as a final ACK to a half-open connection
 		return Cookie{}, ListenDrop
 	}
 	return ck, ListenOpen

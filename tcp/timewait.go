@@ -124,7 +124,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 	st := tw.env.Stats
 	st.InSegs.Add(1)
 	if tw.env.Trace != nil {
-		tw.trace(trace.KindSegmentReceived, local, remote, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload))
+		tw.trace(trace.KindSegmentReceived, local, remote, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
 	}
 	if reopen && tw.AcceptsNewSYN(seg) {
 		return TimeWaitNewSYN // the listener decides (RFC 6191, RFC 9293 §3.6.1 note)
@@ -147,7 +147,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 		}
 		// Not at RCV.NXT: dropped without the challenge ACK of RFC 5961
 		// §3.2, as Linux answers no RST in TIME-WAIT.
-		st.DropOutOfWindow.Add(1)
+		tw.env.dropFor(&st.DropOutOfWindow, "DropOutOfWindow", local, remote, seg, StateTimeWait)
 	case f.Has(wire.FlagFIN) && !f.Has(wire.FlagSYN) && seg.Seq.Add(seqnum.Size(len(seg.Payload))).Add(1) == tw.rcvNxt:
 		// §3.10.7.4 eighth: a retransmission of the remote FIN.
 		// Acknowledge it, and restart the 2 MSL timeout.
@@ -167,7 +167,7 @@ func (tw *TimeWait) HandleSegment(now time.Time, local, remote netip.AddrPort, s
 		// ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the rate limit
 		// (ratelimit.go). The deadline stays: only the FIN restarts it
 		// (Linux restarts it for any segment with ACK set).
-		st.DropOutOfWindow.Add(1)
+		tw.env.dropFor(&st.DropOutOfWindow, "DropOutOfWindow", local, remote, seg, StateTimeWait)
 		tw.answerInvalid(now, local, remote, tw.plausibleData(seg))
 	}
 	return TimeWaitKeep
@@ -211,7 +211,7 @@ func (tw *TimeWait) paws(now time.Time, local, remote netip.AddrPort, seg *Segme
 		if rst {
 			return true // RFC 7323 §3.2
 		}
-		tw.env.Stats.DropNoTimestamp.Add(1)
+		tw.env.dropFor(&tw.env.Stats.DropNoTimestamp, "DropNoTimestamp", local, remote, seg, StateTimeWait)
 		return false
 	}
 	if int32(o.TSVal-tw.tsRecent) < 0 && !rst {
@@ -219,7 +219,7 @@ func (tw *TimeWait) paws(now time.Time, local, remote netip.AddrPort, seg *Segme
 			tw.tsRecent, tw.tsRecentAt = o.TSVal, monoNanos(now)
 			return true
 		}
-		tw.env.Stats.DropPAWS.Add(1)
+		tw.env.dropFor(&tw.env.Stats.DropPAWS, "DropPAWS", local, remote, seg, StateTimeWait)
 		tw.answerInvalid(now, local, remote, tw.plausibleData(seg))
 		return false
 	}
@@ -295,13 +295,13 @@ func (tw *TimeWait) sendAck(now time.Time, local, remote netip.AddrPort) {
 	tw.env.Stats.OutSegs.Add(1)
 	tw.env.Out.SendBare(local.Addr(), remote.Addr(), h)
 	if tw.env.Trace != nil {
-		tw.trace(trace.KindSegmentSent, local, remote, h.Flags, h.Seq, h.Ack, h.Window, 0)
+		tw.trace(trace.KindSegmentSent, local, remote, h.Flags, h.Seq, h.Ack, h.Window, 0, &h.Options)
 	}
 }
 
 // trace records a segment the record received or sent.
-func (tw *TimeWait) trace(k trace.Kind, local, remote netip.AddrPort, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int) {
+func (tw *TimeWait) trace(k trace.Kind, local, remote netip.AddrPort, flags wire.TCPFlags, seq, ack seqnum.Value, wnd uint16, n int, opts *wire.TCPOptions) {
 	e := trace.Event{Kind: k, Host: tw.env.Host, Local: local, Remote: remote,
-		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, State: StateTimeWait.String()}
+		Flags: flags, Seq: seq, Ack: ack, Window: wnd, Len: n, Options: *opts, State: StateTimeWait.String()}
 	tw.env.Trace.Event(&e)
 }

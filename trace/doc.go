@@ -10,7 +10,10 @@
 // spellings the engine prints ("SYN-RECEIVED"), and it never infers protocol
 // behaviour beyond matching a received segment to the one that was sent.
 //
-// A Recorder keeps every event; Diagram draws one connection from them:
+// A Recorder keeps every event; Rings keeps a bounded ring per connection,
+// closed connections' for a set time, for a long-running stack to show any
+// connection's recent history; WritePcap rebuilds a connection's segments
+// as a pcap from its events (headers only). Diagram draws one connection:
 //
 //	rec := new(trace.Recorder)
 //	// ... run a client and a server that report to rec ...

@@ -48,17 +48,18 @@ func (k Kind) IsSegment() bool {
 
 // Event is one thing that happened to one side of a connection.
 type Event struct {
-	Time          time.Time      // when it happened, by the emitting stack's clock
-	Kind          Kind           // what happened
-	Host          string         // name of the stack that emitted it ("client", "server"), may be ""
-	Local, Remote netip.AddrPort // the connection as seen by the emitting side
-	Flags         wire.TCPFlags  // segments: the control bits
-	Seq, Ack      seqnum.Value   // segments: SEG.SEQ and SEG.ACK
-	Window        uint16         // segments: the raw header field (unscaled)
-	Len           int            // segments: payload bytes
-	State         string         // RFC spelling of the emitting side's state after the event ("SYN-RECEIVED")
-	From          string         // state changes: the old state
-	Cause         string         // why: "rcv SYN,ACK", "close", "timeout 2MSL", "retransmit", "bad checksum"; "rcv ..." when a received segment caused a state change
+	Time          time.Time       // when it happened, by the emitting stack's clock
+	Kind          Kind            // what happened
+	Host          string          // name of the stack that emitted it ("client", "server"), may be ""
+	Local, Remote netip.AddrPort  // the connection as seen by the emitting side
+	Flags         wire.TCPFlags   // segments: the control bits
+	Seq, Ack      seqnum.Value    // segments: SEG.SEQ and SEG.ACK
+	Window        uint16          // segments: the raw header field (unscaled)
+	Len           int             // segments: payload bytes
+	Options       wire.TCPOptions // segments: the options, as parsed (zero when none)
+	State         string          // RFC spelling of the emitting side's state after the event ("SYN-RECEIVED")
+	From          string          // state changes: the old state
+	Cause         string          // why: "rcv SYN,ACK", "close", "timeout 2MSL", "retransmit", "bad checksum"; "rcv ..." when a received segment caused a state change
 }
 
 // String returns the event as one line, for example

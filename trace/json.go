@@ -27,6 +27,7 @@ type jsonEvent struct {
 	Ack    seqnum.Value   `json:"ack,omitzero"`
 	Window uint16         `json:"win,omitzero"`
 	Len    int            `json:"len,omitzero"`
+	Opts   *jsonOptions   `json:"options,omitempty"`
 	State  string         `json:"state,omitempty"`
 	From   string         `json:"from,omitempty"`
 	Cause  string         `json:"cause,omitempty"`
@@ -41,6 +42,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Flags != 0 || e.Kind.IsSegment() {
 		j.Flags = e.Flags.String()
 	}
+	j.Opts = optionsJSON(&e.Options)
 	return json.Marshal(&j)
 }
 
@@ -56,6 +58,62 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{Time: j.Time, Kind: j.Kind, Host: j.Host, Local: j.Local, Remote: j.Remote, Flags: flags,
 		Seq: j.Seq, Ack: j.Ack, Window: j.Window, Len: j.Len, State: j.State, From: j.From, Cause: j.Cause}
+	if j.Opts != nil {
+		return j.Opts.to(&e.Options)
+	}
+	return nil
+}
+
+// jsonOptions is the JSON shape of a segment's options: those present
+// only, as {"mss":1460,"wscale":7,"sack_ok":true,"ts":[tsval,tsecr],"sack":[[left,right]]}.
+type jsonOptions struct {
+	MSS    *uint16           `json:"mss,omitempty"`
+	WScale *uint8            `json:"wscale,omitempty"`
+	SACKOK bool              `json:"sack_ok,omitzero"`
+	TS     *[2]uint32        `json:"ts,omitempty"`
+	SACK   [][2]seqnum.Value `json:"sack,omitempty"`
+}
+
+// optionsJSON returns o's JSON shape, nil when it holds no option.
+func optionsJSON(o *wire.TCPOptions) *jsonOptions {
+	if *o == (wire.TCPOptions{}) {
+		return nil
+	}
+	j := &jsonOptions{SACKOK: o.SACKPermitted}
+	if o.HasMSS {
+		j.MSS = &o.MSS
+	}
+	if o.HasWindowScale {
+		j.WScale = &o.WindowScale
+	}
+	if o.HasTimestamps {
+		j.TS = &[2]uint32{o.TSVal, o.TSEcr}
+	}
+	for _, b := range o.SACKBlocks[:min(max(o.NumSACKBlocks, 0), len(o.SACKBlocks))] {
+		j.SACK = append(j.SACK, [2]seqnum.Value{b.Left, b.Right})
+	}
+	return j
+}
+
+// to sets o from j.
+func (j *jsonOptions) to(o *wire.TCPOptions) error {
+	if j.MSS != nil {
+		o.HasMSS, o.MSS = true, *j.MSS
+	}
+	if j.WScale != nil {
+		o.HasWindowScale, o.WindowScale = true, *j.WScale
+	}
+	o.SACKPermitted = j.SACKOK
+	if j.TS != nil {
+		o.HasTimestamps, o.TSVal, o.TSEcr = true, j.TS[0], j.TS[1]
+	}
+	if len(j.SACK) > len(o.SACKBlocks) {
+		return errors.New("trace: more than " + strconv.Itoa(len(o.SACKBlocks)) + " SACK blocks")
+	}
+	for i, b := range j.SACK {
+		o.SACKBlocks[i] = wire.SACKBlock{Left: b[0], Right: b[1]}
+	}
+	o.NumSACKBlocks = len(j.SACK)
 	return nil
 }
 

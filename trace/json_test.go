@@ -123,3 +123,28 @@ func TestWriteJSONReportsWriteErrors(t *testing.T) {
 type failWriter struct{ err error }
 
 func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestJSONOptionsRoundTrip: a segment's options survive WriteJSON and
+// ReadJSON, and a segment without options writes no "options" key.
+func TestJSONOptionsRoundTrip(t *testing.T) {
+	e := Event{Kind: KindSegmentSent, Local: clientAddr, Remote: serverAddr, Flags: ack, Seq: 1, Ack: 2}
+	e.Options.HasMSS, e.Options.MSS = true, 1460
+	e.Options.HasWindowScale, e.Options.WindowScale = true, 7
+	e.Options.SACKPermitted = true
+	e.Options.HasTimestamps, e.Options.TSVal, e.Options.TSEcr = true, 100, 200
+	e.Options.NumSACKBlocks = 1
+	e.Options.SACKBlocks[0].Left, e.Options.SACKBlocks[0].Right = 10, 20
+	plain := Event{Kind: KindSegmentSent, Local: clientAddr, Remote: serverAddr, Flags: ack}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, []Event{e, plain}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(buf.String(), "\n")
+	if !strings.Contains(lines[0], `"options":{"mss":1460,"wscale":7,"sack_ok":true,"ts":[100,200],"sack":[[10,20]]}`) || strings.Contains(lines[1], "options") {
+		t.Fatalf("JSON:\n%s", buf.String())
+	}
+	got, err := ReadJSON(&buf)
+	if err != nil || len(got) != 2 || got[0].Options != e.Options || got[1].Options != plain.Options {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/synack-net/synack/link/sniff"
 	"github.com/synack-net/synack/stack"
 	"github.com/synack-net/synack/tcp"
+	"github.com/synack-net/synack/trace"
 )
 
 // defaultAdmin is where serve's admin endpoint listens, and where ss and
@@ -37,6 +38,9 @@ const adminAbout = `The admin endpoint (--admin, on the host, never on the synac
   /metrics        Prometheus metrics: synack_<Section>_<Name> as nstat names them
                   (synack_Tcp_ActiveOpens, synack_TcpExt_ListenDrops), the link's
                   as synack_Link<Kind>_<Name>, synack_tcp_sockets{state=...}
+  /trace          one connection's last events (serve --trace-ring N):
+                  ?conn=LOCAL-REMOTE, &format=json (default), diagram or pcap,
+                  &seq=relative (default, as Wireshark) or absolute
   /debug/vars     expvar, the snapshot under "synack"
   /debug/pprof/   Go's profiles
 'synack ss' and 'synack netstat' read it. It must be a loopback address
@@ -112,9 +116,10 @@ func (a *adminFlags) listen() (net.Listener, error) {
 
 // adminServer is the admin endpoint of one stack.
 type adminServer struct {
-	snap snapshotter
-	srv  *http.Server
-	log  *slog.Logger
+	snap  snapshotter
+	srv   *http.Server
+	log   *slog.Logger
+	rings *trace.Rings // the per-connection traces; nil when off (tracepage.go)
 }
 
 // currentSnapshot is what expvar's "synack" publishes: the snapshot of the
@@ -145,6 +150,7 @@ func newAdmin(snap snapshotter, log *slog.Logger) *adminServer {
 	})
 	mux.HandleFunc("/snapshot", a.snapshotPage)
 	mux.HandleFunc("/sockets", a.socketsPage)
+	mux.HandleFunc("/trace", a.tracePage) // tracepage.go
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 	mux.Handle("/debug/vars", expvar.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -290,11 +296,12 @@ func (ts *tunStack) linkSections() []stack.Section {
 
 // startAdmin serves the admin endpoint of ts on l (nil: off) and returns
 // what stops it.
-func startAdmin(l net.Listener, ts *tunStack, log *slog.Logger) func() {
+func startAdmin(l net.Listener, ts *tunStack, rings *trace.Rings, log *slog.Logger) func() {
 	if l == nil {
 		return func() {}
 	}
 	a := newAdmin(stackSnapshot{st: ts.st.Internals(), links: ts.linkSections}, log)
+	a.rings = rings
 	a.serve(l)
 	log.Info("admin endpoint", "addr", l.Addr().String(), "metrics", "http://"+l.Addr().String()+"/metrics")
 	return a.close

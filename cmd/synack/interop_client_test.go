@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -119,8 +120,10 @@ func TestGetFromKernelHTTPServer(t *testing.T) {
 	// kernel's LAST-ACK was answered), and synack's captures hold one FIN
 	// each way and no RST: get let the close finish before its device went
 	// away. A FIN sent again (its ACK late on a loaded machine, so the
-	// retransmission timer fired) is the same FIN: FINs are counted by
-	// sender and sequence number.
+	// retransmission timer fired) is the same FIN, even when it rides on a
+	// resent segment that starts earlier: FINs are counted by sender and
+	// the sequence number the FIN itself takes, the segment's plus its
+	// length.
 	for _, r := range kernelSockets(t, ns) {
 		if r.local == clientHost+":8000" && strings.HasPrefix(r.peer, clientAddr+":") && r.state != "TIME-WAIT" {
 			t.Errorf("kernel's connection %s -> %s is %s, want TIME-WAIT or none", r.local, r.peer, r.state)
@@ -129,16 +132,21 @@ func TestGetFromKernelHTTPServer(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err == nil {
 		for _, name := range []string{"small.txt", "big.bin"} {
 			pcap := filepath.Join(pcaps, name+".pcap")
-			out := tshark(t, pcap, "-Y", "tcp", "-T", "fields", "-e", "ip.src", "-e", "tcp.seq_raw", "-e", "tcp.flags")
+			out := tshark(t, pcap, "-Y", "tcp", "-T", "fields", "-e", "ip.src", "-e", "tcp.seq_raw", "-e", "tcp.len", "-e", "tcp.flags")
 			fins, rsts := map[string]bool{}, 0
 			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 				f := strings.Fields(line)
-				if len(f) != 3 {
-					t.Fatalf("tshark printed %q, want source, sequence number and flags", line)
+				if len(f) != 4 {
+					t.Fatalf("tshark printed %q, want source, sequence number, length and flags", line)
 				}
-				v, _ := strconv.ParseUint(f[2], 0, 16)
+				seq, err1 := strconv.ParseUint(f[1], 10, 32)
+				n, err2 := strconv.ParseUint(f[2], 10, 32)
+				v, err3 := strconv.ParseUint(f[3], 0, 16)
+				if err := errors.Join(err1, err2, err3); err != nil {
+					t.Fatalf("tshark printed %q: %v", line, err)
+				}
 				if v&0x01 != 0 {
-					fins[f[0]+" "+f[1]] = true
+					fins[fmt.Sprintf("%s %d", f[0], uint32(seq+n))] = true
 				}
 				if v&0x04 != 0 {
 					rsts++
@@ -272,10 +280,38 @@ func TestDialHalfClose(t *testing.T) {
 		if !bytes.Equal(dial.stdout.Bytes(), reply) {
 			t.Errorf("synack dial printed %d bytes, not the %d nc sent", dial.stdout.Len(), len(reply))
 		}
-		// The kernel closed first: synack's FIN moved it to TIME-WAIT.
+		// The kernel closed first: synack's FIN moved it to TIME-WAIT. It
+		// is normally still there; but if synack resent its FIN (its ACK
+		// late on a loaded machine), the kernel's second ACK reached a
+		// connection synack had closed and drew a RST, which ends a
+		// TIME-WAIT (Linux's default, tcp_rfc1337 0): then the namespace's
+		// count of connections that entered TIME-WAIT says it was reached.
 		local, peer := netip.MustParseAddrPort(kernel.local), netip.MustParseAddrPort(kernel.peer)
 		if s := kernelState(t, ns, local, peer); s != "TIME-WAIT" {
-			t.Errorf("the kernel's connection is %q after both FINs, want TIME-WAIT", s)
+			if n := kernelCounter(t, ns, "TcpExtTW"); s != "" || n < 1 {
+				t.Errorf("the kernel's connection is %q after both FINs and %d entered TIME-WAIT, want TIME-WAIT", s, n)
+			}
 		}
 	})
+}
+
+// kernelCounter is one of the namespace's kernel counters, as nstat -az
+// prints it (absolute, since the namespace was made).
+func kernelCounter(t *testing.T, ns *tuntest.NS, name string) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "nstat", "-az", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nstat -az %s: %v\n%s", name, err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("nstat printed %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("nstat -az %s printed no such counter:\n%s", name, out)
+	return 0
 }

@@ -62,10 +62,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	adm.register(fs)
 	var lim serveLimits
 	lim.register(fs)
+	var tr traceFlags // tracepage.go
+	tr.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := lim.check(); err != nil {
+		return err
+	}
+	if err := tr.check(); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -90,6 +95,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		sink = eventSink(log)
 	}
+	rings := tr.rings()
+	sink = withRings(sink, rings)
 	adm.given = flagGiven(fs, "admin")
 	if err := adm.check(); err != nil { // admin.go
 		return err
@@ -108,7 +115,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		logFaults(log, ts) // after the last packet, the closes' included
 		log.Info("tun", ts.deviceStats()...)
 	}()
-	defer startAdmin(al, ts, log)() // admin.go; stops before the stack does
+	defer startAdmin(al, ts, rings, log)() // admin.go; stops before the stack does
 	pol, err := lim.policy(log, clock.Real())
 	if err != nil {
 		return err
