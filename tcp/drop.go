@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/trace"
+	"github.com/synack-net/synack/wire"
 )
 
 // Every segment the engine discards, or whose text it discards, is counted
@@ -28,10 +30,26 @@ func (c *Conn) drop(ctr *atomic.Uint64, reason string) {
 func (c *Conn) traceDrop(reason string) {
 	e := trace.Event{Kind: trace.KindDrop, Host: c.env.Host, Local: c.Local, Remote: c.Remote,
 		State: c.state.String(), Cause: reason}
-	if seg := c.env.handling; seg != nil {
-		e.Flags, e.Seq, e.Ack, e.Window, e.Len, e.Options = seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), seg.Options
+	if h := &c.env.handling; h.ok {
+		e.Flags, e.Seq, e.Ack, e.Window, e.Len, e.Options = h.flags, h.seq, h.ack, h.window, h.n, h.opts
 	}
 	c.env.Trace.Event(&e)
+}
+
+// handledHeader is Env.handling: what a drop's trace shows of the segment
+// being handled.
+type handledHeader struct {
+	ok       bool
+	flags    wire.TCPFlags
+	seq, ack seqnum.Value
+	window   uint16
+	n        int
+	opts     wire.TCPOptions
+}
+
+// set copies seg's header (tracing only).
+func (h *handledHeader) set(seg *Segment) {
+	*h = handledHeader{ok: true, flags: seg.Flags, seq: seg.Seq, ack: seg.Ack, window: seg.Window, n: len(seg.Payload), opts: seg.Options}
 }
 
 // dropFor counts seg, from remote to local, discarded for reason (the

@@ -63,10 +63,12 @@ type Env struct {
 	// Env, as connections sharing an Env run one at a time, and Send must
 	// not keep it.
 	hdr wire.TCPFields
-	// handling is the segment a connection of this Env is processing,
-	// set only while tracing, so that a drop deep in the input path is
-	// traced with the segment's header (drop.go).
-	handling *Segment
+	// handling is the header of the segment a connection of this Env is
+	// processing, copied only while tracing, so that a drop deep in the
+	// input path is traced with it (drop.go). A copy, not a pointer: a
+	// pointer kept here would make every caller's Segment escape to the
+	// heap, an allocation per segment even with tracing off.
+	handling handledHeader
 }
 
 // envShared is the state the Envs of one stack share, kept with atomics.
@@ -103,6 +105,6 @@ func (e *Env) Share(out Sender) *Env {
 	n := *e
 	n.Out = out
 	n.hdr = wire.TCPFields{}
-	n.handling = nil
+	n.handling = handledHeader{}
 	return &n
 }

@@ -17,7 +17,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	c.segsIn++
 	if c.env.Trace != nil {
 		c.traceSegment(trace.KindSegmentReceived, seg.Flags, seg.Seq, seg.Ack, seg.Window, len(seg.Payload), &seg.Options)
-		c.env.handling = seg // for the drops' trace (drop.go)
+		c.env.handling.set(seg) // for the drops' trace (drop.go)
 	}
 	switch c.state {
 	case StateClosed, StateListen:
@@ -27,7 +27,7 @@ func (c *Conn) HandleSegment(now time.Time, seg *Segment) {
 	default:
 		c.synchronizedInput(now, seg)
 	}
-	c.env.handling = nil
+	c.env.handling.ok = false
 	if c.state != StateClosed {
 		c.flush(now)
 	}

@@ -1,0 +1,5 @@
+//go:build race
+
+package synack_test
+
+func init() { raceEnabled = true }
