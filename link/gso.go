@@ -96,6 +96,26 @@ type GSOEndpoint interface {
 	WriteGSO(pkt []byte, g GSO) error
 }
 
+// GatherEndpoint is implemented by a GSOEndpoint that can take a packet
+// in pieces, as writev(2) does: the headers in one buffer and the payload
+// where it already lies (for TCP, the connection's send buffer), so the
+// stack need not copy the payload into a packet first. The far end
+// completing the checksum (GSO.NeedsCsum) is what makes it possible: the
+// stack never reads the payload again after handing it over.
+type GatherEndpoint interface {
+	GSOEndpoint
+
+	// WriteGSOGather is WriteGSO for the packet made of parts, in order:
+	// at most MaxGatherParts of them, the first holding at least the
+	// headers (g.HdrLen bytes). It reads the parts only during the call
+	// and keeps none.
+	WriteGSOGather(parts [][]byte, g GSO) error
+}
+
+// MaxGatherParts is the most pieces WriteGSOGather takes: the headers and
+// a payload in at most two pieces (a ring buffer's end and start).
+const MaxGatherParts = 3
+
 // GSODispatcher is implemented by a Dispatcher that accepts packets longer
 // than the MTU, glued together by the link's far end, and packets with a
 // partial checksum (GSO.NeedsCsum). An offloading endpoint asks the far

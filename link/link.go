@@ -37,7 +37,9 @@
 //
 // An Endpoint may carry packets longer than its MTU when its far end cuts
 // them (GSOEndpoint) and deliver packets its far end glued together
-// (GSODispatcher): a TUN device with virtio-net headers does both. This is
+// (GSODispatcher): a TUN device with virtio-net headers does both, and
+// takes a packet in pieces (GatherEndpoint), so that a segment's text goes
+// from the send buffer to the far end without a copy into a packet. This is
 // the one place a link deals in what a packet holds, and only as offsets
 // the stack computes and checks: a GSO value says where the headers end,
 // how long each cut segment's payload is and where the transport checksum

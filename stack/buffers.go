@@ -40,6 +40,11 @@ type batch struct {
 	gso  bool
 	meta []outMeta
 
+	// held says a packet's text is gathered from a send buffer (gather.go);
+	// parts is the scratch space of such a packet's write.
+	held  bool
+	parts [link.MaxGatherParts][]byte
+
 	// handoff, when the link takes buffers over (link.HandOff), is where
 	// packet buffers come from; they leave with the packets, so the batch
 	// keeps none.
@@ -143,6 +148,8 @@ func (b *batch) add(n int) []byte {
 // empty drops the queued packets, keeping their buffers as spares up to
 // keptBatchBytes and handing the rest to the store.
 func (b *batch) empty() {
+	clear(b.meta) // gathered text: the send buffers' memory, not to be kept
+	b.held = false
 	if b.handoff != nil {
 		clear(b.pkts) // written: the link's now
 		b.pkts = b.pkts[:0]

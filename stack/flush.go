@@ -49,6 +49,7 @@ func (s *shard) unlockAndFlush() {
 		q.empty()
 		s.mu.Lock()
 		s.spare = q
+		s.tcp.TextHeld = s.outq.held // written: only the queued may still hold text (gather.go)
 		s.writing = false
 		s.idle.Broadcast()
 	}

@@ -76,6 +76,12 @@ const (
 type outMeta struct {
 	g    link.GSO // how to write it; zero for a packet written as it is
 	last uint16   // payload of its last (or only) segment, for TCP ones
+
+	// text, on a gathering link, is a TCP segment's payload where it lies
+	// in its connection's send buffer, in at most two pieces (the ring's
+	// end, then its start); the packet then holds the headers alone. Nil
+	// when the text is in the packet (gather.go).
+	text [2][]byte
 }
 
 // initGSO turns output offload on if ep carries large segments, and
@@ -91,12 +97,14 @@ func (s *Stack) initGSO(ep link.Endpoint) {
 	}
 	if n := min(g.GSOMaxSize(), link.MaxGSOSize); n > ep.MTU() {
 		s.gso, s.gsoMax = g, n
+		s.gather, _ = ep.(link.GatherEndpoint)
 	}
 }
 
 // sendTCPGSO is sendTCP on an offloading link (the shard's mu held): the
 // segment is merged into the one queued before it when it may be, else
-// queued with a partial checksum.
+// queued with a partial checksum. On a gathering link the packet holds the
+// headers alone and its text stays where it lies (gather.go).
 func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	if s.mergeTCP(src, dst, h, payload, more) {
 		return
@@ -104,18 +112,30 @@ func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more
 	hl := h.Len()
 	plen := len(payload) + len(more)
 	n := wire.IPv4MinHeaderLen + hl + plen
+	gather := s.gather != nil && plen > 0
 	p := s.packet(n)
+	if gather {
+		p = s.outq.shorten(wire.IPv4MinHeaderLen + hl)
+	}
 	s.ipv4Header(p, wire.ProtocolTCP, src, dst, n)
 	t := wire.TCP(p[wire.IPv4MinHeaderLen:])
 	h.Encode(t)
-	copy(t[hl+copy(t[hl:], payload):], more)
+	if !gather {
+		copy(t[hl+copy(t[hl:], payload):], more)
+	}
 	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, src, dst, uint16(hl+plen)))
-	b := s.outq
-	b.meta[len(b.meta)-1] = outMeta{
+	m := outMeta{
 		g: link.GSO{NeedsCsum: true, HdrLen: uint16(wire.IPv4MinHeaderLen + hl),
 			CsumStart: wire.IPv4MinHeaderLen, CsumOffset: tcpCsumOffset},
 		last: uint16(plen),
 	}
+	if gather {
+		appendPiece(&m.text, payload) // two pieces at most: always fits
+		appendPiece(&m.text, more)
+		s.holdText()
+	}
+	b := s.outq
+	b.meta[len(b.meta)-1] = m
 }
 
 // mergeTCP appends the segment to the last one queued if the rules above
@@ -133,23 +153,30 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 	}
 	a := b.pkts[i]
 	hdr := int(m.g.HdrLen)
+	body := m.bodyLen(a)
 	size := m.g.Size
 	if m.g.Type == link.GSONone {
 		size = m.last // a lone segment: its payload is the cut size
 	}
-	if m.last != size || plen > int(size) || len(a)+plen > s.gsoMax || hdr != wire.IPv4MinHeaderLen+h.Len() {
+	if m.last != size || plen > int(size) || hdr+body+plen > s.gsoMax || hdr != wire.IPv4MinHeaderLen+h.Len() {
 		return false
 	}
-	if !sameFlow(a, src, dst, h, hdr) {
+	if !sameFlow(a, src, dst, h, hdr, body) {
 		return false
 	}
-	if cap(a) < len(a)+plen {
-		a = b.grow(i, s.gsoMax)
+	if m.text[0] != nil {
+		if !m.extendText(payload, more) {
+			return false // not where the text before it ends: a packet of its own
+		}
+	} else {
+		if cap(a) < len(a)+plen {
+			a = b.grow(i, s.gsoMax)
+		}
+		n := len(a) + plen
+		a = a[:n]
+		copy(a[len(a)-plen+copy(a[len(a)-plen:], payload):], more)
+		b.pkts[i] = a
 	}
-	n := len(a) + plen
-	a = a[:n]
-	copy(a[len(a)-plen+copy(a[len(a)-plen:], payload):], more)
-	b.pkts[i] = a
 	s.stats.OutRequests.Add(1)
 	s.stats.GSOOutMerged.Add(1)
 	s.ipID.Add(1)                                       // the ID this segment takes when cut (see above)
@@ -160,20 +187,22 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 
 // sealMerged gives a merged segment, once no more can join it, its IPv4
 // total length and header checksum and its partial TCP checksum, for its
-// length (the shard's writing owned: the batch is being written).
-func sealMerged(a []byte) {
+// length, total (the shard's writing owned: the batch is being written).
+// a holds its headers, and its text unless gathered.
+func sealMerged(a []byte, total int) {
 	ip := wire.IPv4(a)
-	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(len(a)))
+	binary.BigEndian.PutUint16(a[ipv4TotalLengthAt:], uint16(total))
 	ip.FillChecksum()
-	t := wire.TCP(a[wire.IPv4MinHeaderLen:])
-	t.SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, ip.Src(), ip.Dst(), uint16(len(t))))
+	tcpLen := uint16(total - wire.IPv4MinHeaderLen)
+	wire.TCP(a[wire.IPv4MinHeaderLen:]).SetChecksum(wire.PseudoHeaderChecksum(wire.ProtocolTCP, ip.Src(), ip.Dst(), tcpLen))
 }
 
 // sameFlow reports whether the header h, between src and dst, continues
-// the queued segment a (headers hdr bytes long, flags exactly ACK): same
+// the queued segment a (headers hdr bytes long, then body bytes of text,
+// flags exactly ACK): same
 // addresses, ports, acknowledgment, window, urgent pointer and options,
 // and a sequence number right after a's text.
-func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr int) bool {
+func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr, body int) bool {
 	ip := wire.IPv4(a)
 	if ip.Src() != src || ip.Dst() != dst {
 		return false
@@ -183,7 +212,7 @@ func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr int) bool {
 		t.AckNum() != h.Ack || t.Window() != h.Window || t.UrgentPointer() != h.Urgent {
 		return false
 	}
-	if t.SeqNum().Add(seqnum.Size(len(a)-hdr)) != h.Seq {
+	if t.SeqNum().Add(seqnum.Size(body)) != h.Seq {
 		return false
 	}
 	var opts [40]byte // wire.TCP options are at most 40 bytes
@@ -209,9 +238,13 @@ func (b *batch) grow(i, n int) []byte {
 func (s *Stack) writeOut(q *batch, i int) error {
 	p := q.pkts[i]
 	if s.gso != nil {
-		if g := q.meta[i].g; g.NeedsCsum {
+		m := &q.meta[i]
+		if g := m.g; g.NeedsCsum {
 			if g.Type == link.GSOTCPv4 {
-				sealMerged(p)
+				sealMerged(p, m.totalLen(p))
+			}
+			if m.text[0] != nil {
+				return s.writeGathered(q, p, m) // gather.go
 			}
 			return s.gso.WriteGSO(p, g)
 		}

@@ -58,10 +58,11 @@ type Config struct {
 // order are in the package doc.
 type Stack struct {
 	ep          link.Endpoint
-	hand        link.HandOff     // ep, when it takes packet buffers over; else nil
-	gso         link.GSOEndpoint // ep, when it carries large segments; else nil (gso.go)
-	gsoMax      int              // the longest packet gso takes
-	csumOffload bool             // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
+	hand        link.HandOff        // ep, when it takes packet buffers over; else nil
+	gso         link.GSOEndpoint    // ep, when it carries large segments; else nil (gso.go)
+	gsoMax      int                 // the longest packet gso takes
+	gather      link.GatherEndpoint // gso, when it takes packets in pieces; else nil (gather.go)
+	csumOffload bool                // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
 	clk         clock.Clock
 	addr        netip.Addr
 	bcast       netip.Addr // the directed broadcast address of the link's prefix

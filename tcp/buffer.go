@@ -59,24 +59,30 @@ func (q *byteQueue) Peek(i, k int) (a, b []byte) {
 }
 
 // Append queues as much of p as fits and returns how much that was.
-func (q *byteQueue) Append(p []byte) int {
+func (q *byteQueue) Append(p []byte) int { return q.appendHeld(p, false) }
+
+// appendHeld is Append for a queue whose bytes the host may still be
+// reading (held; see letGo).
+func (q *byteQueue) appendHeld(p []byte, held bool) int {
 	n := min(len(p), q.Free())
 	if n <= 0 {
 		return 0
 	}
-	q.Put(p[:n])
+	q.put(p[:n], held)
 	return n
 }
 
 // Put queues all of p, even past the limit: for received text the window
 // advertised already bounds, which rounding to the window scale may let
 // exceed the limit by less than one scale unit.
-func (q *byteQueue) Put(p []byte) {
+func (q *byteQueue) Put(p []byte) { q.put(p, false) }
+
+func (q *byteQueue) put(p []byte, held bool) {
 	if len(p) == 0 {
 		return
 	}
 	if q.st == nil || q.Len()+len(p) > len(q.st.b) {
-		q.grow(q.Len() + len(p))
+		q.grow(q.Len()+len(p), held)
 	}
 	buf := q.st.b
 	tail := int(q.head + q.n)
@@ -99,7 +105,7 @@ const minQueueStorage = 4 << 10
 // so a fill moves its bytes at most once: a bulk receiver whose reader
 // falls behind fills megabytes, and doubling its way there copied them
 // again at every step.
-func (q *byteQueue) grow(need int) {
+func (q *byteQueue) grow(need int, held bool) {
 	size := max(minQueueStorage, int(q.last))
 	if q.st != nil {
 		size = q.limit
@@ -111,7 +117,7 @@ func (q *byteQueue) grow(need int) {
 		a, b := q.Peek(0, q.Len())
 		copy(st.b[copy(st.b, a):], b)
 		st.high = q.st.high
-		putStorage(q.st)
+		letGo(q.st, held)
 	}
 	q.st, q.head = st, 0
 }
@@ -123,7 +129,9 @@ func (q *byteQueue) grow(need int) {
 // each way left 16 KiB a pair behind when small storage was kept). The
 // pool makes the next fill's storage cheap: request-response traffic, which
 // drains on every message, measured no slower (BENCHMARKS.md, rr).
-func (q *byteQueue) Discard(n int) {
+func (q *byteQueue) Discard(n int) { q.discard(n, false) }
+
+func (q *byteQueue) discard(n int, held bool) {
 	if n <= 0 {
 		return
 	}
@@ -132,7 +140,7 @@ func (q *byteQueue) Discard(n int) {
 		q.n, q.head = 0, 0
 		if q.st != nil {
 			q.last = max(q.st.high, q.last/2)
-			putStorage(q.st)
+			letGo(q.st, held)
 			q.st = nil
 		}
 		return
@@ -153,9 +161,11 @@ func (q *byteQueue) Read(p []byte) int {
 }
 
 // Reset empties the queue and gives its storage back; the limit stays.
-func (q *byteQueue) Reset() {
+func (q *byteQueue) Reset() { q.reset(false) }
+
+func (q *byteQueue) reset(held bool) {
 	if q.st != nil {
-		putStorage(q.st)
+		letGo(q.st, held)
 	}
 	*q = byteQueue{limit: q.limit, last: q.last}
 }
@@ -203,6 +213,18 @@ func getStorage(n int) *storage {
 		}
 	}
 	return &storage{b: make([]byte, size)}
+}
+
+// letGo lets go of a queue's storage: back to its pool, unless held says
+// the host may still be reading it (Env.TextHeld: a send buffer's text
+// handed to Sender.Send and not yet written to the link). Pooled, it could
+// go to another connection, whose bytes would then leave in this one's
+// segment; left to the collector, it lives as long as the host's slices
+// of it do. The one cost is an allocation for the queue's next fill.
+func letGo(st *storage, held bool) {
+	if !held {
+		putStorage(st)
+	}
 }
 
 // putStorage gives st back to its class's pool.

@@ -146,3 +146,31 @@ func TestStorageClass(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldStorageIsNotPooled checks that storage a send buffer lets go
+// while the host may still read it (Env.TextHeld) never reaches the pool,
+// from which another connection would fill it: drained, outgrown, or
+// reset.
+func TestHeldStorageIsNotPooled(t *testing.T) {
+	for _, how := range []string{"drained", "outgrown", "reset"} {
+		q := byteQueue{limit: 1 << 20}
+		q.appendHeld(make([]byte, 5000), true)
+		st := q.st
+		switch how {
+		case "drained":
+			q.discard(5000, true)
+		case "outgrown":
+			q.appendHeld(make([]byte, 100_000), true)
+		case "reset":
+			q.reset(true)
+		}
+		if q.st == st {
+			t.Fatalf("%s: the queue still has its storage", how)
+		}
+		for range 1000 {
+			if got := getStorage(5000); got == st {
+				t.Fatalf("%s while held: the storage went back to the pool", how)
+			}
+		}
+	}
+}

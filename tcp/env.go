@@ -56,6 +56,19 @@ type Env struct {
 	// into the engine.
 	PathMTU func(remote netip.Addr) int
 
+	// TextHeld says the Sender may still be reading text it was handed:
+	// a host that writes a segment's payload to its link straight from
+	// the send buffer (a gathering write, after the lock is let go) sets
+	// it from the first such Send until the write has ended. While it is
+	// set, a send buffer's storage that a connection of this Env lets go
+	// (drained by an ACK, outgrown, or freed at close) is not pooled for
+	// another connection to fill, so those bytes never leave in this
+	// connection's segments. Bytes still queued are never changed; bytes
+	// acknowledged meanwhile may be overwritten by later ones, which can
+	// only reach a segment the peer already has in full. Read and set
+	// under the lock of the Env's connections.
+	TextHeld bool
+
 	// shared is what every Env of a stack counts together.
 	shared *envShared
 

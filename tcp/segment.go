@@ -54,8 +54,9 @@ func SegmentFrom(t wire.TCP, s *Segment) error {
 // stack implements it: it wraps h and the text in an IPv4 packet for c's
 // addresses and queues it for the link. The text is payload followed by
 // more: two pieces where it crosses the end of the send buffer's ring, so
-// that it is copied once, into the packet. Neither h nor the text is kept
-// after the call.
+// that it is copied once, into the packet. h is not kept after the call;
+// the text is not either, unless the Sender sets Env.TextHeld, which lets
+// it write the text to the link from where it lies once the lock is free.
 //
 // SendBare sends a segment without text that belongs to no Conn, from
 // local to remote: a TIME-WAIT record's ACK (timewait.go). h is not kept.

@@ -461,6 +461,28 @@ func (d *Device) WriteGSO(pkt []byte, g link.GSO) error {
 	return d.writeVnet(pkt, g)
 }
 
+// WriteGSOGather is WriteGSO for the packet made of parts (at most
+// link.MaxGatherParts), written with one writev behind the virtio-net
+// header: the kernel copies the pieces straight into its packet.
+func (d *Device) WriteGSOGather(parts [][]byte, g link.GSO) error {
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if !d.vnet || len(parts) > link.MaxGatherParts || n > link.MaxGSOSize || (g.Type == link.GSONone && n > d.mtu) {
+		d.outDiscards.Add(1)
+		return link.ErrTooBig
+	}
+	m, err := d.w.writeParts(parts, g)
+	if err == nil && g.Type != link.GSONone {
+		d.outGSO.Add(1)
+	}
+	return d.wrote(m, err)
+}
+
 // writeVnet writes pkt behind the header for g.
 func (d *Device) writeVnet(pkt []byte, g link.GSO) error {
 	n, err := d.w.write(pkt, g)

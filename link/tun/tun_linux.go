@@ -149,7 +149,7 @@ type vnetWriter struct {
 	rc  syscall.RawConn
 	fn  func(fd uintptr) bool // w.writev, made once
 	hdr [vnetHdrLen]byte
-	iov [2]unix.Iovec
+	iov [1 + link.MaxGatherParts]unix.Iovec
 	cnt uintptr // iovecs in use
 	n   int
 	err error
@@ -165,17 +165,47 @@ func (w *vnetWriter) init(f *os.File) {
 func (w *vnetWriter) write(pkt []byte, g link.GSO) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.start(g)
+	w.add(pkt)
+	return w.flush()
+}
+
+// writeParts writes the packet made of parts (at most
+// link.MaxGatherParts) behind the header for g and returns the packet
+// bytes written.
+func (w *vnetWriter) writeParts(parts [][]byte, g link.GSO) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.start(g)
+	for _, p := range parts {
+		w.add(p)
+	}
+	return w.flush()
+}
+
+// start sets the header for g as the first iovec.
+func (w *vnetWriter) start(g link.GSO) {
 	encodeVnet(w.hdr[:], g)
 	w.iov[0].Base = &w.hdr[0]
 	w.iov[0].SetLen(vnetHdrLen)
 	w.cnt = 1
-	if len(pkt) > 0 {
-		w.iov[1].Base = &pkt[0]
-		w.iov[1].SetLen(len(pkt))
-		w.cnt = 2
+}
+
+// add appends p, if not empty, as the next iovec.
+func (w *vnetWriter) add(p []byte) {
+	if len(p) > 0 {
+		w.iov[w.cnt].Base = &p[0]
+		w.iov[w.cnt].SetLen(len(p))
+		w.cnt++
 	}
+}
+
+// flush writes the iovecs and then forgets the packet's.
+func (w *vnetWriter) flush() (int, error) {
 	err := w.rc.Write(w.fn)
-	w.iov[1].Base = nil // keep nothing of pkt
+	for i := 1; i < int(w.cnt); i++ {
+		w.iov[i].Base = nil // keep nothing of the packet
+	}
 	if err != nil {
 		return 0, os.ErrClosed // rc.Write fails only on a closed file
 	}

@@ -37,3 +37,7 @@ type vnetWriter struct{}
 func (w *vnetWriter) init(f *os.File) {}
 
 func (w *vnetWriter) write(pkt []byte, g link.GSO) (int, error) { return 0, errors.ErrUnsupported }
+
+func (w *vnetWriter) writeParts(parts [][]byte, g link.GSO) (int, error) {
+	return 0, errors.ErrUnsupported
+}

@@ -195,3 +195,44 @@ func TestVnetWriteGSO(t *testing.T) {
 		t.Fatalf("WriteGSO after Close: %v", err)
 	}
 }
+
+// TestVnetWriteGSOGather checks that a packet given in pieces leaves as
+// one message, header first and the pieces in order, and that too many
+// pieces or too many bytes are refused and counted.
+func TestVnetWriteGSOGather(t *testing.T) {
+	ft := newFakeTUN(t, all)
+	large := payload(40000)
+	g := link.GSO{Type: link.GSOTCPv4, NeedsCsum: true, HdrLen: 52, Size: 1448, CsumStart: 20, CsumOffset: 16}
+	parts := [][]byte{large[:52], large[52:30000], large[30000:]}
+	if err := ft.dev.WriteGSOGather(parts, g); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ft.recv(t), append(hdr(1, 1, 52, 1448, 20, 16), large...); !bytes.Equal(got, want) {
+		t.Fatalf("WriteGSOGather wrote %d bytes, header % x; want %d, % x", len(got), got[:10], len(want), want[:10])
+	}
+	if err := ft.dev.WriteGSOGather([][]byte{large[:52], large[52:100]}, link.GSO{NeedsCsum: true, CsumStart: 20, CsumOffset: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ft.recv(t); len(got) != 10+100 || !bytes.Equal(got[10:], large[:100]) {
+		t.Fatalf("a lone segment in two pieces came out as %d bytes", len(got))
+	}
+	big := payload(70000)
+	for _, bad := range [][][]byte{
+		{large[:52], large[52:100], large[100:200], large[200:300]}, // four pieces
+		{big[:52], big[52:]}, // past link.MaxGSOSize
+	} {
+		if err := ft.dev.WriteGSOGather(bad, g); !errors.Is(err, link.ErrTooBig) {
+			t.Errorf("WriteGSOGather of %d pieces: %v, want ErrTooBig", len(bad), err)
+		}
+	}
+	st := ft.dev.Stats()
+	if st.OutPackets != 2 || st.OutGSOPackets != 1 || st.OutLongest != 40000 || st.OutDiscards != 2 {
+		t.Fatalf("out counters %+v", st)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		_ = ft.dev.WriteGSOGather(parts, g)
+		ft.recv(t)
+	}); n > 1 { // recv's buffer is the one allocation
+		t.Errorf("WriteGSOGather allocates %v times per packet", n-1)
+	}
+}
