@@ -49,7 +49,9 @@ func (s *shard) unlockAndFlush() {
 		q.empty()
 		s.mu.Lock()
 		s.spare = q
-		s.tcp.TextHeld = s.outq.held // written: only the queued may still hold text (gather.go)
+		if !s.outq.held { // written, and nothing queued holds text (gather.go)
+			s.tcp.EndTextHold()
+		}
 		s.writing = false
 		s.idle.Broadcast()
 	}

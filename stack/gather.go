@@ -25,11 +25,12 @@ package stack
 //     checksum over what it actually sends (the checksum is always
 //     partial here), so nothing is corrupted that counts.
 //   - Storage a connection lets go (drained, outgrown, freed at close)
-//     is never pooled for another connection while the shard's Env says
-//     TextHeld, which holdText sets with the first gathered segment and
-//     the flusher clears only when no batch written or queued holds any
-//     (flush.go). Pooled, another connection's bytes could leave in this
-//     connection's segment.
+//     is kept aside, not pooled for another connection, while the shard's
+//     Env says TextHeld, which holdText sets with the first gathered
+//     segment; the flusher ends the hold (tcp.Env.EndTextHold, which
+//     pools what was kept) only when no batch written or queued holds
+//     text (flush.go). Pooled at once, another connection's bytes could
+//     leave in this connection's segment.
 //
 // A capture or any other wrapper that does not offer gathering gets the
 // text copied into the packet as before: the stack gathers only when the

@@ -59,30 +59,30 @@ func (q *byteQueue) Peek(i, k int) (a, b []byte) {
 }
 
 // Append queues as much of p as fits and returns how much that was.
-func (q *byteQueue) Append(p []byte) int { return q.appendHeld(p, false) }
+func (q *byteQueue) Append(p []byte) int { return q.appendHeld(p, nil) }
 
 // appendHeld is Append for a queue whose bytes the host may still be
-// reading (held; see letGo).
-func (q *byteQueue) appendHeld(p []byte, held bool) int {
+// reading: storage let go goes to hold, if not nil (see letGo).
+func (q *byteQueue) appendHeld(p []byte, hold *[]*storage) int {
 	n := min(len(p), q.Free())
 	if n <= 0 {
 		return 0
 	}
-	q.put(p[:n], held)
+	q.put(p[:n], hold)
 	return n
 }
 
 // Put queues all of p, even past the limit: for received text the window
 // advertised already bounds, which rounding to the window scale may let
 // exceed the limit by less than one scale unit.
-func (q *byteQueue) Put(p []byte) { q.put(p, false) }
+func (q *byteQueue) Put(p []byte) { q.put(p, nil) }
 
-func (q *byteQueue) put(p []byte, held bool) {
+func (q *byteQueue) put(p []byte, hold *[]*storage) {
 	if len(p) == 0 {
 		return
 	}
 	if q.st == nil || q.Len()+len(p) > len(q.st.b) {
-		q.grow(q.Len()+len(p), held)
+		q.grow(q.Len()+len(p), hold)
 	}
 	buf := q.st.b
 	tail := int(q.head + q.n)
@@ -105,7 +105,7 @@ const minQueueStorage = 4 << 10
 // so a fill moves its bytes at most once: a bulk receiver whose reader
 // falls behind fills megabytes, and doubling its way there copied them
 // again at every step.
-func (q *byteQueue) grow(need int, held bool) {
+func (q *byteQueue) grow(need int, hold *[]*storage) {
 	size := max(minQueueStorage, int(q.last))
 	if q.st != nil {
 		size = q.limit
@@ -117,7 +117,7 @@ func (q *byteQueue) grow(need int, held bool) {
 		a, b := q.Peek(0, q.Len())
 		copy(st.b[copy(st.b, a):], b)
 		st.high = q.st.high
-		letGo(q.st, held)
+		letGo(q.st, hold)
 	}
 	q.st, q.head = st, 0
 }
@@ -129,9 +129,9 @@ func (q *byteQueue) grow(need int, held bool) {
 // each way left 16 KiB a pair behind when small storage was kept). The
 // pool makes the next fill's storage cheap: request-response traffic, which
 // drains on every message, measured no slower (BENCHMARKS.md, rr).
-func (q *byteQueue) Discard(n int) { q.discard(n, false) }
+func (q *byteQueue) Discard(n int) { q.discard(n, nil) }
 
-func (q *byteQueue) discard(n int, held bool) {
+func (q *byteQueue) discard(n int, hold *[]*storage) {
 	if n <= 0 {
 		return
 	}
@@ -140,7 +140,7 @@ func (q *byteQueue) discard(n int, held bool) {
 		q.n, q.head = 0, 0
 		if q.st != nil {
 			q.last = max(q.st.high, q.last/2)
-			letGo(q.st, held)
+			letGo(q.st, hold)
 			q.st = nil
 		}
 		return
@@ -161,11 +161,11 @@ func (q *byteQueue) Read(p []byte) int {
 }
 
 // Reset empties the queue and gives its storage back; the limit stays.
-func (q *byteQueue) Reset() { q.reset(false) }
+func (q *byteQueue) Reset() { q.reset(nil) }
 
-func (q *byteQueue) reset(held bool) {
+func (q *byteQueue) reset(hold *[]*storage) {
 	if q.st != nil {
-		letGo(q.st, held)
+		letGo(q.st, hold)
 	}
 	*q = byteQueue{limit: q.limit, last: q.last}
 }
@@ -215,16 +215,17 @@ func getStorage(n int) *storage {
 	return &storage{b: make([]byte, size)}
 }
 
-// letGo lets go of a queue's storage: back to its pool, unless held says
+// letGo lets go of a queue's storage: back to its pool, or onto hold when
 // the host may still be reading it (Env.TextHeld: a send buffer's text
-// handed to Sender.Send and not yet written to the link). Pooled, it could
-// go to another connection, whose bytes would then leave in this one's
-// segment; left to the collector, it lives as long as the host's slices
-// of it do. The one cost is an allocation for the queue's next fill.
-func letGo(st *storage, held bool) {
-	if !held {
-		putStorage(st)
+// handed to Sender.Send and not yet written to the link), to be pooled
+// when it is done (Env.EndTextHold). Pooled at once, it could go to
+// another connection, whose bytes would then leave in this one's segment.
+func letGo(st *storage, hold *[]*storage) {
+	if hold != nil {
+		*hold = append(*hold, st)
+		return
 	}
+	putStorage(st)
 }
 
 // putStorage gives st back to its class's pool.

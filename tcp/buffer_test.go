@@ -148,29 +148,37 @@ func TestStorageClass(t *testing.T) {
 }
 
 // TestHeldStorageIsNotPooled checks that storage a send buffer lets go
-// while the host may still read it (Env.TextHeld) never reaches the pool,
-// from which another connection would fill it: drained, outgrown, or
-// reset.
+// while the host may still read it (Env.TextHeld) does not reach the pool,
+// from which another connection would fill it, until the hold ends: when
+// drained, outgrown, or reset.
 func TestHeldStorageIsNotPooled(t *testing.T) {
 	for _, how := range []string{"drained", "outgrown", "reset"} {
+		env := &Env{TextHeld: true}
 		q := byteQueue{limit: 1 << 20}
-		q.appendHeld(make([]byte, 5000), true)
+		q.appendHeld(make([]byte, 5000), env.sendHold())
 		st := q.st
 		switch how {
 		case "drained":
-			q.discard(5000, true)
+			q.discard(5000, env.sendHold())
 		case "outgrown":
-			q.appendHeld(make([]byte, 100_000), true)
+			q.appendHeld(make([]byte, 100_000), env.sendHold())
 		case "reset":
-			q.reset(true)
+			q.reset(env.sendHold())
 		}
 		if q.st == st {
 			t.Fatalf("%s: the queue still has its storage", how)
+		}
+		if len(env.heldStorage) != 1 || env.heldStorage[0] != st {
+			t.Fatalf("%s while held: %d storages kept aside, want the one let go", how, len(env.heldStorage))
 		}
 		for range 1000 {
 			if got := getStorage(5000); got == st {
 				t.Fatalf("%s while held: the storage went back to the pool", how)
 			}
+		}
+		env.EndTextHold()
+		if env.TextHeld || len(env.heldStorage) != 0 {
+			t.Fatalf("%s: EndTextHold left held=%v and %d kept", how, env.TextHeld, len(env.heldStorage))
 		}
 	}
 }

@@ -61,13 +61,17 @@ type Env struct {
 	// the send buffer (a gathering write, after the lock is let go) sets
 	// it from the first such Send until the write has ended. While it is
 	// set, a send buffer's storage that a connection of this Env lets go
-	// (drained by an ACK, outgrown, or freed at close) is not pooled for
-	// another connection to fill, so those bytes never leave in this
-	// connection's segments. Bytes still queued are never changed; bytes
-	// acknowledged meanwhile may be overwritten by later ones, which can
-	// only reach a segment the peer already has in full. Read and set
-	// under the lock of the Env's connections.
+	// (drained by an ACK, outgrown, or freed at close) is kept aside
+	// rather than pooled for another connection to fill, so those bytes
+	// never leave in this connection's segments; EndTextHold, once the
+	// writes are done, clears it and pools what was kept. Bytes still
+	// queued are never changed; bytes acknowledged meanwhile may be
+	// overwritten by later ones, which can only reach a segment the peer
+	// already has in full. Read and set under the lock of the Env's
+	// connections.
 	TextHeld bool
+	// heldStorage is the storage let go while TextHeld (buffer.go).
+	heldStorage []*storage
 
 	// shared is what every Env of a stack counts together.
 	shared *envShared
@@ -119,5 +123,27 @@ func (e *Env) Share(out Sender) *Env {
 	n.Out = out
 	n.hdr = wire.TCPFields{}
 	n.handling = handledHeader{}
+	n.TextHeld, n.heldStorage = false, nil
 	return &n
+}
+
+// EndTextHold says the Sender reads no text it was handed any more: it
+// clears TextHeld and pools the send-buffer storage let go meanwhile.
+// Called under the lock of the Env's connections.
+func (e *Env) EndTextHold() {
+	e.TextHeld = false
+	for i, st := range e.heldStorage {
+		putStorage(st)
+		e.heldStorage[i] = nil
+	}
+	e.heldStorage = e.heldStorage[:0]
+}
+
+// sendHold is where a send buffer puts storage it lets go: nil (the pool)
+// unless the Sender may still be reading text (TextHeld).
+func (e *Env) sendHold() *[]*storage {
+	if e.TextHeld {
+		return &e.heldStorage
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := c.sndBuf.appendHeld(p, c.env.TextHeld)
+	n := c.sndBuf.appendHeld(p, c.env.sendHold())
 	if n == 0 {
 		return 0, ErrWouldBlock
 	}
