@@ -16,9 +16,10 @@ const maxUDPPayload = 65535 - 20 - 8
 // unbound UDP socket is bound to an ephemeral port first; a datagram
 // larger than the path carries goes in fragments. Errors: EMSGSIZE (above
 // 65,507 bytes, or above the path's MTU with IP_MTU_DISCOVER set to
-// IP_PMTUDISC_DO),
-// EISCONN (a connected UDP socket and another address), ECONNREFUSED (an
-// ICMP port unreachable about an earlier datagram of a connected socket).
+// IP_PMTUDISC_DO), ECONNREFUSED (an ICMP port unreachable about an
+// earlier datagram of a connected socket). A connected UDP socket given
+// an address sends there, as Linux does (EISCONN is for stream sockets
+// only, send(2)); it stays connected and receives from its peer alone.
 func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {

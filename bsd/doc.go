@@ -52,8 +52,7 @@
 //     segments of the connections it accepts, but their SYN,ACK has
 //     already announced the stack's MSS (Linux announces the smaller).
 //   - Connecting a UDP socket that is already bound closes and reopens it
-//     on the same port, and sendto with an address on a connected UDP
-//     socket is EISCONN (Linux sends to the address given).
+//     on the same port.
 //   - SIGPIPE does not exist here: MSG_NOSIGNAL is accepted and changes
 //     nothing, and a send after a reset is EPIPE.
 package bsd

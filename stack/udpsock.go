@@ -138,18 +138,18 @@ func (sk *UDPSocket) ReadFrom(p []byte) (n, full int, src netip.AddrPort, err er
 func (sk *UDPSocket) SetDontFragment(on bool) { sk.dontFrag.Store(on) }
 
 // WriteTo sends p to dst, or to the peer of a connected socket when dst is
-// invalid (a connected socket sends nowhere else: EISCONN). A payload
+// invalid. A connected socket given another dst sends there, as Linux's
+// udp_sendmsg does (the address given wins; the socket stays connected
+// and still receives from its peer alone). A payload
 // over udp.MaxPayload (65,507 bytes) is EMSGSIZE. One too big for a packet
 // of the MTU toward dst (sendMTU) is sent in fragments without DF (RFC
 // 791 §3.2), unless SetDontFragment asked for EMSGSIZE instead.
 func (sk *UDPSocket) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
-	if sk.remote.IsValid() {
-		if dst.IsValid() && dst != sk.remote {
-			return 0, syscall.EISCONN
+	if !dst.IsValid() {
+		if !sk.remote.IsValid() {
+			return 0, syscall.EDESTADDRREQ
 		}
 		dst = sk.remote
-	} else if !dst.IsValid() {
-		return 0, syscall.EDESTADDRREQ
 	}
 	if !dst.Addr().Is4() || dst.Addr().IsUnspecified() || dst.Port() == 0 {
 		return 0, syscall.EINVAL
