@@ -84,10 +84,10 @@ type Stack struct {
 	shards []*shard // a power of two of them, by hash of the 4-tuple
 	closed atomic.Bool
 
-	lmu       sync.Mutex                              // taken to change listeners
+	lmu       sync.Mutex                             // taken to change listeners
 	listeners atomic.Pointer[map[uint16]listenGroup] // read without a lock; replaced whole under lmu
-	rmu       sync.Mutex                              // taken to change routes
-	routes    atomic.Pointer[[]Route]                 // read without a lock; replaced whole under rmu
+	rmu       sync.Mutex                             // taken to change routes
+	routes    atomic.Pointer[[]Route]                // read without a lock; replaced whole under rmu
 	ipID      atomic.Uint32
 
 	store bufStore // packet buffers the shards' batches share
