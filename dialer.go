@@ -269,7 +269,8 @@ type ListenConfig struct {
 	// connections instead, zero fields taking Go's defaults.
 	KeepAliveConfig net.KeepAliveConfig
 
-	// ReusePort lets several listeners share one address and port, as
+	// ReusePort lets several listeners (or, with ListenPacket, UDP
+	// sockets) share one address and port, as
 	// SO_REUSEPORT does on Linux (what a net.ListenConfig's Control sets
 	// with unix.SetsockoptInt there): every listener of the port must set
 	// it, and each new connection goes to one of them, chosen by a hash
@@ -303,4 +304,26 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 		l.ka = &ka
 	}
 	return l, nil
+}
+
+// ListenPacket announces on address for a "udp" or "udp4" network, as
+// net.ListenConfig's ListenPacket; with ReusePort the sockets of a port
+// that all set it share it, each datagram going to the one connected to
+// its source or else to one chosen by a hash of its 4-tuple.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if lc.Stack == nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("synack.ListenConfig has no Stack")}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	ap, err := parseAddrFor(network, address, "udp")
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	c, err := lc.Stack.s.ListenUDPOptions(ap, stack.ListenOptions{ReusePort: lc.ReusePort})
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(ap), Err: err}
+	}
+	return newUDPConn(c), nil
 }

@@ -637,4 +637,16 @@ func TestListenConfigReusePort(t *testing.T) {
 	if per[0] == 0 || per[1] == 0 {
 		t.Errorf("accepted per listener %v: want both used", per)
 	}
+
+	// UDP: ListenPacket shares a port the same way.
+	for i := range 2 {
+		c, err := lc.ListenPacket(context.Background(), "udp", ":81")
+		if err != nil {
+			t.Fatalf("UDP socket %d with ReusePort: %v", i, err)
+		}
+		defer c.Close()
+	}
+	if _, err := p.server.ListenPacket("udp", ":81"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("a UDP socket without ReusePort on the group's port: %v, want EADDRINUSE", err)
+	}
 }

@@ -64,7 +64,7 @@ func (s *socket) bindUDP(addr netip.AddrPort) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	u, err := s.h.st.ListenUDP(addr)
+	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort})
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)
@@ -89,11 +89,12 @@ func (s *socket) connectUDP(addr netip.AddrPort) error {
 		local = netip.AddrPortFrom(netip.IPv4Unspecified(), old.LocalAddr().Port())
 		old.Close() // the port is free a moment, then the new socket holds it
 	}
-	u, err := s.h.st.DialUDP(local, addr)
+	o := stack.ListenOptions{ReusePort: s.opts.reusePort}
+	u, err := s.h.st.DialUDPOptions(local, addr, o)
 	if err != nil {
 		s.udp = nil
 		if old != nil {
-			s.udp, _ = s.h.st.ListenUDP(s.local) // put the old binding back
+			s.udp, _ = s.h.st.ListenUDPOptions(s.local, o) // put the old binding back
 		}
 		s.mu.Unlock()
 		return errnoOf(err)

@@ -108,3 +108,96 @@ func TestReusePortEveryoneMustSetIt(t *testing.T) {
 		}
 	}
 }
+
+// TestReusePortUDP: two UDP sockets with SO_REUSEPORT share a port (one
+// without it is EADDRINUSE, in either order); datagrams from 64 client
+// ports spread over both, each client's always reaching the same one; a
+// member connected to a client takes that client's datagrams; once one
+// closes, the other gets every datagram.
+func TestReusePortUDP(t *testing.T) {
+	h := newHosts(t)
+	udpSock := func(on bool) (int, error) {
+		fd, _ := h.s.Socket(AF_INET, SOCK_DGRAM, 0)
+		if on {
+			must(t, h.s.SetsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1))
+		}
+		return fd, h.s.Bind(fd, netip.AddrPortFrom(anyIP, 53))
+	}
+	plain, err := udpSock(false)
+	must(t, err)
+	_, err = udpSock(true)
+	wantErr(t, "SO_REUSEPORT over a plain UDP socket", err, syscall.EADDRINUSE)
+	must(t, h.s.Close(plain))
+	var srv [2]int
+	for i := range srv {
+		srv[i], err = udpSock(true)
+		must(t, err)
+	}
+	_, err = udpSock(false)
+	wantErr(t, "a plain UDP socket over a group", err, syscall.EADDRINUSE)
+
+	const clients = 64
+	var cli [clients]int
+	for i := range cli {
+		cli[i], _ = h.c.Socket(AF_INET, SOCK_DGRAM, 0)
+		must(t, h.c.Bind(cli[i], netip.AddrPortFrom(anyIP, uint16(5000+i))))
+	}
+	dst := netip.AddrPortFrom(serverIP, 53)
+	// receivers sends one datagram from each client and returns which
+	// server socket got each (by client port).
+	buf := make([]byte, 8)
+	receivers := func() map[uint16]int {
+		for i := range cli {
+			_, err := h.c.SendTo(cli[i], []byte("q"), 0, dst)
+			must(t, err)
+		}
+		h.settle(t)
+		got := make(map[uint16]int)
+		for i, fd := range srv {
+			for {
+				_, from, err := h.s.RecvFrom(fd, buf, MSG_DONTWAIT)
+				if err == syscall.EAGAIN {
+					break
+				}
+				must(t, err)
+				got[from.Port()] = i
+			}
+		}
+		if len(got) != clients {
+			t.Fatalf("%d of %d datagrams received", len(got), clients)
+		}
+		return got
+	}
+	first := receivers()
+	var per [2]int
+	for _, i := range first {
+		per[i]++
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Fatalf("datagrams per socket %v: want both used", per)
+	}
+	for p, i := range receivers() {
+		if first[p] != i {
+			t.Errorf("client port %d reached socket %d, then %d", p, first[p], i)
+		}
+	}
+
+	// A third member connected to client 0 takes client 0's datagrams.
+	conn, err := udpSock(true)
+	must(t, err)
+	must(t, h.s.Connect(conn, netip.AddrPortFrom(clientIP, 5000)))
+	_, err = h.c.SendTo(cli[0], []byte("mine"), 0, dst)
+	must(t, err)
+	if n, _, err := h.s.RecvFrom(conn, buf, 0); err != nil || string(buf[:n]) != "mine" {
+		t.Fatalf("the connected member got %q, %v", buf[:n], err)
+	}
+	must(t, h.s.Close(conn))
+
+	must(t, h.s.Close(srv[0]))
+	srv[0] = srv[1] // read socket 1 twice: it must get all
+	for p, i := range receivers() {
+		if i != 0 {
+			t.Fatalf("client port %d: not received by the member left", p)
+		}
+	}
+}

@@ -112,3 +112,54 @@ func (s *Stack) allListeners() []*TCPListener {
 	}
 	return ls
 }
+
+// UDP sockets share a port the same way (udpTable): every socket of the
+// port set ReusePort and is bound alike. A datagram goes to the socket
+// connected to its source, if one is (a connected socket is the closer
+// match, as in Linux's scoring), else to the unconnected socket its
+// 4-tuple hashes to, so one peer's datagrams keep reaching one socket
+// while the group is unchanged; with none, no socket takes it. Each
+// socket keeps its own bounded receive queue (udp.Queue).
+
+// udpLookup is the socket of g (a port's sockets, UDP's lock held) that
+// a datagram from src to local goes to, or nil. It allocates nothing.
+func udpLookup(g []*UDPSocket, local, src netip.AddrPort) *UDPSocket {
+	if len(g) == 1 { // the common case: no group
+		if sk := g[0]; !sk.remote.IsValid() || sk.remote == src {
+			return sk
+		}
+		return nil
+	}
+	if sk := udpConnected(g, src); sk != nil {
+		return sk
+	}
+	n := 0
+	for _, sk := range g {
+		if !sk.remote.IsValid() {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	i := int((tupleHash(keyOf(local, src)) >> 32) * uint64(n) >> 32)
+	for _, sk := range g {
+		if !sk.remote.IsValid() {
+			if i == 0 {
+				return sk
+			}
+			i--
+		}
+	}
+	return nil
+}
+
+// udpConnected is the socket of g connected to remote, or nil.
+func udpConnected(g []*UDPSocket, remote netip.AddrPort) *UDPSocket {
+	for _, sk := range g {
+		if sk.remote == remote && remote.IsValid() {
+			return sk
+		}
+	}
+	return nil
+}
