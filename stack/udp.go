@@ -22,7 +22,7 @@ import (
 type udpTable struct {
 	mu    sync.Mutex
 	socks map[uint16][]*UDPSocket // under mu; a port's sockets, in the order they bound
-	next  uint32                // RFC 6056 next_ephemeral for UDP (mu held)
+	next  uint32                  // RFC 6056 next_ephemeral for UDP (mu held)
 	stats udp.Stats
 	icmp  tokenBucket // ICMP errors sent (ratelimit.go)
 	shut  bool        // the stack is closed (mu held)
