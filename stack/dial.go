@@ -238,17 +238,10 @@ func (l *TCPListener) Close() error {
 // reports false if l was closed already. No new child is made once closed
 // is set (listenInput checks it under l's lock), so the children taken
 // then are all there are; each is reset under its shard's lock, then l's.
+// l leaves the table first, so that new SYNs for a group's port go to the
+// members left rather than meet l closing.
 func (l *TCPListener) close(now time.Time) bool {
 	s := l.s
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return false
-	}
-	l.closed = true
-	l.ready.signal()
-	kids := slices.Collect(maps.Values(l.children))
-	l.mu.Unlock()
 	s.lmu.Lock()
 	if old := *s.listeners.Load(); slices.Contains(old[l.port], l) {
 		m := maps.Clone(old)
@@ -260,6 +253,15 @@ func (l *TCPListener) close(now time.Time) bool {
 		s.listeners.Store(&m)
 	}
 	s.lmu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.closed = true
+	l.ready.signal()
+	kids := slices.Collect(maps.Values(l.children))
+	l.mu.Unlock()
 	for _, c := range kids {
 		sh := c.s
 		sh.mu.Lock()
