@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/synack-net/synack/stack"
 )
 
 // Go's keepalive defaults for dialed and accepted connections (package
@@ -266,6 +268,17 @@ type ListenConfig struct {
 	// KeepAliveConfig, when its Enable is true, is applied to accepted
 	// connections instead, zero fields taking Go's defaults.
 	KeepAliveConfig net.KeepAliveConfig
+
+	// ReusePort lets several listeners (or, with ListenPacket, UDP
+	// sockets) share one address and port, as
+	// SO_REUSEPORT does on Linux (what a net.ListenConfig's Control sets
+	// with unix.SetsockoptInt there): every listener of the port must set
+	// it, and each new connection goes to one of them, chosen by a hash
+	// of its 4-tuple, so one client's connection always reaches the same
+	// listener and many clients spread over all. Closing one resets the
+	// connections it has not accepted; the others serve on. A listener
+	// without it and such a group exclude each other (EADDRINUSE).
+	ReusePort bool
 }
 
 // Listen announces on address for a "tcp" or "tcp4" network, as
@@ -282,12 +295,35 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	l, err := lc.Stack.ListenTCP(ap, 128)
+	sl, err := lc.Stack.s.ListenTCPOptions(ap, 128, stack.ListenOptions{ReusePort: lc.ReusePort})
 	if err != nil {
-		return nil, err
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
+	l := &TCPListener{l: sl}
 	if ka, on := keepAliveFor(lc.KeepAlive, lc.KeepAliveConfig); on {
 		l.ka = &ka
 	}
 	return l, nil
+}
+
+// ListenPacket announces on address for a "udp" or "udp4" network, as
+// net.ListenConfig's ListenPacket; with ReusePort the sockets of a port
+// that all set it share it, each datagram going to the one connected to
+// its source or else to one chosen by a hash of its 4-tuple.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if lc.Stack == nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("synack.ListenConfig has no Stack")}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	ap, err := parseAddrFor(network, address, "udp")
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	c, err := lc.Stack.s.ListenUDPOptions(ap, stack.ListenOptions{ReusePort: lc.ReusePort})
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(ap), Err: err}
+	}
+	return newUDPConn(c), nil
 }

@@ -594,3 +594,59 @@ func TestIOCopyReadFromWriteTo(t *testing.T) {
 		t.Fatal("the data arrived changed")
 	}
 }
+
+// TestListenConfigReusePort: two listeners of ListenConfigs with
+// ReusePort share a port, 32 clients' connections are accepted by the
+// two (each some), and a listener without it is refused the port.
+func TestListenConfigReusePort(t *testing.T) {
+	p := newPair(t, pairConfig{})
+	lc := &synack.ListenConfig{Stack: p.server, ReusePort: true}
+	got := make(chan int, 64)
+	for i := range 2 {
+		l, err := lc.Listen(context.Background(), "tcp", ":81")
+		if err != nil {
+			t.Fatalf("listener %d: %v", i, err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				s, err := l.Accept()
+				if err != nil {
+					return
+				}
+				s.Close()
+				got <- i
+			}
+		}()
+	}
+	if _, err := p.server.Listen("tcp", ":81"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("a listener without ReusePort on the group's port: %v, want EADDRINUSE", err)
+	}
+	const clients = 32
+	for range clients {
+		c, err := p.client.Dial("tcp", "10.0.0.2:81")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	var per [2]int
+	for range clients {
+		per[<-got]++
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Errorf("accepted per listener %v: want both used", per)
+	}
+
+	// UDP: ListenPacket shares a port the same way.
+	for i := range 2 {
+		c, err := lc.ListenPacket(context.Background(), "udp", ":81")
+		if err != nil {
+			t.Fatalf("UDP socket %d with ReusePort: %v", i, err)
+		}
+		defer c.Close()
+	}
+	if _, err := p.server.ListenPacket("udp", ":81"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("a UDP socket without ReusePort on the group's port: %v, want EADDRINUSE", err)
+	}
+}

@@ -29,7 +29,7 @@ func (h *Host) Bind(fd int, addr netip.AddrPort) error {
 	h.bindMu.Lock()
 	defer h.bindMu.Unlock()
 	s.mu.Lock()
-	busy, reuse := s.bound || s.conn != nil || s.ln != nil || s.connecting, s.opts.reuseAddr
+	busy, ro := s.bound || s.conn != nil || s.ln != nil || s.connecting, reuseOf(&s.opts)
 	s.mu.Unlock()
 	if busy {
 		return syscall.EINVAL
@@ -40,7 +40,7 @@ func (h *Host) Bind(fd int, addr netip.AddrPort) error {
 			return err
 		}
 		addr = netip.AddrPortFrom(addr.Addr(), p)
-	} else if err := h.bindable(s, addr.Port(), reuse); err != nil {
+	} else if err := h.bindable(s, addr.Port(), ro); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -52,14 +52,26 @@ func (h *Host) Bind(fd int, addr netip.AddrPort) error {
 	return nil
 }
 
+// reuse is what a socket set of SO_REUSEADDR and SO_REUSEPORT.
+type reuse struct{ addr, port bool }
+
+func reuseOf(o *options) reuse { return reuse{o.reuseAddr, o.reusePort} }
+
+// shares reports whether a socket with r may bind a port a socket with o
+// holds that is not listening (Linux's bind conflict test): both set
+// SO_REUSEADDR, or both SO_REUSEPORT (Linux also wants the same user:
+// one Host is one process).
+func (r reuse) shares(o reuse) bool { return r.addr && o.addr || r.port && o.port }
+
 // bindable reports EADDRINUSE when a TCP socket may not bind port: the
-// stack's view (listeners, connections, TIME-WAIT) and this table's
-// sockets bound and not yet listening or connected (Linux lets two such
-// share a port only when both have SO_REUSEADDR).
-func (h *Host) bindable(self *socket, port uint16, reuse bool) error {
-	if err := h.st.CheckTCPBind(netip.AddrPortFrom(netip.IPv4Unspecified(), port), reuse); err != nil {
+// stack's view (listeners, and its groups for SO_REUSEPORT; connections,
+// TIME-WAIT) and this table's sockets bound and not yet listening or
+// connected, whose options must let them share it (reuse.shares).
+func (h *Host) bindable(self *socket, port uint16, r reuse) error {
+	if err := h.st.CheckTCPBind(netip.AddrPortFrom(netip.IPv4Unspecified(), port), r.addr, r.port); err != nil {
 		return err
 	}
+	either := r.addr || r.port // the stack let connections and TIME-WAIT pass
 	h.mu.Lock()
 	others := make([]*socket, 0, 4)
 	for _, o := range h.fds {
@@ -68,9 +80,9 @@ func (h *Host) bindable(self *socket, port uint16, reuse bool) error {
 		}
 	}
 	var closed [][2]netip.AddrPort
-	if reuse {
-		for k := range h.noReuse {
-			if k[0].Port() == port {
+	if either {
+		for k, o := range h.noReuse {
+			if k[0].Port() == port && !r.shares(o) {
 				closed = append(closed, k)
 			}
 		}
@@ -78,10 +90,12 @@ func (h *Host) bindable(self *socket, port uint16, reuse bool) error {
 	h.mu.Unlock()
 	for _, o := range others {
 		o.mu.Lock()
-		clash := o.bound && o.local.Port() == port && o.conn == nil && o.ln == nil && !(reuse && o.opts.reuseAddr)
-		// With SO_REUSEADDR the stack let a connection on the port pass;
-		// Linux does only if that connection's socket has it too.
-		clash = clash || reuse && o.conn != nil && !o.opts.reuseAddr && o.conn.LocalAddr().Port() == port
+		shares := r.shares(reuseOf(&o.opts))
+		clash := o.bound && o.local.Port() == port && o.conn == nil && o.ln == nil && !shares
+		// With SO_REUSEADDR or SO_REUSEPORT the stack let a connection on
+		// the port pass; Linux does only if that connection's socket has
+		// the same option too (accepted sockets inherit the listener's).
+		clash = clash || either && o.conn != nil && !shares && o.conn.LocalAddr().Port() == port
 		o.mu.Unlock()
 		if clash {
 			return syscall.EADDRINUSE
@@ -106,7 +120,7 @@ func (h *Host) ephemeral(s *socket) (uint16, error) {
 	h.mu.Unlock()
 	for i := 0; i < 61000-32768; i++ {
 		p := 32768 + (start-32768+uint16(i))%(61000-32768)
-		if h.bindable(s, p, false) == nil {
+		if h.bindable(s, p, reuse{}) == nil {
 			return p, nil
 		}
 	}
@@ -137,7 +151,7 @@ func (h *Host) Listen(fd, backlog int) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	ln, err := h.st.ListenTCP(s.local, clampBacklog(backlog)+1)
+	ln, err := h.st.ListenTCPOptions(s.local, clampBacklog(backlog)+1, stack.ListenOptions{ReusePort: s.opts.reusePort})
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)

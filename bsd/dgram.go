@@ -16,9 +16,10 @@ const maxUDPPayload = 65535 - 20 - 8
 // unbound UDP socket is bound to an ephemeral port first; a datagram
 // larger than the path carries goes in fragments. Errors: EMSGSIZE (above
 // 65,507 bytes, or above the path's MTU with IP_MTU_DISCOVER set to
-// IP_PMTUDISC_DO),
-// EISCONN (a connected UDP socket and another address), ECONNREFUSED (an
-// ICMP port unreachable about an earlier datagram of a connected socket).
+// IP_PMTUDISC_DO), ECONNREFUSED (an ICMP port unreachable about an
+// earlier datagram of a connected socket). A connected UDP socket given
+// an address sends there, as Linux does (EISCONN is for stream sockets
+// only, send(2)); it stays connected and receives from its peer alone.
 func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -63,7 +64,7 @@ func (s *socket) bindUDP(addr netip.AddrPort) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	u, err := s.h.st.ListenUDP(addr)
+	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort})
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)
@@ -88,11 +89,12 @@ func (s *socket) connectUDP(addr netip.AddrPort) error {
 		local = netip.AddrPortFrom(netip.IPv4Unspecified(), old.LocalAddr().Port())
 		old.Close() // the port is free a moment, then the new socket holds it
 	}
-	u, err := s.h.st.DialUDP(local, addr)
+	o := stack.ListenOptions{ReusePort: s.opts.reusePort}
+	u, err := s.h.st.DialUDPOptions(local, addr, o)
 	if err != nil {
 		s.udp = nil
 		if old != nil {
-			s.udp, _ = s.h.st.ListenUDP(s.local) // put the old binding back
+			s.udp, _ = s.h.st.ListenUDPOptions(s.local, o) // put the old binding back
 		}
 		s.mu.Unlock()
 		return errnoOf(err)

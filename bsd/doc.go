@@ -38,8 +38,21 @@
 //     4096; the accept queue then holds backlog+1 connections, as Linux's
 //     (its "full" test is "more than backlog"), so a backlog of 0 still
 //     takes one. A second Listen keeps the first backlog (Linux changes it).
-//   - A stack has one listener per port: SO_REUSEPORT is accepted and
-//     reported, but a second listener on a port is EADDRINUSE.
+//   - SO_REUSEPORT is Linux's: sockets that all set it before Bind share
+//     a port (a socket without it, bound or listening, and such sockets
+//     exclude each other: EADDRINUSE). Listening, they are a group of the
+//     stack (stack.ListenOptions): each new connection goes to the member
+//     its 4-tuple hashes to, so one client's 4-tuple always reaches the
+//     same listener and many clients spread over all; closing one resets
+//     the connections it has not accepted and the rest serve on. UDP
+//     sockets with it share a port the same way: a datagram goes to the
+//     one connected to its source, else to the one its 4-tuple hashes
+//     to. Linux also wants the same user for every socket; a Host is one
+//     process. Linux lets a wildcard and a specific address share a port
+//     (the specific wins); a stack has one address, so members must be
+//     bound alike. Each socket's queues keep their bounds: a group adds
+//     nothing a peer can grow. Linux's SO_REUSEPORT over a connection or
+//     TIME-WAIT needs the old socket to have had it too; so does this.
 //   - SO_REUSEADDR: without it, Bind fails with EADDRINUSE while any
 //     connection or TIME-WAIT record of the stack has the port as its
 //     local port; with it, while a listener holds the port or a
@@ -52,8 +65,7 @@
 //     segments of the connections it accepts, but their SYN,ACK has
 //     already announced the stack's MSS (Linux announces the smaller).
 //   - Connecting a UDP socket that is already bound closes and reopens it
-//     on the same port, and sendto with an address on a connected UDP
-//     socket is EISCONN (Linux sends to the address given).
+//     on the same port.
 //   - SIGPIPE does not exist here: MSG_NOSIGNAL is accepted and changes
 //     nothing, and a send after a reset is EPIPE.
 package bsd

@@ -25,13 +25,15 @@ type Host struct {
 	fds      []*socket // by descriptor; nil: free
 	nextPort int       // moves the start of Bind's ephemeral walk
 
-	// noReuse are the connections closed from sockets without
-	// SO_REUSEADDR (local, remote), for as long as the stack may still
-	// hold them (in TIME-WAIT, mostly): Linux lets a socket with
-	// SO_REUSEADDR bind over a TIME-WAIT only if the old socket had it
-	// too. Dead entries are pruned when the map doubles, so it holds at
-	// most twice what the stack's connections and TIME-WAIT records bound.
-	noReuse map[[2]netip.AddrPort]struct{}
+	// noReuse are the connections closed from sockets without both
+	// SO_REUSEADDR and SO_REUSEPORT (local, remote), with the options
+	// they had, for as long as the stack may still hold them (in
+	// TIME-WAIT, mostly): Linux lets a socket with SO_REUSEADDR (or
+	// SO_REUSEPORT) bind over a TIME-WAIT only if the old socket had the
+	// same option too. Dead entries are pruned when the map doubles, so
+	// it holds at most twice what the stack's connections and TIME-WAIT
+	// records bound.
+	noReuse map[[2]netip.AddrPort]reuse
 	pruneAt int
 }
 
@@ -160,10 +162,10 @@ func (h *Host) Close(fd int) error {
 	s.mu.Lock()
 	s.closed = true
 	conn, ln, u, lg := s.conn, s.ln, s.udp, s.opts.linger
-	reuse := s.opts.reuseAddr
+	ro := reuseOf(&s.opts)
 	s.mu.Unlock()
-	if conn != nil && !reuse {
-		h.remember(conn.LocalAddr(), conn.RemoteAddr())
+	if conn != nil && !(ro.addr && ro.port) {
+		h.remember(conn.LocalAddr(), conn.RemoteAddr(), ro)
 	}
 	var err error
 	switch {
@@ -188,14 +190,15 @@ func (h *Host) Close(fd int) error {
 	return err
 }
 
-// remember records a connection closed without SO_REUSEADDR.
-func (h *Host) remember(local, remote netip.AddrPort) {
+// remember records a connection closed without both SO_REUSEADDR and
+// SO_REUSEPORT, and which of them its socket had.
+func (h *Host) remember(local, remote netip.AddrPort, r reuse) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.noReuse == nil {
-		h.noReuse = make(map[[2]netip.AddrPort]struct{})
+		h.noReuse = make(map[[2]netip.AddrPort]reuse)
 	}
-	h.noReuse[[2]netip.AddrPort{local, remote}] = struct{}{}
+	h.noReuse[[2]netip.AddrPort{local, remote}] = r
 	if len(h.noReuse) > max(h.pruneAt, 1024) {
 		for k := range h.noReuse {
 			if !h.st.TCPTupleInUse(k[0], k[1]) {

@@ -1,6 +1,7 @@
 package bsd
 
 import (
+	"errors"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -103,4 +104,48 @@ func TestUDPConnected(t *testing.T) {
 	must(t, h.c.Shutdown(cli, SHUT_WR))
 	_, err = h.c.Send(cli, []byte("x"), 0)
 	wantErr(t, "send after SHUT_WR", err, syscall.EPIPE)
+}
+
+// TestUDPConnectedSendToOther: sendto with an address on a connected UDP
+// socket sends to that address, as Linux does (checked with Python's
+// socket module on the kernel: EISCONN is for stream sockets only); the
+// socket stays connected, so the other address's answer does not reach it.
+func TestUDPConnectedSendToOther(t *testing.T) {
+	h := newHosts(t)
+	peer, _ := h.s.Socket(AF_INET, SOCK_DGRAM, 0)
+	must(t, h.s.Bind(peer, netip.AddrPortFrom(anyIP, 7)))
+	other, _ := h.s.Socket(AF_INET, SOCK_DGRAM, 0)
+	must(t, h.s.Bind(other, netip.AddrPortFrom(anyIP, 9)))
+	cli, _ := h.c.Socket(AF_INET, SOCK_DGRAM, 0)
+	must(t, h.c.Bind(cli, netip.AddrPortFrom(anyIP, 4000)))
+	must(t, h.c.Connect(cli, netip.AddrPortFrom(serverIP, 7)))
+	n, err := h.c.SendTo(cli, []byte("elsewhere"), 0, netip.AddrPortFrom(serverIP, 9))
+	if n != 9 || err != nil {
+		t.Fatalf("sendto another address on a connected socket = %d, %v; want 9, nil", n, err)
+	}
+	buf := make([]byte, 16)
+	n, from, err := h.s.RecvFrom(other, buf, 0)
+	if err != nil || string(buf[:n]) != "elsewhere" || from != netip.AddrPortFrom(clientIP, 4000) {
+		t.Fatalf("port 9 got %q from %v, %v", buf[:n], from, err)
+	}
+	h.settle(t)
+	if _, _, err := h.s.RecvFrom(peer, buf, MSG_DONTWAIT); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("the connected peer got a datagram sent elsewhere (err %v)", err)
+	}
+	// Still connected: a plain send goes to the peer, and the other
+	// address's answer is not for this socket.
+	_, err = h.c.Send(cli, []byte("to peer"), 0)
+	must(t, err)
+	if n, _, err := h.s.RecvFrom(peer, buf, 0); err != nil || string(buf[:n]) != "to peer" {
+		t.Fatalf("peer got %q, %v", buf[:n], err)
+	}
+	if p, _ := h.c.Getpeername(cli); p != netip.AddrPortFrom(serverIP, 7) {
+		t.Errorf("getpeername after sendto = %v, want the peer still", p)
+	}
+	_, err = h.s.SendTo(other, []byte("answer"), 0, from)
+	must(t, err)
+	h.settle(t)
+	if _, _, err := h.c.RecvFrom(cli, buf, MSG_DONTWAIT); !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("a connected socket took a datagram from another address (err %v)", err)
+	}
 }

@@ -89,7 +89,7 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 		return
 	}
 	now := s.clk.Now()
-	l := s.listenerFor(local)
+	l := s.listenerFor(local, k)
 	// A connection, then a TIME-WAIT record, then a listener.
 	if c := s.conns[k]; c != nil {
 		cl := c.lockListener()
@@ -179,10 +179,15 @@ func (s *shard) newConnLocked(local, remote netip.AddrPort) *TCPConn {
 	return c
 }
 
-// listenerFor is the listener local reaches, or nil.
-func (s *Stack) listenerFor(local netip.AddrPort) *TCPListener {
-	l := (*s.listeners.Load())[local.Port()]
-	if l != nil && l.addr.IsValid() && l.addr != local.Addr() {
+// listenerFor is the listener a segment for local with 4-tuple k reaches,
+// or nil: of a group, the member k hashes to (reuseport.go).
+func (s *Stack) listenerFor(local netip.AddrPort, k connKey) *TCPListener {
+	g := (*s.listeners.Load())[local.Port()]
+	if len(g) == 0 {
+		return nil
+	}
+	l := g.pick(k)
+	if l.addr.IsValid() && l.addr != local.Addr() {
 		return nil
 	}
 	return l

@@ -93,6 +93,8 @@ type TCPListener struct {
 	port uint16
 	dl   deadline
 
+	reusePort bool // a member of a group (reuseport.go); set when made
+
 	mu       sync.Mutex
 	l        *tcp.Listener
 	ready    waiter                 // signalled when the accept queue grows or the listener closes
@@ -102,7 +104,15 @@ type TCPListener struct {
 
 // ListenTCP opens a listener on local (RFC 9293 §3.10.1, passive OPEN) with
 // an accept queue of backlog connections. A zero port picks a free one.
+// A port held by another listener is EADDRINUSE (ListenTCPOptions shares
+// it).
 func (s *Stack) ListenTCP(local netip.AddrPort, backlog int) (*TCPListener, error) {
+	return s.listenTCP(local, backlog, false)
+}
+
+// listenTCP is ListenTCP, joining the port's group when reusePort
+// (reuseport.go).
+func (s *Stack) listenTCP(local netip.AddrPort, backlog int, reusePort bool) (*TCPListener, error) {
 	if a := local.Addr(); a.IsValid() && !a.IsUnspecified() && a != s.addr {
 		return nil, syscall.EADDRNOTAVAIL
 	}
@@ -124,16 +134,20 @@ func (s *Stack) ListenTCP(local netip.AddrPort, backlog int) (*TCPListener, erro
 			}
 		}
 	}
-	if port == 0 || old[port] != nil {
+	addr := local.Addr()
+	if addr.IsValid() && addr.IsUnspecified() {
+		addr = netip.Addr{}
+	}
+	if port == 0 {
 		return nil, syscall.EADDRINUSE
 	}
-	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: local.Addr(), port: port,
-		children: make(map[*tcp.Conn]*TCPConn)}
-	if l.addr.IsValid() && l.addr.IsUnspecified() {
-		l.addr = netip.Addr{}
+	if err := old[port].joins(addr, reusePort); err != nil {
+		return nil, err
 	}
+	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: addr, port: port,
+		reusePort: reusePort, children: make(map[*tcp.Conn]*TCPConn)}
 	m := maps.Clone(old)
-	m[port] = l
+	m[port] = append(slices.Clip(old[port]), l) // a new slice: readers hold the old one
 	s.listeners.Store(&m)
 	return l, nil
 }
@@ -211,7 +225,8 @@ func (l *TCPListener) Accept(ctx context.Context) (*TCPConn, error) {
 	}
 }
 
-// Close stops listening; connections not yet accepted are reset.
+// Close stops listening; connections not yet accepted are reset. The
+// other members of its group, if any, keep the port.
 func (l *TCPListener) Close() error {
 	if !l.close(l.s.clk.Now()) {
 		return ErrClosed
@@ -223,8 +238,21 @@ func (l *TCPListener) Close() error {
 // reports false if l was closed already. No new child is made once closed
 // is set (listenInput checks it under l's lock), so the children taken
 // then are all there are; each is reset under its shard's lock, then l's.
+// l leaves the table first, so that new SYNs for a group's port go to the
+// members left rather than meet l closing.
 func (l *TCPListener) close(now time.Time) bool {
 	s := l.s
+	s.lmu.Lock()
+	if old := *s.listeners.Load(); slices.Contains(old[l.port], l) {
+		m := maps.Clone(old)
+		if g := old[l.port].without(l); g != nil {
+			m[l.port] = g // the group serves on (reuseport.go)
+		} else {
+			delete(m, l.port)
+		}
+		s.listeners.Store(&m)
+	}
+	s.lmu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -234,13 +262,6 @@ func (l *TCPListener) close(now time.Time) bool {
 	l.ready.signal()
 	kids := slices.Collect(maps.Values(l.children))
 	l.mu.Unlock()
-	s.lmu.Lock()
-	if old := *s.listeners.Load(); old[l.port] == l {
-		m := maps.Clone(old)
-		delete(m, l.port)
-		s.listeners.Store(&m)
-	}
-	s.lmu.Unlock()
 	for _, c := range kids {
 		sh := c.s
 		sh.mu.Lock()

@@ -57,8 +57,11 @@
 //     and a SYN that takes a 4-tuple over from TIME-WAIT likewise
 //     (syncookie.go, timewait.go).
 //   - Stack.lmu is taken to change the table of listeners, which is
-//     read without a lock: it is replaced whole (copy on write). Routes
-//     are kept the same way under Stack.rmu.
+//     read without a lock: it is replaced whole (copy on write). A port's
+//     entry is a group of one listener, or of several that set ReusePort
+//     (reuseport.go), and a segment for no connection goes to the member
+//     its 4-tuple hashes to; each member has its own mu, and a group adds
+//     no lock. Routes are kept the same way under Stack.rmu.
 //   - portAllocator.mu guards the ephemeral port walk (ports.go).
 //   - fragTable.mu guards IPv4 reassembly (frag.go, package ipfrag): the
 //     fragments held, their buffers and the one clock timer that times

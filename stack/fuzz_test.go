@@ -676,7 +676,7 @@ func (h *fuzzHarness) check(advanced bool) {
 			t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", sh.timers[0].deadline, sh.armedAt)
 		}
 	}
-	for _, l := range *s.listeners.Load() {
+	for _, l := range s.allListeners() {
 		if l.l.Ready() > l.l.Backlog() {
 			t.Fatalf("listener %d: %d in the accept queue, above the backlog %d", l.port, l.l.Ready(), l.l.Backlog())
 		}

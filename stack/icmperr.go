@@ -3,6 +3,7 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	"github.com/synack-net/synack/seqnum"
@@ -190,8 +191,9 @@ func (s *Stack) countVerdict(v tcp.ICMPVerdict) {
 func (s *Stack) udpQuoteMatches(q quote) bool {
 	t := &s.udp
 	t.mu.Lock()
-	sk := t.socks[q.local.Port()]
-	ok := sk != nil && (!sk.remote.IsValid() || sk.remote == q.remote)
+	ok := slices.ContainsFunc(t.socks[q.local.Port()], func(sk *UDPSocket) bool {
+		return !sk.remote.IsValid() || sk.remote == q.remote
+	})
 	t.mu.Unlock()
 	if !ok {
 		s.stats.ICMPInErrorsNoSocket.Add(1)

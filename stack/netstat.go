@@ -71,7 +71,7 @@ func WriteSockets(w io.Writer, t []SocketInfo) error {
 // address. Each shard is read under its lock in turn, so the table is not
 // one instant's when connections come and go meanwhile.
 func (s *Stack) Sockets() []SocketInfo {
-	ls := *s.listeners.Load()
+	ls := s.allListeners()
 	t := make([]SocketInfo, 0, len(ls)+int(s.nconns.Load()+s.ntw.Load()))
 	for _, l := range ls {
 		a := l.addr

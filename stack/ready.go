@@ -183,11 +183,14 @@ func (l *TCPListener) TryAccept() (*TCPConn, error) {
 }
 
 // CheckTCPBind reports whether a TCP socket may bind to local: EADDRINUSE
-// when a listener holds the port or, unless reuseAddr (SO_REUSEADDR), a
-// connection or a TIME-WAIT record has it as its local port, as Linux's
-// bind does; EADDRNOTAVAIL for an address not the stack's. It walks every
-// shard's tables: a bind is rare, a packet never does this.
-func (s *Stack) CheckTCPBind(local netip.AddrPort, reuseAddr bool) error {
+// when a listener holds the port, unless reusePort (SO_REUSEPORT) and the
+// listener is of a group (ListenOptions.ReusePort), or, unless reuseAddr
+// (SO_REUSEADDR) or reusePort, when a connection or a TIME-WAIT record
+// has it as its local port, as Linux's bind does (with either option the
+// caller judges those by the options of the sockets they came from);
+// EADDRNOTAVAIL for an address not the stack's. It walks every shard's
+// tables: a bind is rare, a packet never does this.
+func (s *Stack) CheckTCPBind(local netip.AddrPort, reuseAddr, reusePort bool) error {
 	if a := local.Addr(); !a.Is4() || (!a.IsUnspecified() && a != s.addr) {
 		return syscall.EADDRNOTAVAIL
 	}
@@ -195,10 +198,10 @@ func (s *Stack) CheckTCPBind(local netip.AddrPort, reuseAddr bool) error {
 	if port == 0 {
 		return nil
 	}
-	if (*s.listeners.Load())[port] != nil {
+	if g := (*s.listeners.Load())[port]; len(g) > 0 && !(reusePort && g[0].reusePort) {
 		return syscall.EADDRINUSE
 	}
-	if reuseAddr {
+	if reuseAddr || reusePort {
 		return nil
 	}
 	for _, sh := range s.shards {

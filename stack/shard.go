@@ -62,12 +62,18 @@ func (s *Stack) shardOf(k connKey) *shard {
 	if len(s.shards) == 1 {
 		return s.shards[0]
 	}
+	return s.shards[tupleHash(k)&uint64(len(s.shards)-1)]
+}
+
+// tupleHash mixes a 4-tuple's 96 bits into 64. It has no secret (see
+// shardOf); a listener group (reuseport.go) steers by it too.
+func tupleHash(k connKey) uint64 {
 	h := uint64(binary.LittleEndian.Uint32(k.raddr[:]))<<32 | uint64(k.rport)<<16 | uint64(k.lport)
 	h ^= uint64(binary.LittleEndian.Uint32(k.laddr[:])) * 0x9e3779b97f4a7c15
 	h ^= h >> 31
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 29
-	return s.shards[h&uint64(len(s.shards)-1)]
+	return h
 }
 
 // lockListener takes the lock of the listener c came from while c is not

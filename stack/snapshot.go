@@ -71,7 +71,7 @@ func StateCounts(t []SocketInfo) map[string]int {
 // needs.
 func (s *Stack) States() [tcp.StateTimeWait + 1]int {
 	var n [tcp.StateTimeWait + 1]int
-	n[tcp.StateListen] = len(*s.listeners.Load())
+	n[tcp.StateListen] = s.listenerCount()
 	for _, sh := range s.shards {
 		sh.mu.Lock()
 		for _, c := range sh.conns {

@@ -85,10 +85,10 @@ type Stack struct {
 	shards []*shard // a power of two of them, by hash of the 4-tuple
 	closed atomic.Bool
 
-	lmu       sync.Mutex                              // taken to change listeners
-	listeners atomic.Pointer[map[uint16]*TCPListener] // read without a lock; replaced whole under lmu
-	rmu       sync.Mutex                              // taken to change routes
-	routes    atomic.Pointer[[]Route]                 // read without a lock; replaced whole under rmu
+	lmu       sync.Mutex                             // taken to change listeners
+	listeners atomic.Pointer[map[uint16]listenGroup] // read without a lock; replaced whole under lmu
+	rmu       sync.Mutex                             // taken to change routes
+	routes    atomic.Pointer[[]Route]                // read without a lock; replaced whole under rmu
 	ipID      atomic.Uint32
 
 	store bufStore // packet buffers the shards' batches share
@@ -141,7 +141,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	if cfg.Trace != nil {
 		s.tcp.Trace = &stamper{sink: cfg.Trace, clk: cfg.Clock}
 	}
-	s.listeners.Store(&map[uint16]*TCPListener{})
+	s.listeners.Store(&map[uint16]listenGroup{})
 	routes := []Route{{Dst: cfg.Addr.Masked()}}
 	if cfg.Gateway.IsValid() {
 		routes = append(routes, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: cfg.Gateway})
@@ -181,7 +181,7 @@ func (s *Stack) Close() error {
 		s.lmu.Unlock()
 		return nil
 	}
-	ls := *s.listeners.Load()
+	ls := s.allListeners()
 	s.lmu.Unlock()
 	now := s.clk.Now()
 	for _, l := range ls {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -14,13 +15,14 @@ import (
 // own, never held with the stack's mu nor while writing to the link: UDP
 // input, output and socket calls do not touch TCP's state.
 //
-// A port has one socket; a connected socket takes only the datagrams of
-// its peer, and another source's reach no socket (NoPorts, and an ICMP
-// port unreachable, as Linux does when no other socket matches).
+// A port has one socket, or a group of sockets that all set ReusePort
+// (SO_REUSEPORT; udpLookup). A connected socket takes only the datagrams
+// of its peer, and another source's reach no socket of it (NoPorts, and
+// an ICMP port unreachable, as Linux does when no other socket matches).
 type udpTable struct {
 	mu    sync.Mutex
-	socks map[uint16]*UDPSocket // under mu
-	next  uint32                // RFC 6056 next_ephemeral for UDP (mu held)
+	socks map[uint16][]*UDPSocket // under mu; a port's sockets, in the order they bound
+	next  uint32                  // RFC 6056 next_ephemeral for UDP (mu held)
 	stats udp.Stats
 	icmp  tokenBucket // ICMP errors sent (ratelimit.go)
 	shut  bool        // the stack is closed (mu held)
@@ -45,8 +47,8 @@ func (s *Stack) udpInput(ip wire.IPv4, g link.GSO) {
 	}
 	src := netip.AddrPortFrom(ip.Src(), d.SrcPort)
 	t.mu.Lock()
-	sk := t.socks[d.DstPort]
-	if sk == nil || (sk.remote.IsValid() && sk.remote != src) {
+	sk := udpLookup(t.socks[d.DstPort], netip.AddrPortFrom(ip.Dst(), d.DstPort), src)
+	if sk == nil {
 		t.mu.Unlock()
 		t.stats.NoPorts.Add(1)
 		s.sendDestUnreachable(ip, wire.ICMPv4PortUnreachable)
@@ -67,8 +69,8 @@ func (s *Stack) udpICMPError(local, remote netip.AddrPort, err error) {
 	t := &s.udp
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sk := t.socks[local.Port()]
-	if sk == nil || sk.remote != remote || local.Addr() != s.addr {
+	sk := udpConnected(t.socks[local.Port()], remote)
+	if sk == nil || local.Addr() != s.addr {
 		s.stats.ICMPInErrorsNoSocket.Add(1) // about no connected socket of ours
 		return
 	}
@@ -88,7 +90,7 @@ func (s *Stack) bindUDP(sk *UDPSocket, port uint16) error {
 		return ErrClosed
 	}
 	if t.socks == nil {
-		t.socks = make(map[uint16]*UDPSocket)
+		t.socks = make(map[uint16][]*UDPSocket)
 	}
 	if port == 0 {
 		offset := s.ports.offset(s.addr, sk.remote)
@@ -104,11 +106,11 @@ func (s *Stack) bindUDP(sk *UDPSocket, port uint16) error {
 		if port == 0 {
 			return syscall.EADDRNOTAVAIL
 		}
-	} else if t.socks[port] != nil {
-		return syscall.EADDRINUSE
+	} else if g := t.socks[port]; len(g) > 0 && (!sk.reusePort || !g[0].reusePort || g[0].local.Addr() != sk.local.Addr()) {
+		return syscall.EADDRINUSE // a group is of sockets that all set ReusePort, bound alike
 	}
 	sk.local = netip.AddrPortFrom(sk.local.Addr(), port)
-	t.socks[port] = sk
+	t.socks[port] = append(slices.Clip(t.socks[port]), sk)
 	return nil
 }
 
@@ -117,9 +119,11 @@ func (s *Stack) closeUDP() {
 	t := &s.udp
 	t.mu.Lock()
 	t.shut = true
-	for _, sk := range t.socks {
-		sk.closed = true
-		sk.rd.signal()
+	for _, g := range t.socks {
+		for _, sk := range g {
+			sk.closed = true
+			sk.rd.signal()
+		}
 	}
 	t.socks = nil
 	t.mu.Unlock()

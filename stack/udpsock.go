@@ -3,6 +3,7 @@ package stack
 import (
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,9 +16,10 @@ import (
 // UDPSocket is a UDP socket of the stack, bound to a local port and, when
 // connected, to one peer. Its methods are safe for concurrent use.
 type UDPSocket struct {
-	s      *Stack
-	local  netip.AddrPort // its address may be unspecified: any of ours
-	remote netip.AddrPort // the peer, when connected; else invalid
+	s         *Stack
+	local     netip.AddrPort // its address may be unspecified: any of ours
+	remote    netip.AddrPort // the peer, when connected; else invalid
+	reusePort bool           // may share its port (ListenOptions.ReusePort)
 
 	// Under s.udp.mu:
 	q       udp.Queue
@@ -35,23 +37,37 @@ type UDPSocket struct {
 // ListenUDP opens a UDP socket on laddr: its address unspecified or the
 // stack's, its port 0 for an ephemeral one.
 func (s *Stack) ListenUDP(laddr netip.AddrPort) (*UDPSocket, error) {
-	return s.openUDP(laddr, netip.AddrPort{})
+	return s.openUDP(laddr, netip.AddrPort{}, ListenOptions{})
+}
+
+// ListenUDPOptions is ListenUDP with options: with ReusePort, sockets
+// that all set it share a port, each datagram going to one of them
+// (reuseport.go, udpLookup).
+func (s *Stack) ListenUDPOptions(laddr netip.AddrPort, o ListenOptions) (*UDPSocket, error) {
+	return s.openUDP(laddr, netip.AddrPort{}, o)
 }
 
 // DialUDP opens a UDP socket connected to raddr, from laddr if valid
 // (else an ephemeral port): it sends to raddr alone, receives from raddr
 // alone, and reports ICMP errors about its datagrams on its next call.
 func (s *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
+	return s.DialUDPOptions(laddr, raddr, ListenOptions{})
+}
+
+// DialUDPOptions is DialUDP with options: with ReusePort the socket may
+// share its local port with others that set it, and takes its peer's
+// datagrams before them.
+func (s *Stack) DialUDPOptions(laddr, raddr netip.AddrPort, o ListenOptions) (*UDPSocket, error) {
 	if !raddr.Addr().Is4() || raddr.Addr().IsUnspecified() || raddr.Port() == 0 {
 		return nil, syscall.EINVAL
 	}
 	if err := s.reachable(raddr.Addr()); err != nil {
 		return nil, err
 	}
-	return s.openUDP(laddr, raddr)
+	return s.openUDP(laddr, raddr, o)
 }
 
-func (s *Stack) openUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
+func (s *Stack) openUDP(laddr, raddr netip.AddrPort, o ListenOptions) (*UDPSocket, error) {
 	a := laddr.Addr()
 	if !a.IsValid() {
 		a = netip.IPv4Unspecified()
@@ -59,7 +75,7 @@ func (s *Stack) openUDP(laddr, raddr netip.AddrPort) (*UDPSocket, error) {
 	if !a.Is4() || (!a.IsUnspecified() && a != s.addr) {
 		return nil, syscall.EADDRNOTAVAIL
 	}
-	sk := &UDPSocket{s: s, local: netip.AddrPortFrom(a, laddr.Port()), remote: raddr}
+	sk := &UDPSocket{s: s, local: netip.AddrPortFrom(a, laddr.Port()), remote: raddr, reusePort: o.ReusePort}
 	if err := s.bindUDP(sk, laddr.Port()); err != nil {
 		return nil, err
 	}
@@ -138,18 +154,18 @@ func (sk *UDPSocket) ReadFrom(p []byte) (n, full int, src netip.AddrPort, err er
 func (sk *UDPSocket) SetDontFragment(on bool) { sk.dontFrag.Store(on) }
 
 // WriteTo sends p to dst, or to the peer of a connected socket when dst is
-// invalid (a connected socket sends nowhere else: EISCONN). A payload
+// invalid. A connected socket given another dst sends there, as Linux's
+// udp_sendmsg does (the address given wins; the socket stays connected
+// and still receives from its peer alone). A payload
 // over udp.MaxPayload (65,507 bytes) is EMSGSIZE. One too big for a packet
 // of the MTU toward dst (sendMTU) is sent in fragments without DF (RFC
 // 791 §3.2), unless SetDontFragment asked for EMSGSIZE instead.
 func (sk *UDPSocket) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
-	if sk.remote.IsValid() {
-		if dst.IsValid() && dst != sk.remote {
-			return 0, syscall.EISCONN
+	if !dst.IsValid() {
+		if !sk.remote.IsValid() {
+			return 0, syscall.EDESTADDRREQ
 		}
 		dst = sk.remote
-	} else if !dst.IsValid() {
-		return 0, syscall.EDESTADDRREQ
 	}
 	if !dst.Addr().Is4() || dst.Addr().IsUnspecified() || dst.Port() == 0 {
 		return 0, syscall.EINVAL
@@ -204,8 +220,11 @@ func (sk *UDPSocket) Close() error {
 		return ErrClosed
 	}
 	sk.closed = true
-	if t.socks[sk.local.Port()] == sk {
-		delete(t.socks, sk.local.Port())
+	port := sk.local.Port()
+	if g := slices.DeleteFunc(slices.Clone(t.socks[port]), func(m *UDPSocket) bool { return m == sk }); len(g) > 0 {
+		t.socks[port] = g
+	} else {
+		delete(t.socks, port)
 	}
 	sk.rd.signal()
 	return nil
