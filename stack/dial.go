@@ -74,7 +74,7 @@ func (s *Stack) dialTCP(local, remote netip.AddrPort, maxSeg int) (*TCPConn, err
 		sh.mu.Unlock()
 		return nil, ErrConnectionLimit
 	}
-	c := sh.newConnLocked(la, remote)
+	c := sh.newConnLocked(now, la, remote)
 	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
 	c.conn.SetMaxSegment(maxSeg)
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
@@ -91,6 +91,7 @@ type TCPListener struct {
 	s    *Stack
 	addr netip.Addr // unspecified: any local address
 	port uint16
+	born stamp // when Listen made it
 	dl   deadline
 
 	mu       sync.Mutex
@@ -127,7 +128,7 @@ func (s *Stack) ListenTCP(local netip.AddrPort, backlog int) (*TCPListener, erro
 	if port == 0 || old[port] != nil {
 		return nil, syscall.EADDRINUSE
 	}
-	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: local.Addr(), port: port,
+	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: local.Addr(), port: port, born: s.stampOf(s.clk.Now()),
 		children: make(map[*tcp.Conn]*TCPConn)}
 	if l.addr.IsValid() && l.addr.IsUnspecified() {
 		l.addr = netip.Addr{}

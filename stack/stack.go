@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
@@ -63,6 +64,7 @@ type Stack struct {
 	gsoMax      int              // the longest packet gso takes
 	csumOffload bool             // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
 	clk         clock.Clock
+	epoch       time.Time // what stamps count from (timers.go)
 	addr        netip.Addr
 	bcast       netip.Addr // the directed broadcast address of the link's prefix
 	ttl         uint8
@@ -113,6 +115,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s := &Stack{
 		ep:    ep,
 		clk:   cfg.Clock,
+		epoch: cfg.Clock.Now().Add(-epochSpan),
 		addr:  cfg.Addr.Addr(),
 		bcast: broadcast(cfg.Addr),
 		ttl:   cfg.TTL,
