@@ -357,6 +357,7 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	}
 	defer cc.Close()
 	cc.Write([]byte("x"))
+	o.clk.Advance(90 * time.Second) // the listener and the connection were made at the clock's start
 	var est []stack.SocketInfo
 	_, b := get(t, o.serverURL+"/sockets?state=established")
 	if err := json.Unmarshal(b, &est); err != nil {
@@ -364,6 +365,14 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	}
 	if len(est) != 1 || est[0].State != tcp.StateEstablished || est[0].Remote != cc.LocalAddr().(*net.TCPAddr).AddrPort() {
 		t.Fatalf("/sockets?state=established: %+v, want the one connection", est)
+	}
+	var snap stack.Snapshot
+	_, b = get(t, o.serverURL+"/snapshot")
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatalf("/snapshot: %v in %s", err, b)
+	}
+	if est[0].Age != 90*time.Second || len(snap.Sockets) != 2 || snap.Sockets[0].Age != 90*time.Second || snap.Sockets[1].Age != 90*time.Second {
+		t.Errorf("ages: /sockets %v, /snapshot %+v; want 90s for the listener and the connection", est[0].Age, snap.Sockets)
 	}
 	if est[0].TCP.MSS == 0 || est[0].TCP.RTO == 0 || est[0].TCP.CongestionControl == "" {
 		t.Errorf("the connection's tcp.Info is empty: %+v", est[0].TCP)
@@ -376,6 +385,9 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	if !strings.Contains(out.String(), "LISTEN") || !strings.Contains(out.String(), "ESTAB ") ||
 		!strings.Contains(out.String(), " mss:") {
 		t.Errorf("ss printed no listener, connection or -i line:\n%s", out.String())
+	}
+	if n := strings.Count(out.String(), " age:1min30sec\n"); n != 2 {
+		t.Errorf("ss printed %d ages of 1min30sec, want the listener's and the connection's:\n%s", n, out.String())
 	}
 	out.Reset()
 	if code := run([]string{"netstat", "-s", "--admin", addr}, &out, &errOut); code != 0 {
