@@ -166,8 +166,9 @@ less than a segment, and the client holds them back rather than send a small seg
 avoidance) until its override timer fires, 200 ms later. The next ACK says win=0: a zero window. The client must
 stop, but not forever: if the ACK that opens the window were lost, both sides would wait for each other. So its
 persist timer sends a window probe from time to time, with exponential back-off like a retransmission. As Linux
-does, the probe carries no data and the sequence number just below the next one expected (seq=4096), which the
-receiver must answer with an ACK giving its window: still zero. The probes go on for as long as answers come. When
+does, the probe carries no data and the sequence number just below the next one expected (seq=4096): the
+receiver finds it outside its window and discards it (the drop under each probe), but must answer with an ACK giving
+its window: still zero. The probes go on for as long as answers come. When
 the application reads, the buffer empties and the server sends a window update (win=4096) at once; the client sends
 the rest. The window is flow control: a sender never overruns a receiver's buffer.`,
 		rfc: "RFC 9293 §3.8.6.1 (zero-window probing) and §3.8.6.2 (silly window syndrome avoidance), RFC 1122 §4.2.2.17 (probing zero windows)",

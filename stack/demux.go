@@ -164,7 +164,7 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 		} else {
 			iss = s.isn.ISN(now, local, remote)
 		}
-		c := s.newConnLocked(local, remote)
+		c := s.newConnLocked(now, local, remote)
 		l.adopt(c)
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
 		l.l.Open(now, c.conn, seg, iss)
@@ -172,9 +172,10 @@ func (s *shard) listenInput(l *TCPListener, now time.Time, local, remote netip.A
 	}
 }
 
-// newConnLocked makes and registers a connection for the 4-tuple.
-func (s *shard) newConnLocked(local, remote netip.AddrPort) *TCPConn {
-	c := &TCPConn{s: s, conn: tcp.NewConn(&s.tcp, local, remote), heapIdx: -1}
+// newConnLocked makes and registers a connection for the 4-tuple, born
+// now.
+func (s *shard) newConnLocked(now time.Time, local, remote netip.AddrPort) *TCPConn {
+	c := &TCPConn{s: s, conn: tcp.NewConn(&s.tcp, local, remote), heapIdx: -1, born: s.stampOf(now)}
 	s.conns[keyOf(local, remote)] = c
 	return c
 }

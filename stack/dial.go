@@ -74,7 +74,7 @@ func (s *Stack) dialTCP(local, remote netip.AddrPort, maxSeg int) (*TCPConn, err
 		sh.mu.Unlock()
 		return nil, ErrConnectionLimit
 	}
-	c := sh.newConnLocked(la, remote)
+	c := sh.newConnLocked(now, la, remote)
 	c.conn.SetTimestampOffset(s.isn.TimestampOffset(la, remote))
 	c.conn.SetMaxSegment(maxSeg)
 	_ = c.conn.Connect(now, s.isn.ISN(now, la, remote))
@@ -91,6 +91,7 @@ type TCPListener struct {
 	s    *Stack
 	addr netip.Addr // unspecified: any local address
 	port uint16
+	born stamp // when Listen made it
 	dl   deadline
 
 	reusePort bool // a member of a group (reuseport.go); set when made
@@ -145,7 +146,7 @@ func (s *Stack) listenTCP(local netip.AddrPort, backlog int, reusePort bool) (*T
 		return nil, err
 	}
 	l := &TCPListener{s: s, l: tcp.NewListener(&s.tcp, backlog), addr: addr, port: port,
-		reusePort: reusePort, children: make(map[*tcp.Conn]*TCPConn)}
+		born: s.stampOf(s.clk.Now()), reusePort: reusePort, children: make(map[*tcp.Conn]*TCPConn)}
 	m := maps.Clone(old)
 	m[port] = append(slices.Clip(old[port]), l) // a new slice: readers hold the old one
 	s.listeners.Store(&m)

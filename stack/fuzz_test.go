@@ -659,8 +659,8 @@ func (h *fuzzHarness) check(advanced bool) {
 		}
 		h.known[k] = connFacts{cc.MSS(), cc.ISS()}
 		d := cc.Deadline()
-		if !d.Equal(c.deadline) || (c.heapIdx >= 0) == d.IsZero() {
-			t.Fatalf("%s: timer at %v, but the stack's heap has %v (index %d)", where, d, c.deadline, c.heapIdx)
+		if !d.Equal(s.timeOf(c.deadline)) || (c.heapIdx >= 0) == d.IsZero() {
+			t.Fatalf("%s: timer at %v, but the stack's heap has %v (index %d)", where, d, s.timeOf(c.deadline), c.heapIdx)
 		}
 		if advanced && !d.IsZero() && !d.After(now) {
 			t.Fatalf("%s: timer at %v left due after the clock reached %v", where, d, now)
@@ -672,8 +672,8 @@ func (h *fuzzHarness) check(advanced bool) {
 	h.checkTimeWait(advanced)
 	h.checkMemory(conns)
 	for _, sh := range s.shards {
-		if len(sh.timers) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(sh.timers[0].deadline)) {
-			t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", sh.timers[0].deadline, sh.armedAt)
+		if len(sh.timers) > 0 && (sh.armedAt.IsZero() || sh.armedAt.After(s.timeOf(sh.timers[0].deadline))) {
+			t.Fatalf("earliest connection timer at %v, but the clock timer is armed for %v", s.timeOf(sh.timers[0].deadline), sh.armedAt)
 		}
 	}
 	for _, l := range s.allListeners() {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/synack-net/synack/tcp"
 )
@@ -28,28 +29,35 @@ type SocketInfo struct {
 	RecvQ int
 	// SegsIn and SegsOut count the connection's segments so far.
 	SegsIn, SegsOut uint64
+	// Age is how long the socket has lived, on the stack's clock: a
+	// connection since it was made (its SYN sent, its peer's SYN
+	// received, or, from a SYN cookie, the ACK that completed it; in
+	// TIME-WAIT too), a listener since Listen.
+	Age time.Duration
 	// TCP is the connection's inner state (options, RTT, windows), as
 	// `ss -ti` shows it; zero for a listener.
 	TCP tcp.Info
 }
 
-// info is c's row of the socket table (mu held). An ended socket without
-// its tcp.Conn shows its endpoints and state only.
-func (c *TCPConn) info() SocketInfo {
+// info is c's row of the socket table at now (mu held). An ended socket
+// without its tcp.Conn shows its endpoints, state and age only.
+func (c *TCPConn) info(now time.Time) SocketInfo {
+	age := c.s.age(now, c.born)
 	if c.conn == nil {
 		local, remote := c.tw.addrs()
-		return SocketInfo{Local: local, Remote: remote, State: c.stateLocked()}
+		return SocketInfo{Local: local, Remote: remote, State: c.stateLocked(), Age: age}
 	}
 	return SocketInfo{Local: c.conn.Local, Remote: c.conn.Remote, State: c.stateLocked(),
 		SendQ: c.conn.SendQueue(), RecvQ: c.conn.RecvQueue(), SegsIn: c.conn.SegmentsIn(), SegsOut: c.conn.SegmentsOut(),
-		TCP: c.conn.Info()}
+		Age: age, TCP: c.conn.Info()}
 }
 
 // Info is the connection's row of the socket table.
 func (c *TCPConn) Info() SocketInfo {
+	now := c.s.clk.Now()
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	return c.info()
+	return c.info(now)
 }
 
 // WriteSockets prints the table as netstat -tn does.
@@ -70,7 +78,10 @@ func WriteSockets(w io.Writer, t []SocketInfo) error {
 // the stack holds (TIME-WAIT included), sorted by local then remote
 // address. Each shard is read under its lock in turn, so the table is not
 // one instant's when connections come and go meanwhile.
-func (s *Stack) Sockets() []SocketInfo {
+func (s *Stack) Sockets() []SocketInfo { return s.sockets(s.clk.Now()) }
+
+// sockets is Sockets with the ages counted at now.
+func (s *Stack) sockets(now time.Time) []SocketInfo {
 	ls := s.allListeners()
 	t := make([]SocketInfo, 0, len(ls)+int(s.nconns.Load()+s.ntw.Load()))
 	for _, l := range ls {
@@ -80,17 +91,17 @@ func (s *Stack) Sockets() []SocketInfo {
 		}
 		l.mu.Lock()
 		t = append(t, SocketInfo{Local: netip.AddrPortFrom(a, l.port), State: tcp.StateListen,
-			SendQ: l.l.Backlog(), RecvQ: l.l.Ready()})
+			SendQ: l.l.Backlog(), RecvQ: l.l.Ready(), Age: s.age(now, l.born)})
 		l.mu.Unlock()
 	}
 	for _, sh := range s.shards {
 		sh.mu.Lock()
 		for _, c := range sh.conns {
-			t = append(t, c.info())
+			t = append(t, c.info(now))
 		}
 		for _, e := range sh.tws {
 			local, remote := e.addrs()
-			t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait})
+			t = append(t, SocketInfo{Local: local, Remote: remote, State: tcp.StateTimeWait, Age: s.age(now, e.born)})
 		}
 		sh.mu.Unlock()
 	}

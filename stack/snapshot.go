@@ -23,7 +23,7 @@ type Snapshot struct {
 	// states with none are left out.
 	States map[string]int `json:"states"`
 	// Sockets is the socket table (Stack.Sockets): every listener and
-	// connection, with its tcp.Info.
+	// connection, with its age at Time and its tcp.Info.
 	Sockets []SocketInfo `json:"sockets"`
 }
 
@@ -52,7 +52,8 @@ func linkCounters(ep any) (Section, bool) {
 // are read one by one and the shards one after the other, so a snapshot
 // taken while packets flow is not one instant's, as with netstat.
 func (s *Stack) Snapshot() Snapshot {
-	snap := Snapshot{Time: s.clk.Now(), Counters: s.Counters(), Sockets: s.Sockets()}
+	now := s.clk.Now()
+	snap := Snapshot{Time: now, Counters: s.Counters(), Sockets: s.sockets(now)}
 	snap.States = StateCounts(snap.Sockets)
 	return snap
 }

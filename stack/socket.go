@@ -28,10 +28,16 @@ type TCPConn struct {
 
 	// Under s.mu:
 	rd, wr   waiter
-	deadline time.Time
+	deadline stamp // its engine's next deadline, as in s.timers; 0 for none (a stamp, not a time.Time: see born)
 	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
 	closed   bool  // the user called Close
 	linger   int16 // SO_LINGER: 0 off, else 1 + the seconds Close waits (sockopt.go)
+	// born is when the socket was made: its SYN sent (SYN-SENT), or its
+	// peer's SYN received (SYN-RECEIVED), or for a SYN cookie the ACK
+	// that completed it; the socket table shows its age. It fits in the
+	// 128-byte size class because deadline is a stamp (8 bytes) and not a
+	// time.Time (24): TestTimeWaitEntrySize.
+	born stamp
 
 	rdl, wrl deadline
 }

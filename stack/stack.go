@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
@@ -64,6 +65,7 @@ type Stack struct {
 	gather      link.GatherEndpoint // gso, when it takes packets in pieces; else nil (gather.go)
 	csumOffload bool                // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
 	clk         clock.Clock
+	epoch       time.Time // what stamps count from (timers.go)
 	addr        netip.Addr
 	bcast       netip.Addr // the directed broadcast address of the link's prefix
 	ttl         uint8
@@ -114,6 +116,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s := &Stack{
 		ep:    ep,
 		clk:   cfg.Clock,
+		epoch: cfg.Clock.Now().Add(-epochSpan),
 		addr:  cfg.Addr.Addr(),
 		bcast: broadcast(cfg.Addr),
 		ttl:   cfg.TTL,

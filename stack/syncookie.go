@@ -47,7 +47,7 @@ func (s *shard) cookieACKLocked(l *TCPListener, now time.Time, local, remote net
 			s.traceDrop("ConnLimitDrops", local, remote, seg, "LISTEN")
 			return true
 		}
-		c := s.newConnLocked(local, remote)
+		c := s.newConnLocked(now, local, remote)
 		l.adopt(c)
 		c.conn.SetTimestampOffset(s.isn.TimestampOffset(local, remote))
 		l.l.OpenFromCookie(now, c.conn, seg, ck)

@@ -11,11 +11,11 @@ import (
 // in the heap, -1 when it is in none, so that it can be moved or removed
 // in O(log n). One clock timer is armed for the earliest of both; an idle
 // connection costs a heap slot at most, never a runtime timer.
-type deadlineHeap[T heapItem] []T
+type deadlineHeap[T heapItem[T]] []T
 
 // heapItem is an item of a deadlineHeap.
-type heapItem interface {
-	heapDeadline() time.Time
+type heapItem[T any] interface {
+	dueBefore(T) bool // its deadline is earlier than the other's
 	heapIndex() *int32
 }
 
@@ -24,13 +24,13 @@ type (
 	twHeap    = deadlineHeap[*twEntry]
 )
 
-func (c *TCPConn) heapDeadline() time.Time { return c.deadline }
-func (c *TCPConn) heapIndex() *int32       { return &c.heapIdx }
-func (e *twEntry) heapDeadline() time.Time { return e.rec.Deadline() }
-func (e *twEntry) heapIndex() *int32       { return &e.idx }
+func (c *TCPConn) dueBefore(o *TCPConn) bool { return c.deadline < o.deadline }
+func (c *TCPConn) heapIndex() *int32         { return &c.heapIdx }
+func (e *twEntry) dueBefore(o *twEntry) bool { return e.rec.Deadline().Before(o.rec.Deadline()) }
+func (e *twEntry) heapIndex() *int32         { return &e.idx }
 
 func (h deadlineHeap[T]) Len() int           { return len(h) }
-func (h deadlineHeap[T]) Less(i, j int) bool { return h[i].heapDeadline().Before(h[j].heapDeadline()) }
+func (h deadlineHeap[T]) Less(i, j int) bool { return h[i].dueBefore(h[j]) }
 func (h deadlineHeap[T]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	*h[i].heapIndex(), *h[j].heapIndex() = int32(i), int32(j)
@@ -63,12 +63,13 @@ func (h *deadlineHeap[T]) remove(e T) {
 // deadline pushed back on every ACK costs no timer reset.
 func (s *shard) schedule(c *TCPConn) {
 	d := c.conn.Deadline()
-	if d.Equal(c.deadline) && (c.heapIdx >= 0) == !d.IsZero() {
+	at := s.stampOf(d)
+	if at == c.deadline && (c.heapIdx >= 0) == (at != 0) {
 		return
 	}
-	c.deadline = d
+	c.deadline = at
 	switch {
-	case d.IsZero():
+	case at == 0:
 		s.timers.remove(c)
 		return
 	case c.heapIdx >= 0:
@@ -103,7 +104,7 @@ func (s *shard) fire() {
 	}
 	now := s.clk.Now()
 	s.armedAt = time.Time{}
-	for len(s.timers) > 0 && !s.timers[0].deadline.After(now) {
+	for nowAt := s.stampOf(now); len(s.timers) > 0 && s.timers[0].deadline <= nowAt; {
 		c := s.timers[0]
 		l := c.lockListener()
 		c.conn.HandleTimer(now) // clears or moves every deadline that was due
@@ -112,10 +113,47 @@ func (s *shard) fire() {
 	}
 	s.expireTimeWaitLocked(now)
 	if len(s.timers) > 0 {
-		s.arm(s.timers[0].deadline)
+		s.arm(s.timeOf(s.timers[0].deadline))
 	}
 	if len(s.twHeap) > 0 {
 		s.arm(s.twHeap[0].rec.Deadline())
 	}
 	s.unlockAndFlush()
+}
+
+// stamp is a time on the stack's clock as nanoseconds since the stack's
+// epoch, in an int64: 8 bytes where a time.Time takes 24, in the socket
+// every connection holds (its timer's deadline and when it was made). The
+// epoch lies epochSpan before the stack was made, so that every time its
+// clock gives counts positive and zero can mean none; an int64 of
+// nanoseconds spans 292 years. The real clock's times keep their
+// monotonic reading through Sub and Add, so a step of the wall clock does
+// not show in stamps.
+type stamp int64
+
+// epochSpan is how far before its making a stack's epoch lies.
+const epochSpan = 24 * time.Hour
+
+// stampOf is t as a stamp; the zero time.Time is none (0).
+func (s *Stack) stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.Sub(s.epoch))
+}
+
+// timeOf is at as a time; none is the zero time.Time.
+func (s *Stack) timeOf(at stamp) time.Time {
+	if at == 0 {
+		return time.Time{}
+	}
+	return s.epoch.Add(time.Duration(at))
+}
+
+// age is how long before now the stamp at was; 0 for none.
+func (s *Stack) age(now time.Time, at stamp) time.Duration {
+	if at == 0 {
+		return 0
+	}
+	return time.Duration(max(s.stampOf(now)-at, 0))
 }

@@ -69,6 +69,9 @@ type twEntry struct {
 	rec tcp.TimeWait
 	key connKey
 	idx int32 // in s.twHeap; -1 once the record ended (or never entered the table)
+	// born is when its connection was made (TCPConn.born), for the
+	// socket table's age: the 8 bytes left to the 80-byte size class.
+	born stamp
 }
 
 // addrs are the record's local and remote endpoints.
@@ -91,7 +94,7 @@ func (s *shard) enterTimeWaitLocked(c *TCPConn) {
 		s.nconns.Add(-1) // a record is no connection (limits.go)
 	}
 	s.timers.remove(c)
-	e := &twEntry{rec: c.conn.ToTimeWait(), key: k, idx: -1}
+	e := &twEntry{rec: c.conn.ToTimeWait(), key: k, idx: -1, born: c.born}
 	c.tw = e
 	if !s.admitTimeWait() {
 		// Linux's tcp_time_wait past tcp_max_tw_buckets: no TIME-WAIT.

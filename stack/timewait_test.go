@@ -338,9 +338,10 @@ func TestTimeWaitHeapPerConnection(t *testing.T) {
 	runtime.KeepAlive(n)
 }
 
-// TestTimeWaitEntrySize: a record in the table (tcp.TimeWait, its key and
-// heap index) fits the 80-byte size class, and the socket, which grew a
-// pointer to it, still fits the 128-byte class every connection pays.
+// TestTimeWaitEntrySize: a record in the table (tcp.TimeWait, its key,
+// heap index and birth stamp) fits the 80-byte size class, and the socket,
+// which grew a pointer to it and a birth stamp, still fits the 128-byte
+// class every connection pays.
 func TestTimeWaitEntrySize(t *testing.T) {
 	if n := unsafe.Sizeof(twEntry{}); n > 80 {
 		t.Errorf("twEntry is %d bytes, over the 80-byte size class", n)

@@ -54,11 +54,15 @@ func Diagram(w io.Writer, events []Event, left, right netip.AddrPort) error {
 // should report a received segment before the change it causes, and a change
 // before the segment it makes the side send.
 //
-// A segment that the peer reported dropping, or never reported receiving
-// although it reported receiving others, is drawn ending in an X short of the
-// peer's timeline. A segment that a side reported receiving but the other
-// side never reported sending (a copy the network made, an old duplicate, a
-// forged segment) is drawn where it arrived.
+// A segment lost in flight, one the peer never reported receiving although
+// it reported receiving others, is drawn ending in an X short of the peer's
+// timeline. A segment that arrived and that the peer discarded (a counted
+// drop, KindDrop) reaches the peer's timeline, and the row below it says
+// why by that timeline, "(drop: ListenOverflows)". A diagram with either
+// ends in a legend line saying what the marks mean. A segment that a side
+// reported receiving but the other side never reported sending (a copy the
+// network made, an old duplicate, a forged segment) is drawn where it
+// arrived.
 //
 // With Relative, a number below the side's initial sequence number (an old
 // duplicate's) is written negative: seq=-99999.
@@ -124,9 +128,10 @@ type row struct {
 	ack     seqnum.Value
 	win     uint16
 	n       int
-	got     bool // the receiver reported it (received or dropped)
-	dropped bool // the receiver dropped it
-	lost    bool // the receiver never reported it
+	got     bool   // the receiver reported it (received or dropped)
+	dropped bool   // the receiver dropped it
+	why     string // why the receiver dropped it: its drop's Cause
+	lost    bool   // the receiver never reported it
 }
 
 // diagram gathers the rows of one connection.
@@ -238,7 +243,9 @@ func (d *diagram) add(s int, e *Event) {
 		}
 		r := &d.rows[i]
 		r.got = true
-		r.dropped = r.dropped || e.Kind == KindDrop
+		if e.Kind == KindDrop && !r.dropped {
+			r.dropped, r.why = true, e.Cause
+		}
 		d.justGot[s], d.lastGot[s] = i, i
 	case KindStateChange:
 		if e.State == "" || e.State == d.cur[s] {
@@ -344,7 +351,19 @@ const (
 	// The heads of a lost arrow, which ends short of the receiver's timeline.
 	lostHeadRight = "X  "
 	lostHeadLeft  = "  X"
+
+	// The legend's entries, for a diagram that has lost or dropped segments.
+	lostLegend    = "X = lost on the way, never received"
+	droppedLegend = "(drop: reason) = arrived, and its receiver discarded it"
 )
+
+// dropNote is the note under a dropped segment's arrow.
+func (r *row) dropNote() string {
+	if r.why == "" {
+		return "dropped"
+	}
+	return "drop: " + r.why
+}
 
 // render lays the rows out as text.
 func (d *diagram) render() []byte {
@@ -363,6 +382,9 @@ func (d *diagram) render() []byte {
 		for s := range 2 {
 			sw[s] = max(sw[s], len(r.state[s]))
 			aw = max(aw, len(r.note[s])+2+2*noteMargin)
+		}
+		if r.dropped {
+			aw = max(aw, len(r.dropNote())+2+2*noteMargin)
 		}
 		if r.seg {
 			labels[i] = r.label(base, haveBase, !sentBefore[r.from] || r.win != lastWin[r.from])
@@ -384,6 +406,7 @@ func (d *diagram) render() []byte {
 	}
 
 	var b []byte
+	var lost, dropped bool
 	b = append(b, title[0]...)
 	b = appendSpaces(b, rightCol-len(title[0]))
 	b = append(b, title[1]...)
@@ -397,7 +420,7 @@ func (d *diagram) render() []byte {
 		b = append(b, timelineBar)
 		switch {
 		case r.seg:
-			b = appendArrow(b, labels[i], aw, r.from == leftSide, r.lost || r.dropped)
+			b = appendArrow(b, labels[i], aw, r.from == leftSide, r.lost)
 		case r.note[leftSide] != "":
 			b = appendNote(b, r.note[leftSide], aw, true /* nearLeft */)
 		case r.note[rightSide] != "":
@@ -410,6 +433,22 @@ func (d *diagram) render() []byte {
 		b = append(b, r.state[rightSide]...)
 		b = trimRight(b, start)
 		b = append(b, '\n')
+		if r.dropped {
+			// Why, by the timeline of the side that dropped it.
+			b = appendSpaces(b, sw[0]+len(gap))
+			b = append(b, timelineBar)
+			b = appendNote(b, r.dropNote(), aw, r.from == rightSide)
+			b = append(b, timelineBar, '\n')
+		}
+		lost, dropped = lost || r.lost, dropped || r.dropped
+	}
+	switch {
+	case lost && dropped:
+		b = append(b, lostLegend+"; "+droppedLegend+"\n"...)
+	case lost:
+		b = append(b, lostLegend+"\n"...)
+	case dropped:
+		b = append(b, droppedLegend+"\n"...)
 	}
 	return b
 }

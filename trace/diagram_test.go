@@ -130,19 +130,42 @@ func TestDiagramSimultaneousClose(t *testing.T) {
 	}
 }
 
+// TestDiagramMarksLostAndDroppedSegments: a segment lost in flight and one
+// that arrived and was discarded look different: the lost one's arrow ends
+// in an X short of the receiver's timeline; the dropped one's reaches it,
+// with a normal head, and the next row gives the drop's reason by that
+// timeline. The legend names both marks.
 func TestDiagramMarksLostAndDroppedSegments(t *testing.T) {
 	events := lossyConnection()
 	got := draw(t, events, DiagramOptions{Relative: true, Timers: true})
 	checkGolden(t, "lossy", got)
 	lines := strings.Split(string(got), "\n")
-	var lost []string
-	for _, l := range lines {
-		if strings.Contains(l, "X") {
-			lost = append(lost, l)
+	var lost, dropped int = -1, -1
+	for i, l := range lines {
+		switch {
+		case strings.Contains(l, "X") && strings.Contains(l, "|"): // an arrow, not the legend
+			if lost >= 0 || !strings.Contains(l, "PSH,ACK seq=1 ack=1 len=100 ---X  |") {
+				t.Errorf("line %d %q: want the client's first data segment only ending in X", i, l)
+			}
+			lost = i
+		case strings.Contains(l, "PSH,ACK seq=1 ack=101 len=10"):
+			dropped = i
 		}
 	}
-	if len(lost) != 2 || !strings.Contains(lost[0], "-X  |") || !strings.Contains(lost[1], "|  X-") {
-		t.Errorf("want the first data segment lost and the server's data dropped, got %q", lost)
+	if lost < 0 || dropped < 0 || dropped+1 >= len(lines) {
+		t.Fatalf("no lost (%d) or dropped (%d) segment drawn:\n%s", lost, dropped, got)
+	}
+	if d := lines[dropped]; !strings.Contains(d, "|<--- PSH,ACK") || strings.Contains(d, "X") {
+		t.Errorf("dropped segment drawn %q, want an arrow reaching the client's timeline", d)
+	}
+	if n := lines[dropped+1]; !strings.HasPrefix(strings.TrimSpace(n), "|  (drop: bad checksum)") {
+		t.Errorf("row under the dropped segment %q, want its reason by the client's timeline", n)
+	}
+	if lines[lost] == strings.Replace(lines[dropped], "<---", "----", 1) {
+		t.Error("lost and dropped arrows drawn alike")
+	}
+	if !strings.Contains(string(got), lostLegend+"; "+droppedLegend+"\n") {
+		t.Errorf("no legend of both marks:\n%s", got)
 	}
 }
 
@@ -261,8 +284,8 @@ func TestDiagramOfALongTransfer(t *testing.T) {
 		tp.exchange(s, c, seg{ack, 5001, seqnum.Value(1001 + 1000*(i+1)), 0})
 	}
 	got := draw(t, tp.events, DiagramOptions{Relative: true})
-	if n := bytes.Count(got, []byte("\n")); n != 2+3+2*segments {
-		t.Errorf("%d lines, want %d", n, 2+3+2*segments)
+	if n := bytes.Count(got, []byte("\n")); n != 2+3+2*segments+1 {
+		t.Errorf("%d lines, want %d (with the legend)", n, 2+3+2*segments+1)
 	}
 	if n := bytes.Count(got, []byte("-X  |")); n != segments/100 {
 		t.Errorf("%d segments marked lost, want %d", n, segments/100)
@@ -384,8 +407,9 @@ func TestDiagramCloseByACallGoesOnItsFIN(t *testing.T) {
 }
 
 // TestDiagramReceivedThenDropped checks that a segment its receiver reports
-// receiving and then dropping is one arrow, ending in an X, and that a copy
-// the network made, received after the original, is an arrow of its own.
+// receiving and then dropping is one arrow, reaching the receiver's
+// timeline with the reason under it and no X, and that a copy the network
+// made, received after the original, is an arrow of its own.
 func TestDiagramReceivedThenDropped(t *testing.T) {
 	tp := newTape()
 	c, s := newPeers()
@@ -399,7 +423,10 @@ func TestDiagramReceivedThenDropped(t *testing.T) {
 	if right != 4 {
 		t.Fatalf("%d arrows right, want the SYN, the ACK, the dropped segment and its copy:\n%s", right, got)
 	}
-	if n := strings.Count(string(got), "X  |"); n != 1 {
-		t.Errorf("%d arrows end in X, want the dropped one only:\n%s", n, got)
+	if n := strings.Count(string(got), "X  |"); n != 0 {
+		t.Errorf("%d arrows end in X, want none: the dropped segment arrived:\n%s", n, got)
+	}
+	if n := strings.Count(string(got), "(drop: accept queue full)  |\n"); n != 1 {
+		t.Errorf("%d notes of the drop by the server's timeline, want 1:\n%s", n, got)
 	}
 }

@@ -60,11 +60,12 @@ func goldenSnapshot() stack.Snapshot {
 	return stack.Snapshot{
 		Time: now,
 		Sockets: []stack.SocketInfo{
-			{Local: ap("0.0.0.0:80"), State: tcp.StateListen, SendQ: 128, RecvQ: 1},
+			{Local: ap("0.0.0.0:80"), State: tcp.StateListen, SendQ: 128, RecvQ: 1, Age: 2*time.Hour + 3*time.Minute + 4*time.Second},
 			{Local: ap("10.7.0.2:80"), Remote: ap("10.7.0.1:41000"), State: tcp.StateEstablished, SendQ: 2896, RecvQ: 10,
-				SegsIn: 12, SegsOut: 15, TCP: est},
-			{Local: ap("10.7.0.2:7"), Remote: ap("10.7.0.1:41002"), State: tcp.StateCloseWait, SegsIn: 4, SegsOut: 3, TCP: closing},
-			{Local: ap("10.7.0.2:80"), Remote: ap("10.7.0.1:40998"), State: tcp.StateTimeWait,
+				SegsIn: 12, SegsOut: 15, Age: 80*time.Second + 300*time.Millisecond, TCP: est},
+			{Local: ap("10.7.0.2:7"), Remote: ap("10.7.0.1:41002"), State: tcp.StateCloseWait, SegsIn: 4, SegsOut: 3,
+				Age: 750 * time.Millisecond, TCP: closing},
+			{Local: ap("10.7.0.2:80"), Remote: ap("10.7.0.1:40998"), State: tcp.StateTimeWait, Age: 3*24*time.Hour + 4*time.Hour + 5*time.Minute,
 				TCP: tcp.Info{CloseAt: now.Add(59*time.Second + 900*time.Millisecond)}},
 		},
 		Counters: stack.Counters{

@@ -177,6 +177,23 @@ func (r reading) get(t *testing.T, c counterRef) (uint64, float64) {
 	return j, p
 }
 
+// quiet reports whether the server holds one ESTABLISHED connection whose
+// received bytes were all read, and the client's has nothing unacknowledged
+// and no ACK owed: the pair is idle.
+func (o *observed) quiet() bool {
+	est := func(t []stack.SocketInfo) (stack.SocketInfo, bool) {
+		for _, r := range t {
+			if r.State == tcp.StateEstablished {
+				return r, true
+			}
+		}
+		return stack.SocketInfo{}, false
+	}
+	s, ok1 := est(o.server.Internals().Sockets())
+	c, ok2 := est(o.client.Internals().Sockets())
+	return ok1 && ok2 && s.RecvQ == 0 && s.TCP.BytesReceived == 1 && c.SendQ == 0 && s.TCP.DelayedACKAt.IsZero()
+}
+
 // drive moves the virtual clock from timer to timer, giving the
 // goroutines turns in between, until done; it fails the test after ten
 // seconds of wall time.
@@ -357,6 +374,15 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	}
 	defer cc.Close()
 	cc.Write([]byte("x"))
+	// Once the byte is read and acknowledged, nothing is in flight: the
+	// clock then moves 5 s, short of any timer of an idle connection, and
+	// the listener and the connection, made at the clock's start, are 5 s old.
+	for start := time.Now(); !o.quiet(); runtime.Gosched() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the connection did not settle: server %+v, client %+v", o.server.Internals().Sockets(), o.client.Internals().Sockets())
+		}
+	}
+	o.clk.Advance(5 * time.Second)
 	var est []stack.SocketInfo
 	_, b := get(t, o.serverURL+"/sockets?state=established")
 	if err := json.Unmarshal(b, &est); err != nil {
@@ -364,6 +390,14 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	}
 	if len(est) != 1 || est[0].State != tcp.StateEstablished || est[0].Remote != cc.LocalAddr().(*net.TCPAddr).AddrPort() {
 		t.Fatalf("/sockets?state=established: %+v, want the one connection", est)
+	}
+	var snap stack.Snapshot
+	_, b = get(t, o.serverURL+"/snapshot")
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatalf("/snapshot: %v in %s", err, b)
+	}
+	if est[0].Age != 5*time.Second || len(snap.Sockets) != 2 || snap.Sockets[0].Age != 5*time.Second || snap.Sockets[1].Age != 5*time.Second {
+		t.Errorf("ages: /sockets %v, /snapshot %+v; want 5s for the listener and the connection", est[0].Age, snap.Sockets)
 	}
 	if est[0].TCP.MSS == 0 || est[0].TCP.RTO == 0 || est[0].TCP.CongestionControl == "" {
 		t.Errorf("the connection's tcp.Info is empty: %+v", est[0].TCP)
@@ -376,6 +410,9 @@ func TestAdminSocketsAndTools(t *testing.T) {
 	if !strings.Contains(out.String(), "LISTEN") || !strings.Contains(out.String(), "ESTAB ") ||
 		!strings.Contains(out.String(), " mss:") {
 		t.Errorf("ss printed no listener, connection or -i line:\n%s", out.String())
+	}
+	if n := strings.Count(out.String(), " age:5sec\n"); n != 2 {
+		t.Errorf("ss printed %d ages of 5sec, want the listener's and the connection's:\n%s", n, out.String())
 	}
 	out.Reset()
 	if code := run([]string{"netstat", "-s", "--admin", addr}, &out, &errOut); code != 0 {

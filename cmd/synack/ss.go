@@ -13,7 +13,9 @@ import (
 
 const ssAbout = `ss prints the sockets of a running 'synack serve', read from its admin
 endpoint (--admin), as 'ss -tanoei' prints the kernel's: a line per socket
-(state, queues, addresses, the timers armed), then, indented, the
+(state, queues, addresses, the timers armed, and, which ss has not, the
+socket's age: since its SYN was sent or received, or since Listen), then,
+indented, the
 connection's inner state: options, congestion control, window scales, RTO
 and RTT/RTTVAR in milliseconds, MSS, cwnd and ssthresh in segments, bytes
 and segments each way, retransmissions (now/total), windows, buffers, and
@@ -66,6 +68,7 @@ func writeSS(w io.Writer, snap stack.Snapshot) error {
 		if t := ssTimers(r.TCP, snap.Time); t != "" {
 			line += " " + t
 		}
+		line += " age:" + ssAge(r.Age)
 		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " ")); err != nil {
 			return err
 		}
@@ -109,6 +112,19 @@ func ssDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Second), 10) + "sec"
 	}
 	return fmt.Sprintf("%dmin%dsec", int64(d/time.Minute), int64(d%time.Minute/time.Second))
+}
+
+// ssAge prints a socket's age as ssDuration does below an hour, then in
+// hours and minutes, and in days and hours from a day on: "750ms",
+// "1min20sec", "2h3min", "3d4h".
+func ssAge(d time.Duration) string {
+	switch d = max(d, 0); {
+	case d < time.Hour:
+		return ssDuration(d)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%dmin", int64(d/time.Hour), int64(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int64(d/(24*time.Hour)), int64(d%(24*time.Hour)/time.Hour))
 }
 
 // ms prints d in milliseconds to the microsecond, as ss prints RTTs.
