@@ -83,18 +83,7 @@ func TestGatherSendsWhatCopyingSends(t *testing.T) {
 			plain, off := &gsoNet{}, &gatherNet{gsoNet: gsoNet{max: link.MaxGSOSize}}
 			sendRing(t, plain, tc.ringLen, tc.start, tc.count, 1448)
 			sendRing(t, off, tc.ringLen, tc.start, tc.count, 1448)
-			var cutPkts [][]byte
-			for i, p := range off.pkts {
-				cutPkts = append(cutPkts, cut(t, p, off.gsos[i])...)
-			}
-			if len(cutPkts) != len(plain.pkts) {
-				t.Fatalf("gathered sent %d packets once cut, plain %d", len(cutPkts), len(plain.pkts))
-			}
-			for i := range cutPkts {
-				if !bytes.Equal(cutPkts[i], plain.pkts[i]) {
-					t.Fatalf("packet %d differs once cut:\n got % x\nwant % x", i, cutPkts[i], plain.pkts[i])
-				}
-			}
+			sameOnceCut(t, &off.gsoNet, plain)
 			if len(off.pkts) != tc.wantWrites {
 				t.Fatalf("%d writes, want %d (pieces %v)", len(off.pkts), tc.wantWrites, off.parts)
 			}

@@ -145,6 +145,22 @@ func run(t *testing.T, segs []seg, wantWrites int) *gsoNet {
 	plain, off := &gsoNet{}, &gsoNet{max: link.MaxGSOSize}
 	sendAll(t, plain, segs)
 	sendAll(t, off, segs)
+	sameOnceCut(t, off, plain)
+	if len(off.pkts) != wantWrites {
+		t.Fatalf("offload made %d writes, want %d (GSO %v)", len(off.pkts), wantWrites, off.gsos)
+	}
+	for _, g := range plain.gsos {
+		if g != (link.GSO{}) {
+			t.Fatalf("plain link got an offload write: %+v", g)
+		}
+	}
+	return off
+}
+
+// sameOnceCut checks that what the offloading link off got, cut as the
+// kernel cuts it, is exactly what the plain link got.
+func sameOnceCut(t *testing.T, off, plain *gsoNet) {
+	t.Helper()
 	var cutPkts [][]byte
 	for i, p := range off.pkts {
 		cutPkts = append(cutPkts, cut(t, p, off.gsos[i])...)
@@ -157,15 +173,6 @@ func run(t *testing.T, segs []seg, wantWrites int) *gsoNet {
 			t.Fatalf("packet %d differs once cut:\n got % x\nwant % x", i, cutPkts[i], plain.pkts[i])
 		}
 	}
-	if len(off.pkts) != wantWrites {
-		t.Fatalf("offload made %d writes, want %d (GSO %v)", len(off.pkts), wantWrites, off.gsos)
-	}
-	for _, g := range plain.gsos {
-		if g != (link.GSO{}) {
-			t.Fatalf("plain link got an offload write: %+v", g)
-		}
-	}
-	return off
 }
 
 func ack(seq, ackN uint32, flags wire.TCPFlags) wire.TCPFields {
