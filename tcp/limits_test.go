@@ -110,3 +110,27 @@ func TestEstablishedWindowClosesAtStackMemory(t *testing.T) {
 		t.Fatalf("stack receive memory %d, want 3000", e.env.Memory.Receive())
 	}
 }
+
+// TestEstablishedSendBufferGrowsOnlyWhenItHoldsSendingBack: as Linux's
+// tcp_should_expand_sndbuf, the send buffer grows with the window only
+// while the bytes queued and not yet sent fall short of what the window
+// lets out; a sender the window holds back keeps its buffer.
+func TestEstablishedSendBufferGrowsOnlyWhenItHoldsSendingBack(t *testing.T) {
+	e := establishedFull(t, func(c *Config) { c.MaxStackSendMemory = 1 << 30 })
+	c := e.c
+	c.sndWnd = 1 << 20
+	e.write(at(sec), bytesN(c.sndBuf.limit))
+	before := c.sndBuf.limit
+	// A congestion window that lets out exactly what is queued unsent.
+	c.inflate += c.sndBuf.Len() - c.cwnd()
+	c.growSendBuffer()
+	if c.sndBuf.limit != before {
+		t.Fatalf("window-limited sender: send buffer grew from %d to %d", before, c.sndBuf.limit)
+	}
+	// A window larger than the unsent bytes: the buffer holds sending back.
+	c.inflate += 64 << 10
+	c.growSendBuffer()
+	if want := min(2*min(c.cwnd(), int(c.sndWnd)), c.cfg.MaxSendBufferSize); c.sndBuf.limit != want {
+		t.Fatalf("buffer-limited sender: send buffer %d, want %d (twice the window)", c.sndBuf.limit, want)
+	}
+}
