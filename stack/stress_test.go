@@ -11,82 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/trace"
 )
-
-// multiQueue is a link with several receive queues, as a network card
-// with receive-side scaling: it spreads what its inner endpoint delivers
-// over queues by the packet's addresses and ports and delivers each queue
-// on a goroutine of its own, so the stack above gets packets from several
-// goroutines at once. (The test may read the headers; a link may not.)
-type multiQueue struct {
-	*pipe.Endpoint
-	queues []chan []byte
-	wg     sync.WaitGroup
-
-	mu      sync.RWMutex // held to read while queuing, to write while stopping
-	stopped bool
-}
-
-func newMultiQueue(ep *pipe.Endpoint, n int) *multiQueue {
-	m := &multiQueue{Endpoint: ep, queues: make([]chan []byte, n)}
-	for i := range m.queues {
-		m.queues[i] = make(chan []byte, 256)
-	}
-	return m
-}
-
-// Attach starts the queues' goroutines, delivering to d.
-func (m *multiQueue) Attach(d link.Dispatcher) {
-	if d == nil {
-		m.Endpoint.Attach(nil)
-		return
-	}
-	for _, q := range m.queues {
-		m.wg.Go(func() {
-			for p := range q {
-				d.DeliverPacket(p)
-			}
-		})
-	}
-	m.Endpoint.Attach(spread{m})
-}
-
-// stop ends the queues' goroutines; what the inner endpoint delivers
-// after is dropped.
-func (m *multiQueue) stop() {
-	m.mu.Lock()
-	m.stopped = true
-	for _, q := range m.queues {
-		close(q)
-	}
-	m.mu.Unlock()
-	m.wg.Wait()
-}
-
-type spread struct{ m *multiQueue }
-
-// DeliverPacket queues a copy of pkt by a hash of its IPv4 addresses and
-// the 4 bytes after the header (TCP's ports).
-func (s spread) DeliverPacket(pkt []byte) {
-	h := uint32(0)
-	if len(pkt) >= 20 {
-		ihl := int(pkt[0]&0xf) * 4
-		h = binary.BigEndian.Uint32(pkt[12:]) ^ binary.BigEndian.Uint32(pkt[16:])
-		if len(pkt) >= ihl+4 {
-			h ^= binary.BigEndian.Uint32(pkt[ihl:])
-		}
-		h ^= h >> 16
-	}
-	s.m.mu.RLock()
-	defer s.m.mu.RUnlock()
-	if !s.m.stopped {
-		s.m.queues[h%uint32(len(s.m.queues))] <- bytes.Clone(pkt)
-	}
-}
 
 // closings counts the connections of one stack that reached CLOSED and
 // says when there have been want of them.
@@ -135,18 +63,20 @@ func TestStressManyConnections(t *testing.T) {
 	if testing.Short() {
 		conns = 500
 	}
-	a, b := pipe.New(1500)
-	ma, mb := newMultiQueue(a, 4), newMultiQueue(b, 4)
-	defer func() { a.Close(); b.Close(); ma.stop(); mb.stop() }()
+	// Four queues each way, each delivered on a goroutine of its own: the
+	// stacks get packets from several goroutines at once, as from a
+	// network card with receive-side scaling.
+	a, b := pipe.NewWithOptions(1500, pipe.Options{Queues: 4})
+	defer func() { a.Close(); b.Close() }()
 	cfg := tcp.Config{MSL: time.Millisecond, DelayedACK: time.Millisecond}
 	cdone := &closings{want: conns, done: make(chan struct{})}
 	sdone := &closings{want: conns, done: make(chan struct{})}
-	client, err := New(ma, Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), TCP: cfg, Trace: cdone, Shards: 8})
+	client, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), TCP: cfg, Trace: cdone, Shards: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	server, err := New(mb, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), TCP: cfg, Trace: sdone, Shards: 8})
+	server, err := New(b, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), TCP: cfg, Trace: sdone, Shards: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,15 +190,17 @@ func serveEcho(c *TCPConn) error {
 // shard, then listener). Nothing deadlocks, every dial either completes
 // or fails, and once both stacks close their tables and counts are empty.
 func TestStressListenerCloseUnderLoad(t *testing.T) {
-	a, b := pipe.New(1500)
-	ma, mb := newMultiQueue(a, 4), newMultiQueue(b, 4)
-	defer func() { a.Close(); b.Close(); ma.stop(); mb.stop() }()
+	// Four queues each way, each delivered on a goroutine of its own: the
+	// stacks get packets from several goroutines at once, as from a
+	// network card with receive-side scaling.
+	a, b := pipe.NewWithOptions(1500, pipe.Options{Queues: 4})
+	defer func() { a.Close(); b.Close() }()
 	cfg := tcp.Config{MSL: time.Millisecond, InitialRTO: 10 * time.Millisecond, SYNRetries: 2}
-	client, err := New(ma, Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), TCP: cfg, Shards: 8})
+	client, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), TCP: cfg, Shards: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := New(mb, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), TCP: cfg, Shards: 8})
+	server, err := New(b, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), TCP: cfg, Shards: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

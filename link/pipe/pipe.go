@@ -5,7 +5,13 @@
 //
 // Each Endpoint owns a bounded inbound queue and one delivery goroutine,
 // started by the first Attach and ended by Close, that drains the queue in
-// order. WritePacket copies the packet into a buffer sized to the MTU and
+// order. With Options.Queues above one, an Endpoint has that many queues,
+// each with its own goroutine, and steers each packet to one by a hash of
+// its bytes 12 to 23, as a network card's receive-side scaling does: the
+// bytes where an IPv4 header without options has its addresses and TCP
+// and UDP their ports, so one flow's packets keep one queue and their
+// order, and different flows are delivered in parallel. The pipe hashes
+// those bytes without reading them as anything. WritePacket copies the packet into a buffer sized to the MTU and
 // appends it to the peer's queue; WriteOwned (link.HandOff) queues the
 // writer's own buffer, from NewBuffer, without a copy. Neither blocks or
 // calls a Dispatcher. Delivered buffers go back to the receiving end's free
@@ -17,6 +23,7 @@
 package pipe
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -53,25 +60,25 @@ type Stats struct {
 // Endpoint is one end of a pipe. It implements link.Endpoint and is safe
 // for concurrent use.
 type Endpoint struct {
-	peer  *Endpoint
-	mtu   atomic.Int64
-	depth int
-	csum  bool // Options.ChecksumOffload
+	peer *Endpoint
+	mtu  atomic.Int64
+	csum bool // Options.ChecksumOffload
 
 	d atomic.Pointer[dispatcherBox] // nil box or nil d: detached
 
-	// mu guards pending and started, and serializes the writes of closed
-	// with the queue's updates; closed and queued are also read without it.
+	// queues are the inbound queues, one or Options.Queues (steer).
+	queues []*inQueue
+
+	// mu guards started and the free list, and serializes the writes of
+	// closed; closed is also read without it. A queue's own lock is
+	// never taken with mu held, nor mu with a queue's.
 	mu      sync.Mutex
-	pending [][]byte     // written by the peer, not yet taken by the deliverer
-	queued  atomic.Int64 // len(pending) plus the taken batch not yet delivered
-	started bool         // the delivery goroutine has been started
+	started bool // the delivery goroutines have been started
 	closed  atomic.Bool
 
 	free      [][]byte // delivered buffers kept for reuse (mu), up to freeLimit bytes
 	freeBytes int
 
-	wake chan struct{} // capacity 1: "pending is not empty"
 	done chan struct{} // closed by Close
 
 	sent, delivered                 atomic.Uint64
@@ -85,6 +92,18 @@ var (
 
 	_ link.ChecksumOffloader = (*Endpoint)(nil)
 )
+
+// inQueue is one inbound queue and what its delivery goroutine needs.
+type inQueue struct {
+	mu      sync.Mutex
+	pending [][]byte      // written by the peer, not yet taken by the deliverer
+	queued  atomic.Int64  // len(pending) plus the taken batch not yet delivered
+	depth   int           // most packets queued
+	wake    chan struct{} // capacity 1: "pending is not empty"
+}
+
+// MaxQueues bounds Options.Queues.
+const MaxQueues = 64
 
 // dispatcherBox is the attached Dispatcher, and the same as a Borrower
 // when it is one.
@@ -111,6 +130,13 @@ type Options struct {
 	// QueueDepth is how many packets each end's inbound queue holds
 	// (DefaultQueueDepth if <= 0).
 	QueueDepth int
+	// Queues is how many inbound queues, each delivered by a goroutine of
+	// its own, each end has (1 if <= 0, at most MaxQueues); QueueDepth is
+	// shared out among them. Packets are steered to a queue by a hash of
+	// their bytes 12 to 23 (see the package doc): several flows are then
+	// delivered in parallel, as a stack with many cores wants, while each
+	// flow stays in order.
+	Queues int
 	// ChecksumOffload makes both ends link.ChecksumOffloaders: the
 	// stacks on them leave the TCP checksums out and trust what arrives,
 	// as two sockets on Linux's loopback do. A pipe carries every byte as
@@ -125,8 +151,9 @@ func NewWithOptions(mtu int, o Options) (a, b *Endpoint) {
 	if depth <= 0 {
 		depth = DefaultQueueDepth
 	}
-	a = newEndpoint(mtu, depth)
-	b = newEndpoint(mtu, depth)
+	n := min(max(o.Queues, 1), MaxQueues)
+	a = newEndpoint(mtu, depth, n)
+	b = newEndpoint(mtu, depth, n)
 	a.csum, b.csum = o.ChecksumOffload, o.ChecksumOffload
 	a.peer, b.peer = b, a
 	return a, b
@@ -136,14 +163,25 @@ func NewWithOptions(mtu int, o Options) (a, b *Endpoint) {
 // Options.ChecksumOffload (link.ChecksumOffloader).
 func (e *Endpoint) ChecksumOffload() bool { return e.csum }
 
-func newEndpoint(mtu, depth int) *Endpoint {
-	e := &Endpoint{
-		depth: depth,
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+func newEndpoint(mtu, depth, n int) *Endpoint {
+	e := &Endpoint{done: make(chan struct{})}
+	for range n {
+		e.queues = append(e.queues, &inQueue{depth: (depth + n - 1) / n, wake: make(chan struct{}, 1)})
 	}
 	e.mtu.Store(int64(mtu))
 	return e
+}
+
+// steer returns the queue pkt goes to: by a hash of its bytes 12 to 23
+// when there are several (see the package doc).
+func (e *Endpoint) steer(pkt []byte) *inQueue {
+	n := uint64(len(e.queues))
+	if n == 1 || len(pkt) < 24 {
+		return e.queues[0]
+	}
+	h := binary.LittleEndian.Uint64(pkt[12:20]) ^ uint64(binary.LittleEndian.Uint32(pkt[20:24]))<<29
+	h *= 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits mix every input bit
+	return e.queues[(h>>32)*n>>32]
 }
 
 // MTU returns the largest packet WritePacket on e accepts.
@@ -185,7 +223,9 @@ func (e *Endpoint) Attach(d link.Dispatcher) {
 	e.d.Store(&dispatcherBox{d, b})
 	if !e.started {
 		e.started = true
-		go e.deliverLoop()
+		for _, q := range e.queues {
+			go e.deliverLoop(q)
+		}
 	}
 }
 
@@ -238,34 +278,40 @@ func (e *Endpoint) putBack(pkt []byte, owned bool) {
 	}
 }
 
-// enqueue appends pkt to e's inbound queue, or counts the drop: the buffer
+// enqueue appends pkt to its queue at e, or counts the drop: the buffer
 // itself when it is owned, else a copy in a buffer of at least size bytes.
 func (e *Endpoint) enqueue(pkt []byte, owned bool, size int) {
-	e.mu.Lock()
-	switch {
-	case e.closed.Load() || e.d.Load() == nil:
-		e.keepIf(pkt, owned)
-		e.mu.Unlock()
+	q := e.steer(pkt)
+	if e.closed.Load() || e.d.Load() == nil {
+		e.putBack(pkt, owned)
 		e.detachedDrop.Add(1) // nobody to deliver to: don't queue
-		return
-	case e.queued.Load() >= int64(e.depth):
-		e.keepIf(pkt, owned)
-		e.mu.Unlock()
-		e.queueFull.Add(1)
 		return
 	}
 	if !owned {
-		// The copy is made under mu: the buffer comes from the free list
-		// mu guards, and the deliverer holds mu only to take the queue.
+		e.mu.Lock()
 		buf := e.getBuf(max(size, len(pkt)))
+		e.mu.Unlock()
 		pkt = buf[:copy(buf, pkt)]
 	}
-	e.pending = append(e.pending, pkt)
-	e.queued.Add(1)
-	e.mu.Unlock()
+	q.mu.Lock()
+	switch {
+	case e.closed.Load() || e.d.Load() == nil: // since: Close has emptied the queue
+		q.mu.Unlock()
+		e.putBack(pkt, true)
+		e.detachedDrop.Add(1)
+		return
+	case q.queued.Load() >= int64(q.depth):
+		q.mu.Unlock()
+		e.putBack(pkt, true)
+		e.queueFull.Add(1)
+		return
+	}
+	q.pending = append(q.pending, pkt)
+	q.queued.Add(1)
+	q.mu.Unlock()
 
 	select {
-	case e.wake <- struct{}{}:
+	case q.wake <- struct{}{}:
 	default: // a wakeup is already pending: the deliverer will see this packet
 	}
 }
@@ -326,19 +372,20 @@ func (e *Endpoint) keepIf(buf []byte, owned bool) {
 	}
 }
 
-// deliverLoop is e's delivery goroutine: it waits for a wakeup, takes every
-// pending packet at once and hands them to the Dispatcher in order.
-func (e *Endpoint) deliverLoop() {
+// deliverLoop is the delivery goroutine of e's queue q: it waits for a
+// wakeup, takes every pending packet at once and hands them to the
+// Dispatcher in order.
+func (e *Endpoint) deliverLoop(q *inQueue) {
 	var batch [][]byte
 	for {
 		select {
 		case <-e.done:
 			return
-		case <-e.wake:
+		case <-q.wake:
 		}
-		e.mu.Lock()
-		batch, e.pending = e.pending, batch[:0]
-		e.mu.Unlock()
+		q.mu.Lock()
+		batch, q.pending = q.pending, batch[:0]
+		q.mu.Unlock()
 
 		for i, p := range batch {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
@@ -351,7 +398,7 @@ func (e *Endpoint) deliverLoop() {
 			} else {
 				e.detachedDrop.Add(1)
 			}
-			e.queued.Add(-1)
+			q.queued.Add(-1)
 		}
 		e.release(batch)
 	}
@@ -388,13 +435,17 @@ func (e *Endpoint) Close() error {
 		return nil
 	}
 	e.closed.Store(true)
-	pending := e.pending
-	e.pending = nil
-	e.queued.Add(-int64(len(pending)))
 	e.d.Store(nil)
 	close(e.done)
 	e.mu.Unlock()
 
-	e.detachedDrop.Add(uint64(len(pending)))
+	for _, q := range e.queues {
+		q.mu.Lock()
+		pending := q.pending
+		q.pending = nil
+		q.queued.Add(-int64(len(pending)))
+		q.mu.Unlock()
+		e.detachedDrop.Add(uint64(len(pending)))
+	}
 	return nil
 }
