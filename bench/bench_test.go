@@ -129,7 +129,7 @@ func TestFiguresAreSane(t *testing.T) {
 	}
 }
 
-var goalLine = regexp.MustCompile(`^target [a-z0-9-]+ synack=(-|[0-9.]+) gvisor=(-|[0-9.]+) kernel=(-|[0-9.]+) ratio=(-|[0-9.]+) goal=(>=|<=)[0-9.]+(x(gvisor|kernel))? (met|missed)$`)
+var goalLine = regexp.MustCompile(`^target [a-z0-9-]+ synack=(-|[0-9.]+) gvisor=(-|[0-9.]+) kernel=(-|[0-9.]+) ratio=(-|[0-9.]+) goal=(>=|<=)[0-9.]+(x(gvisor|kernel|[a-z0-9-]+))? (met|missed)$`)
 
 func TestGoalLines(t *testing.T) {
 	r := runTiny(t)

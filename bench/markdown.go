@@ -142,7 +142,7 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	}
 
 	p("## Targets\n\n")
-	p("Ratios are of medians from this run. An absolute goal of 0 is met when the figure is 0 at the precision the table prints.\n\n```\n")
+	p("Ratios are of medians from this run. An absolute goal of 0 is met when the figure is 0 at the precision the table prints. A goal against a workload's name (`>=1xbulk-1500`) is against synack's own figure on that workload: many connections at once must move at least what one does.\n\n```\n")
 	for _, g := range r.CheckGoals() {
 		p("%s\n", g.Text)
 	}
