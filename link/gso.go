@@ -108,7 +108,11 @@ type GatherEndpoint interface {
 	// WriteGSOGather is WriteGSO for the packet made of parts, in order:
 	// at most MaxGatherParts of them, the first holding at least the
 	// headers (g.HdrLen bytes). It reads the parts only during the call
-	// and keeps none.
+	// and keeps none. The text may change while it is read, in a
+	// retransmitted segment whose bytes the peer acknowledged meanwhile
+	// (the stack then lets the send buffer reuse them): an implementation
+	// must not depend on the bytes holding still, and one in Go that
+	// reads them races, by design, with the application's writes.
 	WriteGSOGather(parts [][]byte, g GSO) error
 }
 

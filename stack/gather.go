@@ -27,10 +27,15 @@ package stack
 //   - Storage a connection lets go (drained, outgrown, freed at close)
 //     is kept aside, not pooled for another connection, while the shard's
 //     Env says TextHeld, which holdText sets with the first gathered
-//     segment; the flusher ends the hold (tcp.Env.EndTextHold, which
-//     pools what was kept) only when no batch written or queued holds
-//     text (flush.go). Pooled at once, another connection's bytes could
-//     leave in this connection's segment.
+//     segment. Pooled at once, another connection's bytes could leave in
+//     this connection's segment. The flusher marks how much was kept
+//     aside when it takes a batch to write: storage let go before then
+//     can be read by that batch at most, never by one queued later, so
+//     when the write ends it pools up to the mark (tcp.Env.PoolHeld), and
+//     everything once no batch written or queued holds text
+//     (tcp.Env.EndTextHold; flush.go). What is kept aside is thus bounded
+//     by what the shard's connections let go during one write and the
+//     queueing after it, at most a buffer or two per connection.
 //
 // A capture or any other wrapper that does not offer gathering gets the
 // text copied into the packet as before: the stack gathers only when the

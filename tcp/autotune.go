@@ -163,17 +163,17 @@ func (c *Conn) autotune(now time.Time, n int) {
 
 // growSendBuffer lets Write queue twice the window in use, so the sender
 // always has the next window's data at hand, up to MaxSendBufferSize; but
-// only when the send buffer is what holds sending back, as Linux's
-// tcp_should_expand_sndbuf decides: not while the bytes queued and not yet
-// sent fill all the window lets out. A sender the window holds back gains
-// nothing from a larger buffer, which only spreads its bytes over more
-// memory: measured in a bulk transfer between two stacks in one process,
-// the buffer no longer grew to twice a window inflated by a queue, and
-// the transfer ran 5% faster for it.
+// only when the send buffer is what holds sending back, in the spirit of
+// Linux's tcp_should_expand_sndbuf (which declines while the packets in
+// flight fill the congestion window): not while the bytes queued, sent or
+// not, already cover the window (congestion or receive, the smaller). A
+// sender the window holds back gains nothing from a larger buffer, which
+// only spreads its bytes over more memory: measured in a bulk transfer
+// between two stacks in one process, the buffer no longer grew to twice
+// a window inflated by a queue, and the transfer ran 5% faster for it.
 func (c *Conn) growSendBuffer() {
 	window := min(c.cwnd(), int(c.sndWnd))
-	inFlight := int(c.sndUna.Size(c.sndNxt))
-	if unsent := c.sndBuf.Len() - inFlight; unsent >= window-inFlight {
+	if c.sndBuf.Len() >= window {
 		return
 	}
 	want := 2 * window

@@ -182,3 +182,30 @@ func TestHeldStorageIsNotPooled(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolHeldKeepsWhatCameAfterTheMark: PoolHeld(mark) lets go of the
+// storage kept aside before the mark and keeps the rest, in order.
+func TestPoolHeldKeepsWhatCameAfterTheMark(t *testing.T) {
+	env := &Env{TextHeld: true}
+	var sts []*storage
+	for range 3 {
+		q := byteQueue{limit: 1 << 20}
+		q.appendHeld(make([]byte, 100), env.sendHold())
+		sts = append(sts, q.st)
+		q.discard(100, env.sendHold())
+		if env.HeldCount() == 1 {
+			env.PoolHeld(0) // a mark of nothing pools nothing
+		}
+	}
+	if env.HeldCount() != 3 {
+		t.Fatalf("%d kept aside, want 3", env.HeldCount())
+	}
+	env.PoolHeld(2)
+	if env.HeldCount() != 1 || env.heldStorage[0] != sts[2] || !env.TextHeld {
+		t.Fatalf("after PoolHeld(2): %d kept, held=%v; want the third alone, still held", env.HeldCount(), env.TextHeld)
+	}
+	env.EndTextHold()
+	if env.HeldCount() != 0 || env.TextHeld {
+		t.Fatalf("after EndTextHold: %d kept, held=%v", env.HeldCount(), env.TextHeld)
+	}
+}

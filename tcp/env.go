@@ -127,16 +127,34 @@ func (e *Env) Share(out Sender) *Env {
 	return &n
 }
 
+// HeldCount is how many storages are kept aside now: a mark for
+// PoolHeld. Called under the lock of the Env's connections.
+func (e *Env) HeldCount() int { return len(e.heldStorage) }
+
+// PoolHeld pools the first n storages kept aside (those let go before
+// the mark HeldCount gave), keeping the later ones, when the Sender reads
+// no text it was handed before that mark any more: a host whose writes
+// go out one batch at a time marks when it takes a batch to write and
+// pools up to the mark when that write ends. So what is kept aside is
+// bounded by what the connections let go during one write and the
+// queueing after it, however long the hold lasts. Called under the lock
+// of the Env's connections.
+func (e *Env) PoolHeld(n int) {
+	n = min(n, len(e.heldStorage))
+	for _, st := range e.heldStorage[:n] {
+		putStorage(st)
+	}
+	k := copy(e.heldStorage, e.heldStorage[n:])
+	clear(e.heldStorage[k:])
+	e.heldStorage = e.heldStorage[:k]
+}
+
 // EndTextHold says the Sender reads no text it was handed any more: it
-// clears TextHeld and pools the send-buffer storage let go meanwhile.
+// clears TextHeld and pools all the send-buffer storage let go meanwhile.
 // Called under the lock of the Env's connections.
 func (e *Env) EndTextHold() {
 	e.TextHeld = false
-	for i, st := range e.heldStorage {
-		putStorage(st)
-		e.heldStorage[i] = nil
-	}
-	e.heldStorage = e.heldStorage[:0]
+	e.PoolHeld(len(e.heldStorage))
 }
 
 // sendHold is where a send buffer puts storage it lets go: nil (the pool)
