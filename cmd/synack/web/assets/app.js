@@ -92,7 +92,7 @@ function drawPlots() {
   const s = live.samples;
   plot($('#plot-bytes'), s, [['cwnd', x => x.cwnd], ['in flight', x => x.inflight]], fmtBytes);
   plot($('#plot-rtt'), s, [['SRTT', x => x.srtt_us]], fmtUs);
-  $('#plotnote').textContent = s.length ? `${s.length} samples (at most ${PLOT_MAX}), one per table of the stream.` : '';
+  $('#plotnote').textContent = s.length ? `${s.length} sample${s.length > 1 ? 's' : ''} (at most ${PLOT_MAX}), one per table of the stream.` : '';
 }
 
 // plot draws series of points over time in el.
@@ -156,7 +156,9 @@ function drawLab() {
     const lim = k < ck ? Infinity : upto - 1;
     const div = document.createElement('div');
     div.className = 'diagram';
-    div.appendChild(seqRender(seqLayout(c.events, [c.left, c.right]), { names: ['client', 'server'], ends: [c.left, c.right], upto: lim, newest: k === ck ? upto - 1 : undefined }));
+    let newest;
+    if (k === ck) for (let i = 0; i < upto; i++) if (c.events[i].kind === 'sent') newest = i; // the segment this step added
+    div.appendChild(seqRender(seqLayout(c.events, [c.left, c.right]), { names: ['client', 'server'], ends: [c.left, c.right], upto: lim, newest }));
     out.push(div);
   });
   $('#labdiagrams').replaceChildren(...out);

@@ -12,15 +12,17 @@ const FSM_BOXES = [
   ['TIME-WAIT', 140, 500], ['CLOSED', 660, 500, 'again'],
 ];
 
-// The transitions: from, to, the event and what is sent.
+// The transitions: from, to, the event and what is sent; then, where the
+// label would hide another, where it goes along the line (0 to 1) and on
+// which side of it (1: the side the line's normal points to, -1: the other).
 const FSM_EDGES = [
   ['CLOSED', 'LISTEN', 'passive OPEN'],
   ['LISTEN', 'CLOSED', 'CLOSE'],
-  ['CLOSED', 'SYN-SENT', 'active OPEN / snd SYN'],
-  ['SYN-SENT', 'CLOSED', 'CLOSE'],
+  ['CLOSED', 'SYN-SENT', 'active OPEN / snd SYN', 0.4, -1],
+  ['SYN-SENT', 'CLOSED', 'CLOSE', 0.75, 1],
   ['LISTEN', 'SYN-RECEIVED', 'rcv SYN / snd SYN,ACK'],
   ['SYN-RECEIVED', 'LISTEN', 'rcv RST'],
-  ['LISTEN', 'SYN-SENT', 'SEND / snd SYN'],
+  ['LISTEN', 'SYN-SENT', 'SEND / snd SYN', 0.6],
   ['SYN-SENT', 'SYN-RECEIVED', 'rcv SYN / snd SYN,ACK'],
   ['SYN-SENT', 'ESTABLISHED', 'rcv SYN,ACK / snd ACK'],
   ['SYN-RECEIVED', 'ESTABLISHED', 'rcv ACK of SYN'],
@@ -49,18 +51,22 @@ function fsmDraw(el) {
   const pos = {};
   for (const [name, x, y, again] of FSM_BOXES) pos[again ? name + '*' : name] = [x, y];
   const pairs = new Set(FSM_EDGES.map(([a, b]) => a + '>' + b));
-  for (const [a, b, label] of FSM_EDGES) {
+  for (const [a, b, label, at, side] of FSM_EDGES) {
     let [x0, y0] = pos[a], [x1, y1] = pos[b];
-    // Two ways between the same pair: move each off the centre line.
-    if (pairs.has(b + '>' + a)) {
-      const len = Math.hypot(x1 - x0, y1 - y0), off = 7;
-      const nx = -(y1 - y0) / len * off, ny = (x1 - x0) / len * off;
-      x0 += nx; y0 += ny; x1 += nx; y1 += ny;
-    }
+    const len = Math.hypot(x1 - x0, y1 - y0), nx = -(y1 - y0) / len, ny = (x1 - x0) / len;
+    // Two ways between the same pair: each moves off the centre line, to
+    // its own side, and its label with it.
+    const twoWay = pairs.has(b + '>' + a), off = twoWay ? 6 : 0;
+    x0 += nx * off; y0 += ny * off; x1 += nx * off; y1 += ny * off;
     const [sx, sy] = clip(x0, y0, x1, y1), [ex, ey] = clip(x1, y1, x0, y0);
     svg.appendChild(svgEl('line', { x1: sx, y1: sy, x2: ex, y2: ey, class: 'edge', 'marker-end': 'url(#fsmarrow)' }));
-    const t = svgEl('text', { x: (sx + ex) / 2 + 4, y: (sy + ey) / 2 - 3, class: 'edgelabel' }, label);
-    svg.appendChild(t);
+    let lx = (sx + ex) / 2 + 4, ly = (sy + ey) / 2 - 3, anchor = 'start';
+    if (twoWay || at !== undefined) {
+      const f = at === undefined ? 0.5 : at, k = side === undefined ? 1 : side;
+      lx = sx + (ex - sx) * f + nx * 8 * k; ly = sy + (ey - sy) * f + ny * 8 * k + 3;
+      anchor = nx * k < -0.3 ? 'end' : nx * k > 0.3 ? 'start' : 'middle';
+    }
+    svg.appendChild(svgEl('text', { x: lx, y: ly, 'text-anchor': anchor, class: 'edgelabel' }, label));
   }
   for (const [name, x, y] of FSM_BOXES) {
     const g = svgEl('g', { class: 'box', 'data-state': name });

@@ -94,11 +94,11 @@ function seqLayout(events, ends) {
     }
     if (e.kind === 'sent') {
       const r = ++row;
-      const it = { type: 'seg', from: s, r0: r, r1: two ? null : r + 0.75, e, i };
+      const it = { type: 'seg', from: s, r0: two ? r : r - 0.35, r1: two ? null : r + 0.35, e, i };
       items.push(it);
       if (pending[s]) { place(s, r, pending[s].e, pending[s].i); pending[s] = null; }
       if (two) inflight.push(it);
-      else { const p = infer.toPeer(e); if (p) place(1 - s, r + 0.75, p, i, true); }
+      else { const p = infer.toPeer(e); if (p) place(1 - s, r + 0.35, p, i, true); }
       return;
     }
     if (e.kind === 'received' || e.kind === 'drop') {
@@ -111,8 +111,10 @@ function seqLayout(events, ends) {
         Object.assign(inflight[j], { r1: r, recv: i, drop });
         inflight.splice(j, 1);
       } else {
-        items.push({ type: 'seg', from: 1 - s, r0: r - 0.75, r1: r, e, i, drop });
-        if (infer) { const p = infer.fromPeer(e); if (p) place(1 - s, r - 0.75, p, i, true); }
+        // One side's trace (or a segment never seen sent): the arrow has
+        // its row to itself.
+        items.push({ type: 'seg', from: 1 - s, r0: two ? r - 0.75 : r - 0.35, r1: two ? r : r + 0.35, e, i, drop });
+        if (infer) { const p = infer.fromPeer(e); if (p) place(1 - s, r - 0.35, p, i, true); }
       }
       return;
     }
@@ -132,7 +134,7 @@ let seqMarkers = 0;
 // (their addresses), upto (draw items of events up to this index), newest
 // (the index to highlight).
 function seqRender(lay, opts) {
-  const X = [200, 620], W = 820, RH = 26, TOP = 56;
+  const X = [200, 620], W = 820, RH = 30, TOP = 60;
   const y = r => TOP + r * RH;
   const H = y(lay.rows) + 12;
   const upto = opts.upto === undefined ? Infinity : opts.upto;
@@ -179,8 +181,11 @@ function seqRender(lay, opts) {
     g.appendChild(svgEl('line', { x1: x0, y1: y0, x2: x1, y2: y1, 'marker-end': it.lost ? '' : `url(#${mid})` }));
     if (it.lost) g.appendChild(svgEl('text', { x: x1, y: y1 + 5, 'text-anchor': 'middle', class: 'mark' }, '✕ lost'));
     if (it.drop) g.appendChild(svgEl('text', { x: x1 + (to === 0 ? 8 : -8), y: y1 + 14, 'text-anchor': to === 0 ? 'start' : 'end', class: 'mark' }, '✕ ' + it.drop));
-    const lx = (X[0] + X[1]) / 2, ly = (y(it.r0) + y(it.r1)) / 2 - 5;
-    g.appendChild(svgEl('text', { x: lx, y: ly, 'text-anchor': 'middle' }, segLabel(e)));
+    // The label runs along the arrow, above it, read left to right.
+    const yl = it.from === 0 ? y(it.r0) : y(it.r1), yr = it.from === 0 ? y(it.r1) : y(it.r0);
+    const lx = (X[0] + X[1]) / 2, ly = (yl + yr) / 2;
+    const deg = Math.atan2(yr - yl, X[1] - X[0]) * 180 / Math.PI;
+    g.appendChild(svgEl('text', { x: lx, y: ly - 4, 'text-anchor': 'middle', transform: `rotate(${deg.toFixed(2)} ${lx} ${ly})` }, segLabel(e)));
     g.appendChild(svgEl('title', {}, segLabel(e) + (e.time ? '\n' + e.time : '') + (e.options ? '\noptions ' + JSON.stringify(e.options) : '')));
     svg.appendChild(g);
   }
