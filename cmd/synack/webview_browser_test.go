@@ -32,8 +32,9 @@ func chromium() string {
 // over link/pipe, traced) serves /tcp/; the page's table shows a new
 // connection once it is made; a click on it draws its sequence diagram,
 // where the SYN, the SYN-ACK and the ACK are arrows of the SVG, each the
-// right way; the state diagram counts it in ESTABLISHED; and the lab's
-// handshake steps one segment at a time.
+// right way; the state diagram counts it in ESTABLISHED; the lab's
+// handshake steps one segment at a time; and in fast-retransmit the
+// segment drawn lost is the original, its retransmission arriving.
 //
 // The screenshots are test artifacts: webview-live.png and
 // webview-lab.png, written to the directory $SYNACK_ARTIFACTS names when
@@ -131,6 +132,26 @@ func TestWebViewInChromium(t *testing.T) {
 			return s.length === `+string(rune('1'+n))+` && s[s.length-1].dataset.flags === '`+flags+`' && s[s.length-1].classList.contains('new'); })()`)
 	}
 	shot(t, ctx, "webview-lab.png")
+
+	// fast-retransmit: of the ten segments, the second is the one lost,
+	// and its retransmission, not the original, is the one that arrives.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = 'lab/fast-retransmit'`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("fast-retransmit", `document.querySelector('#labsummary').textContent.startsWith('fast-retransmit')`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("last"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("fast-retransmit drawn whole", `document.querySelector('#next').disabled && document.querySelectorAll('#labdiagrams svg g.seg').length > 20`)
+	lost, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#labdiagrams svg g.seg.lost').length`))
+	if err != nil || lost != 1 {
+		t.Errorf("fast-retransmit: %d segments lost, %v; want 1", lost, err)
+	}
+	copies, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#labdiagrams svg g.seg[data-dir="l2r"][data-seq="1449"]')].map(g => g.classList.contains('lost') ? 'lost' : 'arrived')`))
+	if err != nil || strings.Join(copies, ",") != "lost,arrived" {
+		t.Errorf("fast-retransmit's two copies of seq=1449, in the order sent: %q, %v; want lost, arrived", copies, err)
+	}
 }
 
 // shot writes a screenshot of the page as a test artifact.

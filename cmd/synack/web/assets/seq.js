@@ -68,7 +68,7 @@ function seqLayout(events, ends) {
   const side = e => (e.local === ends[0] ? 0 : e.local === ends[1] ? 1 : -1);
   const two = events.some(e => side(e) === 0) && events.some(e => side(e) === 1);
   const items = [], initial = ['', ''], pending = [null, null], lastRecv = [-1, -1];
-  const labelled = new Set(), inflight = [];
+  const labelled = new Set(), inflight = [], lastMatched = [-1, -1];
   const infer = two ? null : peerInference();
   const key = e => [e.flags, e.seq || 0, e.ack || 0, e.len || 0].join('/');
   let row = 0;
@@ -106,8 +106,9 @@ function seqLayout(events, ends) {
       const r = ++row;
       lastRecv[s] = r;
       const drop = e.kind === 'drop' ? (e.cause || 'dropped') : '';
-      const j = two ? inflight.findIndex(x => x.from !== s && key(x.e) === key(e)) : -1;
+      const j = two ? matchSent(inflight, s, e, key, lastMatched[1 - s]) : -1;
       if (j >= 0) {
+        lastMatched[1 - s] = inflight[j].i;
         Object.assign(inflight[j], { r1: r, recv: i, drop });
         inflight.splice(j, 1);
       } else {
@@ -120,12 +121,35 @@ function seqLayout(events, ends) {
     }
     if (e.kind === 'timer') {
       flush(s);
-      items.push({ type: 'note', side: s, row: ++row, text: '⏱ ' + (e.cause || 'timer'), i });
+      items.push({ type: 'note', side: s, row: ++row, text: 'timer: ' + (e.cause || '?'), i });
     }
   });
   flush(0); flush(1);
   for (const it of inflight) { it.lost = true; it.r1 = it.r0 + 0.75; }
   return { items, rows: row + 1, initial, two };
+}
+
+// matchSent finds which segment in flight toward side s the received e
+// is, among those with its fields (a retransmission has its original's).
+// The link keeps order, so it was sent after the last segment matched the
+// same way (those unseen before that one were lost); of those, the one
+// sent last before e arrived (the original, unseen, was lost); of those
+// sent at the same instant, the first (duplicate ACKs sent in a burst
+// arrive in order). A link that reorders breaks the first rule: then any
+// copy will do. It returns -1 for none.
+function matchSent(inflight, s, e, key, after) {
+  const k = key(e), at = Date.parse(e.time || '') || 0;
+  const pick = floor => {
+    let best = -1, bestAt = -Infinity;
+    inflight.forEach((x, j) => {
+      if (x.from === s || key(x.e) !== k || x.i <= floor) return;
+      const t = Date.parse(x.e.time || '') || 0;
+      if (t <= at && t > bestAt) { best = j; bestAt = t; }
+    });
+    return best;
+  };
+  const j = pick(after);
+  return j >= 0 ? j : pick(-1);
 }
 
 let seqMarkers = 0;
@@ -179,11 +203,11 @@ function seqRender(lay, opts) {
     let x1 = X[to], y1 = y(it.r1);
     if (it.lost) { x1 = (x0 + x1) / 2; y1 = (y0 + y1) / 2; }
     g.appendChild(svgEl('line', { x1: x0, y1: y0, x2: x1, y2: y1, 'marker-end': it.lost ? '' : `url(#${mid})` }));
-    if (it.lost) g.appendChild(svgEl('text', { x: x1, y: y1 + 5, 'text-anchor': 'middle', class: 'mark' }, '✕ lost'));
+    if (it.lost) g.appendChild(svgEl('text', { x: x1 + (to === 1 ? 4 : -4), y: y1 + 5, 'text-anchor': to === 1 ? 'start' : 'end', class: 'mark' }, '✕ lost'));
     if (it.drop) g.appendChild(svgEl('text', { x: x1 + (to === 0 ? 8 : -8), y: y1 + 14, 'text-anchor': to === 0 ? 'start' : 'end', class: 'mark' }, '✕ ' + it.drop));
     // The label runs along the arrow, above it, read left to right.
     const yl = it.from === 0 ? y(it.r0) : y(it.r1), yr = it.from === 0 ? y(it.r1) : y(it.r0);
-    const lx = (X[0] + X[1]) / 2, ly = (yl + yr) / 2;
+    const lx = it.lost ? (x0 + x1) / 2 : (X[0] + X[1]) / 2, ly = it.lost ? (y0 + y1) / 2 : (yl + yr) / 2;
     const deg = Math.atan2(yr - yl, X[1] - X[0]) * 180 / Math.PI;
     g.appendChild(svgEl('text', { x: lx, y: ly - 4, 'text-anchor': 'middle', transform: `rotate(${deg.toFixed(2)} ${lx} ${ly})` }, segLabel(e)));
     g.appendChild(svgEl('title', {}, segLabel(e) + (e.time ? '\n' + e.time : '') + (e.options ? '\noptions ' + JSON.stringify(e.options) : '')));
