@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,21 @@ func TestWebViewInChromium(t *testing.T) {
 	if err != nil || !strings.Contains(states, "LISTEN") || !strings.Contains(states, "SYN-RECEIVED") || !strings.Contains(states, "ESTABLISHED") {
 		t.Errorf("the diagram's states: %q, %v; want LISTEN, SYN-RECEIVED and ESTABLISHED", states, err)
 	}
+	peer, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#seq svg text.state.inferred')].map(e => e.dataset.state).join(' ')`))
+	if err != nil || peer != "SYN-SENT ESTABLISHED" {
+		t.Errorf("the peer's states inferred: %q, %v; want SYN-SENT ESTABLISHED", peer, err)
+	}
 	wait("the state diagram counting it", `document.querySelector('#fsm g.box[data-state="ESTABLISHED"] .count').textContent === '1'`)
+
+	// The close: once the connection leaves the table, its diagram is
+	// drawn once more, the FINs in it, and the peer's states after them.
+	cc.Close()
+	p.closeServerSide(t, id)
+	wait("the close in the diagram", `document.querySelectorAll('#seq svg g.seg[data-flags*="FIN"]').length === 2`)
+	peer, err = chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#seq svg text.state.inferred')].map(e => e.dataset.state).join(' ')`))
+	if err != nil || peer != "SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT" {
+		t.Errorf("the peer's states inferred: %q, %v; want SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT", peer, err)
+	}
 	shot(t, ctx, "webview-live.png")
 
 	// The lab: the handshake stepped one segment at a time.
@@ -172,4 +187,28 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// closeServerSide gives the stacks turns (moving the virtual clock only
+// to timers due within a second: a delayed ACK) until the server's side of
+// the connection id is CLOSED, as its trace says.
+func (p *tracedPair) closeServerSide(t *testing.T, id string) {
+	t.Helper()
+	local, remote, err := web.ParseConn(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		if tr, ok := p.rings.Trace(local, remote); ok && !tr.Closed.IsZero() {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the server's side did not close in 10 s")
+		}
+		runtime.Gosched()
+		if next, ok := p.clk.Next(); ok && next.Sub(p.clk.Now()) < time.Second {
+			p.clk.AdvanceTo(next)
+		}
+	}
 }

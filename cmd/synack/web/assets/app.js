@@ -39,6 +39,9 @@ function onTable(t) {
     addSample({ t: t.time, cwnd: c.cwnd || 0, inflight: c.inflight || 0, srtt_us: c.srtt_us || 0 });
     const segs = c.segs_in + c.segs_out;
     if (segs !== live.segs) { live.segs = segs; loadTrace(live.picked); }
+  } else if (live.picked && live.segs !== 'gone') {
+    live.segs = 'gone'; // it closed: its trace, kept a while, has the close
+    loadTrace(live.picked);
   }
 }
 
