@@ -44,6 +44,23 @@ func chromium() string {
 // Without chromium the test skips, except under CI (the CI variable set,
 // as .ci/run sets it), where .ci/run installs it and the test must run.
 func TestWebViewInChromium(t *testing.T) {
+	exe := needChromium(t)
+	p := newTracedPair(t) // tracepage_test.go: the admin endpoint of a traced stack
+	// The browser's cleanup runs first, ending the page's event stream,
+	// which the admin endpoint's httptest server waits for as it closes.
+	b := startBrowser(t, exe)
+	b.do(t, chromedp.Navigate(p.url+web.Prefix))
+	liveView(t, b, p)
+	labView(t, b)
+}
+
+// browser is a headless chromium tab and the deadline of what is done in it.
+type browser struct{ ctx context.Context }
+
+// needChromium returns chromium's path, or skips the test without it
+// (fails it under CI).
+func needChromium(t *testing.T) string {
+	t.Helper()
 	exe := chromium()
 	if exe == "" {
 		if os.Getenv("CI") != "" {
@@ -51,39 +68,67 @@ func TestWebViewInChromium(t *testing.T) {
 		}
 		t.Skip("chromium is not installed (apt-get install chromium): the web view is not tried in a browser")
 	}
-	p := newTracedPair(t) // tracepage_test.go: the admin endpoint of a traced stack
+	return exe
+}
+
+// startBrowser starts chromium exe headless. What is done in its tab
+// shares a deadline of 25 s.
+func startBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless,
 		chromedp.DisableGPU, chromedp.WindowSize(1400, 1200))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	// The first Run starts the browser, for as long as browser lives: no
-	// deadline on it; each wait below has one.
-	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+	// The first Run starts the browser, for as long as tab lives: no
+	// deadline on it; what follows has one.
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(browser, 25*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(tab, 25*time.Second)
+	t.Cleanup(cancel)
+	return &browser{ctx}
+}
+
+// do runs actions in the tab.
+func (b *browser) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait polls the page until the JavaScript expr is true.
+func (b *browser) wait(t *testing.T, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	}
+}
+
+// strings evaluates expr, which gives a list of strings, joined by sep.
+func (b *browser) strings(t *testing.T, expr, sep string) string {
+	t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return strings.Join(v, sep)
+}
+
+// liveView: a new connection appears in the table; a click draws its
+// handshake; the state diagram counts it; its close is drawn once it goes.
+func liveView(t *testing.T, b *browser, p *tracedPair) {
 	l, err := p.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	wait := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-		}
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+web.Prefix)); err != nil {
-		t.Fatal(err)
-	}
-	wait("the listener in the table", `document.querySelector('tr[data-conn="0.0.0.0:80-*"]')`)
-
+	b.wait(t, "the listener in the table", `document.querySelector('tr[data-conn="0.0.0.0:80-*"]')`)
 	go func() {
 		if c, err := l.Accept(); err == nil {
 			defer c.Close()
@@ -97,75 +142,58 @@ func TestWebViewInChromium(t *testing.T) {
 	defer cc.Close()
 	id := web.ConnID(netip.MustParseAddrPort("10.0.0.2:80"), cc.LocalAddr().(*net.TCPAddr).AddrPort())
 	row := `tr[data-conn="` + id + `"]`
-	wait("the new connection in the table", `document.querySelector('`+row+`')`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row))); err != nil {
-		t.Fatal(err)
-	}
-	wait("the sequence diagram's three arrows", `document.querySelectorAll('#seq svg g.seg').length >= 3`)
-	arrows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll('#seq svg g.seg')].map(g => g.dataset.flags + ' ' + g.dataset.dir + ' seq=' + g.dataset.seq + ' ack=' + g.dataset.ack)`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.wait(t, "the new connection in the table", `document.querySelector('`+row+`')`)
+	b.do(t, chromedp.Click(chromedp.CSS(row)))
+	b.wait(t, "the sequence diagram's three arrows", `document.querySelectorAll('#seq svg g.seg').length >= 3`)
 	// synack's side (the server) is on the left: the SYN comes from the
 	// right, the SYN-ACK goes to it, the ACK comes back.
-	want := []string{"SYN r2l seq=0 ack=0", "SYN,ACK l2r seq=0 ack=1", "ACK r2l seq=1 ack=1"}
-	if len(arrows) < 3 || strings.Join(arrows[:3], "|") != strings.Join(want, "|") {
+	arrows := b.strings(t, `[...document.querySelectorAll('#seq svg g.seg')].slice(0, 3).map(g => g.dataset.flags + ' ' + g.dataset.dir + ' seq=' + g.dataset.seq + ' ack=' + g.dataset.ack)`, "|")
+	if want := "SYN r2l seq=0 ack=0|SYN,ACK l2r seq=0 ack=1|ACK r2l seq=1 ack=1"; arrows != want {
 		t.Errorf("the diagram's arrows: %q; want %q first", arrows, want)
 	}
-	states, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#seq svg text.state')].map(e => e.textContent).join(' ')`))
-	if err != nil || !strings.Contains(states, "LISTEN") || !strings.Contains(states, "SYN-RECEIVED") || !strings.Contains(states, "ESTABLISHED") {
-		t.Errorf("the diagram's states: %q, %v; want LISTEN, SYN-RECEIVED and ESTABLISHED", states, err)
+	const ours, peers = `#seq svg text.state:not(.inferred)`, `#seq svg text.state.inferred`
+	if states := b.strings(t, `[...document.querySelectorAll('`+ours+`')].map(e => e.dataset.state)`, " "); states != "LISTEN SYN-RECEIVED ESTABLISHED" {
+		t.Errorf("the diagram's states: %q; want LISTEN SYN-RECEIVED ESTABLISHED", states)
 	}
-	peer, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#seq svg text.state.inferred')].map(e => e.dataset.state).join(' ')`))
-	if err != nil || peer != "SYN-SENT ESTABLISHED" {
-		t.Errorf("the peer's states inferred: %q, %v; want SYN-SENT ESTABLISHED", peer, err)
+	if peer := b.strings(t, `[...document.querySelectorAll('`+peers+`')].map(e => e.dataset.state)`, " "); peer != "SYN-SENT ESTABLISHED" {
+		t.Errorf("the peer's states inferred: %q; want SYN-SENT ESTABLISHED", peer)
 	}
-	wait("the state diagram counting it", `document.querySelector('#fsm g.box[data-state="ESTABLISHED"] .count').textContent === '1'`)
+	b.wait(t, "the state diagram counting it", `document.querySelector('#fsm g.box[data-state="ESTABLISHED"] .count').textContent === '1'`)
 
 	// The close: once the connection leaves the table, its diagram is
 	// drawn once more, the FINs in it, and the peer's states after them.
 	cc.Close()
 	p.closeServerSide(t, id)
-	wait("the close in the diagram", `document.querySelectorAll('#seq svg g.seg[data-flags*="FIN"]').length === 2`)
-	peer, err = chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#seq svg text.state.inferred')].map(e => e.dataset.state).join(' ')`))
-	if err != nil || peer != "SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT" {
-		t.Errorf("the peer's states inferred: %q, %v; want SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT", peer, err)
+	b.wait(t, "the close in the diagram", `document.querySelectorAll('#seq svg g.seg[data-flags*="FIN"]').length === 2`)
+	if peer := b.strings(t, `[...document.querySelectorAll('`+peers+`')].map(e => e.dataset.state)`, " "); peer != "SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT" {
+		t.Errorf("the peer's states inferred: %q; want SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT", peer)
 	}
-	shot(t, ctx, "webview-live.png")
+	shot(t, b.ctx, "webview-live.png")
+}
 
-	// The lab: the handshake stepped one segment at a time.
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = 'lab/handshake'`)); err != nil {
-		t.Fatal(err)
-	}
-	wait("the lab's first step", `document.querySelector('#labpos').textContent.startsWith('step 0 of') && document.querySelectorAll('#labdiagrams svg g.seg').length === 0`)
+// labView: the handshake steps one segment at a time; in fast-retransmit
+// the copy drawn lost is the original, its retransmission the one that
+// arrives.
+func labView(t *testing.T, b *browser) {
+	b.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = 'lab/handshake'`))
+	b.wait(t, "the lab's first step", `document.querySelector('#labpos').textContent.startsWith('step 0 of') && document.querySelectorAll('#labdiagrams svg g.seg').length === 0`)
 	for n, flags := range []string{"SYN", "SYN,ACK", "ACK"} {
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("next"))); err != nil {
-			t.Fatal(err)
-		}
-		wait("step "+flags, `(() => { const s = document.querySelectorAll('#labdiagrams svg g.seg');
+		b.do(t, chromedp.Click(chromedp.ID("next")))
+		b.wait(t, "step "+flags, `(() => { const s = document.querySelectorAll('#labdiagrams svg g.seg');
 			return s.length === `+string(rune('1'+n))+` && s[s.length-1].dataset.flags === '`+flags+`' && s[s.length-1].classList.contains('new'); })()`)
 	}
-	shot(t, ctx, "webview-lab.png")
+	shot(t, b.ctx, "webview-lab.png")
 
-	// fast-retransmit: of the ten segments, the second is the one lost,
-	// and its retransmission, not the original, is the one that arrives.
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = 'lab/fast-retransmit'`)); err != nil {
-		t.Fatal(err)
+	b.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = 'lab/fast-retransmit'`))
+	b.wait(t, "fast-retransmit", `document.querySelector('#labsummary').textContent.startsWith('fast-retransmit')`)
+	b.do(t, chromedp.Click(chromedp.ID("last")))
+	b.wait(t, "fast-retransmit drawn whole", `document.querySelector('#next').disabled && document.querySelectorAll('#labdiagrams svg g.seg').length > 20`)
+	if lost := b.strings(t, `[...document.querySelectorAll('#labdiagrams svg g.seg.lost')].map(g => g.dataset.dir + ' seq=' + g.dataset.seq)`, "|"); lost != "l2r seq=1449" {
+		t.Errorf("fast-retransmit's lost segments: %q; want the client's seq=1449 alone", lost)
 	}
-	wait("fast-retransmit", `document.querySelector('#labsummary').textContent.startsWith('fast-retransmit')`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("last"))); err != nil {
-		t.Fatal(err)
-	}
-	wait("fast-retransmit drawn whole", `document.querySelector('#next').disabled && document.querySelectorAll('#labdiagrams svg g.seg').length > 20`)
-	lost, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#labdiagrams svg g.seg.lost').length`))
-	if err != nil || lost != 1 {
-		t.Errorf("fast-retransmit: %d segments lost, %v; want 1", lost, err)
-	}
-	copies, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-		`[...document.querySelectorAll('#labdiagrams svg g.seg[data-dir="l2r"][data-seq="1449"]')].map(g => g.classList.contains('lost') ? 'lost' : 'arrived')`))
-	if err != nil || strings.Join(copies, ",") != "lost,arrived" {
-		t.Errorf("fast-retransmit's two copies of seq=1449, in the order sent: %q, %v; want lost, arrived", copies, err)
+	copies := b.strings(t, `[...document.querySelectorAll('#labdiagrams svg g.seg[data-dir="l2r"][data-seq="1449"]')].map(g => g.classList.contains('lost') ? 'lost' : 'arrived')`, ",")
+	if copies != "lost,arrived" {
+		t.Errorf("fast-retransmit's two copies of seq=1449, in the order sent: %q; want lost,arrived", copies)
 	}
 }
 
