@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/cmd/synack/web"
+	"github.com/synack-net/synack/link/pipe"
+	"github.com/synack-net/synack/trace"
 )
 
 // chromium returns the path of Debian's chromium (or another Chrome), ""
@@ -45,9 +51,7 @@ func chromium() string {
 // as .ci/run sets it), where .ci/run installs it and the test must run.
 func TestWebViewInChromium(t *testing.T) {
 	exe := needChromium(t)
-	p := newTracedPair(t) // tracepage_test.go: the admin endpoint of a traced stack
-	// The browser's cleanup runs first, ending the page's event stream,
-	// which the admin endpoint's httptest server waits for as it closes.
+	p := newBrowserPair(t)
 	b := startBrowser(t, exe)
 	b.do(t, chromedp.Navigate(p.url+web.Prefix))
 	liveView(t, b, p)
@@ -122,7 +126,7 @@ func (b *browser) strings(t *testing.T, expr, sep string) string {
 
 // liveView: a new connection appears in the table; a click draws its
 // handshake; the state diagram counts it; its close is drawn once it goes.
-func liveView(t *testing.T, b *browser, p *tracedPair) {
+func liveView(t *testing.T, b *browser, p *browserPair) {
 	l, err := p.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 4)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +144,8 @@ func liveView(t *testing.T, b *browser, p *tracedPair) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	id := web.ConnID(netip.MustParseAddrPort("10.0.0.2:80"), cc.LocalAddr().(*net.TCPAddr).AddrPort())
+	client := cc.LocalAddr().(*net.TCPAddr).AddrPort()
+	id := web.ConnID(netip.MustParseAddrPort("10.0.0.2:80"), client)
 	row := `tr[data-conn="` + id + `"]`
 	b.wait(t, "the new connection in the table", `document.querySelector('`+row+`')`)
 	b.do(t, chromedp.Click(chromedp.CSS(row)))
@@ -163,7 +168,7 @@ func liveView(t *testing.T, b *browser, p *tracedPair) {
 	// The close: once the connection leaves the table, its diagram is
 	// drawn once more, the FINs in it, and the peer's states after them.
 	cc.Close()
-	p.closeServerSide(t, id)
+	p.waitClosed(t, client)
 	b.wait(t, "the close in the diagram", `document.querySelectorAll('#seq svg g.seg[data-flags*="FIN"]').length === 2`)
 	if peer := b.strings(t, `[...document.querySelectorAll('`+peers+`')].map(e => e.dataset.state)`, " "); peer != "SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT" {
 		t.Errorf("the peer's states inferred: %q; want SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT", peer)
@@ -217,26 +222,64 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s", path)
 }
 
-// closeServerSide gives the stacks turns (moving the virtual clock only
-// to timers due within a second: a delayed ACK) until the server's side of
-// the connection id is CLOSED, as its trace says.
-func (p *tracedPair) closeServerSide(t *testing.T, id string) {
+// browserPair is a client and a server stack over a pipe on a virtual
+// clock, the server traced and seen by its admin endpoint (served by
+// httptest at url); closed gets each connection the server's side closes.
+type browserPair struct {
+	client, server *synack.Stack
+	url            string
+	closed         chan netip.AddrPort // the remote end of each server-side close
+}
+
+func newBrowserPair(t *testing.T) *browserPair {
 	t.Helper()
-	local, remote, err := web.ParseConn(id)
-	if err != nil {
+	clk := clock.NewVirtual(time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC))
+	p := &browserPair{closed: make(chan netip.AddrPort, 16)}
+	rings := trace.NewRings(64, time.Minute, 16, clk.Now)
+	watch := trace.SinkFunc(func(e *trace.Event) {
+		if e.Kind == trace.KindStateChange && e.State == "CLOSED" {
+			select {
+			case p.closed <- e.Remote:
+			default:
+			}
+		}
+	})
+	a, b := pipe.New(1500)
+	var err error
+	if p.client, err = synack.New(a, synack.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Clock: clk}); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	if p.server, err = synack.New(b, synack.Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clk, Trace: trace.Tee(rings, watch)}); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(stackSnapshot{st: p.server.Internals()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	adm.rings = rings
+	hs := httptest.NewServer(adm.srv.Handler)
+	p.url = hs.URL
+	t.Cleanup(func() {
+		adm.close() // ends the page's event stream, which hs.Close would wait for
+		hs.Close()
+		p.client.Close()
+		p.server.Close()
+		a.Close()
+		b.Close()
+	})
+	return p
+}
+
+// waitClosed waits until the server's side of the connection from remote
+// is CLOSED. The close needs no timer: the clock stays.
+func (p *browserPair) waitClosed(t *testing.T, remote netip.AddrPort) {
+	t.Helper()
+	limit := time.After(10 * time.Second)
 	for {
-		if tr, ok := p.rings.Trace(local, remote); ok && !tr.Closed.IsZero() {
-			return
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the server's side did not close in 10 s")
-		}
-		runtime.Gosched()
-		if next, ok := p.clk.Next(); ok && next.Sub(p.clk.Now()) < time.Second {
-			p.clk.AdvanceTo(next)
+		select {
+		case r := <-p.closed:
+			if r == remote {
+				return
+			}
+		case <-limit:
+			t.Fatalf("the server's side of %v did not close in 10 s", remote)
 		}
 	}
 }

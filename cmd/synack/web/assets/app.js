@@ -6,7 +6,7 @@ const $ = s => document.querySelector(s);
 const self = document.querySelector('meta[name="synack-self"]').content;
 const PLOT_MAX = 300; // points kept per plot, as the server's history (web.HistorySamples)
 
-const live = { picked: '', known: new Set(), first: true, samples: [], segs: -1 };
+const live = { picked: '', known: new Set(), first: true, samples: [], segs: -1, loads: 0 };
 
 // fmtBytes and fmtUs print sizes and microseconds short.
 function fmtBytes(n) { return n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + 'M' : n >= 1024 ? (n / 1024).toFixed(1) + 'K' : String(n); }
@@ -61,19 +61,22 @@ async function pick(id) {
   }
 }
 
-// loadTrace draws id's sequence diagram from /tcp/trace.
+// loadTrace draws id's sequence diagram from /tcp/trace. Of loads that
+// overlap, the last begun is drawn: an answer that comes late is dropped.
 async function loadTrace(id) {
+  const n = ++live.loads;
   const r = await fetch('trace?conn=' + encodeURIComponent(id));
-  if (live.picked !== id) return;
+  const body = r.ok ? await r.json() : await r.text();
+  if (live.picked !== id || n !== live.loads) return;
   const box = $('#seq');
   if (!r.ok) {
     const p = document.createElement('p');
     p.className = 'hint';
-    p.textContent = 'No trace: ' + (await r.text());
+    p.textContent = 'No trace: ' + body;
     box.replaceChildren(p);
     return;
   }
-  const tr = await r.json();
+  const tr = body;
   const ends = [tr.local, tr.remote];
   const lay = seqLayout(tr.events, ends);
   const note = document.createElement('p');
