@@ -21,7 +21,8 @@ type sample struct {
 type series struct {
 	s    []sample
 	next int       // where the next sample goes once s is full
-	seen time.Time // wall time of the last sample, to pick whom to evict
+	seen time.Time // wall time of the last sample: one per history.every
+	last uint64    // history.ticks at the last sample: the least goes first
 }
 
 // history keeps, for at most conns connections, their last size samples.
@@ -30,8 +31,9 @@ type history struct {
 	size, conns int
 	every       time.Duration // at most one sample per connection per every
 
-	mu sync.Mutex
-	m  map[string]*series
+	mu    sync.Mutex
+	m     map[string]*series
+	ticks uint64 // samples taken, to order the series by their last
 }
 
 func newHistory(size, conns int, every time.Duration) *history {
@@ -60,7 +62,8 @@ func (h *history) sample(snap *stack.Snapshot) {
 		} else if now.Sub(g.seen) < h.every {
 			continue // another stream sampled it just now
 		}
-		g.seen = now
+		h.ticks++
+		g.seen, g.last = now, h.ticks
 		x := sample{T: snap.Time, CWND: s.TCP.CWND, InFlight: s.TCP.InFlight, SRTT: s.TCP.SRTT.Microseconds()}
 		if len(g.s) < h.size {
 			g.s = append(g.s, x)
@@ -74,10 +77,10 @@ func (h *history) sample(snap *stack.Snapshot) {
 // evict forgets the connection sampled least recently. Under mu.
 func (h *history) evict() {
 	var oldest string
-	var at time.Time
+	var at uint64
 	for id, g := range h.m {
-		if oldest == "" || g.seen.Before(at) {
-			oldest, at = id, g.seen
+		if oldest == "" || g.last < at {
+			oldest, at = id, g.last
 		}
 	}
 	delete(h.m, oldest)
