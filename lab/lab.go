@@ -120,30 +120,52 @@ func (e *UnknownError) Error() string {
 	return fmt.Sprintf("no scenario %q; the scenarios are: %s", e.Name, strings.Join(Names(), ", "))
 }
 
-// Run runs the scenario called name with opts and writes what it shows.
-func Run(out io.Writer, name string, opts Options) error {
-	var s *Scenario
+// find returns the scenario called name.
+func find(name string) (*Scenario, error) {
 	for _, c := range scenarios {
 		if c.Name == name {
-			s = c
+			return c, nil
 		}
 	}
-	if s == nil {
-		return &UnknownError{Name: name}
-	}
-	if opts.faulty() == false && s.delay > 0 {
+	return nil, &UnknownError{Name: name}
+}
+
+// conditions returns opts with the scenario's own delay when opts put
+// no fault on the link.
+func (s *Scenario) conditions(opts Options) Options {
+	if !opts.faulty() && s.delay > 0 {
 		opts.Faults.Out.Delay, opts.Faults.In.Delay = s.delay, s.delay
 	}
+	return opts
+}
+
+// play runs s with opts (its conditions applied) and returns what it found, the events of both
+// stacks (taken before the world closes, which aborts what is left) and
+// the protocol time it took.
+func (s *Scenario) play(opts Options) (*report, []trace.Event, time.Duration, error) {
 	w, err := newWorld(opts, s.setup[0], s.setup[1])
 	if err != nil {
-		return err
+		return nil, nil, 0, err
 	}
 	defer w.close()
 	rep, err := s.run(w)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, nil, 0, fmt.Errorf("%s: %w", s.Name, err)
 	}
-	events := w.rec.Events() // before close, which aborts what is left
+	return rep, w.rec.Events(), w.elapsed(), nil
+}
+
+// Run runs the scenario called name with opts and writes what it shows.
+func Run(out io.Writer, name string, opts Options) error {
+	s, err := find(name)
+	if err != nil {
+		return err
+	}
+	opts = s.conditions(opts)
+	rep, events, elapsed, err := s.play(opts)
+	if err != nil {
+		return err
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "synack lab %s: %s\n", s.Name, s.Summary)
 	fmt.Fprintf(&b, "client %v and server %v on an in-memory link, seed %d", clientAddr.Addr(), serverAddr.Addr(), opts.Seed)
@@ -164,7 +186,7 @@ func Run(out io.Writer, name string, opts Options) error {
 	for _, o := range rep.outcome {
 		b.WriteString(o + "\n")
 	}
-	fmt.Fprintf(&b, "protocol time: %v\n\n", w.elapsed())
+	fmt.Fprintf(&b, "protocol time: %v\n\n", elapsed)
 	b.WriteString(wrap(rep.story, 76))
 	b.WriteString("\n")
 	b.WriteString(wrap("Follows "+rep.rfc+".", 76))
@@ -172,7 +194,7 @@ func Run(out io.Writer, name string, opts Options) error {
 		b.WriteString("\nEvents:\n")
 		for i := range events {
 			e := &events[i]
-			fmt.Fprintf(&b, "%9v  %s\n", e.Time.Sub(w.start), e.String())
+			fmt.Fprintf(&b, "%9v  %s\n", e.Time.Sub(labEpoch), e.String())
 		}
 	}
 	_, err = out.Write(b.Bytes())

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/synack-net/synack/cmd/synack/web"
 	"github.com/synack-net/synack/link/sniff"
 	"github.com/synack-net/synack/stack"
 	"github.com/synack-net/synack/tcp"
@@ -41,6 +42,9 @@ const adminAbout = `The admin endpoint (--admin, on the host, never on the synac
   /trace          one connection's last events (serve --trace-ring N):
                   ?conn=LOCAL-REMOTE, &format=json (default), diagram or pcap,
                   &seq=relative (default, as Wireshark) or absolute
+  /tcp/           the live web view: the socket table as it changes, each
+                  connection's sequence diagram and plots, the state diagram,
+                  the lab stepped segment by segment (open it in a browser)
   /debug/vars     expvar, the snapshot under "synack"
   /debug/pprof/   Go's profiles
 'synack ss' and 'synack netstat' read it. It must be a loopback address
@@ -151,6 +155,8 @@ func newAdmin(snap snapshotter, log *slog.Logger) *adminServer {
 	mux.HandleFunc("/snapshot", a.snapshotPage)
 	mux.HandleFunc("/sockets", a.socketsPage)
 	mux.HandleFunc("/trace", a.tracePage) // tracepage.go
+	view := web.New(web.Config{Snapshot: snap.Snapshot, Rings: func() *trace.Rings { return a.rings }, TraceOff: traceOff})
+	mux.Handle(web.Prefix, view)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 	mux.Handle("/debug/vars", expvar.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -159,6 +165,7 @@ func newAdmin(snap snapshotter, log *slog.Logger) *adminServer {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.srv.RegisterOnShutdown(view.Close) // its event streams would hold Shutdown
 	return a
 }
 
@@ -181,23 +188,7 @@ func (a *adminServer) close() {
 // checkQuery answers 400 and returns false if r has a query parameter
 // not in allowed.
 func checkQuery(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
-next:
-	for k := range r.URL.Query() {
-		for _, a := range allowed {
-			if k == a {
-				continue next
-			}
-		}
-		msg := fmt.Sprintf("unknown query parameter %q", k)
-		if len(allowed) > 0 {
-			msg += fmt.Sprintf(": %s takes %q", r.URL.Path, allowed)
-		} else {
-			msg += ": " + r.URL.Path + " takes none"
-		}
-		http.Error(w, msg, http.StatusBadRequest)
-		return false
-	}
-	return true
+	return web.CheckQuery(w, r, allowed...)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

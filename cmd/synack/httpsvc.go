@@ -13,7 +13,9 @@ import (
 	"strings"
 
 	"github.com/synack-net/synack"
+	"github.com/synack-net/synack/cmd/synack/web"
 	"github.com/synack-net/synack/stack"
+	"github.com/synack-net/synack/trace"
 )
 
 // connKey is the context key under which the HTTP server keeps the
@@ -42,6 +44,9 @@ func (s *server) startHTTP(l net.Listener, root string) {
 		stack.WriteSockets(w, s.st.Sockets())
 	})
 	mux.HandleFunc("/stats", statsPage(s.st, s.pol))
+	view := web.New(web.Config{Snapshot: s.st.Internals().Snapshot, Rings: func() *trace.Rings { return s.rings },
+		TraceOff: traceOff, Self: requestConn})
+	mux.Handle(web.Prefix, view) // the live view, for the peers too: it shows them their own connection
 	if root != "" {
 		mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(root))))
 	}
@@ -70,7 +75,18 @@ func (s *server) startHTTP(l net.Listener, root string) {
 			}
 		},
 	}
+	s.http.RegisterOnShutdown(view.Close) // its event streams would hold Shutdown
 	go s.http.Serve(s.limit(l))
+}
+
+// requestConn is the connection r came on, the stack's side first.
+func requestConn(r *http.Request) (local, remote netip.AddrPort, ok bool) {
+	c, _ := r.Context().Value(connKey{}).(*synack.TCPConn)
+	if c == nil {
+		return local, remote, false
+	}
+	i := c.Info()
+	return i.Local, i.Remote, true
 }
 
 // connPage says which connection served the request.

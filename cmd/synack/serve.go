@@ -34,6 +34,9 @@ which close every connection cleanly:
              /upload     POST a body: answers its length and SHA-256
              /netstat    synack's socket table
              /stats      synack's counters, as netstat -s prints them
+             /tcp/       the live web view: open it in a browser to watch the
+                         handshake of the connection that fetched it, the
+                         socket table change, and the lab's scenarios
              /files/     the files of --root, when given
 
 Every accepted connection gets keepalive, as Go's net listeners give it, and
@@ -121,7 +124,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { log.Info("policy totals", policyStats(pol)...) }()
-	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim, pol: pol}
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim, pol: pol, rings: rings}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *echo > 0 {
@@ -187,6 +190,7 @@ type server struct {
 	wg        sync.WaitGroup
 	limits    *serveLimits
 	pol       *policy.Policy // shared by the services: the caps are per client, not per port
+	rings     *trace.Rings   // the per-connection traces the web view draws; nil when off
 }
 
 // limit wraps a service's listener in serve's limits (servelimits.go).

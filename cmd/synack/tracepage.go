@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synack-net/synack/cmd/synack/web"
 	"github.com/synack-net/synack/trace"
 )
 
@@ -20,8 +21,13 @@ type traceFlags struct {
 	conns int
 }
 
+// defaultTraceRing is serve's --trace-ring: on by default, so that the
+// web view at /tcp/ on port 80 can draw the handshake of the connection
+// that fetched it (at most 64*--trace-conns events of 128 bytes: 8 MiB).
+const defaultTraceRing = 64
+
 func (f *traceFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.ring, "trace-ring", 0, "keep the last N events of each connection for the admin endpoint's /trace (0: off)")
+	fs.IntVar(&f.ring, "trace-ring", defaultTraceRing, "keep the last N events of each connection for the admin endpoint's /trace and the web view's diagrams (0: off)")
 	fs.DurationVar(&f.keep, "trace-keep", trace.DefaultRingKeep, "how long a closed connection's trace stays readable")
 	fs.IntVar(&f.conns, "trace-conns", trace.DefaultRingConns, "the most connections traced at once, closed ones included")
 }
@@ -59,6 +65,9 @@ func withRings(sink trace.Sink, r *trace.Rings) trace.Sink {
 	return trace.Tee(sink, r)
 }
 
+// traceOff is what a trace request answers when tracing is off.
+const traceOff = "tracing is off: start serve with --trace-ring N to keep each connection's last N events"
+
 // tracePage serves /trace?conn=LOCAL-REMOTE[&format=json|diagram|pcap][&seq=relative|absolute]:
 // the events the stack keeps of one connection, its addresses as the
 // socket table shows them.
@@ -67,7 +76,7 @@ func (a *adminServer) tracePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.rings == nil {
-		http.Error(w, "tracing is off: start serve with --trace-ring N to keep each connection's last N events", http.StatusNotFound)
+		http.Error(w, traceOff, http.StatusNotFound)
 		return
 	}
 	q := r.URL.Query()
@@ -109,22 +118,7 @@ func (a *adminServer) tracePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseConn parses LOCAL-REMOTE, two addresses with ports.
-func parseConn(s string) (local, remote netip.AddrPort, err error) {
-	if s == "" {
-		return local, remote, fmt.Errorf("conn is required: conn=LOCAL-REMOTE, such as conn=10.0.0.2:80-10.0.0.1:40000, as /sockets lists them")
-	}
-	l, rm, ok := strings.Cut(s, "-")
-	if ok {
-		local, err = netip.ParseAddrPort(l)
-		if err == nil {
-			remote, err = netip.ParseAddrPort(rm)
-		}
-	}
-	if !ok || err != nil {
-		return local, remote, fmt.Errorf("conn %q: want LOCAL-REMOTE, two addresses with ports, such as 10.0.0.2:80-10.0.0.1:40000", s)
-	}
-	return local, remote, nil
-}
+func parseConn(s string) (local, remote netip.AddrPort, err error) { return web.ParseConn(s) }
 
 // pcapName is the file name a browser saves a connection's pcap as.
 func pcapName(local, remote netip.AddrPort) string {
