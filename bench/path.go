@@ -64,7 +64,7 @@ func pathWorkload(sz Sizes, pct int) Workload {
 // it is set. tun-plain is synack alone with its offloads off, to show what
 // they bring.
 func tunWorkload(sz Sizes, plain bool) Workload {
-	name, how := "tun-offload", "each with what its link offloads: synack on a TUN device with virtio-net headers, TSO4 and checksum offload (segments of up to 64 KB both ways); "+
+	name, how := "tun-offload", "each with what its link offloads: synack on a TUN device with virtio-net headers, TSO4 and checksum offload (segments of up to 64 KB both ways, each written with one writev straight from the send buffer); "+
 		"gVisor on a TUN device through fdbased (which takes GSO options only for sockets, so none); the kernel over a veth pair with TSO, GSO and GRO on"
 	only := []string{Synack, GVisor, Kernel}
 	if plain {
