@@ -153,24 +153,30 @@ type IPv4Fields struct {
 // correct checksum. The payload is not touched.
 func (f *IPv4Fields) Encode(b []byte) {
 	b = b[:IPv4MinHeaderLen]
-	b[ipv4VersionIHL] = 4<<4 | IPv4MinHeaderLen/4
-	b[ipv4TOS] = f.TOS
+	verIHL := uint16(4<<4|IPv4MinHeaderLen/4)<<8 | uint16(f.TOS)
+	flagsOff := uint16(f.Flags&7)<<13 | (f.FragmentOffset/8)&0x1fff
+	ttlProto := uint16(f.TTL)<<8 | uint16(f.Protocol)
+	src, dst := addr4(f.Src), addr4(f.Dst)
+	binary.BigEndian.PutUint16(b[ipv4VersionIHL:], verIHL)
 	binary.BigEndian.PutUint16(b[ipv4TotalLength:], f.TotalLength)
 	binary.BigEndian.PutUint16(b[ipv4ID:], f.ID)
-	binary.BigEndian.PutUint16(b[ipv4FlagsFragOff:], uint16(f.Flags&7)<<13|(f.FragmentOffset/8)&0x1fff)
-	b[ipv4TTL] = f.TTL
-	b[ipv4Protocol] = f.Protocol
-	binary.BigEndian.PutUint16(b[ipv4Checksum:], 0)
-	putAddr4(b[ipv4Src:], f.Src)
-	putAddr4(b[ipv4Dst:], f.Dst)
-	binary.BigEndian.PutUint16(b[ipv4Checksum:], ^Checksum(b, 0))
+	binary.BigEndian.PutUint16(b[ipv4FlagsFragOff:], flagsOff)
+	binary.BigEndian.PutUint16(b[ipv4TTL:], ttlProto)
+	binary.BigEndian.PutUint32(b[ipv4Src:], src)
+	binary.BigEndian.PutUint32(b[ipv4Dst:], dst)
+	// RFC 1071: the checksum is summed from the values, not read back from
+	// b: reading bytes just written, in wider words than they were written
+	// in, stalls the processor, and this is every packet's header.
+	sum := uint64(verIHL) + uint64(f.TotalLength) + uint64(f.ID) + uint64(flagsOff) + uint64(ttlProto) +
+		uint64(src>>16) + uint64(src&0xffff) + uint64(dst>>16) + uint64(dst&0xffff)
+	binary.BigEndian.PutUint16(b[ipv4Checksum:], ^fold(sum))
 }
 
-// putAddr4 writes a as 4 bytes; a non-IPv4 address is written as 0.0.0.0.
-func putAddr4(b []byte, a netip.Addr) {
-	var a4 [4]byte
+// addr4 is a as a big-endian number; a non-IPv4 address is 0.0.0.0.
+func addr4(a netip.Addr) uint32 {
 	if a.Is4() || a.Is4In6() {
-		a4 = a.Unmap().As4()
+		a4 := a.Unmap().As4()
+		return binary.BigEndian.Uint32(a4[:])
 	}
-	copy(b[:4], a4[:])
+	return 0
 }

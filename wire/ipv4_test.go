@@ -2,7 +2,9 @@ package wire_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -143,5 +145,30 @@ func TestIPv4PrefixTruncated(t *testing.T) {
 	}
 	if _, err := wire.ParseIPv4Prefix(b[:19]); err != wire.ErrTruncated {
 		t.Fatalf("ParseIPv4Prefix of 19 bytes: err %v", err)
+	}
+}
+
+// TestIPv4EncodeChecksumFromValues: the checksum Encode sums from the
+// field values is the one summed over the bytes it wrote, for headers
+// of every kind of field value.
+func TestIPv4EncodeChecksumFromValues(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, wire.IPv4MinHeaderLen)
+	for range 10000 {
+		var s, d [4]byte
+		binary.BigEndian.PutUint32(s[:], r.Uint32())
+		binary.BigEndian.PutUint32(d[:], r.Uint32())
+		f := wire.IPv4Fields{TOS: uint8(r.Uint32()), TotalLength: uint16(r.Uint32()), ID: uint16(r.Uint32()),
+			Flags: uint8(r.Uint32() & 7), FragmentOffset: uint16(r.Uint32()) &^ 7, TTL: uint8(r.Uint32()),
+			Protocol: uint8(r.Uint32()), Src: netip.AddrFrom4(s), Dst: netip.AddrFrom4(d)}
+		f.Encode(b)
+		if !wire.IPv4(b).IsChecksumValid() {
+			t.Fatalf("Encode(%+v) wrote a bad checksum: % x", f, b)
+		}
+		got := wire.IPv4(b).Checksum()
+		wire.IPv4(b).FillChecksum() // summed over the bytes
+		if wire.IPv4(b).Checksum() != got {
+			t.Fatalf("Encode(%+v): checksum %#04x, over the bytes %#04x", f, got, wire.IPv4(b).Checksum())
+		}
 	}
 }
