@@ -85,8 +85,10 @@ func TestPipeQueuesKeepEachFlowInOrder(t *testing.T) {
 			}
 		}
 	}
-	if st := b.Stats(); st.Delivered != flows*per || st.Dropped != 0 {
-		t.Fatalf("stats %+v", st)
+	// (Delivered grows after each DeliverPacket returns, so it may still
+	// lag by the last packet here; every packet was seen above.)
+	if sent, st := a.Stats().Sent, b.Stats(); sent != flows*per || st.Dropped != 0 {
+		t.Fatalf("sent %d, receiver's stats %+v", sent, st)
 	}
 }
 
