@@ -44,7 +44,9 @@ func (b *byFlow) DeliverPacket(p []byte) {
 // over more than one queue.
 func TestPipeQueuesKeepEachFlowInOrder(t *testing.T) {
 	const flows, per = 16, 300
-	a, b := NewWithOptions(1500, Options{Queues: 4, QueueDepth: flows * per})
+	// Depth for every packet in any one queue, however the flows land:
+	// the test is of order, not of drops.
+	a, b := NewWithOptions(1500, Options{Queues: 4, QueueDepth: 4 * flows * per})
 	defer a.Close()
 	defer b.Close()
 	rec := &byFlow{seqs: map[int][]int{}, done: make(chan struct{}), want: flows * per}
