@@ -77,6 +77,12 @@ type outMeta struct {
 	g    link.GSO // how to write it; zero for a packet written as it is
 	last uint16   // payload of its last (or only) segment, for TCP ones
 
+	// opts are the TCP options of a TCP segment of ours; a segment joins
+	// it only with the same (mergeTCP). merged counts the segments that
+	// joined, counted in the stack's stats when the packet is written.
+	opts   wire.TCPOptions
+	merged uint16
+
 	// text, on a gathering link, is a TCP segment's payload where it lies
 	// in its connection's send buffer, in at most two pieces (the ring's
 	// end, then its start); the packet then holds the headers alone. Nil
@@ -128,6 +134,7 @@ func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more
 		g: link.GSO{NeedsCsum: true, HdrLen: uint16(wire.IPv4MinHeaderLen + hl),
 			CsumStart: wire.IPv4MinHeaderLen, CsumOffset: tcpCsumOffset},
 		last: uint16(plen),
+		opts: h.Options,
 	}
 	if gather {
 		appendPiece(&m.text, payload) // two pieces at most: always fits
@@ -148,7 +155,7 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 		return false
 	}
 	m := &b.meta[i]
-	if !m.g.NeedsCsum {
+	if !m.g.NeedsCsum || m.g.CsumOffset != tcpCsumOffset {
 		return false // not a TCP segment of ours
 	}
 	a := b.pkts[i]
@@ -158,7 +165,9 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 	if m.g.Type == link.GSONone {
 		size = m.last // a lone segment: its payload is the cut size
 	}
-	if m.last != size || plen > int(size) || hdr+body+plen > s.gsoMax || hdr != wire.IPv4MinHeaderLen+h.Len() {
+	// The same options make the same header length: no need to encode
+	// them to compare.
+	if m.last != size || plen > int(size) || hdr+body+plen > s.gsoMax || h.Options != m.opts {
 		return false
 	}
 	if !sameFlow(a, src, dst, h, hdr, body) {
@@ -177,8 +186,7 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 		copy(a[len(a)-plen+copy(a[len(a)-plen:], payload):], more)
 		b.pkts[i] = a
 	}
-	s.stats.OutRequests.Add(1)
-	s.stats.GSOOutMerged.Add(1)
+	m.merged++                                          // counted when written (writeOut): fewer atomic additions per segment
 	s.ipID.Add(1)                                       // the ID this segment takes when cut (see above)
 	a[wire.IPv4MinHeaderLen+tcpFlagsAt] = byte(h.Flags) // PSH and FIN, if any, end the run
 	m.g.Type, m.g.Size, m.last = link.GSOTCPv4, size, uint16(plen)
@@ -199,9 +207,9 @@ func sealMerged(a []byte, total int) {
 
 // sameFlow reports whether the header h, between src and dst, continues
 // the queued segment a (headers hdr bytes long, then body bytes of text,
-// flags exactly ACK): same
-// addresses, ports, acknowledgment, window, urgent pointer and options,
-// and a sequence number right after a's text.
+// flags exactly ACK): same addresses, ports, acknowledgment, window and
+// urgent pointer, and a sequence number right after a's text. (Options
+// are compared by mergeTCP.)
 func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr, body int) bool {
 	ip := wire.IPv4(a)
 	if ip.Src() != src || ip.Dst() != dst {
@@ -212,12 +220,7 @@ func sameFlow(a []byte, src, dst netip.Addr, h *wire.TCPFields, hdr, body int) b
 		t.AckNum() != h.Ack || t.Window() != h.Window || t.UrgentPointer() != h.Urgent {
 		return false
 	}
-	if t.SeqNum().Add(seqnum.Size(body)) != h.Seq {
-		return false
-	}
-	var opts [40]byte // wire.TCP options are at most 40 bytes
-	h.Options.Encode(opts[:h.Options.Len()])
-	return string(t.Options()) == string(opts[:h.Options.Len()])
+	return t.SeqNum().Add(seqnum.Size(body)) == h.Seq
 }
 
 // grow moves packet i to a buffer of capacity n, copying what it holds,
@@ -242,6 +245,8 @@ func (s *Stack) writeOut(q *batch, i int) error {
 		if g := m.g; g.NeedsCsum {
 			if g.Type == link.GSOTCPv4 {
 				sealMerged(p, m.totalLen(p))
+				s.stats.OutRequests.Add(uint64(m.merged))
+				s.stats.GSOOutMerged.Add(uint64(m.merged))
 			}
 			if m.text[0] != nil {
 				return s.writeGathered(q, p, m) // gather.go
