@@ -85,19 +85,44 @@ func readEnd(c net.Conn, n int) string {
 	return err.Error()
 }
 
+// wroteConn signals on wrote each time a Write has returned.
+type wroteConn struct {
+	net.Conn
+	wrote chan<- struct{}
+}
+
+func (c wroteConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	select {
+	case c.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
 // TestServeEchoIdleClosedOnVirtualTime: serve's echo service under
 // --idle-timeout 2m: a connection that echoed once is closed two virtual
 // minutes after, not a second before, and the policy counts it.
 func TestServeEchoIdleClosedOnVirtualTime(t *testing.T) {
 	clk := clock.NewVirtual(time.Now())
 	srv, cst := servedPair(t, serveLimits{keepAliveCount: 9, idleTimeout: 2 * time.Minute}, clk, nil)
-	if err := srv.listen(7, "echo", echoConn); err != nil {
+	// The echo's Write marks the connection active when it returns, which
+	// may be after the client has read the echo: the clock moves only once
+	// it has returned, so the two minutes count from the echo.
+	echoed := make(chan struct{}, 1)
+	echo := func(c net.Conn) (int64, error) { return echoConn(wroteConn{c, echoed}) }
+	if err := srv.listen(7, "echo", echo); err != nil {
 		t.Fatal(err)
 	}
 	c := dialServe(t, cst, 7)
 	c.Write([]byte("hi"))
 	if got := readEnd(c, 2); got != "hi" {
 		t.Fatalf("echo: %s", got)
+	}
+	select {
+	case <-echoed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the echo's Write did not return")
 	}
 	clk.Advance(2*time.Minute - time.Second)
 	if st := srv.pol.Stats(); st.IdleClosed != 0 || st.CurrConns != 1 {
