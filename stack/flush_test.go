@@ -77,3 +77,41 @@ func TestFlushReturnsAfterItsPacketsAreWritten(t *testing.T) {
 	close(g.gate) // the stack's own writes at Close pass
 	s.Close()
 }
+
+// TestCloseWaitsForAWriteUnderWay: a deliverer writing what it queued
+// (the ACK of a FIN whose EOF its reader has already returned, say) is
+// not cut off by Stack.Close, which closes the link right after: Close
+// returns only when that write has ended. A dial that exited on EOF once
+// took its final ACK down with the device, leaving the kernel in LAST-ACK.
+func TestCloseWaitsForAWriteUnderWay(t *testing.T) {
+	g := &gateNet{started: make(chan int), gate: make(chan struct{})}
+	s, err := New(g, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clock.NewVirtual(fzStart), Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := s.shards[0]
+	sent := make(chan struct{})
+	go func() {
+		sh.mu.Lock()
+		sh.icmpEcho(netip.MustParseAddr("10.0.0.1"))
+		sh.unlockAndFlush()
+		close(sent)
+	}()
+	<-g.started // the write is under way, waiting at the gate
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	for range 1000 {
+		select {
+		case <-closed:
+			t.Fatal("Stack.Close returned while a write was still under way")
+		default:
+		}
+		runtime.Gosched()
+	}
+	close(g.gate)
+	<-sent
+	<-closed
+}

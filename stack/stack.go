@@ -207,6 +207,12 @@ func (s *Stack) Close() error {
 		if sh.timer != nil {
 			sh.timer.Stop()
 		}
+		// A deliverer may be writing what it queued before the close (the
+		// ACK of a FIN its reader has already seen as EOF): the link is
+		// closed below, so that write ends first.
+		for sh.writing {
+			sh.idle.Wait()
+		}
 		sh.unlockAndFlush()
 	}
 	s.closeUDP()
