@@ -106,6 +106,19 @@ type ChecksumOffloader interface {
 	ChecksumOffload() bool
 }
 
+// BlockingWriter is implemented by an Endpoint whose writes wait in the
+// kernel, a system call each (a TUN device's), rather than queueing in
+// memory as link/pipe's do. A stack writes to such a link from a writer
+// goroutine of each shard, as a kernel's qdisc and driver send while the
+// application goes on: the goroutines that make packets (an application's
+// Write, the link's own deliveries of ACKs) make the next ones while the
+// last are written, instead of taking turns with the system call. Wrappers
+// need not implement it; the stack then writes as the packets are made.
+type BlockingWriter interface {
+	// WritesBlock reports whether writes wait in the kernel.
+	WritesBlock() bool
+}
+
 // Dispatcher receives the packets an Endpoint delivers. The stack is the
 // usual Dispatcher. An Endpoint with one receive queue delivers from one
 // goroutine at a time; one with several (a multi-queue TUN device, a card

@@ -39,10 +39,15 @@
 // in its batch under mu; the goroutine that finds no write under way
 // swaps the batch for an empty one, releases mu and writes the batch
 // (flush.go). One that finds a write under way waits for it with mu free
-// and then writes what is left. So the shard's batches, and the segments
-// of each of its connections, leave in the order they were made, while
-// the shard's connections run on during the write. Two shards' writes may
-// interleave, which reorders nothing within a connection.
+// and then writes what is left. On a link whose writes wait in the kernel
+// (link.BlockingWriter: a TUN device) a writer goroutine of the shard's
+// own writes the batches instead, one per shard and none per connection,
+// and the goroutine that made the packets goes on without waiting for the
+// system call, unless maxQueuedForWriter packets are already queued. So
+// the shard's batches, and the segments of each of its connections, leave
+// in the order they were made, while the shard's connections run on
+// during the write. Two shards' writes may interleave, which reorders
+// nothing within a connection.
 //
 // The other locks, each guarding one thing:
 //

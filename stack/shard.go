@@ -51,6 +51,7 @@ func (s *Stack) makeShards(n int) {
 		sh.tcp = *s.tcp.Share((*sender)(sh))
 		sh.outq = s.newBatch()
 		sh.idle.L = &sh.mu
+		sh.work.L = &sh.mu
 		s.shards[i] = sh
 	}
 }

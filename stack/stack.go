@@ -64,6 +64,7 @@ type Stack struct {
 	gsoMax      int                 // the longest packet gso takes
 	gather      link.GatherEndpoint // gso, when it takes packets in pieces; else nil (gather.go)
 	csumOffload bool                // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
+	blocking    bool                // ep is a link.BlockingWriter: shards write through a writer goroutine (flush.go)
 	clk         clock.Clock
 	epoch       time.Time // what stamps count from (timers.go)
 	addr        netip.Addr
@@ -125,6 +126,9 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.ports.init()
 	s.hand, _ = ep.(link.HandOff)
 	s.initGSO(ep)
+	if b, ok := ep.(link.BlockingWriter); ok && b.WritesBlock() {
+		s.blocking = true // flush.go
+	}
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Host: cfg.Host}
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
@@ -207,12 +211,11 @@ func (s *Stack) Close() error {
 		if sh.timer != nil {
 			sh.timer.Stop()
 		}
-		// A deliverer may be writing what it queued before the close (the
-		// ACK of a FIN its reader has already seen as EOF): the link is
-		// closed below, so that write ends first.
-		for sh.writing {
-			sh.idle.Wait()
-		}
+		// A deliverer or the writer goroutine may be writing what was
+		// queued before the close (the ACK of a FIN its reader has already
+		// seen as EOF): the link is detached below, so those writes end
+		// first (flush.go).
+		sh.stopWriter()
 		sh.unlockAndFlush()
 	}
 	s.closeUDP()

@@ -435,6 +435,11 @@ func (d *Device) WritePacket(pkt []byte) error {
 	return d.wrote(n, err)
 }
 
+// WritesBlock reports true: each write is a system call into the kernel,
+// which takes the packet up its own stack before it returns, so a stack
+// writes to the device from writer goroutines (link.BlockingWriter).
+func (d *Device) WritesBlock() bool { return true }
+
 // GSOMaxSize returns link.MaxGSOSize when the device has virtio-net headers
 // (the kernel takes large segments written to it whatever offloads it took
 // for the way out), else zero.
