@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ var tiny = Sizes{
 	RoundTrips:      100,
 	Connections:     20,
 	Idle:            20,
+	IdleMillion:     30,
 	Scale:           50,
 	ScaleBytes:      1 << 20,
 	ScaleRoundTrips: 100,
@@ -126,6 +128,17 @@ func TestFiguresAreSane(t *testing.T) {
 	}
 	if v := r.Stat("idle", Synack, "pairs").Median; v != float64(tiny.Idle) {
 		t.Errorf("synack idle opened %v pairs, want %d", v, tiny.Idle)
+	}
+	if v := r.Stat("idle-1m", Synack, "pairs").Median; v != float64(tiny.IdleMillion) {
+		t.Errorf("synack idle-1m opened %v pairs, want %d", v, tiny.IdleMillion)
+	}
+	for _, k := range []string{"heap_gib", "heap_per_pair", "open_s"} {
+		if v := r.Stat("idle-1m", Synack, k).Median; !(v > 0) {
+			t.Errorf("idle-1m on synack: %s = %v, want > 0", k, v)
+		}
+	}
+	if g, p := r.Stat("idle-1m", Synack, "heap_gib").Median, r.Stat("idle-1m", Synack, "heap_per_pair").Median; math.Abs(g*(1<<30)-p*float64(tiny.IdleMillion)) > 1 {
+		t.Errorf("idle-1m: %v GiB is not %v bytes/pair times %d pairs", g, p, tiny.IdleMillion)
 	}
 }
 

@@ -111,9 +111,9 @@ func (r *Results) Markdown(w io.Writer, m Machine, command string, when time.Tim
 	p("- Settings are each stack's defaults. gVisor's include SACK, window scaling, 1 MiB send and receive buffers and receive-buffer auto-tuning; " +
 		"synack's include SACK, window scaling, timestamps, CUBIC, delayed ACKs, and send and receive buffers that start at 256 KiB and 128 KiB " +
 		"and auto-tune up to 4 MiB and 6 MiB.\n")
-	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs; scale %d pairs, with %d MiB of bulk and %d round trips measured at each size; "+
+	p("- Sizes: bulk %d MiB per run; rr %d round trips; crr %d connections; idle %d pairs (idle-1m %d); scale %d pairs, with %d MiB of bulk and %d round trips measured at each size; "+
 		"loss in memory %d MiB per run; loss on real paths a %s download.\n\n",
-		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips,
+		r.Config.BulkBytes>>20, r.Config.RoundTrips, r.Config.Connections, r.Config.Idle, r.Config.IdleMillion, r.Config.Scale, r.Config.ScaleBytes>>20, r.Config.ScaleRoundTrips,
 		r.Config.LossBytes>>20, sizeText(r.Config.PathBytes))
 
 	p("## Results\n\n")
@@ -194,6 +194,7 @@ const figuresHelp = `Figures:
 - **connections/s**: connections dialled, used for a byte each way and closed, one after the other, after a tenth as many unmeasured; the interval ends when the server has closed the last one.
 - **heap bytes/pair**: growth of runtime.MemStats.HeapAlloc, after two collections, from before the pairs were opened to after, per established idle pair (both ends and the net.Conn values the harness holds).
 - **goroutines/pair**: growth of runtime.NumGoroutine over the same span, per pair.
+- **heap GiB**, **s to open N pairs** (idle-1m): the same growth of the heap for all N pairs, in GiB, and the wall time the harness took to dial, accept and establish them one after another.
 - **pairs opened**: the idle pairs a run held. The kernel's cost two descriptors each, so the process's open-file limit bounds them; the command raises the limit when it is allowed to.
 - **scale**: CPU µs per data segment of a bulk transfer, and per round trip of rr, on one more connection while 10 and then N idle pairs are open in the same stack pair; the cost ratio is the second over the first. Heap bytes/pair at N and the seconds it took to open them are shown too. The second measurement runs with a live heap N pairs larger, so Go's collector runs less often during it: while a stack allocates per segment, that alone makes the ratio come out lower.
 - **goodput Mbit/s**: payload bytes per second of wall time, in Mbit/s: for bulk-loss-*, measured as for Gbit/s (after the warm-up); for path-loss-*, the download's size over curl's time_total (connection set-up included).

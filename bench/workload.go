@@ -25,6 +25,9 @@ type Sizes struct {
 	Connections int
 	// Idle is the established idle connection pairs of one idle run (10,000).
 	Idle int
+	// IdleMillion is the pairs of one idle-1m run (1,000,000): what a
+	// stack pair holds at a million connections, and how fast it opens them.
+	IdleMillion int
 	// Scale is the established connection pairs the scale workload holds
 	// open while it measures (100,000); it measures first with scaleSmall.
 	Scale int
@@ -51,6 +54,7 @@ var DefaultSizes = Sizes{
 	RoundTrips:      100_000,
 	Connections:     10_000,
 	Idle:            10_000,
+	IdleMillion:     1_000_000,
 	Scale:           100_000,
 	ScaleBytes:      256 << 20,
 	ScaleRoundTrips: 20_000,
@@ -188,6 +192,18 @@ func Workloads(sz Sizes) []Workload {
 				{Key: "pairs", Label: "pairs opened", Higher: true, Prec: 0},
 			},
 			run: func(e *env) (Sample, error) { return idle(e, sz.Idle) },
+		},
+		{
+			// synack alone: gVisor's pairs would take some 11 GB, and the
+			// kernel's two million descriptors.
+			Name: "idle-1m", MTU: 1500, Only: []string{Synack},
+			About: fmt.Sprintf("%d established idle connection pairs held open in one stack pair", sz.IdleMillion),
+			Metrics: []Metric{
+				{Key: "heap_gib", Label: "heap GiB", Prec: 3},
+				{Key: "heap_per_pair", Label: "heap bytes/pair", Prec: 0},
+				{Key: "open_s", Label: fmt.Sprintf("s to open %d pairs", sz.IdleMillion), Prec: 2},
+			},
+			run: func(e *env) (Sample, error) { return idle(e, sz.IdleMillion) },
 		},
 		{
 			Name: "scale", MTU: 1500, Only: []string{Synack, GVisor},
@@ -702,15 +718,19 @@ func idle(e *env, n int) (Sample, error) {
 	}
 	s.listeners = append(s.listeners, l)
 	h0, g0 := heapState()
+	t0 := time.Now()
 	if err := s.open(e, n); err != nil {
 		return nil, err
 	}
+	opened := time.Since(t0)
 	h1, g1 := heapState()
 	runtime.KeepAlive(s)
 	return Sample{
 		"heap_per_pair":       (float64(h1) - float64(h0)) / float64(n),
+		"heap_gib":            (float64(h1) - float64(h0)) / (1 << 30),
 		"goroutines_per_pair": float64(g1-g0) / float64(n),
 		"pairs":               float64(n),
+		"open_s":              opened.Seconds(),
 	}, nil
 }
 

@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rr := fs.Int("rr", d.RoundTrips, "round trips of each rr run")
 	crr := fs.Int("crr", d.Connections, "connections of each crr run")
 	idle := fs.Int("idle", d.Idle, "connection pairs of each idle run")
+	idleMillion := fs.Int("idle-1m", d.IdleMillion, "connection pairs of each idle-1m run (synack only; its goals are for a million)")
 	scale := fs.Int("scale", d.Scale, "connection pairs open in the scale workload")
 	scaleMiB := fs.Int64("scale-mib", d.ScaleBytes>>20, "MiB of bulk measured at each size of the scale workload")
 	scaleRR := fs.Int("scale-rr", d.ScaleRoundTrips, "round trips measured at each size of the scale workload")
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	cfg := bench.Config{
 		Sizes: bench.Sizes{
-			BulkBytes: *bulkMiB << 20, RoundTrips: *rr, Connections: *crr, Idle: *idle,
+			BulkBytes: *bulkMiB << 20, RoundTrips: *rr, Connections: *crr, Idle: *idle, IdleMillion: *idleMillion,
 			Scale: *scale, ScaleBytes: *scaleMiB << 20, ScaleRoundTrips: *scaleRR,
 			LossBytes: *lossMiB << 20, PathBytes: *pathBytes, TUNBytes: *tunBytes, UDPDatagrams: *udpN,
 		},

@@ -17,7 +17,7 @@ import (
 func TestCommandEndsWithGoalLines(t *testing.T) {
 	md := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	var out, errs bytes.Buffer
-	args := []string{"-bulk-mib", "1", "-rr", "100", "-crr", "20", "-idle", "20", "-scale", "50",
+	args := []string{"-bulk-mib", "1", "-rr", "100", "-crr", "20", "-idle", "20", "-idle-1m", "30", "-scale", "50",
 		"-scale-mib", "1", "-scale-rr", "100", "-loss-mib", "1", "-path-bytes", "100000", "-tun-bytes", "100000", "-runs", "1", "-q", "-markdown", md}
 	if err := run(args, &out, &errs); err != nil {
 		t.Fatalf("run: %v\n%s", err, errs.String())
