@@ -56,8 +56,8 @@ func TestEveryWorkloadReportsEveryMetric(t *testing.T) {
 	for _, e := range r.Errors {
 		t.Errorf("run failed: %s", e)
 	}
-	if len(r.Workloads) != 17 {
-		t.Fatalf("ran %d workloads, want 17", len(r.Workloads))
+	if len(r.Workloads) != 18 {
+		t.Fatalf("ran %d workloads, want 18", len(r.Workloads))
 	}
 	for _, w := range r.Workloads {
 		if why, ok := r.Skipped[w.Name]; ok {
