@@ -159,6 +159,22 @@ type Borrower interface {
 	DeliverBorrowed(pkt []byte) (kept bool)
 }
 
+// BatchDispatcher is a Dispatcher that takes the packets a link has at
+// once in one call, as an interrupt hands a driver a ring's worth: it may
+// then answer a burst of one connection's segments once, as Linux answers
+// the segment GRO merged them into. An Endpoint that collects packets
+// before delivering them (link/pipe) uses it when its Dispatcher has it;
+// the stack does.
+type BatchDispatcher interface {
+	Dispatcher
+	// DeliverBatch delivers pkts in order, as DeliverPacket would each.
+	// With lent true the buffers are lent as to DeliverBorrowed (the
+	// Endpoint is a Lender): on return pkts[i] is nil for each packet the
+	// Dispatcher kept, to be given back through Recycle; the others, and
+	// all of them with lent false, belong to the Endpoint again.
+	DeliverBatch(pkts [][]byte, lent bool)
+}
+
 // ErrClosed is returned by WritePacket after the endpoint has been closed.
 var ErrClosed = errors.New("link closed")
 

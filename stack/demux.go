@@ -61,8 +61,9 @@ func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 // lent is the packet's buffer when the link lends it; tcpInput reports
 // whether a connection kept it (tcp.Segment.Lent). partial says the
 // checksum is partial, from the host at the link's far end: not verified
-// (gso.go).
-func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
+// (gso.go). r, when not nil, is the run of a batch the segment may join
+// or open, if it is an established connection's (run.go).
+func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool, r *inputRun) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
 	if err != nil {
 		st.stats.TCPInErrs.Add(1) // no ports: a drop of no connection, not traced
@@ -82,6 +83,13 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 	local := netip.AddrPortFrom(ip.Dst(), t.DstPort())
 	remote := netip.AddrPortFrom(ip.Src(), t.SrcPort())
 	k := keyOf(local, remote)
+	if r.holds(k) { // the run's connection: its shard's mu is held
+		if !r.c.conn.HandleSegmentInRun(st.clk.Now(), &seg) || !r.next() {
+			r.end()
+		}
+		return seg.Kept
+	}
+	r.end()
 	s := st.shardOf(k)
 	s.mu.Lock()
 	if s.closed {
@@ -93,6 +101,15 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool) (kept bool) {
 	// A connection, then a TIME-WAIT record, then a listener.
 	if c := s.conns[k]; c != nil {
 		cl := c.lockListener()
+		if r != nil && cl == nil { // an accepted connection's segment may open a run
+			if c.conn.HandleSegmentInRun(now, &seg) {
+				r.begin(s, c, k)
+				return seg.Kept
+			}
+			s.afterLocked(c)
+			s.unlockAndFlush()
+			return seg.Kept
+		}
 		c.conn.HandleSegment(now, &seg)
 		s.afterLocked(c)
 		unlockListener(cl)

@@ -49,6 +49,12 @@
 // during the write. Two shards' writes may interleave, which reorders
 // nothing within a connection.
 //
+// A link that delivers packets in batches (link.BatchDispatcher) has a
+// run of one connection's consecutive segments handled under one hold of
+// its shard's mu, at most maxRunSegments, and answered once (run.go);
+// anything else in the batch ends the run first, so the locks taken are
+// those of a single segment.
+//
 // The other locks, each guarding one thing:
 //
 //   - TCPListener.mu guards a listener's engine state (its SYN and accept

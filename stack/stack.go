@@ -283,21 +283,11 @@ func (s *Stack) DeliverBorrowed(pkt []byte) bool {
 // deliverOffload is IPv4 input for a packet the link describes with g
 // (zero for an ordinary one; gso.go).
 func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
+	ip, ok := s.acceptIPv4(pkt)
+	if !ok {
+		return
+	}
 	st := &s.stats
-	st.InReceives.Add(1)
-	ip, err := wire.ParseIPv4(pkt)
-	if err != nil || !ip.IsChecksumValid() {
-		st.InHdrErrors.Add(1)
-		return
-	}
-	if ip.Dst() != s.addr {
-		st.InAddrErrors.Add(1) // not ours, and this host does not forward
-		return
-	}
-	if !s.validSource(ip.Src()) {
-		st.InAddrErrors.Add(1) // RFC 1122 §3.2.1.3: silently discard an invalid source
-		return
-	}
 	if ip.FragmentOffset() != 0 || ip.Flags()&wire.IPv4FlagMoreFragments != 0 {
 		if g != (link.GSO{}) {
 			st.GSOInErrors.Add(1) // a fragment is never offloaded (gso.go)
@@ -316,13 +306,35 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 	return s.transportInput(ip, lent, g)
 }
 
+// acceptIPv4 counts pkt received and parses its header, and reports
+// whether it is a datagram for this host (RFC 791, RFC 1122 §3.2.1); if
+// not, it was dropped and counted.
+func (s *Stack) acceptIPv4(pkt []byte) (wire.IPv4, bool) {
+	st := &s.stats
+	st.InReceives.Add(1)
+	ip, err := wire.ParseIPv4(pkt)
+	if err != nil || !ip.IsChecksumValid() {
+		st.InHdrErrors.Add(1)
+		return nil, false
+	}
+	if ip.Dst() != s.addr {
+		st.InAddrErrors.Add(1) // not ours, and this host does not forward
+		return nil, false
+	}
+	if !s.validSource(ip.Src()) {
+		st.InAddrErrors.Add(1) // RFC 1122 §3.2.1.3: silently discard an invalid source
+		return nil, false
+	}
+	return ip, true
+}
+
 // transportInput hands a datagram, whole or reassembled, to its protocol.
 func (s *Stack) transportInput(ip wire.IPv4, lent []byte, g link.GSO) (kept bool) {
 	st := &s.stats
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		return s.tcpInput(ip, lent, g.NeedsCsum || s.csumOffload)
+		return s.tcpInput(ip, lent, g.NeedsCsum || s.csumOffload, nil)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)

@@ -175,7 +175,7 @@ type Conn struct {
 	recover    seqnum.Value // SND.MAX when recovery began: "recover" of RFC 6582
 	finSent    bool         // the FIN has been sent at least once
 	inRecovery bool         // in fast recovery (RFC 6582, RFC 6675)
-	ackNow     bool         // an ACK is owed before the current call returns
+	ackNow     bool         // an ACK is owed before the current call returns (or the run ends: run.go)
 	noDelay    bool         // Nagle off (TCP_NODELAY)
 	rcvStalled bool         // see rcvFullAt
 	hasRTT     bool         // an RTT sample was taken: SRTT and RTTVAR are measured (a sample may be 0)

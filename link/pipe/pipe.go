@@ -108,8 +108,9 @@ const MaxQueues = 64
 // dispatcherBox is the attached Dispatcher, and the same as a Borrower
 // when it is one.
 type dispatcherBox struct {
-	d link.Dispatcher
-	b link.Borrower
+	d  link.Dispatcher
+	b  link.Borrower
+	bd link.BatchDispatcher
 }
 
 // New returns two joined endpoints with the given MTU and queues of
@@ -220,7 +221,8 @@ func (e *Endpoint) Attach(d link.Dispatcher) {
 		return
 	}
 	b, _ := d.(link.Borrower)
-	e.d.Store(&dispatcherBox{d, b})
+	bd, _ := d.(link.BatchDispatcher)
+	e.d.Store(&dispatcherBox{d, b, bd})
 	if !e.started {
 		e.started = true
 		for _, q := range e.queues {
@@ -387,6 +389,15 @@ func (e *Endpoint) deliverLoop(q *inQueue) {
 		batch, q.pending = q.pending, batch[:0]
 		q.mu.Unlock()
 
+		if box := e.d.Load(); box != nil && box.bd != nil && !e.closed.Load() {
+			// All at once (link.BatchDispatcher): the lent buffers it
+			// kept come back nil.
+			box.bd.DeliverBatch(batch, box.b != nil)
+			e.delivered.Add(uint64(len(batch)))
+			q.queued.Add(-int64(len(batch)))
+			e.release(batch)
+			continue
+		}
 		for i, p := range batch {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
 				if box.b == nil {
