@@ -27,7 +27,7 @@ func SynackTarget() Target {
 		Name:     Synack,
 		New:      newSynackPair,
 		NewLossy: newSynackLossyPair,
-		Link:     "link/pipe, queue 4096 packets, buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); TCP checksums offloaded as on the kernel's loopback (pipe.Options.ChecksumOffload: neither computed nor verified), except on the lossy workloads' links, which compute and verify them",
+		Link:     "link/pipe, queue 4096 packets, buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy), what queued while the pipe's goroutine slept delivered at once (link.BatchDispatcher: a burst of one connection's segments is answered once, as Linux answers what GRO merged) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); TCP checksums offloaded as on the kernel's loopback (pipe.Options.ChecksumOffload: neither computed nor verified), except on the lossy workloads' links, which compute and verify them",
 	}
 }
 
