@@ -146,6 +146,15 @@ type Lender interface {
 	Recycle(pkt []byte)
 }
 
+// BatchLender is a Lender that takes back several buffers in one call,
+// as a reader that has read many kept packets gives them back: one lock of
+// the endpoint's free list for all of them. The caller must not touch
+// them again, and the endpoint must not keep pkts itself.
+type BatchLender interface {
+	Lender
+	RecycleAll(pkts [][]byte)
+}
+
 // Borrower is implemented by a Dispatcher that can keep delivered buffers
 // (see Lender). Endpoints that do not lend ignore it and call
 // DeliverPacket.

@@ -143,7 +143,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	}
 	s.tcp.PathMTU = s.cachedPathMTU // RFC 1191: new connections start from what was learned (pmtu.go)
 	if l, ok := ep.(link.Lender); ok {
-		s.tcp.Recycle = l.Recycle // DeliverBorrowed: receive buffers keep the link's
+		s.tcp.Recycle = recycler(l) // DeliverBorrowed: receive buffers keep the link's
 	}
 	if cfg.Trace != nil {
 		s.tcp.Trace = &stamper{sink: cfg.Trace, clk: cfg.Clock}
@@ -393,4 +393,17 @@ func (st *stamper) Event(e *trace.Event) {
 	st.mu.Lock()
 	st.sink.Event(e)
 	st.mu.Unlock()
+}
+
+// recycler is how the engine gives l's buffers back: all at once when l
+// takes a batch (link.BatchLender), else one by one.
+func recycler(l link.Lender) func([][]byte) {
+	if b, ok := l.(link.BatchLender); ok {
+		return b.RecycleAll
+	}
+	return func(bufs [][]byte) {
+		for _, b := range bufs {
+			l.Recycle(b)
+		}
+	}
 }

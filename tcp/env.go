@@ -31,9 +31,9 @@ type Env struct {
 	// NewConn or NewListener. Shared by the Envs made with Share.
 	Stats *Stats
 	// Recycle, when the host lends the buffers segments arrive in
-	// (Segment.Lent), takes back one the engine kept; nil if it never
-	// lends.
-	Recycle func(buf []byte)
+	// (Segment.Lent), takes back buffers the engine kept, several at a
+	// time; nil if it never lends. It must not keep bufs.
+	Recycle func(bufs [][]byte)
 	// ChallengeRand draws the stack's challenge-ACK budget each second
 	// (ratelimit.go); nil means ChaCha8 seeded from crypto/rand, made at
 	// first use by each Env. Tests set a source of their own for exact

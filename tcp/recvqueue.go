@@ -23,9 +23,10 @@ type recvQueue struct {
 type keptViews struct {
 	views   []keptView // views[head:] are queued
 	head    int
-	n       int              // bytes in the queued views
-	tail    int32            // ring bytes queued after the last view
-	recycle func(buf []byte) // gives a buffer back to the host (Env.Recycle)
+	n       int                 // bytes in the queued views
+	tail    int32               // ring bytes queued after the last view
+	recycle func(bufs [][]byte) // gives buffers back to the host (Env.Recycle)
+	bufs    [][]byte            // giveBack's list, kept for the next
 }
 
 // keptView is a segment's text kept in the host's buffer.
@@ -63,7 +64,7 @@ func (q *recvQueue) Put(p []byte) {
 // Keep queues data, which lies in buf, without copying it: buf is the
 // host's until recycle is called with it, once data has been read (or the
 // queue reset).
-func (q *recvQueue) Keep(data, buf []byte, recycle func([]byte)) {
+func (q *recvQueue) Keep(data, buf []byte, recycle func([][]byte)) {
 	k := q.kept
 	if k == nil {
 		k = keptPool.Get().(*keptViews)
@@ -93,7 +94,7 @@ func (q *recvQueue) Read(p []byte) int {
 	if k == nil || k.head == len(k.views) {
 		return q.ring.Read(p)
 	}
-	n := 0
+	n, first := 0, k.head
 	for n < len(p) && k.head < len(k.views) {
 		v := &k.views[k.head]
 		if v.before > 0 {
@@ -110,16 +111,33 @@ func (q *recvQueue) Read(p []byte) int {
 		k.n -= m
 		n += m
 		if len(v.data) == 0 {
-			k.recycle(v.buf)
-			*v = keptView{}
 			k.head++
 		}
 	}
+	k.giveBack(first, k.head)
 	if k.head == len(k.views) {
 		q.dropKept()
 		n += q.ring.Read(p[n:]) // the ring bytes after the last view
 	}
 	return n
+}
+
+// giveBack gives the host the buffers of views[from:to], read to their
+// end, in one call (one lock of the host's free list for all of them: a
+// bulk reader gives back a few dozen a read), and clears them. The list
+// is built in bufs, kept with the views so that no read allocates.
+func (k *keptViews) giveBack(from, to int) {
+	if from == to {
+		return
+	}
+	b := k.bufs[:0]
+	for i := from; i < to; i++ {
+		b = append(b, k.views[i].buf)
+		k.views[i] = keptView{}
+	}
+	k.recycle(b)
+	clear(b)
+	k.bufs = b[:0]
 }
 
 // dropKept gives the drained views' memory to the pool.
@@ -134,10 +152,7 @@ func (q *recvQueue) dropKept() {
 func (q *recvQueue) Reset() {
 	q.ring.Reset()
 	if k := q.kept; k != nil {
-		for i := k.head; i < len(k.views); i++ {
-			k.recycle(k.views[i].buf)
-			k.views[i] = keptView{}
-		}
+		k.giveBack(k.head, len(k.views))
 		q.dropKept()
 	}
 }

@@ -45,16 +45,18 @@ func (l *lender) lend(text []byte, off, size, end int) (data, buf []byte) {
 	return buf[off : off+len(text)], buf
 }
 
-func (l *lender) recycle(buf []byte) {
-	end, ok := l.end[&buf[0]]
-	if !ok {
-		l.t.Fatal("Recycle of a buffer that is not lent (or twice)")
+func (l *lender) recycle(bufs [][]byte) {
+	for _, buf := range bufs {
+		end, ok := l.end[&buf[0]]
+		if !ok {
+			l.t.Fatal("Recycle of a buffer that is not lent (or twice)")
+		}
+		if l.upTo < end {
+			l.t.Fatalf("Recycle of a buffer whose text ends at %d by a read that reaches %d", end, l.upTo)
+		}
+		delete(l.end, &buf[0])
+		l.recycled++
 	}
-	if l.upTo < end {
-		l.t.Fatalf("Recycle of a buffer whose text ends at %d by a read that reaches %d", end, l.upTo)
-	}
-	delete(l.end, &buf[0])
-	l.recycled++
 }
 
 // TestRecvQueueMatchesAFIFO drives the receive buffer against a plain
@@ -135,7 +137,7 @@ func TestRecvQueueKeepAllocatesNothing(t *testing.T) {
 	for i := range bufs {
 		bufs[i] = make([]byte, 1500)
 	}
-	recycle := func([]byte) {}
+	recycle := func([][]byte) {}
 	p := make([]byte, 64<<10)
 	cycle := func() {
 		for _, b := range bufs {

@@ -149,12 +149,14 @@ func FuzzStream(f *testing.F) {
 				buf[i] = 0xEE
 			}
 		}
-		recycle := func(buf []byte) {
-			if !lent[&buf[0]] {
-				t.Fatal("Recycle of a buffer that is not lent, or twice")
+		recycle := func(bufs [][]byte) {
+			for _, buf := range bufs {
+				if !lent[&buf[0]] {
+					t.Fatal("Recycle of a buffer that is not lent, or twice")
+				}
+				delete(lent, &buf[0])
+				scribble(buf)
 			}
-			delete(lent, &buf[0])
-			scribble(buf)
 		}
 		cl.env.Recycle, sv.env.Recycle = recycle, recycle
 		now := base

@@ -12,9 +12,9 @@ import (
 type View struct {
 	A, B []byte
 
-	st      *storage         // the receive ring's storage, taken whole
-	buf     []byte           // or a host buffer a segment was kept in
-	recycle func(buf []byte) // which gives buf back to the host
+	st      *storage            // the receive ring's storage, taken whole
+	buf     [1][]byte           // or a host buffer a segment was kept in
+	recycle func(bufs [][]byte) // which gives buf back to the host
 }
 
 // Len is the number of bytes in the view.
@@ -27,7 +27,7 @@ func (v *View) Release() {
 		putStorage(v.st)
 	}
 	if v.recycle != nil {
-		v.recycle(v.buf)
+		v.recycle(v.buf[:]) // the View's own array: nothing is allocated
 	}
 	*v = View{}
 }
@@ -87,7 +87,7 @@ func (q *recvQueue) takeFront(v *View) bool {
 	if f.before > 0 || len(f.data) < MinViewSize {
 		return false
 	}
-	v.A, v.buf, v.recycle = f.data, f.buf, k.recycle
+	v.A, v.buf[0], v.recycle = f.data, f.buf, k.recycle
 	k.n -= len(f.data)
 	*f = keptView{}
 	k.head++

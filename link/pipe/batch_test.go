@@ -93,4 +93,14 @@ func TestPipeDeliversBatches(t *testing.T) {
 		t.Fatalf("Stats.Delivered = %d, want %d", got, n)
 	}
 	t.Logf("%d packets in %d batches", n, d.batches)
+
+	// Given back all at once (link.BatchLender), the kept buffers join
+	// the free list the peer's writes draw on.
+	before := b.freeCount()
+	b.RecycleAll(d.kept)
+	if got := b.freeCount(); got != before+len(d.kept) {
+		t.Fatalf("free list %d after RecycleAll of %d buffers, want %d", got, len(d.kept), before+len(d.kept))
+	}
 }
+
+var _ link.BatchLender = (*Endpoint)(nil)

@@ -435,6 +435,16 @@ func (e *Endpoint) Recycle(pkt []byte) {
 	e.mu.Unlock()
 }
 
+// RecycleAll is Recycle for several buffers under one lock of the free
+// list (link.BatchLender).
+func (e *Endpoint) RecycleAll(pkts [][]byte) {
+	e.mu.Lock()
+	for _, p := range pkts {
+		e.keep(p[:cap(p)])
+	}
+	e.mu.Unlock()
+}
+
 // Close stops e's delivery and drops, counting them, the packets still
 // queued; later writes on e return ErrClosed and packets the peer writes to
 // e are dropped and counted. Close does not wait for a DeliverPacket call in
