@@ -121,8 +121,13 @@ func (s *shard) handToWriter() {
 func (s *shard) writeLoop() {
 	s.mu.Lock()
 	for {
-		for s.writing || (len(s.outq.pkts) == 0 && !s.closed) {
+		if s.writing { // a flush of the closing stack's own (closed set): its end is signalled on idle
+			s.idle.Wait()
+			continue
+		}
+		if len(s.outq.pkts) == 0 && !s.closed {
 			s.work.Wait()
+			continue
 		}
 		if len(s.outq.pkts) == 0 { // closed, and all written
 			s.writer = false

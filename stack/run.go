@@ -13,11 +13,13 @@ import (
 // shard's mu and gives it to the engine as a run (tcp.Conn.
 // HandleSegmentInRun), which answers it once: one ACK, one round of
 // output, as Linux answers the segment GRO made of a burst. The run ends
-// at the first packet of another connection, or of anything but TCP, at
-// maxRunSegments, and at the end of the batch; nothing else is taken or
-// called while it holds mu, so the lock order is the one of a single
-// segment. Packets are handled in the order they came, each connection's
-// and everyone's.
+// at the first packet handed to another connection or to anything but
+// TCP (before it is handled), when the engine answers a segment at once,
+// at maxRunSegments, and at the end of the batch. A packet dropped on
+// its IP or TCP checks (counted, traced, no lock taken) leaves it open.
+// Nothing else is taken or called while a run holds mu, so the lock order
+// is the one of a single segment. Packets are handled in the order they
+// came, each connection's and everyone's.
 
 // maxRunSegments bounds a run: the shard's other callers (the
 // application's reads and writes, its timers) wait for at most that many

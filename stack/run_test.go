@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"sync"
 	"testing"
 
+	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/wire"
 )
@@ -143,6 +145,77 @@ func TestBatchAnswersEachRunOnce(t *testing.T) {
 		}
 		if !bytes.Equal(buf, want) {
 			t.Fatalf("the reader of %v got a stream that differs from what was sent", c.p.remote)
+		}
+	}
+}
+
+// lendingNet is a wireNet whose buffers are lent to the stack
+// (link.BatchLender): it records the calls that give them back.
+type lendingNet struct {
+	wireNet
+	mu    sync.Mutex
+	calls [][]*byte // each RecycleAll or Recycle call's buffers
+}
+
+func (n *lendingNet) Recycle(p []byte) { n.RecycleAll([][]byte{p}) }
+
+func (n *lendingNet) RecycleAll(pkts [][]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var c []*byte
+	for _, p := range pkts {
+		c = append(c, &p[:1][0])
+	}
+	n.calls = append(n.calls, c)
+}
+
+// TestBatchKeepsLentSegments: a batch of lent buffers (DeliverBatch with
+// lent) comes back with the buffers a connection kept set to nil; once
+// the reader has read their text, they go back to the link, all the
+// buffers a read drained in one call (link.BatchLender).
+func TestBatchKeepsLentSegments(t *testing.T) {
+	n := &lendingNet{wireNet: wireNet{t: t, clk: clock.NewVirtual(fzStart)}}
+	s, err := New(n, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: n.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.s = s
+	t.Cleanup(func() { s.Close() })
+	local := netip.MustParseAddrPort("10.0.0.2:80")
+	ln, err := s.ListenTCP(local, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openRunPeer(&n.wireNet, ln, local, netip.MustParseAddrPort("10.0.0.1:1000"), 100)
+	start := p.seq
+	batch := make([][]byte, 4)
+	lent := make([]*byte, 4)
+	for i := range batch {
+		batch[i] = p.text(local, 1000) // fills its buffer: kept (tcp.Conn.queueText)
+		lent[i] = &batch[i][0]
+	}
+	s.DeliverBatch(batch, true)
+	for i, b := range batch {
+		if b != nil {
+			t.Fatalf("segment %d of the batch was not kept (left in the batch)", i)
+		}
+	}
+	want := peerText(start, 4000)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(p.c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the reader got a stream that differs from what was sent")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.calls) != 1 || len(n.calls[0]) != 4 {
+		t.Fatalf("the buffers came back in %d calls (%v), want one call with all 4", len(n.calls), n.calls)
+	}
+	for i, b := range n.calls[0] {
+		if b != lent[i] {
+			t.Fatalf("buffer %d given back is not the one lent", i)
 		}
 	}
 }

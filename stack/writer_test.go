@@ -153,6 +153,14 @@ func TestWriterQueueIsBounded(t *testing.T) {
 		echo(sh, 251) // the queue's last place: waits for the writer
 		close(last)
 	}()
+	// Its packet is queued once the queue is full: from then on, with the
+	// bound kept, it waits (it held mu from queueing until it waits).
+	for queued := 0; queued < maxQueuedForWriter; {
+		runtime.Gosched()
+		sh.mu.Lock()
+		queued = len(sh.outq.pkts)
+		sh.mu.Unlock()
+	}
 	for range 1000 {
 		select {
 		case <-last:

@@ -16,11 +16,14 @@ import "time"
 // EndRun: one ACK and one round of output for the run, computed as if the
 // segments had come as one.
 //
-// Only what may wait a few microseconds waits. Text out of order, a
-// duplicate to report (D-SACK), text that fills a hole (RFC 5681 §4.2: all
-// answered at once, so the peer's loss detection sees every duplicate),
-// anything outside ESTABLISHED, and an ACK owed for maxRunAck bytes or
-// more are sent as HandleSegment would.
+// Only what may wait a few microseconds waits: the ACK of new in-order
+// text, as GRO merges only segments that follow each other. A segment
+// that brings none (a duplicate, a window probe, one outside the window),
+// text out of order, a duplicate to report (D-SACK), text that fills a
+// hole (RFC 5681 §4.2: all answered at once, so the peer's loss detection
+// sees every duplicate), anything outside ESTABLISHED, a connection whose
+// delayed ACKs are off (Config.DelayedACK < 0), and an ACK owed for
+// maxRunAck bytes or more are answered as HandleSegment would.
 
 // maxRunAck is the most in-order text a run leaves unacknowledged: as
 // much as one merged segment carries in Linux's GRO (64 KiB), so the peer
@@ -36,7 +39,7 @@ const maxRunAck = 64 << 10
 // maxRunAck bytes of text: the stack then ends the run, and its reader
 // gets the text while the next run is taken.
 func (c *Conn) HandleSegmentInRun(now time.Time, seg *Segment) bool {
-	if c.state != StateEstablished || c.env.Trace != nil || len(seg.Payload) == 0 {
+	if c.state != StateEstablished || c.env.Trace != nil || len(seg.Payload) == 0 || c.cfg.DelayedACK < 0 {
 		// Traced connections answer each segment, so their traces read
 		// as the segments came. An ACK alone is answered at once too:
 		// the output it lets go is sent as the window opens, which keeps
@@ -47,7 +50,7 @@ func (c *Conn) HandleSegmentInRun(now time.Time, seg *Segment) bool {
 	c.now = now
 	c.env.Stats.InSegs.Add(1)
 	c.segsIn++
-	hadHole := c.ooo != nil
+	hadHole, rcvNxt := c.ooo != nil, c.rcvNxt
 	c.synchronizedInput(now, seg)
 	c.env.handling.ok = false
 	if c.state != StateEstablished {
@@ -57,7 +60,7 @@ func (c *Conn) HandleSegmentInRun(now time.Time, seg *Segment) bool {
 		c.charge()
 		return false
 	}
-	if hadHole || c.ooo != nil || !c.dsack.empty() || c.unacked+c.rcvMSS > maxRunAck {
+	if c.rcvNxt == rcvNxt || hadHole || c.ooo != nil || !c.dsack.empty() || c.unacked+c.rcvMSS > maxRunAck {
 		c.flush(now)
 		c.charge()
 		return false

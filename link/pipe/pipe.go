@@ -31,7 +31,10 @@ import (
 )
 
 // DefaultQueueDepth is how many packets an Endpoint's inbound queue holds
-// when New is used; packets beyond it are dropped and counted.
+// when New is used; packets beyond it are dropped and counted. Packets
+// taken off the queue for delivery to a link.BatchDispatcher no longer
+// count against it, so an end holds at most twice its depth: the queue,
+// and a batch as long being delivered.
 const DefaultQueueDepth = 4096
 
 // Stats counts an Endpoint's traffic. For every packet written to an open
@@ -97,7 +100,7 @@ var (
 type inQueue struct {
 	mu      sync.Mutex
 	pending [][]byte      // written by the peer, not yet taken by the deliverer
-	queued  atomic.Int64  // len(pending) plus the taken batch not yet delivered
+	queued  atomic.Int64  // len(pending) plus what of the taken batch is not yet delivered (see deliverLoop)
 	depth   int           // most packets queued
 	wake    chan struct{} // capacity 1: "pending is not empty"
 }
@@ -391,10 +394,15 @@ func (e *Endpoint) deliverLoop(q *inQueue) {
 
 		if box := e.d.Load(); box != nil && box.bd != nil && !e.closed.Load() {
 			// All at once (link.BatchDispatcher): the lent buffers it
-			// kept come back nil.
+			// kept come back nil. The batch leaves the queue as it is
+			// taken, as a driver's poll takes a ring's packets off it:
+			// one by one, each left as it was delivered, and a batch of
+			// hundreds kept the queue that much fuller all along. So
+			// the memory a queue holds is its depth in waiting packets
+			// and at most as many being delivered.
+			q.queued.Add(-int64(len(batch)))
 			box.bd.DeliverBatch(batch, box.b != nil)
 			e.delivered.Add(uint64(len(batch)))
-			q.queued.Add(-int64(len(batch)))
 			e.release(batch)
 			continue
 		}
@@ -448,7 +456,9 @@ func (e *Endpoint) RecycleAll(pkts [][]byte) {
 // Close stops e's delivery and drops, counting them, the packets still
 // queued; later writes on e return ErrClosed and packets the peer writes to
 // e are dropped and counted. Close does not wait for a DeliverPacket call in
-// progress, so a Dispatcher may call it. Closing twice does nothing.
+// progress, so a Dispatcher may call it; a batch being delivered
+// (link.BatchDispatcher) is delivered to its end, and counted delivered.
+// Closing twice does nothing.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	if e.closed.Load() {
