@@ -63,14 +63,7 @@ func TestFlushReturnsAfterItsPacketsAreWritten(t *testing.T) {
 	}
 	// While B's packet is being written, B must not return. (With the bug,
 	// B returned as soon as it had mu again: these yields give it the time.)
-	for range 1000 {
-		select {
-		case <-bDone:
-			t.Fatal("unlockAndFlush returned while its packet was still being written")
-		default:
-		}
-		runtime.Gosched()
-	}
+	notYet(t, bDone, "unlockAndFlush returned while its packet was still being written")
 	g.gate <- struct{}{}
 	<-aDone
 	<-bDone
@@ -98,20 +91,35 @@ func TestCloseWaitsForAWriteUnderWay(t *testing.T) {
 		close(sent)
 	}()
 	<-g.started // the write is under way, waiting at the gate
+	closed := closing(s)
+	notYet(t, closed, "Stack.Close returned while a write was still under way")
+	close(g.gate)
+	<-sent
+	<-closed
+}
+
+// closing calls s.Close on a goroutine of its own and returns what is
+// closed when Close has returned.
+func closing(s *Stack) <-chan struct{} {
 	closed := make(chan struct{})
 	go func() {
 		s.Close()
 		close(closed)
 	}()
+	return closed
+}
+
+// notYet fails the test, saying what, if done is closed within a
+// thousand yields of the scheduler: a call that must wait for what the
+// test has not let happen yet is given the time to return wrongly.
+func notYet(t *testing.T, done <-chan struct{}, what string) {
+	t.Helper()
 	for range 1000 {
 		select {
-		case <-closed:
-			t.Fatal("Stack.Close returned while a write was still under way")
+		case <-done:
+			t.Fatal(what)
 		default:
 		}
 		runtime.Gosched()
 	}
-	close(g.gate)
-	<-sent
-	<-closed
 }

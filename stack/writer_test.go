@@ -101,19 +101,8 @@ func TestWriterTakesTheSystemCall(t *testing.T) {
 	echo(sh, 6)
 	<-b.started
 	echo(sh, 7)
-	closed := make(chan struct{})
-	go func() {
-		s.Close()
-		close(closed)
-	}()
-	for range 1000 {
-		select {
-		case <-closed:
-			t.Fatal("Close returned with a packet still being written and another queued")
-		default:
-		}
-		runtime.Gosched()
-	}
+	closed := closing(s)
+	notYet(t, closed, "Close returned with a packet still being written and another queued")
 	close(b.gate) // every write passes from now on
 	<-closed
 	got := b.writes()
@@ -161,14 +150,7 @@ func TestWriterQueueIsBounded(t *testing.T) {
 		queued = len(sh.outq.pkts)
 		sh.mu.Unlock()
 	}
-	for range 1000 {
-		select {
-		case <-last:
-			t.Fatalf("a flush returned with %d packets queued for a stuck writer, over the bound of %d", maxQueuedForWriter, maxQueuedForWriter)
-		default:
-		}
-		runtime.Gosched()
-	}
+	notYet(t, last, "a flush returned with the queue for a stuck writer full")
 	sh.mu.Lock()
 	queued := len(sh.outq.pkts)
 	sh.mu.Unlock()
