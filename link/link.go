@@ -47,6 +47,17 @@
 // parsing IP or TCP. Building the large segment, and checking an arriving
 // one, is the stack's business (gso.go).
 //
+// # Batches and blocking writes
+//
+// Two more capabilities change how the stack drives a link, not what it
+// carries. A link that has several packets at once hands them over in one
+// call when its Dispatcher is a BatchDispatcher, as link/pipe does, and
+// the stack then answers a burst of one connection's segments once; a
+// Lender that is a BatchLender takes back many lent buffers under one
+// lock. A link whose writes wait in the kernel (BlockingWriter, a TUN
+// device) is written by a goroutine of the stack's own, so the goroutines
+// that make packets need not wait for each system call.
+//
 // A packet the link cannot carry (a full queue, nobody attached) is dropped
 // and counted, not reported as an error: IP is a best-effort service and
 // TCP recovers. The example shows a channel-backed Endpoint.
