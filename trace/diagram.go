@@ -366,8 +366,20 @@ func (r *row) dropNote() string {
 }
 
 // render lays the rows out as text.
-func (d *diagram) render() []byte {
-	labels := make([]string, len(d.rows))
+// layout is what rendering a diagram needs to know before it writes a
+// row: each segment row's label, the state columns' widths and the
+// arrows' width, and where the right side's column starts.
+type layout struct {
+	labels   []string
+	sw       [2]int
+	aw       int
+	rightCol int
+	title    [2]string
+}
+
+// layout measures d's rows and titles.
+func (d *diagram) layout() layout {
+	lay := layout{labels: make([]string, len(d.rows)), aw: minArrow}
 	var base [2]seqnum.Value
 	var haveBase [2]bool
 	if d.opts.Relative {
@@ -375,72 +387,47 @@ func (d *diagram) render() []byte {
 	}
 	var sentBefore [2]bool
 	var lastWin [2]uint16
-	sw := [2]int{}
-	aw := minArrow
 	for i := range d.rows {
 		r := &d.rows[i]
 		for s := range 2 {
-			sw[s] = max(sw[s], len(r.state[s]))
-			aw = max(aw, len(r.note[s])+2+2*noteMargin)
+			lay.sw[s] = max(lay.sw[s], len(r.state[s]))
+			lay.aw = max(lay.aw, len(r.note[s])+2+2*noteMargin)
 		}
 		if r.dropped {
-			aw = max(aw, len(r.dropNote())+2+2*noteMargin)
+			lay.aw = max(lay.aw, len(r.dropNote())+2+2*noteMargin)
 		}
 		if r.seg {
-			labels[i] = r.label(base, haveBase, !sentBefore[r.from] || r.win != lastWin[r.from])
+			lay.labels[i] = r.label(base, haveBase, !sentBefore[r.from] || r.win != lastWin[r.from])
 			sentBefore[r.from], lastWin[r.from] = true, r.win
-			aw = max(aw, arrowStub+1+len(labels[i])+1+arrowTail+1)
+			lay.aw = max(lay.aw, arrowStub+1+len(lay.labels[i])+1+arrowTail+1)
 		}
 	}
-	title := [2]string{d.ends[leftSide].String(), d.ends[rightSide].String()}
+	lay.title = [2]string{d.ends[leftSide].String(), d.ends[rightSide].String()}
 	for s := range 2 {
 		if d.host[s] != "" {
-			title[s] = d.host[s] + " " + title[s]
+			lay.title[s] = d.host[s] + " " + lay.title[s]
 		}
 	}
 	// Each title heads its side's state column.
-	rightCol := sw[0] + len(gap) + 1 + aw + 1 + len(gap)
-	if need := len(title[0]) + len(gap); need > rightCol {
-		aw += need - rightCol
-		rightCol = need
+	lay.rightCol = lay.sw[0] + len(gap) + 1 + lay.aw + 1 + len(gap)
+	if need := len(lay.title[0]) + len(gap); need > lay.rightCol {
+		lay.aw += need - lay.rightCol
+		lay.rightCol = need
 	}
+	return lay
+}
 
+func (d *diagram) render() []byte {
+	lay := d.layout()
 	var b []byte
 	var lost, dropped bool
-	b = append(b, title[0]...)
-	b = appendSpaces(b, rightCol-len(title[0]))
-	b = append(b, title[1]...)
+	b = append(b, lay.title[0]...)
+	b = appendSpaces(b, lay.rightCol-len(lay.title[0]))
+	b = append(b, lay.title[1]...)
 	b = append(b, '\n')
 	for i := range d.rows {
-		r := &d.rows[i]
-		start := len(b)
-		b = append(b, r.state[leftSide]...)
-		b = appendSpaces(b, sw[0]-len(r.state[leftSide]))
-		b = append(b, gap...)
-		b = append(b, timelineBar)
-		switch {
-		case r.seg:
-			b = appendArrow(b, labels[i], aw, r.from == leftSide, r.lost)
-		case r.note[leftSide] != "":
-			b = appendNote(b, r.note[leftSide], aw, true /* nearLeft */)
-		case r.note[rightSide] != "":
-			b = appendNote(b, r.note[rightSide], aw, false /* nearLeft */)
-		default:
-			b = appendSpaces(b, aw)
-		}
-		b = append(b, timelineBar)
-		b = append(b, gap...)
-		b = append(b, r.state[rightSide]...)
-		b = trimRight(b, start)
-		b = append(b, '\n')
-		if r.dropped {
-			// Why, by the timeline of the side that dropped it.
-			b = appendSpaces(b, sw[0]+len(gap))
-			b = append(b, timelineBar)
-			b = appendNote(b, r.dropNote(), aw, r.from == rightSide)
-			b = append(b, timelineBar, '\n')
-		}
-		lost, dropped = lost || r.lost, dropped || r.dropped
+		b = d.rows[i].appendTo(b, &lay, lay.labels[i])
+		lost, dropped = lost || d.rows[i].lost, dropped || d.rows[i].dropped
 	}
 	switch {
 	case lost && dropped:
@@ -449,6 +436,39 @@ func (d *diagram) render() []byte {
 		b = append(b, lostLegend+"\n"...)
 	case dropped:
 		b = append(b, droppedLegend+"\n"...)
+	}
+	return b
+}
+
+// appendTo appends r's line (and, for a dropped segment, the line saying
+// why) to b, laid out as lay says; label is its arrow's label.
+func (r *row) appendTo(b []byte, lay *layout, label string) []byte {
+	start := len(b)
+	b = append(b, r.state[leftSide]...)
+	b = appendSpaces(b, lay.sw[0]-len(r.state[leftSide]))
+	b = append(b, gap...)
+	b = append(b, timelineBar)
+	switch {
+	case r.seg:
+		b = appendArrow(b, label, lay.aw, r.from == leftSide, r.lost)
+	case r.note[leftSide] != "":
+		b = appendNote(b, r.note[leftSide], lay.aw, true /* nearLeft */)
+	case r.note[rightSide] != "":
+		b = appendNote(b, r.note[rightSide], lay.aw, false /* nearLeft */)
+	default:
+		b = appendSpaces(b, lay.aw)
+	}
+	b = append(b, timelineBar)
+	b = append(b, gap...)
+	b = append(b, r.state[rightSide]...)
+	b = trimRight(b, start)
+	b = append(b, '\n')
+	if r.dropped {
+		// Why, by the timeline of the side that dropped it.
+		b = appendSpaces(b, lay.sw[0]+len(gap))
+		b = append(b, timelineBar)
+		b = appendNote(b, r.dropNote(), lay.aw, r.from == rightSide)
+		b = append(b, timelineBar, '\n')
 	}
 	return b
 }

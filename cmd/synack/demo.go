@@ -201,11 +201,7 @@ func demo(mtu int, path string, faults *fault.Config) (*demoResult, error) {
 		go func() { d.run(stop); close(done) }()
 		defer func() { close(stop); <-done }()
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(rw, "Hello from synack: %s %s served to %s\n", r.Method, r.URL.Path, r.RemoteAddr)
-	})}
-	go srv.Serve(l)
+	srv := serveHello(l)
 	defer srv.Close()
 
 	var local netip.AddrPort
@@ -235,19 +231,7 @@ func demo(mtu int, path string, faults *fault.Config) (*demoResult, error) {
 	// The client closes first, as in the articles: FIN-WAIT-1, FIN-WAIT-2,
 	// TIME-WAIT on its side; CLOSE-WAIT, LAST-ACK, CLOSED on the server's.
 	transport.CloseIdleConnections()
-	// The server's conn is keyed by its own local address: the listener's.
-	if err := w.waitState(demoServer, tcp.StateClosed); err != nil {
-		return nil, err
-	}
-	if w.driver == nil {
-		// The clock stands still but for TIME-WAIT, which lasts 2*MSL.
-		if err := w.waitState(local, tcp.StateTimeWait); err != nil {
-			return nil, err
-		}
-		vclk.Advance(2*tcp.DefaultMSL + time.Second)
-	}
-	// With faults, the driver moves the clock through TIME-WAIT.
-	if err := w.waitState(local, tcp.StateClosed); err != nil {
+	if err := w.waitClosed(vclk, local); err != nil {
 		return nil, err
 	}
 	res := &demoResult{events: w.Events(), client: local, proto: resp.Proto, status: resp.Status, bodyLen: len(body),
@@ -258,6 +242,35 @@ func demo(mtu int, path string, faults *fault.Config) (*demoResult, error) {
 		res.faultStats = faultStats(fe, "client->server", "server->client")
 	}
 	return res, nil
+}
+
+// serveHello serves l with net/http, answering every request with one
+// line that names it and its client.
+func serveHello(l net.Listener) *http.Server {
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(rw, "Hello from synack: %s %s served to %s\n", r.Method, r.URL.Path, r.RemoteAddr)
+	})}
+	go srv.Serve(l)
+	return srv
+}
+
+// waitClosed waits, once the client has closed, for both ends to reach
+// CLOSED: the server's conn (keyed by its own local address, the
+// listener's) through LAST-ACK, the client's (local) through TIME-WAIT.
+// Without faults the clock stands still but for TIME-WAIT, which lasts
+// 2*MSL, so waitClosed moves it; with faults the driver moves it.
+func (w *watcher) waitClosed(vclk *clock.Virtual, local netip.AddrPort) error {
+	if err := w.waitState(demoServer, tcp.StateClosed); err != nil {
+		return err
+	}
+	if w.driver == nil {
+		if err := w.waitState(local, tcp.StateTimeWait); err != nil {
+			return err
+		}
+		vclk.Advance(2*tcp.DefaultMSL + time.Second)
+	}
+	return w.waitState(local, tcp.StateClosed)
 }
 
 // handshakeTime is the protocol time from local's first SYN to its

@@ -51,64 +51,82 @@ Needs root (CAP_NET_ADMIN) to create the device. To try it by hand:
   sudo synack serve --tun synack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24
   curl http://10.7.0.2/`
 
-func runServe(args []string, stdout, stderr io.Writer) error {
+// serveOpts are serve's flags: its services and the settings shared
+// with the other TUN commands, the admin endpoint, the limits and traces.
+type serveOpts struct {
+	tf                      tunFlags
+	echo, discard, httpPort *int
+	root, logFormat         *string
+	verbose                 *bool
+	adm                     adminFlags  // admin.go
+	lim                     serveLimits // servelimits.go
+	tr                      traceFlags  // tracepage.go
+}
+
+// parseServe parses and checks serve's arguments.
+func parseServe(args []string, stderr io.Writer) (*serveOpts, error) {
+	o := &serveOpts{}
 	fs := newFlags("serve", serveAbout+"\n\n"+adminAbout+"\n\n"+faultAbout, stderr)
-	var tf tunFlags
-	tf.register(fs)
-	echo := fs.Int("echo", 7, "port of the echo service (0: off)")
-	discard := fs.Int("discard", 9, "port of the discard service (0: off)")
-	httpPort := fs.Int("http", 80, "port of the HTTP service (0: off)")
-	root := fs.String("root", "", "serve the files of this directory under /files/")
-	verbose := fs.Bool("v", false, "log every segment and state change too, with their fields as attributes")
-	logFormat := fs.String("log-format", "text", "log as text (key=value) or json lines")
-	var adm adminFlags // admin.go
-	adm.register(fs)
-	var lim serveLimits
-	lim.register(fs)
-	var tr traceFlags // tracepage.go
-	tr.register(fs)
+	o.tf.register(fs)
+	o.echo = fs.Int("echo", 7, "port of the echo service (0: off)")
+	o.discard = fs.Int("discard", 9, "port of the discard service (0: off)")
+	o.httpPort = fs.Int("http", 80, "port of the HTTP service (0: off)")
+	o.root = fs.String("root", "", "serve the files of this directory under /files/")
+	o.verbose = fs.Bool("v", false, "log every segment and state change too, with their fields as attributes")
+	o.logFormat = fs.String("log-format", "text", "log as text (key=value) or json lines")
+	o.adm.register(fs)
+	o.lim.register(fs)
+	o.tr.register(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if err := lim.check(); err != nil {
-		return err
+	if err := o.lim.check(); err != nil {
+		return nil, err
 	}
-	if err := tr.check(); err != nil {
-		return err
+	if err := o.tr.check(); err != nil {
+		return nil, err
 	}
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"--echo", *echo}, {"--discard", *discard}, {"--http", *httpPort}} {
+	}{{"--echo", *o.echo}, {"--discard", *o.discard}, {"--http", *o.httpPort}} {
 		if p.port < 0 || p.port > 65535 {
-			return fmt.Errorf("%s %d is not a port (0 turns the service off)", p.name, p.port)
+			return nil, fmt.Errorf("%s %d is not a port (0 turns the service off)", p.name, p.port)
 		}
 	}
-	if *root != "" {
-		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
-			return fmt.Errorf("--root %q is not a directory", *root)
+	if *o.root != "" {
+		if st, err := os.Stat(*o.root); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--root %q is not a directory", *o.root)
 		}
 	}
-	log, err := newLogger(*logFormat, stderr)
+	o.adm.given = flagGiven(fs, "admin")
+	if err := o.adm.check(); err != nil { // admin.go
+		return nil, err
+	}
+	return o, nil
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	o, err := parseServe(args, stderr)
 	if err != nil {
 		return err
 	}
-	tf.log = log // the stack's limits reached, once a minute each
+	log, err := newLogger(*o.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	o.tf.log = log // the stack's limits reached, once a minute each
 	var sink trace.Sink
-	if *verbose {
+	if *o.verbose {
 		sink = eventSink(log)
 	}
-	rings := tr.rings()
+	rings := o.tr.rings()
 	sink = withRings(sink, rings)
-	adm.given = flagGiven(fs, "admin")
-	if err := adm.check(); err != nil { // admin.go
-		return err
-	}
-	ts, err := tf.open("serve", sink)
+	ts, err := o.tf.open("serve", sink)
 	if err != nil {
 		return err
 	}
-	al, err := adm.listen()
+	al, err := o.adm.listen()
 	if err != nil {
 		ts.close()
 		return err
@@ -119,42 +137,18 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		log.Info("tun", ts.deviceStats()...)
 	}()
 	defer startAdmin(al, ts, rings, log)() // admin.go; stops before the stack does
-	pol, err := lim.policy(log, clock.Real())
+	pol, err := o.lim.policy(log, clock.Real())
 	if err != nil {
 		return err
 	}
 	defer func() { log.Info("policy totals", policyStats(pol)...) }()
-	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &lim, pol: pol, rings: rings}
+	srv := &server{st: ts.st, log: log, conns: make(map[net.Conn]struct{}), limits: &o.lim, pol: pol, rings: rings}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if *echo > 0 {
-		if err := srv.listen(*echo, "echo", echoConn); err != nil {
-			return err
-		}
-		if err := srv.listenUDP(*echo, "echo", true); err != nil {
-			return err
-		}
+	if err := srv.start(o); err != nil {
+		return err
 	}
-	if *discard > 0 {
-		if err := srv.listen(*discard, "discard", discardConn); err != nil {
-			return err
-		}
-		if err := srv.listenUDP(*discard, "discard", false); err != nil {
-			return err
-		}
-	}
-	if *httpPort > 0 {
-		if err := srv.serveHTTP(*httpPort, *root); err != nil {
-			return err
-		}
-	}
-	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", tf.addr, "host-addr", tf.hostAddr, "echo", *echo, "discard", *discard, "http", *httpPort,
-		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout,
-		"max-conns-per-ip", lim.maxConnsPerIP, "max-conns", lim.maxConns, "over-cap", lim.overCap.String()}
-	if ts.fault != nil {
-		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
-	}
-	log.Info("serving", attrs...)
+	log.Info("serving", o.attrs(ts)...)
 	select {
 	case <-ctx.Done():
 		log.Info("signal: closing every connection")
@@ -167,6 +161,45 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		srv.shutdown(false)
 		return fmt.Errorf("%w: %v", errDeviceGone, err)
 	}
+}
+
+// start opens the services o asks for: echo and discard on TCP and UDP,
+// and HTTP.
+func (srv *server) start(o *serveOpts) error {
+	if *o.echo > 0 {
+		if err := srv.listen(*o.echo, "echo", echoConn); err != nil {
+			return err
+		}
+		if err := srv.listenUDP(*o.echo, "echo", true); err != nil {
+			return err
+		}
+	}
+	if *o.discard > 0 {
+		if err := srv.listen(*o.discard, "discard", discardConn); err != nil {
+			return err
+		}
+		if err := srv.listenUDP(*o.discard, "discard", false); err != nil {
+			return err
+		}
+	}
+	if *o.httpPort > 0 {
+		return srv.serveHTTP(*o.httpPort, *o.root)
+	}
+	return nil
+}
+
+// attrs are the "serving" log line's attributes: what serve runs, where,
+// and with which limits and faults.
+func (o *serveOpts) attrs(ts *tunStack) []any {
+	lim := &o.lim
+	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", o.tf.addr, "host-addr", o.tf.hostAddr,
+		"echo", *o.echo, "discard", *o.discard, "http", *o.httpPort,
+		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout,
+		"max-conns-per-ip", lim.maxConnsPerIP, "max-conns", lim.maxConns, "over-cap", lim.overCap.String()}
+	if ts.fault != nil {
+		attrs = append(attrs, "fault-out", ts.faults.Out.String(), "fault-in", ts.faults.In.String(), "seed", ts.faults.Seed)
+	}
+	return attrs
 }
 
 // logFaults logs, when the device has faults, what they did to each
