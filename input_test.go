@@ -85,7 +85,7 @@ func TestInputMalformedDroppedAndCounted(t *testing.T) {
 		{"truncated IPv4 header", syn[:19], plus(ip, "InHdrErrors")},
 		{"total length past the end", syn[:len(syn)-1], plus(ip, "InHdrErrors")},
 		{"total length below the header", withIPv4(syn, func(h []byte) { binary.BigEndian.PutUint16(h[2:], 19) }), plus(ip, "InHdrErrors")},
-		{"IP version 6", withIPv4(syn, func(h []byte) { h[0] = 0x65 }), plus(ip, "InHdrErrors")},
+		{"IP version 6", withIPv4(syn, func(h []byte) { h[0] = 0x65 }), plus(ip, "InNotIPv4")},
 		{"IHL below 5", withIPv4(syn, func(h []byte) { h[0] = 0x44 }), plus(ip, "InHdrErrors")},
 		{"bad IPv4 checksum", func() []byte { p := append([]byte(nil), syn...); p[10] ^= 0x5a; return p }(), plus(ip, "InHdrErrors")},
 		{"for another address", withIPv4(syn, func(h []byte) { copy(h[16:20], other.AsSlice()) }), plus(ip, "InAddrErrors")},

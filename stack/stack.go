@@ -312,6 +312,13 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 func (s *Stack) acceptIPv4(pkt []byte) (wire.IPv4, bool) {
 	st := &s.stats
 	st.InReceives.Add(1)
+	if len(pkt) > 0 && pkt[0]>>4 != 4 {
+		// Not an IPv4 datagram at all (the kernel sends IPv6 on a TUN
+		// device, such as its link-local router solicitations): not a
+		// bad IPv4 header, and counted apart (InNotIPv4).
+		st.InNotIPv4.Add(1)
+		return nil, false
+	}
 	ip, err := wire.ParseIPv4(pkt)
 	if err != nil || !ip.IsChecksumValid() {
 		st.InHdrErrors.Add(1)

@@ -9,7 +9,8 @@ import "sync/atomic"
 type Stats struct {
 	// InReceives counts packets delivered by the link.
 	InReceives atomic.Uint64
-	// InHdrErrors counts packets dropped for a malformed IPv4 header or a bad header checksum.
+	// InHdrErrors counts packets dropped for a malformed IPv4 header or a
+	// bad header checksum; a packet that is not IPv4 at all is InNotIPv4.
 	InHdrErrors atomic.Uint64
 	// InAddrErrors counts packets dropped for their addresses: not addressed
 	// to this stack, or from a source no packet may come from (RFC 1122 §3.2.1.3).
@@ -121,4 +122,11 @@ type Stats struct {
 	TCPTimeWaitOverflow atomic.Uint64
 	// TCPNoSocket counts segments that reached no connection and no listener.
 	TCPNoSocket atomic.Uint64
+	// InNotIPv4 counts packets dropped because their version nibble is
+	// not 4: IPv6 (the kernel sends some on a TUN device, link-local
+	// router and multicast listener solicitations) or junk. Not an
+	// IP-MIB object (Linux's IPv4 stack never sees them, and counts none):
+	// synack's own, in the Ip section so that they are not taken for
+	// InHdrErrors.
+	InNotIPv4 atomic.Uint64
 }

@@ -38,7 +38,8 @@ const adminAbout = `The admin endpoint (--admin, on the host, never on the synac
   /sockets        the socket table as JSON; ?state=ESTABLISHED,TIME-WAIT keeps those
   /metrics        Prometheus metrics: synack_<Section>_<Name> as nstat names them
                   (synack_Tcp_ActiveOpens, synack_TcpExt_ListenDrops), the link's
-                  as synack_Link<Kind>_<Name>, synack_tcp_sockets{state=...}
+                  as synack_Link<Kind>_<Name>, synack_tcp_sockets{state=...};
+                  ?name[]=synack_Tcp_InSegs&name[]=... keeps those alone
   /trace          one connection's last events (serve --trace-ring N):
                   ?conn=LOCAL-REMOTE, &format=json (default), diagram or pcap,
                   &seq=relative (default, as Wireshark) or absolute
@@ -157,7 +158,14 @@ func newAdmin(snap snapshotter, log *slog.Logger) *adminServer {
 	mux.HandleFunc("/trace", a.tracePage) // tracepage.go
 	view := web.New(web.Config{Snapshot: snap.Snapshot, Rings: func() *trace.Rings { return a.rings }, TraceOff: traceOff})
 	mux.Handle(web.Prefix, view)
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		// A scrape sends no query unless its job's params say so; the
+		// client library reads name[] (repeated: the metrics to keep).
+		if checkQuery(w, r, "name[]") {
+			prom.ServeHTTP(w, r)
+		}
+	})
 	mux.Handle("/debug/vars", expvar.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

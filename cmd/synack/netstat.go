@@ -12,7 +12,9 @@ endpoint (--admin): its sockets as 'netstat -tan' does, or with -s its
 counters as 'netstat -s' does. The sections and names are Linux's
 (/proc/net/snmp and /proc/net/netstat): Ip, Icmp, Tcp and Udp print every
 counter, the Ext sections and the link's only those that are not zero, as
-Linux's netstat does; a counter with no Linux phrase prints as "Name: N".`
+Linux's netstat does; a counter with no Linux phrase prints as "Name: N".
+One Ip counter is synack's own, in no MIB: InNotIPv4, the packets dropped
+for not being IPv4 (the kernel sends IPv6 on the TUN device).`
 
 // runNetstat is `synack netstat [-s]`.
 func runNetstat(args []string, stdout, stderr io.Writer) error {
@@ -43,6 +45,7 @@ var phrases = map[string]string{
 	"Ip.InDelivers":      "%d incoming packets delivered",
 	"Ip.OutRequests":     "%d requests sent out",
 	"Ip.OutDiscards":     "%d outgoing packets dropped",
+	"Ip.InNotIPv4":       "%d packets not IPv4 (IPv6 and others), dropped",
 
 	"Icmp.InMsgs":              "%d ICMP messages received",
 	"Icmp.InErrors":            "%d input ICMP message failed",

@@ -70,7 +70,7 @@ func goldenSnapshot() stack.Snapshot {
 		},
 		Counters: stack.Counters{
 			{Name: "Ip", Counters: []stack.Counter{{Name: "InReceives", Value: 120}, {Name: "InHdrErrors", Value: 1},
-				{Name: "InDelivers", Value: 119}, {Name: "OutRequests", Value: 110}}},
+				{Name: "InDelivers", Value: 119}, {Name: "OutRequests", Value: 110}, {Name: "InNotIPv4", Value: 2}}},
 			{Name: "Icmp", Counters: []stack.Counter{{Name: "InMsgs", Value: 2}, {Name: "OutEchoReps", Value: 2}}},
 			{Name: "Tcp", Counters: []stack.Counter{{Name: "ActiveOpens", Value: 0}, {Name: "PassiveOpens", Value: 3},
 				{Name: "CurrEstab", Value: 2, Gauge: true}, {Name: "InErrs", Value: 0}, {Name: "OutRsts", Value: 1}}},

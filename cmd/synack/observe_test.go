@@ -332,8 +332,9 @@ func TestAdminMetricsHoldEveryCounter(t *testing.T) {
 	}
 }
 
-// TestAdminBadQuery: a bad parameter is a 400 with a message that says
-// what is wrong, never a crash or a silent default.
+// TestAdminBadQuery: a bad parameter, an unknown one (on /metrics too), a
+// query that does not parse or a parameter given twice is a 400 with a
+// message that says what is wrong, never a crash or a silent default.
 func TestAdminBadQuery(t *testing.T) {
 	o := newObserved(t)
 	for _, c := range []struct{ path, says string }{
@@ -341,14 +342,27 @@ func TestAdminBadQuery(t *testing.T) {
 		{"/sockets?state=ESTABLISHED,", "unknown state"},
 		{"/sockets?colour=red", `unknown query parameter "colour"`},
 		{"/snapshot?x=1", `unknown query parameter "x"`},
+		{"/metrics?x=1", `unknown query parameter "x": /metrics takes ["name[]"]`},
+		{"/trace?conn=%zz", `the query "conn=%zz" could not be parsed`},
+		{"/sockets?state=LISTEN&state=ESTABLISHED", `query parameter "state" given 2 times`},
 	} {
 		code, b := get(t, o.serverURL+c.path)
 		if code != http.StatusBadRequest || !strings.Contains(string(b), c.says) {
 			t.Errorf("GET %s: %d %q, want 400 saying %q", c.path, code, b, c.says)
 		}
 	}
-	code, _ := get(t, o.serverURL+"/nothing-here")
-	if code != http.StatusNotFound {
+	// A scrape as Prometheus makes it (no query) is answered; name[],
+	// the client library's filter, may repeat.
+	if mfs := promMetrics(t, o.serverURL); mfs["synack_Tcp_InSegs"] == nil {
+		t.Errorf("/metrics without a query: no synack_Tcp_InSegs")
+	}
+	code, b := get(t, o.serverURL+"/metrics?name[]=synack_Tcp_InSegs&name[]=synack_Tcp_OutSegs")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if code != http.StatusOK || err != nil || len(mfs) != 2 || mfs["synack_Tcp_InSegs"] == nil || mfs["synack_Tcp_OutSegs"] == nil {
+		t.Errorf("/metrics?name[]=synack_Tcp_InSegs&name[]=synack_Tcp_OutSegs: %d, %d families (%v); want 200 and those two\n%s", code, len(mfs), err, b)
+	}
+	if code, _ := get(t, o.serverURL+"/nothing-here"); code != http.StatusNotFound {
 		t.Errorf("GET /nothing-here: %d, want 404", code)
 	}
 }

@@ -156,7 +156,7 @@ func transferThrough(t *testing.T, d fault.Direction) {
 		caught := uint64(0)
 		for _, st := range []*synack.Stack{client, server} {
 			s := st.Internals().Stats()
-			caught += s.InHdrErrors.Load() + s.InAddrErrors.Load() + s.TCPInErrs.Load()
+			caught += s.InHdrErrors.Load() + s.InNotIPv4.Load() + s.InAddrErrors.Load() + s.TCPInErrs.Load()
 		}
 		if out.Corrupted+in.Corrupted == 0 || caught == 0 {
 			t.Errorf("%d copies corrupted, %d caught by the stacks", out.Corrupted+in.Corrupted, caught)

@@ -27,7 +27,7 @@
 // streams at once (more get 503); the history keeps HistorySamples
 // samples of each of at most HistoryConns connections (the least recently
 // sampled goes first), sampled only while a stream is open, at most once
-// per Interval/2 per connection (48 bytes a sample: 3.7 MB at worst);
-// lab runs take one at a time, and the runs at the default seed are
-// cached (one per scenario).
+// per Interval/2 of the stack's clock per connection (48 bytes a sample:
+// 3.7 MB at worst); lab runs take one at a time, and the runs at the
+// default seed are cached (one per scenario).
 package web

@@ -21,15 +21,19 @@ type sample struct {
 type series struct {
 	s    []sample
 	next int       // where the next sample goes once s is full
-	seen time.Time // wall time of the last sample: one per history.every
+	at   time.Time // the stack's clock at the last sample: one per history.every
 	last uint64    // history.ticks at the last sample: the least goes first
 }
 
 // history keeps, for at most conns connections, their last size samples.
 // It is fed by the event streams, so it grows only while a page watches.
+// It goes by the stack's clock (the snapshots' Time), not the wall's: on
+// a virtual clock that stands still, the tables of every stream are one
+// instant, one sample (the newest table's values); each step of the clock
+// of at least every is one more.
 type history struct {
 	size, conns int
-	every       time.Duration // at most one sample per connection per every
+	every       time.Duration // at most one sample per connection per every of the stack's clock
 
 	mu    sync.Mutex
 	m     map[string]*series
@@ -43,7 +47,7 @@ func newHistory(size, conns int, every time.Duration) *history {
 // sample adds a point for each connection of snap that has a congestion
 // window (not listeners, not TIME-WAIT records).
 func (h *history) sample(snap *stack.Snapshot) {
-	now := time.Now()
+	now := snap.Time
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range snap.Sockets {
@@ -59,12 +63,19 @@ func (h *history) sample(snap *stack.Snapshot) {
 			}
 			g = &series{}
 			h.m[id] = g
-		} else if now.Sub(g.seen) < h.every {
-			continue // another stream sampled it just now
+		}
+		x := sample{T: now, CWND: s.TCP.CWND, InFlight: s.TCP.InFlight, SRTT: s.TCP.SRTT.Microseconds()}
+		if len(g.s) > 0 {
+			switch d := now.Sub(g.at); {
+			case d == 0: // sampled at this instant (another table of it): the newer values
+				g.s[(g.next+len(g.s)-1)%len(g.s)] = x
+				continue
+			case d < h.every: // just before (or the clock went back)
+				continue
+			}
 		}
 		h.ticks++
-		g.seen, g.last = now, h.ticks
-		x := sample{T: snap.Time, CWND: s.TCP.CWND, InFlight: s.TCP.InFlight, SRTT: s.TCP.SRTT.Microseconds()}
+		g.at, g.last = now, h.ticks
 		if len(g.s) < h.size {
 			g.s = append(g.s, x)
 			continue

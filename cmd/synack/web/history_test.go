@@ -46,3 +46,34 @@ func TestHistoryBounded(t *testing.T) {
 		t.Errorf("a listener or a socket without cwnd was sampled: %d connections", len(h.m))
 	}
 }
+
+// TestHistoryGoesByTheStacksClock: the history samples on the stack's
+// clock (the snapshots' time), not the wall's: tables of one instant,
+// from several streams or a virtual clock standing still, are one sample,
+// of the last table's values;
+// each step of the clock of at least every is one more, however soon it
+// comes in wall time; a step shorter than every is not.
+func TestHistoryGoesByTheStacksClock(t *testing.T) {
+	h := newHistory(10, 4, 500*time.Millisecond)
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	const id = "10.0.0.2:80-10.0.0.1:1001"
+	for i := range 3 {
+		h.sample(snapOf(t0, 500*(i+1), 1001))
+	}
+	if s, _ := h.get(id); len(s) != 1 || s[0].CWND != 1500 {
+		t.Fatalf("three tables at one instant: %+v; want 1 sample, the last table's (cwnd 1500)", s)
+	}
+	for i := 1; i <= 3; i++ {
+		h.sample(snapOf(t0.Add(time.Duration(i)*time.Second), 1000*(i+1), 1001))
+	}
+	h.sample(snapOf(t0.Add(3*time.Second+100*time.Millisecond), 9999, 1001)) // under every after the last
+	s, _ := h.get(id)
+	if len(s) != 4 {
+		t.Fatalf("the clock stepped 1 s three times: %d samples (%+v); want 4", len(s), s)
+	}
+	for i, x := range s {
+		if want, cwnd := t0.Add(time.Duration(i)*time.Second), []int{1500, 2000, 3000, 4000}[i]; !x.T.Equal(want) || x.CWND != cwnd {
+			t.Errorf("sample %d: %v cwnd %d; want %v cwnd %d", i, x.T, x.CWND, want, cwnd)
+		}
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,24 +214,32 @@ func (v *View) labRun(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// CheckQuery answers 400 and returns false if r has a query parameter
-// not in allowed.
+// CheckQuery answers 400 and returns false if r's query cannot be parsed
+// (a bad %-escape, a semicolon), has a parameter not in allowed, or has
+// one twice: seed=1&seed=2 is refused rather than read as seed=1. An
+// allowed name ending in "[]" is a list and may repeat, as Prometheus's
+// name[] does.
 func CheckQuery(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
-next:
-	for k := range r.URL.Query() {
-		for _, a := range allowed {
-			if k == a {
-				continue next
-			}
-		}
-		msg := fmt.Sprintf("unknown query parameter %q", k)
-		if len(allowed) > 0 {
-			msg += fmt.Sprintf(": %s takes %q", r.URL.Path, allowed)
-		} else {
-			msg += ": " + r.URL.Path + " takes none"
-		}
-		http.Error(w, msg, http.StatusBadRequest)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("the query %q could not be parsed: %v", r.URL.RawQuery, err), http.StatusBadRequest)
 		return false
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(allowed, k) {
+			msg := fmt.Sprintf("unknown query parameter %q", k)
+			if len(allowed) > 0 {
+				msg += fmt.Sprintf(": %s takes %q", r.URL.Path, allowed)
+			} else {
+				msg += ": " + r.URL.Path + " takes none"
+			}
+			http.Error(w, msg, http.StatusBadRequest)
+			return false
+		}
+		if len(q[k]) > 1 && !strings.HasSuffix(k, "[]") {
+			http.Error(w, fmt.Sprintf("query parameter %q given %d times (%q): give it once", k, len(q[k]), q[k]), http.StatusBadRequest)
+			return false
+		}
 	}
 	return true
 }

@@ -242,8 +242,9 @@ func TestLabJSON(t *testing.T) {
 	}
 }
 
-// TestBadRequests: an unknown connection, a bad parameter, an unknown
-// lab name or page: a 4xx with a message saying what is wrong.
+// TestBadRequests: an unknown connection, a bad parameter, a query that
+// does not parse, a parameter given twice, an unknown lab name or page: a
+// 4xx with a message saying what is wrong.
 func TestBadRequests(t *testing.T) {
 	p := newPair(t, nil)
 	for _, c := range []struct {
@@ -264,6 +265,10 @@ func TestBadRequests(t *testing.T) {
 		{"/tcp/lab/handshake?loss=1", 400, `unknown query parameter "loss"`},
 		{"/tcp/nothing", 404, "no such page"},
 		{"/tcp/?x=1", 400, `unknown query parameter "x"`},
+		{"/tcp/trace?conn=%zz", 400, `the query "conn=%zz" could not be parsed`},
+		{"/tcp/history?conn=10.0.0.2:80-10.0.0.1:5;x=1", 400, "could not be parsed"},
+		{"/tcp/lab/handshake?seed=1&seed=2", 400, `query parameter "seed" given 2 times`},
+		{"/tcp/trace?conn=10.0.0.2:80-10.0.0.1:5&conn=10.0.0.2:80-10.0.0.1:6", 400, `"conn" given 2 times`},
 	} {
 		code, _, b := p.get(t, c.path)
 		if code != c.code || !strings.Contains(string(b), c.says) {

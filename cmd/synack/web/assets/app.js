@@ -57,7 +57,9 @@ async function pick(id) {
   const r = await fetch('history?conn=' + encodeURIComponent(id));
   if (r.ok && live.picked === id) {
     const h = await r.json();
-    live.samples = h.samples.concat(live.samples).slice(-PLOT_MAX);
+    // The stream's samples taken meanwhile, after the history's last.
+    const last = h.samples.length ? Date.parse(h.samples[h.samples.length - 1].t) : -Infinity;
+    live.samples = h.samples.concat(live.samples.filter(s => Date.parse(s.t) > last)).slice(-PLOT_MAX);
     drawPlots();
   }
 }
@@ -89,8 +91,8 @@ async function loadTrace(id) {
 
 function addSample(s) {
   const last = live.samples[live.samples.length - 1];
-  if (last && last.t === s.t) return;
-  live.samples.push(s);
+  if (last && last.t === s.t) live.samples[live.samples.length - 1] = s; // one instant (a clock standing still): its newest values
+  else live.samples.push(s);
   if (live.samples.length > PLOT_MAX) live.samples.shift();
   drawPlots();
 }
