@@ -252,7 +252,7 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			return int(ti.State) | int(ti.Ca_state)<<8 | int(ti.Retransmits)<<16, nil
+			return int(int32(uint32(ti.State) | uint32(ti.Ca_state)<<8 | uint32(ti.Retransmits)<<16 | uint32(ti.Probes)<<24)), nil
 		}
 	}
 	return 0, syscall.ENOPROTOOPT
