@@ -157,3 +157,74 @@ func TestShutdownRDWR(t *testing.T) {
 		t.Errorf("recv after SHUT_RDWR = %d, %v; want 0", n, err)
 	}
 }
+
+// TestMsgFlagsAsLinux: flags are taken as Linux takes them (checked on its
+// kernel with Python): on TCP, MSG_MORE, MSG_EOR, MSG_PEEK, MSG_WAITALL
+// and unknown bits are ignored by send, recv ignores what it does not
+// use, recv's MSG_OOB is EINVAL with no urgent byte and MSG_ERRQUEUE
+// EAGAIN; UDP refuses MSG_OOB on send and ignores it on receive.
+func TestMsgFlagsAsLinux(t *testing.T) {
+	h := newHosts(t)
+	lfd := h.listener(t, 7, 1)
+	cfd, sfd := h.connected(t, lfd, 7)
+	must(t, h.c.SetsockoptInt(cfd, IPPROTO_TCP, TCP_NODELAY, 1))
+	for _, f := range []int{MSG_MORE, MSG_EOR, MSG_PEEK, MSG_WAITALL, MSG_NOSIGNAL, 0x10000000} {
+		if n, err := h.c.Send(cfd, []byte("x"), f); n != 1 || err != nil {
+			t.Fatalf("TCP send with flags %#x = %d, %v; want 1, nil", f, n, err)
+		}
+	}
+	recvAll(t, h.s, sfd, 6)
+	_, err := h.s.Recv(sfd, make([]byte, 1), MSG_OOB)
+	wantErr(t, "TCP recv MSG_OOB with no urgent data", err, syscall.EINVAL)
+	_, err = h.s.Recv(sfd, make([]byte, 1), MSG_ERRQUEUE)
+	wantErr(t, "TCP recv MSG_ERRQUEUE", err, syscall.EAGAIN)
+	_, err = h.c.Send(cfd, []byte("y"), 0)
+	must(t, err)
+	if n, err := h.s.Recv(sfd, make([]byte, 1), MSG_EOR|MSG_MORE|0x10000000); n != 1 || err != nil {
+		t.Errorf("TCP recv with flags it does not use = %d, %v; want 1, nil", n, err)
+	}
+
+	u, _ := h.c.Socket(AF_INET, SOCK_DGRAM, 0)
+	v, _ := h.s.Socket(AF_INET, SOCK_DGRAM, 0)
+	must(t, h.s.Bind(v, netip.AddrPortFrom(anyIP, 9)))
+	dst := netip.AddrPortFrom(serverIP, 9)
+	_, err = h.c.SendTo(u, []byte("x"), MSG_OOB, dst)
+	wantErr(t, "UDP send MSG_OOB", err, syscall.EOPNOTSUPP)
+	if _, err := h.c.SendTo(u, []byte("z"), MSG_EOR|0x10000000, dst); err != nil {
+		t.Errorf("UDP send with flags it ignores: %v", err)
+	}
+	_, _, err = h.s.RecvFrom(v, make([]byte, 4), MSG_ERRQUEUE)
+	wantErr(t, "UDP recv MSG_ERRQUEUE", err, syscall.EAGAIN)
+	if n, _, err := h.s.RecvFrom(v, make([]byte, 4), MSG_OOB); n != 1 || err != nil {
+		t.Errorf("UDP recv with MSG_OOB = %d, %v; want the datagram", n, err)
+	}
+}
+
+// TestShutRDThenReset: after SHUT_RD a pending reset is still reported
+// first, then reads return 0, as Linux reads sk_err before the shutdown;
+// a shutdown after the reset is ENOTCONN (the socket is in CLOSE).
+func TestShutRDThenReset(t *testing.T) {
+	h := newHosts(t)
+	lfd := h.listener(t, 7, 2)
+	reset := func(sfd int) {
+		must(t, h.s.SetsockoptLinger(sfd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 1, Linger: 0}))
+		must(t, h.s.Close(sfd))
+		h.settle(t)
+	}
+	for _, before := range []bool{true, false} {
+		cfd, sfd := h.connected(t, lfd, 7)
+		if before {
+			must(t, h.c.Shutdown(cfd, SHUT_RD))
+			reset(sfd)
+		} else {
+			reset(sfd)
+			wantErr(t, "SHUT_RD after a reset", h.c.Shutdown(cfd, SHUT_RD), syscall.ENOTCONN)
+		}
+		_, err := h.c.Recv(cfd, make([]byte, 4), 0)
+		wantErr(t, "recv after SHUT_RD and a reset", err, syscall.ECONNRESET)
+		if n, err := h.c.Recv(cfd, make([]byte, 4), 0); n != 0 || err != nil {
+			t.Errorf("second recv = %d, %v; want 0", n, err)
+		}
+		h.c.Close(cfd)
+	}
+}
