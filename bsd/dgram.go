@@ -79,7 +79,7 @@ func (s *socket) bindUDP(addr netip.AddrPort) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort})
+	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort, ReuseAddr: s.opts.reuseAddr})
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)
@@ -104,7 +104,7 @@ func (s *socket) connectUDP(addr netip.AddrPort) error {
 		local = netip.AddrPortFrom(netip.IPv4Unspecified(), old.LocalAddr().Port())
 		old.Close() // the port is free a moment, then the new socket holds it
 	}
-	o := stack.ListenOptions{ReusePort: s.opts.reusePort}
+	o := stack.ListenOptions{ReusePort: s.opts.reusePort, ReuseAddr: s.opts.reuseAddr}
 	u, err := s.h.st.DialUDPOptions(local, addr, o)
 	if err != nil {
 		s.udp = nil
