@@ -67,8 +67,8 @@ func TestWrongState(t *testing.T) {
 	_, err = h.s.Send(lfd, []byte("x"), 0)
 	wantErr(t, "send on a listener", err, syscall.EPIPE)
 	wantErr(t, "connect a listener", h.s.Connect(lfd, netip.AddrPortFrom(clientIP, 7)), syscall.EISCONN)
-	_, err = h.c.Send(fd, []byte("x"), MSG_PEEK)
-	wantErr(t, "send with MSG_PEEK", err, syscall.EOPNOTSUPP)
+	_, err = h.c.Send(fd, []byte("x"), MSG_OOB)
+	wantErr(t, "send with MSG_OOB (no urgent data here)", err, syscall.EOPNOTSUPP)
 	_, _, err = h.s.Accept4(lfd, 0x1)
 	wantErr(t, "accept4 with an unknown flag", err, syscall.EINVAL)
 

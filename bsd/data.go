@@ -7,8 +7,10 @@ import (
 	"github.com/synack-net/synack/stack"
 )
 
-// Send sends p on a connected socket with flags MSG_DONTWAIT and
-// MSG_NOSIGNAL (others: EOPNOTSUPP). A blocking TCP send returns once all
+// Send sends p on a connected socket with flag MSG_DONTWAIT; on TCP,
+// as Linux's TCP, other flags are ignored (MSG_NOSIGNAL, MSG_MORE: see the
+// package doc) but MSG_OOB and MSG_FASTOPEN, which synack does not have
+// (EOPNOTSUPP); UDP's flags are SendTo's. A blocking TCP send returns once all
 // of p is queued; a non-blocking one queues what fits (EAGAIN when
 // nothing does). Errors: EPIPE on a TCP socket that is not connected (a
 // listener included: what Linux's kernel returns, where send(2) names
@@ -20,11 +22,14 @@ func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if flags&^(MSG_DONTWAIT|MSG_NOSIGNAL) != 0 {
-		return 0, syscall.EOPNOTSUPP
-	}
 	if s.typ == SOCK_DGRAM {
+		if err := udpSendFlags(flags); err != nil {
+			return 0, err
+		}
 		return s.sendUDP(p, netip.AddrPort{}, flags)
+	}
+	if flags&(MSG_OOB|MSG_FASTOPEN) != 0 {
+		return 0, syscall.EOPNOTSUPP // no urgent data, no Fast Open (Linux has both)
 	}
 	done := 0
 	for {
@@ -87,7 +92,10 @@ func (s *socket) connErr(err error, after error) error {
 // bytes stay queued), MSG_DONTWAIT and MSG_WAITALL (wait for all of p,
 // the end of the stream or an error). It returns 0 at the end of the
 // stream. Errors: ENOTCONN before connect, EAGAIN, ECONNRESET (once; then
-// 0 as Linux does), ETIMEDOUT.
+// 0 as Linux does, after SHUT_RD too), ETIMEDOUT. Other flags are as
+// Linux's TCP takes them: MSG_OOB is EINVAL (there is never urgent data),
+// MSG_ERRQUEUE EAGAIN (the error queue is always empty), MSG_TRUNC reads
+// (Linux discards the bytes without copying them), the rest is ignored.
 func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -97,8 +105,11 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 		n, _, err := h.RecvFrom(fd, p, flags)
 		return n, err
 	}
-	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_WAITALL|MSG_NOSIGNAL) != 0 {
-		return 0, syscall.EOPNOTSUPP
+	switch {
+	case flags&MSG_OOB != 0:
+		return 0, syscall.EINVAL // Linux's tcp_recv_urg with no urgent byte pending
+	case flags&MSG_ERRQUEUE != 0:
+		return 0, syscall.EAGAIN
 	}
 	peek := flags&MSG_PEEK != 0
 	waitAll := flags&MSG_WAITALL != 0 && !peek
@@ -114,9 +125,10 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 			return done, syscall.ENOTCONN
 		}
 		n, err := c.TryRead(p[done:], peek)
-		if shutRD && (err == stack.ErrWouldBlock || n == 0) {
+		if shutRD && (err == stack.ErrWouldBlock || err == nil && n == 0) {
 			// Linux: after SHUT_RD what is queued is still read, then
-			// reads end (0) instead of waiting.
+			// reads end (0) instead of waiting; a pending error (a reset)
+			// is still reported first, as Linux reads sk_err first.
 			return done, nil
 		}
 		done += n
@@ -150,7 +162,8 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 // Shutdown shuts down reading (SHUT_RD: reads return what is queued,
 // then 0 instead of waiting), writing
 // (SHUT_WR: a FIN after the queued data; later sends EPIPE) or both.
-// Errors: EBADF, EINVAL (how), ENOTCONN (not connected).
+// Errors: EBADF, EINVAL (how), ENOTCONN (not connected, or the
+// connection is over: reset, or closed).
 func (h *Host) Shutdown(fd, how int) error {
 	s, err := h.get(fd)
 	if err != nil {
@@ -189,6 +202,15 @@ func (h *Host) Shutdown(fd, how int) error {
 	}
 	if c == nil {
 		s.mu.Unlock()
+		return syscall.ENOTCONN
+	}
+	if c.Readiness().Closed {
+		// Linux: a connection over (reset, or closed into TIME-WAIT) is
+		// in CLOSE: ENOTCONN, though the shutdown is still recorded.
+		s.shutRD = s.shutRD || how != SHUT_WR
+		s.shutWR = s.shutWR || how != SHUT_RD
+		s.mu.Unlock()
+		s.notify()
 		return syscall.ENOTCONN
 	}
 	wr := how != SHUT_RD && !s.shutWR

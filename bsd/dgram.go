@@ -20,6 +20,8 @@ const maxUDPPayload = 65535 - 20 - 8
 // earlier datagram of a connected socket). A connected UDP socket given
 // an address sends there, as Linux does (EISCONN is for stream sockets
 // only, send(2)); it stays connected and receives from its peer alone.
+// Flags: MSG_DONTWAIT; MSG_OOB and MSG_MORE are EOPNOTSUPP (udpSendFlags),
+// the rest is ignored.
 func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -28,8 +30,8 @@ func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, er
 	if s.typ == SOCK_STREAM {
 		return h.Send(fd, p, flags)
 	}
-	if flags&^(MSG_DONTWAIT|MSG_NOSIGNAL) != 0 {
-		return 0, syscall.EOPNOTSUPP
+	if err := udpSendFlags(flags); err != nil {
+		return 0, err
 	}
 	if addr.IsValid() && !addr.Addr().Is4() {
 		return 0, syscall.EAFNOSUPPORT
@@ -40,7 +42,9 @@ func (h *Host) SendTo(fd int, p []byte, flags int, addr netip.AddrPort) (int, er
 // RecvFrom reads one datagram into p and returns its length (the rest of
 // a longer one is lost, unless MSG_PEEK; with MSG_TRUNC the datagram's
 // whole length is returned, as Linux does) and source; on a TCP socket it
-// is Recv and the source the peer. Flags as Recv's, and MSG_TRUNC.
+// is Recv and the source the peer. Flags MSG_PEEK, MSG_DONTWAIT,
+// MSG_TRUNC; MSG_ERRQUEUE is EAGAIN (the error queue is always empty);
+// the rest is ignored, as Linux's UDP does (MSG_WAITALL, MSG_OOB included).
 func (h *Host) RecvFrom(fd int, p []byte, flags int) (int, netip.AddrPort, error) {
 	s, err := h.get(fd)
 	if err != nil {
@@ -51,10 +55,21 @@ func (h *Host) RecvFrom(fd int, p []byte, flags int) (int, netip.AddrPort, error
 		peer, _ := h.Getpeername(fd)
 		return n, peer, err
 	}
-	if flags&^(MSG_PEEK|MSG_DONTWAIT|MSG_WAITALL|MSG_NOSIGNAL|MSG_TRUNC) != 0 {
-		return 0, netip.AddrPort{}, syscall.EOPNOTSUPP
+	if flags&MSG_ERRQUEUE != 0 {
+		return 0, netip.AddrPort{}, syscall.EAGAIN // the error queue is always empty
 	}
 	return s.recvUDP(fd, p, flags)
+}
+
+// udpSendFlags checks a UDP send's flags: MSG_OOB is EOPNOTSUPP, as
+// Linux's; MSG_MORE too, since synack cannot join sends into one datagram
+// as Linux does (corking); the rest is ignored (MSG_DONTWAIT is the
+// caller's), as Linux ignores it.
+func udpSendFlags(flags int) error {
+	if flags&(MSG_OOB|MSG_MORE) != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	return nil
 }
 
 // bindUDP opens the stack's UDP socket on addr.
@@ -64,7 +79,7 @@ func (s *socket) bindUDP(addr netip.AddrPort) error {
 		s.mu.Unlock()
 		return syscall.EINVAL
 	}
-	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort})
+	u, err := s.h.st.ListenUDPOptions(addr, stack.ListenOptions{ReusePort: s.opts.reusePort, ReuseAddr: s.opts.reuseAddr})
 	if err != nil {
 		s.mu.Unlock()
 		return errnoOf(err)
@@ -89,7 +104,7 @@ func (s *socket) connectUDP(addr netip.AddrPort) error {
 		local = netip.AddrPortFrom(netip.IPv4Unspecified(), old.LocalAddr().Port())
 		old.Close() // the port is free a moment, then the new socket holds it
 	}
-	o := stack.ListenOptions{ReusePort: s.opts.reusePort}
+	o := stack.ListenOptions{ReusePort: s.opts.reusePort, ReuseAddr: s.opts.reuseAddr}
 	u, err := s.h.st.DialUDPOptions(local, addr, o)
 	if err != nil {
 		s.udp = nil

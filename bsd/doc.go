@@ -27,9 +27,17 @@
 // is ECONNRESET and the next EPIPE, recv then returns 0; a non-blocking
 // connect's second call after success returns 0 and the third EISCONN,
 // after a failure already read by SO_ERROR it is ECONNABORTED; after
-// SHUT_RD the queued text is still read, then recv returns 0; reading a
-// struct option (SO_LINGER, TCP_INFO) as an int gets its first four
-// bytes; a negative SO_RCVBUF is taken as the largest.
+// SHUT_RD the queued text is still read, then recv returns 0, but a
+// pending reset is reported first (ECONNRESET, then 0), and shutdown of a
+// reset connection is ENOTCONN; reading a struct option (SO_LINGER,
+// TCP_INFO) as an int gets its first four bytes; a negative SO_RCVBUF is
+// taken as the largest, a negative l_linger as a very long linger (not a
+// reset), and SO_LINGER with l_onoff 0 keeps the time set before; TCP's
+// send ignores flags it has no use for (MSG_MORE, MSG_EOR, MSG_PEEK,
+// unknown bits), recv's MSG_OOB is EINVAL with no urgent byte and
+// MSG_ERRQUEUE EAGAIN; UDP refuses MSG_OOB on send and ignores it on
+// receive; UDP sockets that all set SO_REUSEADDR share a port, the last
+// bound receiving.
 //
 // Where it differs from Linux, and why:
 //   - Addresses are netip.AddrPort, not sockaddr structures; only AF_INET.
@@ -53,7 +61,10 @@
 //     bound alike. Each socket's queues keep their bounds: a group adds
 //     nothing a peer can grow. Linux's SO_REUSEPORT over a connection or
 //     TIME-WAIT needs the old socket to have had it too; so does this.
-//   - SO_REUSEADDR: without it, Bind fails with EADDRINUSE while any
+//   - UDP sockets that all set SO_REUSEADDR share a port, as on Linux
+//     (the last bound takes each datagram no connected member takes); a
+//     socket with SO_REUSEPORT alone cannot join them, as on Linux.
+//   - SO_REUSEADDR (TCP): without it, Bind fails with EADDRINUSE while any
 //     connection or TIME-WAIT record of the stack has the port as its
 //     local port; with it, while a listener holds the port or a
 //     connection (live, or closed and still in TIME-WAIT) of one of this
@@ -65,7 +76,29 @@
 //     segments of the connections it accepts, but their SYN,ACK has
 //     already announced the stack's MSS (Linux announces the smaller).
 //   - Connecting a UDP socket that is already bound closes and reopens it
-//     on the same port.
+//     on the same port. A UDP socket cannot be disconnected (Linux's
+//     connect with AF_UNSPEC): addresses are netip.AddrPort. Connecting
+//     it to port 0 or to 0.0.0.0 is EINVAL; Linux accepts both (port 0:
+//     the socket is connected, getpeername is ENOTCONN and send goes to
+//     port 0; 0.0.0.0: the local host). A TCP connect to port 0 or to
+//     0.0.0.0 is ECONNREFUSED (Linux takes 0.0.0.0 as the local host).
+//   - SO_LINGER above 0 waits at most 32,766 s (the stack's bound; a
+//     negative l_linger waits that long, and reads back as set where
+//     Linux reads a truncated huge value); when the time runs out, Close
+//     returns EAGAIN (EWOULDBLOCK, as the BSDs') where Linux returns 0,
+//     and the close goes on in the background as on Linux.
+//   - Flags: there is no urgent data, corking nor Fast Open. TCP's send
+//     with MSG_OOB or MSG_FASTOPEN is EOPNOTSUPP (Linux sends an urgent
+//     byte, or opens with data: EISCONN when connected); MSG_MORE is
+//     ignored, the bytes sent at once (Linux holds a partial segment
+//     until a send without it). UDP's send with MSG_MORE is EOPNOTSUPP
+//     (Linux joins the sends into one datagram). TCP's recv with
+//     MSG_TRUNC reads the bytes into p (Linux discards them uncopied).
+//   - TCP_INFO has the fields synack keeps (TCPInfo). Retransmits and
+//     Backoff are one count here, the RTO's expirations since new data
+//     was acknowledged (Linux resets backoff on an RTT sample instead);
+//     Last_data_recv is the time since the last segment, data or not
+//     (Linux's counts data alone), so it equals Last_ack_recv.
 //   - SIGPIPE does not exist here: MSG_NOSIGNAL is accepted and changes
 //     nothing, and a send after a reset is EPIPE.
 package bsd

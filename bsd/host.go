@@ -3,6 +3,7 @@ package bsd
 import (
 	"errors"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"sync"
@@ -172,9 +173,11 @@ func (h *Host) Close(fd int) error {
 	case conn != nil && lg.Onoff != 0 && lg.Linger == 0:
 		conn.Abort() // RFC 9293 §3.10.5: SO_LINGER 0 closes with a RST
 	case conn != nil && lg.Onoff != 0:
-		if l, ok := any(conn).(lingerer); ok {
-			l.SetLinger(int(lg.Linger))
+		sec := int(lg.Linger)
+		if sec < 0 {
+			sec = math.MaxInt32 // Linux reads l_linger unsigned: a long wait, not a reset
 		}
+		conn.SetLinger(sec)
 		err = errnoOf(conn.Close())
 	case conn != nil:
 		err = errnoOf(conn.Close())

@@ -2,7 +2,6 @@ package bsd
 
 import (
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -43,8 +42,8 @@ func TestOptionsRoundTrip(t *testing.T) {
 }
 
 // TestBufferOptionsDoubled: SO_RCVBUF and SO_SNDBUF report twice what was
-// set, within Linux's bounds. UDP has them now; TCP once the stack can
-// size one connection's buffers (ENOPROTOOPT until then).
+// set, within Linux's bounds, on UDP and TCP sockets alike; on a connected
+// TCP socket the connection's buffers become the value set at once.
 func TestBufferOptionsDoubled(t *testing.T) {
 	h := newHosts(t)
 	u, _ := h.c.Socket(AF_INET, SOCK_DGRAM, 0)
@@ -64,29 +63,29 @@ func TestBufferOptionsDoubled(t *testing.T) {
 	}
 	for _, sock := range []int{u, fd} {
 		for _, c := range cases {
-			err := h.c.SetsockoptInt(sock, SOL_SOCKET, c.opt, c.set)
-			if sock == fd && !tcpHas[bufferSizer]() {
-				wantErr(t, "TCP buffer size without the stack's support", err, syscall.ENOPROTOOPT)
-				continue
-			}
-			must(t, err)
+			must(t, h.c.SetsockoptInt(sock, SOL_SOCKET, c.opt, c.set))
 			if v, _ := h.c.GetsockoptInt(sock, SOL_SOCKET, c.opt); v != c.want {
 				t.Errorf("option %d set to %d reads %d, want %d", c.opt, c.set, v, c.want)
 			}
 		}
 	}
+	lfd := h.listener(t, 7, 1)
+	cfd, _ := h.connected(t, lfd, 7)
+	must(t, h.c.SetsockoptInt(cfd, SOL_SOCKET, SO_SNDBUF, 50000))
+	must(t, h.c.SetsockoptInt(cfd, SOL_SOCKET, SO_RCVBUF, 40000))
+	c, _ := h.c.get(cfd)
+	if in := c.conn.Info().TCP; in.SndBuf != 50000 || in.RcvBuf != 40000 {
+		t.Errorf("connected socket's buffers after SO_SNDBUF 50000, SO_RCVBUF 40000: send %d, receive %d", in.SndBuf, in.RcvBuf)
+	}
 }
 
-// TestTCPBufferSizeApplied needs the stack's per-connection buffer sizes
-// (stack.TCPConn.SetReceiveBufferSize): the accepted connection's buffer
-// is what its listener's SO_RCVBUF asked.
+// TestTCPBufferSizeApplied: an accepted connection's buffers are what its
+// listener's SO_RCVBUF and SO_SNDBUF asked.
 func TestTCPBufferSizeApplied(t *testing.T) {
-	if !tcpHas[bufferSizer]() {
-		t.Skip("stack.TCPConn has no SetReceiveBufferSize/SetSendBufferSize yet")
-	}
 	h := newHosts(t)
 	lfd, _ := h.s.Socket(AF_INET, SOCK_STREAM, 0)
 	must(t, h.s.SetsockoptInt(lfd, SOL_SOCKET, SO_RCVBUF, 32768))
+	must(t, h.s.SetsockoptInt(lfd, SOL_SOCKET, SO_SNDBUF, 24576))
 	must(t, h.s.Bind(lfd, netip.AddrPortFrom(anyIP, 7)))
 	must(t, h.s.Listen(lfd, 1))
 	_, sfd := h.connected(t, lfd, 7)
@@ -95,24 +94,26 @@ func TestTCPBufferSizeApplied(t *testing.T) {
 	if ti.Rcv_space != 32768 {
 		t.Errorf("receive buffer %d, want 32768", ti.Rcv_space)
 	}
+	s, _ := h.s.get(sfd)
+	if b := s.conn.Info().TCP.SndBuf; b != 24576 {
+		t.Errorf("send buffer %d, want 24576", b)
+	}
+	if v, _ := h.s.GetsockoptInt(sfd, SOL_SOCKET, SO_SNDBUF); v != 49152 {
+		t.Errorf("accepted socket's SO_SNDBUF %d, want 49152 (inherited, doubled)", v)
+	}
 }
 
-// TestLingerTimed: SO_LINGER with a time needs the stack's lingering
-// close (stack.TCPConn.SetLinger); without it, ENOPROTOOPT.
+// TestLingerTimed: with SO_LINGER 5, Close waits for the FIN to be
+// acknowledged and the peer reads the data.
 func TestLingerTimed(t *testing.T) {
 	h := newHosts(t)
 	lfd := h.listener(t, 7, 1)
 	cfd, sfd := h.connected(t, lfd, 7)
-	err := h.c.SetsockoptLinger(cfd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 1, Linger: 5})
-	if !tcpHas[lingerer]() {
-		wantErr(t, "SO_LINGER 5 without the stack's support", err, syscall.ENOPROTOOPT)
-		return
-	}
-	must(t, err)
+	must(t, h.c.SetsockoptLinger(cfd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 1, Linger: 5}))
 	if l, _ := h.c.GetsockoptLinger(cfd, SOL_SOCKET, SO_LINGER); l != (Linger{1, 5}) {
 		t.Errorf("SO_LINGER reads %+v", l)
 	}
-	_, err = h.c.Send(cfd, []byte("bye"), 0)
+	_, err := h.c.Send(cfd, []byte("bye"), 0)
 	must(t, err)
 	closed := make(chan error, 1)
 	go func() { closed <- h.c.Close(cfd) }() // returns once the FIN is acknowledged
@@ -218,5 +219,39 @@ func TestMaxSegApplied(t *testing.T) {
 	_, s2 := h.connected(t, l2, 8)
 	if v, _ := h.s.GetsockoptInt(s2, IPPROTO_TCP, TCP_MAXSEG); v != 688 {
 		t.Errorf("accepted socket of a listener with TCP_MAXSEG 700 = %d, want 688", v)
+	}
+}
+
+// TestLingerNegative: a negative l_linger is a very long linger, as Linux
+// reads it (unsigned), not 0's reset: Close waits for the FIN to be
+// acknowledged and the peer reads the data, then the end of the stream.
+// Turning lingering off keeps the time, as Linux keeps it.
+func TestLingerNegative(t *testing.T) {
+	h := newHosts(t)
+	lfd := h.listener(t, 7, 1)
+	cfd, sfd := h.connected(t, lfd, 7)
+	must(t, h.c.SetsockoptLinger(cfd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 1, Linger: -1}))
+	if l, _ := h.c.GetsockoptLinger(cfd, SOL_SOCKET, SO_LINGER); l != (Linger{1, -1}) {
+		t.Errorf("SO_LINGER reads %+v", l)
+	}
+	_, err := h.c.Send(cfd, []byte("bye"), 0)
+	must(t, err)
+	closed := make(chan error, 1)
+	go func() { closed <- h.c.Close(cfd) }()
+	must(t, <-closed) // the FIN's ACK needs no timer (see TestLingerTimed)
+	b := make([]byte, 8)
+	n, err := h.s.Recv(sfd, b, 0)
+	if string(b[:n]) != "bye" || err != nil {
+		t.Errorf("the peer read %q, %v; want \"bye\": a negative linger is no reset", b[:n], err)
+	}
+	if n, err := h.s.Recv(sfd, b, 0); n != 0 || err != nil {
+		t.Errorf("the peer's next recv = %d, %v; want 0 (FIN), not ECONNRESET", n, err)
+	}
+
+	fd, _ := h.c.Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, h.c.SetsockoptLinger(fd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 1, Linger: 7}))
+	must(t, h.c.SetsockoptLinger(fd, SOL_SOCKET, SO_LINGER, &Linger{Onoff: 0, Linger: 3}))
+	if l, _ := h.c.GetsockoptLinger(fd, SOL_SOCKET, SO_LINGER); l != (Linger{0, 7}) {
+		t.Errorf("SO_LINGER {0, 3} after {1, 7} reads %+v, want {0 7} as Linux", l)
 	}
 }

@@ -127,3 +127,56 @@ func TestBacklog(t *testing.T) {
 		t.Errorf("backlog 0: %v", err)
 	}
 }
+
+// TestReuseAddrUDP: UDP sockets that all set SO_REUSEADDR share a port,
+// as on Linux (checked there with Python): the last bound receives every
+// unicast datagram, a member connected to a source gets that source's;
+// a socket without it cannot join them, nor one with SO_REUSEPORT alone.
+func TestReuseAddrUDP(t *testing.T) {
+	h := newHosts(t)
+	open := func(opt int) (int, error) {
+		fd, err := h.s.Socket(AF_INET, SOCK_DGRAM, 0)
+		must(t, err)
+		if opt != 0 {
+			must(t, h.s.SetsockoptInt(fd, SOL_SOCKET, opt, 1))
+		}
+		return fd, h.s.Bind(fd, netip.AddrPortFrom(anyIP, 53))
+	}
+	first, err := open(SO_REUSEADDR)
+	must(t, err)
+	second, err := open(SO_REUSEADDR)
+	must(t, err)
+	for _, opt := range []int{0, SO_REUSEPORT} {
+		_, err := open(opt)
+		wantErr(t, "UDP bind without SO_REUSEADDR beside two with it", err, syscall.EADDRINUSE)
+	}
+	dst := netip.AddrPortFrom(serverIP, 53)
+	var srcs []netip.AddrPort
+	var cfds []int
+	for i := range 4 {
+		fd, _ := h.c.Socket(AF_INET, SOCK_DGRAM, 0)
+		cfds = append(cfds, fd)
+		_, err := h.c.SendTo(fd, []byte{byte(i)}, 0, dst)
+		must(t, err)
+		a, _ := h.c.Getsockname(fd)
+		srcs = append(srcs, netip.AddrPortFrom(clientIP, a.Port()))
+	}
+	h.settle(t)
+	must(t, h.s.SetNonblock(first, true))
+	must(t, h.s.SetNonblock(second, true))
+	if _, _, err := h.s.RecvFrom(first, make([]byte, 4), 0); err != syscall.EAGAIN {
+		t.Errorf("the first bound got a datagram (%v); Linux gives them all to the last", err)
+	}
+	for i := range 4 {
+		if n, _, err := h.s.RecvFrom(second, make([]byte, 4), 0); n != 1 || err != nil {
+			t.Errorf("datagram %d at the last bound: %d, %v", i, n, err)
+		}
+	}
+	must(t, h.s.Connect(first, srcs[0]))
+	_, err = h.c.SendTo(cfds[0], []byte("to-connected"), 0, dst)
+	must(t, err)
+	h.settle(t)
+	if n, _, err := h.s.RecvFrom(first, make([]byte, 16), 0); n != 12 || err != nil {
+		t.Errorf("the member connected to the source got %d, %v", n, err)
+	}
+}

@@ -9,28 +9,9 @@ import (
 	"github.com/synack-net/synack/tcp"
 )
 
-// The connection calls that the root package's Go-net parity work adds to
-// stack.TCPConn (SO_LINGER with a time, per-connection buffer
-// sizes). bsd asks for them at run time: until the stack has them,
-// SO_LINGER above 0 and SO_RCVBUF/SO_SNDBUF on TCP are ENOPROTOOPT.
-// (SHUT_RD is bsd's alone either way: see Shutdown.)
-type (
-	lingerer    interface{ SetLinger(sec int) }
-	bufferSizer interface {
-		SetReceiveBufferSize(n int) error
-		SetSendBufferSize(n int) error
-	}
-)
-
-// tcpHas reports whether the stack's TCP connections have the call i
-// asserts (with a nil connection: only the method set matters).
-func tcpHas[I any]() bool {
-	_, ok := any((*stack.TCPConn)(nil)).(I)
-	return ok
-}
-
 // Linger is struct linger: Onoff nonzero turns lingering on; Linger is
-// the time in seconds, 0 making Close a reset (RST).
+// the time in seconds, 0 making Close a reset (RST). A negative Linger is
+// a very long one, as Linux takes it (unsigned): see SetsockoptLinger.
 type Linger struct {
 	Onoff  int32
 	Linger int32
@@ -62,13 +43,11 @@ func (s *socket) applyConnOpts(c *stack.TCPConn) {
 	if o.maxseg > 0 {
 		c.SetMaxSegment(o.maxseg) // lowers only: a connect announced it already
 	}
-	if b, ok := any(c).(bufferSizer); ok {
-		if o.rcvbuf > 0 {
-			b.SetReceiveBufferSize(o.rcvbuf / 2)
-		}
-		if o.sndbuf > 0 {
-			b.SetSendBufferSize(o.sndbuf / 2)
-		}
+	if o.rcvbuf > 0 {
+		c.SetReceiveBufferSize(o.rcvbuf / 2) // the value set; the doubling is Linux's bookkeeping
+	}
+	if o.sndbuf > 0 {
+		c.SetSendBufferSize(o.sndbuf / 2)
 	}
 }
 
@@ -178,9 +157,6 @@ func (h *Host) SetsockoptInt(fd, level, opt, value int) error {
 // setBuf sets SO_RCVBUF or SO_SNDBUF as Linux does: the value is clamped
 // to [min/2, max] and stored doubled (the kernel's bookkeeping overhead).
 func (s *socket) setBuf(field *int, value, maxv, minv int, rcv bool) error {
-	if s.typ == SOCK_STREAM && !tcpHas[bufferSizer]() {
-		return syscall.ENOPROTOOPT // the stack cannot size one connection's buffers yet
-	}
 	v := maxv * 2 // a negative value is a huge one to Linux (it compares unsigned)
 	if value >= 0 {
 		v = min(value, maxv) * 2
@@ -276,7 +252,7 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			return int(ti.State) | int(ti.Ca_state)<<8 | int(ti.Retransmits)<<16, nil
+			return int(int32(uint32(ti.State) | uint32(ti.Ca_state)<<8 | uint32(ti.Retransmits)<<16 | uint32(ti.Probes)<<24)), nil
 		}
 	}
 	return 0, syscall.ENOPROTOOPT
@@ -327,9 +303,11 @@ func b2i(b bool) int {
 }
 
 // SetsockoptLinger sets SO_LINGER: Onoff with Linger 0 makes Close send a
-// RST and drop queued data; Onoff with Linger > 0 makes Close wait up to
-// Linger seconds for the data to be acknowledged (ENOPROTOOPT until the
-// stack's connections can linger).
+// RST and drop queued data; Onoff with any other Linger makes Close wait
+// up to Linger seconds for the data and the FIN to be acknowledged. A
+// negative Linger is a very long wait, not a reset: Linux reads l_linger
+// as unsigned (here the stack's longest, 32,766 s). Onoff 0 turns
+// lingering off and keeps the time set before, as Linux does.
 func (h *Host) SetsockoptLinger(fd, level, opt int, l *Linger) error {
 	s, err := h.get(fd)
 	if err != nil {
@@ -340,11 +318,12 @@ func (h *Host) SetsockoptLinger(fd, level, opt int, l *Linger) error {
 		return syscall.ENOPROTOOPT
 	case l == nil:
 		return syscall.EFAULT
-	case l.Onoff != 0 && l.Linger > 0 && s.typ == SOCK_STREAM && !tcpHas[lingerer]():
-		return syscall.ENOPROTOOPT
 	}
 	s.mu.Lock()
-	s.opts.linger = Linger{Onoff: b2i32(l.Onoff != 0), Linger: max(l.Linger, 0)}
+	s.opts.linger.Onoff = b2i32(l.Onoff != 0)
+	if l.Onoff != 0 {
+		s.opts.linger.Linger = l.Linger
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -8,13 +8,16 @@ import (
 )
 
 // TCPInfo is the part of Linux's struct tcp_info that synack keeps, with
-// its fields' names (Go-cased, as golang.org/x/sys/unix names them) and
-// units: times in microseconds, windows in bytes, the congestion window
-// in segments.
+// its fields' names (Go-cased, as golang.org/x/sys/unix names them), in
+// its order, and its units: times in microseconds (the Last_ ones in
+// milliseconds, since the event), windows in bytes, the congestion window
+// and the slow-start threshold in segments.
 type TCPInfo struct {
 	State          uint8 // TCP_ESTABLISHED (1) ... TCP_CLOSING (11), Linux's numbering
 	Ca_state       uint8 // 0 open, 3 recovery, 4 loss
-	Retransmits    uint8
+	Retransmits    uint8 // the retransmission timer's expirations since the last new ACK (icsk_retransmits)
+	Probes         uint8 // zero-window or keepalive probes unanswered (icsk_probes_out)
+	Backoff        uint8 // the RTO's doublings in force (icsk_backoff)
 	Options        uint8 // TCPI_OPT_TIMESTAMPS 1, TCPI_OPT_SACK 2, TCPI_OPT_WSCALE 4
 	Snd_wscale     uint8
 	Rcv_wscale     uint8
@@ -23,8 +26,11 @@ type TCPInfo struct {
 	Unacked        uint32 // segments in flight
 	Sacked         uint32 // segments
 	Lost           uint32 // segments
+	Last_data_recv uint32 // ms since the last segment arrived: see below
+	Last_ack_recv  uint32 // ms since the last segment arrived (rcv_tstamp)
 	Rtt            uint32
 	Rttvar         uint32
+	Snd_ssthresh   uint32 // 0x7fffffff (TCP_INFINITE_SSTHRESH) until a loss sets it
 	Snd_cwnd       uint32
 	Rcv_rtt        uint32
 	Rcv_space      uint32
@@ -38,6 +44,16 @@ type TCPInfo struct {
 	Rcv_wnd        uint32
 	Reord_seen     uint32
 }
+
+// Last_data_recv is Linux's time since the last data arrived
+// (icsk_ack.lrcvtime); synack keeps one time, of the last acceptable
+// segment with or without data (tcp.Info.LastReceived), so it is
+// Last_ack_recv's: the same on a connection that receives data, shorter on
+// one that only sends. Both are 0 before any segment came.
+
+// infiniteSsthresh is Linux's TCP_INFINITE_SSTHRESH, tcpi_snd_ssthresh
+// before any loss.
+const infiniteSsthresh = 0x7fffffff
 
 // Linux's TCP state numbers (include/net/tcp_states.h).
 var linuxState = [...]uint8{
@@ -77,6 +93,15 @@ func (h *Host) GetsockoptTCPInfo(fd, level, opt int) (*TCPInfo, error) {
 		Total_retrans: uint32(in.Retransmits), Bytes_acked: in.BytesAcked, Bytes_received: in.BytesReceived,
 		Segs_out: uint32(si.SegsOut), Segs_in: uint32(si.SegsIn), Min_rtt: us(in.MinRTT),
 		Snd_wnd: uint32(in.SndWnd), Rcv_wnd: uint32(in.RcvWnd), Reord_seen: uint32(b2i(in.ReorderSeen))}
+	ti.Retransmits, ti.Backoff, ti.Probes = sat8(in.Backoff), sat8(in.Backoff), sat8(in.Probes)
+	ti.Snd_ssthresh = infiniteSsthresh
+	if in.Ssthresh > 0 {
+		ti.Snd_ssthresh = uint32(in.Ssthresh / mss)
+	}
+	if !in.LastReceived.IsZero() {
+		ms := uint32(h.clk.Now().Sub(in.LastReceived) / time.Millisecond)
+		ti.Last_data_recv, ti.Last_ack_recv = ms, ms
+	}
 	if in.Timestamps {
 		ti.Options |= 1
 	}
@@ -94,3 +119,6 @@ func (h *Host) GetsockoptTCPInfo(fd, level, opt int) (*TCPInfo, error) {
 	}
 	return ti, nil
 }
+
+// sat8 is n as a struct tcp_info byte: 255 at most.
+func sat8(n int) uint8 { return uint8(min(max(n, 0), 255)) }

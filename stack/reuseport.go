@@ -52,6 +52,10 @@ type ListenOptions struct {
 	// connection goes to one member, chosen by a hash of its 4-tuple.
 	// A listener without it and a group exclude each other (EADDRINUSE).
 	ReusePort bool
+	// ReuseAddr, for UDP sockets only (SO_REUSEADDR), lets sockets that
+	// all set it share a port too; each datagram goes to the last of
+	// them bound (udpLookup), as Linux's. TCP listeners ignore it.
+	ReuseAddr bool
 }
 
 // ListenTCPOptions is ListenTCP with options.
@@ -119,7 +123,10 @@ func (s *Stack) allListeners() []*TCPListener {
 // match, as in Linux's scoring), else to the unconnected socket its
 // 4-tuple hashes to, so one peer's datagrams keep reaching one socket
 // while the group is unchanged; with none, no socket takes it. Each
-// socket keeps its own bounded receive queue (udp.Queue).
+// socket keeps its own bounded receive queue (udp.Queue). Sockets that
+// share a port by ReuseAddr (SO_REUSEADDR: some member lacks ReusePort)
+// are not balanced: the last unconnected one bound takes what no
+// connected one does, as on Linux.
 
 // udpLookup is the socket of g (a port's sockets, UDP's lock held) that
 // a datagram from src to local goes to, or nil. It allocates nothing.
@@ -133,11 +140,16 @@ func udpLookup(g []*UDPSocket, local, src netip.AddrPort) *UDPSocket {
 	if sk := udpConnected(g, src); sk != nil {
 		return sk
 	}
-	n := 0
+	n, hash := 0, true
+	var last *UDPSocket
 	for _, sk := range g {
 		if !sk.remote.IsValid() {
-			n++
+			n, last = n+1, sk
 		}
+		hash = hash && sk.reusePort
+	}
+	if !hash {
+		return last // a SO_REUSEADDR group: the last bound (nil: none unconnected)
 	}
 	if n == 0 {
 		return nil

@@ -15,8 +15,9 @@ import (
 // own, never held with the stack's mu nor while writing to the link: UDP
 // input, output and socket calls do not touch TCP's state.
 //
-// A port has one socket, or a group of sockets that all set ReusePort
-// (SO_REUSEPORT; udpLookup). A connected socket takes only the datagrams
+// A port has one socket, or a group of sockets every two of which both
+// set ReusePort or both set ReuseAddr (SO_REUSEPORT, SO_REUSEADDR;
+// udpLookup). A connected socket takes only the datagrams
 // of its peer, and another source's reach no socket of it (NoPorts, and
 // an ICMP port unreachable, as Linux does when no other socket matches).
 type udpTable struct {
@@ -106,8 +107,12 @@ func (s *Stack) bindUDP(sk *UDPSocket, port uint16) error {
 		if port == 0 {
 			return syscall.EADDRNOTAVAIL
 		}
-	} else if g := t.socks[port]; len(g) > 0 && (!sk.reusePort || !g[0].reusePort || g[0].local.Addr() != sk.local.Addr()) {
-		return syscall.EADDRINUSE // a group is of sockets that all set ReusePort, bound alike
+	} else {
+		for _, m := range t.socks[port] {
+			if !(sk.reusePort && m.reusePort || sk.reuseAddr && m.reuseAddr) || m.local.Addr() != sk.local.Addr() {
+				return syscall.EADDRINUSE // a group's sockets share pairwise, bound alike
+			}
+		}
 	}
 	sk.local = netip.AddrPortFrom(sk.local.Addr(), port)
 	t.socks[port] = append(slices.Clip(t.socks[port]), sk)

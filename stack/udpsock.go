@@ -20,6 +20,7 @@ type UDPSocket struct {
 	local     netip.AddrPort // its address may be unspecified: any of ours
 	remote    netip.AddrPort // the peer, when connected; else invalid
 	reusePort bool           // may share its port (ListenOptions.ReusePort)
+	reuseAddr bool           // may share its port (ListenOptions.ReuseAddr)
 
 	// Under s.udp.mu:
 	q       udp.Queue
@@ -75,7 +76,7 @@ func (s *Stack) openUDP(laddr, raddr netip.AddrPort, o ListenOptions) (*UDPSocke
 	if !a.Is4() || (!a.IsUnspecified() && a != s.addr) {
 		return nil, syscall.EADDRNOTAVAIL
 	}
-	sk := &UDPSocket{s: s, local: netip.AddrPortFrom(a, laddr.Port()), remote: raddr, reusePort: o.ReusePort}
+	sk := &UDPSocket{s: s, local: netip.AddrPortFrom(a, laddr.Port()), remote: raddr, reusePort: o.ReusePort, reuseAddr: o.ReuseAddr}
 	if err := s.bindUDP(sk, laddr.Port()); err != nil {
 		return nil, err
 	}
