@@ -40,7 +40,11 @@ func onServer(sec, name string) counterRef { return counterRef{true, sec, name} 
 // TestAdminCountersMove: each exchange moves the counters it must, and
 // each is seen to move both in /snapshot's JSON and in /metrics as the
 // Prometheus text parser reads it.
-func TestAdminCountersMove(t *testing.T) {
+func TestAdminCountersMove(t *testing.T) { runCounterSteps(t) }
+
+// runCounterSteps runs TestAdminCountersMove's steps and returns the
+// stacks, for TestEveryCounterMoves to read.
+func runCounterSteps(t *testing.T) *observed {
 	o := newObserved(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -78,6 +82,7 @@ func TestAdminCountersMove(t *testing.T) {
 			}
 		}
 	}
+	return o
 }
 
 // barrier pings the server: the reply comes after everything the client
