@@ -41,7 +41,7 @@ type scenarioEnv struct {
 // newStack makes a traced stack on ep at addr/24.
 func (e *scenarioEnv) newStack(ep link.Endpoint, clk clock.Clock, addr netip.Addr, cfg synack.Config) (*synack.Stack, *eventLog) {
 	e.t.Helper()
-	ev := &eventLog{}
+	ev := newEventLog(clk.Now)
 	cfg.Addr, cfg.Clock, cfg.Trace = netip.PrefixFrom(addr, 24), clk, ev
 	if cfg.Host == "" {
 		cfg.Host = addr.String()
@@ -169,7 +169,10 @@ type rawRig struct {
 
 const rigPingID = 0xbeef // the raw peer's barrier pings
 
-func (e *scenarioEnv) raw(cfg synack.Config) *rawRig {
+func (e *scenarioEnv) raw(cfg synack.Config) *rawRig { return e.rawOn(cfg, nil) }
+
+// rawOn is raw with the stack's end of the pipe wrapped by wrap.
+func (e *scenarioEnv) rawOn(cfg synack.Config, wrap func(link.Endpoint) link.Endpoint) *rawRig {
 	r := &rawRig{t: e.t, clk: clock.NewVirtual(rigEpoch), echo: make(chan struct{}, 1)}
 	r.a, r.b = pipe.New(1500)
 	r.a.Attach(r)
@@ -177,7 +180,11 @@ func (e *scenarioEnv) raw(cfg synack.Config) *rawRig {
 	if cfg.TCP.DelayedACK == 0 {
 		cfg.TCP.DelayedACK = -1 // ACK at once: each answer comes before the barrier's
 	}
-	r.st, _ = e.newStack(r.b, r.clk, rigServer, cfg)
+	var ep link.Endpoint = r.b
+	if wrap != nil {
+		ep = wrap(ep)
+	}
+	r.st, _ = e.newStack(ep, r.clk, rigServer, cfg)
 	return r
 }
 
@@ -297,7 +304,12 @@ func (r *rawRig) open(port, dst uint16, opts wire.TCPOptions) *rawConn {
 	r.t.Helper()
 	c := &rawConn{r: r, port: port, dst: dst, nxt: 1000, ts: opts.HasTimestamps, tsVal: 100}
 	opts.TSVal = c.tsVal
-	got := r.send(seg(wire.TCPFields{SrcPort: port, DstPort: dst, Seq: 999, Flags: wire.FlagSYN, Window: 65535, Options: opts}, nil))
+	var got []wire.TCP // the answers to this SYN, not to other connections
+	for _, s := range r.send(seg(wire.TCPFields{SrcPort: port, DstPort: dst, Seq: 999, Flags: wire.FlagSYN, Window: 65535, Options: opts}, nil)) {
+		if s.DstPort() == port && s.SrcPort() == dst {
+			got = append(got, s)
+		}
+	}
 	if len(got) != 1 || got[0].Flags() != wire.FlagSYN|wire.FlagACK {
 		r.t.Fatalf("the SYN from port %d got %d answers, no SYN,ACK", port, len(got))
 	}

@@ -90,11 +90,12 @@ func establishedDrops(e *scenarioEnv) {
 	r.send(c.craft(func(f *wire.TCPFields) { f.Flags, f.Seq = wire.FlagRST, f.Seq.Add(11) }, nil))
 	r.clk.Advance(time.Second)
 	r.send(c.craft(func(f *wire.TCPFields) { f.Flags = wire.FlagSYN }, nil))
-	// No timestamp; an old timestamp, twice.
+	// No timestamp; an old timestamp, three times on a connection of its
+	// own (no invalid segment answered before).
 	r.send(c.craft(func(f *wire.TCPFields) { f.Options = wire.TCPOptions{} }, []byte("n")))
+	p := r.open(40003, 80, wire.TCPOptions{HasTimestamps: true})
 	old := func(f *wire.TCPFields) { f.Options.TSVal = 1 }
-	r.clk.Advance(time.Second)
-	r.send(c.craft(old, []byte("o")), c.craft(old, []byte("o")))
+	r.send(p.craft(old, nil), p.craft(old, nil), p.craft(old, nil))
 	// Out of order, then the hole and a duplicate: queued, D-SACK sent.
 	r.send(c.craft(func(f *wire.TCPFields) { f.Seq = f.Seq.Add(100) }, make([]byte, 100)))
 	r.send(c.seg(wire.FlagACK, make([]byte, 100)))

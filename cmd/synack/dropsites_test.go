@@ -156,14 +156,9 @@ func TestDropCountersAreTraced(t *testing.T) {
 	}
 }
 
-// dropExceptions are the drop causes no scenario provokes on a traced
-// stack, each with its reason.
-var dropExceptions = map[string]string{
-	// Work left (issue 17): provocable, not yet provoked on a traced stack.
-	"DropOutOfOrder": "not provoked yet: out-of-order text past a FIN",
-	"OFODrop":        "not provoked yet: out-of-order text past the receive buffer (moves by chance in the lossy bulk)",
-	"RcvQDrop":       "not provoked yet: a low MaxStackReceiveMemory",
-}
+// dropExceptions are the drop causes no scenario can provoke on a traced
+// stack, each with its reason. None today.
+var dropExceptions = map[string]string{}
 
 // checkDropsTraced: every cause of a drop site was seen as a KindDrop on
 // a traced stack of TestEveryCounterMoves, naming its connection's
@@ -174,6 +169,8 @@ func checkDropsTraced(t *testing.T, cv *coverage) {
 		e, ok := cv.drops[s.cause]
 		_, excepted := dropExceptions[s.cause]
 		switch {
+		case ok && excepted:
+			t.Errorf("a KindDrop %q was traced but it is on dropExceptions", s.cause)
 		case !ok && !excepted:
 			t.Errorf("%s: no scenario traced a KindDrop %q", s.pos, s.cause)
 		case ok && (!e.Local.IsValid() || !e.Remote.IsValid() || e.Local.Port() == 0 || e.Remote.Port() == 0):
