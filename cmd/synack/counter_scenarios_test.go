@@ -8,6 +8,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link/fault"
+	"github.com/synack-net/synack/seqnum"
 	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/wire"
 )
@@ -26,7 +27,25 @@ var counterScenarios = []counterScenario{
 	{"listener queues and cookies", listenerQueues},
 	{"TIME-WAIT drops", timeWaitDrops},
 	{"SYN cookies", synCookies},
+	{"SYN cookies at the connection limit", cookiesAtLimit},
+	{"handshake drops", handshakeDrops},
+	{"SYN-SENT drops", synSentDrops},
 	{"connection limit and bad checksums", connLimit},
+	{"ICMP errors and path MTU", icmpErrors},
+	{"a refused dial", icmpHardError},
+	{"path MTU cache eviction", pmtuEvictions},
+	{"reassembly", reassembly},
+	{"a link that refuses", refusingLinkScenario},
+	{"timers: zero window, timeouts, FIN-WAIT-2", timerScenario},
+	{"memory bounds and out-of-order text", memoryScenario},
+	{"TIME-WAIT and challenge budgets", budgetScenario},
+	{"a spurious timeout", spuriousTimeout},
+	{"a spurious timeout by F-RTO", frtoTimeout},
+	{"a loss probe that repairs", tlpRecovery},
+	{"a recovery undone by D-SACK", dsackUndo},
+	{"send memory", sendMemory},
+	{"a full SACK scoreboard", sackScoreboard},
+	{"an offloading link", gsoScenario},
 }
 
 // bulkLossy moves 256 KiB each way over a link that loses, duplicates
@@ -69,11 +88,7 @@ func bulkLossy(e *scenarioEnv, noSACK bool) {
 // drop, on a raw peer that agreed timestamps and SACK.
 func establishedDrops(e *scenarioEnv) {
 	r := e.raw(synack.Config{})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 8)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
+	l := r.listen(80, 8)
 	c := r.open(40001, 80, wire.TCPOptions{HasTimestamps: true, SACKPermitted: true, HasMSS: true, MSS: 1460, HasWindowScale: true, WindowScale: 15})
 	// Out of window, twice: the second's ACK is skipped by the rate limit.
 	far := func(f *wire.TCPFields) { f.Seq = f.Seq.Add(1 << 30) }
@@ -90,6 +105,7 @@ func establishedDrops(e *scenarioEnv) {
 	r.send(c.craft(func(f *wire.TCPFields) { f.Flags, f.Seq = wire.FlagRST, f.Seq.Add(11) }, nil))
 	r.clk.Advance(time.Second)
 	r.send(c.craft(func(f *wire.TCPFields) { f.Flags = wire.FlagSYN }, nil))
+	r.send(c.craft(func(f *wire.TCPFields) { f.Flags, f.Seq = wire.FlagRST, f.Seq.Add(1<<30) }, nil)) // out of the window
 	// No timestamp; an old timestamp, three times on a connection of its
 	// own (no invalid segment answered before).
 	r.send(c.craft(func(f *wire.TCPFields) { f.Options = wire.TCPOptions{} }, []byte("n")))
@@ -103,8 +119,8 @@ func establishedDrops(e *scenarioEnv) {
 	c.nxt = c.nxt.Add(100) // the held segment
 	// The stack sends; the peer SACKs nonsense, reports a D-SACK, then
 	// shrinks its window.
-	var srv *synack.TCPConn
-	if srv, err = l.AcceptTCP(); err != nil {
+	srv, err := l.AcceptTCP()
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer srv.Close()
@@ -112,6 +128,9 @@ func establishedDrops(e *scenarioEnv) {
 		e.t.Fatal(err)
 	}
 	got := r.send()
+	if len(got) == 0 {
+		e.t.Fatal("the stack sent nothing")
+	}
 	una := c.una
 	c.ackAll(got[:1])
 	r.send(c.craft(func(f *wire.TCPFields) {
@@ -123,20 +142,17 @@ func establishedDrops(e *scenarioEnv) {
 		f.Options.SACKBlocks[0] = wire.SACKBlock{Left: una, Right: f.Ack}
 	}, nil))
 	r.send(c.craft(func(f *wire.TCPFields) { f.Window = 10 }, nil))
-	// The user shuts reading: text is discarded; then closes: more text resets.
+	// The user shuts reading: text is acknowledged and discarded.
 	srv.CloseRead()
 	r.send(c.seg(wire.FlagACK, []byte("discarded")))
 }
 
-// listenerQueues fills a listener's SYN queue (cookies off, then on) and
-// its accept queue, and sends bad flags and a forged cookie ACK.
+// listenerQueues fills a listener's SYN queue of one with cookies off
+// (a SYN whose MSS is raised to the minimum, then one dropped), and
+// sends it a SYN,FIN and a stray ACK.
 func listenerQueues(e *scenarioEnv) {
 	r := e.raw(synack.Config{TCP: tcp.Config{MaxSYNBacklog: 1, SYNCookies: tcp.SYNCookiesOff}})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 1)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
+	r.listen(80, 1)
 	syn := func(port uint16, opts wire.TCPOptions) []byte {
 		return seg(wire.TCPFields{SrcPort: port, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535, Options: opts}, nil)
 	}
@@ -145,48 +161,132 @@ func listenerQueues(e *scenarioEnv) {
 	r.send(seg(wire.TCPFields{SrcPort: 41003, DstPort: 80, Seq: 5000, Ack: 77, Flags: wire.FlagACK, Window: 65535}, nil))
 }
 
-// synCookies answers every SYN with a cookie, takes a good one, refuses
-// a forged one, and fills the accept queue of one.
+// synCookies answers every SYN with a cookie, takes good ones until the
+// accept queue of one is full and drops the next for it, refuses a
+// forged cookie, and drops a SYN that finds the queue full.
 func synCookies(e *scenarioEnv) {
 	r := e.raw(synack.Config{TCP: tcp.Config{SYNCookies: tcp.SYNCookiesAlways}})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 1)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
-	r.open(42000, 80, wire.TCPOptions{}) // a good cookie; the accept queue is full
+	r.listen(80, 1)
+	r.cookies(42002, 42003, 42005)
 	r.send(seg(wire.TCPFields{SrcPort: 42001, DstPort: 80, Seq: 5000, Ack: 77, Flags: wire.FlagACK, Window: 65535}, nil))
-	got := r.send(seg(wire.TCPFields{SrcPort: 42002, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil))
-	if len(got) == 1 {
-		r.send(seg(wire.TCPFields{SrcPort: 42002, DstPort: 80, Seq: 5001, Ack: got[0].SeqNum().Add(1), Flags: wire.FlagACK, Window: 65535}, nil))
+	r.send(seg(wire.TCPFields{SrcPort: 42004, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil))
+}
+
+// cookies sends a SYN to port 80 from each port, then the ACK of each
+// SYN,ACK (a cookie's, when the listener sends cookies), in turn.
+func (r *rawRig) cookies(ports ...uint16) {
+	r.t.Helper()
+	acks := make([][]byte, 0, len(ports))
+	for _, p := range ports {
+		got := r.send(seg(wire.TCPFields{SrcPort: p, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil))
+		if len(got) != 1 || got[0].Flags() != wire.FlagSYN|wire.FlagACK {
+			r.t.Fatalf("the SYN from %d got no SYN,ACK", p)
+		}
+		acks = append(acks, seg(wire.TCPFields{SrcPort: p, DstPort: 80, Seq: 5001, Ack: got[0].SeqNum().Add(1), Flags: wire.FlagACK, Window: 65535}, nil))
+	}
+	for _, a := range acks {
+		r.send(a)
+	}
+}
+
+// cookiesAtLimit: two good cookies on a stack that may hold one
+// connection.
+func cookiesAtLimit(e *scenarioEnv) {
+	r := e.raw(synack.Config{MaxConnections: 1, TCP: tcp.Config{SYNCookies: tcp.SYNCookiesAlways}})
+	r.listen(80, 8)
+	r.cookies(42100, 42101)
+}
+
+// handshakeDrops: two half-open connections on a listener of one; an ACK
+// of nothing sent in SYN-RECEIVED, and a final ACK that finds the accept
+// queue filled meanwhile by the other's.
+func handshakeDrops(e *scenarioEnv) {
+	r := e.raw(synack.Config{})
+	r.listen(80, 1)
+	var isn [2]seqnum.Value
+	for i := range uint16(2) {
+		got := r.send(seg(wire.TCPFields{SrcPort: 42200 + i, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil))
+		if len(got) != 1 {
+			e.t.Fatalf("the SYN from %d got %d answers", 42200+i, len(got))
+		}
+		isn[i] = got[0].SeqNum()
+	}
+	ack := func(i uint16, a seqnum.Value) []byte {
+		return seg(wire.TCPFields{SrcPort: 42200 + i, DstPort: 80, Seq: 5001, Ack: a, Flags: wire.FlagACK, Window: 65535}, nil)
+	}
+	r.send(ack(0, isn[0].Add(1000))) // acknowledges nothing sent
+	r.send(ack(1, isn[1].Add(1)))    // fills the queue
+	r.send(ack(0, isn[0].Add(1)))    // finds it full
+}
+
+// synSentDrops answers a dial's SYN with a SYN,ACK of nothing sent, a RST
+// without ACK, and an ACK without SYN, then refuses it.
+func synSentDrops(e *scenarioEnv) {
+	r := e.raw(synack.Config{})
+	failed := make(chan error, 1)
+	go func() {
+		c, err := r.st.DialTCP(e.t.Context(), netip.AddrPortFrom(rigPeer, 9998))
+		if err == nil {
+			c.Close()
+		}
+		failed <- err
+	}()
+	syn := r.awaitSYN()
+	h := wire.TCPFields{SrcPort: 9998, DstPort: syn.SrcPort(), Seq: 7000, Ack: syn.SeqNum().Add(1000), Flags: wire.FlagSYN | wire.FlagACK, Window: 65535}
+	r.send(seg(h, nil))
+	h.Flags, h.Ack = wire.FlagRST, 0
+	r.send(seg(h, nil))
+	h.Flags, h.Ack = wire.FlagACK, syn.SeqNum().Add(1)
+	r.send(seg(h, nil))
+	h.Flags = wire.FlagRST | wire.FlagACK
+	r.send(seg(h, nil))
+	if err := <-failed; err == nil {
+		e.t.Error("the dial succeeded despite the RST")
+	}
+}
+
+// awaitSYN waits for a SYN from the stack, a dial's.
+func (r *rawRig) awaitSYN() wire.TCP {
+	r.t.Helper()
+	start := time.Now()
+	for {
+		if time.Since(start) > 10*time.Second {
+			r.t.Fatal("the dial sent no SYN")
+		}
+		r.barrier()
+		for _, s := range r.take() {
+			if s.Flags() == wire.FlagSYN {
+				return s
+			}
+		}
 	}
 }
 
 // connLimit opens the one connection a stack may hold and sends another
-// SYN, then a SYN with a bad checksum.
+// SYN, then a SYN with a bad checksum and an ACK with a bad option.
 func connLimit(e *scenarioEnv) {
 	r := e.raw(synack.Config{MaxConnections: 1})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 8)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
+	r.listen(80, 8)
 	r.open(43000, 80, wire.TCPOptions{})
 	r.send(seg(wire.TCPFields{SrcPort: 43001, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil))
 	bad := seg(wire.TCPFields{SrcPort: 43002, DstPort: 80, Seq: 5000, Flags: wire.FlagSYN, Window: 65535}, nil)
 	bad[len(bad)-4] ^= 0xff // the checksum's high byte
 	r.send(bad)
+	// An ACK whose MSS option has length 3.
+	opt := seg(wire.TCPFields{SrcPort: 43003, DstPort: 80, Seq: 5000, Ack: 1, Flags: wire.FlagACK, Window: 65535,
+		Options: wire.TCPOptions{HasMSS: true, MSS: 1460}}, nil)
+	t := opt[wire.IPv4MinHeaderLen:]
+	t[21] = 3           // the MSS option's length
+	t[16], t[17] = 0, 0 // checksum again
+	wire.TCP(t).FillChecksum(rigPeer, rigServer)
+	r.send(opt)
 }
 
 // timeWaitDrops closes a connection from the stack's side into TIME-WAIT
 // and sends the record segments it drops.
 func timeWaitDrops(e *scenarioEnv) {
 	r := e.raw(synack.Config{})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 8)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
+	l := r.listen(80, 8)
 	c := r.open(40002, 80, wire.TCPOptions{HasTimestamps: true})
 	srv, err := l.AcceptTCP()
 	if err != nil {
@@ -199,4 +299,5 @@ func timeWaitDrops(e *scenarioEnv) {
 	r.send(c.craft(far, []byte("far")), c.craft(far, []byte("far")))
 	r.send(c.craft(func(f *wire.TCPFields) { f.Options = wire.TCPOptions{} }, nil))
 	r.send(c.craft(func(f *wire.TCPFields) { f.Options.TSVal = 1 }, nil))
+	r.send(c.craft(func(f *wire.TCPFields) { f.Flags, f.Seq = wire.FlagRST, f.Seq.Add(10) }, nil))
 }

@@ -44,7 +44,7 @@ type coverage struct {
 	t     *testing.T
 	mu    sync.Mutex
 	moved map[string]string      // "Section.Name" -> the scenario that moved it
-	drops map[string]trace.Event // KindDrop cause -> one event of it
+	drops map[string]trace.Event // "cause state flags" of a KindDrop -> one event of it
 	log   *slog.Logger
 }
 
@@ -120,8 +120,8 @@ func (cv *coverage) take(what string, st *synack.Stack, ev *eventLog) {
 	ev.mu.Unlock()
 	for _, e := range ev.all() {
 		if e.Kind == trace.KindDrop {
-			if _, ok := cv.drops[e.Cause]; !ok {
-				cv.drops[e.Cause] = e
+			if k := e.Cause + " " + e.State + " " + e.Flags.String(); !hasKey(cv.drops, k) {
+				cv.drops[k] = e
 			}
 		}
 	}
@@ -218,4 +218,9 @@ func TestEveryCounterMoves(t *testing.T) {
 	}
 	cv.check()
 	checkDropsTraced(t, cv)
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
 }

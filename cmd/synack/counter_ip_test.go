@@ -12,28 +12,8 @@ import (
 	"github.com/synack-net/synack/wire"
 )
 
-// More of TestEveryCounterMoves's scenarios: ICMP errors, fragments, a
-// link that refuses, timers and memory bounds.
-
-func init() {
-	counterScenarios = append(counterScenarios,
-		counterScenario{"ICMP errors and path MTU", icmpErrors},
-		counterScenario{"a refused dial", icmpHardError},
-		counterScenario{"path MTU cache eviction", pmtuEvictions},
-		counterScenario{"reassembly", reassembly},
-		counterScenario{"a link that refuses", refusingLinkScenario},
-		counterScenario{"timers: zero window, timeouts, FIN-WAIT-2", timerScenario},
-		counterScenario{"memory bounds and out-of-order text", memoryScenario},
-		counterScenario{"TIME-WAIT and challenge budgets", budgetScenario},
-		counterScenario{"a spurious timeout", spuriousTimeout},
-		counterScenario{"a spurious timeout by F-RTO", frtoTimeout},
-		counterScenario{"a loss probe that repairs", tlpRecovery},
-		counterScenario{"a recovery undone by D-SACK", dsackUndo},
-		counterScenario{"send memory", sendMemory},
-		counterScenario{"a full SACK scoreboard", sackScoreboard},
-		counterScenario{"an offloading link", gsoScenario},
-	)
-}
+// TestEveryCounterMoves's scenarios of IP and ICMP: ICMP errors and path
+// MTU, fragments, a link that refuses.
 
 // icmpTo is an ICMP message of type typ, code and rest quoting q, from
 // the raw peer to the stack.
@@ -62,11 +42,7 @@ func quoteOf(proto uint8, dst netip.Addr, total int, sport, dport uint16, seq se
 // kind of ICMP error the stack checks.
 func icmpErrors(e *scenarioEnv) {
 	r := e.raw(synack.Config{})
-	l, err := r.st.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 8)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer l.Close()
+	l := r.listen(80, 8)
 	c := r.open(44000, 80, wire.TCPOptions{HasMSS: true, MSS: 1460})
 	srv, err := l.AcceptTCP()
 	if err != nil {

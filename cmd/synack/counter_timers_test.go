@@ -192,7 +192,8 @@ func memoryScenario(e *scenarioEnv) {
 	b, _ := r.accept(l, 46203, 80, tsSACK)
 	r.send(f.craft(func(h *wire.TCPFields) { h.Seq = h.Seq.Add(10) }, []byte("beyond")))
 	r.send(f.seg(wire.FlagACK|wire.FlagFIN, nil))
-	r.send(a.craft(func(h *wire.TCPFields) { h.Seq = h.Seq.Add(2000) }, make([]byte, 1000))) // held
+	r.send(f.craft(func(h *wire.TCPFields) { h.Seq = h.Seq.Add(10) }, []byte("after the FIN"))) // in CLOSE-WAIT
+	r.send(a.craft(func(h *wire.TCPFields) { h.Seq = h.Seq.Add(2000) }, make([]byte, 1000)))    // held
 	for range 7 {
 		r.send(b.seg(wire.FlagACK, make([]byte, 1000)))
 	}
@@ -259,13 +260,5 @@ func budgetScenario(e *scenarioEnv) {
 		s.Close()
 		c.ackAll(r.send())
 		r.send(c.seg(wire.FlagACK|wire.FlagFIN, nil))
-	}
-}
-
-func dumpEvents(e *scenarioEnv) {
-	for _, l := range e.logs {
-		for _, ev := range l.all() {
-			e.t.Log(ev.String())
-		}
 	}
 }
