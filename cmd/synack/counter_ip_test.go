@@ -56,13 +56,14 @@ func icmpErrors(e *scenarioEnv) {
 	q := func(seq seqnum.Value) []byte { return quoteOf(wire.ProtocolTCP, rigPeer, 1500, 80, 44000, seq) }
 	const unreach, exceeded = wire.ICMPv4DestUnreachable, wire.ICMPv4TimeExceeded
 	r.send(
-		icmpTo(unreach, 99, 0, q(c.una)),                                // a code no RFC defines
-		icmpTo(unreach, 1, 0, q(c.una)[:24]),                            // a quote cut short
-		icmpTo(exceeded, 0, 0, q(c.una.Add(1<<30))),                     // out of the window
-		icmpTo(unreach, 1, 0, q(c.una)),                                 // host unreachable: a soft error
-		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 1000, q(c.una)), // lowers the path MTU and the MSS
-		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 1400, q(c.una)), // above the path MTU: ignored
-		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 100, q(c.una)),  // below 552: clamped
+		icmpTo(unreach, 99, 0, q(c.una)),                                              // a code no RFC defines
+		icmpTo(unreach, 1, 0, q(c.una)[:24]),                                          // a quote cut short
+		icmpTo(unreach, 1, 0, quoteOf(wire.ProtocolTCP, rigPeer, 1500, 80, 44999, 0)), // no such connection
+		icmpTo(exceeded, 0, 0, q(c.una.Add(1<<30))),                                   // out of the window
+		icmpTo(unreach, 1, 0, q(c.una)),                                               // host unreachable: a soft error
+		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 1000, q(c.una)),               // lowers the path MTU and the MSS
+		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 1400, q(c.una)),               // above the path MTU: ignored
+		icmpTo(unreach, wire.ICMPv4FragmentationNeeded, 100, q(c.una)),                // below 552: clamped
 	)
 }
 

@@ -36,6 +36,7 @@ type scenarioEnv struct {
 	name   string
 	stacks []*synack.Stack
 	logs   []*eventLog
+	seen   map[string]bool // the counters seen to move, "Section.Name"
 }
 
 // newStack makes a traced stack on ep at addr/24.
@@ -58,7 +59,9 @@ func (e *scenarioEnv) newStack(ep link.Endpoint, clk clock.Clock, addr netip.Add
 // takeAll reads every stack of the scenario into the coverage.
 func (e *scenarioEnv) takeAll() {
 	for i, st := range e.stacks {
-		e.cv.take(e.name, st, e.logs[i])
+		for k := range e.cv.take(e.name, st, e.logs[i]) {
+			e.seen[k] = true
+		}
 	}
 }
 

@@ -14,38 +14,40 @@ import (
 )
 
 // counterScenario is one scenario of TestEveryCounterMoves: it makes its
-// stacks on e and drives them; the counters they end with are read.
+// stacks on e and drives them; the counters they end with are read, and
+// those of moves ("Section.Name") must have moved on one of them.
 type counterScenario struct {
-	name string
-	run  func(e *scenarioEnv)
+	name  string
+	run   func(e *scenarioEnv)
+	moves []string
 }
 
 var counterScenarios = []counterScenario{
-	{"bulk over a lossy link, SACK", func(e *scenarioEnv) { bulkLossy(e, false) }},
-	{"bulk over a lossy link, NewReno", func(e *scenarioEnv) { bulkLossy(e, true) }},
-	{"established drops", establishedDrops},
-	{"listener queues and cookies", listenerQueues},
-	{"TIME-WAIT drops", timeWaitDrops},
-	{"SYN cookies", synCookies},
-	{"SYN cookies at the connection limit", cookiesAtLimit},
-	{"handshake drops", handshakeDrops},
-	{"SYN-SENT drops", synSentDrops},
-	{"connection limit and bad checksums", connLimit},
-	{"ICMP errors and path MTU", icmpErrors},
-	{"a refused dial", icmpHardError},
-	{"path MTU cache eviction", pmtuEvictions},
-	{"reassembly", reassembly},
-	{"a link that refuses", refusingLinkScenario},
-	{"timers: zero window, timeouts, FIN-WAIT-2", timerScenario},
-	{"memory bounds and out-of-order text", memoryScenario},
-	{"TIME-WAIT and challenge budgets", budgetScenario},
-	{"a spurious timeout", spuriousTimeout},
-	{"a spurious timeout by F-RTO", frtoTimeout},
-	{"a loss probe that repairs", tlpRecovery},
-	{"a recovery undone by D-SACK", dsackUndo},
-	{"send memory", sendMemory},
-	{"a full SACK scoreboard", sackScoreboard},
-	{"an offloading link", gsoScenario},
+	{"bulk over a lossy link, SACK", func(e *scenarioEnv) { bulkLossy(e, false) }, []string{"Tcp.CurrEstab", "TcpExt.TCPRcvBufGrown"}},
+	{"bulk over a lossy link, NewReno", func(e *scenarioEnv) { bulkLossy(e, true) }, []string{"TcpExt.TCPRenoRecovery"}},
+	{"established drops", establishedDrops, []string{"TcpExt.BadSACKBlocks", "TcpExt.DropACKTooOld", "TcpExt.DropBadACK", "TcpExt.DropNoACK", "TcpExt.DropNoTimestamp", "TcpExt.DropOutOfWindow", "TcpExt.PAWSEstab", "TcpExt.ReadShutDiscards", "TcpExt.TCPACKSkippedChallenge", "TcpExt.TCPACKSkippedPAWS", "TcpExt.TCPACKSkippedSeq", "TcpExt.TCPChallengeACK", "TcpExt.TCPDSACKOldSent", "TcpExt.TCPDSACKRecv", "TcpExt.TCPOFOQueue", "TcpExt.TCPOutOfWindowACKs", "TcpExt.WindowScaleClamped", "TcpExt.WindowShrunk"}},
+	{"listener queues and cookies", listenerQueues, []string{"TcpExt.DropBadFlags", "TcpExt.ListenDrops", "TcpExt.MinMSSRaised", "TcpExt.TCPReqQFullDrop"}},
+	{"TIME-WAIT drops", timeWaitDrops, []string{"TcpExt.DropNoTimestamp", "TcpExt.DropOutOfWindow", "TcpExt.PAWSEstab", "TcpExt.TCPACKSkippedTimeWait"}},
+	{"SYN cookies", synCookies, []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.SyncookiesFailed", "TcpExt.SyncookiesRecv", "TcpExt.SyncookiesSent"}},
+	{"SYN cookies at the connection limit", cookiesAtLimit, []string{"TcpExt.ConnLimitDrops", "TcpExt.SyncookiesRecv"}},
+	{"handshake drops", handshakeDrops, []string{"TcpExt.DropBadACK", "TcpExt.ListenOverflows"}},
+	{"SYN-SENT drops", synSentDrops, []string{"Tcp.ActiveOpens", "Tcp.AttemptFails", "TcpExt.DropBadACK", "TcpExt.DropBadFlags"}},
+	{"connection limit and bad checksums", connLimit, []string{"TcpExt.ConnLimitDrops", "Tcp.InErrs"}},
+	{"ICMP errors and path MTU", icmpErrors, []string{"Icmp.InDestUnreachs", "Icmp.InErrorsBadCode", "Icmp.InErrorsBadQuote", "Icmp.InErrorsNoSocket", "Icmp.InErrorsOutOfWindow", "Icmp.InTimeExcds", "Icmp.SoftErrors", "Ip.PMTUClamped", "Ip.PMTUIgnored", "Ip.PMTUMSSLowered", "Ip.PMTUUpdates"}},
+	{"a refused dial", icmpHardError, []string{"Icmp.HardErrors"}},
+	{"path MTU cache eviction", pmtuEvictions, []string{"Ip.PMTUCacheEvictions"}},
+	{"reassembly", reassembly, []string{"Ip.ReasmBadFragments", "Ip.ReasmDuplicates", "Ip.ReasmFails", "Ip.ReasmOKs", "Ip.ReasmOverLimit", "Ip.ReasmOverlaps", "Ip.ReasmOversize", "Ip.ReasmReqds", "Ip.ReasmTimeout", "Icmp.OutTimeExcds"}},
+	{"a link that refuses", refusingLinkScenario, []string{"Ip.FragCreates", "Ip.FragFails", "Ip.FragOKs", "Ip.OutDiscards", "Udp.SndbufErrors", "Udp.OutDatagrams"}},
+	{"timers: zero window, timeouts, FIN-WAIT-2", timerScenario, []string{"TcpExt.FinWait2Timeouts", "TcpExt.SYNQueuePruned", "TcpExt.TCPACKSkippedSynRecv", "TcpExt.TCPAbortOnData", "TcpExt.TCPAbortOnTimeout", "TcpExt.TCPLossProbes", "TcpExt.TCPReqQFullDoCookies", "TcpExt.TCPTimeouts", "TcpExt.TCPWinProbe", "TcpExt.WinProbeAborts", "Tcp.EstabResets", "Tcp.RetransSegs"}},
+	{"memory bounds and out-of-order text", memoryScenario, []string{"TcpExt.DropOutOfOrder", "TcpExt.OfoPruned", "TcpExt.ReceiveKept", "TcpExt.TCPMemoryPressures", "TcpExt.TCPOFODrop", "TcpExt.TCPRcvQDrop"}},
+	{"TIME-WAIT and challenge budgets", budgetScenario, []string{"TcpExt.TCPChallengeACKOverBudget", "TcpExt.TCPTimeWaitOverflow"}},
+	{"a spurious timeout", spuriousTimeout, []string{"TcpExt.TCPLossUndo", "TcpExt.TCPFullUndo"}},
+	{"a spurious timeout by F-RTO", frtoTimeout, []string{"TcpExt.TCPSpuriousRTOs", "TcpExt.TCPLossUndo", "TcpExt.TCPLostRetransmit"}},
+	{"a loss probe that repairs", tlpRecovery, []string{"TcpExt.TCPLossProbeRecovery", "TcpExt.TCPLossProbes"}},
+	{"a recovery undone by D-SACK", dsackUndo, []string{"TcpExt.TCPDSACKUndo", "TcpExt.TCPFastRetrans", "TcpExt.TCPSackRecovery"}},
+	{"send memory", sendMemory, []string{"TcpExt.SndMemoryLimited"}},
+	{"a full SACK scoreboard", sackScoreboard, []string{"TcpExt.SACKScoreboardFull"}},
+	{"an offloading link", gsoScenario, []string{"IpExt.GSOInErrors", "IpExt.GSOInPackets", "IpExt.GSOOutMerged"}},
 }
 
 // bulkLossy moves 256 KiB each way over a link that loses, duplicates

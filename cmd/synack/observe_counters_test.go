@@ -43,8 +43,8 @@ func onServer(sec, name string) counterRef { return counterRef{true, sec, name} 
 func TestAdminCountersMove(t *testing.T) { runCounterSteps(t) }
 
 // runCounterSteps runs TestAdminCountersMove's steps and returns the
-// stacks, for TestEveryCounterMoves to read.
-func runCounterSteps(t *testing.T) *observed {
+// counters they were seen to move, for TestEveryCounterMoves.
+func runCounterSteps(t *testing.T) []counterRef {
 	o := newObserved(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -67,7 +67,9 @@ func runCounterSteps(t *testing.T) *observed {
 	for _, group := range [][]counterStep{sc.tcpSteps(), sc.udpSteps(), sc.rawSteps(), sc.timerSteps(), sc.resetSteps()} {
 		steps = append(steps, group...)
 	}
+	var moved []counterRef
 	for _, st := range steps {
+		moved = append(moved, st.moves...)
 		before := o.read(t)
 		st.do()
 		after := o.read(t)
@@ -82,7 +84,7 @@ func runCounterSteps(t *testing.T) *observed {
 			}
 		}
 	}
-	return o
+	return moved
 }
 
 // barrier pings the server: the reply comes after everything the client
