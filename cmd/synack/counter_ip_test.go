@@ -67,6 +67,16 @@ func icmpErrors(e *scenarioEnv) {
 	)
 }
 
+// notIPv4 sends a packet whose version nibble says IPv6, as a TUN device
+// hands the kernel's IPv6 to the stack.
+func notIPv4(e *scenarioEnv) {
+	r := e.raw(synack.Config{})
+	p := make([]byte, 40)
+	p[0] = 0x60
+	r.write(p)
+	r.barrier()
+}
+
 // icmpHardError answers a dial's SYN with port unreachable.
 func icmpHardError(e *scenarioEnv) {
 	r := e.raw(synack.Config{})

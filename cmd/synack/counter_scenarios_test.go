@@ -34,6 +34,9 @@ var counterScenarios = []counterScenario{
 	{"SYN-SENT drops", synSentDrops, []string{"Tcp.ActiveOpens", "Tcp.AttemptFails", "TcpExt.DropBadACK", "TcpExt.DropBadFlags"}},
 	{"connection limit and bad checksums", connLimit, []string{"TcpExt.ConnLimitDrops", "Tcp.InErrs"}},
 	{"ICMP errors and path MTU", icmpErrors, []string{"Icmp.InDestUnreachs", "Icmp.InErrorsBadCode", "Icmp.InErrorsBadQuote", "Icmp.InErrorsNoSocket", "Icmp.InErrorsOutOfWindow", "Icmp.InTimeExcds", "Icmp.SoftErrors", "Ip.PMTUClamped", "Ip.PMTUIgnored", "Ip.PMTUMSSLowered", "Ip.PMTUUpdates"}},
+	// When the Ip counter of packets that are not IPv4 (InNotIPv4) is
+	// merged, it goes in this scenario's list instead of InHdrErrors.
+	{"a packet that is not IPv4", notIPv4, []string{"Ip.InHdrErrors"}},
 	{"a refused dial", icmpHardError, []string{"Icmp.HardErrors"}},
 	{"path MTU cache eviction", pmtuEvictions, []string{"Ip.PMTUCacheEvictions"}},
 	{"reassembly", reassembly, []string{"Ip.ReasmBadFragments", "Ip.ReasmDuplicates", "Ip.ReasmFails", "Ip.ReasmOKs", "Ip.ReasmOverLimit", "Ip.ReasmOverlaps", "Ip.ReasmOversize", "Ip.ReasmReqds", "Ip.ReasmTimeout", "Icmp.OutTimeExcds"}},
