@@ -40,7 +40,11 @@ func onServer(sec, name string) counterRef { return counterRef{true, sec, name} 
 // TestAdminCountersMove: each exchange moves the counters it must, and
 // each is seen to move both in /snapshot's JSON and in /metrics as the
 // Prometheus text parser reads it.
-func TestAdminCountersMove(t *testing.T) {
+func TestAdminCountersMove(t *testing.T) { runCounterSteps(t) }
+
+// runCounterSteps runs TestAdminCountersMove's steps and returns the
+// counters they were seen to move, for TestEveryCounterMoves.
+func runCounterSteps(t *testing.T) []counterRef {
 	o := newObserved(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -63,7 +67,9 @@ func TestAdminCountersMove(t *testing.T) {
 	for _, group := range [][]counterStep{sc.tcpSteps(), sc.udpSteps(), sc.rawSteps(), sc.timerSteps(), sc.resetSteps()} {
 		steps = append(steps, group...)
 	}
+	var moved []counterRef
 	for _, st := range steps {
+		moved = append(moved, st.moves...)
 		before := o.read(t)
 		st.do()
 		after := o.read(t)
@@ -78,6 +84,7 @@ func TestAdminCountersMove(t *testing.T) {
 			}
 		}
 	}
+	return moved
 }
 
 // barrier pings the server: the reply comes after everything the client
