@@ -28,9 +28,6 @@ func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 		}
 		return s.sendUDP(p, netip.AddrPort{}, flags)
 	}
-	if flags&(MSG_OOB|MSG_FASTOPEN) != 0 {
-		return 0, syscall.EOPNOTSUPP // no urgent data, no Fast Open (Linux has both)
-	}
 	done := 0
 	for {
 		s.mu.Lock()
@@ -43,6 +40,10 @@ func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 			return done, syscall.EPIPE // Linux's sk_stream_wait_connect: not SYN-SENT, not connected
 		case shutWR:
 			return done, syscall.EPIPE
+		case flags&(MSG_OOB|MSG_FASTOPEN) != 0:
+			// Checked once the socket is seen connected, as Linux
+			// finds a socket that is not before it looks at the data.
+			return done, syscall.EOPNOTSUPP // no urgent data, no Fast Open (Linux has both)
 		}
 		if c.Readiness().Connecting {
 			if nb {
@@ -105,11 +106,16 @@ func (h *Host) Recv(fd int, p []byte, flags int) (int, error) {
 		n, _, err := h.RecvFrom(fd, p, flags)
 		return n, err
 	}
+	s.mu.Lock()
+	listening := s.ln != nil
+	s.mu.Unlock()
 	switch {
-	case flags&MSG_OOB != 0:
-		return 0, syscall.EINVAL // Linux's tcp_recv_urg with no urgent byte pending
 	case flags&MSG_ERRQUEUE != 0:
 		return 0, syscall.EAGAIN
+	case listening:
+		return 0, syscall.ENOTCONN // Linux's tcp_recvmsg looks for a listener before MSG_OOB
+	case flags&MSG_OOB != 0:
+		return 0, syscall.EINVAL // Linux's tcp_recv_urg with no urgent byte pending
 	}
 	peek := flags&MSG_PEEK != 0
 	waitAll := flags&MSG_WAITALL != 0 && !peek

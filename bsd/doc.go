@@ -63,7 +63,10 @@
 //     TIME-WAIT needs the old socket to have had it too; so does this.
 //   - UDP sockets that all set SO_REUSEADDR share a port, as on Linux
 //     (the last bound takes each datagram no connected member takes); a
-//     socket with SO_REUSEPORT alone cannot join them, as on Linux.
+//     socket with SO_REUSEPORT alone cannot join them, as on Linux. As
+//     with SO_REUSEPORT, members must be bound alike: Linux also lets
+//     0.0.0.0 and the host's own address share a port; here that is
+//     EADDRINUSE.
 //   - SO_REUSEADDR (TCP): without it, Bind fails with EADDRINUSE while any
 //     connection or TIME-WAIT record of the stack has the port as its
 //     local port; with it, while a listener holds the port or a
@@ -88,8 +91,10 @@
 //     returns EAGAIN (EWOULDBLOCK, as the BSDs') where Linux returns 0,
 //     and the close goes on in the background as on Linux.
 //   - Flags: there is no urgent data, corking nor Fast Open. TCP's send
-//     with MSG_OOB or MSG_FASTOPEN is EOPNOTSUPP (Linux sends an urgent
-//     byte, or opens with data: EISCONN when connected); MSG_MORE is
+//     with MSG_OOB or MSG_FASTOPEN on a connected socket is EOPNOTSUPP
+//     (Linux sends an urgent byte, or opens with data: EISCONN when
+//     connected); on one that is not, it is EPIPE like any send (Linux's
+//     MSG_FASTOPEN there tries to open the connection); MSG_MORE is
 //     ignored, the bytes sent at once (Linux holds a partial segment
 //     until a send without it). UDP's send with MSG_MORE is EOPNOTSUPP
 //     (Linux joins the sends into one datagram). TCP's recv with

@@ -30,7 +30,7 @@ type TCPInfo struct {
 	Last_ack_recv  uint32 // ms since the last segment arrived (rcv_tstamp)
 	Rtt            uint32
 	Rttvar         uint32
-	Snd_ssthresh   uint32 // 0x7fffffff (TCP_INFINITE_SSTHRESH) until a loss sets it
+	Snd_ssthresh   uint32 // 0x7fffffff (TCP_INFINITE_SSTHRESH) until a loss or HyStart sets it
 	Snd_cwnd       uint32
 	Rcv_rtt        uint32
 	Rcv_space      uint32

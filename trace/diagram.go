@@ -365,7 +365,6 @@ func (r *row) dropNote() string {
 	return "drop: " + r.why
 }
 
-// render lays the rows out as text.
 // layout is what rendering a diagram needs to know before it writes a
 // row: each segment row's label, the state columns' widths and the
 // arrows' width, and where the right side's column starts.
@@ -417,6 +416,7 @@ func (d *diagram) layout() layout {
 	return lay
 }
 
+// render lays the rows out as text.
 func (d *diagram) render() []byte {
 	lay := d.layout()
 	var b []byte

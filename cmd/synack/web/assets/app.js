@@ -101,7 +101,7 @@ function drawPlots() {
   const s = live.samples;
   plot($('#plot-bytes'), s, [['cwnd', x => x.cwnd], ['in flight', x => x.inflight]], fmtBytes);
   plot($('#plot-rtt'), s, [['SRTT', x => x.srtt_us]], fmtUs);
-  $('#plotnote').textContent = s.length ? `${s.length} sample${s.length > 1 ? 's' : ''} (at most ${PLOT_MAX}), one per table of the stream.` : '';
+  $('#plotnote').textContent = s.length ? `${s.length} sample${s.length > 1 ? 's' : ''} (at most ${PLOT_MAX}), one per instant of the stack's clock.` : '';
 }
 
 // plot draws series of points over time in el.
