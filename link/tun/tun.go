@@ -123,8 +123,8 @@ type Config struct {
 	// n > 1, and single-queue otherwise.
 	Queues int
 
-	// OnError, when set, is called once, from the reader goroutine, with
-	// the error that ended the reader (the device was deleted, for
+	// OnError, when set, is called once, from a reader goroutine, with
+	// the error that ended the readers (the device was deleted, for
 	// instance). It is not called for Close. Err reports the same error.
 	OnError func(error)
 }
