@@ -192,7 +192,7 @@ func (srv *server) start(o *serveOpts) error {
 // and with which limits and faults.
 func (o *serveOpts) attrs(ts *tunStack) []any {
 	lim := &o.lim
-	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "addr", o.tf.addr, "host-addr", o.tf.hostAddr,
+	attrs := []any{"tun", ts.dev.Name(), "offload", ts.offloads(), "queues", ts.dev.Queues(), "addr", o.tf.addr, "host-addr", o.tf.hostAddr,
 		"echo", *o.echo, "discard", *o.discard, "http", *o.httpPort,
 		"keepalive", lim.keepAlive, "idle-timeout", lim.idleTimeout,
 		"max-conns-per-ip", lim.maxConnsPerIP, "max-conns", lim.maxConns, "over-cap", lim.overCap.String()}

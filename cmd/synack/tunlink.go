@@ -25,6 +25,7 @@ type tunFlags struct {
 	mtu      int
 	pcap     string
 	offload  bool
+	queues   int
 	fault    faultFlags
 	// log, when set, is told of the stack's limits reached (connections,
 	// buffer memory, out-of-order text, SACK scoreboard), once a minute
@@ -44,6 +45,7 @@ func (f *tunFlags) register(fs *flag.FlagSet) {
 	stringFlagGiven(fs, &f.hostAddr, &f.given.hostAddr, "host-addr", "10.7.0.1/24", "`address/prefix` given to the kernel's side of the device (\"\" when it is already configured)")
 	fs.IntVar(&f.mtu, "mtu", 1500, "MTU of the device (68-65535)")
 	fs.BoolVar(&f.offload, "tun-offload", true, "exchange segments of up to 64 KB and partial checksums with the kernel (virtio-net headers, TSO), where it has them; false: one packet of at most the MTU per system call")
+	fs.IntVar(&f.queues, "tun-queues", 1, fmt.Sprintf("open the device with this many queues (1-%d), each read by a goroutine of its own (IFF_MULTI_QUEUE)", tun.MaxQueues))
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet to this pcap file (Wireshark, tshark -r); with fault flags, as the kernel's side sees them")
 	f.fault.register(fs)
 }
@@ -76,6 +78,9 @@ func (f *tunFlags) open(host string, sink trace.Sink) (*tunStack, error) {
 	}
 	if f.mtu < 68 || f.mtu > 65535 {
 		return nil, fmt.Errorf("--mtu %d is out of range: an IPv4 link carries 68 to 65535 bytes", f.mtu)
+	}
+	if f.queues < 1 || f.queues > tun.MaxQueues {
+		return nil, fmt.Errorf("--tun-queues %d is out of range: 1 to %d", f.queues, tun.MaxQueues)
 	}
 	faults, faultsOn, err := f.fault.config() // on the real clock
 	if err != nil {
@@ -139,9 +144,15 @@ func (ts *tunStack) offloads() string {
 // deviceStats are the device's counters as log attributes.
 func (ts *tunStack) deviceStats() []any {
 	st := ts.dev.Stats()
-	return []any{"in-packets", st.InPackets, "in-gso", st.InGSOPackets, "in-longest", st.InLongest,
+	attrs := []any{"in-packets", st.InPackets, "in-gso", st.InGSOPackets, "in-longest", st.InLongest,
 		"in-bad-gso-type", st.InBadGSOType, "in-bad-csum", st.InBadCsum, "in-bad-hdr-len", st.InBadHdrLen,
 		"out-packets", st.OutPackets, "out-gso", st.OutGSOPackets, "out-longest", st.OutLongest}
+	if n := ts.dev.Queues(); n > 1 {
+		for i := range n {
+			attrs = append(attrs, fmt.Sprintf("in-queue-%d", i), st.QueueDelivered[i], fmt.Sprintf("out-queue-%d", i), st.QueueWritten[i])
+		}
+	}
+	return attrs
 }
 
 // closeAndSay closes ts and then, when the device has faults, writes to w

@@ -145,7 +145,7 @@ func (f *tunFlags) openDevice(host string, addr, hostAddr netip.Prefix, onError 
 	if !f.given.tun {
 		name = "synack%d" // the kernel takes the first free number
 	}
-	dev, err := tun.Open(name, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, OnError: onError})
+	dev, err := tun.Open(name, tun.Config{MTU: f.mtu, HostAddr: hostAddr, NoOffload: !f.offload, Queues: f.queues, OnError: onError})
 	if errors.Is(err, syscall.EBUSY) {
 		return addr, hostAddr, nil, fmt.Errorf("%w (a running synack?): leave --tun out to get a free device", err)
 	}

@@ -36,17 +36,42 @@
 // needs CAP_NET_ADMIN. On platforms other than Linux, Open returns an error
 // that matches errors.ErrUnsupported.
 //
-// A Device runs one reader goroutine, started by the first Attach and ended
-// by Close, that reads one packet per read into a single reusable buffer and
-// hands it to the Dispatcher: no memory is allocated per packet. The
-// descriptor is non-blocking and served by the Go runtime's poller, so Close
-// unblocks a pending read at once. If the device disappears while in use
-// (deleted with `ip link del` from outside), the reader ends, and the error
-// is kept for Err and passed to Config.OnError.
+// A Device runs one reader goroutine per queue, started by the first
+// Attach and ended by Close, that reads one packet per read into its own
+// reusable buffer and hands it to the Dispatcher: no memory is allocated
+// per packet. The descriptors are non-blocking and served by the Go
+// runtime's poller, so Close unblocks a pending read at once. If the
+// device disappears while in use (deleted with `ip link del` from
+// outside), the readers end, and the error is kept for Err and passed to
+// Config.OnError, once: a failed read on any queue ends them all.
+//
+// # Queues
+//
+// With Config.Queues = n > 1 (at most MaxQueues), Open binds n
+// descriptors to the device with IFF_MULTI_QUEUE, each with the same
+// virtio-net headers (the offloads and the header size are the device's,
+// not a queue's), and Attach starts n readers, which deliver to the
+// Dispatcher at once: it must be safe for concurrent calls (synack's
+// stack is, see link.Dispatcher). The kernel picks the queue of each
+// packet it sends: Linux's automatic steering puts a flow on the queue
+// that last wrote a packet of it (it learns the flow from writes, and
+// forgets it after a few seconds without one), else on one chosen by a
+// hash of its addresses and ports, so a flow's packets arrive in order on
+// one queue. Writes go the other way: each packet is written on the
+// descriptor chosen by a hash of its bytes 12 to 23, where an IPv4 header
+// without options has its addresses and TCP and UDP their ports. The
+// Device hashes those bytes without reading them as anything: one flow
+// keeps to one descriptor, and with it to one queue on the way in, while
+// writers of other flows spread over the other descriptors, each with its
+// own lock and its own writer buffers. A flow the kernel has put on one
+// queue before synack wrote any of it moves, at synack's first write, to
+// the queue written on; packets of it already queued may then be
+// delivered out of order with the next ones, which TCP bears. Stats has
+// the totals over the queues and the packets each queue delivered and
+// wrote.
 package tun
 
 import (
-	"errors"
 	"net/netip"
 	"os"
 	"sync"
@@ -90,8 +115,16 @@ type Config struct {
 	// kernel has them.
 	NoOffload bool
 
-	// OnError, when set, is called once, from the reader goroutine, with
-	// the error that ended the reader (the device was deleted, for
+	// Queues is how many queues the device is opened with: 0 or 1 for
+	// one descriptor (the device as always), n > 1 for n descriptors
+	// bound to it with IFF_MULTI_QUEUE, each served by a reader goroutine
+	// of its own, at most MaxQueues. A persistent device attached to must
+	// have been made multi-queue (`ip tuntap add ... multi_queue`) for
+	// n > 1, and single-queue otherwise.
+	Queues int
+
+	// OnError, when set, is called once, from a reader goroutine, with
+	// the error that ended the readers (the device was deleted, for
 	// instance). It is not called for Close. Err reports the same error.
 	OnError func(error)
 }
@@ -105,7 +138,8 @@ type Stats struct {
 	InOctets uint64
 	// InDiscards counts packets read while no Dispatcher was attached.
 	InDiscards uint64
-	// InErrors counts failed reads; the first one ends the reader.
+	// InErrors counts the failed read that ended the readers (one at
+	// most: a failure on one queue ends them all).
 	InErrors uint64
 	// InGSOPackets counts packets delivered with DeliverGSO as the
 	// kernel's virtio-net header described them: segments glued together
@@ -141,6 +175,13 @@ type Stats struct {
 	OutGSOPackets uint64
 	// OutLongest is the length of the longest packet written.
 	OutLongest uint64
+
+	// QueueDelivered counts, for each queue (up to Queues()), the packets
+	// its reader delivered; they add up to InPackets.
+	QueueDelivered [MaxQueues]uint64
+	// QueueWritten counts, for each queue, the packets written on its
+	// descriptor; they add up to OutPackets.
+	QueueWritten [MaxQueues]uint64
 }
 
 // Offloads are the offloads the kernel took (TUNSETOFFLOAD).
@@ -181,7 +222,7 @@ func (o Offloads) String() string {
 type Device struct {
 	name    string
 	mtu     int
-	f       *os.File // the non-blocking /dev/net/tun descriptor
+	queues  []*queue // one, or Config.Queues, each with its descriptor
 	onError func(error)
 
 	// vnet says every packet read and written carries a virtio-net
@@ -192,23 +233,21 @@ type Device struct {
 	offloads    Offloads
 	inOffloads  atomic.Uint32
 	setOffloads func(*os.File, Offloads) error // TUNSETOFFLOAD; tests replace it
-	w           vnetWriter                     // writes header and packet in one system call (vnet set)
 
 	d atomic.Pointer[dispatcherBox] // nil box: detached
 
-	// mu serializes Attach and Close and guards started and err; closed
-	// is also read without it.
+	// mu serializes Attach, Close and fail and guards started and err;
+	// closed and stopped are also read without it.
 	mu      sync.Mutex
-	started bool // the reader goroutine has been started
+	started bool // the reader goroutines have been started
 	closed  atomic.Bool
-	err     error         // what ended the reader, if not Close
-	done    chan struct{} // closed when the reader ends (or at Close if it never started)
+	stopped atomic.Bool   // a reader failed, which ended them all (fail)
+	err     error         // what ended the readers, if not Close
+	running atomic.Int32  // reader goroutines not yet ended
+	done    chan struct{} // closed when the last reader ends (or at Close if none started)
 
-	inPackets, inOctets, inDiscards, inErrors     atomic.Uint64
-	outPackets, outOctets, outDiscards, outErrors atomic.Uint64
-
-	inGSO, inLongest, inBadGSOType, inBadCsum, inBadHdrLen atomic.Uint64
-	outGSO, outLongest                                     atomic.Uint64
+	// The per-packet counters are the queues'; these are the Device's.
+	inErrors, outDiscards atomic.Uint64
 }
 
 var (
@@ -229,19 +268,20 @@ func (d *Device) setInOffloads(o Offloads) {
 	if !d.vnet || Offloads(d.inOffloads.Load()) == o {
 		return
 	}
-	if err := d.setOffloads(d.f, o); err != nil {
+	// The kernel keeps the offloads per device, not per queue.
+	if err := d.setOffloads(d.queues[0].f, o); err != nil {
 		o = 0 // the kernel took these at Open: not expected
 	}
 	d.inOffloads.Store(uint32(o))
 }
 
-// newDevice wraps an open, configured, non-blocking descriptor; vnet says
-// it was opened with IFF_VNET_HDR and offloads what the kernel took.
-func newDevice(f *os.File, name string, mtu int, onError func(error), vnet bool, offloads Offloads) *Device {
+// newDevice wraps open, configured, non-blocking descriptors, one per
+// queue, all bound to the interface name; vnet says they were opened with
+// IFF_VNET_HDR and offloads what the kernel took.
+func newDevice(files []*os.File, name string, mtu int, onError func(error), vnet bool, offloads Offloads) *Device {
 	d := &Device{
 		name:     name,
 		mtu:      mtu,
-		f:        f,
 		onError:  onError,
 		vnet:     vnet,
 		offloads: offloads,
@@ -249,11 +289,19 @@ func newDevice(f *os.File, name string, mtu int, onError func(error), vnet bool,
 
 		setOffloads: setOffloads,
 	}
-	if vnet {
-		d.w.init(f)
+	for i, f := range files {
+		q := &queue{d: d, i: i, f: f}
+		if vnet {
+			q.w.init(f)
+		}
+		d.queues = append(d.queues, q)
 	}
 	return d
 }
+
+// Queues returns how many queues (descriptors, reader goroutines) the
+// Device has: one, or Config.Queues.
+func (d *Device) Queues() int { return len(d.queues) }
 
 // Offloads returns the offloads the kernel took at Open (none with
 // Config.NoOffload). The kernel uses them on the way in only while the
@@ -268,30 +316,35 @@ func (d *Device) Name() string { return d.name }
 // MTU returns the device's MTU, the largest packet WritePacket accepts.
 func (d *Device) MTU() int { return d.mtu }
 
-// Stats returns a snapshot of d's counters.
+// Stats returns a snapshot of d's counters: the sums over its queues,
+// and each queue's packets delivered and written.
 func (d *Device) Stats() Stats {
-	return Stats{
-		InPackets:   d.inPackets.Load(),
-		InOctets:    d.inOctets.Load(),
-		InDiscards:  d.inDiscards.Load(),
+	s := Stats{
 		InErrors:    d.inErrors.Load(),
-		OutPackets:  d.outPackets.Load(),
-		OutOctets:   d.outOctets.Load(),
 		OutDiscards: d.outDiscards.Load(),
-		OutErrors:   d.outErrors.Load(),
-
-		InGSOPackets:  d.inGSO.Load(),
-		InLongest:     d.inLongest.Load(),
-		InBadGSOType:  d.inBadGSOType.Load(),
-		InBadCsum:     d.inBadCsum.Load(),
-		InBadHdrLen:   d.inBadHdrLen.Load(),
-		OutGSOPackets: d.outGSO.Load(),
-		OutLongest:    d.outLongest.Load(),
 	}
+	for i, q := range d.queues {
+		s.QueueDelivered[i] = q.inPackets.Load()
+		s.QueueWritten[i] = q.outPackets.Load()
+		s.InPackets += s.QueueDelivered[i]
+		s.InOctets += q.inOctets.Load()
+		s.InDiscards += q.inDiscards.Load()
+		s.InGSOPackets += q.inGSO.Load()
+		s.InLongest = max(s.InLongest, q.inLongest.Load())
+		s.InBadGSOType += q.inBadGSOType.Load()
+		s.InBadCsum += q.inBadCsum.Load()
+		s.InBadHdrLen += q.inBadHdrLen.Load()
+		s.OutPackets += s.QueueWritten[i]
+		s.OutOctets += q.outOctets.Load()
+		s.OutErrors += q.outErrors.Load()
+		s.OutGSOPackets += q.outGSO.Load()
+		s.OutLongest = max(s.OutLongest, q.outLongest.Load())
+	}
+	return s
 }
 
-// Err returns the error that ended the reader goroutine (the device was
-// deleted from outside, for instance), or nil while it runs and after a
+// Err returns the error that ended the reader goroutines (the device was
+// deleted from outside, for instance), or nil while they run and after a
 // plain Close.
 func (d *Device) Err() error {
 	d.mu.Lock()
@@ -300,7 +353,8 @@ func (d *Device) Err() error {
 }
 
 // Attach installs disp as the receiver of the packets the kernel sends
-// through the device and starts the reader goroutine on first use.
+// through the device and starts the reader goroutines on first use; with
+// several queues, disp must be safe for concurrent calls.
 // Attach(nil) detaches: packets read while detached are dropped and
 // counted in InDiscards. Attach after Close does nothing. With offloads,
 // Attach asks the kernel for them if disp is a link.GSODispatcher that
@@ -326,91 +380,10 @@ func (d *Device) Attach(disp link.Dispatcher) {
 	d.d.Store(box)
 	if !d.started {
 		d.started = true
-		go d.readLoop()
-	}
-}
-
-// readLoop is the reader goroutine: it reads one packet per read into buf
-// and hands it to the Dispatcher, until Close or a read error.
-func (d *Device) readLoop() {
-	defer close(d.done)
-	buf := make([]byte, vnetHdrLen+readBufSize)
-	if !d.vnet {
-		buf = buf[:readBufSize]
-	}
-	for {
-		n, err := d.f.Read(buf)
-		if err != nil {
-			if d.closed.Load() || errors.Is(err, os.ErrClosed) {
-				return // Close: not an error
-			}
-			d.fail(readError(d.name, err))
-			return
+		d.running.Store(int32(len(d.queues)))
+		for _, q := range d.queues {
+			go q.readLoop()
 		}
-		box := d.d.Load()
-		if box == nil || d.closed.Load() {
-			d.inDiscards.Add(1)
-			continue
-		}
-		if !d.vnet {
-			box.d.DeliverPacket(buf[:n])
-			d.delivered(n)
-			continue
-		}
-		d.deliverVnet(box, buf[:n])
-	}
-}
-
-// deliverVnet checks the virtio-net header in front of the packet in b
-// and delivers the packet as the header describes it, or drops it.
-func (d *Device) deliverVnet(box *dispatcherBox, b []byte) {
-	if len(b) < vnetHdrLen {
-		d.inBadHdrLen.Add(1)
-		return
-	}
-	pkt := b[vnetHdrLen:]
-	g, why := decodeVnet(b, len(pkt), Offloads(d.inOffloads.Load()))
-	switch why {
-	case vnetBadGSOType:
-		d.inBadGSOType.Add(1)
-		return
-	case vnetBadCsum:
-		d.inBadCsum.Add(1)
-		return
-	case vnetBadHdrLen:
-		d.inBadHdrLen.Add(1)
-		return
-	}
-	if g == (link.GSO{}) {
-		box.d.DeliverPacket(pkt)
-	} else {
-		if box.gso == nil {
-			d.inBadGSOType.Add(1) // asked for while another Dispatcher was attached
-			return
-		}
-		box.gso.DeliverGSO(pkt, g)
-		d.inGSO.Add(1)
-	}
-	d.delivered(len(pkt))
-}
-
-// delivered counts a packet of n bytes delivered.
-func (d *Device) delivered(n int) {
-	d.inPackets.Add(1)
-	d.inOctets.Add(uint64(n))
-	if uint64(n) > d.inLongest.Load() {
-		d.inLongest.Store(uint64(n)) // one reader: no race to lose
-	}
-}
-
-// fail records the error that ended the reader and reports it.
-func (d *Device) fail(err error) {
-	d.inErrors.Add(1)
-	d.mu.Lock()
-	d.err = err
-	d.mu.Unlock()
-	if d.onError != nil {
-		d.onError(err)
 	}
 }
 
@@ -428,11 +401,12 @@ func (d *Device) WritePacket(pkt []byte) error {
 		d.outDiscards.Add(1)
 		return link.ErrTooBig
 	}
+	q := d.queueOf(pkt)
 	if d.vnet {
-		return d.writeVnet(pkt, link.GSO{})
+		return q.writeVnet(pkt, link.GSO{})
 	}
-	n, err := d.f.Write(pkt)
-	return d.wrote(n, err)
+	n, err := q.f.Write(pkt)
+	return q.wrote(n, err)
 }
 
 // WritesBlock reports true: each write is a system call into the kernel,
@@ -463,7 +437,7 @@ func (d *Device) WriteGSO(pkt []byte, g link.GSO) error {
 		d.outDiscards.Add(1)
 		return link.ErrTooBig
 	}
-	return d.writeVnet(pkt, g)
+	return d.queueOf(pkt).writeVnet(pkt, g)
 }
 
 // WriteGSOGather is WriteGSO for the packet made of parts (at most
@@ -481,42 +455,21 @@ func (d *Device) WriteGSOGather(parts [][]byte, g link.GSO) error {
 		d.outDiscards.Add(1)
 		return link.ErrTooBig
 	}
-	m, err := d.w.writeParts(parts, g)
+	q := d.queues[0]
+	if len(d.queues) > 1 {
+		k := flowKey(parts...)
+		q = d.queueFor(&k)
+	}
+	m, err := q.w.writeParts(parts, g)
 	if err == nil && g.Type != link.GSONone {
-		d.outGSO.Add(1)
+		q.outGSO.Add(1)
 	}
-	return d.wrote(m, err)
+	return q.wrote(m, err)
 }
 
-// writeVnet writes pkt behind the header for g.
-func (d *Device) writeVnet(pkt []byte, g link.GSO) error {
-	n, err := d.w.write(pkt, g)
-	if err == nil && g.Type != link.GSONone {
-		d.outGSO.Add(1)
-	}
-	return d.wrote(n, err)
-}
-
-// wrote counts the outcome of writing n bytes of a packet.
-func (d *Device) wrote(n int, err error) error {
-	if err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			return link.ErrClosed
-		}
-		d.outErrors.Add(1)
-		return writeError(d.name, err)
-	}
-	d.outPackets.Add(1)
-	d.outOctets.Add(uint64(n))
-	if l := d.outLongest.Load(); uint64(n) > l {
-		d.outLongest.CompareAndSwap(l, uint64(n)) // a lost race leaves a near miss
-	}
-	return nil
-}
-
-// Close stops the reader and closes the descriptor, which deletes the
-// device unless it was made persistent outside (`ip tuntap add`). A pending
-// read is unblocked at once. Later writes return link.ErrClosed. Close does
+// Close stops the readers and closes the descriptors, which deletes the
+// device unless it was made persistent outside (`ip tuntap add`). Pending
+// reads are unblocked at once. Later writes return link.ErrClosed. Close does
 // not wait for a DeliverPacket call in progress, so a Dispatcher may call
 // it. Closing twice does nothing.
 func (d *Device) Close() error {
@@ -531,5 +484,11 @@ func (d *Device) Close() error {
 		close(d.done) // no reader to end
 	}
 	d.mu.Unlock()
-	return d.f.Close()
+	var err error
+	for _, q := range d.queues {
+		if e := q.f.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
 }

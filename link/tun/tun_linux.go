@@ -44,45 +44,84 @@ func Open(name string, cfg Config) (*Device, error) {
 	if cfg.HostAddr.IsValid() && !cfg.HostAddr.Addr().Is4() {
 		return nil, fmt.Errorf("tun: host address %v is not IPv4: %w", cfg.HostAddr, unix.EINVAL)
 	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
+	if cfg.Queues < 0 || cfg.Queues > MaxQueues {
+		return nil, fmt.Errorf("tun: %d queues out of range 0..%d (0 or 1: one queue): %w", cfg.Queues, MaxQueues, unix.EINVAL)
+	}
+	if _, err := unix.NewIfreq(name); err != nil {
 		return nil, fmt.Errorf("tun: interface name %q too long: %d bytes, at most %d: %w",
 			name, len(name), unix.IFNAMSIZ-1, err)
 	}
+	n := max(cfg.Queues, 1)
+	fds := make([]int, 0, n)
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	for i := range n {
+		// The first queue gets the kernel's name for a pattern; the
+		// others bind to that name.
+		fd, got, err := openQueue(name, i, n, !cfg.NoOffload)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		fds, name = append(fds, fd), got
+	}
+	var offloads Offloads
+	if !cfg.NoOffload {
+		offloads = probeOffloads(fds[0]) // the kernel keeps them per device
+	}
+	if err := configure(name, mtu, cfg); err != nil {
+		closeAll()
+		return nil, err
+	}
+	// The descriptors are non-blocking, so os.NewFile registers them with
+	// the runtime poller: reads park the goroutine, not a thread, and
+	// Close wakes a pending read.
+	files := make([]*os.File, n)
+	for i, fd := range fds {
+		files[i] = os.NewFile(uintptr(fd), cloneDevice)
+	}
+	return newDevice(files, name, mtu, cfg.OnError, !cfg.NoOffload, offloads), nil
+}
 
+// openQueue opens /dev/net/tun and binds the descriptor to the device
+// name as queue i of n (IFF_MULTI_QUEUE when n > 1), with virtio-net
+// headers if vnet. It returns the descriptor and the device's name.
+func openQueue(name string, i, n int, vnet bool) (int, string, error) {
 	fd, err := unix.Open(cloneDevice, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, openError(name, &fs.PathError{Op: "open", Path: cloneDevice, Err: err})
+		return -1, "", openError(name, &fs.PathError{Op: "open", Path: cloneDevice, Err: err})
 	}
 	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
-	if !cfg.NoOffload {
+	if vnet {
 		flags |= unix.IFF_VNET_HDR
 	}
+	if n > 1 {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	ifr, _ := unix.NewIfreq(name) // checked by Open
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
-		return nil, setIffError(name, os.NewSyscallError("ioctl TUNSETIFF", err))
+		err = os.NewSyscallError("ioctl TUNSETIFF", err)
+		if i > 0 {
+			return -1, "", queueError(name, i, n, err)
+		}
+		return -1, "", setIffError(name, n, err)
 	}
 	name = ifr.Name()
-	var offloads Offloads
-	if !cfg.NoOffload {
+	if vnet {
 		// A persistent device may keep a header size set by another
-		// user: ours is the 10-byte legacy header.
+		// user: ours is the 10-byte legacy header. The kernel keeps
+		// it per device; setting it on every queue costs nothing.
 		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("tun: setting the virtio-net header size of %s: %w", name, os.NewSyscallError("ioctl TUNSETVNETHDRSZ", err))
+			return -1, "", fmt.Errorf("tun: setting the virtio-net header size of %s: %w", name, os.NewSyscallError("ioctl TUNSETVNETHDRSZ", err))
 		}
-		offloads = probeOffloads(fd)
 	}
-	if err := configure(name, mtu, cfg); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	// The descriptor is non-blocking, so os.NewFile registers it with the
-	// runtime poller: reads park the goroutine, not a thread, and Close
-	// wakes a pending read.
-	f := os.NewFile(uintptr(fd), cloneDevice)
-	return newDevice(f, name, mtu, cfg.OnError, !cfg.NoOffload, offloads), nil
+	return fd, name, nil
 }
 
 // The TUNSETOFFLOAD flags (linux/if_tun.h); golang.org/x/sys has none.
@@ -308,9 +347,12 @@ func openError(name string, err error) error {
 	return fmt.Errorf("tun: creating %s: %w", describe(name), err)
 }
 
-// setIffError explains a failure of TUNSETIFF.
-func setIffError(name string, err error) error {
+// setIffError explains a failure of TUNSETIFF on the first of n queues.
+func setIffError(name string, n int, err error) error {
 	switch {
+	case n > 1 && errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("tun: cannot create %s with %d queues: the name is invalid, or taken by an interface that is not a multi-queue TUN device (ip tuntap add ... multi_queue makes one), or the kernel has no multi-queue TUN: %w",
+			describe(name), n, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("tun: creating %s needs CAP_NET_ADMIN (run as root): %w", describe(name), err)
 	case errors.Is(err, unix.EBUSY):
@@ -320,6 +362,12 @@ func setIffError(name string, err error) error {
 			describe(name), err)
 	}
 	return fmt.Errorf("tun: creating %s: %w", describe(name), err)
+}
+
+// queueError explains a failure of TUNSETIFF on queue i of n, the device
+// made: the kernel refuses another queue.
+func queueError(name string, i, n int, err error) error {
+	return fmt.Errorf("tun: %s refuses queue %d of %d (IFF_MULTI_QUEUE): %w", name, i+1, n, err)
 }
 
 // readError explains a failed read; EBADFD means the device is gone.
