@@ -512,8 +512,12 @@ func TestEventSinkLogsAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := eventSink(log)
-	sink.Event(&trace.Event{Kind: trace.KindSegmentSent, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
-		Remote: netip.MustParseAddrPort("10.0.0.2:80"), Flags: wire.FlagSYN, Seq: 1000, Window: 65535, State: "SYN-SENT"})
+	syn := &trace.Event{Kind: trace.KindSegmentSent, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
+		Remote: netip.MustParseAddrPort("10.0.0.2:80"), Flags: wire.FlagSYN, Seq: 1000, Window: 65535, State: "SYN-SENT"}
+	syn.Options = wire.TCPOptions{HasMSS: true, MSS: 1460, HasWindowScale: true, WindowScale: 7, SACKPermitted: true,
+		HasTimestamps: true, TSVal: 77, TSEcr: 0, NumSACKBlocks: 1}
+	syn.Options.SACKBlocks[0] = wire.SACKBlock{Left: 5, Right: 9}
+	sink.Event(syn)
 	sink.Event(&trace.Event{Kind: trace.KindStateChange, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
 		Remote: netip.MustParseAddrPort("10.0.0.2:80"), From: "SYN-SENT", State: "ESTABLISHED", Cause: "rcv SYN,ACK"})
 	var recs []map[string]any
@@ -532,6 +536,18 @@ func TestEventSinkLogsAttributes(t *testing.T) {
 		if recs[0][k] != v {
 			t.Errorf("segment record: %s = %v, want %v", k, recs[0][k], v)
 		}
+	}
+	opts, _ := recs[0]["opts"].(map[string]any)
+	for k, v := range map[string]any{"mss": 1460.0, "wscale": 7.0, "sack_perm": true, "tsval": 77.0, "tsecr": 0.0} {
+		if opts[k] != v {
+			t.Errorf("segment record: opts.%s = %v, want %v (opts %v)", k, opts[k], v, recs[0]["opts"])
+		}
+	}
+	if sack, _ := opts["sack"].([]any); len(sack) != 1 || sack[0] != "5-9" {
+		t.Errorf("segment record: opts.sack = %v, want [5-9]", opts["sack"])
+	}
+	if _, ok := recs[1]["opts"]; ok {
+		t.Errorf("state record has opts: %v", recs[1])
 	}
 	for k, v := range map[string]any{"kind": "state", "from": "SYN-SENT", "state": "ESTABLISHED", "cause": "rcv SYN,ACK"} {
 		if recs[1][k] != v {
