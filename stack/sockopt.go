@@ -111,7 +111,10 @@ func (c *TCPConn) SetNotSentLowat(n int) error {
 	if n < 0 {
 		return syscall.EINVAL
 	}
-	v := uint32(min(n, math.MaxUint32))
+	v := uint32(math.MaxUint32)
+	if uint64(n) < math.MaxUint32 {
+		v = uint32(n)
+	}
 	return c.setOpt(func(now time.Time) error { c.conn.SetNotSentLowat(now, v); return nil })
 }
 

@@ -31,7 +31,8 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 }
 
 // Write queues p for sending (RFC 9293 §3.10.2) and sends what the windows
-// allow. It returns how much of p fit in the send buffer; ErrWouldBlock when
+// allow. It returns how much of p fit in the send buffer, and under the
+// TCP_NOTSENT_LOWAT bound if one is set (sockopt.go); ErrWouldBlock when
 // none did, so the caller waits for EventWritable.
 func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	c.now = now
