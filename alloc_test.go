@@ -59,13 +59,26 @@ func TestRoundTripAllocatesNothing(t *testing.T) {
 	}
 }
 
-func TestBulkAllocatesNothing(t *testing.T) {
+func TestBulkAllocatesNothing(t *testing.T) { bulkAllocs(t, 0) }
+
+// TestBulkNotSentLowatAllocatesNothing: with TCP_NOTSENT_LOWAT at 16 KiB,
+// the writer of each 64 KiB waits and is woken several times: none of
+// that allocates either.
+func TestBulkNotSentLowatAllocatesNothing(t *testing.T) { bulkAllocs(t, 16<<10) }
+
+// bulkAllocs moves 64 KiB chunks from client to server, the client's
+// TCP_NOTSENT_LOWAT set to lowat (0: none), and fails on any allocation
+// in steady state.
+func bulkAllocs(t *testing.T, lowat int) {
 	skipUnderRace(t)
 	p := newPair(t, pairConfig{})
 	l := p.listen(t, 80, 8)
 	c, s := p.connect(t, l)
 	defer c.Close()
 	defer s.Close()
+	if err := c.SetNotSentLowat(lowat); err != nil {
+		t.Fatal(err)
+	}
 	chunk := make([]byte, 64<<10)
 	got := make([]byte, len(chunk))
 	read := make(chan error) // the reader's word for each chunk: no allocation per send

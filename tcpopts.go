@@ -10,7 +10,7 @@ import (
 
 // This file is TCPConn's socket options and calls of Go's net.TCPConn
 // beyond net.Conn: CloseRead, SetLinger, SetReadBuffer, SetWriteBuffer,
-// ReadFrom and WriteTo.
+// ReadFrom and WriteTo; and Linux's TCP_NOTSENT_LOWAT (SetNotSentLowat).
 
 var (
 	_ io.ReaderFrom = (*TCPConn)(nil)
@@ -64,6 +64,18 @@ func (c *TCPConn) SetWriteBuffer(bytes int) error {
 		return c.setErr(syscall.EINVAL)
 	}
 	return c.setErr(c.c.SetSendBufferSize(bytes))
+}
+
+// SetNotSentLowat bounds the bytes written to the connection and not yet
+// sent at bytes, as Linux's TCP_NOTSENT_LOWAT socket option (which Go's
+// net package does not offer): Write blocks while that many are unsent,
+// and a blocked Write resumes once fewer than half of them are, so the
+// application writes little ahead of the window and its bytes are still
+// in the caches when they are sent. The send buffer's limit holds as
+// well. 0 (the default) turns the bound off; a negative size is EINVAL.
+// A listener's accepted connections start without a bound: set it on each.
+func (c *TCPConn) SetNotSentLowat(bytes int) error {
+	return c.setErr(c.c.SetNotSentLowat(bytes))
 }
 
 // setErr wraps an option's error as package net does: a *net.OpError "set"

@@ -41,6 +41,8 @@ const (
 	TCP_INFO         = 11
 	TCP_USER_TIMEOUT = 18
 
+	TCP_NOTSENT_LOWAT = 25
+
 	MSG_OOB      = 0x1
 	MSG_PEEK     = 0x2
 	MSG_TRUNC    = 0x20

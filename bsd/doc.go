@@ -74,6 +74,15 @@
 //     Host's sockets that did not have it, as Linux wants both sockets to
 //     have it. Connections the root package's API made count as having
 //     it (Go sets it on its listeners).
+//   - TCP_NOTSENT_LOWAT bounds the bytes written to a connection and not
+//     yet sent, as Linux's: send blocks (EAGAIN when non-blocking) while
+//     that many are unsent and takes what fits under the bound; POLLOUT,
+//     like a blocked send's wakeup, waits until fewer than half of them
+//     are (Linux's tcp_poll and sk_stream_write_space). Accepted sockets
+//     inherit their listener's, as on Linux. 0, the default, is no bound
+//     (Linux's default, the sysctl's UINT_MAX, also reads back as 0); a
+//     negative value is EINVAL, where Linux takes it unsigned, as a huge
+//     bound.
 //   - TCP_MAXSEG set before connect is announced in the SYN and bounds
 //     the connection's segments, as Linux's; on a listener it bounds the
 //     segments of the connections it accepts, but their SYN,ACK has

@@ -24,6 +24,7 @@ type options struct {
 	userTimeout                              int // milliseconds; 0: off
 	rcvbuf, sndbuf                           int // as reported (doubled); 0: the default
 	maxseg                                   int // TCP_MAXSEG set by the user; 0: none
+	notSentLowat                             int // TCP_NOTSENT_LOWAT; 0: no bound
 	pmtudisc                                 int // IP_MTU_DISCOVER
 	linger                                   Linger
 }
@@ -49,6 +50,7 @@ func (s *socket) applyConnOpts(c *stack.TCPConn) {
 	if o.sndbuf > 0 {
 		c.SetSendBufferSize(o.sndbuf / 2)
 	}
+	c.SetNotSentLowat(o.notSentLowat) // 0 lifts a bound set before
 }
 
 // applyUDPOpts gives a UDP socket the receive buffer set (s.mu held).
@@ -65,7 +67,8 @@ func (s *socket) applyUDPOpts(u *stack.UDPSocket) {
 // default rmem_max and wmem_max, 212,992). SOL_SOCKET: SO_REUSEADDR,
 // SO_REUSEPORT, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF (the value is doubled,
 // as Linux doubles it, within Linux's bounds). IPPROTO_TCP: TCP_NODELAY,
-// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_USER_TIMEOUT.
+// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_USER_TIMEOUT,
+// TCP_NOTSENT_LOWAT (0 for no bound, the default; negative is EINVAL).
 // Errors: ENOPROTOOPT for an option or level the socket does not have
 // (IPPROTO_TCP on UDP included), EINVAL for a value out of range or an
 // option that is not an int (SO_LINGER: SetsockoptLinger).
@@ -140,6 +143,11 @@ func (h *Host) SetsockoptInt(fd, level, opt, value int) error {
 				return syscall.EINVAL
 			}
 			o.userTimeout = value
+		case TCP_NOTSENT_LOWAT:
+			if value < 0 {
+				return syscall.EINVAL // Linux stores it unsigned: a huge bound
+			}
+			o.notSentLowat = value
 		case TCP_INFO:
 			return syscall.ENOPROTOOPT // read-only
 		default:
@@ -233,6 +241,8 @@ func (h *Host) GetsockoptInt(fd, level, opt int) (int, error) {
 			return o.keepCnt, nil
 		case TCP_USER_TIMEOUT:
 			return o.userTimeout, nil
+		case TCP_NOTSENT_LOWAT:
+			return o.notSentLowat, nil
 		case TCP_MAXSEG:
 			if s.conn != nil {
 				if mss := s.conn.Info().TCP.MSS; mss > 0 {

@@ -144,8 +144,9 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p, blocking while the send buffer is full, until all of p is
-// queued, the connection fails, or the write deadline passes.
+// Write sends p, blocking while the send buffer is full (or the bound of
+// SetNotSentLowat reached), until all of p is queued, the connection
+// fails, or the write deadline passes.
 func (c *TCPConn) Write(p []byte) (int, error) {
 	s := c.s
 	done := 0

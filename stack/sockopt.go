@@ -11,8 +11,9 @@ import (
 )
 
 // This file is the socket options of a TCP socket beyond deadlines and
-// keepalive: SO_LINGER, SO_RCVBUF and SO_SNDBUF, shutdown(SHUT_RD), and
-// reads that hand the received text over without a copy (ReadView).
+// keepalive: SO_LINGER, SO_RCVBUF and SO_SNDBUF, TCP_NOTSENT_LOWAT,
+// shutdown(SHUT_RD), and reads that hand the received text over without a
+// copy (ReadView).
 
 // SetLinger sets what Close does with data not yet acknowledged, as
 // SO_LINGER: sec < 0 (the default) returns at once and sends it in the
@@ -95,6 +96,26 @@ func (c *TCPConn) SetReceiveBufferSize(n int) error {
 // (SO_SNDBUF; tcp.Conn.SetSendBufferSize).
 func (c *TCPConn) SetSendBufferSize(n int) error {
 	return c.setOpt(func(now time.Time) error { c.conn.SetSendBufferSize(now, n); return nil })
+}
+
+// SetNotSentLowat bounds the connection's bytes written and not yet sent
+// at n (Linux's TCP_NOTSENT_LOWAT; tcp.Conn.SetNotSentLowat): Write blocks
+// while n or more are unsent, and a blocked Write, like Readiness'
+// Writable, waits until fewer than n/2 are. 0 turns the bound off (the
+// default); values above 4 GiB - 1 are taken as that; a negative n is
+// EINVAL (Linux would take it as a huge bound). A socket accepted from a
+// listener starts without a bound, as with every option here: a listener
+// keeps none (package bsd gives accepted sockets their listener's, as
+// Linux does).
+func (c *TCPConn) SetNotSentLowat(n int) error {
+	if n < 0 {
+		return syscall.EINVAL
+	}
+	v := uint32(math.MaxUint32)
+	if uint64(n) < math.MaxUint32 {
+		v = uint32(n)
+	}
+	return c.setOpt(func(now time.Time) error { c.conn.SetNotSentLowat(now, v); return nil })
 }
 
 // setOpt runs f, an engine call, under the shard's lock and carries out

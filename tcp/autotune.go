@@ -180,6 +180,6 @@ func (c *Conn) growSendBuffer() {
 	if want > c.sndBuf.limit && c.sndBuf.limit < c.cfg.MaxSendBufferSize && c.user&userSndBuf == 0 &&
 		c.mayGrowSendBuffer(min(want, c.cfg.MaxSendBufferSize)-c.sndBuf.limit) {
 		c.sndBuf.limit = min(want, c.cfg.MaxSendBufferSize)
-		c.events |= EventWritable
+		c.writeSpace()
 	}
 }

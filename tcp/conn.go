@@ -73,6 +73,7 @@ type Conn struct {
 	sndWnd    seqnum.Size
 	sndWl1    seqnum.Value
 	sndWl2    seqnum.Value
+	lowat     uint32      // TCP_NOTSENT_LOWAT: most bytes written and not yet sent a Write adds to, 0 for no bound (sockopt.go; here to fill padding)
 	mss       int         // payload of a full segment: min(peer's MSS option, ours) less the options every segment carries
 	maxSndWnd seqnum.Size // the largest window the peer has offered (sender SWS avoidance)
 

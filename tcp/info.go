@@ -24,6 +24,9 @@ type Info struct {
 	CWND int
 	// InFlight is the bytes sent and not yet acknowledged (SND.MAX - SND.UNA).
 	InFlight int
+	// NotSent is the bytes written and not yet sent (tcpi_notsent_bytes),
+	// and NotSentLowat the bound TCP_NOTSENT_LOWAT sets on them, 0 for none.
+	NotSent, NotSentLowat int
 	// SndWnd is the peer's window; RcvWnd the window last advertised.
 	SndWnd, RcvWnd int
 	// SndBuf and RcvBuf are the buffer limits in force (autotuned).
@@ -109,7 +112,8 @@ func (c *Conn) Info() Info {
 		MSS: c.mss, SRTT: c.srtt, RcvRTT: c.rcvRTT, RTTVar: c.rttvar, RTO: c.rto, SndWnd: int(c.sndWnd), RcvWnd: int(c.rcvWnd()),
 		SndBuf: c.sndBuf.limit, RcvBuf: c.rcvBuf.ring.limit, InRecovery: c.inRecovery, Sacked: int(c.sack.sacked),
 		Retransmits: c.retrans, NoDelay: c.noDelay, InFlight: int(c.sndUna.Size(c.sndMax)),
-		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked}
+		BytesReceived: c.bytesRcvd, FinReceived: c.finRcvd, BytesAcked: c.bytesAcked,
+		NotSent: c.NotSent(), NotSentLowat: int(c.lowat)}
 	if c.cc != nil || c.state.sending() {
 		in.CWND = c.cwnd() // the initial window, if nothing was sent yet
 	}

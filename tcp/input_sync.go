@@ -401,7 +401,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	}
 	c.growSendBuffer()
 	if data > 0 {
-		c.events |= EventWritable
+		c.writeSpace()
 	}
 }
 

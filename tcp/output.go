@@ -243,7 +243,11 @@ func (c *Conn) transmit(now time.Time, flags wire.TCPFlags, seq seqnum.Value, pa
 		c.sndNxt = next // a retransmission below SND.NXT leaves it
 	}
 	if c.sndMax.LessThan(next) {
+		wasBlocked := c.lowat != 0 && !c.lowatWake()
 		c.sndMax = next
+		if wasBlocked && c.sndBuf.Free() > 0 {
+			c.writeSpace() // sending, not only an ACK, frees a writer TCP_NOTSENT_LOWAT holds (sockopt.go)
+		}
 	}
 	if c.rtoAt.IsZero() {
 		c.rtoAt = after(now, c.rto) // RFC 6298 §5.1

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"time"
 
 	"github.com/synack-net/synack/seqnum"
@@ -10,7 +11,8 @@ import (
 // engine: the read side shut (CloseRead), and buffer sizes the user fixed
 // (SetReceiveBufferSize, SetSendBufferSize), which autotuning then leaves
 // alone, as Linux's SO_RCVBUF and SO_SNDBUF lock theirs (SOCK_RCVBUF_LOCK,
-// SOCK_SNDBUF_LOCK).
+// SOCK_SNDBUF_LOCK), and the bound on bytes written and not yet sent
+// (SetNotSentLowat, Linux's TCP_NOTSENT_LOWAT).
 
 // userFlags are the user's settings a Conn keeps in one byte.
 type userFlags uint8
@@ -121,7 +123,7 @@ func (c *Conn) SetSendBufferSize(now time.Time, n int) {
 	c.user |= userSndBuf
 	c.sndBuf.limit = min(max(n, MinUserBufferSize), c.cfg.MaxSendBufferSize)
 	if c.sndBuf.Free() > 0 {
-		c.events |= EventWritable
+		c.writeSpace()
 	}
 }
 
@@ -130,3 +132,63 @@ func (c *Conn) ReceiveBufferSize() int { return c.rcvBuf.ring.limit }
 
 // SendBufferSize is the send buffer's limit in force.
 func (c *Conn) SendBufferSize() int { return c.sndBuf.limit }
+
+// SetNotSentLowat bounds the bytes written and not yet sent at n, as
+// Linux's TCP_NOTSENT_LOWAT does (0, the default, for no bound: Linux's
+// sysctl default is UINT_MAX). Write queues bytes only while fewer than n
+// are unsent, and at most up to n, as it queues at most what the send
+// buffer has room for; the send buffer's limit still holds as well.
+// Writable, and with it EventWritable and poll's POLLOUT, wait until fewer
+// than n/2 are unsent (Linux's tcp_stream_memory_free with wake set, for
+// poll and for waking a blocked writer alike), so a writer comes back with
+// room for a sizeable write. The bytes the application writes ahead of the
+// window stay few, and fresh in the caches when they are sent.
+func (c *Conn) SetNotSentLowat(now time.Time, n uint32) {
+	c.now = now
+	c.lowat = n
+	c.writeSpace() // as Linux's setsockopt calls sk_write_space
+}
+
+// NotSentLowat is the bound SetNotSentLowat set, 0 for none.
+func (c *Conn) NotSentLowat() uint32 { return c.lowat }
+
+// NotSent is the number of bytes written and not yet sent once: Linux's
+// write_seq - snd_nxt, counted here up to SND.MAX, since a go-back-N
+// rewind of SND.NXT resends bytes that were sent already (Linux's snd_nxt
+// does not go back).
+func (c *Conn) NotSent() int {
+	switch c.state {
+	case StateSynSent, StateSynReceived:
+		return c.sndBuf.Len() // only the SYN has gone
+	}
+	if end := c.dataEnd(); c.sndMax.LessThan(end) {
+		return int(c.sndMax.Size(end))
+	}
+	return 0
+}
+
+// lowatRoom is how many more bytes Write may queue under TCP_NOTSENT_LOWAT
+// (Linux's sendmsg goes on while write_seq - snd_nxt < the bound).
+func (c *Conn) lowatRoom() int {
+	if c.lowat == 0 {
+		return math.MaxInt
+	}
+	return max(int(c.lowat)-c.NotSent(), 0)
+}
+
+// lowatWake reports whether the bytes not yet sent are below half the
+// TCP_NOTSENT_LOWAT bound, or no bound is set: when a waiting writer is
+// woken and poll reports POLLOUT (Linux compares notsent << 1 with the
+// bound when sk_stream_write_space or tcp_poll asks).
+func (c *Conn) lowatWake() bool {
+	return c.lowat == 0 || uint64(c.NotSent())<<1 < uint64(c.lowat)
+}
+
+// writeSpace raises EventWritable for room made in the send buffer, unless
+// TCP_NOTSENT_LOWAT holds writers back: then transmit raises it once the
+// unsent bytes fall below half the bound.
+func (c *Conn) writeSpace() {
+	if c.lowatWake() {
+		c.events |= EventWritable
+	}
+}

@@ -31,7 +31,8 @@ func (c *Conn) Connect(now time.Time, iss seqnum.Value) error {
 }
 
 // Write queues p for sending (RFC 9293 §3.10.2) and sends what the windows
-// allow. It returns how much of p fit in the send buffer; ErrWouldBlock when
+// allow. It returns how much of p fit in the send buffer, and under the
+// TCP_NOTSENT_LOWAT bound if one is set (sockopt.go); ErrWouldBlock when
 // none did, so the caller waits for EventWritable.
 func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	c.now = now
@@ -50,6 +51,9 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if room := c.lowatRoom(); len(p) > room {
+		p = p[:room] // TCP_NOTSENT_LOWAT (sockopt.go)
 	}
 	n := c.sndBuf.appendHeld(p, c.env.sendHold())
 	if n == 0 {
@@ -71,13 +75,16 @@ func (c *Conn) SetNoDelay(now time.Time, noDelay bool) {
 	}
 }
 
-// Writable reports whether Write would make progress or fail now.
+// Writable reports whether Write would make progress or fail now: the
+// send buffer has room and, with TCP_NOTSENT_LOWAT set, the bytes not yet
+// sent are below half the bound (sockopt.go), as Linux's poll reports
+// POLLOUT; a Write may queue more while they are below the bound itself.
 func (c *Conn) Writable() bool {
 	switch c.state {
 	case StateSynSent, StateSynReceived:
 		return false
 	case StateEstablished, StateCloseWait:
-		return c.finQueued || c.sndBuf.Free() > 0
+		return c.finQueued || c.sndBuf.Free() > 0 && c.lowatWake()
 	}
 	return true
 }
