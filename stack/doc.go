@@ -15,8 +15,10 @@
 // # Shards and locks
 //
 // There is no lock over the whole stack on the data path. The connection
-// table is cut into shards (Config.Shards, a power of two; by default the
-// one at or above twice GOMAXPROCS), and a connection lives in the shard
+// table is cut into shards (Config.Shards, a power of two; by default 64,
+// or the one at or above twice GOMAXPROCS if more: Write and Read copy
+// under the shard's mu, so busy connections should rarely share one),
+// and a connection lives in the shard
 // its 4-tuple hashes to for its whole life (shard.go). Each shard has:
 //
 //   - mu, which guards its table of connections, its table and heap of

@@ -34,15 +34,29 @@ type shard struct {
 }
 
 // maxShards bounds Config.Shards: each shard costs its table, heaps,
-// batches and a clock timer, and more shards than goroutines that can run
-// at once buy nothing.
+// batches and a clock timer (about 1.2 KB with no connection in it).
 const maxShards = 1 << 12
+
+// minDefaultShards is the fewest shards a stack has by default. Shards
+// are not only for running goroutines on different cores: an
+// application's Write and Read copy into and out of the connection's
+// buffers with the shard's mu held, and the link's goroutine waits for
+// that mu to deliver to any connection of the shard. So two busy
+// connections that share a shard take turns even on one core, and with
+// shards only twice the cores, sixteen connections always share. Linux
+// locks each socket on its own. Sixty-four shards keep a few tens of busy
+// connections mostly apart for about 75 KB a stack: measured with sixteen
+// bulk connections between two stacks on two cores (BENCHMARKS.md's
+// bulk-1500-x16), 4 shards moved 21.0-21.8 Gbit/s and 64 moved 22.8-23.2,
+// with the mutex profile's wait on shard locks mostly gone; one
+// connection, round trips, connection rates and idle memory unchanged.
+const minDefaultShards = 64
 
 // makeShards cuts the connection table into n shards (rounded up to a
 // power of two; 0: the default of Config.Shards).
 func (s *Stack) makeShards(n int) {
 	if n <= 0 {
-		n = min(2*runtime.GOMAXPROCS(0), maxShards)
+		n = min(max(minDefaultShards, 2*runtime.GOMAXPROCS(0)), maxShards)
 	}
 	n = 1 << bits.Len(uint(n-1))
 	s.shards = make([]*shard, n)

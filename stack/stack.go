@@ -40,8 +40,9 @@ type Config struct {
 	// Shards is the number of parts the connection table is cut into,
 	// each with its own lock, timers and output queue, so that
 	// connections in different shards run in parallel; it is rounded up
-	// to a power of two, at most 4096. 0 is the default: the power of two
-	// at or above twice GOMAXPROCS.
+	// to a power of two, at most 4096. 0 is the default: 64, or the power
+	// of two at or above twice GOMAXPROCS if that is more (shard.go says
+	// why more shards than cores).
 	Shards int
 	// MaxTimeWait bounds the TIME-WAIT records the stack holds (default
 	// DefaultMaxTimeWait; Linux's tcp_max_tw_buckets): a connection that
