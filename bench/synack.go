@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/link/pipe"
@@ -27,7 +28,7 @@ func SynackTarget() Target {
 		Name:     Synack,
 		New:      newSynackPair,
 		NewLossy: newSynackLossyPair,
-		Link:     "link/pipe, queue 4096 packets, buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy), what queued while the pipe's goroutine slept delivered at once (link.BatchDispatcher: a burst of one connection's segments is answered once, as Linux answers what GRO merged) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); TCP checksums offloaded as on the kernel's loopback (pipe.Options.ChecksumOffload: neither computed nor verified), except on the lossy workloads' links, which compute and verify them",
+		Link:     "link/pipe, queue 4096 packets shared out among one inbound queue per core (GOMAXPROCS), each delivered by its own goroutine, flows steered by a hash of their addresses and ports (as a NIC's receive-side scaling; Linux's loopback processes each sender's packets on its own CPU, and gVisor hands each segment to one of its per-CPU TCP processor goroutines), buffers handed over (link.HandOff: the stack builds each packet in a buffer the pipe then delivers, no copy), what queued while the pipe's goroutine slept delivered at once (link.BatchDispatcher: a burst of one connection's segments is answered once, as Linux answers what GRO merged) and lent to the receiver (link.Lender: a full-sized segment's text stays in that buffer until the application reads it); TCP checksums offloaded as on the kernel's loopback (pipe.Options.ChecksumOffload: neither computed nor verified), except on the lossy workloads' links, which compute and verify them",
 	}
 }
 
@@ -37,7 +38,7 @@ type synackPair struct {
 }
 
 func newSynackPair(mtu int) (Pair, error) {
-	a, b := pipe.NewWithOptions(mtu, pipe.Options{QueueDepth: queueDepth, ChecksumOffload: true})
+	a, b := pipe.NewWithOptions(mtu, pipe.Options{QueueDepth: queueDepth, ChecksumOffload: true, Queues: pipeQueues()})
 	client, err := synack.New(a, synack.Config{Addr: clientPrefix, Host: "client"})
 	if err != nil {
 		return nil, err
@@ -72,4 +73,12 @@ func (p *synackPair) Retransmits() uint64 {
 
 func (p *synackPair) Close() error {
 	return errors.Join(p.client.Close(), p.server.Close(), p.a.Close(), p.b.Close())
+}
+
+// pipeQueues is how many inbound queues each end of the in-memory link
+// has: one per core that may run Go code, as a NIC has a receive queue per
+// core. With one, a single goroutine does the receiving stack's work for
+// every connection, and many connections move less than one.
+func pipeQueues() int {
+	return min(runtime.GOMAXPROCS(0), pipe.MaxQueues)
 }
