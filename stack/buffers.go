@@ -11,8 +11,9 @@ import (
 // link in order after it is released. A batch keeps its packet buffers when
 // it is written and emptied, and each shard keeps its two batches
 // (shard.spare), so a steady flow reuses the same buffers and the hot path
-// allocates nothing. So a stack keeps at most 2 * keptBatchBytes per shard
-// plus storeLimit of packet buffers. A link that takes buffers over (link.HandOff) provides them
+// allocates nothing. So a stack keeps at most 2 * batchKeep(shards) per
+// shard plus storeLimit of packet buffers: with the default 64 shards, 8 MiB
+// and 4 MiB. A link that takes buffers over (link.HandOff) provides them
 // instead, and the batch keeps none.
 
 // packetCap is the capacity of a new packet buffer: a full segment at the
@@ -27,6 +28,23 @@ const packetCap = 2048
 // takes that burst finds the buffers the last one used.
 const keptBatchBytes = 256 << 10
 
+// keptBatchTotal is what all of a stack's batches together keep at most,
+// when it has enough shards that keptBatchBytes each would be more; and
+// minKeptBatchBytes is what each keeps however many shards there are (16
+// full segments at the usual MTU).
+const (
+	keptBatchTotal    = 8 << 20
+	minKeptBatchBytes = 16 * packetCap
+)
+
+// batchKeep is what each batch of a stack with n shards keeps: a shard
+// has two, so the stack's batches keep at most keptBatchTotal, or
+// 2 * n * minKeptBatchBytes if that is more (thousands of shards, as
+// Config.Shards may ask).
+func batchKeep(n int) int {
+	return min(keptBatchBytes, max(minKeptBatchBytes, keptBatchTotal/(2*max(n, 1))))
+}
+
 // storeLimit bounds the buffers a stack keeps beyond its batches' own: a
 // window's worth of full segments, about what a network card's rings hold.
 const storeLimit = 4 << 20
@@ -34,6 +52,7 @@ const storeLimit = 4 << 20
 type batch struct {
 	pkts  [][]byte  // pkts[:len] are queued; pkts[len:cap] are spare buffers
 	store *bufStore // the stack's shared spares
+	keep  int       // the bytes of buffers it keeps when emptied (batchKeep)
 
 	// gso says the link takes large segments: meta[i] describes pkts[i]
 	// (gso.go).
@@ -146,7 +165,7 @@ func (b *batch) add(n int) []byte {
 }
 
 // empty drops the queued packets, keeping their buffers as spares up to
-// keptBatchBytes and handing the rest to the store.
+// b.keep bytes and handing the rest to the store.
 func (b *batch) empty() {
 	clear(b.meta) // gathered text: the send buffers' memory, not to be kept
 	b.held = false
@@ -160,7 +179,7 @@ func (b *batch) empty() {
 		if p == nil {
 			break // buffers fill the slots in order: none beyond
 		}
-		if kept += cap(p); kept > keptBatchBytes {
+		if kept += cap(p); kept > b.keep {
 			rest := all[i:]
 			if end := slices.IndexFunc(rest, func(p []byte) bool { return p == nil }); end >= 0 {
 				rest = rest[:end]

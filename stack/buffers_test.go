@@ -1,8 +1,11 @@
 package stack
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/synack-net/synack/clock"
 )
 
 // TestBatchReusesBuffersAtTheirNewLength: an emptied batch hands its
@@ -10,7 +13,7 @@ import (
 // queued with the length of an earlier one would go out as garbage), and
 // allocates nothing doing so.
 func TestBatchReusesBuffersAtTheirNewLength(t *testing.T) {
-	b := &batch{}
+	b := &batch{keep: keptBatchBytes}
 	for _, n := range []int{1500, 40, 1500, 60} {
 		b.add(n)
 	}
@@ -37,11 +40,11 @@ func TestBatchReusesBuffersAtTheirNewLength(t *testing.T) {
 }
 
 // TestBatchKeepsBoundedBuffers: after a burst, an emptied batch keeps at
-// most keptBatchBytes of buffers in its slots and hands the rest to the
+// most its share of buffers in its slots and hands the rest to the
 // store, where another batch's burst finds them without allocating.
 func TestBatchKeepsBoundedBuffers(t *testing.T) {
 	store := &bufStore{}
-	b := &batch{store: store}
+	b := &batch{store: store, keep: batchKeep(4)}
 	for range 1000 {
 		b.add(1500)
 	}
@@ -50,8 +53,8 @@ func TestBatchKeepsBoundedBuffers(t *testing.T) {
 	for _, p := range b.pkts[:cap(b.pkts)] {
 		kept += cap(p)
 	}
-	if kept == 0 || kept > keptBatchBytes {
-		t.Fatalf("an emptied batch keeps %d bytes of buffers, want 1..%d", kept, keptBatchBytes)
+	if kept == 0 || kept > b.keep {
+		t.Fatalf("an emptied batch keeps %d bytes of buffers, want 1..%d", kept, b.keep)
 	}
 	if store.bytes == 0 || store.bytes > storeLimit {
 		t.Fatalf("the store holds %d bytes after the burst, want 1..%d", store.bytes, storeLimit)
@@ -101,5 +104,31 @@ func TestBatchHandOffKeepsNothing(t *testing.T) {
 	}
 	if len(b.store.bufs) != 0 {
 		t.Fatal("the link's buffers went to the stack's store")
+	}
+}
+
+// TestBatchKeepBoundsTheStack: what a stack's batches keep together stays
+// within keptBatchTotal however many shards it has, until each is down to
+// minKeptBatchBytes; a stack with few shards keeps keptBatchBytes a batch.
+func TestBatchKeepBoundsTheStack(t *testing.T) {
+	for _, n := range []int{1, 4, 16, 64, 256, 1024, maxShards} {
+		k := batchKeep(n)
+		if k < minKeptBatchBytes || k > keptBatchBytes {
+			t.Errorf("%d shards: %d bytes a batch, want %d..%d", n, k, minKeptBatchBytes, keptBatchBytes)
+		}
+		if total := 2 * n * k; total > max(keptBatchTotal, 2*n*minKeptBatchBytes) {
+			t.Errorf("%d shards keep %d bytes of batch buffers, over %d", n, total, keptBatchTotal)
+		}
+	}
+	if k := batchKeep(4); k != keptBatchBytes {
+		t.Errorf("4 shards: %d bytes a batch, want %d", k, keptBatchBytes)
+	}
+	s, err := New(discardLink{}, Config{Addr: netip.MustParsePrefix("10.0.0.2/24"), Clock: clock.NewVirtual(fzStart)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := len(s.shards); n < minDefaultShards || s.shards[0].outq.keep != batchKeep(n) || 2*n*batchKeep(n) > keptBatchTotal {
+		t.Fatalf("a default stack: %d shards keeping %d bytes a batch", n, s.shards[0].outq.keep)
 	}
 }

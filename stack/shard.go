@@ -45,7 +45,9 @@ const maxShards = 1 << 12
 // connections that share a shard take turns even on one core, and with
 // shards only twice the cores, sixteen connections always share. Linux
 // locks each socket on its own. Sixty-four shards keep a few tens of busy
-// connections mostly apart for about 75 KB a stack: measured with sixteen
+// connections mostly apart for about 75 KB a stack (and, on a link that
+// does not take buffers over, the packet buffers their batches keep, which
+// batchKeep holds to 8 MiB in all whatever the shard count): measured with sixteen
 // bulk connections between two stacks on two cores (BENCHMARKS.md's
 // bulk-1500-x16), 4 shards moved 21.0-21.8 Gbit/s and 64 moved 22.8-23.2,
 // with the mutex profile's wait on shard locks mostly gone; one

@@ -238,7 +238,7 @@ func (s *shard) spareBatch() *batch {
 }
 
 func (s *Stack) newBatch() *batch {
-	return &batch{store: &s.store, handoff: s.hand, gso: s.gso != nil}
+	return &batch{store: &s.store, keep: batchKeep(len(s.shards)), handoff: s.hand, gso: s.gso != nil}
 }
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
