@@ -182,25 +182,34 @@ func readAll(t *testing.T, server *TCPConn, n int, b byte) {
 	}
 }
 
-// TestEstablishedCloseEndsBothWriters: Close ends a Write blocked for room
-// at once with ErrClosed and what it queued, and the Write waiting behind
-// it for the write lock then returns ErrClosed with nothing queued, as
-// package net's second writer finds the descriptor closed. The peer reads
-// the first Write's queued bytes, then the FIN.
+// TestEstablishedCloseEndsBothWriters: Close (and Abort) ends a Write
+// blocked for room at once with ErrClosed and what it queued, and the
+// Write waiting behind it for the write lock then returns ErrClosed with
+// nothing queued, as package net's second writer finds the descriptor
+// closed. After Close the peer reads the first Write's queued bytes, then
+// the FIN: nothing of the second's, and the FIN after the first's bytes.
 func TestEstablishedCloseEndsBothWriters(t *testing.T) {
-	client, server := pipePair(t)
-	first, second := blockTwoWriters(t, client)
-	if err := client.Close(); err != nil {
-		t.Fatal(err)
+	for _, abort := range []bool{false, true} {
+		client, server := pipePair(t)
+		first, second := blockTwoWriters(t, client)
+		end := client.Close
+		if abort {
+			end = client.Abort
+		}
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		r1, r2 := <-first, <-second
+		if r1.err != ErrClosed || r1.n == 0 || r1.n >= 1<<20 {
+			t.Fatalf("abort %v: first Write = %d, %v; want some bytes, ErrClosed", abort, r1.n, r1.err)
+		}
+		if r2.err != ErrClosed || r2.n != 0 {
+			t.Fatalf("abort %v: second Write = %d, %v; want 0, ErrClosed", abort, r2.n, r2.err)
+		}
+		if !abort {
+			readAll(t, server, r1.n, 0xAA)
+		}
 	}
-	r1, r2 := <-first, <-second
-	if r1.err != ErrClosed || r1.n == 0 || r1.n >= 1<<20 {
-		t.Fatalf("first Write = %d, %v; want some bytes, ErrClosed", r1.n, r1.err)
-	}
-	if r2.err != ErrClosed || r2.n != 0 {
-		t.Fatalf("second Write = %d, %v; want 0, ErrClosed", r2.n, r2.err)
-	}
-	readAll(t, server, r1.n, 0xAA)
 }
 
 // TestEstablishedWriteDeadlineEndsBothWriters: the write deadline is the
