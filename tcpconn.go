@@ -54,6 +54,8 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 }
 
 // Write writes all of p unless the connection fails or the deadline passes.
+// Writes from several goroutines do not interleave: each one's bytes are
+// contiguous in the stream, as with package net (stack.TCPConn.Write).
 func (c *TCPConn) Write(p []byte) (int, error) {
 	n, err := c.c.Write(p)
 	return n, c.opErr("write", err)

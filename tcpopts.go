@@ -100,6 +100,9 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // (io.WriterTo: a *bytes.Reader, a *bytes.Buffer, a synack *TCPConn) hands
 // its bytes straight to Write, which copies them into the send buffer once;
 // other readers are read through a pooled buffer, with no allocation.
+// Each buffer read is one Write, so a Write from another goroutine may fall
+// between two of them, as in package net's ReadFrom from a reader that is
+// not a file or a socket.
 func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 	if wt, ok := r.(io.WriterTo); ok {
 		n, err := wt.WriteTo(writerOnly{c})

@@ -17,6 +17,13 @@ import (
 // ENOTCONN), after SHUT_WR or once a failed connection's error has been
 // reported; EDESTADDRREQ on an unconnected UDP socket; ECONNRESET (once)
 // after the peer reset; EMSGSIZE for a datagram too large.
+//
+// Each queuing is contiguous (stack.TCPConn.TryWrite), but a blocking send
+// that waits for room does not keep other sends out while it waits: two
+// threads' blocking sends on one socket may interleave at those waits,
+// as on Linux, whose tcp_sendmsg lets the socket lock go while it sleeps
+// for memory (sk_stream_wait_memory). Package net's one-Write-at-a-time
+// lock is stack.TCPConn.Write's, not a socket's.
 func (h *Host) Send(fd int, p []byte, flags int) (int, error) {
 	s, err := h.get(fd)
 	if err != nil {

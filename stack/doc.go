@@ -59,6 +59,12 @@
 //
 // The other locks, each guarding one thing:
 //
+//   - TCPConn.wmu, the socket's write lock, is held by a Write for its
+//     whole call, its waits for room included, so that one Write runs at
+//     a time and its bytes are contiguous in the stream, as package net's
+//     descriptor write lock makes them (socket.go). It is taken before
+//     the shard's mu and never while holding it or any other lock; Close,
+//     Abort, CloseWrite, TryWrite and the link's goroutines do not take it.
 //   - TCPListener.mu guards a listener's engine state (its SYN and accept
 //     queues, SYN cookie secrets), its list of children not yet accepted
 //     and its ready waiter. A connection made by a listener is that
@@ -87,8 +93,8 @@
 //     the TIME-WAIT record count (against Config.MaxTimeWait) and the
 //     counters are atomics.
 //
-// The lock order: portAllocator.mu, then a shard's mu, then a listener's
-// mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu, stamper.mu,
+// The lock order: TCPConn.wmu, then portAllocator.mu, then a shard's mu,
+// then a listener's mu; Stack.lmu, Stack.rmu, limitLog.mu, bufStore.mu, stamper.mu,
 // fragTable.mu and pmtuCache.mu are taken last, with nothing taken under
 // them. A goroutine holds at most one shard's mu at a time. So Accept,
 // which finds its connection under the listener's mu, lets it go before

@@ -111,7 +111,13 @@ func (c *TCPConn) TryRead(p []byte, peek bool) (int, error) {
 }
 
 // TryWrite is Write without blocking: it queues what fits and returns
-// ErrWouldBlock when nothing did.
+// ErrWouldBlock when nothing did. What it queues is queued under one hold
+// of the shard's mu, so it is contiguous; it does not take the write lock
+// Write holds through its waits, so its bytes may fall between the parts
+// of a Write blocked on another goroutine, as a non-blocking send(2) may
+// between those of a blocking one on Linux (its sendmsg lets the socket
+// lock go while it waits for memory). Package bsd sends through TryWrite
+// alone.
 func (c *TCPConn) TryWrite(p []byte) (int, error) {
 	s := c.s
 	if c.wrl.expired() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/synack-net/synack/tcp"
@@ -40,6 +41,12 @@ type TCPConn struct {
 	born stamp
 
 	rdl, wrl deadline
+
+	// wmu is held by a Write for its whole call, waits for room included,
+	// so that each Write's bytes are contiguous in the stream (Write's
+	// doc). Taken before s.mu, never under it. With it the socket is 128
+	// bytes, the top of its size class: TestTimeWaitEntrySize.
+	wmu sync.Mutex
 }
 
 // LocalAddr is the local address and port.
@@ -147,7 +154,27 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 // Write sends p, blocking while the send buffer is full (or the bound of
 // SetNotSentLowat reached), until all of p is queued, the connection
 // fails, or the write deadline passes.
+//
+// One Write runs at a time on a socket, as in package net, whose
+// descriptor keeps a write lock for the whole call: a Write holds the
+// socket's write lock (wmu) from start to return, its waits for room
+// included, so the bytes of each Write are contiguous in the stream and
+// several goroutines may write framed messages on one connection. A
+// second Write waits for the first to return; then it finds what ended
+// the first, if anything: ErrClosed after Close or Abort, the
+// connection's error after a reset, os.ErrDeadlineExceeded once the
+// write deadline has passed, and returns it having written nothing.
+// Waiting for the lock does not watch the deadline, as package net's
+// does not; but the deadline is the socket's, not the call's, and the
+// Write holding the lock watches it, so when it passes the holder returns
+// at once and each waiting Write then fails in turn. Close and Abort do
+// not take the lock: they end a blocked Write at once (it returns
+// ErrClosed with what it queued), and the FIN they queue follows the
+// bytes that Write had queued; nothing is queued after it. TryWrite does
+// not take the lock either (see its doc).
 func (c *TCPConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	s := c.s
 	done := 0
 	for {
@@ -187,6 +214,10 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 }
 
 // CloseWrite closes the sending side: a FIN follows the data (half-close).
+// It does not wait for a Write under way (package net's shutdown takes no
+// write lock either): a Write blocked for room is woken and returns what
+// it queued with EPIPE, as Linux's shutdown wakes a sender, so the FIN
+// follows exactly the bytes queued before it, and nothing is queued after.
 func (c *TCPConn) CloseWrite() error {
 	s := c.s
 	s.mu.Lock()
@@ -200,6 +231,7 @@ func (c *TCPConn) CloseWrite() error {
 		return err
 	}
 	err := c.conn.CloseWrite(s.clk.Now())
+	c.wr.signal() // a Write blocked for room now fails (tcp.ErrClosing)
 	s.afterLocked(c)
 	s.unlockAndFlush()
 	return err

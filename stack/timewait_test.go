@@ -340,8 +340,9 @@ func TestTimeWaitHeapPerConnection(t *testing.T) {
 
 // TestTimeWaitEntrySize: a record in the table (tcp.TimeWait, its key,
 // heap index and birth stamp) fits the 80-byte size class, and the socket,
-// which grew a pointer to it and a birth stamp, still fits the 128-byte
-// class every connection pays.
+// which grew a pointer to it, a birth stamp and its write lock (wmu), still
+// fits the 128-byte class every connection pays: it is 128 bytes, with no
+// room left.
 func TestTimeWaitEntrySize(t *testing.T) {
 	if n := unsafe.Sizeof(twEntry{}); n > 80 {
 		t.Errorf("twEntry is %d bytes, over the 80-byte size class", n)
