@@ -50,8 +50,12 @@ const maxShards = 1 << 12
 // batchKeep holds to 8 MiB in all whatever the shard count): measured with sixteen
 // bulk connections between two stacks on two cores (BENCHMARKS.md's
 // bulk-1500-x16), 4 shards moved 21.0-21.8 Gbit/s and 64 moved 22.8-23.2,
-// with the mutex profile's wait on shard locks mostly gone; one
-// connection, round trips, connection rates and idle memory unchanged.
+// with the mutex profile's wait on shard locks mostly gone (and with the
+// link's delivery spread over two goroutines, 21.4-21.8 against
+// 26.2-27.8); one connection, round trips and idle memory unchanged. The
+// cost: connections opened and closed one after another each touch a
+// shard whose memory has left the caches, about 10% more CPU a
+// connection (crr: 14.8-15.1 µs with 4 shards, 16.4-16.7 with 64).
 const minDefaultShards = 64
 
 // makeShards cuts the connection table into n shards (rounded up to a
