@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,25 @@ type Counter struct {
 	// Field is the struct field it is read from, such as
 	// "tcp.Stats.Timeouts" (for documentation); empty after JSON.
 	Field string
+	// Label, for one entry of a counter kept per queue (or per anything
+	// numbered, StructCounters), says what the entries are numbered by
+	// ("queue"), and Index is this entry's number; Name is then the
+	// field's name with the index, "QueueDelivered[1]", as nstat-style
+	// text and the JSON show it, and Prometheus gets one metric with a
+	// label, synack_LinkTun_QueueDelivered{queue="1"}. Label is empty for
+	// a plain counter, and after JSON.
+	Label string
+	Index int
+}
+
+// BaseName is c's name without its index: the field's name for an entry
+// of a counter kept per queue ("QueueDelivered"), Name for any other.
+func (c Counter) BaseName() string {
+	if c.Label == "" {
+		return c.Name
+	}
+	base, _, _ := strings.Cut(c.Name, "[")
+	return base
 }
 
 // Get returns the counter name of the section, and whether there is one.
@@ -297,17 +317,41 @@ func ReadCounters(ip *Stats, tc *tcp.Stats, uc *udp.Stats) Counters {
 }
 
 // StructCounters reads a link's counters from v, a struct (or pointer to
-// one) of plain uint64 fields such as tun.Stats or pipe.Stats, into a
-// section named section, each counter under its field name; a field whose
-// name holds "Longest" (a largest size seen) is a gauge.
+// one) such as tun.Stats or pipe.Stats, into a section named section:
+//   - each exported uint64 field is a counter under its field name; one
+//     whose name holds "Longest" (a largest size seen) is a gauge;
+//   - each exported []uint64 or [N]uint64 field is a counter kept per
+//     queue (or per anything numbered): entry i is a counter named
+//     "Field[i]" with Index i and Label the field's `label` tag ("queue"),
+//     or "index" without one. Every entry is read, so a struct whose
+//     number of live entries varies (a device's queues) holds a slice of
+//     that length: tun.Stats's QueueDelivered has Queues() entries.
+//
+// Other fields are left out. It allocates; it is for scrapes.
 func StructCounters(section string, v any) Section {
 	rv := reflect.Indirect(reflect.ValueOf(v))
+	rt := rv.Type()
 	s := Section{Name: section}
 	for i := range rv.NumField() {
-		f := rv.Type().Field(i)
-		if f.IsExported() && f.Type.Kind() == reflect.Uint64 {
+		f := rt.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		field := rt.String() + "." + f.Name
+		switch k := f.Type.Kind(); {
+		case k == reflect.Uint64:
 			s.Counters = append(s.Counters, Counter{Name: f.Name, Value: rv.Field(i).Uint(),
-				Field: rv.Type().String() + "." + f.Name, Gauge: strings.Contains(f.Name, "Longest")})
+				Field: field, Gauge: strings.Contains(f.Name, "Longest")})
+		case (k == reflect.Slice || k == reflect.Array) && f.Type.Elem().Kind() == reflect.Uint64:
+			label := f.Tag.Get("label")
+			if label == "" {
+				label = "index"
+			}
+			fv := rv.Field(i)
+			for j := range fv.Len() {
+				s.Counters = append(s.Counters, Counter{Name: f.Name + "[" + strconv.Itoa(j) + "]", Value: fv.Index(j).Uint(),
+					Field: field, Gauge: strings.Contains(f.Name, "Longest"), Label: label, Index: j})
+			}
 		}
 	}
 	return s

@@ -131,3 +131,74 @@ func TestLinkCountersFromStats(t *testing.T) {
 		}
 	}
 }
+
+// queueStats is a link's counters with some kept per queue: a slice as
+// long as the queues the link has, with a label, a fixed array without.
+type queueStats struct {
+	InPackets    uint64
+	PerQueue     []uint64 `label:"queue"`
+	Lanes        [2]uint64
+	LongestQueue []uint64 `label:"queue"`
+	hidden       []uint64
+	Floats       []float64
+}
+
+// TestStructCountersPerQueue: a []uint64 field gives a counter per entry,
+// named Field[i] with its label and index, and no more entries than the
+// slice holds (one queue: [0] alone, none: nothing); an array gives all
+// its entries under the label "index"; unexported and non-uint64 slices
+// are left out; JSON keeps the names and values.
+func TestStructCountersPerQueue(t *testing.T) {
+	sec := StructCounters("LinkQ", &queueStats{InPackets: 9, PerQueue: []uint64{4, 5}, Lanes: [2]uint64{7, 8},
+		LongestQueue: []uint64{1500}, hidden: []uint64{1}, Floats: []float64{1}})
+	type row struct {
+		name, label string
+		index       int
+		value       uint64
+		gauge       bool
+	}
+	var got []row
+	for _, c := range sec.Counters {
+		got = append(got, row{c.Name, c.Label, c.Index, c.Value, c.Gauge})
+		if c.Field == "" {
+			t.Errorf("%s has no Field", c.Name)
+		}
+	}
+	want := []row{{"InPackets", "", 0, 9, false}, {"PerQueue[0]", "queue", 0, 4, false}, {"PerQueue[1]", "queue", 1, 5, false},
+		{"Lanes[0]", "index", 0, 7, false}, {"Lanes[1]", "index", 1, 8, false}, {"LongestQueue[0]", "queue", 0, 1500, true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("StructCounters:\n got %v\nwant %v", got, want)
+	}
+	if b := sec.Counters[2].BaseName(); b != "PerQueue" {
+		t.Errorf("BaseName of %s = %q, want PerQueue", sec.Counters[2].Name, b)
+	}
+	if b := sec.Counters[0].BaseName(); b != "InPackets" {
+		t.Errorf("BaseName of InPackets = %q", b)
+	}
+	if f := sec.Counters[1].Field; f != "stack.queueStats.PerQueue" {
+		t.Errorf("Field = %q, want stack.queueStats.PerQueue", f)
+	}
+
+	one := StructCounters("LinkQ", queueStats{PerQueue: []uint64{3}})
+	if n := len(one.Counters); n != 1+1+2 {
+		t.Errorf("one queue, no longest: %d counters %+v, want InPackets, PerQueue[0] and the two Lanes", n, one.Counters)
+	}
+	if v, ok := (Counters{one}).Get("LinkQ", "PerQueue[0]"); !ok || v != 3 {
+		t.Errorf("PerQueue[0] = %d, %v; want 3", v, ok)
+	}
+	if _, ok := (Counters{one}).Get("LinkQ", "PerQueue[1]"); ok {
+		t.Error("a one-queue link shows PerQueue[1]")
+	}
+
+	b, err := json.Marshal(Counters{sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Counters
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if v, ok := back.Get("LinkQ", "PerQueue[1]"); !ok || v != 5 {
+		t.Errorf("after JSON %s: PerQueue[1] = %d, %v; want 5", b, v, ok)
+	}
+}

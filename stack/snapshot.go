@@ -29,7 +29,8 @@ type Snapshot struct {
 
 // Counters reads the stack's IP, ICMP, TCP and UDP counters and, when its
 // link endpoint has a Stats method that returns a struct of uint64
-// counters (link/pipe, link/tun, link/sniff), the link's as section Link.
+// counters (link/pipe, link/tun, link/sniff), the link's as section Link
+// (StructCounters: a []uint64 field, kept per queue, gives an entry each).
 func (s *Stack) Counters() Counters {
 	cs := ReadCounters(&s.stats, s.tcp.Stats, &s.udp.stats)
 	if l, ok := linkCounters(s.ep); ok {

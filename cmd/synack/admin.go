@@ -38,7 +38,10 @@ const adminAbout = `The admin endpoint (--admin, on the host, never on the synac
   /sockets        the socket table as JSON; ?state=ESTABLISHED,TIME-WAIT keeps those
   /metrics        Prometheus metrics: synack_<Section>_<Name> as nstat names them
                   (synack_Tcp_ActiveOpens, synack_TcpExt_ListenDrops), the link's
-                  as synack_Link<Kind>_<Name>, synack_tcp_sockets{state=...};
+                  as synack_Link<Kind>_<Name>, a count per queue of a
+                  multi-queue device labelled, as
+                  synack_LinkTun_QueueDelivered{queue="1"} (QueueDelivered[1]
+                  in /snapshot and netstat -s), synack_tcp_sockets{state=...};
                   ?name[]=synack_Tcp_InSegs&name[]=... keeps those alone
   /trace          one connection's last events (serve --trace-ring N):
                   ?conn=LOCAL-REMOTE, &format=json (default), diagram or pcap,

@@ -20,13 +20,15 @@ import (
 // (--tun-queues 2), whose two readers deliver into the stack at once; the
 // kernel opens 32 TCP connections together, and on each downloads 512 KiB
 // and then uploads 256 KiB, both checked by SHA-256. Both queues carried
-// packets both ways (serve's closing log counts them per queue), and
-// serve ends cleanly with no data race (the binary is built with -race
-// when the test is).
+// packets both ways (serve's closing log counts them per queue, and so
+// does the admin endpoint's /metrics, a series per queue that add up to
+// the device's totals), and serve ends cleanly with no data race (the
+// binary is built with -race when the test is).
 func TestServeTunQueues32Conns(t *testing.T) {
 	const conns, down, up = 32, 512 << 10, 256 << 10
+	const admin = "127.0.0.1:7072"
 	ns := tuntest.Namespace(t)
-	s := startServe(t, ns, "--tun-queues", "2")
+	s := startServe(t, ns, "--tun-queues", "2", "--admin", admin)
 	if !strings.Contains(s.stderr.String(), "queues=2") {
 		t.Fatalf("serve does not report two queues:\n%s", s.stderr.String())
 	}
@@ -49,6 +51,7 @@ func TestServeTunQueues32Conns(t *testing.T) {
 	for _, c := range cs {
 		c.Close()
 	}
+	queueMetricsAddUp(t, mustRunIn(t, ns, 20*time.Second, "curl", "-sS", "--fail", "http://"+admin+"/metrics"), 2)
 	l := deviceLog(t, s.stop(t))
 	t.Logf("device: %v", l)
 	for _, k := range []string{"in-queue-0", "in-queue-1", "out-queue-0", "out-queue-1"} {
@@ -58,6 +61,32 @@ func TestServeTunQueues32Conns(t *testing.T) {
 	}
 	if l["in-queue-0"]+l["in-queue-1"] != l["in-packets"] || l["out-queue-0"]+l["out-queue-1"] != l["out-packets"] {
 		t.Errorf("the queues' counts do not add up to the totals: %v", l)
+	}
+}
+
+// queueMetricsAddUp checks /metrics (body) of a device with n queues:
+// synack_LinkTun_QueueDelivered and _QueueWritten have one series per
+// queue, labelled queue="0" to n-1, each above zero, adding up to
+// synack_LinkTun_InPackets and _OutPackets (one scrape reads the device
+// once, so the sums are exact).
+func queueMetricsAddUp(t *testing.T, body string, n int) {
+	t.Helper()
+	mfs := parseMetrics(t, []byte(body))
+	for _, pair := range [][2]string{{"QueueDelivered", "InPackets"}, {"QueueWritten", "OutPackets"}} {
+		per := queueSeries(t, mfs, "synack_LinkTun_"+pair[0])
+		total, ok := promValue(mfs, "synack_LinkTun_"+pair[1])
+		sum := 0.0
+		for q := range n {
+			v, ok := per[fmt.Sprint(q)]
+			if !ok || v == 0 {
+				t.Errorf("synack_LinkTun_%s{queue=\"%d\"} = %v (present: %v): want every queue used", pair[0], q, v, ok)
+			}
+			sum += v
+		}
+		t.Logf("synack_LinkTun_%s %v, %s %v", pair[0], per, pair[1], total)
+		if len(per) != n || !ok || sum != total {
+			t.Errorf("synack_LinkTun_%s = %v: want %d series adding up to synack_LinkTun_%s = %v", pair[0], per, n, pair[1], total)
+		}
 	}
 }
 

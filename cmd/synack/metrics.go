@@ -1,10 +1,12 @@
 package main
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synack-net/synack/stack"
 	"github.com/synack-net/synack/tcp"
 )
 
@@ -12,8 +14,10 @@ import (
 // each scrape: no goroutine, no copy kept between scrapes. Each counter is
 // synack_<Section>_<Name>, the name nstat prints with "synack_" and an
 // underscore added (Tcp ActiveOpens: synack_Tcp_ActiveOpens; a link's:
-// synack_LinkTun_InPackets); gauges (CurrEstab, the longest packets) are
-// gauges, the rest counters. synack_tcp_sockets{state} counts the sockets
+// synack_LinkTun_InPackets). A counter kept per queue, which nstat-style
+// text names QueueDelivered[1], is one metric with a label and a series
+// per queue the device has: synack_LinkTun_QueueDelivered{queue="1"}.
+// Gauges (CurrEstab, the longest packets) are gauges, the rest counters. synack_tcp_sockets{state} counts the sockets
 // in each state. Per-socket figures stay in /snapshot's JSON: a series
 // per connection would grow without bound.
 type collector struct {
@@ -40,25 +44,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	for _, s := range cs {
 		for _, k := range s.Counters {
-			name := "synack_" + s.Name + "_" + k.Name
-			d := c.descs[name]
-			if d == nil {
-				help := s.Name + " " + k.Name
-				if k.Field != "" {
-					help += " (" + k.Field + ")"
-				}
-				d = prometheus.NewDesc(name, help, nil, nil)
-				c.descs[name] = d
-			}
+			d := c.desc(s.Name, k)
 			t := prometheus.CounterValue
 			if k.Gauge {
 				t = prometheus.GaugeValue
 			}
-			ch <- prometheus.MustNewConstMetric(d, t, float64(k.Value))
+			if k.Label != "" {
+				ch <- prometheus.MustNewConstMetric(d, t, float64(k.Value), strconv.Itoa(k.Index))
+			} else {
+				ch <- prometheus.MustNewConstMetric(d, t, float64(k.Value))
+			}
 		}
 	}
 	n := c.snap.States()
 	for st := tcp.StateClosed; st <= tcp.StateTimeWait; st++ {
 		ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n[st]), st.String())
 	}
+}
+
+// desc returns the Desc of counter k of section sec, made at its first
+// scrape: synack_<sec>_<name>, with k's label for an entry of a counter
+// kept per queue (the entries share the Desc). c.mu is held.
+func (c *collector) desc(sec string, k stack.Counter) *prometheus.Desc {
+	name := "synack_" + sec + "_" + k.BaseName()
+	if d := c.descs[name]; d != nil {
+		return d
+	}
+	help := sec + " " + k.BaseName()
+	var labels []string
+	if k.Label != "" {
+		help += " per " + k.Label
+		labels = []string{k.Label}
+	}
+	if k.Field != "" {
+		help += " (" + k.Field + ")"
+	}
+	d := prometheus.NewDesc(name, help, labels, nil)
+	c.descs[name] = d
+	return d
 }

@@ -43,7 +43,8 @@ func golden(t *testing.T, name string, got []byte) {
 
 // goldenSnapshot is a snapshot with a socket in each kind of row: a
 // listener, a connection with every field of the -i line and timers, one
-// in TIME-WAIT; and counters in each kind of section.
+// in TIME-WAIT; and counters in each kind of section, a link's kept per
+// queue among them.
 func goldenSnapshot() stack.Snapshot {
 	now := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
 	ap := netip.MustParseAddrPort
@@ -77,7 +78,8 @@ func goldenSnapshot() stack.Snapshot {
 			{Name: "Udp", Counters: []stack.Counter{{Name: "InDatagrams", Value: 4}, {Name: "NoPorts", Value: 1}, {Name: "InCsumErrors", Value: 0}}},
 			{Name: "TcpExt", Counters: []stack.Counter{{Name: "ListenOverflows", Value: 0}, {Name: "TCPTimeouts", Value: 1},
 				{Name: "DropOutOfWindow", Value: 5}}},
-			{Name: "LinkTun", Counters: []stack.Counter{{Name: "InPackets", Value: 120}, {Name: "InErrors", Value: 0}}},
+			{Name: "LinkTun", Counters: []stack.Counter{{Name: "InPackets", Value: 120}, {Name: "InErrors", Value: 0},
+				{Name: "QueueDelivered[0]", Value: 70, Label: "queue"}, {Name: "QueueDelivered[1]", Value: 50, Label: "queue", Index: 1}}},
 		},
 	}
 }

@@ -176,12 +176,15 @@ type Stats struct {
 	// OutLongest is the length of the longest packet written.
 	OutLongest uint64
 
-	// QueueDelivered counts, for each queue (up to Queues()), the packets
-	// its reader delivered; they add up to InPackets.
-	QueueDelivered [MaxQueues]uint64
+	// QueueDelivered counts, for each queue, the packets its reader
+	// delivered; they add up to InPackets. It has Queues() entries, one
+	// for a one-queue device, so that stack.StructCounters shows the
+	// queues the device has and no more (QueueDelivered[1], on /metrics
+	// synack_LinkTun_QueueDelivered{queue="1"}).
+	QueueDelivered []uint64 `label:"queue"`
 	// QueueWritten counts, for each queue, the packets written on its
-	// descriptor; they add up to OutPackets.
-	QueueWritten [MaxQueues]uint64
+	// descriptor; they add up to OutPackets. It has Queues() entries.
+	QueueWritten []uint64 `label:"queue"`
 }
 
 // Offloads are the offloads the kernel took (TUNSETOFFLOAD).
@@ -317,11 +320,17 @@ func (d *Device) Name() string { return d.name }
 func (d *Device) MTU() int { return d.mtu }
 
 // Stats returns a snapshot of d's counters: the sums over its queues,
-// and each queue's packets delivered and written.
+// and each queue's packets delivered and written. It allocates the
+// per-queue slices (one allocation), so it is for scrapes and logs, not
+// for each packet.
 func (d *Device) Stats() Stats {
+	n := len(d.queues)
+	per := make([]uint64, 2*n)
 	s := Stats{
-		InErrors:    d.inErrors.Load(),
-		OutDiscards: d.outDiscards.Load(),
+		InErrors:       d.inErrors.Load(),
+		OutDiscards:    d.outDiscards.Load(),
+		QueueDelivered: per[:n:n],
+		QueueWritten:   per[n:],
 	}
 	for i, q := range d.queues {
 		s.QueueDelivered[i] = q.inPackets.Load()
