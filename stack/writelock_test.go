@@ -163,7 +163,13 @@ func blockedForRoom(c *TCPConn) bool {
 // other outside the waits blockedForRoom sees).
 func writerWaitsForLock() bool {
 	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	for n := runtime.Stack(buf, true); ; n = runtime.Stack(buf, true) {
+		if n < len(buf) { // whole: a dump cut short could leave the writer out
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "[sync.Mutex.Lock") && strings.Contains(g, "stack.(*TCPConn).Write(") {
 			return true
