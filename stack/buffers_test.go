@@ -128,7 +128,7 @@ func TestBatchKeepBoundsTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if n := len(s.shards); n < minDefaultShards || s.shards[0].outq.keep != batchKeep(n) || 2*n*batchKeep(n) > keptBatchTotal {
+	if n := len(s.shards); n < minDefaultShards || s.shards[0].outq.keep != batchKeep(n) || 2*n*batchKeep(n) > max(keptBatchTotal, 2*n*minKeptBatchBytes) {
 		t.Fatalf("a default stack: %d shards keeping %d bytes a batch", n, s.shards[0].outq.keep)
 	}
 }
