@@ -43,9 +43,12 @@
 // (flush.go). One that finds a write under way waits for it with mu free
 // and then writes what is left. On a link whose writes wait in the kernel
 // (link.BlockingWriter: a TUN device) a writer goroutine of the shard's
-// own writes the batches instead, one per shard and none per connection,
-// and the goroutine that made the packets goes on without waiting for the
-// system call, unless maxQueuedForWriter packets are already queued. So
+// own writes the batches instead, one per shard and none per connection
+// (so up to 64 by default, each started with its shard's first packet,
+// parked when idle, ended by Close), and the goroutine that made the
+// packets goes on without waiting for the system call, unless
+// maxQueuedForWriter packets are already queued (flush.go: what that
+// comes to for a whole stack). So
 // the shard's batches, and the segments of each of its connections, leave
 // in the order they were made, while the shard's connections run on
 // during the write. Two shards' writes may interleave, which reorders
