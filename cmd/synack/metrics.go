@@ -17,9 +17,10 @@ import (
 // synack_LinkTun_InPackets). A counter kept per queue, which nstat-style
 // text names QueueDelivered[1], is one metric with a label and a series
 // per queue the device has: synack_LinkTun_QueueDelivered{queue="1"}.
-// Gauges (CurrEstab, the longest packets) are gauges, the rest counters. synack_tcp_sockets{state} counts the sockets
-// in each state. Per-socket figures stay in /snapshot's JSON: a series
-// per connection would grow without bound.
+// Gauges (CurrEstab, the longest packets) are gauges, the rest counters.
+// synack_tcp_sockets{state} counts the sockets in each state. Per-socket
+// figures stay in /snapshot's JSON: a series per connection would grow
+// without bound.
 type collector struct {
 	snap   snapshotter
 	states *prometheus.Desc
@@ -49,11 +50,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if k.Gauge {
 				t = prometheus.GaugeValue
 			}
+			var values []string
 			if k.Label != "" {
-				ch <- prometheus.MustNewConstMetric(d, t, float64(k.Value), strconv.Itoa(k.Index))
-			} else {
-				ch <- prometheus.MustNewConstMetric(d, t, float64(k.Value))
+				values = []string{strconv.Itoa(k.Index)}
 			}
+			m, err := prometheus.NewConstMetric(d, t, float64(k.Value), values...)
+			if err != nil {
+				// Two counters of one name, one with a label and one
+				// without (StructCounters makes none: field names are
+				// unique), cannot both be a metric: an error the scrape
+				// reports, rather than a panic.
+				m = prometheus.NewInvalidMetric(d, err)
+			}
+			ch <- m
 		}
 	}
 	n := c.snap.States()
@@ -67,7 +76,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // kept per queue (the entries share the Desc). c.mu is held.
 func (c *collector) desc(sec string, k stack.Counter) *prometheus.Desc {
 	name := "synack_" + sec + "_" + k.BaseName()
-	if d := c.descs[name]; d != nil {
+	key := name + "\x00" + k.Label // a labelled and a plain counter of one name keep their own Desc
+	if d := c.descs[key]; d != nil {
 		return d
 	}
 	help := sec + " " + k.BaseName()
@@ -80,6 +90,6 @@ func (c *collector) desc(sec string, k stack.Counter) *prometheus.Desc {
 		help += " (" + k.Field + ")"
 	}
 	d := prometheus.NewDesc(name, help, labels, nil)
-	c.descs[name] = d
+	c.descs[key] = d
 	return d
 }

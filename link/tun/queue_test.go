@@ -54,5 +54,10 @@ func TestQueueForSpreadsAndKeeps(t *testing.T) {
 		if n <= 4 && len(used) != n {
 			t.Errorf("%d queues: 64 flows used %d of them: %v", n, len(used), used)
 		}
+		// Stats has a count per queue the device has, and no more: what
+		// the counters' reflection shows as QueueDelivered[i].
+		if st := d.Stats(); len(st.QueueDelivered) != n || len(st.QueueWritten) != n {
+			t.Errorf("%d queues: Stats has %d and %d per-queue counts", n, len(st.QueueDelivered), len(st.QueueWritten))
+		}
 	}
 }
