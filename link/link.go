@@ -47,6 +47,18 @@
 // parsing IP or TCP. Building the large segment, and checking an arriving
 // one, is the stack's business (gso.go).
 //
+// # Shared text
+//
+// Between two stacks in one process the receiver can read a segment's
+// text straight from the sender's send buffer: the writer passes the
+// headers in a buffer of their own and the text with a hold on its memory
+// (TextSharer, Releaser), the link carries both as they are, and the
+// receiving Dispatcher (SharedDispatcher) keeps the hold until its reader
+// has copied the text out. The text is copied twice on its way, into the
+// send buffer and out to the reader, as between two sockets of one
+// kernel. The link still only moves bytes and holds: it never looks
+// inside either.
+//
 // # Batches and blocking writes
 //
 // Two more capabilities change how the stack drives a link, not what it
@@ -193,6 +205,47 @@ type BatchDispatcher interface {
 	// Dispatcher kept, to be given back through Recycle; the others, and
 	// all of them with lent false, belong to the Endpoint again.
 	DeliverBatch(pkts [][]byte, lent bool)
+}
+
+// Releaser is a hold on memory that a packet's text lies in and that its
+// writer lends to the far end (TextSharer): Release gives the hold back,
+// once, when the holder is done with the text. It may be called from any
+// goroutine.
+type Releaser interface {
+	Release()
+}
+
+// TextSharer is implemented by an Endpoint whose far end can read a
+// packet's text where its writer keeps it, as an in-memory link between
+// two stacks of one process can: the writer's send buffer then serves as
+// the receiver's buffer too, and the text is never copied into a packet.
+// The stack uses it for large TCP segments when its Endpoint has it (and
+// leaves checksums out, ChecksumOffloader); wrappers need not implement it.
+type TextSharer interface {
+	HandOff
+	// WriteShared sends the packet whose first bytes are hdr, a buffer
+	// from NewBuffer taken over as WriteOwned takes it, and whose last
+	// are text: its total length is len(hdr)+len(text), which the MTU
+	// bounds. text must not change until ref is released, which the
+	// endpoint does exactly once, whatever the result: when the far end's
+	// Dispatcher is done with it, or when the packet is dropped. Errors
+	// are those of WritePacket.
+	WriteShared(hdr, text []byte, ref Releaser) error
+}
+
+// SharedDispatcher is a BatchDispatcher that takes packets whose text
+// lies apart from their headers (TextSharer). An Endpoint that shares text
+// delivers with DeliverShared when its Dispatcher has it, and otherwise
+// copies each shared packet whole into a buffer of its own first.
+type SharedDispatcher interface {
+	BatchDispatcher
+	// DeliverShared is DeliverBatch where texts[i], when not nil, is the
+	// text of packet i, whose headers are pkts[i], and refs[i] its hold.
+	// On return refs[i] is nil for each text the Dispatcher kept, which it
+	// releases when done with it; the Endpoint releases the others. pkts
+	// are lent or not as DeliverBatch says; a shared packet's header
+	// buffer is never kept.
+	DeliverShared(pkts, texts [][]byte, refs []Releaser, lent bool)
 }
 
 // ErrClosed is returned by WritePacket after the endpoint has been closed.
