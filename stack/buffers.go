@@ -68,6 +68,13 @@ type batch struct {
 	// packet buffers come from; they leave with the packets, so the batch
 	// keeps none.
 	handoff link.HandOff
+
+	// share says the link takes text apart from the headers
+	// (link.TextSharer): texts[i] and refs[i] are packet i's shared text
+	// and the hold on it, nil when the text is in the packet (share.go).
+	share bool
+	texts [][]byte
+	refs  []link.Releaser
 }
 
 // bufStore holds packet buffers shared by a stack's batches.
@@ -140,6 +147,9 @@ func (b *batch) add(n int) []byte {
 	if b.gso {
 		b.meta = append(b.meta, outMeta{})
 	}
+	if b.share {
+		b.texts, b.refs = append(b.texts, nil), append(b.refs, nil)
+	}
 	if b.handoff != nil {
 		p := b.handoff.NewBuffer(n)
 		b.pkts = append(b.pkts, p)
@@ -172,6 +182,9 @@ func (b *batch) empty() {
 	if b.handoff != nil {
 		clear(b.pkts) // written: the link's now
 		b.pkts = b.pkts[:0]
+		clear(b.texts) // and the holds on shared text with them
+		clear(b.refs)
+		b.texts, b.refs = b.texts[:0], b.refs[:0]
 		return
 	}
 	all, kept := b.pkts[:cap(b.pkts)], 0

@@ -240,7 +240,7 @@ func sectionOf(pkg, name string) (section, counter string) {
 		return "Icmp", counter
 	case strings.HasPrefix(name, "TCP"), name == "ConnLimitDrops":
 		return "TcpExt", counter
-	case strings.HasPrefix(name, "GSO"):
+	case strings.HasPrefix(name, "GSO"), strings.Contains(name, "Shared"): // offloads and shared text (share.go)
 		return "IpExt", counter
 	}
 	return "Ip", counter

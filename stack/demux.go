@@ -28,6 +28,12 @@ type sender shard
 // front of the payload in one pooled buffer.
 func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
 	s := (*shard)(o)
+	if s.share != nil && len(payload) >= minSharedText && len(more) == 0 {
+		if ref := c.ShareText(payload); ref != nil { // share.go
+			s.sendShared(c.Local.Addr(), c.Remote.Addr(), h, payload, ref)
+			return
+		}
+	}
 	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
@@ -59,18 +65,21 @@ func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []
 // tcpInput validates a segment (RFC 9293 §3.10.7: checksum first) and
 // hands it to its connection, its listener, or answers it as CLOSED does.
 // lent is the packet's buffer when the link lends it; tcpInput reports
-// whether a connection kept it (tcp.Segment.Lent). partial says the
+// whether a connection kept it (tcp.Segment.Lent). apart, if not nil, is
+// the segment's text where it lies apart from ip, which then holds the
+// headers alone, and kept says whether a connection kept that text
+// (tcp.Segment.Shared; share.go). partial says the
 // checksum is partial, from the host at the link's far end: not verified
 // (gso.go). r, when not nil, is the run of a batch the segment may join
 // or open, if it is an established connection's (run.go).
-func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool, r *inputRun) (kept bool) {
+func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, apart *sharedText, partial bool, r *inputRun) (kept bool) {
 	t, err := wire.ParseTCP(ip.Payload())
 	if err != nil {
 		st.stats.TCPInErrs.Add(1) // no ports: a drop of no connection, not traced
 		return
 	}
 	var seg tcp.Segment
-	if !partial && !t.IsChecksumValid(ip.Src(), ip.Dst()) {
+	if !partial && !st.tcpChecksumValid(ip, t, apart) {
 		tcp.SegmentFrom(t, &seg)
 		st.dropTCP(&st.stats.TCPInErrs, "TCPInErrs", ip, t, &seg)
 		return
@@ -80,6 +89,9 @@ func (st *Stack) tcpInput(ip wire.IPv4, lent []byte, partial bool, r *inputRun) 
 		return
 	}
 	seg.Lent = lent
+	if apart != nil {
+		seg.Payload, seg.Shared = apart.text, apart.ref
+	}
 	local := netip.AddrPortFrom(ip.Dst(), t.DstPort())
 	remote := netip.AddrPortFrom(ip.Src(), t.SrcPort())
 	k := keyOf(local, remote)

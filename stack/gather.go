@@ -10,32 +10,30 @@ package stack
 // packet (writev on a TUN device), so the text is copied once on its way
 // out instead of twice. Merging (gso.go) extends the last piece when the
 // next segment's text follows it in memory, as consecutive segments' text
-// does in a ring, and opens the second piece where the ring wraps.
+// does in a chunk of the send buffer, and opens the second piece where
+// the text crosses into the next chunk.
 //
 // The send buffer must then hold still until the write is done, which is
-// after the shard's mu is let go. Three things make that so:
+// after the shard's mu is let go. Two things make that so:
 //
-//   - Bytes not yet acknowledged never move or change in a send buffer
-//     (tcp's byteQueue is a ring that only appends and discards).
-//   - Bytes acknowledged meanwhile (a retransmission's, acknowledged by
-//     an ACK the link delivered while the batch waited) may be
-//     overwritten by the connection's later bytes; the segment then
-//     carries other text for sequence numbers the peer has in full, which
-//     it discards (RFC 9293 §3.10.7.4), and the far end completes the
-//     checksum over what it actually sends (the checksum is always
-//     partial here), so nothing is corrupted that counts.
-//   - Storage a connection lets go (drained, outgrown, freed at close)
-//     is kept aside, not pooled for another connection, while the shard's
-//     Env says TextHeld, which holdText sets with the first gathered
-//     segment. Pooled at once, another connection's bytes could leave in
-//     this connection's segment. The flusher marks how much was kept
-//     aside when it takes a batch to write: storage let go before then
-//     can be read by that batch at most, never by one queued later, so
-//     when the write ends it pools up to the mark (tcp.Env.PoolHeld), and
-//     everything once no batch written or queued holds text
-//     (tcp.Env.EndTextHold; flush.go). What is kept aside is thus bounded
-//     by what the shard's connections let go during one write and the
-//     queueing after it, at most a buffer or two per connection.
+//   - Bytes never move or change in a send buffer while it holds them: it
+//     is a list of chunks, each written once from its start, and bytes
+//     acknowledged meanwhile (a retransmission's, acknowledged by an ACK
+//     the link delivered while the batch waited) stay in their chunk
+//     until every byte of it is acknowledged (tcp/sendqueue.go).
+//   - Storage a connection lets go (a chunk acknowledged in full, a
+//     drained buffer, one freed at close) is kept aside, not pooled for
+//     another connection, while the shard's Env says TextHeld, which
+//     holdText sets with the first gathered segment. Pooled at once,
+//     another connection's bytes could leave in this connection's
+//     segment. The flusher marks how much was kept aside when it takes a
+//     batch to write: storage let go before then can be read by that
+//     batch at most, never by one queued later, so when the write ends it
+//     pools up to the mark (tcp.Env.PoolHeld), and everything once no
+//     batch written or queued holds text (tcp.Env.EndTextHold; flush.go).
+//     What is kept aside is thus bounded by what the shard's connections
+//     let go during one write and the queueing after it, at most a buffer
+//     or two per connection.
 //
 // A capture or any other wrapper that does not offer gathering gets the
 // text copied into the packet as before: the stack gathers only when the

@@ -84,8 +84,8 @@ type outMeta struct {
 	merged uint16
 
 	// text, on a gathering link, is a TCP segment's payload where it lies
-	// in its connection's send buffer, in at most two pieces (the ring's
-	// end, then its start); the packet then holds the headers alone. Nil
+	// in its connection's send buffer, in at most two pieces (one chunk's
+	// end, then the next one's start); the packet then holds the headers alone. Nil
 	// when the text is in the packet (gather.go).
 	text [2][]byte
 }
@@ -255,6 +255,9 @@ func (s *Stack) writeOut(q *batch, i int) error {
 		}
 	}
 	if s.hand != nil {
+		if q.share && q.refs[i] != nil {
+			return s.share.WriteShared(p, q.texts[i], q.refs[i]) // share.go
+		}
 		return s.hand.WriteOwned(p)
 	}
 	return s.ep.WritePacket(p)

@@ -101,5 +101,5 @@ func (s *Stack) deliverInRun(pkt, lent []byte, r *inputRun) (kept bool) {
 		return false
 	}
 	s.stats.InDelivers.Add(1)
-	return s.tcpInput(ip, lent, s.csumOffload, r)
+	return s.tcpInput(ip, lent, nil, s.csumOffload, r)
 }

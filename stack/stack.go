@@ -65,6 +65,7 @@ type Stack struct {
 	gsoMax      int                 // the longest packet gso takes
 	gather      link.GatherEndpoint // gso, when it takes packets in pieces; else nil (gather.go)
 	csumOffload bool                // ep is a link.ChecksumOffloader that leaves checksums out (gso.go)
+	share       link.TextSharer     // ep, when large segments' text goes to the far end where it lies; else nil (share.go)
 	blocking    bool                // ep is a link.BlockingWriter: shards write through a writer goroutine (flush.go)
 	clk         clock.Clock
 	epoch       time.Time // what stamps count from (timers.go)
@@ -127,6 +128,7 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 	s.ports.init()
 	s.hand, _ = ep.(link.HandOff)
 	s.initGSO(ep)
+	s.initShare(ep)
 	if b, ok := ep.(link.BlockingWriter); ok && b.WritesBlock() {
 		s.blocking = true // flush.go
 	}
@@ -238,7 +240,7 @@ func (s *shard) spareBatch() *batch {
 }
 
 func (s *Stack) newBatch() *batch {
-	return &batch{store: &s.store, keep: batchKeep(len(s.shards)), handoff: s.hand, gso: s.gso != nil}
+	return &batch{store: &s.store, keep: batchKeep(len(s.shards)), handoff: s.hand, gso: s.gso != nil, share: s.share != nil}
 }
 
 // packet queues an outgoing packet of n bytes and returns it to be filled
@@ -311,6 +313,12 @@ func (s *Stack) deliverOffload(pkt, lent []byte, g link.GSO) (kept bool) {
 // whether it is a datagram for this host (RFC 791, RFC 1122 §3.2.1); if
 // not, it was dropped and counted.
 func (s *Stack) acceptIPv4(pkt []byte) (wire.IPv4, bool) {
+	return s.acceptIPv4Apart(pkt, 0)
+}
+
+// acceptIPv4Apart is acceptIPv4 for a datagram whose last apart bytes lie
+// apart from pkt, which holds the rest (share.go).
+func (s *Stack) acceptIPv4Apart(pkt []byte, apart int) (wire.IPv4, bool) {
 	st := &s.stats
 	st.InReceives.Add(1)
 	if len(pkt) > 0 && pkt[0]>>4 != 4 {
@@ -321,6 +329,12 @@ func (s *Stack) acceptIPv4(pkt []byte) (wire.IPv4, bool) {
 		return nil, false
 	}
 	ip, err := wire.ParseIPv4(pkt)
+	if apart > 0 {
+		ip, err = wire.ParseIPv4Prefix(pkt)
+		if err == nil && int(ip.TotalLength()) != len(ip)+apart {
+			err = wire.ErrBadLength
+		}
+	}
 	if err != nil || !ip.IsChecksumValid() {
 		st.InHdrErrors.Add(1)
 		return nil, false
@@ -342,7 +356,7 @@ func (s *Stack) transportInput(ip wire.IPv4, lent []byte, g link.GSO) (kept bool
 	switch ip.Protocol() {
 	case wire.ProtocolTCP:
 		st.InDelivers.Add(1)
-		return s.tcpInput(ip, lent, g.NeedsCsum || s.csumOffload, nil)
+		return s.tcpInput(ip, lent, nil, g.NeedsCsum || s.csumOffload, nil)
 	case wire.ProtocolICMPv4:
 		st.InDelivers.Add(1)
 		s.icmpInput(ip)

@@ -129,4 +129,16 @@ type Stats struct {
 	// synack's own, in the Ip section so that they are not taken for
 	// InHdrErrors.
 	InNotIPv4 atomic.Uint64
+	// OutShared counts TCP segments written with their text left in the
+	// send buffer for the far end to read (link.TextSharer; share.go);
+	// they are in OutRequests too.
+	OutShared atomic.Uint64
+	// InShared counts TCP segments delivered with their text apart, in
+	// the sender's send buffer (link.SharedDispatcher); they are in
+	// InReceives too.
+	InShared atomic.Uint64
+	// InSharedFlattened counts packets delivered with their text apart
+	// that were not a TCP segment as a stack shares one (sendShared), and
+	// so were copied whole and taken as any packet.
+	InSharedFlattened atomic.Uint64
 }

@@ -3,13 +3,14 @@ package tcp
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
-// byteQueue is a FIFO of bytes with a capacity bound: the send buffer
-// (unacknowledged, then unsent bytes) and the receive buffer (received in
-// order, not yet read). It is a ring, so neither acknowledging the front
-// nor appending at the back ever moves the bytes in between; a segment
-// that crosses the ring's end is read out in two pieces (Peek).
+// byteQueue is a FIFO of bytes with a capacity bound: the receive buffer's
+// copied text (received in order, not yet read; recvqueue.go). It is a
+// ring, so neither reading the front nor appending at the back ever moves
+// the bytes in between; bytes that cross the ring's end are read out in
+// two pieces (Peek). The send buffer is chunked instead (sendqueue.go).
 //
 // Its storage is taken when the first byte arrives, not when the connection
 // opens, and given back when the queue drains, so an idle connection holds
@@ -59,30 +60,24 @@ func (q *byteQueue) Peek(i, k int) (a, b []byte) {
 }
 
 // Append queues as much of p as fits and returns how much that was.
-func (q *byteQueue) Append(p []byte) int { return q.appendHeld(p, nil) }
-
-// appendHeld is Append for a queue whose bytes the host may still be
-// reading: storage let go goes to hold, if not nil (see letGo).
-func (q *byteQueue) appendHeld(p []byte, hold *[]*storage) int {
+func (q *byteQueue) Append(p []byte) int {
 	n := min(len(p), q.Free())
 	if n <= 0 {
 		return 0
 	}
-	q.put(p[:n], hold)
+	q.Put(p[:n])
 	return n
 }
 
 // Put queues all of p, even past the limit: for received text the window
 // advertised already bounds, which rounding to the window scale may let
 // exceed the limit by less than one scale unit.
-func (q *byteQueue) Put(p []byte) { q.put(p, nil) }
-
-func (q *byteQueue) put(p []byte, hold *[]*storage) {
+func (q *byteQueue) Put(p []byte) {
 	if len(p) == 0 {
 		return
 	}
 	if q.st == nil || q.Len()+len(p) > len(q.st.b) {
-		q.grow(q.Len()+len(p), hold)
+		q.grow(q.Len() + len(p))
 	}
 	buf := q.st.b
 	tail := int(q.head + q.n)
@@ -105,7 +100,7 @@ const minQueueStorage = 4 << 10
 // so a fill moves its bytes at most once: a bulk receiver whose reader
 // falls behind fills megabytes, and doubling its way there copied them
 // again at every step.
-func (q *byteQueue) grow(need int, hold *[]*storage) {
+func (q *byteQueue) grow(need int) {
 	size := max(minQueueStorage, int(q.last))
 	if q.st != nil {
 		size = q.limit
@@ -117,7 +112,7 @@ func (q *byteQueue) grow(need int, hold *[]*storage) {
 		a, b := q.Peek(0, q.Len())
 		copy(st.b[copy(st.b, a):], b)
 		st.high = q.st.high
-		letGo(q.st, hold)
+		q.st.Release()
 	}
 	q.st, q.head = st, 0
 }
@@ -129,9 +124,7 @@ func (q *byteQueue) grow(need int, hold *[]*storage) {
 // each way left 16 KiB a pair behind when small storage was kept). The
 // pool makes the next fill's storage cheap: request-response traffic, which
 // drains on every message, measured no slower (BENCHMARKS.md, rr).
-func (q *byteQueue) Discard(n int) { q.discard(n, nil) }
-
-func (q *byteQueue) discard(n int, hold *[]*storage) {
+func (q *byteQueue) Discard(n int) {
 	if n <= 0 {
 		return
 	}
@@ -140,7 +133,7 @@ func (q *byteQueue) discard(n int, hold *[]*storage) {
 		q.n, q.head = 0, 0
 		if q.st != nil {
 			q.last = max(q.st.high, q.last/2)
-			letGo(q.st, hold)
+			q.st.Release()
 			q.st = nil
 		}
 		return
@@ -161,11 +154,9 @@ func (q *byteQueue) Read(p []byte) int {
 }
 
 // Reset empties the queue and gives its storage back; the limit stays.
-func (q *byteQueue) Reset() { q.reset(nil) }
-
-func (q *byteQueue) reset(hold *[]*storage) {
+func (q *byteQueue) Reset() {
 	if q.st != nil {
-		letGo(q.st, hold)
+		q.st.Release()
 	}
 	*q = byteQueue{limit: q.limit, last: q.last}
 }
@@ -173,9 +164,25 @@ func (q *byteQueue) reset(hold *[]*storage) {
 // storage is a queue's memory, and the most bytes queued in it since the
 // queue last drained. The pools hold *storage, a pointer, so giving one
 // back allocates nothing.
+//
+// refs counts its holders: the queue that took it, and each far end a
+// send buffer lent text in it to (ShareText). It goes back to its pool
+// when the last of them lets go (Release), so bytes a reader still holds
+// are never handed to another queue to overwrite.
 type storage struct {
 	b    []byte
 	high int32
+	refs atomic.Int32
+}
+
+// Release lets go of one hold on st, pooling it with the last.
+func (st *storage) Release() {
+	switch n := st.refs.Add(-1); {
+	case n == 0:
+		putStorage(st)
+	case n < 0:
+		panic("tcp: storage released more often than held") // a host's bug, never the wire's
+	}
 }
 
 // Storage sizes come in classes: powers of two from 4 KiB and the sizes
@@ -209,10 +216,13 @@ func getStorage(n int) *storage {
 	size, idx := storageClass(n)
 	if idx >= 0 {
 		if st, ok := storagePools[idx].Get().(*storage); ok {
+			st.refs.Store(1)
 			return st
 		}
 	}
-	return &storage{b: make([]byte, size)}
+	st := &storage{b: make([]byte, size)}
+	st.refs.Store(1)
+	return st
 }
 
 // letGo lets go of a queue's storage: back to its pool, or onto hold when
@@ -225,7 +235,7 @@ func letGo(st *storage, hold *[]*storage) {
 		*hold = append(*hold, st)
 		return
 	}
-	putStorage(st)
+	st.Release()
 }
 
 // putStorage gives st back to its class's pool.

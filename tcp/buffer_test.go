@@ -150,29 +150,33 @@ func TestStorageClass(t *testing.T) {
 // TestHeldStorageIsNotPooled checks that storage a send buffer lets go
 // while the host may still read it (Env.TextHeld) does not reach the pool,
 // from which another connection would fill it, until the hold ends: when
-// drained, outgrown, or reset.
+// drained, when its first chunk is acknowledged with more queued, or reset.
 func TestHeldStorageIsNotPooled(t *testing.T) {
-	for _, how := range []string{"drained", "outgrown", "reset"} {
+	for _, how := range []string{"drained", "first chunk acknowledged", "reset"} {
 		env := &Env{TextHeld: true}
-		q := byteQueue{limit: 1 << 20}
-		q.appendHeld(make([]byte, 5000), env.sendHold())
-		st := q.st
+		q := sendQueue{limit: 1 << 20}
+		size := 3000 // one chunk, of the fill's first size (4 KiB)
+		if how == "first chunk acknowledged" {
+			size = 5000 // and another
+		}
+		q.appendHeld(make([]byte, size), env.sendHold())
+		st := q.ch.c[0]
 		switch how {
 		case "drained":
-			q.discard(5000, env.sendHold())
-		case "outgrown":
-			q.appendHeld(make([]byte, 100_000), env.sendHold())
+			q.discard(size, env.sendHold())
+		case "first chunk acknowledged":
+			q.discard(len(st.b), env.sendHold())
 		case "reset":
 			q.reset(env.sendHold())
 		}
-		if q.st == st {
+		if q.ch != nil && q.ch.c[0] == st {
 			t.Fatalf("%s: the queue still has its storage", how)
 		}
 		if len(env.heldStorage) != 1 || env.heldStorage[0] != st {
 			t.Fatalf("%s while held: %d storages kept aside, want the one let go", how, len(env.heldStorage))
 		}
 		for range 1000 {
-			if got := getStorage(5000); got == st {
+			if got := getStorage(len(st.b)); got == st {
 				t.Fatalf("%s while held: the storage went back to the pool", how)
 			}
 		}
@@ -180,6 +184,7 @@ func TestHeldStorageIsNotPooled(t *testing.T) {
 		if env.TextHeld || len(env.heldStorage) != 0 {
 			t.Fatalf("%s: EndTextHold left held=%v and %d kept", how, env.TextHeld, len(env.heldStorage))
 		}
+		q.reset(nil)
 	}
 }
 
@@ -189,9 +194,9 @@ func TestPoolHeldKeepsWhatCameAfterTheMark(t *testing.T) {
 	env := &Env{TextHeld: true}
 	var sts []*storage
 	for range 3 {
-		q := byteQueue{limit: 1 << 20}
+		q := sendQueue{limit: 1 << 20}
 		q.appendHeld(make([]byte, 100), env.sendHold())
-		sts = append(sts, q.st)
+		sts = append(sts, q.ch.c[0])
 		q.discard(100, env.sendHold())
 		if env.HeldCount() == 1 {
 			env.PoolHeld(0) // a mark of nothing pools nothing

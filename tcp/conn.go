@@ -82,7 +82,7 @@ type Conn struct {
 	rcvNxt seqnum.Value
 	rcvAdv seqnum.Value // right edge of the window last advertised: RCV.NXT+RCV.WND as sent
 
-	sndBuf byteQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent
+	sndBuf sendQueue // bytes from snd.una (after SYN) on: unacknowledged, then unsent (sendqueue.go)
 	rcvBuf recvQueue // received in order, not yet read
 	ooo    *reasm    // text beyond RCV.NXT held for reassembly; nil when none
 

@@ -142,7 +142,7 @@ func (e *Env) HeldCount() int { return len(e.heldStorage) }
 func (e *Env) PoolHeld(n int) {
 	n = min(n, len(e.heldStorage))
 	for _, st := range e.heldStorage[:n] {
-		putStorage(st)
+		st.Release()
 	}
 	k := copy(e.heldStorage, e.heldStorage[n:])
 	clear(e.heldStorage[k:])

@@ -182,7 +182,7 @@ func (c *Conn) newData() (seqnum.Value, seqnum.Size) {
 // where it falls and it is due. It returns the sequence space sent.
 func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.Size {
 	end := c.dataEnd()
-	var payload, more []byte // the text: payload, then more where it crosses the end of the ring
+	var payload, more []byte // the text: payload, then more where it crosses into the next chunk
 	if seq.LessThan(end) {
 		k := min(seq.Size(end), n, seqnum.Size(c.segRoom()))
 		payload, more = c.sndBuf.Peek(int(c.sndUna.Size(seq)), int(k))

@@ -29,11 +29,13 @@ type keptViews struct {
 	bufs    [][]byte            // giveBack's list, kept for the next
 }
 
-// keptView is a segment's text kept in the host's buffer.
+// keptView is a segment's text kept in the host's buffer, or in a far
+// end's send buffer the host lent it from (Segment.Shared).
 type keptView struct {
-	data   []byte // the unread text
-	buf    []byte // the host's buffer, to give back when data is read
-	before int32  // ring bytes that come before this view
+	data   []byte   // the unread text
+	buf    []byte   // the host's buffer, to give back when data is read
+	shared Releaser // or the hold on the far end's memory, to release then
+	before int32    // ring bytes that come before this view
 }
 
 // keptPool holds the keptViews of drained queues: a bulk receiver's queue
@@ -65,11 +67,25 @@ func (q *recvQueue) Put(p []byte) {
 // host's until recycle is called with it, once data has been read (or the
 // queue reset).
 func (q *recvQueue) Keep(data, buf []byte, recycle func([][]byte)) {
+	q.keep(keptView{data: data, buf: buf}, recycle)
+}
+
+// KeepShared queues data, which lies in memory the host lent with hold
+// shared (Segment.Shared), without copying it: shared is released once
+// data has been read (or the queue reset).
+func (q *recvQueue) KeepShared(data []byte, shared Releaser) {
+	q.keep(keptView{data: data, shared: shared}, nil)
+}
+
+// keep queues view v; recycle gives back its buffer, if it has one.
+func (q *recvQueue) keep(v keptView, recycle func([][]byte)) {
 	k := q.kept
 	if k == nil {
 		k = keptPool.Get().(*keptViews)
-		k.recycle = recycle
 		q.kept = k
+	}
+	if recycle != nil {
+		k.recycle = recycle
 	}
 	before := k.tail
 	if k.head == len(k.views) {
@@ -82,8 +98,9 @@ func (q *recvQueue) Keep(data, buf []byte, recycle func([][]byte)) {
 		clear(k.views[m:])
 		k.views, k.head = k.views[:m], 0
 	}
-	k.views = append(k.views, keptView{data: data, buf: buf, before: before})
-	k.n += len(data)
+	v.before = before
+	k.views = append(k.views, v)
+	k.n += len(v.data)
 	k.tail = 0
 }
 
@@ -132,11 +149,17 @@ func (k *keptViews) giveBack(from, to int) {
 	}
 	b := k.bufs[:0]
 	for i := from; i < to; i++ {
-		b = append(b, k.views[i].buf)
+		if v := &k.views[i]; v.shared != nil {
+			v.shared.Release()
+		} else {
+			b = append(b, v.buf)
+		}
 		k.views[i] = keptView{}
 	}
-	k.recycle(b)
-	clear(b)
+	if len(b) > 0 {
+		k.recycle(b)
+		clear(b)
+	}
 	k.bufs = b[:0]
 }
 
@@ -162,6 +185,16 @@ func (q *recvQueue) Reset() {
 // half of it (a small segment kept in a large buffer would hold memory
 // many times its size against the window), copied otherwise.
 func (c *Conn) queueText(seg *Segment, payload []byte) {
+	if seg.Shared != nil && !seg.Kept {
+		// The far end's send buffer, lent (link.TextSharer): held as it
+		// is, whatever its size, as the sender only lends large texts and
+		// what the chunks it lies in hold beyond it is bounded there
+		// (sendqueue.go).
+		c.rcvBuf.KeepShared(payload, seg.Shared)
+		seg.Kept = true
+		c.env.Stats.ReceiveShared.Add(1)
+		return
+	}
 	if seg.Lent != nil && !seg.Kept && c.env.Recycle != nil && 2*len(payload) >= cap(seg.Lent) {
 		c.rcvBuf.Keep(payload, seg.Lent, c.env.Recycle)
 		seg.Kept = true

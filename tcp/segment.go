@@ -25,6 +25,20 @@ type Segment struct {
 	// it passes it to Env.Recycle.
 	Lent []byte
 	Kept bool
+
+	// Shared, when the host sets it, is a hold on memory of the sending
+	// host's that Payload lies in (a far end's send buffer, lent across an
+	// in-memory link: link.TextSharer): the engine may keep Payload where
+	// it is, and then sets Kept and releases Shared once the text is read.
+	// Lent is then nil: the buffer the headers came in is never kept.
+	Shared Releaser
+}
+
+// Releaser is a hold on memory that text lies in: Release gives it back,
+// once. A host that lends a segment's text (Segment.Shared) passes one,
+// and ShareText hands one out.
+type Releaser interface {
+	Release()
 }
 
 // Len is SEG.LEN: the payload plus one for SYN and one for FIN (RFC 9293 §3.4).
@@ -53,8 +67,9 @@ func SegmentFrom(t wire.TCP, s *Segment) error {
 // Sender is how the engine hands out the segments it decides to send. The
 // stack implements it: it wraps h and the text in an IPv4 packet for c's
 // addresses and queues it for the link. The text is payload followed by
-// more: two pieces where it crosses the end of the send buffer's ring, so
-// that it is copied once, into the packet. h is not kept after the call;
+// more: two pieces where it crosses from one of the send buffer's chunks
+// into the next (sendqueue.go), so that it is copied once, into the
+// packet. h is not kept after the call;
 // the text is not either, unless the Sender sets Env.TextHeld, which lets
 // it write the text to the link from where it lies once the lock is free.
 //

@@ -112,6 +112,10 @@ type Stats struct {
 	// ReceiveKept counts segments whose text the receive buffer kept in
 	// the buffer the host lent (Segment.Lent) instead of copying it.
 	ReceiveKept atomic.Uint64
+	// ReceiveShared counts segments whose text the receive buffer kept in
+	// the sender's send buffer, lent across an in-memory link
+	// (Segment.Shared), instead of copying it.
+	ReceiveShared atomic.Uint64
 	// MinMSSRaised counts SYNs whose MSS option was below Config.MinSendMSS and taken as it (Linux tcp_min_snd_mss).
 	MinMSSRaised atomic.Uint64
 	// OfoPruned counts held out-of-order ranges dropped to make room (Linux OfoPruned, tcp_prune_ofo_queue).

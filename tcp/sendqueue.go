@@ -1,0 +1,205 @@
+package tcp
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// sendQueue is the send buffer: the bytes from snd.una on, unacknowledged
+// and then unsent. It keeps them in chunks of storage, each filled once
+// from its start and let go when every byte in it is acknowledged, so a
+// queued byte never moves and memory an acknowledgement frees is never
+// written again while anyone holds it: a chunk goes back to its pool only
+// when its last holder lets go (storage.Release). That is what lets a host
+// lend a segment's text to a far end that reads it later (ShareText), as
+// an in-memory link between two stacks does: the chunk outlives its
+// acknowledgement until that reader has copied the text out.
+//
+// A fill's first chunk is sized for the queue's recent fills, as a
+// byteQueue's storage is (byteQueue.last), so a request-response
+// connection holds a few KiB; the chunks after it are at least
+// minSendChunk, which is more than any segment's text, so a segment's text
+// lies in one chunk or two (Peek's two pieces). A queue that outgrows its
+// chunk adds one rather than moving its bytes to a larger one. A queue
+// that drains lets go of every chunk: an idle connection holds no buffer.
+type sendQueue struct {
+	ch    *chunkList // the chunks; nil while the queue is empty
+	limit int        // most bytes it may hold
+	n     int32      // queued bytes
+	last  int32      // as byteQueue.last: the first chunk's size for the next fill
+}
+
+// chunkList is a non-empty sendQueue's chunks, pooled with the queue's
+// emptiness, so that a connection that never sends, or has sent all it
+// wrote, holds none of it.
+type chunkList struct {
+	c    []*storage // c[0] holds the first queued byte, at head; all but the last are full
+	head int32      // index in c[0].b of the first queued byte
+	tail int32      // bytes written in the last chunk
+	high int32      // the most bytes queued since the queue last drained
+
+	// peeked is the chunk the text Peek last returned lies in, when it
+	// lies in one; nil when it took two (ShareText).
+	peeked *storage
+}
+
+var chunkListPool = sync.Pool{New: func() any { return new(chunkList) }}
+
+// minSendChunk is the least size of a chunk after a fill's first: more
+// than the text of any segment (a 64 KiB offloaded one included), so a
+// segment's text crosses at most one chunk boundary.
+const minSendChunk = 64 << 10
+
+// maxSendChunk bounds the chunks a large buffer is cut into: a 4 MiB
+// buffer takes five or so, and a reader that holds text lent from one
+// (ShareText) holds at most that much beyond what it holds of the text.
+const maxSendChunk = 1 << 20
+
+// Len is the number of queued bytes.
+func (q *sendQueue) Len() int { return int(q.n) }
+
+// Free is how many more bytes fit.
+func (q *sendQueue) Free() int { return max(q.limit-int(q.n), 0) }
+
+// used is how many bytes of chunk i have been written.
+func (l *chunkList) used(i int) int {
+	if i == len(l.c)-1 {
+		return int(l.tail)
+	}
+	return len(l.c[i].b)
+}
+
+// Peek returns the k queued bytes from position i on, as a and then b (b
+// is empty unless they cross from one chunk into the next). The slices
+// are valid until the bytes are discarded. Fewer than k bytes come back
+// only if k is more than minSendChunk, which no segment is.
+func (q *sendQueue) Peek(i, k int) (a, b []byte) {
+	if k <= 0 || q.ch == nil {
+		return nil, nil
+	}
+	l := q.ch
+	l.peeked = nil
+	off, j := int(l.head)+i, 0
+	for j < len(l.c)-1 && off >= len(l.c[j].b) {
+		off -= len(l.c[j].b)
+		j++
+	}
+	a = l.c[j].b[off:min(l.used(j), off+k)]
+	if rest := k - len(a); rest > 0 && j+1 < len(l.c) {
+		return a, l.c[j+1].b[:min(rest, l.used(j+1))]
+	}
+	l.peeked = l.c[j]
+	return a, nil
+}
+
+// ShareText returns a new hold on the chunk that the text p, which the
+// last Peek returned as its only piece, lies in, or nil if p is not that:
+// the host may then lend p to a reader that keeps it past this call, and
+// releases the hold when the reader is done. The chunk's bytes do not
+// change while held.
+func (q *sendQueue) ShareText(p []byte) Releaser {
+	if q.ch == nil || len(p) == 0 {
+		return nil
+	}
+	st := q.ch.peeked
+	if st == nil || !within(p, st.b) {
+		return nil
+	}
+	st.refs.Add(1)
+	return st
+}
+
+// within reports whether p lies inside b.
+func within(p, b []byte) bool {
+	if len(p) == 0 || len(b) == 0 {
+		return false
+	}
+	ps := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	bs := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return ps >= bs && ps+uintptr(len(p)) <= bs+uintptr(len(b))
+}
+
+// appendHeld queues as much of p as fits and returns how much that was;
+// storage let go meanwhile goes to hold, if not nil (see letGo).
+func (q *sendQueue) appendHeld(p []byte, hold *[]*storage) int {
+	n := min(len(p), q.Free())
+	if n <= 0 {
+		return 0
+	}
+	p = p[:n]
+	if q.ch == nil {
+		q.ch = chunkListPool.Get().(*chunkList)
+	}
+	l := q.ch
+	for len(p) > 0 {
+		if len(l.c) == 0 || int(l.tail) == len(l.c[len(l.c)-1].b) {
+			l.c = append(l.c, getStorage(q.chunkSize(len(l.c) == 0)))
+			l.tail = 0
+		}
+		c := copy(l.c[len(l.c)-1].b[l.tail:], p)
+		l.tail += int32(c)
+		p = p[c:]
+	}
+	q.n += int32(n)
+	l.high = max(l.high, q.n)
+	return n
+}
+
+// chunkSize is the size of the next chunk: for a fill's first, the
+// queue's recent fills; after it, a share of the limit within
+// [minSendChunk, maxSendChunk].
+func (q *sendQueue) chunkSize(first bool) int {
+	if first {
+		return min(max(minQueueStorage, int(q.last)), max(q.limit, minQueueStorage))
+	}
+	return min(max(q.limit/4, minSendChunk), maxSendChunk)
+}
+
+// discard drops the first n queued bytes, letting go of each chunk they
+// empty; storage let go goes to hold, if not nil.
+func (q *sendQueue) discard(n int, hold *[]*storage) {
+	if n <= 0 || q.ch == nil {
+		return
+	}
+	l := q.ch
+	q.n -= int32(n)
+	if q.n <= 0 {
+		q.last = max(l.high, q.last/2)
+		q.reset(hold)
+		return
+	}
+	l.head += int32(n)
+	for len(l.c) > 1 && int(l.head) >= len(l.c[0].b) {
+		l.head -= int32(len(l.c[0].b))
+		letGo(l.c[0], hold)
+		k := copy(l.c, l.c[1:])
+		l.c[k] = nil
+		l.c = l.c[:k]
+	}
+}
+
+// reset empties the queue and lets go of its chunks; the limit and the
+// size of the next fill stay.
+func (q *sendQueue) reset(hold *[]*storage) {
+	l := q.ch
+	if l == nil {
+		q.n = 0
+		return
+	}
+	for i, st := range l.c {
+		letGo(st, hold)
+		l.c[i] = nil
+	}
+	l.c, l.head, l.tail, l.high, l.peeked = l.c[:0], 0, 0, 0, nil
+	chunkListPool.Put(l)
+	q.ch, q.n = nil, 0
+}
+
+// ShareText returns a hold on the send buffer's memory that p lies in, for
+// a host that lends a segment's text to a reader beyond Sender.Send (an
+// in-memory link's far end: link.TextSharer), or nil if it cannot: p must
+// be the whole text handed to Send, in one piece. The bytes do not change
+// until the hold is released, whatever the connection does meanwhile
+// (acknowledged, closed, aborted). Called during Send, under the lock of
+// c's Env.
+func (c *Conn) ShareText(p []byte) Releaser { return c.sndBuf.ShareText(p) }
