@@ -541,7 +541,8 @@ func (e *Endpoint) RecycleAll(pkts [][]byte) {
 }
 
 // Close stops e's delivery and drops, counting them, the packets still
-// queued; later writes on e return ErrClosed and packets the peer writes to
+// queued, releasing the holds of their shared texts before it returns;
+// later writes on e return ErrClosed and packets the peer writes to
 // e are dropped and counted. Close does not wait for a DeliverPacket call in
 // progress, so a Dispatcher may call it; a batch being delivered
 // (link.BatchDispatcher) is delivered to its end, and counted delivered.
