@@ -133,6 +133,9 @@ func New(ep link.Endpoint, cfg Config) (*Stack, error) {
 		s.blocking = true // flush.go
 	}
 	s.tcp = tcp.Env{Config: cfg.TCP.WithDefaults(), Host: cfg.Host}
+	if s.share != nil {
+		s.tcp.ShareMin = minSharedText // share.go
+	}
 	s.maxConns, s.limits.log = cfg.MaxConnections, cfg.Logger
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConnections

@@ -56,6 +56,13 @@ type Env struct {
 	// into the engine.
 	PathMTU func(remote netip.Addr) int
 
+	// ShareMin, when not 0, says the Sender lends the text of segments of
+	// at least that many bytes to the far end where it lies (ShareText),
+	// which it can only do for text in one piece: a segment whose text
+	// would cross from one send-buffer chunk into the next then ends with
+	// the chunk, when what lies before the crossing is at least ShareMin.
+	ShareMin int
+
 	// TextHeld says the Sender may still be reading text it was handed:
 	// a host that writes a segment's payload to its link straight from
 	// the send buffer (a gathering write, after the lock is let go) sets

@@ -186,6 +186,9 @@ func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.
 	if seq.LessThan(end) {
 		k := min(seq.Size(end), n, seqnum.Size(c.segRoom()))
 		payload, more = c.sndBuf.Peek(int(c.sndUna.Size(seq)), int(k))
+		if len(more) > 0 && c.env.ShareMin > 0 && len(payload) >= c.env.ShareMin {
+			more = nil // end with the chunk, to be lent whole (Env.ShareMin)
+		}
 	}
 	size := seqnum.Size(len(payload) + len(more))
 	flags := wire.FlagACK

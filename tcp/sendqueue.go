@@ -47,13 +47,17 @@ var chunkListPool = sync.Pool{New: func() any { return new(chunkList) }}
 
 // minSendChunk is the least size of a chunk after a fill's first: more
 // than the text of any segment (a 64 KiB offloaded one included), so a
-// segment's text crosses at most one chunk boundary.
-const minSendChunk = 64 << 10
+// segment's text crosses at most one chunk boundary, and several times
+// as much, so that few do: a segment that crosses cannot be lent whole
+// (ShareText), and is either copied or cut short at the crossing
+// (Env.ShareMin).
+const minSendChunk = 256 << 10
 
 // maxSendChunk bounds the chunks a large buffer is cut into: a 4 MiB
-// buffer takes five or so, and a reader that holds text lent from one
-// (ShareText) holds at most that much beyond what it holds of the text.
-const maxSendChunk = 1 << 20
+// buffer takes two or three, one segment in thirty crosses into the next
+// at MTU 65535, and a reader that holds text lent from one (ShareText)
+// holds at most that much beyond what it holds of the text.
+const maxSendChunk = 2 << 20
 
 // Len is the number of queued bytes.
 func (q *sendQueue) Len() int { return int(q.n) }
@@ -152,7 +156,7 @@ func (q *sendQueue) chunkSize(first bool) int {
 	if first {
 		return min(max(minQueueStorage, int(q.last)), max(q.limit, minQueueStorage))
 	}
-	return min(max(q.limit/4, minSendChunk), maxSendChunk)
+	return min(max(q.limit/2, minSendChunk), maxSendChunk)
 }
 
 // discard drops the first n queued bytes, letting go of each chunk they

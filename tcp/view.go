@@ -15,6 +15,7 @@ type View struct {
 	st      *storage            // the receive ring's storage, taken whole
 	buf     [1][]byte           // or a host buffer a segment was kept in
 	recycle func(bufs [][]byte) // which gives buf back to the host
+	shared  Releaser            // or the hold on a far end's memory it was kept in (Segment.Shared)
 }
 
 // Len is the number of bytes in the view.
@@ -24,9 +25,12 @@ func (v *View) Len() int { return len(v.A) + len(v.B) }
 // It may be called from any goroutine, without the connection's owner.
 func (v *View) Release() {
 	if v.st != nil {
-		putStorage(v.st)
+		v.st.Release()
 	}
-	if v.recycle != nil {
+	if v.shared != nil {
+		v.shared.Release()
+	}
+	if v.recycle != nil && v.buf[0] != nil {
 		v.recycle(v.buf[:]) // the View's own array: nothing is allocated
 	}
 	*v = View{}
@@ -87,7 +91,7 @@ func (q *recvQueue) takeFront(v *View) bool {
 	if f.before > 0 || len(f.data) < MinViewSize {
 		return false
 	}
-	v.A, v.buf[0], v.recycle = f.data, f.buf, k.recycle
+	v.A, v.buf[0], v.recycle, v.shared = f.data, f.buf, k.recycle, f.shared
 	k.n -= len(f.data)
 	*f = keptView{}
 	k.head++
@@ -98,7 +102,7 @@ func (q *recvQueue) takeFront(v *View) bool {
 }
 
 // detach empties q and returns its storage, which the caller now owns
-// (putStorage gives it back), as Discard of every byte would, bar the
+// (its Release gives it back), as Discard of every byte would, bar the
 // copy and the freeing.
 func (q *byteQueue) detach() *storage {
 	st := q.st

@@ -75,8 +75,14 @@ type pairRig struct {
 }
 
 func (e *scenarioEnv) pair(ccfg, scfg synack.Config, d *fault.Direction) *pairRig {
+	a, b := pipe.New(1500)
+	return e.pairOn(a, b, ccfg, scfg, d)
+}
+
+// pairOn is pair on the pipe ends a (the client's) and b.
+func (e *scenarioEnv) pairOn(a, b *pipe.Endpoint, ccfg, scfg synack.Config, d *fault.Direction) *pairRig {
 	p := &pairRig{t: e.t, clk: clock.NewVirtual(rigEpoch)}
-	p.a, p.b = pipe.New(1500)
+	p.a, p.b = a, b
 	var ca link.Endpoint = p.a
 	if d != nil {
 		fa := fault.New(p.a, fault.Config{Clock: p.clk, Seed: 7, Out: *d, In: *d})

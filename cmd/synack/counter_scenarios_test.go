@@ -49,6 +49,7 @@ var counterScenarios = []counterScenario{
 	{"send memory", sendMemory, []string{"TcpExt.SndMemoryLimited"}},
 	{"a full SACK scoreboard", sackScoreboard, []string{"TcpExt.SACKScoreboardFull"}},
 	{"an offloading link", gsoScenario, []string{"IpExt.GSOInErrors", "IpExt.GSOInPackets", "IpExt.GSOOutMerged"}},
+	{"shared text", sharedTextScenario, []string{"IpExt.InShared", "IpExt.InSharedFlattened", "IpExt.OutShared", "TcpExt.ReceiveShared"}},
 }
 
 // bulkLossy moves 256 KiB each way over a link that loses, duplicates

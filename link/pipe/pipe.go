@@ -20,6 +20,23 @@
 // Dispatcher that is a link.Borrower may keep a delivered buffer and give
 // it back later with Recycle (link.Lender), so a receiving stack need not
 // copy the data out of it.
+//
+// WriteShared (link.TextSharer) queues a packet in two pieces: its headers
+// in a buffer from NewBuffer, taken over as WriteOwned takes it, and its
+// text where the writer keeps it (a slice of a sending stack's send
+// buffer), with the writer's hold on that memory (link.Releaser). The pipe
+// keeps the text slice and the hold beside the packet, steers by the
+// headers as by any packet, and never looks inside either. A Dispatcher
+// that is a link.SharedDispatcher gets the two pieces apart through
+// DeliverShared and may keep the hold until its reader has copied the text
+// out; the pipe releases every hold it did not keep once the call returns.
+// Any other Dispatcher (a capture wrapper between the pipe and a stack)
+// gets the packet whole: the pipe copies headers and text into a buffer of
+// its own just before delivery and releases the hold then (Stats.Flattened).
+// A shared packet that is dropped (too big, closed, detached, a full
+// queue, still queued at Close) has its hold released at once, so every
+// hold is released exactly once, and a queue holds at most its depth in
+// holds.
 package pipe
 
 import (
@@ -38,9 +55,11 @@ import (
 const DefaultQueueDepth = 4096
 
 // Stats counts an Endpoint's traffic. For every packet written to an open
-// endpoint a, exactly one of a's Sent or a's Dropped (too big) grows, and
-// every packet a has Sent ends up counted once in its peer's Delivered or
-// Dropped (queue full, detached or closed).
+// endpoint a (with WritePacket, WriteOwned or WriteShared), exactly one of
+// a's Sent or a's Dropped (too big) grows, and every packet a has Sent ends
+// up counted once in its peer's Delivered or Dropped (queue full, detached
+// or closed). Shared and Flattened count no packet of their own: they say
+// how some of those in Sent and Delivered went.
 type Stats struct {
 	// Sent counts packets WritePacket accepted and passed to the peer.
 	Sent uint64
@@ -58,6 +77,14 @@ type Stats struct {
 	// DroppedDetached counts inbound packets that arrived with no
 	// Dispatcher attached or after Close.
 	DroppedDetached uint64
+
+	// Shared counts the packets among Sent that were written with
+	// WriteShared: their text went to the peer where the writer keeps it.
+	Shared uint64
+	// Flattened counts the packets among Delivered that were written with
+	// WriteShared and copied whole into a buffer of this endpoint's before
+	// delivery, because its Dispatcher is not a link.SharedDispatcher.
+	Flattened uint64
 }
 
 // Endpoint is one end of a pipe. It implements link.Endpoint and is safe
@@ -86,6 +113,7 @@ type Endpoint struct {
 
 	sent, delivered                 atomic.Uint64
 	tooBig, queueFull, detachedDrop atomic.Uint64
+	shared, flattened               atomic.Uint64
 }
 
 var (
@@ -93,13 +121,21 @@ var (
 	_ link.HandOff  = (*Endpoint)(nil)
 	_ link.Lender   = (*Endpoint)(nil)
 
+	_ link.TextSharer = (*Endpoint)(nil)
+
 	_ link.ChecksumOffloader = (*Endpoint)(nil)
 )
 
 // inQueue is one inbound queue and what its delivery goroutine needs.
+// pending, texts and refs are parallel: texts[i] and refs[i] are the text
+// and hold of pending[i] when the peer wrote it with WriteShared, else
+// nil, and shared counts the non-nil refs.
 type inQueue struct {
 	mu      sync.Mutex
-	pending [][]byte      // written by the peer, not yet taken by the deliverer
+	pending [][]byte // written by the peer, not yet taken by the deliverer
+	texts   [][]byte // shared texts beside pending
+	refs    []link.Releaser
+	shared  int
 	queued  atomic.Int64  // len(pending) plus what of the taken batch is not yet delivered (see deliverLoop)
 	depth   int           // most packets queued
 	wake    chan struct{} // capacity 1: "pending is not empty"
@@ -108,12 +144,13 @@ type inQueue struct {
 // MaxQueues bounds Options.Queues.
 const MaxQueues = 64
 
-// dispatcherBox is the attached Dispatcher, and the same as a Borrower
-// when it is one.
+// dispatcherBox is the attached Dispatcher, and the same as a Borrower,
+// a BatchDispatcher and a SharedDispatcher when it is one.
 type dispatcherBox struct {
 	d  link.Dispatcher
 	b  link.Borrower
 	bd link.BatchDispatcher
+	sd link.SharedDispatcher
 }
 
 // New returns two joined endpoints with the given MTU and queues of
@@ -200,6 +237,8 @@ func (e *Endpoint) SetMTU(n int) { e.mtu.Store(int64(n)) }
 func (e *Endpoint) Stats() Stats {
 	s := Stats{
 		Sent:             e.sent.Load(),
+		Shared:           e.shared.Load(),
+		Flattened:        e.flattened.Load(),
 		Delivered:        e.delivered.Load(),
 		DroppedTooBig:    e.tooBig.Load(),
 		DroppedQueueFull: e.queueFull.Load(),
@@ -225,7 +264,8 @@ func (e *Endpoint) Attach(d link.Dispatcher) {
 	}
 	b, _ := d.(link.Borrower)
 	bd, _ := d.(link.BatchDispatcher)
-	e.d.Store(&dispatcherBox{d, b, bd})
+	sd, _ := d.(link.SharedDispatcher)
+	e.d.Store(&dispatcherBox{d, b, bd, sd})
 	if !e.started {
 		e.started = true
 		for _, q := range e.queues {
@@ -270,7 +310,7 @@ func (e *Endpoint) write(pkt []byte, owned bool) error {
 		return link.ErrTooBig
 	}
 	e.sent.Add(1)
-	e.peer.enqueue(pkt, owned, e.MTU())
+	e.peer.enqueue(pkt, owned, e.MTU(), nil, nil)
 	return nil
 }
 
@@ -285,10 +325,12 @@ func (e *Endpoint) putBack(pkt []byte, owned bool) {
 
 // enqueue appends pkt to its queue at e, or counts the drop: the buffer
 // itself when it is owned, else a copy in a buffer of at least size bytes.
-func (e *Endpoint) enqueue(pkt []byte, owned bool, size int) {
+// A shared packet (ref not nil, see WriteShared) is owned, and its text and
+// hold are queued beside it, or the hold released when it is dropped.
+func (e *Endpoint) enqueue(pkt []byte, owned bool, size int, text []byte, ref link.Releaser) {
 	q := e.steer(pkt)
 	if e.closed.Load() || e.d.Load() == nil {
-		e.putBack(pkt, owned)
+		e.discard(pkt, owned, ref)
 		e.detachedDrop.Add(1) // nobody to deliver to: don't queue
 		return
 	}
@@ -302,16 +344,21 @@ func (e *Endpoint) enqueue(pkt []byte, owned bool, size int) {
 	switch {
 	case e.closed.Load() || e.d.Load() == nil: // since: Close has emptied the queue
 		q.mu.Unlock()
-		e.putBack(pkt, true)
+		e.discard(pkt, true, ref)
 		e.detachedDrop.Add(1)
 		return
 	case q.queued.Load() >= int64(q.depth):
 		q.mu.Unlock()
-		e.putBack(pkt, true)
+		e.discard(pkt, true, ref)
 		e.queueFull.Add(1)
 		return
 	}
 	q.pending = append(q.pending, pkt)
+	q.texts = append(q.texts, text)
+	q.refs = append(q.refs, ref)
+	if ref != nil {
+		q.shared++
+	}
 	q.queued.Add(1)
 	q.mu.Unlock()
 
@@ -377,11 +424,21 @@ func (e *Endpoint) keepIf(buf []byte, owned bool) {
 	}
 }
 
+// batch is what a delivery goroutine took off its queue at once:
+// pkts, texts and refs as inQueue's pending, texts and refs.
+type batch struct {
+	pkts   [][]byte
+	texts  [][]byte
+	refs   []link.Releaser
+	shared int
+}
+
 // deliverLoop is the delivery goroutine of e's queue q: it waits for a
 // wakeup, takes every pending packet at once and hands them to the
-// Dispatcher in order.
+// Dispatcher in order. The slices of a batch go back to the queue empty,
+// to be filled again, so a steady flow allocates none.
 func (e *Endpoint) deliverLoop(q *inQueue) {
-	var batch [][]byte
+	var b batch
 	for {
 		select {
 		case <-e.done:
@@ -389,7 +446,10 @@ func (e *Endpoint) deliverLoop(q *inQueue) {
 		case <-q.wake:
 		}
 		q.mu.Lock()
-		batch, q.pending = q.pending, batch[:0]
+		b.pkts, q.pending = q.pending, b.pkts[:0]
+		b.texts, q.texts = q.texts, b.texts[:0]
+		b.refs, q.refs = q.refs, b.refs[:0]
+		b.shared, q.shared = q.shared, 0
 		q.mu.Unlock()
 
 		if box := e.d.Load(); box != nil && box.bd != nil && !e.closed.Load() {
@@ -400,18 +460,22 @@ func (e *Endpoint) deliverLoop(q *inQueue) {
 			// hundreds kept the queue that much fuller all along. So
 			// the memory a queue holds is its depth in waiting packets
 			// and at most as many being delivered.
-			q.queued.Add(-int64(len(batch)))
-			box.bd.DeliverBatch(batch, box.b != nil)
-			e.delivered.Add(uint64(len(batch)))
-			e.release(batch)
+			q.queued.Add(-int64(len(b.pkts)))
+			e.deliverBatch(box, &b)
+			e.delivered.Add(uint64(len(b.pkts)))
+			e.release(&b)
 			continue
 		}
-		for i, p := range batch {
+		for i, p := range b.pkts {
 			if box := e.d.Load(); box != nil && !e.closed.Load() {
+				if b.refs[i] != nil {
+					e.flatten(&b, i, i+1)
+					p = b.pkts[i]
+				}
 				if box.b == nil {
 					box.d.DeliverPacket(p)
 				} else if box.b.DeliverBorrowed(p) {
-					batch[i] = nil // the Dispatcher's until it is recycled
+					b.pkts[i] = nil // the Dispatcher's until it is recycled
 				}
 				e.delivered.Add(1)
 			} else {
@@ -419,20 +483,43 @@ func (e *Endpoint) deliverLoop(q *inQueue) {
 			}
 			q.queued.Add(-1)
 		}
-		e.release(batch)
+		e.release(&b)
 	}
 }
 
-// release gives the buffers of delivered packets back to the free list.
-func (e *Endpoint) release(batch [][]byte) {
+// deliverBatch hands b to a BatchDispatcher: with DeliverShared when it
+// takes shared packets apart and b has some, else with DeliverBatch, the
+// shared packets copied whole first.
+func (e *Endpoint) deliverBatch(box *dispatcherBox, b *batch) {
+	switch {
+	case b.shared == 0:
+		box.bd.DeliverBatch(b.pkts, box.b != nil)
+	case box.sd != nil:
+		box.sd.DeliverShared(b.pkts, b.texts, b.refs, box.b != nil)
+	default:
+		e.flatten(b, 0, len(b.pkts))
+		box.bd.DeliverBatch(b.pkts, box.b != nil)
+	}
+}
+
+// release gives the buffers of delivered or dropped packets back to the
+// free list, and releases the holds of the shared texts nobody kept, after
+// the free list's lock: a Releaser may take locks of its own. It leaves b's
+// slices empty of references.
+func (e *Endpoint) release(b *batch) {
 	e.mu.Lock()
-	for i, p := range batch {
+	for i, p := range b.pkts {
 		if p != nil {
 			e.keep(p)
-			batch[i] = nil
+			b.pkts[i] = nil
 		}
 	}
 	e.mu.Unlock()
+	if b.shared > 0 {
+		releaseAll(b.refs)
+		clear(b.texts)
+		b.shared = 0
+	}
 }
 
 // Recycle takes back a buffer a Borrower kept (link.Lender): it joins the
@@ -454,7 +541,8 @@ func (e *Endpoint) RecycleAll(pkts [][]byte) {
 }
 
 // Close stops e's delivery and drops, counting them, the packets still
-// queued; later writes on e return ErrClosed and packets the peer writes to
+// queued, releasing the holds of their shared texts before it returns;
+// later writes on e return ErrClosed and packets the peer writes to
 // e are dropped and counted. Close does not wait for a DeliverPacket call in
 // progress, so a Dispatcher may call it; a batch being delivered
 // (link.BatchDispatcher) is delivered to its end, and counted delivered.
@@ -472,10 +560,11 @@ func (e *Endpoint) Close() error {
 
 	for _, q := range e.queues {
 		q.mu.Lock()
-		pending := q.pending
-		q.pending = nil
+		pending, refs := q.pending, q.refs
+		q.pending, q.texts, q.refs, q.shared = nil, nil, nil, 0
 		q.queued.Add(-int64(len(pending)))
 		q.mu.Unlock()
+		releaseAll(refs) // outside q.mu, as everywhere
 		e.detachedDrop.Add(uint64(len(pending)))
 	}
 	return nil
