@@ -74,18 +74,7 @@ func (r *inputRun) end() {
 // return for each one a connection kept. It may be called from several
 // goroutines at once, as DeliverPacket may.
 func (s *Stack) DeliverBatch(pkts [][]byte, lent bool) {
-	lend := lent && s.tcp.Recycle != nil // else not our link's: nowhere to give them back to
-	var r inputRun
-	for i, p := range pkts {
-		var l []byte
-		if lend {
-			l = p
-		}
-		if s.deliverInRun(p, l, &r) {
-			pkts[i] = nil
-		}
-	}
-	r.end()
+	s.DeliverShared(pkts, nil, nil, lent) // share.go: none of them with text apart
 }
 
 // deliverInRun is IPv4 input for one packet of a batch: a TCP segment may

@@ -70,12 +70,12 @@ type sharedText struct {
 // DeliverShared is DeliverBatch for a link whose packets' text may lie
 // apart from their headers (link.SharedDispatcher): texts[i], when not
 // nil, is the text of pkts[i] and refs[i] the hold on it, set to nil on
-// return when a connection kept the text.
+// return when a connection kept the text. texts nil says no packet's is.
 func (s *Stack) DeliverShared(pkts, texts [][]byte, refs []link.Releaser, lent bool) {
-	lend := lent && s.tcp.Recycle != nil
+	lend := lent && s.tcp.Recycle != nil // else not our link's: nowhere to give them back to
 	var r inputRun
 	for i, p := range pkts {
-		if texts[i] != nil {
+		if texts != nil && texts[i] != nil {
 			if s.deliverSharedInRun(p, sharedText{texts[i], refs[i]}, &r) {
 				refs[i] = nil
 			}
