@@ -3,6 +3,8 @@ package synack_test
 import (
 	"io"
 	"testing"
+
+	"github.com/synack-net/synack/link/pipe"
 )
 
 // The hot path allocates nothing in steady state: a request and its
@@ -66,12 +68,30 @@ func TestBulkAllocatesNothing(t *testing.T) { bulkAllocs(t, 0) }
 // that allocates either.
 func TestBulkNotSentLowatAllocatesNothing(t *testing.T) { bulkAllocs(t, 16<<10) }
 
+// TestBulkSharedAllocatesNothing: at MTU 65535 on a pipe that leaves
+// checksums out, segments leave with their text in the send buffer and
+// the receiver keeps it there (shared text: stack/share.go); holding and
+// releasing it allocates nothing either.
+func TestBulkSharedAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
+	a, b := pipe.NewWithOptions(65535, pipe.Options{ChecksumOffload: true})
+	p := newPairOn(t, pairConfig{}, a, b) // no hold counter: its wrapping allocates
+	bulkAllocsOn(t, p, 0)
+	if p.server.Internals().TCPStats().ReceiveShared.Load() == 0 {
+		t.Fatal("no text was shared")
+	}
+}
+
 // bulkAllocs moves 64 KiB chunks from client to server, the client's
 // TCP_NOTSENT_LOWAT set to lowat (0: none), and fails on any allocation
 // in steady state.
 func bulkAllocs(t *testing.T, lowat int) {
 	skipUnderRace(t)
-	p := newPair(t, pairConfig{})
+	bulkAllocsOn(t, newPair(t, pairConfig{}), lowat)
+}
+
+// bulkAllocsOn is bulkAllocs on the pair p.
+func bulkAllocsOn(t *testing.T, p *pair, lowat int) {
 	l := p.listen(t, 80, 8)
 	c, s := p.connect(t, l)
 	defer c.Close()

@@ -27,8 +27,8 @@ import (
 // (link.ChecksumOffloader), where nothing need be summed over the text,
 // and only texts of minSharedText or more. What a reader may so hold of
 // a sending stack's memory is bounded by its receive buffer, plus the
-// chunks the held text begins and ends in (at most two of maxSendChunk,
-// 1 MiB, each).
+// chunks the held text begins and ends in (at most two of tcp's
+// maxSendChunk, 2 MiB, each, whatever the sender's buffer).
 
 // minSharedText is the least text a segment shares rather than copies:
 // below a few KiB the copy costs less than the hold, whose counter moves

@@ -58,9 +58,11 @@ type Env struct {
 
 	// ShareMin, when not 0, says the Sender lends the text of segments of
 	// at least that many bytes to the far end where it lies (ShareText),
-	// which it can only do for text in one piece: a segment whose text
-	// would cross from one send-buffer chunk into the next then ends with
-	// the chunk, when what lies before the crossing is at least ShareMin.
+	// which it can only do for text in one piece: a segment of at least
+	// ShareMin bytes whose text would cross from one send-buffer chunk
+	// into the next then ends with the chunk, so that the next segment,
+	// from the crossing on, can be lent (and this one, if still large
+	// enough).
 	ShareMin int
 
 	// TextHeld says the Sender may still be reading text it was handed:
@@ -68,13 +70,12 @@ type Env struct {
 	// the send buffer (a gathering write, after the lock is let go) sets
 	// it from the first such Send until the write has ended. While it is
 	// set, a send buffer's storage that a connection of this Env lets go
-	// (drained by an ACK, outgrown, or freed at close) is kept aside
-	// rather than pooled for another connection to fill, so those bytes
-	// never leave in this connection's segments; EndTextHold, once the
-	// writes are done, clears it and pools what was kept. Bytes still
-	// queued are never changed; bytes acknowledged meanwhile may be
-	// overwritten by later ones, which can only reach a segment the peer
-	// already has in full. Read and set under the lock of the Env's
+	// (a chunk acknowledged in full, a drained buffer, or one freed at
+	// close) is kept aside rather than pooled for another connection to
+	// fill, so those bytes never leave in this connection's segments;
+	// EndTextHold, once the writes are done, clears it and pools what was
+	// kept. A chunk's bytes never change while the queue holds it
+	// (sendqueue.go). Read and set under the lock of the Env's
 	// connections.
 	TextHeld bool
 	// heldStorage is the storage let go while TextHeld (buffer.go).

@@ -186,8 +186,11 @@ func (c *Conn) sendRange(now time.Time, seq seqnum.Value, n seqnum.Size) seqnum.
 	if seq.LessThan(end) {
 		k := min(seq.Size(end), n, seqnum.Size(c.segRoom()))
 		payload, more = c.sndBuf.Peek(int(c.sndUna.Size(seq)), int(k))
-		if len(more) > 0 && c.env.ShareMin > 0 && len(payload) >= c.env.ShareMin {
-			more = nil // end with the chunk, to be lent whole (Env.ShareMin)
+		if len(more) > 0 && c.env.ShareMin > 0 && len(payload)+len(more) >= c.env.ShareMin {
+			// End with the chunk (Env.ShareMin): the segment from the
+			// crossing on can then be lent whole, and this one too if it
+			// is still large enough.
+			more = nil
 		}
 	}
 	size := seqnum.Size(len(payload) + len(more))

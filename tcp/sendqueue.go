@@ -38,25 +38,25 @@ type chunkList struct {
 	tail int32      // bytes written in the last chunk
 	high int32      // the most bytes queued since the queue last drained
 
-	// peeked is the chunk the text Peek last returned lies in, when it
-	// lies in one; nil when it took two (ShareText).
+	// peeked is the chunk the first piece of the text Peek last
+	// returned lies in (ShareText).
 	peeked *storage
 }
 
 var chunkListPool = sync.Pool{New: func() any { return new(chunkList) }}
 
-// minSendChunk is the least size of a chunk after a fill's first: more
-// than the text of any segment (a 64 KiB offloaded one included), so a
-// segment's text crosses at most one chunk boundary, and several times
-// as much, so that few do: a segment that crosses cannot be lent whole
-// (ShareText), and is either copied or cut short at the crossing
-// (Env.ShareMin).
+// minSendChunk is the least size of a chunk after a fill's first, unless
+// the limit is smaller: more than the text of any segment (a 64 KiB
+// offloaded one included), so a segment's text crosses at most one chunk
+// boundary, and several times as much, so that few do: a segment that
+// crosses cannot be lent whole (ShareText), and is cut short at the
+// crossing (Env.ShareMin).
 const minSendChunk = 256 << 10
 
-// maxSendChunk bounds the chunks a large buffer is cut into: a 4 MiB
+// maxSendChunk bounds every chunk, a fill's first included: a 4 MiB
 // buffer takes two or three, one segment in thirty crosses into the next
 // at MTU 65535, and a reader that holds text lent from one (ShareText)
-// holds at most that much beyond what it holds of the text.
+// holds at most two chunks' worth beyond what it holds of the text.
 const maxSendChunk = 2 << 20
 
 // Len is the number of queued bytes.
@@ -76,28 +76,29 @@ func (l *chunkList) used(i int) int {
 // Peek returns the k queued bytes from position i on, as a and then b (b
 // is empty unless they cross from one chunk into the next). The slices
 // are valid until the bytes are discarded. Fewer than k bytes come back
-// only if k is more than minSendChunk, which no segment is.
+// only when they span three chunks, which only chunks made while the
+// limit was smaller than k can make happen: the segment is then shorter.
 func (q *sendQueue) Peek(i, k int) (a, b []byte) {
 	if k <= 0 || q.ch == nil {
 		return nil, nil
 	}
 	l := q.ch
-	l.peeked = nil
 	off, j := int(l.head)+i, 0
 	for j < len(l.c)-1 && off >= len(l.c[j].b) {
 		off -= len(l.c[j].b)
 		j++
 	}
+	l.peeked = l.c[j]
 	a = l.c[j].b[off:min(l.used(j), off+k)]
 	if rest := k - len(a); rest > 0 && j+1 < len(l.c) {
 		return a, l.c[j+1].b[:min(rest, l.used(j+1))]
 	}
-	l.peeked = l.c[j]
 	return a, nil
 }
 
-// ShareText returns a new hold on the chunk that the text p, which the
-// last Peek returned as its only piece, lies in, or nil if p is not that:
+// ShareText returns a new hold on the chunk that the text p, which lies
+// in the first piece the last Peek returned, lies in, or nil if it does
+// not:
 // the host may then lend p to a reader that keeps it past this call, and
 // releases the hold when the reader is done. The chunk's bytes do not
 // change while held.
@@ -150,13 +151,16 @@ func (q *sendQueue) appendHeld(p []byte, hold *[]*storage) int {
 }
 
 // chunkSize is the size of the next chunk: for a fill's first, the
-// queue's recent fills; after it, a share of the limit within
-// [minSendChunk, maxSendChunk].
+// queue's recent fills; after it, half the limit within [minSendChunk,
+// maxSendChunk], or the limit if that is less (a small SO_SNDBUF). Either
+// way no more than the limit and maxSendChunk, and at least
+// minQueueStorage.
 func (q *sendQueue) chunkSize(first bool) int {
+	size := min(max(q.limit/2, minSendChunk), maxSendChunk)
 	if first {
-		return min(max(minQueueStorage, int(q.last)), max(q.limit, minQueueStorage))
+		size = max(int(q.last), minQueueStorage)
 	}
-	return min(max(q.limit/2, minSendChunk), maxSendChunk)
+	return max(min(size, q.limit, maxSendChunk), minQueueStorage)
 }
 
 // discard drops the first n queued bytes, letting go of each chunk they

@@ -115,13 +115,19 @@ func TestSendQueueShareHoldsTheChunk(t *testing.T) {
 		t.Fatalf("holds %d after the last release", st.refs.Load())
 	}
 
-	// Across a chunk boundary there is no single piece to share.
+	// Across a chunk boundary only the first piece may be shared (the
+	// engine then sends it alone: Env.ShareMin), not the second.
 	q = sendQueue{limit: 4 << 20}
 	q.appendHeld(text, nil)
 	first = len(q.ch.c[0].b) - int(q.ch.head)
 	a, b = q.Peek(first-100, 1000)
-	if len(b) == 0 || q.ShareText(a) != nil {
-		t.Fatalf("a peek across chunks (%d+%d) must give no hold", len(a), len(b))
+	if len(a) != 100 || len(b) != 900 || q.ShareText(b) != nil {
+		t.Fatalf("a peek across chunks (%d+%d) must give no hold on its second piece", len(a), len(b))
+	}
+	if r := q.ShareText(a); r == nil {
+		t.Fatal("no hold on the first piece of a peek across chunks")
+	} else {
+		r.Release()
 	}
 	q.reset(nil)
 }

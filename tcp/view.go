@@ -7,8 +7,11 @@ import (
 
 // View is received text taken out of a connection's receive buffer without
 // a copy, for a reader that hands it on (WriteTo): the bytes are A then B,
-// in memory that belongs to the View's holder until Release. Taking the
-// text is a read: the window opens as after Read.
+// in memory that belongs to the View's holder until Release, to read and
+// not to change: it may be the sending stack's own send buffer, lent
+// across an in-memory link (Segment.Shared), whose bytes that sender may
+// still retransmit. Taking the text is a read: the window opens as after
+// Read.
 type View struct {
 	A, B []byte
 
