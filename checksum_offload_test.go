@@ -28,6 +28,13 @@ func (l *tapLink) record(p []byte) {
 func (l *tapLink) WritePacket(p []byte) error { l.record(p); return l.Endpoint.WritePacket(p) }
 func (l *tapLink) WriteOwned(p []byte) error  { l.record(p); return l.Endpoint.WriteOwned(p) }
 
+// WriteShared records the packet whole, its headers then its text
+// (link.TextSharer: the stack shares text on an offloading pipe).
+func (l *tapLink) WriteShared(hdr, text []byte, ref link.Releaser) error {
+	l.record(append(append([]byte(nil), hdr...), text...))
+	return l.Endpoint.WriteShared(hdr, text, ref)
+}
+
 // tappedTransfer sends size bytes from a client whose pipe end (made with
 // o) is tapped to a server, and returns the pair and the tap.
 func tappedTransfer(t *testing.T, o pipe.Options, size int64) (*pair, *tapLink) {
