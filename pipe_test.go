@@ -14,6 +14,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/internal/quiesce"
 	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/tcp"
@@ -152,9 +153,12 @@ func (p *pair) settle(t testing.TB) {
 
 // runClock moves the pair's virtual clock from timer to timer until done
 // reports true. It advances only when nothing else can make progress: the
-// pipe is quiet and the applications' progress counter has not moved while
-// the test yielded. It fails the test after maxAdvances timers or ten
-// seconds of wall time.
+// pipe is quiet, the applications' progress counter has not moved while
+// the test yielded, and no other goroutine is running or runnable
+// (quiesce.OthersBusy: a reader made runnable on the other processor's
+// queue once waited there while this loop fired a thousand zero-window
+// probes). It fails the test after maxAdvances timers or ten seconds of
+// wall time.
 func (p *pair) runClock(t testing.TB, maxAdvances int, progress func() int64, done func() bool) {
 	t.Helper()
 	start, realStart := p.clk.Now(), time.Now()
@@ -167,7 +171,7 @@ func (p *pair) runClock(t testing.TB, maxAdvances int, progress func() int64, do
 		for range 20 {
 			runtime.Gosched()
 		}
-		if !p.quiet() || progress() != before || done() {
+		if !p.quiet() || progress() != before || done() || quiesce.OthersBusy() {
 			continue // the applications are still at work
 		}
 		next, ok := p.clk.Next()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/synack-net/synack"
 	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/internal/quiesce"
 	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/fault"
 	"github.com/synack-net/synack/link/pipe"
@@ -120,6 +121,9 @@ func (p *pairRig) drive(done func() bool) {
 		}
 		if done() {
 			return
+		}
+		if quiesce.OthersBusy() {
+			continue // an application goroutine can still go on: the clock waits for it
 		}
 		if next, ok := p.clk.Next(); ok {
 			p.clk.AdvanceTo(next)
