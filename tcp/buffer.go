@@ -238,8 +238,18 @@ func letGo(st *storage, hold *[]*storage) {
 	st.Release()
 }
 
+// scribblePooled, set by tests, has putStorage overwrite what it pools, so
+// that a reader of storage after its last hold let go reads garbage, not
+// the bytes it expected (FuzzStreamShared).
+var scribblePooled atomic.Bool
+
 // putStorage gives st back to its class's pool.
 func putStorage(st *storage) {
+	if scribblePooled.Load() {
+		for i := range st.b {
+			st.b[i] = 0xEE
+		}
+	}
 	if size, idx := storageClass(len(st.b)); idx >= 0 && size == len(st.b) {
 		storagePools[idx].Put(st)
 	}

@@ -64,6 +64,13 @@ type sentSeg struct {
 	wnd     seqnum.Size
 	cwnd    int
 	sacked  seqnum.Size // bytes the sender had SACKed: cwnd then bounds pipe, not the span
+
+	// sharedText and holds, when the recorder shares (recorder.share),
+	// are the text where it lies in the sender's send buffer and two
+	// holds on it (Conn.ShareText), one for each copy a network may
+	// deliver.
+	sharedText []byte
+	holds      [2]Releaser
 }
 
 // String prints the segment as RFC 9293 figures do.
@@ -77,17 +84,31 @@ func (s *sentSeg) segment() *Segment {
 }
 
 // recorder is the fake Sender: it keeps every segment until a test takes it.
-type recorder struct{ segs []sentSeg }
+// With share set it also takes holds on each text in one piece, as a host
+// that lends text to its far end does (sentSeg.holds).
+type recorder struct {
+	segs  []sentSeg
+	share bool
+}
 
 var _ Sender = (*recorder)(nil)
 
 func (r *recorder) Send(c *Conn, h *wire.TCPFields, payload, more []byte) {
 	s := sentSeg{TCPFields: *h, Payload: append(bytes.Clone(payload), more...), remote: c.Remote, c: c, una: c.sndUna, wnd: c.sndWnd, sacked: c.sack.sacked}
-	if c.inRecovery && c.sackOK {
+	if (c.inRecovery || c.inLoss()) && c.lossOn() || c.loss != nil && c.loss.tlp.sending {
+		// Sending by RFC 6675's pipe (output.go, recoveryOutput): bytes
+		// deemed lost (RACK, after a timeout all of them) leave the pipe,
+		// so cwnd bounds the bytes in flight, not the span from SND.UNA.
+		// A loss probe goes whatever cwnd says (RFC 8985 §7.3).
 		s.sacked = max(s.sacked, 1)
 	}
 	if c.cc != nil {
 		s.cwnd = c.cwnd()
+	}
+	if r.share && len(payload) > 0 && len(more) == 0 {
+		if h := c.ShareText(payload); h != nil {
+			s.sharedText, s.holds = payload, [2]Releaser{h, c.ShareText(payload)}
+		}
 	}
 	r.segs = append(r.segs, s)
 }

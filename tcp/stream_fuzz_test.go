@@ -25,10 +25,41 @@ type packet struct {
 }
 
 // network carries segments as the fuzz bytes say; out of bytes, it is reliable.
+// A segment whose text the sender shared (sentSeg.holds) arrives with it
+// where it lies and a hold per copy (Segment.Shared), counted in book.
 type network struct {
 	in   *fuzzInput
 	q    []packet
 	sent int
+	book *holdBook
+}
+
+// holdBook counts the holds on shared text that are out, and fails the
+// test on a second release of one.
+type holdBook struct {
+	t          *testing.T
+	out, given int
+}
+
+type bookedHold struct {
+	r    Releaser
+	book *holdBook
+	done bool
+}
+
+func (b *holdBook) hold(r Releaser) Releaser {
+	b.out++
+	b.given++
+	return &bookedHold{r: r, book: b}
+}
+
+func (h *bookedHold) Release() {
+	if h.done {
+		h.book.t.Fatal("a hold on shared text released twice")
+	}
+	h.done = true
+	h.book.out--
+	h.r.Release()
 }
 
 // carry puts what from sent on the way to to and returns it.
@@ -46,7 +77,16 @@ func (w *network) carry(now time.Time, from, to *end) []sentSeg {
 		for i := range copies {
 			d := 10*time.Millisecond + time.Duration(b>>4)*3*time.Millisecond + time.Duration(i)*time.Millisecond
 			w.sent++
-			w.q = append(w.q, packet{now.Add(d), w.sent, to, sg.segment()})
+			seg := sg.segment()
+			if sg.holds[i] != nil {
+				seg.Payload, seg.Shared = sg.sharedText, w.book.hold(sg.holds[i])
+			}
+			w.q = append(w.q, packet{now.Add(d), w.sent, to, seg})
+		}
+		for _, h := range sg.holds[copies:] {
+			if h != nil {
+				h.Release() // a copy the network lost, or never made
+			}
 		}
 	}
 	return segs
@@ -126,14 +166,47 @@ func streamConfig(c *Config) {
 }
 
 func FuzzStream(f *testing.F) {
+	streamSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzStream(t, data, false) })
+}
+
+// FuzzStreamShared is FuzzStream with the text of every segment sent in
+// one piece lent where it lies in the sender's send buffer, as an
+// in-memory link between two stacks lends it (Conn.ShareText,
+// Segment.Shared), a hold for each copy the network delivers; send
+// buffers cut segments at their chunks' ends to be lent (Env.ShareMin),
+// and storage is scribbled over as it goes back to its pool. So a chunk
+// pooled while a reader still held text in it, or text changed while
+// held, corrupts the stream the apps check; and once both connections
+// are closed every hold must have been released, once.
+func FuzzStreamShared(f *testing.F) {
+	streamSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		scribblePooled.Store(true)
+		defer scribblePooled.Store(false)
+		fuzzStream(t, data, true)
+	})
+}
+
+func streamSeeds(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 200, 1, 200, 2, 50, 3, 50})
 	f.Add([]byte{1, 1, 1, 1, 0, 255, 2, 2, 2, 0x31, 0x21, 1, 1})
 	f.Add([]byte{0, 255, 0, 255, 7, 0x11, 0xf2, 0x01, 0x31, 0x41, 0x02, 2, 10, 2, 10})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add([]byte{0, 255, 0x02, 0, 255, 0x22, 0, 255, 0x01, 3, 200, 3, 200, 2, 10})
+}
+
+// fuzzStream is FuzzStream's and FuzzStreamShared's body.
+func fuzzStream(t *testing.T, data []byte, share bool) {
+	{
 		in := fuzzInput(data)
 		cl, sv := newClient(t, streamConfig), newServer(t, 16, streamConfig)
-		w := &network{in: &in}
+		book := &holdBook{t: t}
+		w := &network{in: &in, book: book}
+		if share {
+			cl.out.share, sv.out.share = true, true
+			cl.env.ShareMin, sv.env.ShareMin = 1, 1
+		}
 		ca := &app{src: bytesN(3000)}
 		sa := &app{src: bytes.Repeat([]byte("0123456789"), 200)}
 		st := newFuzzState()
@@ -202,13 +275,21 @@ func FuzzStream(f *testing.F) {
 			}
 			if sc != nil && cl.c.State() == StateClosed && sc.State() == StateClosed && ca.atEOF && sa.atEOF {
 				if testing.Verbose() {
-					t.Logf("done at %v after %d steps, %d segments", fmtTime(now), step, w.sent)
+					t.Logf("done at %v after %d steps, %d segments, %d holds on shared text", fmtTime(now), step, w.sent, book.given)
 				}
 				if cl.c.Err() != nil || sc.Err() != nil {
 					t.Fatalf("closed with errors: client %v, server %v", cl.c.Err(), sc.Err())
 				}
 				if len(lent) != 0 {
 					t.Fatalf("%d kept buffers never given back", len(lent))
+				}
+				for _, p := range w.q { // copies still on their way: the network's
+					if p.seg.Shared != nil {
+						p.seg.Shared.Release()
+					}
+				}
+				if book.out != 0 {
+					t.Fatalf("%d holds on shared text never released", book.out)
 				}
 				return
 			}
@@ -226,7 +307,7 @@ func FuzzStream(f *testing.F) {
 				w.q = append(w.q[:i], w.q[i+1:]...)
 				now = latest(now, p.at)
 				seg := p.seg
-				if n := len(seg.Payload); n > 0 {
+				if n := len(seg.Payload); n > 0 && seg.Shared == nil {
 					off := []int{0, n / 2, n}[p.n%3] // buffers of n, 2n and 3n bytes
 					buf := make([]byte, n+2*off)
 					copy(buf[off:], seg.Payload)
@@ -237,6 +318,9 @@ func FuzzStream(f *testing.F) {
 				if seg.Lent != nil && !seg.Kept {
 					delete(lent, &seg.Lent[0])
 					scribble(seg.Lent)
+				}
+				if seg.Shared != nil && !seg.Kept {
+					seg.Shared.Release()
 				}
 				continue
 			}
@@ -251,7 +335,7 @@ func FuzzStream(f *testing.F) {
 					cl.c.State(), len(ca.got), stateOf(sc), len(sa.got))
 			}
 		}
-	})
+	}
 }
 
 // stateOf is c's state, or "none" before the connection exists.

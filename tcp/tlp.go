@@ -18,6 +18,7 @@ type tlpState struct {
 	end     seqnum.Value // TLP.end_seq: SND.NXT when the probe went
 	out     bool         // a probe is out (TLP.end_seq is set)
 	retrans bool         // TLP.is_retrans: the probe resent the last segment
+	sending bool         // sendLossProbe is sending it: the receive window bounds it, cwnd does not (RFC 8985 §7.3)
 }
 
 // wcDelAckT is WCDelAckT of RFC 8985 §7.2: the longest a receiver may
@@ -105,6 +106,8 @@ func (c *Conn) sendLossProbe(now time.Time) {
 		return
 	}
 	c.traceTimer("loss probe")
+	l.tlp.sending = true
+	defer func() { l.tlp.sending = false }()
 	sent := seqnum.Size(0)
 	if used := c.sndUna.Size(c.sndNxt); c.sndNxt.LessThan(c.dataEnd()) && used < c.sndWnd {
 		sent = c.sendRange(now, c.sndNxt, min(c.sndWnd-used, seqnum.Size(c.segRoom())))
