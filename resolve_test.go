@@ -206,6 +206,9 @@ func TestPingLargerThanMTU(t *testing.T) {
 		t.Fatalf("Ping with 4,000 bytes: %v", err)
 	}
 	cs, ss := p.client.Internals().Stats(), p.server.Internals().Stats()
+	// The server counts its reply once the last fragment is written, which
+	// is when Ping may already have it: wait for the count, not a time.
+	waitFor(t, "the server to count its reply", func() bool { return ss.ICMPOutEchoReps.Load() >= 1 })
 	if cs.FragOKs.Load() != 1 || ss.ReasmOKs.Load() != 1 || ss.FragOKs.Load() != 1 || cs.ReasmOKs.Load() != 1 {
 		t.Errorf("FragOKs client %d server %d, ReasmOKs server %d client %d; want 1 each",
 			cs.FragOKs.Load(), ss.FragOKs.Load(), ss.ReasmOKs.Load(), cs.ReasmOKs.Load())
