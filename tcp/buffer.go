@@ -214,7 +214,12 @@ func storageClass(n int) (size, idx int) {
 // getStorage returns storage of at least n bytes, from its class's pool.
 func getStorage(n int) *storage {
 	size, idx := storageClass(n)
-	if idx >= 0 {
+	if size >= minBigStorage {
+		if st := bigStorage.get(size); st != nil {
+			st.refs.Store(1)
+			return st
+		}
+	} else if idx >= 0 {
 		if st, ok := storagePools[idx].Get().(*storage); ok {
 			st.refs.Store(1)
 			return st
@@ -223,6 +228,61 @@ func getStorage(n int) *storage {
 	st := &storage{b: make([]byte, size)}
 	st.refs.Store(1)
 	return st
+}
+
+// Storage of minBigStorage bytes or more (a send buffer's chunks, a large
+// receive ring) is kept in one list, most recently given back first, up to
+// bigStorageLimit bytes for the whole process, rather than in the pools: a
+// bulk sender lets go of a chunk and takes a new one every few MiB, and
+// the one it just let go is the one still in the CPU's caches. A sync.Pool
+// gives a goroutine on another processor the oldest of another's, and
+// with it cache misses in the application's copy in and the link's copy
+// out: a TUN download moved 9% less on chunks so taken (20 GB, 26.0
+// against 28.5 Gbit/s). The list is also not emptied by a collection.
+const (
+	minBigStorage   = minSendChunk
+	bigStorageLimit = 32 << 20
+)
+
+var bigStorage bigList
+
+// bigList is the list of large storage kept for reuse.
+type bigList struct {
+	mu    sync.Mutex
+	list  []*storage
+	bytes int
+}
+
+// get takes the storage of size bytes given back last, or nil.
+func (l *bigList) get(size int) *storage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.list) - 1; i >= 0; i-- {
+		if st := l.list[i]; len(st.b) == size {
+			copy(l.list[i:], l.list[i+1:])
+			l.list[len(l.list)-1] = nil
+			l.list = l.list[:len(l.list)-1]
+			l.bytes -= size
+			return st
+		}
+	}
+	return nil
+}
+
+// put keeps st, making room by letting the oldest go past the limit.
+func (l *bigList) put(st *storage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.list) > 0 && l.bytes+len(st.b) > bigStorageLimit {
+		l.bytes -= len(l.list[0].b)
+		k := copy(l.list, l.list[1:])
+		l.list[k] = nil
+		l.list = l.list[:k]
+	}
+	if len(st.b) <= bigStorageLimit {
+		l.list = append(l.list, st)
+		l.bytes += len(st.b)
+	}
 }
 
 // letGo lets go of a queue's storage: back to its pool, or onto hold when
@@ -250,7 +310,12 @@ func putStorage(st *storage) {
 			st.b[i] = 0xEE
 		}
 	}
-	if size, idx := storageClass(len(st.b)); idx >= 0 && size == len(st.b) {
+	size, idx := storageClass(len(st.b))
+	switch {
+	case size != len(st.b):
+	case size >= minBigStorage:
+		bigStorage.put(st)
+	case idx >= 0:
 		storagePools[idx].Put(st)
 	}
 }

@@ -214,3 +214,42 @@ func TestPoolHeldKeepsWhatCameAfterTheMark(t *testing.T) {
 		t.Fatalf("after EndTextHold: %d kept, held=%v", env.HeldCount(), env.TextHeld)
 	}
 }
+
+// TestBigStorageLastInFirstOut: large storage comes back most recently
+// given back first (the one still in the caches), and the list keeps at
+// most bigStorageLimit bytes, letting the oldest go.
+func TestBigStorageLastInFirstOut(t *testing.T) {
+	var l bigList
+	a, b := &storage{b: make([]byte, minBigStorage)}, &storage{b: make([]byte, minBigStorage)}
+	l.put(a)
+	l.put(b)
+	if got := l.get(minBigStorage); got != b {
+		t.Fatal("get did not return the storage given back last")
+	}
+	if got := l.get(2 * minBigStorage); got != nil {
+		t.Fatal("get returned storage of another size")
+	}
+	if got := l.get(minBigStorage); got != a || l.bytes != 0 || len(l.list) != 0 {
+		t.Fatalf("second get: %v, %d bytes and %d kept after", got == a, l.bytes, len(l.list))
+	}
+	const size = 2 << 20
+	var first *storage
+	for i := range bigStorageLimit/size + 3 {
+		st := &storage{b: make([]byte, size)}
+		if i == 0 {
+			first = st
+		}
+		l.put(st)
+		if l.bytes > bigStorageLimit {
+			t.Fatalf("%d bytes kept, over the limit %d", l.bytes, bigStorageLimit)
+		}
+	}
+	for _, st := range l.list {
+		if st == first {
+			t.Fatal("the oldest storage was kept past the limit")
+		}
+	}
+	if l.bytes != bigStorageLimit {
+		t.Fatalf("%d bytes kept, want the limit %d", l.bytes, bigStorageLimit)
+	}
+}
