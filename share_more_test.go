@@ -63,10 +63,7 @@ func TestSharedTextRetransmitted(t *testing.T) {
 	p := newPairOn(t, pairConfig{
 		clientLink: func(link.Endpoint) link.Endpoint { return lc },
 	}, a, b)
-	l := p.listen(t, 80, 8)
-	c, s := p.connect(t, l)
-	defer c.Close()
-	defer s.Close()
+	c, s := p.connected(t)
 	transfer(t, c, s, 16<<20, 13)
 	p.settle(t)
 	if p.client.Internals().TCPStats().RetransSegs.Load() == 0 || lc.given.Load() == 0 {

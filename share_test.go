@@ -56,6 +56,14 @@ func sharedPair(t *testing.T, csum bool, wrap func(link.Endpoint) link.Endpoint)
 	return p, ca, cb
 }
 
+// connected is a connection from the client to the server's port 80, both
+// ends closed when the test ends.
+func (p *pair) connected(t *testing.T) (c, s *synack.TCPConn) {
+	c, s = p.connect(t, p.listen(t, 80, 8))
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
 // checkHolds fails the test unless every hold given through l was
 // released, once.
 func checkHolds(t *testing.T, who string, l *holdCounter) {
@@ -72,10 +80,7 @@ func checkHolds(t *testing.T, who string, l *holdCounter) {
 // the senders gave is released once the receivers have read.
 func TestSharedTextTransfer(t *testing.T) {
 	p, ca, cb := sharedPair(t, true, nil)
-	l := p.listen(t, 80, 8)
-	c, s := p.connect(t, l)
-	defer c.Close()
-	defer s.Close()
+	c, s := p.connected(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -135,10 +140,7 @@ func TestSharedTextReleasedOnAbort(t *testing.T) {
 // checksums shares nothing: every segment carries its text, summed.
 func TestSharedTextNotWithoutChecksumOffload(t *testing.T) {
 	p, ca, _ := sharedPair(t, false, nil)
-	l := p.listen(t, 80, 8)
-	c, s := p.connect(t, l)
-	defer c.Close()
-	defer s.Close()
+	c, s := p.connected(t)
 	transfer(t, c, s, 4<<20, 3)
 	if n := p.client.Internals().Stats().OutShared.Load(); n != 0 || ca.given.Load() != 0 {
 		t.Fatalf("OutShared %d with checksums on: want none", n)
@@ -157,10 +159,7 @@ func TestSharedTextThroughACapture(t *testing.T) {
 		return capture
 	}
 	p, ca, _ := sharedPair(t, true, wrap)
-	l := p.listen(t, 80, 8)
-	c, s := p.connect(t, l)
-	defer c.Close()
-	defer s.Close()
+	c, s := p.connected(t)
 	transfer(t, c, s, 8<<20, 5)
 	p.settle(t)
 	if p.client.Internals().Stats().OutShared.Load() == 0 {
