@@ -176,15 +176,22 @@ func TestSharedTextThroughACapture(t *testing.T) {
 
 // wholeTap is a capture in front of a stack: it counts the bytes of the
 // packets delivered to it, one whole packet at a time, and passes them
-// on. It passes the pipe's checksum offload on, as tapLink does.
+// on. It passes the pipe's checksum offload on, as tapLink does. The
+// stack's Dispatcher is swapped atomically: the pipe's goroutine delivers
+// while the stack detaches at Close.
 type wholeTap struct {
 	*holdCounter
-	d     link.Dispatcher
+	d     atomic.Pointer[link.Dispatcher]
 	bytes atomic.Int64
 }
 
 func (w *wholeTap) Attach(d link.Dispatcher) {
-	w.d = d
+	if d == nil {
+		w.holdCounter.Attach(nil)
+		w.d.Store(nil)
+		return
+	}
+	w.d.Store(&d)
 	w.holdCounter.Attach(wholeTapDispatcher{w})
 }
 
@@ -192,5 +199,7 @@ type wholeTapDispatcher struct{ w *wholeTap }
 
 func (d wholeTapDispatcher) DeliverPacket(pkt []byte) {
 	d.w.bytes.Add(int64(len(pkt)))
-	d.w.d.DeliverPacket(pkt)
+	if to := d.w.d.Load(); to != nil {
+		(*to).DeliverPacket(pkt)
+	}
 }
