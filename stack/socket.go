@@ -32,6 +32,7 @@ type TCPConn struct {
 	deadline stamp // its engine's next deadline, as in s.timers; 0 for none (a stamp, not a time.Time: see born)
 	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
 	closed   bool  // the user called Close
+	filling  bool  // a Write is copying into the send buffer with s.mu let go (fillUnlocked)
 	linger   int16 // SO_LINGER: 0 off, else 1 + the seconds Close waits (sockopt.go)
 	// born is when the socket was made: its SYN sent (SYN-SENT), or its
 	// peer's SYN received (SYN-RECEIVED), or for a SYN cookie the ACK
@@ -93,7 +94,7 @@ func (c *TCPConn) stateLocked() tcp.State {
 // releaseLocked lets an ended socket's tcp.Conn go once it holds no
 // unread text (s.mu held).
 func (c *TCPConn) releaseLocked() {
-	if c.conn != nil && c.conn.RecvQueue() == 0 {
+	if c.conn != nil && c.conn.RecvQueue() == 0 && !c.filling {
 		c.conn = nil
 	}
 }
@@ -191,7 +192,13 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return done, err
 		}
-		n, err := c.conn.Write(s.clk.Now(), p[done:])
+		var n int
+		var err error
+		if len(p)-done >= minFillUnlocked {
+			n, err = c.fillUnlocked(p[done:])
+		} else {
+			n, err = c.conn.Write(s.clk.Now(), p[done:])
+		}
 		done += n
 		if err != nil && err != tcp.ErrWouldBlock {
 			s.afterLocked(c)
@@ -211,6 +218,46 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		s.unlockAndFlush()
 		c.wr.block(&s.mu, ch, c.wrl.wait(), nil)
 	}
+}
+
+// minFillUnlocked is the least a Write queues by copying with the shard's
+// mu let go (fillUnlocked): below it, taking mu a second time costs more
+// than the copy it takes out from under mu.
+const minFillUnlocked = 16 << 10
+
+// fillUnlocked queues as much of p as one Reserve gives room for (up to
+// the send buffer's free space, in the rest of its last chunk and one
+// more),
+// copying it in with s.mu let go, so that the shard's other work (this
+// connection's ACKs, segments, other connections) goes on during the
+// copy: a 64 KiB write is several microseconds of memmove, which on a
+// TUN link held up the reader delivering the ACKs that free the buffer.
+// Called and returns with s.mu held; the Write's wmu keeps other Writes
+// out, and TryWrite waits for the fill (c.filling). What the connection
+// did meanwhile is the engine's to sort out (tcp.Conn.Commit); a socket
+// closed meanwhile gives the room up and fails as a Write would have.
+func (c *TCPConn) fillUnlocked(p []byte) (int, error) {
+	s := c.s
+	room, err := c.conn.Reserve(s.clk.Now(), len(p))
+	if err != nil {
+		return 0, err
+	}
+	c.filling = true
+	s.mu.Unlock()
+	k := room.Fill(p)
+	s.mu.Lock()
+	c.filling = false
+	s.idle.Broadcast() // a TryWrite waiting for the fill
+	switch {
+	case c.closed:
+		c.conn.Commit(s.clk.Now(), room, 0)
+		return 0, ErrClosed
+	case c.tw != nil: // ended meanwhile; its conn was kept for this (releaseLocked)
+		c.conn.Commit(s.clk.Now(), room, 0)
+		c.releaseLocked()
+		return 0, c.endedErr()
+	}
+	return c.conn.Commit(s.clk.Now(), room, k)
 }
 
 // CloseWrite closes the sending side: a FIN follows the data (half-close).
