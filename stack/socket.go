@@ -225,6 +225,10 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 // than the copy it takes out from under mu.
 const minFillUnlocked = 16 << 10
 
+// testHookFill, set by tests, runs in fillUnlocked after the copy, with
+// the shard's mu let go: what a test does there happens "meanwhile".
+var testHookFill func(c *TCPConn)
+
 // fillUnlocked queues as much of p as one Reserve gives room for (up to
 // the send buffer's free space, in the rest of its last chunk and one
 // more),
@@ -245,6 +249,9 @@ func (c *TCPConn) fillUnlocked(p []byte) (int, error) {
 	c.filling = true
 	s.mu.Unlock()
 	k := room.Fill(p)
+	if testHookFill != nil {
+		testHookFill(c)
+	}
 	s.mu.Lock()
 	c.filling = false
 	s.idle.Broadcast() // a TryWrite waiting for the fill
