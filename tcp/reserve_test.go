@@ -357,6 +357,32 @@ func TestEstablishedReserveBounds(t *testing.T) {
 	if _, err := c.Reserve(e.now, 1); !errors.Is(err, ErrWouldBlock) {
 		t.Fatalf("Reserve at the TCP_NOTSENT_LOWAT bound = %v, want ErrWouldBlock", err)
 	}
+
+	// A bound set while the room is filled is kept as Write keeps it:
+	// Commit queues what the bound leaves room for.
+	e = synSent(t)
+	c = e.c
+	r, err = c.Reserve(e.now, 16<<10)
+	if err != nil || r.Len() != 16<<10 {
+		t.Fatalf("Reserve(16 KiB) = %d, %v", r.Len(), err)
+	}
+	k := r.Fill(bytesN(16 << 10))
+	c.SetNotSentLowat(e.now, 4<<10)
+	if n, err := c.Commit(e.now, r, k); n != 4<<10 || err != nil || c.SendQueue() != 4<<10 {
+		t.Fatalf("Commit of 16 KiB under a 4 KiB bound set meanwhile = %d, %v with %d queued; want 4 KiB", n, err, c.SendQueue())
+	}
+
+	// Reserve of nothing is Write of nothing: no room, no error, and its
+	// Commit does nothing.
+	e = established(t)
+	c = e.c
+	if r, err = c.Reserve(e.now, 0); err != nil || r.Len() != 0 {
+		t.Fatalf("Reserve(0) = %d, %v; want 0, nil", r.Len(), err)
+	}
+	if n, err := c.Commit(e.now, r, 0); n != 0 || err != nil || c.SendQueue() != 0 || c.sndBuf.ch != nil {
+		t.Fatalf("Commit of Reserve(0) = %d, %v with %d queued", n, err, c.SendQueue())
+	}
+	e.write(e.now, []byte{1}) // nothing left reserved
 }
 
 // TestReserveErrorsAsWrite: Reserve fails where Write does, with its

@@ -258,7 +258,7 @@ func (q *sendQueue) discard(n int, hold *[]*storage) {
 	q.n -= int32(n)
 	if q.n <= 0 {
 		q.last = max(l.high, q.last/2)
-		if l.reserved { // the last chunk is being filled (reserve): it stays
+		if l.reserved { // the last chunk's room is being filled (reserve): it stays, if full for one copy's time
 			q.n, l.high = 0, 0
 			q.trim(len(l.c)-1, hold)
 			l.head = l.tail

@@ -114,11 +114,15 @@ func (r *Room) release(usedB bool) {
 // no lock held (Room.Fill), then calls Commit, exactly once, under the
 // lock again. Until then nothing else may be queued: neither another
 // Reserve nor a Write (a host's writes are one at a time, as its Write
-// calls are); either panics.
+// calls are); either panics. As Write of nothing, Reserve of n <= 0
+// returns an empty room and no error, and its Commit does nothing.
 func (c *Conn) Reserve(now time.Time, n int) (Room, error) {
 	c.now = now
 	if err := c.writeErr(); err != nil {
 		return Room{}, err
+	}
+	if n <= 0 {
+		return Room{}, nil
 	}
 	r := c.sndBuf.reserve(min(n, c.lowatRoom()))
 	if r.Len() == 0 {
@@ -135,7 +139,12 @@ func (c *Conn) Reserve(now time.Time, n int) (Room, error) {
 // them, or not at all, with its error. k = 0 gives the room up.
 func (c *Conn) Commit(now time.Time, r Room, k int) (int, error) {
 	c.now = now
-	k = min(max(k, 0), r.Len())
+	if r.stA == nil && r.stB == nil { // Reserve of nothing
+		return 0, nil
+	}
+	// A TCP_NOTSENT_LOWAT bound lowered meanwhile is kept as Write keeps
+	// it: the bytes over it are not queued.
+	k = min(max(k, 0), r.Len(), c.lowatRoom())
 	if err := c.writeErr(); err != nil {
 		c.sndBuf.commit(&r, 0, c.env.sendHold())
 		r.release(false)
