@@ -300,3 +300,60 @@ func TestFillMatchesWrite(t *testing.T) {
 		t.Fatalf("%d of %d segments shorter than the MSS (%d): %v", short, len(out.len), mss, out.len)
 	}
 }
+
+// TestFillTryWriteWaitsForTheWholeWrite: a Write larger than one room,
+// with room in the send buffer for all of it, is copied in several parts;
+// a TryWrite made during the first waits for the last, and its bytes come
+// after the whole Write's, as Linux's sendmsg keeps the socket lock but
+// where it waits for memory.
+func TestFillTryWriteWaitsForTheWholeWrite(t *testing.T) {
+	client, server := pipePair(t)
+	if err := client.SetSendBufferSize(1 << 20); err != nil { // chunks of 512 KiB
+		t.Fatal(err)
+	}
+	const size = 1 << 20
+	tried := make(chan writeResult, 1)
+	fills := 0
+	testHookFill = func(fc *TCPConn) {
+		if fc != client {
+			return
+		}
+		if fills++; fills > 1 {
+			return
+		}
+		go func() {
+			n, err := client.TryWrite([]byte("after"))
+			tried <- writeResult{n, err}
+		}()
+		for i := 0; !goroutineWaits("sync.(*Cond).Wait", "stack.(*TCPConn).TryWrite("); i++ {
+			if i == 1e6 {
+				t.Error("TryWrite never waited for the fill")
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+	t.Cleanup(func() { testHookFill = nil })
+	read := make(chan []byte, 1)
+	go func() {
+		got := make([]byte, size+5)
+		io.ReadFull(server, got)
+		read <- got
+	}()
+	if n, err := client.Write(pattern(0, size)); n != size || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	r := <-tried
+	if fills < 2 || r.n != 5 || r.err != nil {
+		client.Abort() // the reader waits for bytes that will not come
+		t.Fatalf("the Write was copied in %d part(s) (the test needs several); TryWrite = %d, %v; want 5, nil", fills, r.n, r.err)
+	}
+	got := <-read
+	if !bytes.Equal(got[:size], pattern(0, size)) || string(got[size:]) != "after" {
+		i := 0
+		for i < size && got[i] == pattern(0, size)[i] {
+			i++
+		}
+		t.Fatalf("the stream is not the Write's bytes and then the TryWrite's: they differ from byte %d", i)
+	}
+}

@@ -21,7 +21,8 @@ import (
 // minSendChunk, which is more than any segment's text, so a segment's text
 // lies in one chunk or two (Peek's two pieces). A queue that outgrows its
 // chunk adds one rather than moving its bytes to a larger one. A queue
-// that drains lets go of every chunk: an idle connection holds no buffer.
+// that drains lets go of every chunk: an idle connection holds no buffer
+// (but the last, while a host fills room in it: reserve).
 type sendQueue struct {
 	ch    *chunkList // the chunks; nil while the queue is empty
 	limit int        // most bytes it may hold
@@ -218,6 +219,8 @@ func (q *sendQueue) commit(r *Room, k int, hold *[]*storage) (ok, usedB bool) {
 	if ok && len(r.A) > 0 {
 		last := l.c[len(l.c)-1]
 		ok = last == r.stA && int(l.tail) < len(last.b) && &last.b[l.tail] == &r.A[0]
+	} else if ok && len(l.c) > 0 { // B follows a full chunk: all but the last are full
+		ok = int(l.tail) == len(l.c[len(l.c)-1].b)
 	}
 	if ok {
 		a := min(k, len(r.A))

@@ -116,6 +116,13 @@ func (r *Room) release(usedB bool) {
 // Reserve nor a Write (a host's writes are one at a time, as its Write
 // calls are); either panics. As Write of nothing, Reserve of n <= 0
 // returns an empty room and no error, and its Commit does nothing.
+//
+// What a room holds is bounded: at most the send buffer's free space, in
+// the rest of its last chunk and one new chunk of at most the chunk size
+// (min(limit, 2 MiB)), one room a connection; it is charged to the
+// stack's memory (Env.Memory) only when committed, so the memory counted
+// may lag the memory held by one room a connection, within each send
+// buffer's limit.
 func (c *Conn) Reserve(now time.Time, n int) (Room, error) {
 	c.now = now
 	if err := c.writeErr(); err != nil {
@@ -131,24 +138,51 @@ func (c *Conn) Reserve(now time.Time, n int) (Room, error) {
 	return r, nil
 }
 
-// Commit is the second half of a Write in two: it queues the first k
-// bytes of the room, filled since Reserve, sends what the windows allow,
-// and lets go of the room, returning what Write would have for those
-// bytes. If the send buffer moved on meanwhile (a reset emptied it, a FIN
-// was queued, the limit shrank), the bytes are queued as Write queues
-// them, or not at all, with its error. k = 0 gives the room up.
+// Commit is the second half of a Write in two (RFC 9293 §3.10.2): it
+// queues the first k bytes of the room, filled since Reserve, sends what
+// the windows allow, and lets go of the room, returning what Write would
+// have for those bytes. If the send buffer moved on meanwhile (a reset
+// emptied it, a FIN was queued, the limit shrank, a TCP_NOTSENT_LOWAT
+// bound was set), the bytes are queued as Write queues them, or not at
+// all, with its error. k = 0 gives the room up.
 func (c *Conn) Commit(now time.Time, r Room, k int) (int, error) {
+	return c.commit(now, r, k, false)
+}
+
+// CommitPart is Commit for a room that held only part of what the host
+// writes, the rest to follow at once: it queues whole segments only, what
+// fills the segments unsent so far up to a multiple of the MSS, and leaves
+// the rest of the k bytes (less than a segment) for the next room, which
+// begins where they lie. A segment sent short where the room ends would
+// be a runt in the middle of the stream (RFC 9293 §3.8.6.2.1, the
+// sender's side of silly window avoidance), where one Write queued whole
+// sends full segments but its last. A room smaller than a segment's
+// shortfall is queued whole.
+func (c *Conn) CommitPart(now time.Time, r Room, k int) (int, error) {
+	return c.commit(now, r, k, true)
+}
+
+// commit is Commit, and CommitPart when part is set.
+func (c *Conn) commit(now time.Time, r Room, k int, part bool) (int, error) {
 	c.now = now
 	if r.stA == nil && r.stB == nil { // Reserve of nothing
 		return 0, nil
 	}
-	// A TCP_NOTSENT_LOWAT bound lowered meanwhile is kept as Write keeps
-	// it: the bytes over it are not queued.
-	k = min(max(k, 0), r.Len(), c.lowatRoom())
+	k = min(max(k, 0), r.Len())
 	if err := c.writeErr(); err != nil {
 		c.sndBuf.commit(&r, 0, c.env.sendHold())
 		r.release(false)
 		return 0, err
+	}
+	if room := c.lowatRoom(); k > room { // a bound set meanwhile, kept as Write keeps it
+		if k = room; k == 0 {
+			c.sndBuf.commit(&r, 0, c.env.sendHold())
+			r.release(false)
+			return 0, ErrWouldBlock
+		}
+	}
+	if short := (c.NotSent() + k) % max(c.mss, 1); part && short < k {
+		k -= short
 	}
 	ok, usedB := c.sndBuf.commit(&r, k, c.env.sendHold())
 	if !ok {
