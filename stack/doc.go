@@ -68,6 +68,13 @@
 //     descriptor write lock makes them (socket.go). It is taken before
 //     the shard's mu and never while holding it or any other lock; Close,
 //     Abort, CloseWrite, TryWrite and the link's goroutines do not take it.
+//     A Write of 16 KiB or more copies into the send buffer with the
+//     shard's mu let go, into room the engine reserved for it
+//     (fillUnlocked, tcp.Conn.Reserve), so the shard's ACKs and segments
+//     go on meanwhile; from its first such copy until it waits for room
+//     or returns, TCPConn.filling is set, and TryWrite waits on the
+//     flusher's idle condition while it is, so that TryWrite's bytes fall
+//     between a Write's only where the Write waits for room.
 //   - TCPListener.mu guards a listener's engine state (its SYN and accept
 //     queues, SYN cookie secrets), its list of children not yet accepted
 //     and its ready waiter. A connection made by a listener is that

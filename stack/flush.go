@@ -35,7 +35,7 @@ import "sync"
 // them away and a steady flow allocates nothing.
 type flusher struct {
 	writing bool      // a batch is being written to the link
-	idle    sync.Cond // signalled when a write ends (on the shard's mu)
+	idle    sync.Cond // signalled when a write to the link ends, and when a Write's copying does (endFill); on the shard's mu
 
 	// The writer goroutine, on a link whose writes block (Stack.blocking).
 	writer bool      // it is running

@@ -117,13 +117,20 @@ func (c *TCPConn) TryRead(p []byte, peek bool) (int, error) {
 // of a Write blocked on another goroutine, as a non-blocking send(2) may
 // between those of a blocking one on Linux (its sendmsg lets the socket
 // lock go while it waits for memory). Package bsd sends through TryWrite
-// alone.
+// alone. It waits for a Write's copy into the send buffer (fillUnlocked),
+// never for room.
 func (c *TCPConn) TryWrite(p []byte) (int, error) {
 	s := c.s
 	if c.wrl.expired() {
 		return 0, os.ErrDeadlineExceeded
 	}
 	s.mu.Lock()
+	for c.filling {
+		// A Write is copying in with mu let go (fillUnlocked): wait for
+		// the copy, as Linux's non-blocking send waits for the socket
+		// lock another sender holds.
+		s.idle.Wait()
+	}
 	switch {
 	case c.closed:
 		s.mu.Unlock()

@@ -32,6 +32,7 @@ type TCPConn struct {
 	deadline stamp // its engine's next deadline, as in s.timers; 0 for none (a stamp, not a time.Time: see born)
 	heapIdx  int32 // in s.timers, -1 when not there (int32, beside closed: the socket stays in the 128-byte size class)
 	closed   bool  // the user called Close
+	filling  bool  // a Write is copying into the send buffer with s.mu let go (fillUnlocked)
 	linger   int16 // SO_LINGER: 0 off, else 1 + the seconds Close waits (sockopt.go)
 	// born is when the socket was made: its SYN sent (SYN-SENT), or its
 	// peer's SYN received (SYN-RECEIVED), or for a SYN cookie the ACK
@@ -93,7 +94,7 @@ func (c *TCPConn) stateLocked() tcp.State {
 // releaseLocked lets an ended socket's tcp.Conn go once it holds no
 // unread text (s.mu held).
 func (c *TCPConn) releaseLocked() {
-	if c.conn != nil && c.conn.RecvQueue() == 0 {
+	if c.conn != nil && c.conn.RecvQueue() == 0 && !c.filling {
 		c.conn = nil
 	}
 }
@@ -177,40 +178,114 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	s := c.s
 	done := 0
+	filling := false // this Write has set c.filling (fillUnlocked)
 	for {
 		if c.wrl.expired() {
+			if filling {
+				s.mu.Lock()
+				c.endFill()
+				s.mu.Unlock()
+			}
 			return done, os.ErrDeadlineExceeded
 		}
 		s.mu.Lock()
-		if c.closed {
-			s.mu.Unlock()
-			return done, ErrClosed
-		}
-		if c.tw != nil {
-			err := c.endedErr()
+		if c.closed || c.tw != nil {
+			err := error(ErrClosed)
+			if !c.closed {
+				err = c.endedErr()
+			}
+			if filling {
+				c.endFill()
+				s.afterLocked(c) // an ended socket's conn, kept while filling, goes now
+			}
 			s.mu.Unlock()
 			return done, err
 		}
-		n, err := c.conn.Write(s.clk.Now(), p[done:])
+		var n int
+		var err error
+		if len(p)-done >= minFillUnlocked {
+			filling = true
+			n, err = c.fillUnlocked(p[done:])
+		} else {
+			n, err = c.conn.Write(s.clk.Now(), p[done:])
+		}
 		done += n
-		if err != nil && err != tcp.ErrWouldBlock {
+		if err != nil || done == len(p) {
+			if filling {
+				c.endFill()
+				filling = false
+			}
 			s.afterLocked(c)
+			if err != nil && err != tcp.ErrWouldBlock || done == len(p) {
+				s.unlockAndFlush()
+				return done, err
+			}
+			ch := c.wr.add() // listed before mu is let go: no wakeup slips past
 			s.unlockAndFlush()
-			return done, err
-		}
-		s.afterLocked(c)
-		if done == len(p) {
-			s.unlockAndFlush()
-			return done, nil
-		}
-		if err != tcp.ErrWouldBlock {
-			s.unlockAndFlush()
+			c.wr.block(&s.mu, ch, c.wrl.wait(), nil)
 			continue
 		}
-		ch := c.wr.add() // listed before mu is let go: no wakeup slips past
-		s.unlockAndFlush()
-		c.wr.block(&s.mu, ch, c.wrl.wait(), nil)
+		s.afterLocked(c)
+		s.unlockAndFlush() // the segments go while the next part is copied
 	}
+}
+
+// endFill ends what the first fillUnlocked of a Write began: TryWrite
+// may queue again (s.mu held).
+func (c *TCPConn) endFill() {
+	c.filling = false
+	c.s.idle.Broadcast() // a TryWrite waiting for the Write
+}
+
+// minFillUnlocked is the least a Write queues by copying with the shard's
+// mu let go (fillUnlocked): below it, taking mu a second time costs more
+// than the copy it takes out from under mu.
+const minFillUnlocked = 16 << 10
+
+// testHookFill, set by tests, runs in fillUnlocked after the copy, with
+// the shard's mu let go: what a test does there happens "meanwhile".
+var testHookFill func(c *TCPConn)
+
+// fillUnlocked queues as much of p as one Reserve gives room for (up to
+// the send buffer's free space, in the rest of its last chunk and one
+// more), copying it in with s.mu let go, so that the shard's other work
+// (this connection's ACKs, segments, other connections) goes on during
+// the copy: a 64 KiB write is several microseconds of memmove, which on a
+// TUN link held up the reader delivering the ACKs that free the buffer.
+// Called and returns with s.mu held. The Write's wmu keeps other Writes
+// out, and c.filling, set here and cleared by the Write when it waits for
+// room or returns (endFill), keeps TryWrite out: its bytes fall between a
+// Write's only where the Write waits for room, as on Linux, whose
+// sendmsg holds the socket lock but there. What the connection did
+// meanwhile is the engine's to sort out (tcp.Conn.Commit); a socket
+// closed meanwhile gives the room up and fails as a Write would have. A
+// room smaller than p is committed in whole segments (tcp.Conn.CommitPart):
+// the rest of p follows at once, and a short segment sent where the room
+// ends would be a runt in the middle of the stream.
+func (c *TCPConn) fillUnlocked(p []byte) (int, error) {
+	s := c.s
+	room, err := c.conn.Reserve(s.clk.Now(), len(p))
+	if err != nil {
+		return 0, err
+	}
+	c.filling = true
+	s.mu.Unlock()
+	k := room.Fill(p)
+	if testHookFill != nil {
+		testHookFill(c)
+	}
+	s.mu.Lock()
+	switch {
+	case c.closed:
+		c.conn.Commit(s.clk.Now(), room, 0)
+		return 0, ErrClosed
+	case c.tw != nil: // ended meanwhile; its conn is kept until the Write ends (releaseLocked)
+		c.conn.Commit(s.clk.Now(), room, 0)
+		return 0, c.endedErr()
+	case k < len(p):
+		return c.conn.CommitPart(s.clk.Now(), room, k)
+	}
+	return c.conn.Commit(s.clk.Now(), room, k)
 }
 
 // CloseWrite closes the sending side: a FIN follows the data (half-close).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/synack-net/synack/clock"
+	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/link/pipe"
 )
 
@@ -22,9 +23,15 @@ import (
 // the bytes move by ACKs and window updates alone.
 func pipePair(t *testing.T) (client, server *TCPConn) {
 	t.Helper()
-	clk := clock.NewVirtual(fzStart)
 	a, b := pipe.New(1500)
 	t.Cleanup(func() { a.Close(); b.Close() })
+	return pairOn(t, a, b)
+}
+
+// pairOn is pipePair on the links given: the client's, the server's.
+func pairOn(t *testing.T, a, b link.Endpoint) (client, server *TCPConn) {
+	t.Helper()
+	clk := clock.NewVirtual(fzStart)
 	cs, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), Clock: clk, Shards: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,8 @@ import (
 // minSendChunk, which is more than any segment's text, so a segment's text
 // lies in one chunk or two (Peek's two pieces). A queue that outgrows its
 // chunk adds one rather than moving its bytes to a larger one. A queue
-// that drains lets go of every chunk: an idle connection holds no buffer.
+// that drains lets go of every chunk: an idle connection holds no buffer
+// (but the last, while a host fills room in it: reserve).
 type sendQueue struct {
 	ch    *chunkList // the chunks; nil while the queue is empty
 	limit int        // most bytes it may hold
@@ -41,6 +42,11 @@ type chunkList struct {
 	// peeked is the chunk the first piece of the text Peek last
 	// returned lies in (ShareText).
 	peeked *storage
+
+	// reserved says the last chunk's room from tail on is being filled
+	// by a host with its lock let go (reserve, commit): nothing else may
+	// be queued, and draining keeps that chunk.
+	reserved bool
 }
 
 var chunkListPool = sync.Pool{New: func() any { return new(chunkList) }}
@@ -136,6 +142,9 @@ func (q *sendQueue) appendHeld(p []byte, hold *[]*storage) int {
 		q.ch = chunkListPool.Get().(*chunkList)
 	}
 	l := q.ch
+	if l.reserved {
+		panic("tcp: Write while a Reserve is filled") // a host's bug, never the wire's
+	}
 	for len(p) > 0 {
 		if len(l.c) == 0 || int(l.tail) == len(l.c[len(l.c)-1].b) {
 			l.c = append(l.c, getStorage(q.chunkSize(len(l.c) == 0)))
@@ -148,6 +157,85 @@ func (q *sendQueue) appendHeld(p []byte, hold *[]*storage) int {
 	q.n += int32(n)
 	l.high = max(l.high, q.n)
 	return n
+}
+
+// reserve returns room at the end of the queue for up to n bytes (fewer
+// if they do not fit): the rest of the last chunk, and past it, if that
+// is not enough, a new chunk that is not yet the queue's (so the queue's
+// chunks stay full but the last, whatever acknowledgements do meanwhile).
+// The queue's bytes do not change until commit: the room lies past its
+// end, where no Peek reads and no acknowledgement lets go, and a queue
+// that drains meanwhile keeps the chunk the room begins in.
+func (q *sendQueue) reserve(n int) Room {
+	n = min(n, q.Free())
+	if n <= 0 {
+		return Room{}
+	}
+	if q.ch == nil {
+		q.ch = chunkListPool.Get().(*chunkList)
+	}
+	l := q.ch
+	if l.reserved {
+		panic("tcp: Reserve while a Reserve is filled") // a host's bug, never the wire's
+	}
+	var r Room
+	if k := len(l.c); k > 0 && int(l.tail) < len(l.c[k-1].b) {
+		r.stA = l.c[k-1]
+		r.stA.refs.Add(1)
+		r.A = r.stA.b[l.tail:]
+		r.A = r.A[:min(n, len(r.A))]
+	}
+	if rest := n - len(r.A); rest > 0 {
+		size := q.chunkSize(false)
+		if len(l.c) == 0 {
+			// A fill's first chunk, sized for the queue's recent fills,
+			// but not smaller than the room asked for (up to the size of
+			// the chunks after it, as Write would add): a Write's bytes
+			// are committed together, or the segments sent from the first
+			// part would end in a runt where it ends.
+			size = max(q.chunkSize(true), min(rest, size))
+		}
+		r.stB = getStorage(size)
+		r.B = r.stB.b[:min(rest, len(r.stB.b))]
+	}
+	l.reserved = true
+	return r
+}
+
+// commit ends what reserve began: it queues the first k bytes of r's
+// room, and reports whether it did. It does not when the queue no longer
+// ends where the room begins (a reset emptied it meanwhile) or the k
+// bytes no longer fit (the limit shrank); nor for k = 0, which gives the
+// room up. A queue left empty lets go of its chunks, as a drained one
+// does. The new chunk, if the bytes reach into it, becomes the queue's
+// (usedB); the other holds stay the caller's to release.
+func (q *sendQueue) commit(r *Room, k int, hold *[]*storage) (ok, usedB bool) {
+	l := q.ch
+	if l == nil || !l.reserved {
+		return false, false
+	}
+	l.reserved = false
+	ok = k > 0 && k <= len(r.A)+len(r.B) && k <= q.Free()
+	if ok && len(r.A) > 0 {
+		last := l.c[len(l.c)-1]
+		ok = last == r.stA && int(l.tail) < len(last.b) && &last.b[l.tail] == &r.A[0]
+	} else if ok && len(l.c) > 0 { // B follows a full chunk: all but the last are full
+		ok = int(l.tail) == len(l.c[len(l.c)-1].b)
+	}
+	if ok {
+		a := min(k, len(r.A))
+		l.tail += int32(a)
+		if b := k - a; b > 0 {
+			l.c = append(l.c, r.stB)
+			l.tail, usedB = int32(b), true
+		}
+		q.n += int32(k)
+		l.high = max(l.high, q.n)
+	}
+	if q.n == 0 {
+		q.reset(hold)
+	}
+	return ok, usedB
 }
 
 // chunkSize is the size of the next chunk: for a fill's first, the
@@ -173,17 +261,38 @@ func (q *sendQueue) discard(n int, hold *[]*storage) {
 	q.n -= int32(n)
 	if q.n <= 0 {
 		q.last = max(l.high, q.last/2)
+		if l.reserved { // the last chunk's room is being filled (reserve): it stays, if full for one copy's time
+			q.n, l.high = 0, 0
+			q.trim(len(l.c)-1, hold)
+			l.head = l.tail
+			return
+		}
 		q.reset(hold)
 		return
 	}
 	l.head += int32(n)
-	for len(l.c) > 1 && int(l.head) >= len(l.c[0].b) {
-		l.head -= int32(len(l.c[0].b))
-		letGo(l.c[0], hold)
-		k := copy(l.c, l.c[1:])
-		l.c[k] = nil
-		l.c = l.c[:k]
+	i := 0
+	for off := int(l.head); i < len(l.c)-1 && off >= len(l.c[i].b); i++ {
+		off -= len(l.c[i].b)
 	}
+	for _, st := range l.c[:i] {
+		l.head -= int32(len(st.b))
+	}
+	q.trim(i, hold)
+}
+
+// trim lets go of the first i chunks, which hold no queued byte.
+func (q *sendQueue) trim(i int, hold *[]*storage) {
+	if i <= 0 {
+		return
+	}
+	l := q.ch
+	for _, st := range l.c[:i] {
+		letGo(st, hold)
+	}
+	k := copy(l.c, l.c[i:])
+	clear(l.c[k:])
+	l.c, l.peeked = l.c[:k], nil
 }
 
 // reset empties the queue and lets go of its chunks; the limit and the
@@ -198,7 +307,7 @@ func (q *sendQueue) reset(hold *[]*storage) {
 		letGo(st, hold)
 		l.c[i] = nil
 	}
-	l.c, l.head, l.tail, l.high, l.peeked = l.c[:0], 0, 0, 0, nil
+	l.c, l.head, l.tail, l.high, l.peeked, l.reserved = l.c[:0], 0, 0, 0, nil, false
 	chunkListPool.Put(l)
 	q.ch, q.n = nil, 0
 }
