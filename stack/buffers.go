@@ -59,9 +59,8 @@ type batch struct {
 	gso  bool
 	meta []outMeta
 
-	// held says a packet's text is gathered from a send buffer (gather.go);
-	// parts is the scratch space of such a packet's write.
-	held  bool
+	// parts is the scratch space of a write whose text is gathered from
+	// a send buffer (gather.go).
 	parts [link.MaxGatherParts][]byte
 
 	// handoff, when the link takes buffers over (link.HandOff), is where
@@ -177,8 +176,10 @@ func (b *batch) add(n int) []byte {
 // empty drops the queued packets, keeping their buffers as spares up to
 // b.keep bytes and handing the rest to the store.
 func (b *batch) empty() {
-	clear(b.meta) // gathered text: the send buffers' memory, not to be kept
-	b.held = false
+	for i := range b.meta { // gathered text: the send buffers' memory, held until now
+		releaseHolds(&b.meta[i].holds)
+	}
+	clear(b.meta)
 	if b.handoff != nil {
 		clear(b.pkts) // written: the link's now
 		b.pkts = b.pkts[:0]

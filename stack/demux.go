@@ -34,18 +34,19 @@ func (o *sender) Send(c *tcp.Conn, h *wire.TCPFields, payload, more []byte) {
 			return
 		}
 	}
-	s.sendTCP(c.Local.Addr(), c.Remote.Addr(), h, payload, more)
+	s.sendTCP(c, c.Local.Addr(), c.Remote.Addr(), h, payload, more)
 }
 
 // SendBare queues a segment of no connection: a TIME-WAIT record's ACK.
 func (o *sender) SendBare(local, remote netip.Addr, h *wire.TCPFields) {
-	(*shard)(o).sendTCP(local, remote, h, nil, nil)
+	(*shard)(o).sendTCP(nil, local, remote, h, nil, nil)
 }
 
-// sendTCP queues a TCP segment whose text is payload then more.
-func (s *shard) sendTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+// sendTCP queues a TCP segment whose text is payload then more, held in
+// place by c on a gathering link (nil for no connection: copied).
+func (s *shard) sendTCP(c textHolder, src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
 	if s.gso != nil {
-		s.sendTCPGSO(src, dst, h, payload, more) // gso.go
+		s.sendTCPGSO(c, src, dst, h, payload, more) // gso.go
 		return
 	}
 	hl := h.Len()
@@ -156,7 +157,7 @@ func (s *shard) resetLocked(local, remote netip.AddrPort, seg *tcp.Segment) {
 		e := traceEvent(s.tcp.Host, local, remote, &h)
 		s.tcp.Trace.Event(&e)
 	}
-	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
+	s.sendTCP(nil, local.Addr(), remote.Addr(), &h, nil, nil)
 }
 
 // listenInput is a segment for a listener (RFC 9293 §3.10.7.2). tw is

@@ -86,7 +86,6 @@ func (s *shard) writeBatch() {
 	s.writing = true
 	q := s.outq
 	s.outq = s.spareBatch()
-	mark := s.tcp.HeldCount() // storage let go before now is read by q at most
 	s.mu.Unlock()
 	for i := range q.pkts {
 		if err := s.writeOut(q, i); err != nil {
@@ -96,11 +95,6 @@ func (s *shard) writeBatch() {
 	q.empty()
 	s.mu.Lock()
 	s.spare = q
-	if s.outq.held { // gather.go: what q alone could read is free now
-		s.tcp.PoolHeld(mark)
-	} else { // and nothing queued holds text
-		s.tcp.EndTextHold()
-	}
 	s.writing = false
 	s.idle.Broadcast()
 }

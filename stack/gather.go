@@ -1,5 +1,7 @@
 package stack
 
+import "github.com/synack-net/synack/tcp"
+
 // Gathering writes (link.GatherEndpoint).
 //
 // On a link that takes a packet in pieces, a TCP segment with text is
@@ -21,29 +23,54 @@ package stack
 //     acknowledged meanwhile (a retransmission's, acknowledged by an ACK
 //     the link delivered while the batch waited) stay in their chunk
 //     until every byte of it is acknowledged (tcp/sendqueue.go).
-//   - Storage a connection lets go (a chunk acknowledged in full, a
-//     drained buffer, one freed at close) is kept aside, not pooled for
-//     another connection, while the shard's Env says TextHeld, which
-//     holdText sets with the first gathered segment. Pooled at once,
-//     another connection's bytes could leave in this connection's
-//     segment. The flusher marks how much was kept aside when it takes a
-//     batch to write: storage let go before then can be read by that
-//     batch at most, never by one queued later, so when the write ends it
-//     pools up to the mark (tcp.Env.PoolHeld), and everything once no
-//     batch written or queued holds text (tcp.Env.EndTextHold; flush.go).
-//     What is kept aside is thus bounded by what the shard's connections
-//     let go during one write and the queueing after it, at most a buffer
-//     or two per connection.
+//   - The packet holds the chunks its pieces lie in (tcp.Conn.ShareText,
+//     one hold a piece, taken when a piece begins, not for each segment
+//     merged into it), and lets go when the batch is written or dropped
+//     (batch.empty). A chunk is pooled for another connection only when
+//     its last holder lets go, so another connection's bytes never leave
+//     in this one's segment, however the connection's ACKs, close or
+//     abort let go of its buffer meanwhile; this is the hold the pipe's
+//     shared text takes (share.go). What the holds keep is bounded by the
+//     batches queued: at most the chunks of two pieces a packet.
 //
 // A capture or any other wrapper that does not offer gathering gets the
 // text copied into the packet as before: the stack gathers only when the
 // link it writes to says it can.
 
-// holdText marks the shard's send buffers as being read by the link
-// (tcp.Env.TextHeld) until its batches are written (the shard's mu held).
-func (s *shard) holdText() {
-	s.tcp.TextHeld = true
-	s.outq.held = true
+// textHolder is what holds a segment's text where it lies: its
+// connection, whose send buffer gives a hold on the chunk text lies in
+// (tcp.Conn.ShareText), or nil if it cannot.
+type textHolder interface {
+	ShareText(p []byte) tcp.Releaser
+}
+
+// holdText takes the holds a gathered segment's pieces need, payload's
+// and more's chunks, into holds, and reports whether it could: text that
+// c cannot hold (c nil: no connection) is copied into the packet.
+func holdText(c textHolder, holds *[2]tcp.Releaser, payload, more []byte) bool {
+	if c == nil {
+		return false
+	}
+	for i, p := range [2][]byte{payload, more} {
+		if len(p) == 0 {
+			continue
+		}
+		if holds[i] = c.ShareText(p); holds[i] == nil {
+			releaseHolds(holds)
+			return false
+		}
+	}
+	return true
+}
+
+// releaseHolds lets go of the holds a packet's gathered text took.
+func releaseHolds(holds *[2]tcp.Releaser) {
+	for i, h := range holds {
+		if h != nil {
+			h.Release()
+			holds[i] = nil
+		}
+	}
 }
 
 // shorten cuts the packet just queued to its first n bytes: the headers
@@ -65,12 +92,22 @@ func (m *outMeta) bodyLen(a []byte) int {
 }
 
 // extendText appends a merged segment's text (payload, then more) to the
-// gathered pieces, and reports false, changing nothing, when it does not
-// fit in two pieces that each lie in one stretch of memory.
-func (m *outMeta) extendText(payload, more []byte) bool {
+// gathered pieces, holding the chunk of a piece it begins, and reports
+// false, changing nothing, when it does not fit in two pieces that each
+// lie in one stretch of memory (or no chunk of c holds a piece begun).
+func (m *outMeta) extendText(c textHolder, payload, more []byte) bool {
 	t := m.text
 	if !appendPiece(&t, payload) || !appendPiece(&t, more) {
 		return false
+	}
+	if len(m.text[1]) == 0 && len(t[1]) > 0 { // a second piece begun: a second chunk
+		start := t[1][:1] // a piece begins with payload or more, whichever began it
+		if c == nil {
+			return false
+		}
+		if m.holds[1] = c.ShareText(start); m.holds[1] == nil {
+			return false
+		}
 	}
 	m.text = t
 	return true

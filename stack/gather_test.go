@@ -8,6 +8,7 @@ import (
 	"github.com/synack-net/synack/clock"
 	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/tcp"
 )
 
 // gatherNet is a gsoNet that also takes packets in pieces, recording each
@@ -35,6 +36,19 @@ func (n *gatherNet) WriteGSOGather(parts [][]byte, g link.GSO) error {
 	return n.gsoNet.WriteGSO(bytes.Join(parts, nil), g)
 }
 
+// lender holds any text handed to it, as a connection's send buffer
+// holds its own, counting the holds taken and not yet released.
+type lender struct{ out int }
+
+func (l *lender) ShareText(p []byte) tcp.Releaser {
+	l.out++
+	return (*lenderHold)(l)
+}
+
+type lenderHold lender
+
+func (h *lenderHold) Release() { h.out-- }
+
 // sendRing queues count segments of size bytes from seq 1000 on, their
 // text read from a ring of ringLen bytes starting at offset start, as a
 // send buffer hands it over (in two pieces where it wraps), and flushes.
@@ -46,6 +60,7 @@ func sendRing(t *testing.T, ep link.Endpoint, ringLen, start, count, size int) {
 	}
 	ring := data(7, ringLen)
 	sh := s.shards[0]
+	var ln lender
 	sh.mu.Lock()
 	seq, off := seqnum.Value(1000), start
 	for range count {
@@ -55,12 +70,12 @@ func sendRing(t *testing.T, ep link.Endpoint, ringLen, start, count, size int) {
 		if k := size - len(payload); k > 0 {
 			more = ring[:k]
 		}
-		sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, more)
+		sh.sendTCP(&ln, gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, more)
 		seq, off = seq.Add(seqnum.Size(size)), (off+size)%ringLen
 	}
 	sh.unlockAndFlush()
-	if sh.tcp.TextHeld {
-		t.Fatal("the shard's send buffers still marked held after its batch was written")
+	if ln.out != 0 {
+		t.Fatalf("%d holds on the send buffer's text outlive the batch's write", ln.out)
 	}
 }
 
@@ -104,8 +119,10 @@ func TestGatherSendsWhatCopyingSends(t *testing.T) {
 }
 
 // TestGatherHoldsTextUntilWritten checks the promise the engine relies on
-// (tcp.Env.TextHeld): set from the first gathered segment until the batch
-// holding it is written, and never set on a link that does not gather.
+// (tcp.Conn.ShareText): a gathered segment holds the chunk each piece of
+// its text lies in, one hold a piece however many segments are merged
+// into it, until the batch holding it is written; a link that does not
+// gather takes none, nor a segment without text.
 func TestGatherHoldsTextUntilWritten(t *testing.T) {
 	for _, gather := range []bool{false, true} {
 		var ep link.Endpoint = &gsoNet{max: link.MaxGSOSize}
@@ -117,22 +134,33 @@ func TestGatherHoldsTextUntilWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 		sh := s.shards[0]
+		var ln lender
 		sh.mu.Lock()
 		h := ack(1000, 5, a)
 		h.SrcPort, h.DstPort = gsoLocal.Port(), gsoRemote.Port()
-		sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, nil, nil) // a pure ACK: no text to hold
-		if sh.tcp.TextHeld {
-			t.Fatal("held after a segment without text")
+		sh.sendTCP(&ln, gsoLocal.Addr(), gsoRemote.Addr(), &h, nil, nil) // a pure ACK: no text to hold
+		if ln.out != 0 {
+			t.Fatal("a hold taken for a segment without text")
 		}
-		h = ack(1000, 5, a)
+		text := data(1000, 4*1448)
+		for i := range 3 { // three segments, merged: their text follows on in memory
+			h = ack(uint32(1000+i*1448), 5, a)
+			h.SrcPort, h.DstPort = gsoLocal.Port(), gsoRemote.Port()
+			sh.sendTCP(&ln, gsoLocal.Addr(), gsoRemote.Addr(), &h, text[i*1448:(i+1)*1448], nil)
+		}
+		if want := map[bool]int{false: 0, true: 1}[gather]; ln.out != want {
+			t.Fatalf("gathering %v: %d holds after three merged segments with text, want %d", gather, ln.out, want)
+		}
+		other := data(2000, 1448) // the next segment's text lies elsewhere: a second piece
+		h = ack(uint32(1000+3*1448), 5, a)
 		h.SrcPort, h.DstPort = gsoLocal.Port(), gsoRemote.Port()
-		sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, data(1000, 1448), nil)
-		if sh.tcp.TextHeld != gather {
-			t.Fatalf("gathering %v: held = %v after a segment with text", gather, sh.tcp.TextHeld)
+		sh.sendTCP(&ln, gsoLocal.Addr(), gsoRemote.Addr(), &h, other, nil)
+		if want := map[bool]int{false: 0, true: 2}[gather]; ln.out != want {
+			t.Fatalf("gathering %v: %d holds after a second piece, want %d", gather, ln.out, want)
 		}
 		sh.unlockAndFlush()
-		if sh.tcp.TextHeld {
-			t.Fatal("still held after the batch was written")
+		if ln.out != 0 {
+			t.Fatalf("%d holds left after the batch was written", ln.out)
 		}
 		if gather && sh.spare != nil && sh.spare.meta[:cap(sh.spare.meta)][0].text[0] != nil {
 			t.Fatal("the written batch still refers to the send buffer's text")
@@ -150,6 +178,7 @@ func TestGatherSteadyStateAllocs(t *testing.T) {
 	ring := make([]byte, 1<<20)
 	seq, off := seqnum.Value(1000), 0
 	sh := s.shards[0]
+	var ln lender
 	flush := func() {
 		sh.mu.Lock()
 		for range 60 {
@@ -158,7 +187,7 @@ func TestGatherSteadyStateAllocs(t *testing.T) {
 			if off+1448 > len(ring) {
 				off = 0
 			}
-			sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, ring[off:off+1448], nil)
+			sh.sendTCP(&ln, gsoLocal.Addr(), gsoRemote.Addr(), &h, ring[off:off+1448], nil)
 			seq, off = seq.Add(1448), off+1448
 		}
 		sh.unlockAndFlush()

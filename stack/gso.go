@@ -6,6 +6,7 @@ import (
 
 	"github.com/synack-net/synack/link"
 	"github.com/synack-net/synack/seqnum"
+	"github.com/synack-net/synack/tcp"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -85,9 +86,11 @@ type outMeta struct {
 
 	// text, on a gathering link, is a TCP segment's payload where it lies
 	// in its connection's send buffer, in at most two pieces (one chunk's
-	// end, then the next one's start); the packet then holds the headers alone. Nil
-	// when the text is in the packet (gather.go).
-	text [2][]byte
+	// end, then the next one's start), and holds the holds on the chunks
+	// they lie in; the packet then holds the headers alone. Nil when the
+	// text is in the packet (gather.go).
+	text  [2][]byte
+	holds [2]tcp.Releaser
 }
 
 // initGSO turns output offload on if ep carries large segments, and
@@ -110,15 +113,16 @@ func (s *Stack) initGSO(ep link.Endpoint) {
 // sendTCPGSO is sendTCP on an offloading link (the shard's mu held): the
 // segment is merged into the one queued before it when it may be, else
 // queued with a partial checksum. On a gathering link the packet holds the
-// headers alone and its text stays where it lies (gather.go).
-func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
-	if s.mergeTCP(src, dst, h, payload, more) {
+// headers alone and its text stays where it lies, held (gather.go).
+func (s *shard) sendTCPGSO(c textHolder, src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) {
+	if s.mergeTCP(c, src, dst, h, payload, more) {
 		return
 	}
 	hl := h.Len()
 	plen := len(payload) + len(more)
 	n := wire.IPv4MinHeaderLen + hl + plen
-	gather := s.gather != nil && plen > 0
+	var holds [2]tcp.Releaser
+	gather := s.gather != nil && plen > 0 && holdText(c, &holds, payload, more)
 	p := s.packet(n)
 	if gather {
 		p = s.outq.shorten(wire.IPv4MinHeaderLen + hl)
@@ -139,7 +143,7 @@ func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more
 	if gather {
 		appendPiece(&m.text, payload) // two pieces at most: always fits
 		appendPiece(&m.text, more)
-		s.holdText()
+		m.holds = holds
 	}
 	b := s.outq
 	b.meta[len(b.meta)-1] = m
@@ -147,7 +151,7 @@ func (s *shard) sendTCPGSO(src, dst netip.Addr, h *wire.TCPFields, payload, more
 
 // mergeTCP appends the segment to the last one queued if the rules above
 // allow, and reports whether it did.
-func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) bool {
+func (s *shard) mergeTCP(c textHolder, src, dst netip.Addr, h *wire.TCPFields, payload, more []byte) bool {
 	b := s.outq
 	i := len(b.pkts) - 1
 	plen := len(payload) + len(more)
@@ -174,7 +178,7 @@ func (s *shard) mergeTCP(src, dst netip.Addr, h *wire.TCPFields, payload, more [
 		return false
 	}
 	if m.text[0] != nil {
-		if !m.extendText(payload, more) {
+		if !m.extendText(c, payload, more) {
 			return false // not where the text before it ends: a packet of its own
 		}
 	} else {

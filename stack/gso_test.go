@@ -122,7 +122,7 @@ func sendAll(t *testing.T, n *gsoNet, segs []seg) *Stack {
 			continue
 		}
 		p := data(h.Seq, x.n)
-		sh.sendTCP(gsoLocal.Addr(), x.remote.Addr(), &h, p[:x.n/2], p[x.n/2:])
+		sh.sendTCP(nil, gsoLocal.Addr(), x.remote.Addr(), &h, p[:x.n/2], p[x.n/2:])
 	}
 	sh.unlockAndFlush()
 	return s
@@ -292,7 +292,7 @@ func TestGSOSteadyStateAllocs(t *testing.T) {
 		for range 60 {
 			h := ack(uint32(seq), 5, a)
 			h.SrcPort, h.DstPort = 80, 40000
-			sh.sendTCP(gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, nil)
+			sh.sendTCP(nil, gsoLocal.Addr(), gsoRemote.Addr(), &h, payload, nil)
 			seq = seq.Add(1448)
 		}
 		sh.unlockAndFlush()

@@ -27,7 +27,7 @@ func (s *shard) sendCookieLocked(l *TCPListener, now time.Time, local, remote ne
 		s.tcp.Trace.Event(&e)
 	}
 	s.tcp.Stats.OutSegs.Add(1)
-	s.sendTCP(local.Addr(), remote.Addr(), &h, nil, nil)
+	s.sendTCP(nil, local.Addr(), remote.Addr(), &h, nil, nil)
 }
 
 // cookieACKLocked tries seg, an ACK for no connection that reached l, as

@@ -285,19 +285,6 @@ func (l *bigList) put(st *storage) {
 	}
 }
 
-// letGo lets go of a queue's storage: back to its pool, or onto hold when
-// the host may still be reading it (Env.TextHeld: a send buffer's text
-// handed to Sender.Send and not yet written to the link), to be pooled
-// when it is done (Env.EndTextHold). Pooled at once, it could go to
-// another connection, whose bytes would then leave in this one's segment.
-func letGo(st *storage, hold *[]*storage) {
-	if hold != nil {
-		*hold = append(*hold, st)
-		return
-	}
-	st.Release()
-}
-
 // scribblePooled, set by tests, has putStorage overwrite what it pools, so
 // that a reader of storage after its last hold let go reads garbage, not
 // the bytes it expected (FuzzStreamShared).

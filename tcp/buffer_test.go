@@ -148,70 +148,59 @@ func TestStorageClass(t *testing.T) {
 }
 
 // TestHeldStorageIsNotPooled checks that storage a send buffer lets go
-// while the host may still read it (Env.TextHeld) does not reach the pool,
-// from which another connection would fill it, until the hold ends: when
-// drained, when its first chunk is acknowledged with more queued, or reset.
+// while a host holds text in it (ShareText: a gathering write not yet
+// made, a far end not yet done reading) does not reach the pool, from
+// which another connection would fill it, until the hold is released:
+// when drained, when its first chunk is acknowledged with more queued,
+// or reset. Text in the second chunk is held too.
 func TestHeldStorageIsNotPooled(t *testing.T) {
 	for _, how := range []string{"drained", "first chunk acknowledged", "reset"} {
-		env := &Env{TextHeld: true}
 		q := sendQueue{limit: 1 << 20}
 		size := 3000 // one chunk, of the fill's first size (4 KiB)
 		if how == "first chunk acknowledged" {
 			size = 5000 // and another
 		}
-		q.appendHeld(make([]byte, size), env.sendHold())
+		q.append(make([]byte, size))
+		a, b := q.Peek(0, size)
 		st := q.ch.c[0]
+		held := q.ShareText(a[1:10])
+		if held != Releaser(st) {
+			t.Fatalf("%s: ShareText of the first piece held %v, want its chunk", how, held)
+		}
+		if len(b) > 0 {
+			if h := q.ShareText(b); h != Releaser(q.ch.c[1]) {
+				t.Fatalf("%s: ShareText of the second piece held %v, want the second chunk", how, h)
+			} else {
+				defer h.Release()
+			}
+		}
+		if q.ShareText(make([]byte, 10)) != nil {
+			t.Fatalf("%s: ShareText held memory that is no chunk of the queue's", how)
+		}
 		switch how {
 		case "drained":
-			q.discard(size, env.sendHold())
+			q.discard(size)
 		case "first chunk acknowledged":
-			q.discard(len(st.b), env.sendHold())
+			q.discard(len(st.b))
 		case "reset":
-			q.reset(env.sendHold())
+			q.reset()
 		}
 		if q.ch != nil && q.ch.c[0] == st {
 			t.Fatalf("%s: the queue still has its storage", how)
 		}
-		if len(env.heldStorage) != 1 || env.heldStorage[0] != st {
-			t.Fatalf("%s while held: %d storages kept aside, want the one let go", how, len(env.heldStorage))
+		if st.refs.Load() != 1 {
+			t.Fatalf("%s while held: %d holders, want the one", how, st.refs.Load())
 		}
 		for range 1000 {
 			if got := getStorage(len(st.b)); got == st {
 				t.Fatalf("%s while held: the storage went back to the pool", how)
 			}
 		}
-		env.EndTextHold()
-		if env.TextHeld || len(env.heldStorage) != 0 {
-			t.Fatalf("%s: EndTextHold left held=%v and %d kept", how, env.TextHeld, len(env.heldStorage))
+		held.Release()
+		if st.refs.Load() != 0 {
+			t.Fatalf("%s: %d holders after the release, want none", how, st.refs.Load())
 		}
-		q.reset(nil)
-	}
-}
-
-// TestPoolHeldKeepsWhatCameAfterTheMark: PoolHeld(mark) lets go of the
-// storage kept aside before the mark and keeps the rest, in order.
-func TestPoolHeldKeepsWhatCameAfterTheMark(t *testing.T) {
-	env := &Env{TextHeld: true}
-	var sts []*storage
-	for range 3 {
-		q := sendQueue{limit: 1 << 20}
-		q.appendHeld(make([]byte, 100), env.sendHold())
-		sts = append(sts, q.ch.c[0])
-		q.discard(100, env.sendHold())
-		if env.HeldCount() == 1 {
-			env.PoolHeld(0) // a mark of nothing pools nothing
-		}
-	}
-	if env.HeldCount() != 3 {
-		t.Fatalf("%d kept aside, want 3", env.HeldCount())
-	}
-	env.PoolHeld(2)
-	if env.HeldCount() != 1 || env.heldStorage[0] != sts[2] || !env.TextHeld {
-		t.Fatalf("after PoolHeld(2): %d kept, held=%v; want the third alone, still held", env.HeldCount(), env.TextHeld)
-	}
-	env.EndTextHold()
-	if env.HeldCount() != 0 || env.TextHeld {
-		t.Fatalf("after EndTextHold: %d kept, held=%v", env.HeldCount(), env.TextHeld)
+		q.reset()
 	}
 }
 

@@ -328,7 +328,7 @@ func (c *Conn) release() {
 	c.rtoAt, c.persistAt, c.kaAt, c.delackAt = 0, 0, 0, 0
 	c.closeAt = time.Time{}
 	c.loss = nil
-	c.sndBuf.reset(c.env.sendHold())
+	c.sndBuf.reset()
 	c.dropHeld()
 	c.charge()
 }

@@ -65,22 +65,6 @@ type Env struct {
 	// enough).
 	ShareMin int
 
-	// TextHeld says the Sender may still be reading text it was handed:
-	// a host that writes a segment's payload to its link straight from
-	// the send buffer (a gathering write, after the lock is let go) sets
-	// it from the first such Send until the write has ended. While it is
-	// set, a send buffer's storage that a connection of this Env lets go
-	// (a chunk acknowledged in full, a drained buffer, or one freed at
-	// close) is kept aside rather than pooled for another connection to
-	// fill, so those bytes never leave in this connection's segments;
-	// EndTextHold, once the writes are done, clears it and pools what was
-	// kept. A chunk's bytes never change while the queue holds it
-	// (sendqueue.go). Read and set under the lock of the Env's
-	// connections.
-	TextHeld bool
-	// heldStorage is the storage let go while TextHeld (buffer.go).
-	heldStorage []*storage
-
 	// shared is what every Env of a stack counts together.
 	shared *envShared
 
@@ -131,45 +115,5 @@ func (e *Env) Share(out Sender) *Env {
 	n.Out = out
 	n.hdr = wire.TCPFields{}
 	n.handling = handledHeader{}
-	n.TextHeld, n.heldStorage = false, nil
 	return &n
-}
-
-// HeldCount is how many storages are kept aside now: a mark for
-// PoolHeld. Called under the lock of the Env's connections.
-func (e *Env) HeldCount() int { return len(e.heldStorage) }
-
-// PoolHeld pools the first n storages kept aside (those let go before
-// the mark HeldCount gave), keeping the later ones, when the Sender reads
-// no text it was handed before that mark any more: a host whose writes
-// go out one batch at a time marks when it takes a batch to write and
-// pools up to the mark when that write ends. So what is kept aside is
-// bounded by what the connections let go during one write and the
-// queueing after it, however long the hold lasts. Called under the lock
-// of the Env's connections.
-func (e *Env) PoolHeld(n int) {
-	n = min(n, len(e.heldStorage))
-	for _, st := range e.heldStorage[:n] {
-		st.Release()
-	}
-	k := copy(e.heldStorage, e.heldStorage[n:])
-	clear(e.heldStorage[k:])
-	e.heldStorage = e.heldStorage[:k]
-}
-
-// EndTextHold says the Sender reads no text it was handed any more: it
-// clears TextHeld and pools all the send-buffer storage let go meanwhile.
-// Called under the lock of the Env's connections.
-func (e *Env) EndTextHold() {
-	e.TextHeld = false
-	e.PoolHeld(len(e.heldStorage))
-}
-
-// sendHold is where a send buffer puts storage it lets go: nil (the pool)
-// unless the Sender may still be reading text (TextHeld).
-func (e *Env) sendHold() *[]*storage {
-	if e.TextHeld {
-		return &e.heldStorage
-	}
-	return nil
 }

@@ -329,7 +329,7 @@ func (c *Conn) newAck(now time.Time, seg *Segment) {
 	inFlight := int(c.sndUna.Size(c.sndMax))
 	acked := c.sndUna.Size(ack)
 	data := min(int(acked), c.sndBuf.Len())
-	c.sndBuf.discard(data, c.env.sendHold())
+	c.sndBuf.discard(data)
 	c.bytesAcked += uint64(data)
 	c.prevUna, c.sndUna = c.sndUna, ack
 	c.softErr = 0 // the path works again: an ICMP error before this is forgotten (as Linux's tcp_ack)

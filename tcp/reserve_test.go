@@ -182,11 +182,11 @@ func TestEstablishedReserveDrainedMeanwhileCommits(t *testing.T) {
 // the user, or reset by the peer, while the room is filled: Commit
 // returns the connection's error, queues and sends nothing, and every
 // hold ends (storage pooled; with the Sender holding text, once it lets
-// go: Env.EndTextHold).
+// go of it).
 func TestEstablishedReserveEndedMeanwhileFails(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		held bool // the Sender may still read text (Env.TextHeld)
+		held bool // the Sender still holds text in A's chunk (ShareText)
 		end  func(e *end)
 		err  error
 	}{
@@ -197,9 +197,13 @@ func TestEstablishedReserveEndedMeanwhileFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := established(t)
 			c := e.c
-			e.env.TextHeld = tc.held
 			e.write(e.now, bytesN(1000))
 			e.take()
+			var held Releaser
+			if tc.held {
+				a, _ := c.sndBuf.Peek(0, 1000)
+				held = c.ShareText(a)
+			}
 			r, err := c.Reserve(e.now, 64<<10)
 			if err != nil || r.stA == nil || r.stB == nil {
 				t.Fatalf("Reserve behind 1000 bytes: A %d B %d, %v; want both", len(r.A), len(r.B), err)
@@ -218,14 +222,16 @@ func TestEstablishedReserveEndedMeanwhileFails(t *testing.T) {
 			}
 			wantA := int32(0)
 			if tc.held {
-				wantA = 1 // kept aside by the Env until the Sender lets go
+				wantA = 1 // held by the Sender until it lets go
 			}
 			if stA.refs.Load() != wantA || stB.refs.Load() != 0 {
 				t.Fatalf("chunks held %d and %d times after Commit, want %d and 0", stA.refs.Load(), stB.refs.Load(), wantA)
 			}
-			e.env.EndTextHold()
+			if held != nil {
+				held.Release()
+			}
 			if stA.refs.Load() != 0 {
-				t.Fatalf("A's chunk held %d times after EndTextHold, want 0 (pooled)", stA.refs.Load())
+				t.Fatalf("A's chunk held %d times after the Sender let go, want 0 (pooled)", stA.refs.Load())
 			}
 		})
 	}

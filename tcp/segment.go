@@ -69,9 +69,9 @@ func SegmentFrom(t wire.TCP, s *Segment) error {
 // addresses and queues it for the link. The text is payload followed by
 // more: two pieces where it crosses from one of the send buffer's chunks
 // into the next (sendqueue.go), so that it is copied once, into the
-// packet. h is not kept after the call;
-// the text is not either, unless the Sender sets Env.TextHeld, which lets
-// it write the text to the link from where it lies once the lock is free.
+// packet. h is not kept after the call; the text is not either, unless
+// the Sender takes a hold on it (Conn.ShareText), which lets it read the
+// text from where it lies once the lock is free.
 //
 // SendBare sends a segment without text that belongs to no Conn, from
 // local to remote: a TIME-WAIT record's ACK (timewait.go). h is not kept.

@@ -39,10 +39,6 @@ type chunkList struct {
 	tail int32      // bytes written in the last chunk
 	high int32      // the most bytes queued since the queue last drained
 
-	// peeked is the chunk the first piece of the text Peek last
-	// returned lies in (ShareText).
-	peeked *storage
-
 	// reserved says the last chunk's room from tail on is being filled
 	// by a host with its lock let go (reserve, commit): nothing else may
 	// be queued, and draining keeps that chunk.
@@ -94,7 +90,6 @@ func (q *sendQueue) Peek(i, k int) (a, b []byte) {
 		off -= len(l.c[j].b)
 		j++
 	}
-	l.peeked = l.c[j]
 	a = l.c[j].b[off:min(l.used(j), off+k)]
 	if rest := k - len(a); rest > 0 && j+1 < len(l.c) {
 		return a, l.c[j+1].b[:min(rest, l.used(j+1))]
@@ -102,22 +97,23 @@ func (q *sendQueue) Peek(i, k int) (a, b []byte) {
 	return a, nil
 }
 
-// ShareText returns a new hold on the chunk that the text p, which lies
-// in the first piece the last Peek returned, lies in, or nil if it does
-// not:
-// the host may then lend p to a reader that keeps it past this call, and
-// releases the hold when the reader is done. The chunk's bytes do not
-// change while held.
+// ShareText returns a new hold on the chunk the text p lies in, or nil
+// if p does not lie in one of the queue's chunks: the host may then read
+// p, or lend it to a reader, past this call, and releases the hold when
+// done. The chunk's bytes do not change while held. A queue has a few
+// chunks (two or three for a 4 MiB buffer), so finding p's is a short
+// walk.
 func (q *sendQueue) ShareText(p []byte) Releaser {
 	if q.ch == nil || len(p) == 0 {
 		return nil
 	}
-	st := q.ch.peeked
-	if st == nil || !within(p, st.b) {
-		return nil
+	for _, st := range q.ch.c {
+		if within(p, st.b) {
+			st.refs.Add(1)
+			return st
+		}
 	}
-	st.refs.Add(1)
-	return st
+	return nil
 }
 
 // within reports whether p lies inside b.
@@ -130,9 +126,8 @@ func within(p, b []byte) bool {
 	return ps >= bs && ps+uintptr(len(p)) <= bs+uintptr(len(b))
 }
 
-// appendHeld queues as much of p as fits and returns how much that was;
-// storage let go meanwhile goes to hold, if not nil (see letGo).
-func (q *sendQueue) appendHeld(p []byte, hold *[]*storage) int {
+// append queues as much of p as fits and returns how much that was.
+func (q *sendQueue) append(p []byte) int {
 	n := min(len(p), q.Free())
 	if n <= 0 {
 		return 0
@@ -209,7 +204,7 @@ func (q *sendQueue) reserve(n int) Room {
 // room up. A queue left empty lets go of its chunks, as a drained one
 // does. The new chunk, if the bytes reach into it, becomes the queue's
 // (usedB); the other holds stay the caller's to release.
-func (q *sendQueue) commit(r *Room, k int, hold *[]*storage) (ok, usedB bool) {
+func (q *sendQueue) commit(r *Room, k int) (ok, usedB bool) {
 	l := q.ch
 	if l == nil || !l.reserved {
 		return false, false
@@ -233,7 +228,7 @@ func (q *sendQueue) commit(r *Room, k int, hold *[]*storage) (ok, usedB bool) {
 		l.high = max(l.high, q.n)
 	}
 	if q.n == 0 {
-		q.reset(hold)
+		q.reset()
 	}
 	return ok, usedB
 }
@@ -252,8 +247,8 @@ func (q *sendQueue) chunkSize(first bool) int {
 }
 
 // discard drops the first n queued bytes, letting go of each chunk they
-// empty; storage let go goes to hold, if not nil.
-func (q *sendQueue) discard(n int, hold *[]*storage) {
+// empty.
+func (q *sendQueue) discard(n int) {
 	if n <= 0 || q.ch == nil {
 		return
 	}
@@ -263,11 +258,11 @@ func (q *sendQueue) discard(n int, hold *[]*storage) {
 		q.last = max(l.high, q.last/2)
 		if l.reserved { // the last chunk's room is being filled (reserve): it stays, if full for one copy's time
 			q.n, l.high = 0, 0
-			q.trim(len(l.c)-1, hold)
+			q.trim(len(l.c) - 1)
 			l.head = l.tail
 			return
 		}
-		q.reset(hold)
+		q.reset()
 		return
 	}
 	l.head += int32(n)
@@ -278,45 +273,48 @@ func (q *sendQueue) discard(n int, hold *[]*storage) {
 	for _, st := range l.c[:i] {
 		l.head -= int32(len(st.b))
 	}
-	q.trim(i, hold)
+	q.trim(i)
 }
 
 // trim lets go of the first i chunks, which hold no queued byte.
-func (q *sendQueue) trim(i int, hold *[]*storage) {
+func (q *sendQueue) trim(i int) {
 	if i <= 0 {
 		return
 	}
 	l := q.ch
 	for _, st := range l.c[:i] {
-		letGo(st, hold)
+		st.Release()
 	}
 	k := copy(l.c, l.c[i:])
 	clear(l.c[k:])
-	l.c, l.peeked = l.c[:k], nil
+	l.c = l.c[:k]
 }
 
 // reset empties the queue and lets go of its chunks; the limit and the
 // size of the next fill stay.
-func (q *sendQueue) reset(hold *[]*storage) {
+func (q *sendQueue) reset() {
 	l := q.ch
 	if l == nil {
 		q.n = 0
 		return
 	}
 	for i, st := range l.c {
-		letGo(st, hold)
+		st.Release()
 		l.c[i] = nil
 	}
-	l.c, l.head, l.tail, l.high, l.peeked, l.reserved = l.c[:0], 0, 0, 0, nil, false
+	l.c, l.head, l.tail, l.high, l.reserved = l.c[:0], 0, 0, 0, false
 	chunkListPool.Put(l)
 	q.ch, q.n = nil, 0
 }
 
-// ShareText returns a hold on the send buffer's memory that p lies in, for
-// a host that lends a segment's text to a reader beyond Sender.Send (an
-// in-memory link's far end: link.TextSharer), or nil if it cannot: p must
-// be the whole text handed to Send, in one piece. The bytes do not change
+// ShareText returns a hold on the send buffer's memory that p, text
+// handed to Sender.Send, lies in, or nil if it cannot: p must lie in one
+// of the buffer's chunks (a segment's text in two pieces takes a hold for
+// each). A host takes one to read the text past Send: to lend it to an
+// in-memory link's far end (link.TextSharer), or to write it to its link
+// once the lock is let go (a gathering write). The bytes do not change
 // until the hold is released, whatever the connection does meanwhile
-// (acknowledged, closed, aborted). Called during Send, under the lock of
-// c's Env.
+// (acknowledged, closed, aborted): the chunk is pooled for another queue
+// only when its last holder lets go. Called during Send, under the lock
+// of c's Env.
 func (c *Conn) ShareText(p []byte) Releaser { return c.sndBuf.ShareText(p) }

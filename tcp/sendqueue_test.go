@@ -30,7 +30,7 @@ func TestSendQueueMatchesAFIFO(t *testing.T) {
 			case op == 0 || op == 1: // append
 				from := rng.IntN(len(pattern) / 2)
 				p := pattern[from : from+rng.IntN(min(limit, 200<<10))]
-				n := q.appendHeld(p, nil)
+				n := q.append(p)
 				if want := min(len(p), limit-len(model)); n != want {
 					t.Fatalf("limit %d step %d: append(%d) = %d, want %d", limit, step, len(p), n, want)
 				}
@@ -49,7 +49,7 @@ func TestSendQueueMatchesAFIFO(t *testing.T) {
 				if rng.IntN(8) == 0 {
 					d = len(model)
 				}
-				q.discard(d, nil)
+				q.discard(d)
 				model = model[d:]
 				if len(model) == 0 {
 					drained++
@@ -68,7 +68,7 @@ func TestSendQueueMatchesAFIFO(t *testing.T) {
 		if drained == 0 {
 			t.Fatalf("limit %d: the queue never drained", limit)
 		}
-		q.reset(nil)
+		q.reset()
 	}
 }
 
@@ -84,7 +84,7 @@ func (r *countingReleaser) Release() { r.n++ }
 func TestSendQueueShareHoldsTheChunk(t *testing.T) {
 	q := sendQueue{limit: 4 << 20}
 	text := bytes.Repeat([]byte("synack"), 100<<10) // 600 KiB: several chunks
-	if n := q.appendHeld(text, nil); n != len(text) {
+	if n := q.append(text); n != len(text) {
 		t.Fatalf("queued %d of %d", n, len(text))
 	}
 	first := len(q.ch.c[0].b) - int(q.ch.head) // the fill's first chunk, sized for small fills
@@ -102,14 +102,14 @@ func TestSendQueueShareHoldsTheChunk(t *testing.T) {
 	}
 	st.Release() // the a[1:] hold
 	want := bytes.Clone(a)
-	q.discard(q.Len(), nil) // all acknowledged: the queue lets go
+	q.discard(q.Len()) // all acknowledged: the queue lets go
 	if q.ch != nil || st.refs.Load() != 1 {
 		t.Fatalf("after the queue let go: chunks %v, holds %d, want none and 1", q.ch != nil, st.refs.Load())
 	}
 	// Fill and drain a few more times: the held chunk is not reused.
 	for range 4 {
-		q.appendHeld(bytes.Repeat([]byte{0xee}, 1<<20), nil)
-		q.discard(q.Len(), nil)
+		q.append(bytes.Repeat([]byte{0xee}, 1<<20))
+		q.discard(q.Len())
 	}
 	if !bytes.Equal(a, want) {
 		t.Fatal("held text changed after its chunk was let go by the queue")
@@ -119,21 +119,23 @@ func TestSendQueueShareHoldsTheChunk(t *testing.T) {
 		t.Fatalf("holds %d after the last release", st.refs.Load())
 	}
 
-	// Across a chunk boundary only the first piece may be shared (the
-	// engine then sends it alone: Env.ShareMin), not the second.
+	// Across a chunk boundary each piece gets a hold on its own chunk
+	// (a gathering write holds both); a text that crosses is in no one
+	// chunk and gets none.
 	q = sendQueue{limit: 4 << 20}
-	q.appendHeld(text, nil)
+	q.append(text)
 	first = len(q.ch.c[0].b) - int(q.ch.head)
 	a, b = q.Peek(first-100, 1000)
-	if len(a) != 100 || len(b) != 900 || q.ShareText(b) != nil {
-		t.Fatalf("a peek across chunks (%d+%d) must give no hold on its second piece", len(a), len(b))
+	if len(a) != 100 || len(b) != 900 {
+		t.Fatalf("a peek across chunks gave %d+%d", len(a), len(b))
 	}
-	if r := q.ShareText(a); r == nil {
-		t.Fatal("no hold on the first piece of a peek across chunks")
-	} else {
-		r.Release()
+	ra, rb := q.ShareText(a), q.ShareText(b)
+	if ra != Releaser(q.ch.c[0]) || rb != Releaser(q.ch.c[1]) {
+		t.Fatalf("holds on the two pieces of a peek across chunks: %v, %v; want the first chunk and the second", ra, rb)
 	}
-	q.reset(nil)
+	ra.Release()
+	rb.Release()
+	q.reset()
 }
 
 // TestRecvQueueKeepSharedReleasesOnce checks text kept where a far end
@@ -192,7 +194,7 @@ func TestSendQueueReserveMatchesAFIFO(t *testing.T) {
 			case op == 0: // append
 				from := rng.IntN(len(pattern) / 2)
 				p := pattern[from : from+rng.IntN(min(limit, 200<<10))]
-				n := q.appendHeld(p, nil)
+				n := q.append(p)
 				if want := min(len(p), limit-len(model)); n != want {
 					fail("append(%d) = %d, want %d", len(p), n, want)
 				}
@@ -202,7 +204,7 @@ func TestSendQueueReserveMatchesAFIFO(t *testing.T) {
 				if rng.IntN(8) == 0 {
 					d = len(model)
 				}
-				q.discard(d, nil)
+				q.discard(d)
 				model = model[d:]
 				if len(model) == 0 && q.ch != nil {
 					fail("a drained queue holds its chunks")
@@ -221,7 +223,7 @@ func TestSendQueueReserveMatchesAFIFO(t *testing.T) {
 		if limit > minSendChunk && seen.crossed == 0 {
 			t.Fatalf("limit %d: no committed room crossed from A into B", limit)
 		}
-		q.reset(nil)
+		q.reset()
 	}
 }
 
@@ -297,7 +299,7 @@ func reserveStep(rng *rand.Rand, q *sendQueue, model, pattern []byte, fail func(
 			if rng.IntN(3) == 0 {
 				d = len(model)
 			}
-			q.discard(d, nil)
+			q.discard(d)
 			model = model[d:]
 			if len(model) == 0 {
 				seen.drained++
@@ -314,7 +316,7 @@ func reserveStep(rng *rand.Rand, q *sendQueue, model, pattern []byte, fail func(
 		}
 	}
 	free = q.Free()
-	ok, usedB := q.commit(&r, k, nil)
+	ok, usedB := q.commit(&r, k)
 	if wantOK := k > 0 && k <= free; ok != wantOK {
 		fail("commit(%d) with %d free = %v, want %v", k, free, ok, wantOK)
 	}

@@ -61,12 +61,12 @@ func TestShareMinCutSegmentIsLent(t *testing.T) {
 // ring it replaced grew to the limit at most.
 func TestSendQueueSmallLimitMemory(t *testing.T) {
 	q := sendQueue{limit: 16 << 10}
-	q.appendHeld(make([]byte, 10<<10), nil)
+	q.append(make([]byte, 10<<10))
 	held := 0
 	for _, st := range q.ch.c {
 		held += len(st.b)
 	}
-	q.reset(nil)
+	q.reset()
 	if held > 2*q.limit {
 		t.Fatalf("10 KiB queued under a 16 KiB limit hold %d KiB of chunks", held>>10)
 	}
@@ -78,11 +78,11 @@ func TestSendQueueSmallLimitMemory(t *testing.T) {
 // up to the limit.
 func TestSendQueueFirstChunkBound(t *testing.T) {
 	q := sendQueue{limit: 16 << 20}
-	q.appendHeld(make([]byte, 16<<20), nil)
-	q.discard(q.Len(), nil)
-	q.appendHeld(make([]byte, 64<<10), nil) // one segment's worth
+	q.append(make([]byte, 16<<20))
+	q.discard(q.Len())
+	q.append(make([]byte, 64<<10)) // one segment's worth
 	size := len(q.ch.c[0].b)
-	q.reset(nil)
+	q.reset()
 	if size > maxSendChunk {
 		t.Fatalf("a 64 KiB fill after a 16 MiB one sits in a %d MiB chunk: a reader lent one segment of it pins that much", size>>20)
 	}

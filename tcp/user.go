@@ -45,7 +45,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if room := c.lowatRoom(); len(p) > room {
 		p = p[:room] // TCP_NOTSENT_LOWAT (sockopt.go)
 	}
-	n := c.sndBuf.appendHeld(p, c.env.sendHold())
+	n := c.sndBuf.append(p)
 	if n == 0 {
 		return 0, ErrWouldBlock
 	}
@@ -170,13 +170,13 @@ func (c *Conn) commit(now time.Time, r Room, k int, part bool) (int, error) {
 	}
 	k = min(max(k, 0), r.Len())
 	if err := c.writeErr(); err != nil {
-		c.sndBuf.commit(&r, 0, c.env.sendHold())
+		c.sndBuf.commit(&r, 0)
 		r.release(false)
 		return 0, err
 	}
 	if room := c.lowatRoom(); k > room { // a bound set meanwhile, kept as Write keeps it
 		if k = room; k == 0 {
-			c.sndBuf.commit(&r, 0, c.env.sendHold())
+			c.sndBuf.commit(&r, 0)
 			r.release(false)
 			return 0, ErrWouldBlock
 		}
@@ -184,7 +184,7 @@ func (c *Conn) commit(now time.Time, r Room, k int, part bool) (int, error) {
 	if short := (c.NotSent() + k) % max(c.mss, 1); part && short < k {
 		k -= short
 	}
-	ok, usedB := c.sndBuf.commit(&r, k, c.env.sendHold())
+	ok, usedB := c.sndBuf.commit(&r, k)
 	if !ok {
 		// Queued as Write queues them: the room's bytes, in order, from
 		// its memory, still held.
