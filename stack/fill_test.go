@@ -66,6 +66,22 @@ next:
 	return false
 }
 
+// tryWriteWaiting starts a TryWrite of "after" on c, its result to go to
+// tried, and returns once it waits (for a Write's copy).
+func tryWriteWaiting(t *testing.T, c *TCPConn, tried chan<- writeResult) {
+	go func() {
+		n, err := c.TryWrite([]byte("after"))
+		tried <- writeResult{n, err}
+	}()
+	for i := 0; !goroutineWaits("sync.(*Cond).Wait", "stack.(*TCPConn).TryWrite("); i++ {
+		if i == 1e6 {
+			t.Error("TryWrite never waited for the fill")
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
 // TestFillTryWriteWaitsForTheCopy: a TryWrite made while a Write copies in
 // waits for the copy and queues its bytes after the Write's, never into
 // the room the Write is filling.
@@ -74,17 +90,7 @@ func TestFillTryWriteWaitsForTheCopy(t *testing.T) {
 	const size = 64 << 10
 	tried := make(chan writeResult, 1)
 	onFill(t, client, func() {
-		go func() {
-			n, err := client.TryWrite([]byte("after"))
-			tried <- writeResult{n, err}
-		}()
-		for i := 0; !goroutineWaits("sync.(*Cond).Wait", "stack.(*TCPConn).TryWrite("); i++ {
-			if i == 1e6 {
-				t.Error("TryWrite never waited for the fill")
-				return
-			}
-			runtime.Gosched()
-		}
+		tryWriteWaiting(t, client, tried)
 		select {
 		case r := <-tried:
 			t.Errorf("TryWrite returned %d, %v during the fill", r.n, r.err)
@@ -318,19 +324,8 @@ func TestFillTryWriteWaitsForTheWholeWrite(t *testing.T) {
 		if fc != client {
 			return
 		}
-		if fills++; fills > 1 {
-			return
-		}
-		go func() {
-			n, err := client.TryWrite([]byte("after"))
-			tried <- writeResult{n, err}
-		}()
-		for i := 0; !goroutineWaits("sync.(*Cond).Wait", "stack.(*TCPConn).TryWrite("); i++ {
-			if i == 1e6 {
-				t.Error("TryWrite never waited for the fill")
-				return
-			}
-			runtime.Gosched()
+		if fills++; fills == 1 {
+			tryWriteWaiting(t, client, tried)
 		}
 	}
 	t.Cleanup(func() { testHookFill = nil })
