@@ -130,6 +130,42 @@ func (a *app) write(t *testing.T, c *Conn, now time.Time, n int) {
 	}
 }
 
+// writeInTwo is write through Reserve and Commit (CommitPart when the
+// room took less than n), with meanwhile run between the two: the
+// network's deliveries, so that ACKs, window updates and the peer's
+// segments reach c while the room is out.
+func (a *app) writeInTwo(t *testing.T, c *Conn, now time.Time, n int, meanwhile func()) {
+	if c == nil || a.closed {
+		return
+	}
+	if n = min(n, len(a.src)-a.written); n > 0 {
+		r, err := c.Reserve(now, n)
+		switch {
+		case errors.Is(err, ErrWouldBlock):
+		case err != nil:
+			t.Fatalf("Reserve in %v: %v", c.State(), err)
+		default:
+			k := r.Fill(a.src[a.written : a.written+n])
+			meanwhile()
+			commit := c.Commit
+			if k < n {
+				commit = c.CommitPart
+			}
+			w, err := commit(now, r, k)
+			if err != nil && !errors.Is(err, ErrWouldBlock) {
+				t.Fatalf("Commit in %v: %v", c.State(), err)
+			}
+			a.written += w
+		}
+	}
+	if a.written == len(a.src) {
+		if err := c.CloseWrite(now); err != nil {
+			t.Fatalf("CloseWrite in %v: %v", c.State(), err)
+		}
+		a.closed = true
+	}
+}
+
 func (a *app) read(t *testing.T, c *Conn, now time.Time, n int, want []byte) {
 	if c == nil || a.atEOF || n == 0 {
 		return
@@ -194,6 +230,7 @@ func streamSeeds(f *testing.F) {
 	f.Add([]byte{1, 1, 1, 1, 0, 255, 2, 2, 2, 0x31, 0x21, 1, 1})
 	f.Add([]byte{0, 255, 0, 255, 7, 0x11, 0xf2, 0x01, 0x31, 0x41, 0x02, 2, 10, 2, 10})
 	f.Add([]byte{0, 255, 0x02, 0, 255, 0x22, 0, 255, 0x01, 3, 200, 3, 200, 2, 10})
+	f.Add([]byte{4, 255, 4, 255, 3, 200, 5, 100, 2, 200, 4, 40, 3, 200, 3, 200})
 }
 
 // fuzzStream is FuzzStream's and FuzzStreamShared's body.
@@ -260,6 +297,16 @@ func fuzzStream(t *testing.T, data []byte, share bool) {
 					ca.read(t, cl.c, now, int(in.byte())*4, sa.src)
 				case 3:
 					sa.read(t, sc, now, int(in.byte())*4, ca.src)
+				case 4, 5: // a write in two halves, the network delivering between them
+					meanwhile := func() {
+						st.checkSent(t, w.carry(now, cl, sv))
+						st.checkSent(t, w.carry(now, sv, cl))
+					}
+					if op%8 == 4 {
+						ca.writeInTwo(t, cl.c, now, int(in.byte())*64, meanwhile)
+					} else {
+						sa.writeInTwo(t, sc, now, int(in.byte())*64, meanwhile)
+					}
 				}
 			} else {
 				ca.write(t, cl.c, now, len(ca.src))
