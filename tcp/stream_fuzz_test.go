@@ -122,6 +122,11 @@ func (a *app) write(t *testing.T, c *Conn, now time.Time, n int) {
 		}
 		a.written += w
 	}
+	a.closeIfDone(t, c, now)
+}
+
+// closeIfDone closes the sending side once all of src is written.
+func (a *app) closeIfDone(t *testing.T, c *Conn, now time.Time) {
 	if a.written == len(a.src) {
 		if err := c.CloseWrite(now); err != nil {
 			t.Fatalf("CloseWrite in %v: %v", c.State(), err)
@@ -158,12 +163,7 @@ func (a *app) writeInTwo(t *testing.T, c *Conn, now time.Time, n int, meanwhile 
 			a.written += w
 		}
 	}
-	if a.written == len(a.src) {
-		if err := c.CloseWrite(now); err != nil {
-			t.Fatalf("CloseWrite in %v: %v", c.State(), err)
-		}
-		a.closed = true
-	}
+	a.closeIfDone(t, c, now)
 }
 
 func (a *app) read(t *testing.T, c *Conn, now time.Time, n int, want []byte) {
