@@ -311,13 +311,17 @@ func TestFillMatchesWrite(t *testing.T) {
 // with room in the send buffer for all of it, is copied in several parts;
 // a TryWrite made during the first waits for the last, and its bytes come
 // after the whole Write's, as Linux's sendmsg keeps the socket lock but
-// where it waits for memory.
+// where it waits for memory. (Whether a TryWrite woken between two rooms
+// would take the lock there is the scheduler's choice, so a stack that let
+// it in might pass a run; the stream's order is what is checked.)
 func TestFillTryWriteWaitsForTheWholeWrite(t *testing.T) {
 	client, server := pipePair(t)
 	if err := client.SetSendBufferSize(1 << 20); err != nil { // chunks of 512 KiB
 		t.Fatal(err)
 	}
-	const size = 1 << 20
+	// Two rooms (512 KiB, then 256 KiB), and room left in the buffer for
+	// the TryWrite's bytes however little the server has read by then.
+	const size = 768 << 10
 	tried := make(chan writeResult, 1)
 	fills := 0
 	testHookFill = func(fc *TCPConn) {
