@@ -29,14 +29,7 @@ func routerSolicitation() []byte {
 // for broken IPv4), by every way in; the counter is the last of the Ip
 // section. A truncated IPv4 header is still InHdrErrors.
 func TestNotIPv4CountedApart(t *testing.T) {
-	a, b := pipe.New(1500)
-	defer a.Close()
-	defer b.Close()
-	s, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.2/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := stackOnPipe(t, 1500)
 	rs := routerSolicitation()
 	s.DeliverPacket(rs)
 	s.DeliverPacket([]byte{0x60})                              // one byte, version 6
@@ -73,4 +66,18 @@ func TestNotIPv4CountedApart(t *testing.T) {
 			t.Errorf("the Ip section ends with %s = %d; want InNotIPv4 = 5", last.Name, last.Value)
 		}
 	}
+}
+
+// stackOnPipe is a stack at 10.0.0.2 on one end of a pipe of the given
+// MTU whose other end nobody reads, all closed with the test.
+func stackOnPipe(t *testing.T, mtu int) *Stack {
+	t.Helper()
+	a, b := pipe.New(mtu)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	s, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.2/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/synack-net/synack/link"
-	"github.com/synack-net/synack/link/pipe"
 	"github.com/synack-net/synack/wire"
 )
 
@@ -37,14 +36,7 @@ func sharedSegment(port uint16, text []byte, bad bool) []byte {
 // counted by reason, none panics, and the stack keeps no hold on text it
 // did not keep: refs[i] stays set for the link to release.
 func TestDeliverSharedBadInput(t *testing.T) {
-	a, b := pipe.New(65535) // checksums computed and verified
-	defer a.Close()
-	defer b.Close()
-	s, err := New(a, Config{Addr: netip.MustParsePrefix("10.0.0.2/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := stackOnPipe(t, 65535) // checksums computed and verified
 	text := make([]byte, 16<<10)
 	for i := range text {
 		text[i] = byte(i * 7)
